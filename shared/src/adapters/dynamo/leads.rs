@@ -1,0 +1,685 @@
+//! Leads and activities in the single table.
+//!
+//! Lists run one Query per write shard, concurrently, each with the same key range and
+//! filter, and merge the results by sort key. The cursor is the position of the last lead
+//! returned; because positions are unique and every shard query starts strictly after it,
+//! no lead is skipped or repeated across pages however the shards interleave.
+
+use super::keys::{self, ACTIVITY_PREFIX, LEAD_SK};
+use super::table::{self, IndexDef, PK, SK};
+use super::{backoff, get_n, get_s, n, s, sdk, DynamoStore, Item, MAX_ATTEMPTS};
+use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
+use crate::domain::activity::Activity;
+use crate::domain::custom_field::CustomValue;
+use crate::domain::duplicate::{match_keys, DuplicateMatch, MatchKey};
+use crate::domain::ids::{LeadId, TenantId};
+use crate::domain::lead::Lead;
+use crate::domain::query::{
+    decode_position_cursor, encode_position_cursor, LeadQuery, OwnerFilter, Page, SortField, SortOrder,
+};
+use crate::domain::time::{position, time_prefix};
+use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
+use serde_dynamo::aws_sdk_dynamodb_1 as sd;
+use std::collections::HashMap;
+
+/// Sort keys are `{micros:016}#{id}`; these bound every possible one.
+const POS_MIN: &str = "0";
+const POS_MAX: &str = "~";
+
+type TxError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
+
+/// Why a transaction was cancelled, per item, when it was.
+fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
+    match e.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+            c.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_owned())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn is_retryable_tx(codes: &[String]) -> bool {
+    codes.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError")
+}
+
+fn put_item(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(sdk)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn parse_lead(item: &Item) -> Result<Lead, StoreError> {
+    let av = item
+        .get("lead")
+        .ok_or_else(|| StoreError::Corrupt("lead item without lead attribute".into()))?;
+    sd::from_attribute_value(av.clone()).map_err(|e| StoreError::Corrupt(format!("lead: {e}")))
+}
+
+fn custom_av(v: &CustomValue) -> AttributeValue {
+    match v {
+        CustomValue::Bool(b) => AttributeValue::Bool(*b),
+        CustomValue::Number(x) => AttributeValue::N(x.to_string()),
+        CustomValue::Text(t) => AttributeValue::S(t.clone()),
+    }
+}
+
+/// A Query plan: which index, key range and filter serve a LeadQuery.
+struct Plan {
+    index: IndexDef,
+    /// Partition key for a shard.
+    pk: Box<dyn Fn(u16) -> String + Send + Sync>,
+    lo: String,
+    hi: String,
+    filter: Vec<String>,
+    names: HashMap<String, String>,
+    values: HashMap<String, AttributeValue>,
+    forward: bool,
+    after: Option<String>,
+}
+
+impl Plan {
+    fn new(tenant: &TenantId, q: &LeadQuery) -> Result<Self, StoreError> {
+        let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
+        let t = tenant.clone();
+        let (index, pk): (IndexDef, Box<dyn Fn(u16) -> String + Send + Sync>) = match (q.sort, &q.status, &q.owner, &q.source) {
+            (SortField::LastActivity, ..) => (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh))),
+            (SortField::Created, Some(st), ..) => {
+                let st = st.as_str();
+                (table::BY_STATUS, Box::new(move |sh| keys::status_pk(&t, st, sh)))
+            }
+            (SortField::Created, None, Some(o), _) => {
+                let o = match o {
+                    OwnerFilter::Unassigned => None,
+                    OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
+                };
+                (table::BY_OWNER, Box::new(move |sh| keys::owner_pk(&t, o.as_deref(), sh)))
+            }
+            (SortField::Created, None, None, Some(src)) => {
+                let src = src.as_str().to_owned();
+                (table::BY_SOURCE, Box::new(move |sh| keys::source_pk(&t, &src, sh)))
+            }
+            (SortField::Created, None, None, None) => (table::BY_CREATED, Box::new(move |sh| keys::all_pk(&t, sh))),
+        };
+        let mut plan = Plan {
+            index,
+            pk,
+            lo: POS_MIN.into(),
+            hi: POS_MAX.into(),
+            filter: vec![],
+            names: HashMap::from([("#lead".to_owned(), "lead".to_owned())]),
+            values: HashMap::new(),
+            forward: q.order == SortOrder::Asc,
+            after: after.clone(),
+        };
+        // The index's own sort range comes from its date range; the other range is a filter.
+        let (key_range, filter_range, filter_attr) = match q.sort {
+            SortField::Created => (q.created, q.last_activity, "activity_sk"),
+            SortField::LastActivity => (q.last_activity, q.created, "created_sk"),
+        };
+        if let Some(f) = key_range.from {
+            plan.lo = time_prefix(f);
+        }
+        if let Some(t) = key_range.to {
+            plan.hi = time_prefix(t);
+        }
+        if let Some(a) = &after {
+            if plan.forward {
+                plan.lo = plan.lo.max(a.clone());
+            } else {
+                plan.hi = plan.hi.min(a.clone());
+            }
+        }
+        if let Some(f) = filter_range.from {
+            plan.cond(&format!("{filter_attr} >= :rf"), ":rf", AttributeValue::S(time_prefix(f)));
+        }
+        if let Some(t) = filter_range.to {
+            plan.cond(&format!("{filter_attr} < :rt"), ":rt", AttributeValue::S(time_prefix(t)));
+        }
+        if index != table::BY_STATUS
+            && let Some(st) = q.status
+        {
+            plan.names.insert("#status".into(), "status".into());
+            plan.cond("#lead.#status = :st", ":st", AttributeValue::S(st.as_str().into()));
+        }
+        if index != table::BY_OWNER {
+            match &q.owner {
+                None => {}
+                Some(OwnerFilter::Unassigned) => {
+                    plan.names.insert("#owner".into(), "owner".into());
+                    plan.filter.push("attribute_not_exists(#lead.#owner)".into());
+                }
+                Some(OwnerFilter::Rep(r)) => {
+                    plan.names.insert("#owner".into(), "owner".into());
+                    plan.cond("#lead.#owner = :ow", ":ow", AttributeValue::S(r.as_str().into()));
+                }
+            }
+        }
+        if index != table::BY_SOURCE
+            && let Some(src) = &q.source
+        {
+            plan.names.insert("#source".into(), "source".into());
+            plan.cond("#lead.#source = :src", ":src", AttributeValue::S(src.as_str().into()));
+        }
+        if !q.tags.is_empty() {
+            plan.names.insert("#tags".into(), "tags".into());
+        }
+        for (i, tag) in q.tags.iter().enumerate() {
+            let v = format!(":tag{i}");
+            plan.cond(&format!("contains(#lead.#tags, {v})"), &v, AttributeValue::S(tag.as_str().into()));
+        }
+        if !q.custom.is_empty() {
+            plan.names.insert("#custom".into(), "custom".into());
+        }
+        for (i, (k, val)) in q.custom.iter().enumerate() {
+            if !is_safe_custom_key(k) {
+                return Err(StoreError::Invalid(format!("custom field key {k:?}")));
+            }
+            let (name, v) = (format!("#cf{i}"), format!(":cf{i}"));
+            plan.names.insert(name.clone(), k.clone());
+            plan.cond(&format!("#lead.#custom.{name} = {v}"), &v, custom_av(val));
+        }
+        if let Some(p) = &q.text_prefix {
+            plan.values.insert(":q".into(), AttributeValue::S(p.clone()));
+            plan.filter.push(
+                "(begins_with(s_name, :q) OR begins_with(s_email, :q) OR begins_with(s_company, :q))".into(),
+            );
+        }
+        Ok(plan)
+    }
+
+    fn cond(&mut self, expr: &str, placeholder: &str, v: AttributeValue) {
+        self.filter.push(expr.to_owned());
+        self.values.insert(placeholder.to_owned(), v);
+    }
+}
+
+impl DynamoStore {
+    fn lead_item(&self, l: &Lead) -> Result<Item, StoreError> {
+        let t = &l.tenant;
+        let shard = keys::lead_shard(l, self.shards);
+        let [s_name, s_email, s_company] = l.search_terms();
+        let mut item = Item::from([
+            (PK.to_owned(), s(keys::lead_pk(t, &l.id))),
+            (SK.to_owned(), s(LEAD_SK)),
+            ("lead_id".to_owned(), s(l.id.to_string())),
+            ("version".to_owned(), n(l.version)),
+            (table::BY_CREATED.pk.to_owned(), s(keys::all_pk(t, shard))),
+            (table::BY_CREATED.sk.to_owned(), s(created_pos(l))),
+            (table::BY_ACTIVITY.sk.to_owned(), s(activity_pos(l))),
+            (table::BY_STATUS.pk.to_owned(), s(keys::status_pk(t, l.status.as_str(), shard))),
+            (
+                table::BY_OWNER.pk.to_owned(),
+                s(keys::owner_pk(t, l.owner.as_ref().map(|o| o.as_str()), shard)),
+            ),
+            (table::BY_SOURCE.pk.to_owned(), s(keys::source_pk(t, l.source.as_str(), shard))),
+            (
+                "lead".to_owned(),
+                sd::to_attribute_value(l).map_err(|e| StoreError::Invalid(e.to_string()))?,
+            ),
+        ]);
+        if let Some(e) = &l.email {
+            item.insert(table::BY_EMAIL.pk.into(), s(keys::email_pk(t, e.as_str())));
+        }
+        if let Some(p) = l.match_phone() {
+            item.insert(table::BY_PHONE.pk.into(), s(keys::phone_pk(t, p.as_str())));
+        }
+        for (k, v) in [("s_name", s_name), ("s_email", s_email), ("s_company", s_company)] {
+            if let Some(v) = v {
+                item.insert(k.into(), s(v));
+            }
+        }
+        Ok(item)
+    }
+
+    fn lead_key(t: &TenantId, id: &LeadId) -> Item {
+        Item::from([(PK.to_owned(), s(keys::lead_pk(t, id))), (SK.to_owned(), s(LEAD_SK))])
+    }
+
+    /// A consistent read of the lead and its stored version.
+    pub(super) async fn get_lead_item(&self, t: &TenantId, id: &LeadId) -> Result<Option<(Lead, u64)>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::lead_key(t, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        match out.item() {
+            None => Ok(None),
+            Some(item) => {
+                let lead = parse_lead(item)?;
+                let v = get_n(item, "version").unwrap_or(lead.version);
+                Ok(Some((lead, v)))
+            }
+        }
+    }
+
+    async fn guard_owner(&self, pk: String, sk: &str) -> Result<Option<LeadId>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out
+            .item()
+            .and_then(|i| get_s(i, "lead_id"))
+            .and_then(|id| LeadId::parse(id).ok()))
+    }
+
+    pub(super) async fn find_by_contact(&self, t: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+        let (index, pk) = match key {
+            MatchKey::Email(e) => (table::BY_EMAIL, keys::email_pk(t, e.as_str())),
+            MatchKey::Phone(p) => (table::BY_PHONE, keys::phone_pk(t, p.as_str())),
+        };
+        let mut ids = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", index.pk)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .projection_expression("lead_id")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                if let Some(id) = get_s(item, "lead_id").and_then(|v| LeadId::parse(v).ok()) {
+                    ids.push(id);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    pub(super) async fn create(&self, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+        let t = &lead.tenant;
+        if g.reject_duplicates {
+            // Read from the eventually consistent matcher indexes: two simultaneous creates of
+            // the same new contact can both pass. Platform deliveries are deduplicated exactly
+            // by the external-id item below, which is transactional.
+            for key in match_keys(lead.email.as_ref(), lead.match_phone()) {
+                if let Some(id) = self.find_by_contact(t, &key).await?.into_iter().min() {
+                    return Ok(CreateOutcome::Duplicate(DuplicateMatch { key, lead_id: id }));
+                }
+            }
+        }
+        let new_only = Some("attribute_not_exists(pk)");
+        let mut items = vec![put_item(&self.table, self.lead_item(lead)?, new_only, None)?];
+        let ext_pk = g.external.as_ref().map(|x| keys::external_pk(t, &x.provider, &x.id));
+        let idem_pk = g.idempotency_key.as_ref().map(|k| keys::idempotency_pk(t, k));
+        for (pk, sk) in [(&ext_pk, "#EXT"), (&idem_pk, "#IDEM")] {
+            if let Some(pk) = pk {
+                let item = Item::from([
+                    (PK.to_owned(), s(pk.clone())),
+                    (SK.to_owned(), s(sk)),
+                    ("lead_id".to_owned(), s(lead.id.to_string())),
+                ]);
+                items.push(put_item(&self.table, item, new_only, None)?);
+            }
+        }
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match res {
+                Ok(_) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
+                Err(e) => e,
+            };
+            let Some(codes) = cancel_codes(&err) else {
+                return Err(sdk(err));
+            };
+            if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS {
+                attempt += 1;
+                backoff(attempt).await;
+                continue;
+            }
+            // Items are [lead, ext?, idem?]; find which guard failed.
+            let mut guard_idx = 1;
+            for (pk, sk, taken) in [
+                (&ext_pk, "#EXT", CreateOutcome::ExternalIdTaken as fn(LeadId) -> CreateOutcome),
+                (&idem_pk, "#IDEM", CreateOutcome::IdempotencyKeyTaken),
+            ] {
+                if let Some(pk) = pk {
+                    if codes.get(guard_idx).is_some_and(|c| c == "ConditionalCheckFailed")
+                        && let Some(id) = self.guard_owner(pk.clone(), sk).await?
+                    {
+                        return Ok(taken(id));
+                    }
+                    guard_idx += 1;
+                }
+            }
+            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Err(StoreError::Conflict { expected: None, found: Some(lead.version) });
+            }
+            return Err(sdk(err));
+        }
+    }
+
+    pub(super) async fn put_batch(&self, leads: &[Lead]) -> Result<(), StoreError> {
+        for chunk in leads.chunks(25) {
+            let mut pending = chunk
+                .iter()
+                .map(|l| {
+                    let put = PutRequest::builder().set_item(Some(self.lead_item(l)?)).build().map_err(sdk)?;
+                    Ok(WriteRequest::builder().put_request(put).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > MAX_ATTEMPTS * 2 {
+                        return Err(StoreError::Unavailable(
+                            format!("{} items stayed unprocessed after {attempt} retries", pending.len()).into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts `next` over the stored lead if it is still at `expected`.
+    async fn replace(&self, next: &Lead, expected: u64, extra: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let cond = put_item(
+            &self.table,
+            self.lead_item(next)?,
+            Some("version = :expected"),
+            Some(Item::from([(":expected".to_owned(), n(expected))])),
+        )?;
+        let mut items = vec![cond];
+        items.extend(extra);
+        let mut attempt = 0;
+        loop {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(()),
+                Err(e) => {
+                    let Some(codes) = cancel_codes(&e) else {
+                        return Err(sdk(e));
+                    };
+                    if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS {
+                        attempt += 1;
+                        backoff(attempt).await;
+                        continue;
+                    }
+                    if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+                        return match self.get_lead_item(&next.tenant, &next.id).await? {
+                            None => Err(StoreError::NotFound),
+                            Some((_, found)) => Err(StoreError::Conflict { expected: Some(expected), found: Some(found) }),
+                        };
+                    }
+                    return Err(sdk(e));
+                }
+            }
+        }
+    }
+
+    pub(super) async fn update(&self, lead: &Lead) -> Result<Lead, StoreError> {
+        let mut next = lead.clone();
+        next.version = lead.version + 1;
+        self.replace(&next, lead.version, vec![]).await?;
+        Ok(next)
+    }
+
+    pub(super) async fn append(&self, a: &Activity) -> Result<(), StoreError> {
+        let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let activity_item = Item::from([
+            (PK.to_owned(), s(keys::lead_pk(&a.tenant, &a.lead_id))),
+            (SK.to_owned(), s(format!("{ACTIVITY_PREFIX}{}", position(a.at, &a.id.to_string())))),
+            ("doc".to_owned(), s(doc)),
+        ]);
+        // Read-modify-write of last_activity_at, retried when a concurrent write moved the version.
+        for attempt in 0..MAX_ATTEMPTS {
+            let Some((mut lead, version)) = self.get_lead_item(&a.tenant, &a.lead_id).await? else {
+                return Err(StoreError::NotFound);
+            };
+            lead.last_activity_at = lead.last_activity_at.max(a.at);
+            lead.version = version + 1;
+            let put = put_item(&self.table, activity_item.clone(), Some("attribute_not_exists(pk)"), None)?;
+            match self.replace(&lead, version, vec![put]).await {
+                Ok(()) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => backoff(attempt).await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict { expected: None, found: None })
+    }
+
+    pub(super) async fn delete(&self, t: &TenantId, id: &LeadId, expected: Option<u64>) -> Result<(), StoreError> {
+        let Some((_, found)) = self.get_lead_item(t, id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        if let Some(e) = expected
+            && e != found
+        {
+            return Err(StoreError::Conflict { expected: Some(e), found: Some(found) });
+        }
+        let del = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(Self::lead_key(t, id)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(found))
+            .build()
+            .map_err(sdk)?;
+        match self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().delete(del).build())
+            .send()
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if cancel_codes(&e).is_some() => {
+                return Err(StoreError::Conflict { expected: Some(found), found: None });
+            }
+            Err(e) => return Err(sdk(e)),
+        }
+        // The timeline goes with its lead. The lead is already gone, so a crash here leaves
+        // only unreachable activity items, never a half-deleted lead.
+        let pk = keys::lead_pk(t, id);
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":a", s(ACTIVITY_PREFIX))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            let keys: Vec<Item> = out.items().to_vec();
+            for chunk in keys.chunks(25) {
+                let mut pending = chunk
+                    .iter()
+                    .map(|k| {
+                        let d = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(sdk)?;
+                        Ok(WriteRequest::builder().delete_request(d).build())
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let mut attempt = 0;
+                while !pending.is_empty() && attempt <= MAX_ATTEMPTS {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, pending)
+                        .send()
+                        .await
+                        .map_err(sdk)?;
+                    pending = out.unprocessed_items().and_then(|m| m.get(&self.table)).cloned().unwrap_or_default();
+                    attempt += 1;
+                    if !pending.is_empty() {
+                        backoff(attempt).await;
+                    }
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Queries one shard until it has `want` leads past the cursor, or runs out.
+    async fn query_shard(&self, plan: &Plan, shard: u16, want: usize) -> Result<Vec<(String, Lead)>, StoreError> {
+        let mut out_items = Vec::new();
+        let mut start: Option<Item> = None;
+        let mut names = plan.names.clone();
+        names.insert("#ipk".into(), plan.index.pk.into());
+        names.insert("#isk".into(), plan.index.sk.into());
+        let mut values = plan.values.clone();
+        values.insert(":ipk".into(), s((plan.pk)(shard)));
+        values.insert(":lo".into(), s(plan.lo.clone()));
+        values.insert(":hi".into(), s(plan.hi.clone()));
+        let filter = (!plan.filter.is_empty()).then(|| plan.filter.join(" AND "));
+        // Only the #lead alias may go unused (when nothing filters on it).
+        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
+            names.remove("#lead");
+        }
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(plan.index.name)
+                .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(plan.forward)
+                .limit((want as i32 + 1).max(25))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let pos = get_s(item, plan.index.sk).unwrap_or_default().to_owned();
+                if plan.after.as_deref() == Some(pos.as_str()) {
+                    continue;
+                }
+                out_items.push((pos, parse_lead(item)?));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if out_items.len() < want => start = Some(k.clone()),
+                _ => return Ok(out_items),
+            }
+        }
+    }
+
+    pub(super) async fn list(&self, t: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+        let plan = Plan::new(t, q)?;
+        let size = q.page_size();
+        let shard_results =
+            futures::future::try_join_all((0..self.shards).map(|sh| self.query_shard(&plan, sh, size + 1))).await?;
+        let mut merged: Vec<(String, Lead)> = shard_results.into_iter().flatten().collect();
+        merged.sort_by(|a, b| a.0.cmp(&b.0));
+        if !plan.forward {
+            merged.reverse();
+        }
+        let more = merged.len() > size;
+        merged.truncate(size);
+        let next_cursor = if more { merged.last().map(|(p, _)| q.cursor_for(p.clone())) } else { None };
+        Ok(Page {
+            items: merged.into_iter().map(|(_, l)| l).collect(),
+            next_cursor,
+        })
+    }
+
+    pub(super) async fn timeline(&self, t: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+        let size = limit.clamp(1, 500) as usize;
+        let hi = match cursor {
+            Some(c) => format!(
+                "{ACTIVITY_PREFIX}{}",
+                decode_position_cursor(c).map_err(|e| StoreError::Invalid(e.message))?
+            ),
+            None => format!("{ACTIVITY_PREFIX}{POS_MAX}"),
+        };
+        let mut rows: Vec<(String, Activity)> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(keys::lead_pk(t, lead)))
+                .expression_attribute_values(":lo", s(ACTIVITY_PREFIX))
+                .expression_attribute_values(":hi", s(hi.clone()))
+                .scan_index_forward(false)
+                .limit(size as i32 + 2)
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                let sk = get_s(item, SK).unwrap_or_default();
+                if sk == hi {
+                    continue;
+                }
+                let doc = get_s(item, "doc").unwrap_or_default();
+                let a: Activity = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("activity: {e}")))?;
+                rows.push((sk.trim_start_matches(ACTIVITY_PREFIX).to_owned(), a));
+            }
+            match out.last_evaluated_key() {
+                Some(k) if rows.len() <= size => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        let more = rows.len() > size;
+        rows.truncate(size);
+        let next_cursor = if more { rows.last().map(|(p, _)| encode_position_cursor(p)) } else { None };
+        Ok(Page {
+            items: rows.into_iter().map(|(_, a)| a).collect(),
+            next_cursor,
+        })
+    }
+}

@@ -1,0 +1,169 @@
+//! The DynamoDB single-table store (aws-sdk-dynamodb, serde_dynamo). See `table` for the
+//! layout and `leads` for the sharded, merged list queries.
+
+mod keys;
+mod leads;
+mod records;
+pub mod table;
+
+use crate::config::{aws_sdk_config, DynamoConfig};
+use crate::domain::activity::Activity;
+use crate::domain::api_key::{ApiKeyRecord, KeyHash};
+use crate::domain::duplicate::MatchKey;
+use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
+use crate::domain::lead::Lead;
+use crate::domain::query::{LeadQuery, Page};
+use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, StoreError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    shards: u16,
+}
+
+impl DynamoStore {
+    pub async fn connect(cfg: &DynamoConfig) -> Result<Self, StoreError> {
+        let shared = aws_sdk_config(cfg.region.as_deref(), cfg.endpoint.as_deref()).await;
+        Ok(Self::from_client(Client::new(&shared), cfg.table.clone(), cfg.shards))
+    }
+
+    pub fn from_client(client: Client, table: String, shards: u16) -> Self {
+        Self {
+            client,
+            table,
+            shards: shards.max(1),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the table if it is missing (DynamoDB Local, first start against an endpoint).
+    pub async fn ensure_table(&self) -> Result<(), StoreError> {
+        table::create_table(&self.client, &self.table).await
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: u64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &Item, k: &str) -> Option<u64> {
+    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+}
+
+fn sdk<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::unavailable(e)
+}
+
+/// Jittered exponential backoff for retries (transaction conflicts, unprocessed batch items).
+async fn backoff(attempt: u32) {
+    use rand::Rng;
+    let base = 20u64 << attempt.min(6);
+    let ms = rand::rng().random_range(base / 2..=base);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}
+
+const MAX_ATTEMPTS: u32 = 8;
+
+#[async_trait::async_trait]
+impl LeadStore for DynamoStore {
+    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+        self.create(lead, guards).await
+    }
+
+    async fn put_leads_batch(&self, batch: &[Lead]) -> Result<(), StoreError> {
+        self.put_batch(batch).await
+    }
+
+    async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        Ok(self.get_lead_item(tenant, id).await?.map(|(l, _)| l))
+    }
+
+    async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
+        self.update(lead).await
+    }
+
+    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError> {
+        self.delete(tenant, id, expected_version).await
+    }
+
+    async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+        self.list(tenant, query).await
+    }
+
+    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+        self.find_by_contact(tenant, key).await
+    }
+
+    async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
+        self.append(activity).await
+    }
+
+    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+        self.timeline(tenant, lead, cursor, limit).await
+    }
+
+    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+        self.record_get(tenant, kind, id).await
+    }
+
+    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError> {
+        self.record_put(tenant, kind, id, body, expect).await
+    }
+
+    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError> {
+        self.record_list(tenant, kind, after, limit).await
+    }
+
+    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+        self.record_delete(tenant, kind, id, expect).await
+    }
+
+    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
+        self.counter_increment(tenant, name).await
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.key_put(key).await
+    }
+
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.key_find(hash).await
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.key_list(tenant).await
+    }
+
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.key_revoke(tenant, id, at).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(sdk)
+    }
+}

@@ -1,0 +1,299 @@
+//! Settings records, jobs, counters and API keys in the single table.
+//!
+//! Records of one kind share a partition (`T#t#R#kind`) with the id as sort key, so a list is
+//! one Query. API keys are two items written together: a lookup item keyed by the hash (how a
+//! request finds its tenant) and a listing item under the tenant.
+
+use super::keys;
+use super::table::{PK, SK};
+use super::{get_n, get_s, n, s, sdk, DynamoStore, Item};
+use crate::domain::api_key::{ApiKeyRecord, KeyHash};
+use crate::domain::ids::{ApiKeyId, TenantId};
+use crate::ports::store::{Expect, RawRecord, StoreError};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use chrono::{DateTime, Utc};
+
+fn parse_record(item: &Item) -> Result<RawRecord, StoreError> {
+    let body = get_s(item, "body").ok_or_else(|| StoreError::Corrupt("record without body".into()))?;
+    Ok(RawRecord {
+        id: get_s(item, SK).unwrap_or_default().to_owned(),
+        version: get_n(item, "version").unwrap_or(0),
+        body: serde_json::from_str(body).map_err(|e| StoreError::Corrupt(format!("record: {e}")))?,
+    })
+}
+
+fn is_condition_failure<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+fn parse_key(item: &Item) -> Result<ApiKeyRecord, StoreError> {
+    let doc = get_s(item, "doc").ok_or_else(|| StoreError::Corrupt("api key without doc".into()))?;
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("api key: {e}")))
+}
+
+impl DynamoStore {
+    fn record_key(t: &TenantId, kind: &str, id: &str) -> Item {
+        Item::from([(PK.to_owned(), s(keys::record_pk(t, kind))), (SK.to_owned(), s(id))])
+    }
+
+    pub(super) async fn record_get(&self, t: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::record_key(t, kind, id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.item().map(parse_record).transpose()
+    }
+
+    async fn record_version(&self, t: &TenantId, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+        Ok(self.record_get(t, kind, id).await?.map(|r| r.version))
+    }
+
+    pub(super) async fn record_put(
+        &self,
+        t: &TenantId,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
+        let body = body.to_string();
+        if expect == Expect::Any {
+            let out = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::record_key(t, kind, id)))
+                .update_expression("SET body = :b, version = if_not_exists(version, :zero) + :one")
+                .expression_attribute_values(":b", s(body))
+                .expression_attribute_values(":zero", n(0))
+                .expression_attribute_values(":one", n(1))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await
+                .map_err(sdk)?;
+            return out
+                .attributes()
+                .and_then(|a| get_n(a, "version"))
+                .ok_or_else(|| StoreError::Corrupt("update returned no version".into()));
+        }
+        let (next, cond, expected) = match expect {
+            Expect::Absent => (1, "attribute_not_exists(pk)", None),
+            Expect::Version(v) => (v + 1, "version = :expected", Some(v)),
+            Expect::Any => unreachable!("handled above"),
+        };
+        let mut item = Self::record_key(t, kind, id);
+        item.insert("version".into(), n(next));
+        item.insert("body".into(), s(body));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(cond)
+            .set_expression_attribute_values(expected.map(|v| Item::from([(":expected".to_owned(), n(v))])))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(next),
+            Err(e) if is_condition_failure(&e) => match (self.record_version(t, kind, id).await?, expected) {
+                (None, Some(_)) => Err(StoreError::NotFound),
+                (found, expected) => Err(StoreError::Conflict { expected, found }),
+            },
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    pub(super) async fn record_list(
+        &self,
+        t: &TenantId,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        let limit = limit.clamp(1, 1000) as usize;
+        let mut rows = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(keys::record_pk(t, kind)))
+                .consistent_read(true)
+                .limit((limit - rows.len()) as i32)
+                .set_exclusive_start_key(start.take());
+            q = match after {
+                Some(a) => q
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(a)),
+                None => q.key_condition_expression("pk = :pk"),
+            };
+            let out = q.send().await.map_err(sdk)?;
+            for item in out.items() {
+                rows.push(parse_record(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) if rows.len() < limit => start = Some(k.clone()),
+                _ => return Ok(rows),
+            }
+        }
+    }
+
+    pub(super) async fn record_delete(&self, t: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+        let (cond, expected) = match expect {
+            Expect::Version(v) => ("attribute_exists(pk) AND version = :expected", Some(v)),
+            Expect::Any => ("attribute_exists(pk)", None),
+            Expect::Absent => {
+                return match self.record_version(t, kind, id).await? {
+                    None => Err(StoreError::NotFound),
+                    found => Err(StoreError::Conflict { expected: None, found }),
+                };
+            }
+        };
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::record_key(t, kind, id)))
+            .condition_expression(cond)
+            .set_expression_attribute_values(expected.map(|v| Item::from([(":expected".to_owned(), n(v))])))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => match self.record_version(t, kind, id).await? {
+                None => Err(StoreError::NotFound),
+                found => Err(StoreError::Conflict { expected, found }),
+            },
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    pub(super) async fn counter_increment(&self, t: &TenantId, name: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::counter_pk(t, name)))
+            .key(SK, s("#COUNTER"))
+            .update_expression("ADD #v :one")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.attributes()
+            .and_then(|a| get_n(a, "value"))
+            .ok_or_else(|| StoreError::Corrupt("counter update returned no value".into()))
+    }
+
+    fn key_items(k: &ApiKeyRecord) -> Result<(Item, Item), StoreError> {
+        let doc = serde_json::to_string(k).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let lookup = Item::from([
+            (PK.to_owned(), s(keys::key_lookup_pk(k.hash.as_str()))),
+            (SK.to_owned(), s("#KEY")),
+            ("doc".to_owned(), s(doc.clone())),
+        ]);
+        let listing = Item::from([
+            (PK.to_owned(), s(keys::tenant_keys_pk(&k.tenant))),
+            (SK.to_owned(), s(k.id.to_string())),
+            ("doc".to_owned(), s(doc)),
+        ]);
+        Ok((lookup, listing))
+    }
+
+    async fn write_key(&self, k: &ApiKeyRecord, new: bool) -> Result<(), StoreError> {
+        let (lookup, listing) = Self::key_items(k)?;
+        let cond = if new { Some("attribute_not_exists(pk)".to_owned()) } else { Some("attribute_exists(pk)".to_owned()) };
+        let mut tx = self.client.transact_write_items();
+        for item in [lookup, listing] {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(cond.clone())
+                .build()
+                .map_err(sdk)?;
+            tx = tx.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match tx.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => {
+                Err(StoreError::Conflict { expected: None, found: None })
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
+    pub(super) async fn key_put(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.write_key(k, true).await
+    }
+
+    pub(super) async fn key_find(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::key_lookup_pk(hash.as_str())))
+            .key(SK, s("#KEY"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        out.item().map(parse_key).transpose()
+    }
+
+    pub(super) async fn key_list(&self, t: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys_out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(keys::tenant_keys_pk(t)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out.items() {
+                keys_out.push(parse_key(item)?);
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(keys_out),
+            }
+        }
+    }
+
+    pub(super) async fn key_revoke(&self, t: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(keys::tenant_keys_pk(t)))
+            .key(SK, s(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        let mut rec = out.item().map(parse_key).transpose()?.ok_or(StoreError::NotFound)?;
+        if rec.revoked_at.is_some() {
+            return Ok(());
+        }
+        rec.revoked_at = Some(at);
+        self.write_key(&rec, false).await
+    }
+}

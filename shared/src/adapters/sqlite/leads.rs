@@ -1,0 +1,365 @@
+//! Leads and activities in SQLite: synchronous functions run on the store's connection.
+
+use super::{corrupt, db, is_unique_violation};
+use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
+use crate::domain::activity::Activity;
+use crate::domain::custom_field::CustomValue;
+use crate::domain::duplicate::{DuplicateMatch, MatchKey};
+use crate::domain::ids::{LeadId, TenantId};
+use crate::domain::lead::Lead;
+use crate::domain::query::{
+    decode_position_cursor, encode_position_cursor, LeadQuery, OwnerFilter, Page, SortField, SortOrder,
+};
+use crate::domain::time::{position, time_prefix};
+use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+fn to_doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn parse_lead(doc: &str) -> Result<Lead, StoreError> {
+    serde_json::from_str(doc).map_err(|e| corrupt("lead", e))
+}
+
+fn lead_ids(tx: &Connection, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<Vec<LeadId>, StoreError> {
+    let mut st = tx.prepare_cached(sql).map_err(db)?;
+    let rows = st
+        .query_map(p, |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    rows.iter()
+        .map(|s| LeadId::parse(s).map_err(|e| corrupt("lead id", e.message)))
+        .collect()
+}
+
+pub fn find_by_contact(c: &Connection, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+    match key {
+        MatchKey::Email(e) => lead_ids(
+            c,
+            "SELECT id FROM leads WHERE tenant = ?1 AND email = ?2",
+            &[&tenant.as_str(), &e.as_str()],
+        ),
+        MatchKey::Phone(p) => lead_ids(
+            c,
+            "SELECT id FROM leads WHERE tenant = ?1 AND phone = ?2",
+            &[&tenant.as_str(), &p.as_str()],
+        ),
+    }
+}
+
+fn insert_lead(tx: &Transaction<'_>, l: &Lead) -> Result<(), StoreError> {
+    let [s_name, s_email, s_company] = l.search_terms();
+    tx.prepare_cached(
+        "INSERT INTO leads (tenant, id, status, owner, source, email, phone, created_pos, activity_pos,
+                            s_name, s_email, s_company, version, doc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .map_err(db)?
+    .execute(params![
+        l.tenant.as_str(),
+        l.id.to_string(),
+        l.status.as_str(),
+        l.owner.as_ref().map(|o| o.as_str()),
+        l.source.as_str(),
+        l.email.as_ref().map(|e| e.as_str()),
+        l.match_phone().map(|p| p.as_str()),
+        created_pos(l),
+        activity_pos(l),
+        s_name,
+        s_email,
+        s_company,
+        l.version as i64,
+        to_doc(l)?,
+    ])
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict { expected: None, found: Some(l.version) }
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
+pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let t = lead.tenant.as_str();
+    if let Some(x) = &g.external {
+        let found = lead_ids(
+            &tx,
+            "SELECT lead_id FROM external_ids WHERE tenant = ?1 AND provider = ?2 AND ext_id = ?3",
+            &[&t, &x.provider, &x.id],
+        )?;
+        if let Some(id) = found.into_iter().next() {
+            return Ok(CreateOutcome::ExternalIdTaken(id));
+        }
+    }
+    if let Some(k) = &g.idempotency_key {
+        let found = lead_ids(
+            &tx,
+            "SELECT lead_id FROM idempotency_keys WHERE tenant = ?1 AND key = ?2",
+            &[&t, k],
+        )?;
+        if let Some(id) = found.into_iter().next() {
+            return Ok(CreateOutcome::IdempotencyKeyTaken(id));
+        }
+    }
+    if g.reject_duplicates {
+        let keys = crate::domain::duplicate::match_keys(lead.email.as_ref(), lead.match_phone());
+        for key in keys {
+            if let Some(id) = find_by_contact(&tx, &lead.tenant, &key)?.into_iter().min() {
+                return Ok(CreateOutcome::Duplicate(DuplicateMatch { key, lead_id: id }));
+            }
+        }
+    }
+    insert_lead(&tx, lead)?;
+    let id = lead.id.to_string();
+    if let Some(x) = &g.external {
+        tx.execute(
+            "INSERT INTO external_ids (tenant, provider, ext_id, lead_id) VALUES (?1, ?2, ?3, ?4)",
+            params![t, x.provider, x.id, id],
+        )
+        .map_err(db)?;
+    }
+    if let Some(k) = &g.idempotency_key {
+        tx.execute(
+            "INSERT INTO idempotency_keys (tenant, key, lead_id) VALUES (?1, ?2, ?3)",
+            params![t, k, id],
+        )
+        .map_err(db)?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(CreateOutcome::Created(Box::new(lead.clone())))
+}
+
+pub fn put_batch(c: &mut Connection, leads: &[Lead]) -> Result<(), StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    for l in leads {
+        insert_lead(&tx, l)?;
+    }
+    tx.commit().map_err(db)
+}
+
+pub fn get(c: &Connection, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+    let doc: Option<String> = c
+        .prepare_cached("SELECT doc FROM leads WHERE tenant = ?1 AND id = ?2")
+        .map_err(db)?
+        .query_row(params![tenant.as_str(), id.to_string()], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    doc.as_deref().map(parse_lead).transpose()
+}
+
+fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>, StoreError> {
+    c.query_row(
+        "SELECT version FROM leads WHERE tenant = ?1 AND id = ?2",
+        params![tenant, id],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map_err(db)
+    .map(|v| v.map(|v| v as u64))
+}
+
+/// Writes `next` (already at the new version) over the row still at `expected`.
+fn replace(tx: &Transaction<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
+    let [s_name, s_email, s_company] = next.search_terms();
+    let n = tx
+        .prepare_cached(
+            "UPDATE leads SET status = ?3, owner = ?4, source = ?5, email = ?6, phone = ?7,
+                    activity_pos = ?8, s_name = ?9, s_email = ?10, s_company = ?11, version = ?12, doc = ?13
+             WHERE tenant = ?1 AND id = ?2 AND version = ?14",
+        )
+        .map_err(db)?
+        .execute(params![
+            next.tenant.as_str(),
+            next.id.to_string(),
+            next.status.as_str(),
+            next.owner.as_ref().map(|o| o.as_str()),
+            next.source.as_str(),
+            next.email.as_ref().map(|e| e.as_str()),
+            next.match_phone().map(|p| p.as_str()),
+            activity_pos(next),
+            s_name,
+            s_email,
+            s_company,
+            next.version as i64,
+            to_doc(next)?,
+            expected as i64,
+        ])
+        .map_err(db)?;
+    if n == 1 {
+        return Ok(());
+    }
+    match current_version(tx, next.tenant.as_str(), &next.id.to_string())? {
+        None => Err(StoreError::NotFound),
+        found => Err(StoreError::Conflict { expected: Some(expected), found }),
+    }
+}
+
+pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let mut next = lead.clone();
+    next.version = lead.version + 1;
+    replace(&tx, &next, lead.version)?;
+    tx.commit().map_err(db)?;
+    Ok(next)
+}
+
+pub fn delete(c: &mut Connection, tenant: &TenantId, id: &LeadId, expected: Option<u64>) -> Result<(), StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let (t, i) = (tenant.as_str(), id.to_string());
+    match (current_version(&tx, t, &i)?, expected) {
+        (None, _) => return Err(StoreError::NotFound),
+        (Some(found), Some(e)) if found != e => {
+            return Err(StoreError::Conflict { expected: Some(e), found: Some(found) });
+        }
+        _ => {}
+    }
+    tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i]).map_err(db)?;
+    tx.execute("DELETE FROM activities WHERE tenant = ?1 AND lead_id = ?2", params![t, i])
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+fn custom_value(v: &CustomValue) -> Value {
+    match v {
+        CustomValue::Bool(b) => Value::Integer(i64::from(*b)),
+        CustomValue::Number(n) => Value::Real(*n),
+        CustomValue::Text(s) => Value::Text(s.clone()),
+    }
+}
+
+pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+    let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
+    let mut sql = String::from("SELECT doc FROM leads WHERE tenant = ?");
+    let mut args: Vec<Value> = vec![Value::Text(tenant.as_str().to_owned())];
+    let mut push = |sql: &mut String, clause: &str, v: Value| {
+        sql.push_str(clause);
+        args.push(v);
+    };
+    if let Some(s) = q.status {
+        push(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
+    }
+    match &q.owner {
+        None => {}
+        Some(OwnerFilter::Unassigned) => sql.push_str(" AND owner IS NULL"),
+        Some(OwnerFilter::Rep(r)) => push(&mut sql, " AND owner = ?", Value::Text(r.as_str().into())),
+    }
+    if let Some(s) = &q.source {
+        push(&mut sql, " AND source = ?", Value::Text(s.as_str().into()));
+    }
+    for (col, range) in [("created_pos", q.created), ("activity_pos", q.last_activity)] {
+        if let Some(f) = range.from {
+            push(&mut sql, &format!(" AND {col} >= ?"), Value::Text(time_prefix(f)));
+        }
+        if let Some(t) = range.to {
+            push(&mut sql, &format!(" AND {col} < ?"), Value::Text(time_prefix(t)));
+        }
+    }
+    for tag in &q.tags {
+        push(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM json_each(leads.doc, '$.tags') WHERE value = ?)",
+            Value::Text(tag.as_str().into()),
+        );
+    }
+    for (k, v) in &q.custom {
+        if !is_safe_custom_key(k) {
+            return Err(StoreError::Invalid(format!("custom field key {k:?}")));
+        }
+        sql.push_str(&format!(" AND json_extract(doc, '$.custom.{k}') = ?"));
+        args.push(custom_value(v));
+    }
+    if let Some(p) = &q.text_prefix {
+        sql.push_str(
+            " AND (substr(s_name, 1, length(?)) = ? OR substr(s_email, 1, length(?)) = ?
+                   OR substr(s_company, 1, length(?)) = ?)",
+        );
+        args.extend(std::iter::repeat_n(Value::Text(p.clone()), 6));
+    }
+    let col = match q.sort {
+        SortField::Created => "created_pos",
+        SortField::LastActivity => "activity_pos",
+    };
+    let (cmp, dir) = match q.order {
+        SortOrder::Asc => (">", "ASC"),
+        SortOrder::Desc => ("<", "DESC"),
+    };
+    if let Some(a) = after {
+        sql.push_str(&format!(" AND {col} {cmp} ?"));
+        args.push(Value::Text(a));
+    }
+    let size = q.page_size();
+    sql.push_str(&format!(" ORDER BY {col} {dir} LIMIT {}", size + 1));
+    let mut st = c.prepare(&sql).map_err(db)?;
+    let docs = st
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    let mut items = docs.iter().map(|d| parse_lead(d)).collect::<Result<Vec<_>, _>>()?;
+    let next_cursor = if items.len() > size {
+        items.truncate(size);
+        items.last().map(|l| q.cursor_for(q.position_of(l)))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let Some(mut lead) = get(&tx, &a.tenant, &a.lead_id)? else {
+        return Err(StoreError::NotFound);
+    };
+    let expected = lead.version;
+    lead.last_activity_at = lead.last_activity_at.max(a.at);
+    lead.version += 1;
+    replace(&tx, &lead, expected)?;
+    tx.execute(
+        "INSERT INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)",
+        params![a.tenant.as_str(), a.lead_id.to_string(), position(a.at, &a.id.to_string()), to_doc(a)?],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+pub fn list_activities(
+    c: &Connection,
+    tenant: &TenantId,
+    lead: &LeadId,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Activity>, StoreError> {
+    let before = match cursor {
+        Some(cur) => decode_position_cursor(cur).map_err(|e| StoreError::Invalid(e.message))?,
+        None => "~".to_owned(),
+    };
+    let size = limit.clamp(1, 500) as usize;
+    let mut st = c
+        .prepare_cached(
+            "SELECT pos, doc FROM activities WHERE tenant = ?1 AND lead_id = ?2 AND pos < ?3
+             ORDER BY pos DESC LIMIT ?4",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map(
+            params![tenant.as_str(), lead.to_string(), before, (size + 1) as i64],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    let more = rows.len() > size;
+    let rows = &rows[..rows.len().min(size)];
+    let items = rows
+        .iter()
+        .map(|(_, d)| serde_json::from_str(d).map_err(|e| corrupt("activity", e)))
+        .collect::<Result<Vec<Activity>, _>>()?;
+    let next_cursor = more.then(|| encode_position_cursor(&rows[rows.len() - 1].0));
+    Ok(Page { items, next_cursor })
+}

@@ -1,0 +1,177 @@
+//! The SQLite store for the single-machine gateway (rusqlite, bundled SQLite).
+//!
+//! One connection behind a mutex, used from `spawn_blocking`: SQLite serializes writers
+//! anyway, and a single connection makes every multi-statement operation a real transaction
+//! without busy retries. WAL mode keeps readers of the file (backups, sqlite3 shell) unblocked.
+
+mod leads;
+mod records;
+mod schema;
+
+use crate::ports::store::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::unavailable(e)
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
+        }
+        Self::init(Connection::open(path).map_err(db)?)
+    }
+
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        schema::migrate(&mut conn)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut c)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+    }
+}
+
+use crate::domain::activity::Activity;
+use crate::domain::api_key::{ApiKeyRecord, KeyHash};
+use crate::domain::duplicate::MatchKey;
+use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
+use crate::domain::lead::Lead;
+use crate::domain::query::{LeadQuery, Page};
+use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord};
+use chrono::{DateTime, Utc};
+
+#[async_trait::async_trait]
+impl LeadStore for SqliteStore {
+    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+        let (lead, guards) = (lead.clone(), guards.clone());
+        self.run(move |c| leads::create(c, &lead, &guards)).await
+    }
+
+    async fn put_leads_batch(&self, batch: &[Lead]) -> Result<(), StoreError> {
+        let batch = batch.to_vec();
+        self.run(move |c| leads::put_batch(c, &batch)).await
+    }
+
+    async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        let (t, id) = (tenant.clone(), *id);
+        self.run(move |c| leads::get(c, &t, &id)).await
+    }
+
+    async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
+        let lead = lead.clone();
+        self.run(move |c| leads::update(c, &lead)).await
+    }
+
+    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let (t, id) = (tenant.clone(), *id);
+        self.run(move |c| leads::delete(c, &t, &id, expected_version)).await
+    }
+
+    async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+        let (t, q) = (tenant.clone(), query.clone());
+        self.run(move |c| leads::list(c, &t, &q)).await
+    }
+
+    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+        let (t, k) = (tenant.clone(), key.clone());
+        self.run(move |c| leads::find_by_contact(c, &t, &k)).await
+    }
+
+    async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
+        let a = activity.clone();
+        self.run(move |c| leads::append_activity(c, &a)).await
+    }
+
+    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+        let (t, l, cur) = (tenant.clone(), *lead, cursor.map(str::to_owned));
+        self.run(move |c| leads::list_activities(c, &t, &l, cur.as_deref(), limit)).await
+    }
+
+    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+        let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
+        self.run(move |c| records::get(c, &t, &k, &i)).await
+    }
+
+    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError> {
+        let (t, k, i, b) = (tenant.clone(), kind.to_owned(), id.to_owned(), body.clone());
+        self.run(move |c| records::put(c, &t, &k, &i, &b, expect)).await
+    }
+
+    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError> {
+        let (t, k, a) = (tenant.clone(), kind.to_owned(), after.map(str::to_owned));
+        self.run(move |c| records::list(c, &t, &k, a.as_deref(), limit)).await
+    }
+
+    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+        let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
+        self.run(move |c| records::delete(c, &t, &k, &i, expect)).await
+    }
+
+    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
+        let (t, n) = (tenant.clone(), name.to_owned());
+        self.run(move |c| records::increment(c, &t, &n)).await
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let k = key.clone();
+        self.run(move |c| records::put_api_key(c, &k)).await
+    }
+
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let h = hash.clone();
+        self.run(move |c| records::find_api_key(c, &h)).await
+    }
+
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let t = tenant.clone();
+        self.run(move |c| records::list_api_keys(c, &t)).await
+    }
+
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let (t, i) = (tenant.clone(), *id);
+        self.run(move |c| records::revoke_api_key(c, &t, &i, at)).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+    }
+}

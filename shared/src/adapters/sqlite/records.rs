@@ -1,0 +1,185 @@
+//! Settings records, jobs, counters and API keys in SQLite.
+
+use super::{corrupt, db, is_unique_violation};
+use crate::domain::api_key::{ApiKeyRecord, KeyHash};
+use crate::domain::ids::{ApiKeyId, TenantId};
+use crate::ports::store::{Expect, RawRecord, StoreError};
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+fn version_of(c: &Connection, t: &str, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
+    c.query_row(
+        "SELECT version FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+        params![t, kind, id],
+        |r| r.get::<_, i64>(0),
+    )
+    .optional()
+    .map_err(db)
+    .map(|v| v.map(|v| v as u64))
+}
+
+fn parse_body(id: String, version: i64, body: &str) -> Result<RawRecord, StoreError> {
+    Ok(RawRecord {
+        body: serde_json::from_str(body).map_err(|e| corrupt("record", e))?,
+        id,
+        version: version as u64,
+    })
+}
+
+pub fn get(c: &Connection, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+    let row: Option<(i64, String)> = c
+        .prepare_cached("SELECT version, body FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3")
+        .map_err(db)?
+        .query_row(params![tenant.as_str(), kind, id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(db)?;
+    row.map(|(v, b)| parse_body(id.to_owned(), v, &b)).transpose()
+}
+
+pub fn put(
+    c: &mut Connection,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+    body: &serde_json::Value,
+    expect: Expect,
+) -> Result<u64, StoreError> {
+    let t = tenant.as_str();
+    let body = body.to_string();
+    let tx = c.transaction().map_err(db)?;
+    let found = version_of(&tx, t, kind, id)?;
+    let next = match (expect, found) {
+        (Expect::Absent, Some(f)) => return Err(StoreError::Conflict { expected: None, found: Some(f) }),
+        (Expect::Version(_), None) => return Err(StoreError::NotFound),
+        (Expect::Version(e), Some(f)) if e != f => {
+            return Err(StoreError::Conflict { expected: Some(e), found: Some(f) });
+        }
+        (_, f) => f.unwrap_or(0) + 1,
+    };
+    tx.execute(
+        "INSERT INTO records (tenant, kind, id, version, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, body = excluded.body",
+        params![t, kind, id, next as i64, body],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(next)
+}
+
+pub fn list(
+    c: &Connection,
+    tenant: &TenantId,
+    kind: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<RawRecord>, StoreError> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT id, version, body FROM records WHERE tenant = ?1 AND kind = ?2 AND id > ?3
+             ORDER BY id LIMIT ?4",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map(
+            params![tenant.as_str(), kind, after.unwrap_or(""), limit.clamp(1, 1000) as i64],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+        )
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    rows.into_iter().map(|(id, v, b)| parse_body(id, v, &b)).collect()
+}
+
+pub fn delete(c: &mut Connection, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+    let t = tenant.as_str();
+    let tx = c.transaction().map_err(db)?;
+    match (version_of(&tx, t, kind, id)?, expect) {
+        (None, _) => return Err(StoreError::NotFound),
+        (Some(f), Expect::Version(e)) if f != e => {
+            return Err(StoreError::Conflict { expected: Some(e), found: Some(f) });
+        }
+        (Some(f), Expect::Absent) => return Err(StoreError::Conflict { expected: None, found: Some(f) }),
+        _ => {}
+    }
+    tx.execute("DELETE FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3", params![t, kind, id])
+        .map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+pub fn increment(c: &Connection, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
+    c.query_row(
+        "INSERT INTO counters (tenant, name, value) VALUES (?1, ?2, 1)
+         ON CONFLICT (tenant, name) DO UPDATE SET value = value + 1 RETURNING value",
+        params![tenant.as_str(), name],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_err(db)
+    .map(|v| v as u64)
+}
+
+fn key_doc(k: &ApiKeyRecord) -> Result<String, StoreError> {
+    serde_json::to_string(k).map_err(|e| StoreError::Invalid(e.to_string()))
+}
+
+fn parse_key(doc: &str) -> Result<ApiKeyRecord, StoreError> {
+    serde_json::from_str(doc).map_err(|e| corrupt("api key", e))
+}
+
+pub fn put_api_key(c: &Connection, k: &ApiKeyRecord) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO api_keys (hash, tenant, id, doc) VALUES (?1, ?2, ?3, ?4)",
+        params![k.hash.as_str(), k.tenant.as_str(), k.id.to_string(), key_doc(k)?],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict { expected: None, found: None }
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
+pub fn find_api_key(c: &Connection, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+    let doc: Option<String> = c
+        .prepare_cached("SELECT doc FROM api_keys WHERE hash = ?1")
+        .map_err(db)?
+        .query_row(params![hash.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    doc.as_deref().map(parse_key).transpose()
+}
+
+pub fn list_api_keys(c: &Connection, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    let mut st = c
+        .prepare_cached("SELECT doc FROM api_keys WHERE tenant = ?1 ORDER BY id")
+        .map_err(db)?;
+    let docs = st
+        .query_map(params![tenant.as_str()], |r| r.get::<_, String>(0))
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    docs.iter().map(|d| parse_key(d)).collect()
+}
+
+pub fn revoke_api_key(c: &mut Connection, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let doc: Option<String> = tx
+        .query_row(
+            "SELECT doc FROM api_keys WHERE tenant = ?1 AND id = ?2",
+            params![tenant.as_str(), id.to_string()],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    let mut rec = parse_key(&doc.ok_or(StoreError::NotFound)?)?;
+    if rec.revoked_at.is_none() {
+        rec.revoked_at = Some(at);
+        tx.execute(
+            "UPDATE api_keys SET doc = ?3 WHERE tenant = ?1 AND id = ?2",
+            params![tenant.as_str(), id.to_string(), key_doc(&rec)?],
+        )
+        .map_err(db)?;
+    }
+    tx.commit().map_err(db)
+}

@@ -1,0 +1,109 @@
+//! Typed configuration of the adapters, read once at start-up. Secrets are `Secret`s, so the
+//! config can be logged with `{:?}`.
+
+use crate::secret::Secret;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite { path: PathBuf },
+    Dynamo(DynamoConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoConfig {
+    pub table: String,
+    /// A custom endpoint (DynamoDB Local); `None` uses the region's AWS endpoint.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Write shards of the filter indexes. Fixed for the life of a table: changing it hides
+    /// leads written under the old count from lists.
+    pub shards: u16,
+}
+
+impl DynamoConfig {
+    pub const DEFAULT_SHARDS: u16 = 8;
+}
+
+#[derive(Debug, Clone)]
+pub enum BlobConfig {
+    Local(LocalBlobConfig),
+    S3(S3Config),
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalBlobConfig {
+    /// The folder that stands in for the bucket.
+    pub root: PathBuf,
+    /// The gateway's base URL, which presigned URLs point at (e.g. `http://127.0.0.1:3000`).
+    pub public_url: String,
+    /// Key for signing presigned URLs.
+    pub signing_key: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Config {
+    pub bucket: String,
+    /// A custom endpoint (moto, MinIO); implies path-style addressing.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+/// Reads an environment variable that must be set, with a message that says which.
+pub fn required_env(name: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(format!("environment variable {name} must be set")),
+    }
+}
+
+pub fn optional_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl DynamoConfig {
+    /// `LEADGATE_TABLE` (required), `LEADGATE_DYNAMODB_ENDPOINT`, `AWS_REGION`,
+    /// `LEADGATE_SHARDS`.
+    pub fn from_env() -> Result<Self, String> {
+        let shards = match optional_env("LEADGATE_SHARDS") {
+            None => Self::DEFAULT_SHARDS,
+            Some(s) => s
+                .parse::<u16>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or("LEADGATE_SHARDS must be a number from 1 to 64")?,
+        };
+        Ok(Self {
+            table: required_env("LEADGATE_TABLE")?,
+            endpoint: optional_env("LEADGATE_DYNAMODB_ENDPOINT"),
+            region: optional_env("AWS_REGION"),
+            shards,
+        })
+    }
+}
+
+impl S3Config {
+    /// `LEADGATE_BUCKET` (required), `LEADGATE_S3_ENDPOINT`, `AWS_REGION`.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self {
+            bucket: required_env("LEADGATE_BUCKET")?,
+            endpoint: optional_env("LEADGATE_S3_ENDPOINT"),
+            region: optional_env("AWS_REGION"),
+        })
+    }
+}
+
+/// Shared AWS SDK config: the default chain, with region and endpoint overrides.
+pub async fn aws_sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r.to_owned()));
+    } else if endpoint.is_some() {
+        // A local emulator needs some region, and the machine may have none configured.
+        loader = loader.region(aws_config::Region::new("us-east-1"));
+    }
+    if let Some(e) = endpoint {
+        loader = loader.endpoint_url(e);
+    }
+    loader.load().await
+}

@@ -1,0 +1,106 @@
+//! The per-lead activity timeline. It is append-only: activities are never edited or removed
+//! (except with their lead), and every append moves the lead's `last_activity_at`.
+
+use crate::domain::ids::{ActivityId, LeadId, RepId, TenantId};
+use crate::domain::status::LeadStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Who caused an activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Actor {
+    User { id: String },
+    System,
+    Capture { channel: String },
+    Import { job: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActivityKind {
+    StatusChanged {
+        from: LeadStatus,
+        to: LeadStatus,
+    },
+    Note {
+        body: String,
+    },
+    Call {
+        direction: Direction,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_seconds: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        outcome: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notes: Option<String>,
+    },
+    Email {
+        direction: Direction,
+        subject: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<String>,
+    },
+    TaskCreated {
+        task_id: ActivityId,
+        title: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due_at: Option<DateTime<Utc>>,
+    },
+    TaskCompleted {
+        task_id: ActivityId,
+    },
+    Attachment {
+        key: String,
+        filename: String,
+        size: u64,
+    },
+    Assigned {
+        from: Option<RepId>,
+        to: Option<RepId>,
+        /// Why: "round_robin", "manual", "import", ...
+        reason: String,
+    },
+    Captured {
+        channel: String,
+        submission_id: String,
+        /// true when the submission matched this existing lead instead of making a new one.
+        resubmitted: bool,
+    },
+    Converted {
+        prospect_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        deal_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Activity {
+    pub id: ActivityId,
+    pub tenant: TenantId,
+    pub lead_id: LeadId,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub kind: ActivityKind,
+}
+
+impl Activity {
+    pub fn new(tenant: TenantId, lead_id: LeadId, at: DateTime<Utc>, actor: Actor, kind: ActivityKind) -> Self {
+        Self {
+            id: ActivityId::new(),
+            tenant,
+            lead_id,
+            at,
+            actor,
+            kind,
+        }
+    }
+}

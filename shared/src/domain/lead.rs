@@ -1,0 +1,542 @@
+//! The lead, and its parsing at the edge.
+//!
+//! `LeadInput` is what arrives (JSON, a form, a spreadsheet row): loose strings. `NewLead::parse`
+//! turns it into parsed values against the tenant's context (region, sources, custom fields,
+//! reps), reporting every bad field at once. Domain code only ever sees `NewLead` and `Lead`.
+
+use crate::domain::custom_field::{parse_custom_values, CustomFieldDef, CustomValue};
+use crate::domain::email::Email;
+use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::ids::{LeadId, RepId, SourceId, TenantId};
+use crate::domain::phone::{Phone, Region};
+use crate::domain::rep::Rep;
+use crate::domain::source::{resolve_source, Source};
+use crate::domain::status::LeadStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A tag: trimmed, lower-case, 1-50 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Tag(String);
+
+impl Tag {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let s = raw.trim().to_lowercase();
+        if s.is_empty() || s.chars().count() > 50 || s.chars().any(char::is_control) {
+            return Err(FieldError::new(
+                "tags",
+                "invalid_tag",
+                "a tag is 1-50 characters with no control characters",
+            ));
+        }
+        Ok(Self(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Tag {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Self, FieldError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Tag> for String {
+    fn from(t: Tag) -> String {
+        t.0
+    }
+}
+
+impl fmt::Display for Tag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+}
+
+/// The id a lead has at the platform it came from; processed once per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ExternalRef {
+    /// "meta", "google", "linkedin", ...
+    pub provider: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Utm {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub term: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// Where a lead came from, kept exactly as received.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// "api", "form", "meta", "google", "linkedin", "import".
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub utm: Utm,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gclid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fbclid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external: Option<ExternalRef>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_test: bool,
+    /// Submitted fields that map to nothing on the lead, kept as sent.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unmapped: BTreeMap<String, String>,
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversionLinks {
+    pub prospect_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
+    pub converted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    pub id: LeadId,
+    pub tenant: TenantId,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<Phone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<Phone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub address: Address,
+    pub source: SourceId,
+    pub status: LeadStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<RepId>,
+    #[serde(default)]
+    pub tags: BTreeSet<Tag>,
+    #[serde(default)]
+    pub custom: BTreeMap<String, CustomValue>,
+    #[serde(default)]
+    pub provenance: Provenance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion: Option<ConversionLinks>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub last_activity_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+impl Lead {
+    /// A fresh lead at version 1 from parsed input.
+    pub fn from_new(tenant: TenantId, id: LeadId, n: NewLead, now: DateTime<Utc>) -> Self {
+        Self {
+            id,
+            tenant,
+            name: n.name,
+            email: n.email,
+            phone: n.phone,
+            mobile: n.mobile,
+            company: n.company,
+            position: n.position,
+            website: n.website,
+            company_number: n.company_number,
+            tax_id: n.tax_id,
+            address: n.address,
+            source: n.source,
+            status: n.status,
+            owner: n.owner,
+            tags: n.tags,
+            custom: n.custom,
+            provenance: n.provenance,
+            conversion: None,
+            created_at: now,
+            updated_at: now,
+            last_activity_at: now,
+            version: 1,
+        }
+    }
+
+    /// The phone the duplicate matcher and the phone index use: phone, else mobile.
+    pub fn match_phone(&self) -> Option<&Phone> {
+        self.phone.as_ref().or(self.mobile.as_ref())
+    }
+
+    /// Lower-cased name, email and company: what the prefix search compares against.
+    pub fn search_terms(&self) -> [Option<String>; 3] {
+        [
+            Some(self.name.to_lowercase()),
+            self.email.as_ref().map(|e| e.as_str().to_owned()),
+            self.company.as_ref().map(|c| c.to_lowercase()),
+        ]
+    }
+}
+
+/// Loose input, as any edge receives it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadInput {
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub mobile: Option<String>,
+    pub company: Option<String>,
+    pub position: Option<String>,
+    pub website: Option<String>,
+    pub company_number: Option<String>,
+    pub tax_id: Option<String>,
+    #[serde(default)]
+    pub address: Address,
+    pub source: Option<String>,
+    pub status: Option<String>,
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub custom: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+/// A validated lead, not yet stored (no id, times or version).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NewLead {
+    pub name: String,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub mobile: Option<Phone>,
+    pub company: Option<String>,
+    pub position: Option<String>,
+    pub website: Option<String>,
+    pub company_number: Option<String>,
+    pub tax_id: Option<String>,
+    pub address: Address,
+    pub source: SourceId,
+    pub status: LeadStatus,
+    pub owner: Option<RepId>,
+    pub tags: BTreeSet<Tag>,
+    pub custom: BTreeMap<String, CustomValue>,
+    pub provenance: Provenance,
+}
+
+/// What parsing needs to know about the tenant.
+#[derive(Debug, Clone, Default)]
+pub struct LeadContext {
+    pub region: Region,
+    pub sources: Vec<Source>,
+    pub custom_fields: Vec<CustomFieldDef>,
+    pub reps: Vec<Rep>,
+}
+
+fn non_blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Trims an optional text field and checks its length.
+fn text(
+    errs: &mut FieldErrors,
+    field: &str,
+    v: &Option<String>,
+    max: usize,
+) -> Option<String> {
+    let s = non_blank(v)?;
+    if s.chars().count() > max {
+        errs.push(FieldError::new(
+            field,
+            "too_long",
+            format!("{field} is longer than {max} characters"),
+        ));
+        return None;
+    }
+    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        errs.push(FieldError::new(
+            field,
+            "invalid_characters",
+            format!("{field} contains control characters"),
+        ));
+        return None;
+    }
+    Some(s.to_owned())
+}
+
+pub const MAX_NAME_LEN: usize = 200;
+pub const MAX_TAGS: usize = 50;
+
+impl NewLead {
+    pub fn parse(input: &LeadInput, ctx: &LeadContext) -> Result<NewLead, FieldErrors> {
+        let mut errs = FieldErrors::default();
+
+        let joined = [non_blank(&input.first_name), non_blank(&input.last_name)]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let raw_name = non_blank(&input.name).map(str::to_owned).or_else(|| {
+            (!joined.is_empty()).then_some(joined)
+        });
+        let name = match raw_name {
+            None => {
+                errs.push(FieldError::new("name", "required", "name is required (or first_name and last_name)"));
+                None
+            }
+            Some(n) => text(&mut errs, "name", &Some(n), MAX_NAME_LEN),
+        };
+
+        let email = non_blank(&input.email).and_then(|e| errs.take(Email::parse(e)));
+        let phone = non_blank(&input.phone)
+            .and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "phone")));
+        let mobile = non_blank(&input.mobile)
+            .and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "mobile")));
+        let contact_given = [&input.email, &input.phone, &input.mobile]
+            .iter()
+            .any(|v| non_blank(v).is_some());
+        if !contact_given {
+            errs.push(FieldError::new(
+                "email",
+                "required",
+                "a lead needs an email or a phone number",
+            ));
+        }
+
+        let source = match non_blank(&input.source) {
+            None => {
+                errs.push(FieldError::new("source", "required", "source is required"));
+                None
+            }
+            Some(s) => errs.take(resolve_source(&ctx.sources, s).map(|s| s.id.clone())),
+        };
+
+        let status = match non_blank(&input.status) {
+            None => Some(LeadStatus::New),
+            Some(s) => match LeadStatus::parse(s) {
+                Ok(LeadStatus::Converted) => {
+                    errs.push(FieldError::new(
+                        "status",
+                        "invalid_status",
+                        "a lead is converted only through conversion",
+                    ));
+                    None
+                }
+                other => errs.take(other),
+            },
+        };
+
+        let owner = non_blank(&input.owner).and_then(|o| {
+            let id = errs.take(RepId::parse(o).map_err(|mut e| {
+                e.field = "owner".into();
+                e
+            }))?;
+            match ctx.reps.iter().find(|r| r.id == id) {
+                Some(r) if r.active => Some(id),
+                _ => {
+                    errs.push(FieldError::new(
+                        "owner",
+                        "unknown_owner",
+                        format!("owner '{o}' is not an active rep of this tenant"),
+                    ));
+                    None
+                }
+            }
+        });
+
+        let mut tags = BTreeSet::new();
+        for t in input.tags.iter().filter(|t| !t.trim().is_empty()) {
+            if let Some(tag) = errs.take(Tag::parse(t)) {
+                tags.insert(tag);
+            }
+        }
+        if tags.len() > MAX_TAGS {
+            errs.push(FieldError::new("tags", "too_many", format!("at most {MAX_TAGS} tags")));
+        }
+
+        let custom = match parse_custom_values(&ctx.custom_fields, &input.custom) {
+            Ok(c) => c,
+            Err(e) => {
+                errs.0.extend(e.0);
+                BTreeMap::new()
+            }
+        };
+
+        let company = text(&mut errs, "company", &input.company, 200);
+        let position = text(&mut errs, "position", &input.position, 200);
+        let website = text(&mut errs, "website", &input.website, 2048);
+        if website.as_deref().is_some_and(|w| w.contains(char::is_whitespace)) {
+            errs.push(FieldError::new("website", "invalid_url", "website must not contain spaces"));
+        }
+        let company_number = text(&mut errs, "company_number", &input.company_number, 64);
+        let tax_id = text(&mut errs, "tax_id", &input.tax_id, 64);
+        let a = &input.address;
+        let address = Address {
+            street: text(&mut errs, "address.street", &a.street, 300),
+            city: text(&mut errs, "address.city", &a.city, 120),
+            state: text(&mut errs, "address.state", &a.state, 120),
+            country: text(&mut errs, "address.country", &a.country, 120),
+            postal_code: text(&mut errs, "address.postal_code", &a.postal_code, 32),
+        };
+
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        // Every None below the early return is an optional field; the required ones pushed an error.
+        let (Some(name), Some(source), Some(status)) = (name, source, status) else {
+            return Err(errs);
+        };
+        Ok(NewLead {
+            name,
+            email,
+            phone,
+            mobile,
+            company,
+            position,
+            website,
+            company_number,
+            tax_id,
+            address,
+            source,
+            status,
+            owner,
+            tags,
+            custom,
+            provenance: input.provenance.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::source::seeded_sources;
+
+    fn ctx() -> LeadContext {
+        LeadContext {
+            region: Region::parse("US").unwrap(),
+            sources: seeded_sources(),
+            custom_fields: vec![],
+            reps: vec![Rep {
+                id: RepId::parse("ana").unwrap(),
+                name: "Ana".into(),
+                weight: 1,
+                active: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn when_input_is_complete_should_parse_normalized() {
+        let input = LeadInput {
+            first_name: Some(" Jane ".into()),
+            last_name: Some("Doe".into()),
+            email: Some("JANE@Example.com".into()),
+            phone: Some("415-555-0132".into()),
+            source: Some("Website form".into()),
+            owner: Some("ana".into()),
+            tags: vec!["VIP".into(), "vip ".into()],
+            ..Default::default()
+        };
+        let n = NewLead::parse(&input, &ctx()).unwrap();
+        assert_eq!(n.name, "Jane Doe");
+        assert_eq!(n.email.unwrap().as_str(), "jane@example.com");
+        assert_eq!(n.phone.unwrap().as_str(), "+14155550132");
+        assert_eq!(n.source.as_str(), "website-form");
+        assert_eq!(n.status, LeadStatus::New);
+        assert_eq!(n.tags.len(), 1);
+    }
+
+    #[test]
+    fn when_required_fields_are_missing_should_report_all() {
+        let errs = NewLead::parse(&LeadInput::default(), &ctx()).unwrap_err();
+        let fields: Vec<_> = errs.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["name", "email", "source"]);
+    }
+
+    #[test]
+    fn when_values_are_invalid_should_name_each_field() {
+        let input = LeadInput {
+            name: Some("X".into()),
+            email: Some("not-an-email".into()),
+            phone: Some("12".into()),
+            source: Some("Billboard".into()),
+            status: Some("converted".into()),
+            owner: Some("bob".into()),
+            ..Default::default()
+        };
+        let errs = NewLead::parse(&input, &ctx()).unwrap_err();
+        let codes: Vec<_> = errs.0.iter().map(|e| (e.field.as_str(), e.code)).collect();
+        assert_eq!(
+            codes,
+            [
+                ("email", "invalid_email"),
+                ("phone", "invalid_phone"),
+                ("source", "invalid_source"),
+                ("status", "invalid_status"),
+                ("owner", "unknown_owner"),
+            ]
+        );
+    }
+
+    #[test]
+    fn when_lead_round_trips_through_json_should_be_equal() {
+        let input = LeadInput {
+            name: Some("Jane".into()),
+            phone: Some("+44 20 7946 0958".into()),
+            source: Some("referral".into()),
+            ..Default::default()
+        };
+        let n = NewLead::parse(&input, &ctx()).unwrap();
+        let lead = Lead::from_new(TenantId::parse("t").unwrap(), LeadId::new(), n, Utc::now());
+        let back: Lead = serde_json::from_str(&serde_json::to_string(&lead).unwrap()).unwrap();
+        assert_eq!(back, lead);
+    }
+}

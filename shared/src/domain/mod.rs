@@ -1,0 +1,31 @@
+//! The lead domain: parsed values, the lead itself, and the rules that govern it.
+//! Nothing here does I/O; the services and adapters call into it.
+
+pub mod activity;
+pub mod api_key;
+pub mod custom_field;
+pub mod duplicate;
+pub mod email;
+pub mod error;
+pub mod ids;
+pub mod lead;
+pub mod phone;
+pub mod query;
+pub mod rep;
+pub mod source;
+pub mod status;
+pub mod tenant;
+pub mod time;
+
+pub use activity::{Activity, ActivityKind, Actor};
+pub use custom_field::{CustomFieldDef, CustomFieldType, CustomValue};
+pub use duplicate::{DuplicateMatch, MatchKey};
+pub use email::Email;
+pub use ids::{ActivityId, ApiKeyId, LeadId, RepId, SourceId, TenantId};
+pub use lead::{Address, ExternalRef, Lead, LeadInput, NewLead, Provenance, Tag};
+pub use phone::{Phone, Region};
+pub use query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder};
+pub use rep::Rep;
+pub use source::Source;
+pub use status::LeadStatus;
+pub use tenant::{Principal, Role, Tenant, TenantSettings};

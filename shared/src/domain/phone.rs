@@ -1,0 +1,142 @@
+//! Phone numbers in E.164, parsed with the tenant's default region for national formats
+//! ("(415) 555-0100" with region US becomes "+14155550100").
+
+use crate::domain::error::FieldError;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// An ISO 3166-1 alpha-2 region used to read numbers written without a country code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(phonenumber::country::Id);
+
+impl Region {
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        phonenumber::country::Id::from_str(&raw.trim().to_ascii_uppercase())
+            .map(Self)
+            .map_err(|_| {
+                FieldError::new(
+                    "default_region",
+                    "invalid_region",
+                    "region must be an ISO 3166-1 alpha-2 code such as US, GB or DE",
+                )
+            })
+    }
+
+    pub fn code(&self) -> &str {
+        self.0.as_ref()
+    }
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self(phonenumber::country::Id::US)
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = FieldError;
+    fn try_from(s: String) -> Result<Self, FieldError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<Region> for String {
+    fn from(r: Region) -> String {
+        r.code().to_owned()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parses `raw` as written by a person; `field` names the input in the error.
+    pub fn parse_field(raw: &str, region: Region, field: &str) -> Result<Self, FieldError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(FieldError::new(field, "required", format!("{field} is empty")));
+        }
+        if s.len() > 40 {
+            return Err(FieldError::new(
+                field,
+                "too_long",
+                format!("{field} is longer than 40 characters"),
+            ));
+        }
+        let invalid = || {
+            FieldError::new(
+                field,
+                "invalid_phone",
+                format!(
+                    "{field} is not a valid phone number (give +country code, or a number valid in {})",
+                    region.code()
+                ),
+            )
+        };
+        let parsed = phonenumber::parse(Some(region.0), s).map_err(|_| invalid())?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err(invalid());
+        }
+        Ok(Self(
+            parsed.format().mode(phonenumber::Mode::E164).to_string(),
+        ))
+    }
+
+    pub fn parse(raw: &str, region: Region) -> Result<Self, FieldError> {
+        Self::parse_field(raw, region, "phone")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = FieldError;
+    /// Stored values are already E.164; this re-checks them on the way back in.
+    fn try_from(s: String) -> Result<Self, FieldError> {
+        Self::parse(&s, Region::default())
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_national_number_should_use_default_region() {
+        let us = Region::parse("us").unwrap();
+        assert_eq!(Phone::parse("(415) 555-0132", us).unwrap().as_str(), "+14155550132");
+        let gb = Region::parse("GB").unwrap();
+        assert_eq!(Phone::parse("020 7946 0958", gb).unwrap().as_str(), "+442079460958");
+    }
+
+    #[test]
+    fn when_international_number_should_ignore_region() {
+        let us = Region::parse("US").unwrap();
+        assert_eq!(Phone::parse("+49 30 901820", us).unwrap().as_str(), "+4930901820");
+    }
+
+    #[test]
+    fn when_number_is_junk_should_reject() {
+        let us = Region::default();
+        assert_eq!(Phone::parse("call me", us).unwrap_err().code, "invalid_phone");
+        assert_eq!(Phone::parse("123", us).unwrap_err().code, "invalid_phone");
+        assert!(Region::parse("XX").is_err());
+    }
+}

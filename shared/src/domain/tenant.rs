@@ -1,0 +1,62 @@
+//! Tenants, their settings, and the principal that every request and every store call acts as.
+
+use crate::domain::ids::{RepId, TenantId};
+use crate::domain::phone::Region;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSettings {
+    /// Region used to read phone numbers written without a country code.
+    pub default_region: Region,
+    /// When true, reps see (and export) only the leads they own.
+    #[serde(default)]
+    pub reps_see_own_leads_only: bool,
+}
+
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub settings: TenantSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Rep,
+}
+
+/// The caller, as resolved from an API key or JWT claims. Every use case takes one, so the
+/// tenant scope cannot be forgotten.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: TenantId,
+    /// The user: an API key's owner or the JWT `sub`. For reps this is their rep id.
+    pub user: String,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// The rep whose leads this principal is limited to, if any.
+    pub fn owner_scope(&self, settings: &TenantSettings) -> Option<RepId> {
+        if self.role == Role::Rep && settings.reps_see_own_leads_only {
+            // A user id that is not a valid rep id owns nothing; scope to an id no rep has.
+            Some(RepId::parse(&self.user).unwrap_or_else(|_| no_such_rep()))
+        } else {
+            None
+        }
+    }
+}
+
+fn no_such_rep() -> RepId {
+    RepId::parse("0-no-such-rep").expect("literal slug")
+}

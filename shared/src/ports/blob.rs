@@ -1,0 +1,114 @@
+//! The blob port: the bucket (S3) or a local folder. Keys are `/`-separated paths such as
+//! `imports/{tenant}/leads.csv`, checked by `BlobKey::parse` so no key can escape its root.
+
+use bytes::Bytes;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::AsyncRead;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("blob not found")]
+    NotFound,
+    #[error("invalid blob key: {0}")]
+    InvalidKey(String),
+    #[error("blob storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl BlobError {
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobKey(String);
+
+impl BlobKey {
+    pub const MAX_LEN: usize = 1024;
+
+    pub fn parse(raw: &str) -> Result<Self, BlobError> {
+        let bad = |why: &str| BlobError::InvalidKey(format!("{why}: {raw:?}"));
+        if raw.is_empty() || raw.len() > Self::MAX_LEN {
+            return Err(bad("a key is 1-1024 bytes"));
+        }
+        if raw.starts_with('/') || raw.ends_with('/') {
+            return Err(bad("a key neither starts nor ends with '/'"));
+        }
+        for seg in raw.split('/') {
+            if seg.is_empty() || seg == "." || seg == ".." {
+                return Err(bad("a key has no empty, '.' or '..' segments"));
+            }
+            if seg.starts_with(".lg-") {
+                return Err(bad("segments starting with '.lg-' are reserved"));
+            }
+        }
+        if raw.chars().any(|c| c.is_control() || c == '\\') {
+            return Err(bad("a key has no control characters or backslashes"));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobMeta {
+    pub key: BlobKey,
+    pub size: u64,
+    /// Changes whenever the content changes; with the key it identifies one object version.
+    pub etag: String,
+}
+
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobPage {
+    pub items: Vec<BlobMeta>,
+    /// Pass as `after` to continue.
+    pub next_after: Option<String>,
+}
+
+/// An upload written in parts; nothing is visible under the key until `complete`.
+#[async_trait::async_trait]
+pub trait MultipartUpload: Send {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), BlobError>;
+    async fn complete(self: Box<Self>) -> Result<BlobMeta, BlobError>;
+    async fn abort(self: Box<Self>) -> Result<(), BlobError>;
+}
+
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<BlobMeta, BlobError>;
+    /// Streams the object; nothing is buffered whole.
+    async fn get(&self, key: &BlobKey) -> Result<BlobReader, BlobError>;
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError>;
+    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<Box<dyn MultipartUpload>, BlobError>;
+    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError>;
+    async fn presign_put(&self, key: &BlobKey, ttl: Duration, content_type: &str) -> Result<String, BlobError>;
+    /// Keys under `prefix` in key order, after `after`.
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError>;
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_key_escapes_or_is_odd_should_reject() {
+        assert!(BlobKey::parse("imports/acme/leads.csv").is_ok());
+        for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/", "a\\b", "a/.lg-tmp", "a\nb"] {
+            assert!(BlobKey::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

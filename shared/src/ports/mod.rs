@@ -1,0 +1,6 @@
+//! Ports: the traits the use cases need from the outside world. Each has one adapter per
+//! deployment (see `crate::adapters`).
+
+pub mod blob;
+pub mod clock;
+pub mod store;

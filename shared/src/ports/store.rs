@@ -1,0 +1,198 @@
+//! The lead store port: leads, activities, settings records, counters, API keys, jobs and
+//! idempotency. Implemented by SQLite (one machine) and DynamoDB (Lambda); the contract suite
+//! in `shared/tests` runs the same checks against both.
+//!
+//! Every method takes the tenant (or a value that carries it); no call can reach across
+//! tenants.
+
+use crate::domain::activity::Activity;
+use crate::domain::api_key::{ApiKeyRecord, KeyHash};
+use crate::domain::duplicate::{DuplicateMatch, MatchKey};
+use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
+use crate::domain::lead::{ExternalRef, Lead};
+use crate::domain::query::{LeadQuery, Page};
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The record changed since it was read (optimistic concurrency), or already exists.
+    #[error("version conflict: expected {expected:?}, found {found:?}")]
+    Conflict {
+        expected: Option<u64>,
+        found: Option<u64>,
+    },
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
+    /// The backing service failed; the source says how (never shown to callers).
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Unavailable(Box::new(e))
+    }
+}
+
+/// Conditions written atomically with a new lead.
+#[derive(Debug, Clone, Default)]
+pub struct CreateGuards {
+    /// The platform id; a second lead with the same one is refused.
+    pub external: Option<ExternalRef>,
+    /// The client's `Idempotency-Key`; a second create with it returns the first lead.
+    pub idempotency_key: Option<String>,
+    /// Refuse when the email or phone matches an existing lead.
+    pub reject_duplicates: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CreateOutcome {
+    Created(Box<Lead>),
+    ExternalIdTaken(LeadId),
+    IdempotencyKeyTaken(LeadId),
+    Duplicate(DuplicateMatch),
+}
+
+/// What a conditional record write expects to find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// The record must not exist yet.
+    Absent,
+    /// The record must exist at this version.
+    Version(u64),
+    /// Unconditional.
+    Any,
+}
+
+/// A settings record or job as stored: JSON plus its version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawRecord {
+    pub id: String,
+    pub version: u64,
+    pub body: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Record kinds, one per settings collection.
+pub mod kinds {
+    pub const TENANT: &str = "tenant";
+    pub const SOURCE: &str = "source";
+    pub const CUSTOM_FIELD: &str = "custom_field";
+    pub const REP: &str = "rep";
+    pub const STAGE: &str = "stage";
+    pub const FORM: &str = "form";
+    pub const JOB: &str = "job";
+    pub const IDEMPOTENCY: &str = "idempotency";
+}
+
+#[async_trait::async_trait]
+pub trait LeadStore: Send + Sync + 'static {
+    // --- leads -------------------------------------------------------------------------
+    /// Stores a new lead (version 1) with its guards in one atomic write.
+    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError>;
+    /// Stores many new leads without guards (imports, after their own duplicate pass).
+    async fn put_leads_batch(&self, leads: &[Lead]) -> Result<(), StoreError>;
+    async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError>;
+    /// Replaces the lead if it is still at `lead.version`; returns it at the next version.
+    async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError>;
+    /// Deletes the lead and its timeline; with `expected_version`, only at that version.
+    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError>;
+    async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError>;
+    /// Leads with this normalized email or E.164 phone (or mobile, when no phone).
+    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError>;
+
+    // --- activities ----------------------------------------------------------------------
+    /// Appends to the timeline and moves the lead's `last_activity_at` (and version).
+    async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError>;
+
+    // --- settings records and jobs ----------------------------------------------------------
+    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError>;
+    /// Writes a record if `expect` holds; returns the new version.
+    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError>;
+    /// All records of a kind, in id order (settings lists are small; jobs page by id).
+    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError>;
+    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError>;
+
+    // --- counters ------------------------------------------------------------------------
+    /// Atomically adds one and returns the new value (first call returns 1).
+    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError>;
+
+    // --- API keys ------------------------------------------------------------------------
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    /// Looks a key up by hash across tenants: this is how a request finds its tenant.
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// A cheap round trip to the backing service.
+    async fn health(&self) -> Result<(), StoreError>;
+}
+
+/// Typed access to records, shared by every adapter.
+pub async fn get_typed<T: DeserializeOwned>(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+) -> Result<Option<Versioned<T>>, StoreError> {
+    match store.get_record(tenant, kind, id).await? {
+        None => Ok(None),
+        Some(r) => Ok(Some(Versioned {
+            value: decode(kind, &r)?,
+            version: r.version,
+        })),
+    }
+}
+
+pub async fn put_typed<T: Serialize>(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+    value: &T,
+    expect: Expect,
+) -> Result<u64, StoreError> {
+    let body = serde_json::to_value(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    store.put_record(tenant, kind, id, &body, expect).await
+}
+
+/// Every record of a kind (settings collections are small and bounded).
+pub async fn list_typed<T: DeserializeOwned>(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    kind: &str,
+) -> Result<Vec<Versioned<T>>, StoreError> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let batch = store.list_records(tenant, kind, after.as_deref(), 200).await?;
+        let done = batch.len() < 200;
+        after = batch.last().map(|r| r.id.clone());
+        for r in batch {
+            out.push(Versioned {
+                value: decode(kind, &r)?,
+                version: r.version,
+            });
+        }
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(kind: &str, r: &RawRecord) -> Result<T, StoreError> {
+    serde_json::from_value(r.body.clone())
+        .map_err(|e| StoreError::Corrupt(format!("{kind} record {}: {e}", r.id)))
+}

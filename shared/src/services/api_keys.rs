@@ -1,0 +1,71 @@
+//! API keys: create (the key is returned once), authenticate, list, revoke.
+
+use crate::domain::api_key::{display_prefix, generate_key, ApiKeyRecord, KeyHash};
+use crate::domain::ids::{ApiKeyId, TenantId};
+use crate::domain::tenant::{Principal, Role};
+use crate::ports::store::{LeadStore, StoreError};
+use crate::secret::Secret;
+use crate::services::ServiceError;
+use chrono::{DateTime, Utc};
+
+pub struct NewKey<'a> {
+    pub tenant: &'a TenantId,
+    pub user: &'a str,
+    pub role: Role,
+    pub name: &'a str,
+}
+
+/// Stores the hash of `key` (a freshly generated one when `None`) and returns the record with
+/// the key itself, which is never stored.
+pub async fn create_api_key(
+    store: &dyn LeadStore,
+    new: NewKey<'_>,
+    key: Option<Secret>,
+    now: DateTime<Utc>,
+) -> Result<(ApiKeyRecord, Secret), ServiceError> {
+    let key = key.unwrap_or_else(generate_key);
+    let record = ApiKeyRecord {
+        id: ApiKeyId::new(),
+        tenant: new.tenant.clone(),
+        user: new.user.to_owned(),
+        role: new.role,
+        name: new.name.to_owned(),
+        hash: KeyHash::of(&key),
+        prefix: display_prefix(&key),
+        created_at: now,
+        revoked_at: None,
+    };
+    match store.put_api_key(&record).await {
+        Ok(()) => Ok((record, key)),
+        Err(StoreError::Conflict { .. }) => Err(ServiceError::AlreadyExists("that API key is already registered".into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Resolves a presented key to its principal; `None` for unknown or revoked keys.
+pub async fn authenticate(store: &dyn LeadStore, presented: &Secret) -> Result<Option<Principal>, ServiceError> {
+    let hash = KeyHash::of(presented);
+    let Some(rec) = store.find_api_key(&hash).await? else {
+        return Ok(None);
+    };
+    if !rec.hash.matches(&hash) || !rec.is_active() {
+        return Ok(None);
+    }
+    Ok(Some(Principal {
+        tenant: rec.tenant,
+        user: rec.user,
+        role: rec.role,
+    }))
+}
+
+pub async fn revoke_api_key(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    id: &ApiKeyId,
+    now: DateTime<Utc>,
+) -> Result<(), ServiceError> {
+    match store.revoke_api_key(tenant, id, now).await {
+        Err(StoreError::NotFound) => Err(ServiceError::NotFound { what: "API key" }),
+        other => Ok(other?),
+    }
+}

@@ -1,0 +1,31 @@
+//! Reps, their weights, and round-robin assignment of new leads.
+
+use crate::domain::ids::{RepId, TenantId};
+use crate::domain::rep::{pick_weighted, Rep, ASSIGNMENT_COUNTER};
+use crate::ports::store::{kinds, list_typed, put_typed, Expect, LeadStore};
+use crate::services::ServiceError;
+
+pub async fn list_reps(store: &dyn LeadStore, tenant: &TenantId) -> Result<Vec<Rep>, ServiceError> {
+    Ok(list_typed::<Rep>(store, tenant, kinds::REP)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .collect())
+}
+
+pub async fn put_rep(store: &dyn LeadStore, tenant: &TenantId, rep: Rep) -> Result<Rep, ServiceError> {
+    rep.validate()?;
+    put_typed(store, tenant, kinds::REP, rep.id.as_str(), &rep, Expect::Any).await?;
+    Ok(rep)
+}
+
+/// Takes the next slot of the tenant's weighted rotation. `None` when no rep is eligible
+/// (the lead then stays unassigned).
+pub async fn next_round_robin_owner(store: &dyn LeadStore, tenant: &TenantId) -> Result<Option<RepId>, ServiceError> {
+    let reps = list_reps(store, tenant).await?;
+    if !reps.iter().any(|r| r.active && r.weight > 0) {
+        return Ok(None);
+    }
+    let n = store.increment_counter(tenant, ASSIGNMENT_COUNTER).await?;
+    Ok(pick_weighted(&reps, n).map(|r| r.id.clone()))
+}
