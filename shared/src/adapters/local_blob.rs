@@ -7,16 +7,16 @@
 
 use crate::config::LocalBlobConfig;
 use crate::ports::blob::{BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload};
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as AxPath, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use bytes::Bytes;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use sha2::Sha256;
 use std::path::{Path, PathBuf};
@@ -27,7 +27,12 @@ use tokio::io::AsyncWriteExt;
 const TMP_DIR: &str = ".lg-tmp";
 
 /// Path-segment encoding that keeps `/` and the unreserved characters.
-const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
@@ -111,7 +116,10 @@ impl LocalBlobStore {
         let Ok(sig) = hex::decode(signature_hex) else {
             return false;
         };
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let mut mac = Hmac::<Sha256>::new_from_slice(self.cfg.signing_key.expose().as_bytes())
             .expect("HMAC takes any key length");
         mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
@@ -268,7 +276,11 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn start_multipart(&self, key: &BlobKey, _content_type: &str) -> Result<Box<dyn MultipartUpload>, BlobError> {
+    async fn start_multipart(
+        &self,
+        key: &BlobKey,
+        _content_type: &str,
+    ) -> Result<Box<dyn MultipartUpload>, BlobError> {
         let tmp = self.temp_path();
         let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
         Ok(Box::new(LocalUpload {
@@ -283,7 +295,12 @@ impl BlobStore for LocalBlobStore {
         Ok(self.presign("GET", key, ttl))
     }
 
-    async fn presign_put(&self, key: &BlobKey, ttl: Duration, _content_type: &str) -> Result<String, BlobError> {
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        _content_type: &str,
+    ) -> Result<String, BlobError> {
         Ok(self.presign("PUT", key, ttl))
     }
 
@@ -291,7 +308,11 @@ impl BlobStore for LocalBlobStore {
         let root = self.cfg.root.clone();
         // Walk only the deepest folder the prefix names fully.
         let dir_part = prefix.rfind('/').map(|i| &prefix[..i]).unwrap_or("");
-        let start = if dir_part.is_empty() { root.clone() } else { root.join(BlobKey::parse(dir_part)?.as_str()) };
+        let start = if dir_part.is_empty() {
+            root.clone()
+        } else {
+            root.join(BlobKey::parse(dir_part)?.as_str())
+        };
         let mut keys = tokio::task::spawn_blocking(move || {
             let mut v = Vec::new();
             walk(&root, &start, &mut v).map(|_| v)
@@ -311,7 +332,11 @@ impl BlobStore for LocalBlobStore {
                 items.push(m);
             }
         }
-        let next_after = if more { items.last().map(|m| m.key.to_string()) } else { None };
+        let next_after = if more {
+            items.last().map(|m| m.key.to_string())
+        } else {
+            None
+        };
         Ok(BlobPage { items, next_after })
     }
 

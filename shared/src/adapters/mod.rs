@@ -27,7 +27,10 @@ pub(crate) mod lead_index {
     /// Custom field keys are slugs (`[a-z][a-z0-9_]*`); anything else in a query is refused
     /// before it reaches an expression or a JSON path.
     pub fn is_safe_custom_key(k: &str) -> bool {
-        !k.is_empty() && k.len() <= 40 && k.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        !k.is_empty()
+            && k.len() <= 40
+            && k.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
     }
 }
 

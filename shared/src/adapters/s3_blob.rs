@@ -2,12 +2,12 @@
 //! addressing. Multipart uploads buffer 8 MiB parts; an upload that never fills one part
 //! becomes a single PutObject.
 
-use crate::config::{aws_sdk_config, S3Config};
+use crate::config::{S3Config, aws_sdk_config};
 use crate::ports::blob::{BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload};
+use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
 
@@ -183,7 +183,14 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
-        match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
             Ok(out) => Ok(Box::pin(out.body.into_async_read())),
             Err(e) if e.as_service_error().is_some_and(|se| se.is_no_such_key()) => Err(BlobError::NotFound),
             Err(e) => Err(sdk(e)),
@@ -191,7 +198,14 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError> {
-        match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+        {
             Ok(out) => Ok(Some(BlobMeta {
                 key: key.clone(),
                 size: out.content_length().unwrap_or(0).max(0) as u64,
@@ -202,7 +216,11 @@ impl BlobStore for S3BlobStore {
         }
     }
 
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<Box<dyn MultipartUpload>, BlobError> {
+    async fn start_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn MultipartUpload>, BlobError> {
         Ok(Box::new(S3Upload {
             store: self.clone(),
             key: key.clone(),
@@ -227,7 +245,12 @@ impl BlobStore for S3BlobStore {
         Ok(req.uri().to_owned())
     }
 
-    async fn presign_put(&self, key: &BlobKey, ttl: Duration, content_type: &str) -> Result<String, BlobError> {
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        content_type: &str,
+    ) -> Result<String, BlobError> {
         let conf = PresigningConfig::expires_in(ttl).map_err(sdk)?;
         let req = self
             .client

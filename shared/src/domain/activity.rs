@@ -93,7 +93,13 @@ pub struct Activity {
 }
 
 impl Activity {
-    pub fn new(tenant: TenantId, lead_id: LeadId, at: DateTime<Utc>, actor: Actor, kind: ActivityKind) -> Self {
+    pub fn new(
+        tenant: TenantId,
+        lead_id: LeadId,
+        at: DateTime<Utc>,
+        actor: Actor,
+        kind: ActivityKind,
+    ) -> Self {
         Self {
             id: ActivityId::new(),
             tenant,

@@ -62,7 +62,11 @@ impl CustomFieldDef {
             ));
         }
         if self.label.trim().is_empty() || self.label.chars().count() > 80 {
-            errs.push(FieldError::new("label", "invalid_length", "a label is 1-80 characters"));
+            errs.push(FieldError::new(
+                "label",
+                "invalid_length",
+                "a label is 1-80 characters",
+            ));
         }
         match self.field_type {
             CustomFieldType::Select if self.options.is_empty() => errs.push(FieldError::new(
@@ -132,13 +136,11 @@ impl CustomFieldDef {
                 .map(|d| CustomValue::Text(d.format("%Y-%m-%d").to_string()))
                 .map_err(|_| bad("a date written YYYY-MM-DD")),
             (CustomFieldType::Boolean, J::Bool(b)) => Ok(CustomValue::Bool(*b)),
-            (CustomFieldType::Boolean, J::String(s)) => {
-                match s.trim().to_ascii_lowercase().as_str() {
-                    "true" | "yes" | "y" | "1" => Ok(CustomValue::Bool(true)),
-                    "false" | "no" | "n" | "0" => Ok(CustomValue::Bool(false)),
-                    _ => Err(bad("true or false")),
-                }
-            }
+            (CustomFieldType::Boolean, J::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "yes" | "y" | "1" => Ok(CustomValue::Bool(true)),
+                "false" | "no" | "n" | "0" => Ok(CustomValue::Bool(false)),
+                _ => Err(bad("true or false")),
+            },
             (CustomFieldType::Select, J::String(s)) => self
                 .options
                 .iter()

@@ -82,9 +82,9 @@ macro_rules! uuid_id {
             }
 
             pub fn parse(raw: &str) -> Result<Self, FieldError> {
-                Uuid::parse_str(raw.trim()).map(Self).map_err(|_| {
-                    FieldError::new($what, "invalid_id", concat!("not a valid ", $what, " id"))
-                })
+                Uuid::parse_str(raw.trim())
+                    .map(Self)
+                    .map_err(|_| FieldError::new($what, "invalid_id", concat!("not a valid ", $what, " id")))
             }
 
             pub fn as_uuid(&self) -> Uuid {

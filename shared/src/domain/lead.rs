@@ -4,13 +4,13 @@
 //! turns it into parsed values against the tenant's context (region, sources, custom fields,
 //! reps), reporting every bad field at once. Domain code only ever sees `NewLead` and `Lead`.
 
-use crate::domain::custom_field::{parse_custom_values, CustomFieldDef, CustomValue};
+use crate::domain::custom_field::{CustomFieldDef, CustomValue, parse_custom_values};
 use crate::domain::email::Email;
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{LeadId, RepId, SourceId, TenantId};
 use crate::domain::phone::{Phone, Region};
 use crate::domain::rep::Rep;
-use crate::domain::source::{resolve_source, Source};
+use crate::domain::source::{Source, resolve_source};
 use crate::domain::status::LeadStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -285,12 +285,7 @@ fn non_blank(v: &Option<String>) -> Option<&str> {
 }
 
 /// Trims an optional text field and checks its length.
-fn text(
-    errs: &mut FieldErrors,
-    field: &str,
-    v: &Option<String>,
-    max: usize,
-) -> Option<String> {
+fn text(errs: &mut FieldErrors, field: &str, v: &Option<String>, max: usize) -> Option<String> {
     let s = non_blank(v)?;
     if s.chars().count() > max {
         errs.push(FieldError::new(
@@ -323,22 +318,26 @@ impl NewLead {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        let raw_name = non_blank(&input.name).map(str::to_owned).or_else(|| {
-            (!joined.is_empty()).then_some(joined)
-        });
+        let raw_name = non_blank(&input.name)
+            .map(str::to_owned)
+            .or_else(|| (!joined.is_empty()).then_some(joined));
         let name = match raw_name {
             None => {
-                errs.push(FieldError::new("name", "required", "name is required (or first_name and last_name)"));
+                errs.push(FieldError::new(
+                    "name",
+                    "required",
+                    "name is required (or first_name and last_name)",
+                ));
                 None
             }
             Some(n) => text(&mut errs, "name", &Some(n), MAX_NAME_LEN),
         };
 
         let email = non_blank(&input.email).and_then(|e| errs.take(Email::parse(e)));
-        let phone = non_blank(&input.phone)
-            .and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "phone")));
-        let mobile = non_blank(&input.mobile)
-            .and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "mobile")));
+        let phone =
+            non_blank(&input.phone).and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "phone")));
+        let mobile =
+            non_blank(&input.mobile).and_then(|p| errs.take(Phone::parse_field(p, ctx.region, "mobile")));
         let contact_given = [&input.email, &input.phone, &input.mobile]
             .iter()
             .any(|v| non_blank(v).is_some());
@@ -398,7 +397,11 @@ impl NewLead {
             }
         }
         if tags.len() > MAX_TAGS {
-            errs.push(FieldError::new("tags", "too_many", format!("at most {MAX_TAGS} tags")));
+            errs.push(FieldError::new(
+                "tags",
+                "too_many",
+                format!("at most {MAX_TAGS} tags"),
+            ));
         }
 
         let custom = match parse_custom_values(&ctx.custom_fields, &input.custom) {
@@ -412,8 +415,15 @@ impl NewLead {
         let company = text(&mut errs, "company", &input.company, 200);
         let position = text(&mut errs, "position", &input.position, 200);
         let website = text(&mut errs, "website", &input.website, 2048);
-        if website.as_deref().is_some_and(|w| w.contains(char::is_whitespace)) {
-            errs.push(FieldError::new("website", "invalid_url", "website must not contain spaces"));
+        if website
+            .as_deref()
+            .is_some_and(|w| w.contains(char::is_whitespace))
+        {
+            errs.push(FieldError::new(
+                "website",
+                "invalid_url",
+                "website must not contain spaces",
+            ));
         }
         let company_number = text(&mut errs, "company_number", &input.company_number, 64);
         let tax_id = text(&mut errs, "tax_id", &input.tax_id, 64);

@@ -80,9 +80,7 @@ impl Phone {
         if !phonenumber::is_valid(&parsed) {
             return Err(invalid());
         }
-        Ok(Self(
-            parsed.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
+        Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
     }
 
     pub fn parse(raw: &str, region: Region) -> Result<Self, FieldError> {
@@ -121,9 +119,15 @@ mod tests {
     #[test]
     fn when_national_number_should_use_default_region() {
         let us = Region::parse("us").unwrap();
-        assert_eq!(Phone::parse("(415) 555-0132", us).unwrap().as_str(), "+14155550132");
+        assert_eq!(
+            Phone::parse("(415) 555-0132", us).unwrap().as_str(),
+            "+14155550132"
+        );
         let gb = Region::parse("GB").unwrap();
-        assert_eq!(Phone::parse("020 7946 0958", gb).unwrap().as_str(), "+442079460958");
+        assert_eq!(
+            Phone::parse("020 7946 0958", gb).unwrap().as_str(),
+            "+442079460958"
+        );
     }
 
     #[test]

@@ -116,7 +116,13 @@ impl LeadQuery {
         let Some(c) = &self.cursor else {
             return Ok(None);
         };
-        let bad = || FieldError::new("cursor", "invalid_cursor", "the cursor is malformed or was made for another sort");
+        let bad = || {
+            FieldError::new(
+                "cursor",
+                "invalid_cursor",
+                "the cursor is malformed or was made for another sort",
+            )
+        };
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(c)
             .map_err(|_| bad())?;

@@ -24,7 +24,11 @@ impl Rep {
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         if self.name.trim().is_empty() || self.name.chars().count() > 120 {
-            errs.push(FieldError::new("name", "invalid_length", "a rep name is 1-120 characters"));
+            errs.push(FieldError::new(
+                "name",
+                "invalid_length",
+                "a rep name is 1-120 characters",
+            ));
         }
         if self.weight > MAX_WEIGHT {
             errs.push(FieldError::new(
@@ -75,8 +79,15 @@ mod tests {
 
     #[test]
     fn when_cycling_should_give_each_rep_its_weight() {
-        let reps = vec![rep("b", 1, true), rep("a", 2, true), rep("c", 5, false), rep("d", 0, true)];
-        let picks: Vec<_> = (1..=6).map(|n| pick_weighted(&reps, n).unwrap().id.as_str().to_owned()).collect();
+        let reps = vec![
+            rep("b", 1, true),
+            rep("a", 2, true),
+            rep("c", 5, false),
+            rep("d", 0, true),
+        ];
+        let picks: Vec<_> = (1..=6)
+            .map(|n| pick_weighted(&reps, n).unwrap().id.as_str().to_owned())
+            .collect();
         assert_eq!(picks, ["a", "a", "b", "a", "a", "b"]);
     }
 

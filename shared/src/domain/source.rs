@@ -52,9 +52,9 @@ pub fn parse_source_name(raw: &str) -> Result<String, FieldError> {
 /// refusing retired ones; the error lists the valid choices.
 pub fn resolve_source<'a>(sources: &'a [Source], raw: &str) -> Result<&'a Source, FieldError> {
     let wanted = raw.trim();
-    let found = sources.iter().find(|s| {
-        s.id.as_str() == wanted || s.name.eq_ignore_ascii_case(wanted)
-    });
+    let found = sources
+        .iter()
+        .find(|s| s.id.as_str() == wanted || s.name.eq_ignore_ascii_case(wanted));
     match found {
         Some(s) if !s.retired => Ok(s),
         _ => {
@@ -80,7 +80,10 @@ mod tests {
     fn when_resolving_by_name_or_id_should_find_active_source() {
         let list = seeded_sources();
         assert_eq!(resolve_source(&list, "referral").unwrap().name, "Referral");
-        assert_eq!(resolve_source(&list, "website FORM").unwrap().id.as_str(), "website-form");
+        assert_eq!(
+            resolve_source(&list, "website FORM").unwrap().id.as_str(),
+            "website-form"
+        );
     }
 
     #[test]

@@ -62,19 +62,13 @@ impl LeadStatus {
 
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim().to_ascii_lowercase();
-        Self::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| {
-                FieldError::new(
-                    "status",
-                    "invalid_status",
-                    format!(
-                        "status must be one of: {}",
-                        allowed_list(&Self::ALL)
-                    ),
-                )
-            })
+        Self::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            FieldError::new(
+                "status",
+                "invalid_status",
+                format!("status must be one of: {}", allowed_list(&Self::ALL)),
+            )
+        })
     }
 
     /// The statuses a rep may move a lead to from this one.
@@ -155,6 +149,9 @@ mod tests {
     fn when_parsing_unknown_status_should_list_valid_values() {
         assert_eq!(LeadStatus::parse(" Qualified ").unwrap(), Qualified);
         let e = LeadStatus::parse("hot").unwrap_err();
-        assert!(e.message.contains("new, contacted, qualified, unqualified, converted"));
+        assert!(
+            e.message
+                .contains("new, contacted, qualified, unqualified, converted")
+        );
     }
 }

@@ -14,7 +14,6 @@ pub struct TenantSettings {
     pub reps_see_own_leads_only: bool,
 }
 
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
     pub id: TenantId,

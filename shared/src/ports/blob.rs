@@ -92,9 +92,18 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Streams the object; nothing is buffered whole.
     async fn get(&self, key: &BlobKey) -> Result<BlobReader, BlobError>;
     async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError>;
-    async fn start_multipart(&self, key: &BlobKey, content_type: &str) -> Result<Box<dyn MultipartUpload>, BlobError>;
+    async fn start_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn MultipartUpload>, BlobError>;
     async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError>;
-    async fn presign_put(&self, key: &BlobKey, ttl: Duration, content_type: &str) -> Result<String, BlobError>;
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        content_type: &str,
+    ) -> Result<String, BlobError>;
     /// Keys under `prefix` in key order, after `after`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError>;
     async fn delete(&self, key: &BlobKey) -> Result<(), BlobError>;
@@ -107,7 +116,17 @@ mod tests {
     #[test]
     fn when_key_escapes_or_is_odd_should_reject() {
         assert!(BlobKey::parse("imports/acme/leads.csv").is_ok());
-        for bad in ["", "/abs", "a//b", "../x", "a/../b", "a/", "a\\b", "a/.lg-tmp", "a\nb"] {
+        for bad in [
+            "",
+            "/abs",
+            "a//b",
+            "../x",
+            "a/../b",
+            "a/",
+            "a\\b",
+            "a/.lg-tmp",
+            "a\nb",
+        ] {
             assert!(BlobKey::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -12,7 +12,7 @@ use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead};
 use crate::domain::query::{LeadQuery, Page};
 use chrono::{DateTime, Utc};
-use serde::{de::DeserializeOwned, Serialize};
+use serde::{Serialize, de::DeserializeOwned};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,24 +106,63 @@ pub trait LeadStore: Send + Sync + 'static {
     /// Replaces the lead if it is still at `lead.version`; returns it at the next version.
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError>;
     /// Deletes the lead and its timeline; with `expected_version`, only at that version.
-    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError>;
+    async fn delete_lead(
+        &self,
+        tenant: &TenantId,
+        id: &LeadId,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError>;
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError>;
     /// Leads with this normalized email or E.164 phone (or mobile, when no phone).
-    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError>;
+    async fn find_leads_by_contact(
+        &self,
+        tenant: &TenantId,
+        key: &MatchKey,
+    ) -> Result<Vec<LeadId>, StoreError>;
 
     // --- activities ----------------------------------------------------------------------
     /// Appends to the timeline and moves the lead's `last_activity_at` (and version).
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError>;
     /// Newest first.
-    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError>;
+    async fn list_activities(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Activity>, StoreError>;
 
     // --- settings records and jobs ----------------------------------------------------------
-    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError>;
+    async fn get_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<RawRecord>, StoreError>;
     /// Writes a record if `expect` holds; returns the new version.
-    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError>;
+    async fn put_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expect: Expect,
+    ) -> Result<u64, StoreError>;
     /// All records of a kind, in id order (settings lists are small; jobs page by id).
-    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError>;
-    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError>;
+    async fn list_records(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawRecord>, StoreError>;
+    async fn delete_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError>;
 
     // --- counters ------------------------------------------------------------------------
     /// Atomically adds one and returns the new value (first call returns 1).
@@ -134,7 +173,12 @@ pub trait LeadStore: Send + Sync + 'static {
     /// Looks a key up by hash across tenants: this is how a request finds its tenant.
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError>;
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// A cheap round trip to the backing service.
     async fn health(&self) -> Result<(), StoreError>;

@@ -1,6 +1,6 @@
 //! API keys: create (the key is returned once), authenticate, list, revoke.
 
-use crate::domain::api_key::{display_prefix, generate_key, ApiKeyRecord, KeyHash};
+use crate::domain::api_key::{ApiKeyRecord, KeyHash, display_prefix, generate_key};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::domain::tenant::{Principal, Role};
 use crate::ports::store::{LeadStore, StoreError};
@@ -37,13 +37,18 @@ pub async fn create_api_key(
     };
     match store.put_api_key(&record).await {
         Ok(()) => Ok((record, key)),
-        Err(StoreError::Conflict { .. }) => Err(ServiceError::AlreadyExists("that API key is already registered".into())),
+        Err(StoreError::Conflict { .. }) => Err(ServiceError::AlreadyExists(
+            "that API key is already registered".into(),
+        )),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Resolves a presented key to its principal; `None` for unknown or revoked keys.
-pub async fn authenticate(store: &dyn LeadStore, presented: &Secret) -> Result<Option<Principal>, ServiceError> {
+pub async fn authenticate(
+    store: &dyn LeadStore,
+    presented: &Secret,
+) -> Result<Option<Principal>, ServiceError> {
     let hash = KeyHash::of(presented);
     let Some(rec) = store.find_api_key(&hash).await? else {
         return Ok(None);

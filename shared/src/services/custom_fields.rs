@@ -2,10 +2,13 @@
 
 use crate::domain::custom_field::CustomFieldDef;
 use crate::domain::ids::TenantId;
-use crate::ports::store::{kinds, list_typed, put_typed, Expect, LeadStore, StoreError};
+use crate::ports::store::{Expect, LeadStore, StoreError, kinds, list_typed, put_typed};
 use crate::services::ServiceError;
 
-pub async fn list_custom_fields(store: &dyn LeadStore, tenant: &TenantId) -> Result<Vec<CustomFieldDef>, ServiceError> {
+pub async fn list_custom_fields(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+) -> Result<Vec<CustomFieldDef>, ServiceError> {
     Ok(list_typed::<CustomFieldDef>(store, tenant, kinds::CUSTOM_FIELD)
         .await?
         .into_iter()
@@ -24,8 +27,15 @@ pub async fn put_custom_field(
     Ok(def)
 }
 
-pub async fn delete_custom_field(store: &dyn LeadStore, tenant: &TenantId, key: &str) -> Result<(), ServiceError> {
-    match store.delete_record(tenant, kinds::CUSTOM_FIELD, key, Expect::Any).await {
+pub async fn delete_custom_field(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    key: &str,
+) -> Result<(), ServiceError> {
+    match store
+        .delete_record(tenant, kinds::CUSTOM_FIELD, key, Expect::Any)
+        .await
+    {
         Err(StoreError::NotFound) => Err(ServiceError::NotFound { what: "custom field" }),
         other => Ok(other?),
     }

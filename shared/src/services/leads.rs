@@ -2,16 +2,16 @@
 //! with the external-id and idempotency guards, and write the timeline.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
-use crate::domain::duplicate::{find_duplicate, DuplicateMatch};
+use crate::domain::duplicate::{DuplicateMatch, find_duplicate};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
 use crate::ports::store::{CreateGuards, CreateOutcome, LeadStore};
+use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
 use crate::services::reps::{list_reps, next_round_robin_owner};
 use crate::services::sources::list_sources;
-use crate::services::ServiceError;
 
 /// What to do when the new lead's email or phone matches an existing lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -62,7 +62,13 @@ pub async fn create_lead(
         new.provenance.external = Some(ext.clone());
     }
     if req.duplicates == DuplicatePolicy::Reject
-        && let Some(m) = find_duplicate(store, &tenant.id, new.email.as_ref(), new.phone.as_ref().or(new.mobile.as_ref())).await?
+        && let Some(m) = find_duplicate(
+            store,
+            &tenant.id,
+            new.email.as_ref(),
+            new.phone.as_ref().or(new.mobile.as_ref()),
+        )
+        .await?
     {
         return Ok(CreateResult::Duplicate(m));
     }
@@ -99,10 +105,7 @@ pub async fn create_lead(
         );
         store.append_activity(&assigned).await?;
     }
-    let stored = store
-        .get_lead(&tenant.id, &lead.id)
-        .await?
-        .unwrap_or(lead);
+    let stored = store.get_lead(&tenant.id, &lead.id).await?.unwrap_or(lead);
     Ok(CreateResult::Created(Box::new(stored)))
 }
 

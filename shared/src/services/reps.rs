@@ -1,8 +1,8 @@
 //! Reps, their weights, and round-robin assignment of new leads.
 
 use crate::domain::ids::{RepId, TenantId};
-use crate::domain::rep::{pick_weighted, Rep, ASSIGNMENT_COUNTER};
-use crate::ports::store::{kinds, list_typed, put_typed, Expect, LeadStore};
+use crate::domain::rep::{ASSIGNMENT_COUNTER, Rep, pick_weighted};
+use crate::ports::store::{Expect, LeadStore, kinds, list_typed, put_typed};
 use crate::services::ServiceError;
 
 pub async fn list_reps(store: &dyn LeadStore, tenant: &TenantId) -> Result<Vec<Rep>, ServiceError> {
@@ -21,7 +21,10 @@ pub async fn put_rep(store: &dyn LeadStore, tenant: &TenantId, rep: Rep) -> Resu
 
 /// Takes the next slot of the tenant's weighted rotation. `None` when no rep is eligible
 /// (the lead then stays unassigned).
-pub async fn next_round_robin_owner(store: &dyn LeadStore, tenant: &TenantId) -> Result<Option<RepId>, ServiceError> {
+pub async fn next_round_robin_owner(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+) -> Result<Option<RepId>, ServiceError> {
     let reps = list_reps(store, tenant).await?;
     if !reps.iter().any(|r| r.active && r.weight > 0) {
         return Ok(None);

@@ -2,8 +2,8 @@
 
 use crate::domain::ids::{SourceId, TenantId};
 use crate::domain::query::LeadQuery;
-use crate::domain::source::{parse_source_name, Source};
-use crate::ports::store::{get_typed, kinds, list_typed, put_typed, Expect, LeadStore, StoreError};
+use crate::domain::source::{Source, parse_source_name};
+use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, kinds, list_typed, put_typed};
 use crate::services::ServiceError;
 
 pub async fn list_sources(store: &dyn LeadStore, tenant: &TenantId) -> Result<Vec<Source>, ServiceError> {
@@ -23,9 +23,15 @@ pub async fn add_source(
     let name = parse_source_name(name)?;
     let existing = list_sources(store, tenant).await?;
     if existing.iter().any(|s| s.name.eq_ignore_ascii_case(&name)) {
-        return Err(ServiceError::AlreadyExists(format!("a source named '{name}' already exists")));
+        return Err(ServiceError::AlreadyExists(format!(
+            "a source named '{name}' already exists"
+        )));
     }
-    let s = Source { id, name, retired: false };
+    let s = Source {
+        id,
+        name,
+        retired: false,
+    };
     match put_typed(store, tenant, kinds::SOURCE, s.id.as_str(), &s, Expect::Absent).await {
         Ok(_) => Ok(s),
         Err(StoreError::Conflict { .. }) => Err(ServiceError::AlreadyExists(format!(
@@ -47,7 +53,15 @@ async fn update_source(
         .ok_or(ServiceError::NotFound { what: "source" })?;
     let mut s = current.value;
     change(&mut s);
-    put_typed(store, tenant, kinds::SOURCE, id.as_str(), &s, Expect::Version(current.version)).await?;
+    put_typed(
+        store,
+        tenant,
+        kinds::SOURCE,
+        id.as_str(),
+        &s,
+        Expect::Version(current.version),
+    )
+    .await?;
     Ok(s)
 }
 
@@ -64,7 +78,9 @@ pub async fn rename_source(
         .into_iter()
         .any(|s| &s.id != id && s.name.eq_ignore_ascii_case(&name));
     if clash {
-        return Err(ServiceError::AlreadyExists(format!("a source named '{name}' already exists")));
+        return Err(ServiceError::AlreadyExists(format!(
+            "a source named '{name}' already exists"
+        )));
     }
     update_source(store, tenant, id, |s| s.name = name).await
 }
@@ -83,7 +99,11 @@ pub async fn set_source_retired(
 /// The check and the delete are two calls, so a lead created with this source in between
 /// would keep a dangling id; it then still reads (the source shows as unknown) and the
 /// admin can re-add it. Retiring first, as the API suggests, closes that window.
-pub async fn delete_source(store: &dyn LeadStore, tenant: &TenantId, id: &SourceId) -> Result<(), ServiceError> {
+pub async fn delete_source(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    id: &SourceId,
+) -> Result<(), ServiceError> {
     let probe = LeadQuery {
         source: Some(id.clone()),
         limit: 1,
@@ -94,7 +114,10 @@ pub async fn delete_source(store: &dyn LeadStore, tenant: &TenantId, id: &Source
             "source '{id}' is used by leads; retire it instead of deleting it"
         )));
     }
-    match store.delete_record(tenant, kinds::SOURCE, id.as_str(), Expect::Any).await {
+    match store
+        .delete_record(tenant, kinds::SOURCE, id.as_str(), Expect::Any)
+        .await
+    {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound) => Err(ServiceError::NotFound { what: "source" }),
         Err(e) => Err(e.into()),

@@ -3,7 +3,7 @@
 use crate::domain::ids::TenantId;
 use crate::domain::source::seeded_sources;
 use crate::domain::tenant::{Tenant, TenantSettings};
-use crate::ports::store::{get_typed, kinds, put_typed, Expect, LeadStore, StoreError};
+use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, kinds, put_typed};
 use crate::services::ServiceError;
 use chrono::{DateTime, Utc};
 
@@ -40,10 +40,21 @@ pub async fn ensure_tenant(
         created_at: now,
         settings: TenantSettings::default(),
     };
-    match put_typed(store, id, kinds::TENANT, TENANT_RECORD_ID, &tenant, Expect::Absent).await {
+    match put_typed(
+        store,
+        id,
+        kinds::TENANT,
+        TENANT_RECORD_ID,
+        &tenant,
+        Expect::Absent,
+    )
+    .await
+    {
         Ok(_) => Ok((tenant, true)),
         Err(StoreError::Conflict { .. }) => {
-            let t = get_tenant(store, id).await?.ok_or(ServiceError::NotFound { what: "tenant" })?;
+            let t = get_tenant(store, id)
+                .await?
+                .ok_or(ServiceError::NotFound { what: "tenant" })?;
             Ok((t, false))
         }
         Err(e) => Err(e.into()),
@@ -62,6 +73,14 @@ pub async fn update_settings(
         settings,
         ..current.value
     };
-    put_typed(store, id, kinds::TENANT, TENANT_RECORD_ID, &tenant, Expect::Version(current.version)).await?;
+    put_typed(
+        store,
+        id,
+        kinds::TENANT,
+        TENANT_RECORD_ID,
+        &tenant,
+        Expect::Version(current.version),
+    )
+    .await?;
     Ok(tenant)
 }

@@ -7,15 +7,15 @@
 
 use super::keys::{self, ACTIVITY_PREFIX, LEAD_SK};
 use super::table::{self, IndexDef, PK, SK};
-use super::{backoff, get_n, get_s, n, s, sdk, DynamoStore, Item, MAX_ATTEMPTS};
+use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, n, s, sdk};
 use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
 use crate::domain::activity::Activity;
 use crate::domain::custom_field::CustomValue;
-use crate::domain::duplicate::{match_keys, DuplicateMatch, MatchKey};
+use crate::domain::duplicate::{DuplicateMatch, MatchKey, match_keys};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{
-    decode_position_cursor, encode_position_cursor, LeadQuery, OwnerFilter, Page, SortField, SortOrder,
+    LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
@@ -47,10 +47,17 @@ fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
 }
 
 fn is_retryable_tx(codes: &[String]) -> bool {
-    codes.iter().any(|c| c == "TransactionConflict" || c == "ThrottlingError")
+    codes
+        .iter()
+        .any(|c| c == "TransactionConflict" || c == "ThrottlingError")
 }
 
-fn put_item(table: &str, item: Item, condition: Option<&str>, values: Option<Item>) -> Result<TransactWriteItem, StoreError> {
+fn put_item(
+    table: &str,
+    item: Item,
+    condition: Option<&str>,
+    values: Option<Item>,
+) -> Result<TransactWriteItem, StoreError> {
     let put = Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -94,25 +101,36 @@ impl Plan {
     fn new(tenant: &TenantId, q: &LeadQuery) -> Result<Self, StoreError> {
         let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
         let t = tenant.clone();
-        let (index, pk): (IndexDef, Box<dyn Fn(u16) -> String + Send + Sync>) = match (q.sort, &q.status, &q.owner, &q.source) {
-            (SortField::LastActivity, ..) => (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh))),
-            (SortField::Created, Some(st), ..) => {
-                let st = st.as_str();
-                (table::BY_STATUS, Box::new(move |sh| keys::status_pk(&t, st, sh)))
-            }
-            (SortField::Created, None, Some(o), _) => {
-                let o = match o {
-                    OwnerFilter::Unassigned => None,
-                    OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
-                };
-                (table::BY_OWNER, Box::new(move |sh| keys::owner_pk(&t, o.as_deref(), sh)))
-            }
-            (SortField::Created, None, None, Some(src)) => {
-                let src = src.as_str().to_owned();
-                (table::BY_SOURCE, Box::new(move |sh| keys::source_pk(&t, &src, sh)))
-            }
-            (SortField::Created, None, None, None) => (table::BY_CREATED, Box::new(move |sh| keys::all_pk(&t, sh))),
-        };
+        let (index, pk): (IndexDef, Box<dyn Fn(u16) -> String + Send + Sync>) =
+            match (q.sort, &q.status, &q.owner, &q.source) {
+                (SortField::LastActivity, ..) => {
+                    (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh)))
+                }
+                (SortField::Created, Some(st), ..) => {
+                    let st = st.as_str();
+                    (table::BY_STATUS, Box::new(move |sh| keys::status_pk(&t, st, sh)))
+                }
+                (SortField::Created, None, Some(o), _) => {
+                    let o = match o {
+                        OwnerFilter::Unassigned => None,
+                        OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
+                    };
+                    (
+                        table::BY_OWNER,
+                        Box::new(move |sh| keys::owner_pk(&t, o.as_deref(), sh)),
+                    )
+                }
+                (SortField::Created, None, None, Some(src)) => {
+                    let src = src.as_str().to_owned();
+                    (
+                        table::BY_SOURCE,
+                        Box::new(move |sh| keys::source_pk(&t, &src, sh)),
+                    )
+                }
+                (SortField::Created, None, None, None) => {
+                    (table::BY_CREATED, Box::new(move |sh| keys::all_pk(&t, sh)))
+                }
+            };
         let mut plan = Plan {
             index,
             pk,
@@ -143,16 +161,28 @@ impl Plan {
             }
         }
         if let Some(f) = filter_range.from {
-            plan.cond(&format!("{filter_attr} >= :rf"), ":rf", AttributeValue::S(time_prefix(f)));
+            plan.cond(
+                &format!("{filter_attr} >= :rf"),
+                ":rf",
+                AttributeValue::S(time_prefix(f)),
+            );
         }
         if let Some(t) = filter_range.to {
-            plan.cond(&format!("{filter_attr} < :rt"), ":rt", AttributeValue::S(time_prefix(t)));
+            plan.cond(
+                &format!("{filter_attr} < :rt"),
+                ":rt",
+                AttributeValue::S(time_prefix(t)),
+            );
         }
         if index != table::BY_STATUS
             && let Some(st) = q.status
         {
             plan.names.insert("#status".into(), "status".into());
-            plan.cond("#lead.#status = :st", ":st", AttributeValue::S(st.as_str().into()));
+            plan.cond(
+                "#lead.#status = :st",
+                ":st",
+                AttributeValue::S(st.as_str().into()),
+            );
         }
         if index != table::BY_OWNER {
             match &q.owner {
@@ -171,14 +201,22 @@ impl Plan {
             && let Some(src) = &q.source
         {
             plan.names.insert("#source".into(), "source".into());
-            plan.cond("#lead.#source = :src", ":src", AttributeValue::S(src.as_str().into()));
+            plan.cond(
+                "#lead.#source = :src",
+                ":src",
+                AttributeValue::S(src.as_str().into()),
+            );
         }
         if !q.tags.is_empty() {
             plan.names.insert("#tags".into(), "tags".into());
         }
         for (i, tag) in q.tags.iter().enumerate() {
             let v = format!(":tag{i}");
-            plan.cond(&format!("contains(#lead.#tags, {v})"), &v, AttributeValue::S(tag.as_str().into()));
+            plan.cond(
+                &format!("contains(#lead.#tags, {v})"),
+                &v,
+                AttributeValue::S(tag.as_str().into()),
+            );
         }
         if !q.custom.is_empty() {
             plan.names.insert("#custom".into(), "custom".into());
@@ -219,12 +257,18 @@ impl DynamoStore {
             (table::BY_CREATED.pk.to_owned(), s(keys::all_pk(t, shard))),
             (table::BY_CREATED.sk.to_owned(), s(created_pos(l))),
             (table::BY_ACTIVITY.sk.to_owned(), s(activity_pos(l))),
-            (table::BY_STATUS.pk.to_owned(), s(keys::status_pk(t, l.status.as_str(), shard))),
+            (
+                table::BY_STATUS.pk.to_owned(),
+                s(keys::status_pk(t, l.status.as_str(), shard)),
+            ),
             (
                 table::BY_OWNER.pk.to_owned(),
                 s(keys::owner_pk(t, l.owner.as_ref().map(|o| o.as_str()), shard)),
             ),
-            (table::BY_SOURCE.pk.to_owned(), s(keys::source_pk(t, l.source.as_str(), shard))),
+            (
+                table::BY_SOURCE.pk.to_owned(),
+                s(keys::source_pk(t, l.source.as_str(), shard)),
+            ),
             (
                 "lead".to_owned(),
                 sd::to_attribute_value(l).map_err(|e| StoreError::Invalid(e.to_string()))?,
@@ -245,11 +289,18 @@ impl DynamoStore {
     }
 
     fn lead_key(t: &TenantId, id: &LeadId) -> Item {
-        Item::from([(PK.to_owned(), s(keys::lead_pk(t, id))), (SK.to_owned(), s(LEAD_SK))])
+        Item::from([
+            (PK.to_owned(), s(keys::lead_pk(t, id))),
+            (SK.to_owned(), s(LEAD_SK)),
+        ])
     }
 
     /// A consistent read of the lead and its stored version.
-    pub(super) async fn get_lead_item(&self, t: &TenantId, id: &LeadId) -> Result<Option<(Lead, u64)>, StoreError> {
+    pub(super) async fn get_lead_item(
+        &self,
+        t: &TenantId,
+        id: &LeadId,
+    ) -> Result<Option<(Lead, u64)>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -286,7 +337,11 @@ impl DynamoStore {
             .and_then(|id| LeadId::parse(id).ok()))
     }
 
-    pub(super) async fn find_by_contact(&self, t: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+    pub(super) async fn find_by_contact(
+        &self,
+        t: &TenantId,
+        key: &MatchKey,
+    ) -> Result<Vec<LeadId>, StoreError> {
         let (index, pk) = match key {
             MatchKey::Email(e) => (table::BY_EMAIL, keys::email_pk(t, e.as_str())),
             MatchKey::Phone(p) => (table::BY_PHONE, keys::phone_pk(t, p.as_str())),
@@ -333,7 +388,10 @@ impl DynamoStore {
         }
         let new_only = Some("attribute_not_exists(pk)");
         let mut items = vec![put_item(&self.table, self.lead_item(lead)?, new_only, None)?];
-        let ext_pk = g.external.as_ref().map(|x| keys::external_pk(t, &x.provider, &x.id));
+        let ext_pk = g
+            .external
+            .as_ref()
+            .map(|x| keys::external_pk(t, &x.provider, &x.id));
         let idem_pk = g.idempotency_key.as_ref().map(|k| keys::idempotency_pk(t, k));
         for (pk, sk) in [(&ext_pk, "#EXT"), (&idem_pk, "#IDEM")] {
             if let Some(pk) = pk {
@@ -368,11 +426,17 @@ impl DynamoStore {
             // Items are [lead, ext?, idem?]; find which guard failed.
             let mut guard_idx = 1;
             for (pk, sk, taken) in [
-                (&ext_pk, "#EXT", CreateOutcome::ExternalIdTaken as fn(LeadId) -> CreateOutcome),
+                (
+                    &ext_pk,
+                    "#EXT",
+                    CreateOutcome::ExternalIdTaken as fn(LeadId) -> CreateOutcome,
+                ),
                 (&idem_pk, "#IDEM", CreateOutcome::IdempotencyKeyTaken),
             ] {
                 if let Some(pk) = pk {
-                    if codes.get(guard_idx).is_some_and(|c| c == "ConditionalCheckFailed")
+                    if codes
+                        .get(guard_idx)
+                        .is_some_and(|c| c == "ConditionalCheckFailed")
                         && let Some(id) = self.guard_owner(pk.clone(), sk).await?
                     {
                         return Ok(taken(id));
@@ -381,7 +445,10 @@ impl DynamoStore {
                 }
             }
             if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
-                return Err(StoreError::Conflict { expected: None, found: Some(lead.version) });
+                return Err(StoreError::Conflict {
+                    expected: None,
+                    found: Some(lead.version),
+                });
             }
             return Err(sdk(err));
         }
@@ -392,7 +459,10 @@ impl DynamoStore {
             let mut pending = chunk
                 .iter()
                 .map(|l| {
-                    let put = PutRequest::builder().set_item(Some(self.lead_item(l)?)).build().map_err(sdk)?;
+                    let put = PutRequest::builder()
+                        .set_item(Some(self.lead_item(l)?))
+                        .build()
+                        .map_err(sdk)?;
                     Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
@@ -414,7 +484,11 @@ impl DynamoStore {
                     attempt += 1;
                     if attempt > MAX_ATTEMPTS * 2 {
                         return Err(StoreError::Unavailable(
-                            format!("{} items stayed unprocessed after {attempt} retries", pending.len()).into(),
+                            format!(
+                                "{} items stayed unprocessed after {attempt} retries",
+                                pending.len()
+                            )
+                            .into(),
                         ));
                     }
                     backoff(attempt).await;
@@ -425,7 +499,12 @@ impl DynamoStore {
     }
 
     /// Puts `next` over the stored lead if it is still at `expected`.
-    async fn replace(&self, next: &Lead, expected: u64, extra: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+    async fn replace(
+        &self,
+        next: &Lead,
+        expected: u64,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
         let cond = put_item(
             &self.table,
             self.lead_item(next)?,
@@ -436,7 +515,13 @@ impl DynamoStore {
         items.extend(extra);
         let mut attempt = 0;
         loop {
-            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(e) => {
                     let Some(codes) = cancel_codes(&e) else {
@@ -450,7 +535,10 @@ impl DynamoStore {
                     if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
                         return match self.get_lead_item(&next.tenant, &next.id).await? {
                             None => Err(StoreError::NotFound),
-                            Some((_, found)) => Err(StoreError::Conflict { expected: Some(expected), found: Some(found) }),
+                            Some((_, found)) => Err(StoreError::Conflict {
+                                expected: Some(expected),
+                                found: Some(found),
+                            }),
                         };
                     }
                     return Err(sdk(e));
@@ -470,7 +558,10 @@ impl DynamoStore {
         let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let activity_item = Item::from([
             (PK.to_owned(), s(keys::lead_pk(&a.tenant, &a.lead_id))),
-            (SK.to_owned(), s(format!("{ACTIVITY_PREFIX}{}", position(a.at, &a.id.to_string())))),
+            (
+                SK.to_owned(),
+                s(format!("{ACTIVITY_PREFIX}{}", position(a.at, &a.id.to_string()))),
+            ),
             ("doc".to_owned(), s(doc)),
         ]);
         // Read-modify-write of last_activity_at, retried when a concurrent write moved the version.
@@ -480,24 +571,40 @@ impl DynamoStore {
             };
             lead.last_activity_at = lead.last_activity_at.max(a.at);
             lead.version = version + 1;
-            let put = put_item(&self.table, activity_item.clone(), Some("attribute_not_exists(pk)"), None)?;
+            let put = put_item(
+                &self.table,
+                activity_item.clone(),
+                Some("attribute_not_exists(pk)"),
+                None,
+            )?;
             match self.replace(&lead, version, vec![put]).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e),
             }
         }
-        Err(StoreError::Conflict { expected: None, found: None })
+        Err(StoreError::Conflict {
+            expected: None,
+            found: None,
+        })
     }
 
-    pub(super) async fn delete(&self, t: &TenantId, id: &LeadId, expected: Option<u64>) -> Result<(), StoreError> {
+    pub(super) async fn delete(
+        &self,
+        t: &TenantId,
+        id: &LeadId,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
         let Some((_, found)) = self.get_lead_item(t, id).await? else {
             return Err(StoreError::NotFound);
         };
         if let Some(e) = expected
             && e != found
         {
-            return Err(StoreError::Conflict { expected: Some(e), found: Some(found) });
+            return Err(StoreError::Conflict {
+                expected: Some(e),
+                found: Some(found),
+            });
         }
         let del = Delete::builder()
             .table_name(&self.table)
@@ -515,7 +622,10 @@ impl DynamoStore {
         {
             Ok(_) => {}
             Err(e) if cancel_codes(&e).is_some() => {
-                return Err(StoreError::Conflict { expected: Some(found), found: None });
+                return Err(StoreError::Conflict {
+                    expected: Some(found),
+                    found: None,
+                });
             }
             Err(e) => return Err(sdk(e)),
         }
@@ -541,7 +651,10 @@ impl DynamoStore {
                 let mut pending = chunk
                     .iter()
                     .map(|k| {
-                        let d = DeleteRequest::builder().set_key(Some(k.clone())).build().map_err(sdk)?;
+                        let d = DeleteRequest::builder()
+                            .set_key(Some(k.clone()))
+                            .build()
+                            .map_err(sdk)?;
                         Ok(WriteRequest::builder().delete_request(d).build())
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
@@ -554,7 +667,11 @@ impl DynamoStore {
                         .send()
                         .await
                         .map_err(sdk)?;
-                    pending = out.unprocessed_items().and_then(|m| m.get(&self.table)).cloned().unwrap_or_default();
+                    pending = out
+                        .unprocessed_items()
+                        .and_then(|m| m.get(&self.table))
+                        .cloned()
+                        .unwrap_or_default();
                     attempt += 1;
                     if !pending.is_empty() {
                         backoff(attempt).await;
@@ -569,7 +686,12 @@ impl DynamoStore {
     }
 
     /// Queries one shard until it has `want` leads past the cursor, or runs out.
-    async fn query_shard(&self, plan: &Plan, shard: u16, want: usize) -> Result<Vec<(String, Lead)>, StoreError> {
+    async fn query_shard(
+        &self,
+        plan: &Plan,
+        shard: u16,
+        want: usize,
+    ) -> Result<Vec<(String, Lead)>, StoreError> {
         let mut out_items = Vec::new();
         let mut start: Option<Item> = None;
         let mut names = plan.names.clone();
@@ -618,7 +740,8 @@ impl DynamoStore {
         let plan = Plan::new(t, q)?;
         let size = q.page_size();
         let shard_results =
-            futures::future::try_join_all((0..self.shards).map(|sh| self.query_shard(&plan, sh, size + 1))).await?;
+            futures::future::try_join_all((0..self.shards).map(|sh| self.query_shard(&plan, sh, size + 1)))
+                .await?;
         let mut merged: Vec<(String, Lead)> = shard_results.into_iter().flatten().collect();
         merged.sort_by(|a, b| a.0.cmp(&b.0));
         if !plan.forward {
@@ -626,14 +749,24 @@ impl DynamoStore {
         }
         let more = merged.len() > size;
         merged.truncate(size);
-        let next_cursor = if more { merged.last().map(|(p, _)| q.cursor_for(p.clone())) } else { None };
+        let next_cursor = if more {
+            merged.last().map(|(p, _)| q.cursor_for(p.clone()))
+        } else {
+            None
+        };
         Ok(Page {
             items: merged.into_iter().map(|(_, l)| l).collect(),
             next_cursor,
         })
     }
 
-    pub(super) async fn timeline(&self, t: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+    pub(super) async fn timeline(
+        &self,
+        t: &TenantId,
+        lead: &LeadId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Activity>, StoreError> {
         let size = limit.clamp(1, 500) as usize;
         let hi = match cursor {
             Some(c) => format!(
@@ -666,7 +799,8 @@ impl DynamoStore {
                     continue;
                 }
                 let doc = get_s(item, "doc").unwrap_or_default();
-                let a: Activity = serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("activity: {e}")))?;
+                let a: Activity =
+                    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt(format!("activity: {e}")))?;
                 rows.push((sk.trim_start_matches(ACTIVITY_PREFIX).to_owned(), a));
             }
             match out.last_evaluated_key() {
@@ -676,7 +810,11 @@ impl DynamoStore {
         }
         let more = rows.len() > size;
         rows.truncate(size);
-        let next_cursor = if more { rows.last().map(|(p, _)| encode_position_cursor(p)) } else { None };
+        let next_cursor = if more {
+            rows.last().map(|(p, _)| encode_position_cursor(p))
+        } else {
+            None
+        };
         Ok(Page {
             items: rows.into_iter().map(|(_, a)| a).collect(),
             next_cursor,

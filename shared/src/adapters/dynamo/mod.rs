@@ -6,7 +6,7 @@ mod leads;
 mod records;
 pub mod table;
 
-use crate::config::{aws_sdk_config, DynamoConfig};
+use crate::config::{DynamoConfig, aws_sdk_config};
 use crate::domain::activity::Activity;
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::duplicate::MatchKey;
@@ -14,8 +14,8 @@ use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadQuery, Page};
 use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, StoreError};
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -32,7 +32,11 @@ pub struct DynamoStore {
 impl DynamoStore {
     pub async fn connect(cfg: &DynamoConfig) -> Result<Self, StoreError> {
         let shared = aws_sdk_config(cfg.region.as_deref(), cfg.endpoint.as_deref()).await;
-        Ok(Self::from_client(Client::new(&shared), cfg.table.clone(), cfg.shards))
+        Ok(Self::from_client(
+            Client::new(&shared),
+            cfg.table.clone(),
+            cfg.shards,
+        ))
     }
 
     pub fn from_client(client: Client, table: String, shards: u16) -> Self {
@@ -66,7 +70,9 @@ fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
 }
 
 fn get_n(item: &Item, k: &str) -> Option<u64> {
-    item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
 }
 
 fn sdk<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
@@ -101,7 +107,12 @@ impl LeadStore for DynamoStore {
         self.update(lead).await
     }
 
-    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError> {
+    async fn delete_lead(
+        &self,
+        tenant: &TenantId,
+        id: &LeadId,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         self.delete(tenant, id, expected_version).await
     }
 
@@ -109,7 +120,11 @@ impl LeadStore for DynamoStore {
         self.list(tenant, query).await
     }
 
-    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+    async fn find_leads_by_contact(
+        &self,
+        tenant: &TenantId,
+        key: &MatchKey,
+    ) -> Result<Vec<LeadId>, StoreError> {
         self.find_by_contact(tenant, key).await
     }
 
@@ -117,23 +132,53 @@ impl LeadStore for DynamoStore {
         self.append(activity).await
     }
 
-    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+    async fn list_activities(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Activity>, StoreError> {
         self.timeline(tenant, lead, cursor, limit).await
     }
 
-    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+    async fn get_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<RawRecord>, StoreError> {
         self.record_get(tenant, kind, id).await
     }
 
-    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError> {
+    async fn put_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
         self.record_put(tenant, kind, id, body, expect).await
     }
 
-    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError> {
+    async fn list_records(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawRecord>, StoreError> {
         self.record_list(tenant, kind, after, limit).await
     }
 
-    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+    async fn delete_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         self.record_delete(tenant, kind, id, expect).await
     }
 
@@ -153,7 +198,12 @@ impl LeadStore for DynamoStore {
         self.key_list(tenant).await
     }
 
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.key_revoke(tenant, id, at).await
     }
 

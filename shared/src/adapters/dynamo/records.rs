@@ -6,7 +6,7 @@
 
 use super::keys;
 use super::table::{PK, SK};
-use super::{get_n, get_s, n, s, sdk, DynamoStore, Item};
+use super::{DynamoStore, Item, get_n, get_s, n, s, sdk};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::ports::store::{Expect, RawRecord, StoreError};
@@ -38,10 +38,18 @@ fn parse_key(item: &Item) -> Result<ApiKeyRecord, StoreError> {
 
 impl DynamoStore {
     fn record_key(t: &TenantId, kind: &str, id: &str) -> Item {
-        Item::from([(PK.to_owned(), s(keys::record_pk(t, kind))), (SK.to_owned(), s(id))])
+        Item::from([
+            (PK.to_owned(), s(keys::record_pk(t, kind))),
+            (SK.to_owned(), s(id)),
+        ])
     }
 
-    pub(super) async fn record_get(&self, t: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+    pub(super) async fn record_get(
+        &self,
+        t: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<RawRecord>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -149,14 +157,23 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn record_delete(&self, t: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+    pub(super) async fn record_delete(
+        &self,
+        t: &TenantId,
+        kind: &str,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         let (cond, expected) = match expect {
             Expect::Version(v) => ("attribute_exists(pk) AND version = :expected", Some(v)),
             Expect::Any => ("attribute_exists(pk)", None),
             Expect::Absent => {
                 return match self.record_version(t, kind, id).await? {
                     None => Err(StoreError::NotFound),
-                    found => Err(StoreError::Conflict { expected: None, found }),
+                    found => Err(StoreError::Conflict {
+                        expected: None,
+                        found,
+                    }),
                 };
             }
         };
@@ -215,7 +232,11 @@ impl DynamoStore {
 
     async fn write_key(&self, k: &ApiKeyRecord, new: bool) -> Result<(), StoreError> {
         let (lookup, listing) = Self::key_items(k)?;
-        let cond = if new { Some("attribute_not_exists(pk)".to_owned()) } else { Some("attribute_exists(pk)".to_owned()) };
+        let cond = if new {
+            Some("attribute_not_exists(pk)".to_owned())
+        } else {
+            Some("attribute_exists(pk)".to_owned())
+        };
         let mut tx = self.client.transact_write_items();
         for item in [lookup, listing] {
             let put = Put::builder()
@@ -228,8 +249,14 @@ impl DynamoStore {
         }
         match tx.send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_transaction_canceled_exception()) => {
-                Err(StoreError::Conflict { expected: None, found: None })
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_transaction_canceled_exception()) =>
+            {
+                Err(StoreError::Conflict {
+                    expected: None,
+                    found: None,
+                })
             }
             Err(e) => Err(sdk(e)),
         }
@@ -278,7 +305,12 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn key_revoke(&self, t: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    pub(super) async fn key_revoke(
+        &self,
+        t: &TenantId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let out = self
             .client
             .get_item()
@@ -289,7 +321,11 @@ impl DynamoStore {
             .send()
             .await
             .map_err(sdk)?;
-        let mut rec = out.item().map(parse_key).transpose()?.ok_or(StoreError::NotFound)?;
+        let mut rec = out
+            .item()
+            .map(parse_key)
+            .transpose()?
+            .ok_or(StoreError::NotFound)?;
         if rec.revoked_at.is_some() {
             return Ok(());
         }

@@ -14,11 +14,11 @@
 //! | by_phone     | `phone_pk` = T#t#PH#e164         | `created_sk`  | duplicate matcher       |
 
 use crate::ports::store::StoreError;
+use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
-use aws_sdk_dynamodb::Client;
 
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
@@ -30,15 +30,51 @@ pub struct IndexDef {
     pub sk: &'static str,
 }
 
-pub const BY_CREATED: IndexDef = IndexDef { name: "by_created", pk: "all_pk", sk: "created_sk" };
-pub const BY_ACTIVITY: IndexDef = IndexDef { name: "by_activity", pk: "all_pk", sk: "activity_sk" };
-pub const BY_STATUS: IndexDef = IndexDef { name: "by_status", pk: "status_pk", sk: "created_sk" };
-pub const BY_OWNER: IndexDef = IndexDef { name: "by_owner", pk: "owner_pk", sk: "created_sk" };
-pub const BY_SOURCE: IndexDef = IndexDef { name: "by_source", pk: "source_pk", sk: "created_sk" };
-pub const BY_EMAIL: IndexDef = IndexDef { name: "by_email", pk: "email_pk", sk: "created_sk" };
-pub const BY_PHONE: IndexDef = IndexDef { name: "by_phone", pk: "phone_pk", sk: "created_sk" };
+pub const BY_CREATED: IndexDef = IndexDef {
+    name: "by_created",
+    pk: "all_pk",
+    sk: "created_sk",
+};
+pub const BY_ACTIVITY: IndexDef = IndexDef {
+    name: "by_activity",
+    pk: "all_pk",
+    sk: "activity_sk",
+};
+pub const BY_STATUS: IndexDef = IndexDef {
+    name: "by_status",
+    pk: "status_pk",
+    sk: "created_sk",
+};
+pub const BY_OWNER: IndexDef = IndexDef {
+    name: "by_owner",
+    pk: "owner_pk",
+    sk: "created_sk",
+};
+pub const BY_SOURCE: IndexDef = IndexDef {
+    name: "by_source",
+    pk: "source_pk",
+    sk: "created_sk",
+};
+pub const BY_EMAIL: IndexDef = IndexDef {
+    name: "by_email",
+    pk: "email_pk",
+    sk: "created_sk",
+};
+pub const BY_PHONE: IndexDef = IndexDef {
+    name: "by_phone",
+    pk: "phone_pk",
+    sk: "created_sk",
+};
 
-pub const INDEXES: [IndexDef; 7] = [BY_CREATED, BY_ACTIVITY, BY_STATUS, BY_OWNER, BY_SOURCE, BY_EMAIL, BY_PHONE];
+pub const INDEXES: [IndexDef; 7] = [
+    BY_CREATED,
+    BY_ACTIVITY,
+    BY_STATUS,
+    BY_OWNER,
+    BY_SOURCE,
+    BY_EMAIL,
+    BY_PHONE,
+];
 
 /// Every key attribute of the table and its indexes (all strings).
 pub fn key_attributes() -> Vec<&'static str> {
@@ -91,7 +127,12 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
     }
     match req.send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(StoreError::unavailable(e)),
     }
 }

@@ -8,12 +8,12 @@ use crate::domain::duplicate::{DuplicateMatch, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{
-    decode_position_cursor, encode_position_cursor, LeadQuery, OwnerFilter, Page, SortField, SortOrder,
+    LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
 use rusqlite::types::Value;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 fn to_doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
@@ -76,7 +76,10 @@ fn insert_lead(tx: &Transaction<'_>, l: &Lead) -> Result<(), StoreError> {
     ])
     .map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict { expected: None, found: Some(l.version) }
+            StoreError::Conflict {
+                expected: None,
+                found: Some(l.version),
+            }
         } else {
             db(e)
         }
@@ -196,7 +199,10 @@ fn replace(tx: &Transaction<'_>, next: &Lead, expected: u64) -> Result<(), Store
     }
     match current_version(tx, next.tenant.as_str(), &next.id.to_string())? {
         None => Err(StoreError::NotFound),
-        found => Err(StoreError::Conflict { expected: Some(expected), found }),
+        found => Err(StoreError::Conflict {
+            expected: Some(expected),
+            found,
+        }),
     }
 }
 
@@ -209,19 +215,31 @@ pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
     Ok(next)
 }
 
-pub fn delete(c: &mut Connection, tenant: &TenantId, id: &LeadId, expected: Option<u64>) -> Result<(), StoreError> {
+pub fn delete(
+    c: &mut Connection,
+    tenant: &TenantId,
+    id: &LeadId,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(db)?;
     let (t, i) = (tenant.as_str(), id.to_string());
     match (current_version(&tx, t, &i)?, expected) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(found), Some(e)) if found != e => {
-            return Err(StoreError::Conflict { expected: Some(e), found: Some(found) });
+            return Err(StoreError::Conflict {
+                expected: Some(e),
+                found: Some(found),
+            });
         }
         _ => {}
     }
-    tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i]).map_err(db)?;
-    tx.execute("DELETE FROM activities WHERE tenant = ?1 AND lead_id = ?2", params![t, i])
+    tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i])
         .map_err(db)?;
+    tx.execute(
+        "DELETE FROM activities WHERE tenant = ?1 AND lead_id = ?2",
+        params![t, i],
+    )
+    .map_err(db)?;
     tx.commit().map_err(db)
 }
 
@@ -301,7 +319,10 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
         .map_err(db)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(db)?;
-    let mut items = docs.iter().map(|d| parse_lead(d)).collect::<Result<Vec<_>, _>>()?;
+    let mut items = docs
+        .iter()
+        .map(|d| parse_lead(d))
+        .collect::<Result<Vec<_>, _>>()?;
     let next_cursor = if items.len() > size {
         items.truncate(size);
         items.last().map(|l| q.cursor_for(q.position_of(l)))
@@ -322,7 +343,12 @@ pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreErro
     replace(&tx, &lead, expected)?;
     tx.execute(
         "INSERT INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)",
-        params![a.tenant.as_str(), a.lead_id.to_string(), position(a.at, &a.id.to_string()), to_doc(a)?],
+        params![
+            a.tenant.as_str(),
+            a.lead_id.to_string(),
+            position(a.at, &a.id.to_string()),
+            to_doc(a)?
+        ],
     )
     .map_err(db)?;
     tx.commit().map_err(db)

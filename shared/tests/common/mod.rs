@@ -1,0 +1,114 @@
+//! Backends for the contract suites: SQLite and a local folder always; DynamoDB Local and the
+//! S3 emulator when `scripts/test` has started them and exported their endpoints.
+//!
+//! A service test never passes silently: without its endpoint it fails, unless the run
+//! explicitly opts out with `LEADGATE_SKIP_SERVICE_TESTS=1`, and then it prints that it skipped.
+
+#![allow(dead_code)]
+
+use leadgate_core::adapters::dynamo::DynamoStore;
+use leadgate_core::adapters::local_blob::LocalBlobStore;
+use leadgate_core::adapters::s3_blob::S3BlobStore;
+use leadgate_core::adapters::sqlite::SqliteStore;
+use leadgate_core::config::LocalBlobConfig;
+use leadgate_core::domain::TenantId;
+use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::secret::Secret;
+use std::sync::Arc;
+
+pub const DYNAMO_ENV: &str = "LEADGATE_TEST_DYNAMODB_ENDPOINT";
+pub const S3_ENV: &str = "LEADGATE_TEST_S3_ENDPOINT";
+
+/// The service endpoint, or `None` when the run opted out of service tests.
+pub fn service_endpoint(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Some(v),
+        _ if std::env::var("LEADGATE_SKIP_SERVICE_TESTS").as_deref() == Ok("1") => {
+            eprintln!("SKIPPED: {var} is not set and LEADGATE_SKIP_SERVICE_TESTS=1");
+            None
+        }
+        _ => panic!(
+            "{var} is not set: this test needs its service. Run scripts/test, which starts it, \
+             or set LEADGATE_SKIP_SERVICE_TESTS=1 to skip service tests knowingly."
+        ),
+    }
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub fn tenant(prefix: &str) -> TenantId {
+    TenantId::parse(&unique(prefix)).unwrap()
+}
+
+pub fn sqlite_store() -> Option<Arc<dyn LeadStore>> {
+    Some(Arc::new(SqliteStore::in_memory().unwrap()))
+}
+
+fn test_credentials() -> aws_sdk_dynamodb::config::Credentials {
+    aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "leadgate-tests")
+}
+
+/// A fresh table on DynamoDB Local, created from the code's table definition.
+pub async fn dynamo_store() -> Option<Arc<dyn LeadStore>> {
+    let endpoint = service_endpoint(DYNAMO_ENV)?;
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(test_credentials())
+        .build();
+    let store = DynamoStore::from_client(aws_sdk_dynamodb::Client::from_conf(conf), unique("leads"), 4);
+    store
+        .ensure_table()
+        .await
+        .expect("create table on DynamoDB Local");
+    Some(Arc::new(store))
+}
+
+/// A local blob folder with its presigned-URL routes served on an ephemeral loopback port.
+pub async fn local_blobs() -> Option<(Arc<dyn BlobStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = Arc::new(
+        LocalBlobStore::open(LocalBlobConfig {
+            root: dir.path().join("bucket"),
+            public_url: format!("http://{addr}"),
+            signing_key: Secret::new("test-signing-key-0123456789abcdef"),
+        })
+        .unwrap(),
+    );
+    let router = store.clone().router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    Some((store, dir))
+}
+
+/// A fresh bucket on the S3 emulator.
+pub async fn s3_blobs() -> Option<(Arc<dyn BlobStore>, ())> {
+    let endpoint = service_endpoint(S3_ENV)?;
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "leadgate-tests",
+        ))
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let bucket = unique("bucket");
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("create bucket on the S3 emulator");
+    Some((Arc::new(S3BlobStore::from_client(client, bucket)), ()))
+}

@@ -1,0 +1,863 @@
+//! The store contract: one suite of behaviours, run against SQLite and DynamoDB Local.
+//! A behaviour only one adapter has is a bug, so every case runs on both.
+
+mod common;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use futures::future::join_all;
+use leadgate_core::domain::activity::{Activity, ActivityKind, Actor};
+use leadgate_core::domain::api_key::KeyHash;
+use leadgate_core::domain::custom_field::CustomValue;
+use leadgate_core::domain::duplicate::MatchKey;
+use leadgate_core::domain::lead::{ExternalRef, Lead, NewLead, Provenance, Tag};
+use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder};
+use leadgate_core::domain::rep::Rep;
+use leadgate_core::domain::{Email, LeadId, LeadStatus, Phone, Region, RepId, Role, SourceId, TenantId};
+use leadgate_core::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, StoreError, kinds};
+use leadgate_core::secret::Secret;
+use leadgate_core::services::{ServiceError, api_keys, reps, sources, tenants};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn new_lead(tenant: &TenantId, name: &str, email: Option<&str>, at: DateTime<Utc>) -> Lead {
+    let n = NewLead {
+        name: name.into(),
+        email: email.map(|e| Email::parse(e).unwrap()),
+        phone: None,
+        mobile: None,
+        company: Some(format!("{name} Corp")),
+        position: None,
+        website: None,
+        company_number: None,
+        tax_id: None,
+        address: Default::default(),
+        source: SourceId::parse("website-form").unwrap(),
+        status: LeadStatus::New,
+        owner: None,
+        tags: BTreeSet::new(),
+        custom: BTreeMap::new(),
+        provenance: Provenance::default(),
+    };
+    Lead::from_new(tenant.clone(), LeadId::new(), n, at)
+}
+
+async fn create(store: &dyn LeadStore, lead: &Lead) -> Lead {
+    match store.create_lead(lead, &CreateGuards::default()).await.unwrap() {
+        CreateOutcome::Created(l) => *l,
+        other => panic!("expected Created, got {other:?}"),
+    }
+}
+
+fn note(lead: &Lead, at: DateTime<Utc>, body: &str) -> Activity {
+    Activity::new(
+        lead.tenant.clone(),
+        lead.id,
+        at,
+        Actor::System,
+        ActivityKind::Note { body: body.into() },
+    )
+}
+
+// --- cases -------------------------------------------------------------------------------
+
+async fn tenant_isolation(store: Arc<dyn LeadStore>) {
+    let (a, b) = (common::tenant("a"), common::tenant("b"));
+    let lead = create(&*store, &new_lead(&a, "Jane", Some("jane@example.com"), t0())).await;
+    store.append_activity(&note(&lead, t0(), "hi")).await.unwrap();
+    store
+        .put_record(
+            &a,
+            kinds::SOURCE,
+            "x",
+            &serde_json::json!({"v": 1}),
+            Expect::Absent,
+        )
+        .await
+        .unwrap();
+    let (key_rec, _) = api_keys::create_api_key(
+        &*store,
+        api_keys::NewKey {
+            tenant: &a,
+            user: "admin",
+            role: Role::Admin,
+            name: "k",
+        },
+        None,
+        t0(),
+    )
+    .await
+    .unwrap();
+
+    // Every read from tenant B sees nothing of A.
+    assert!(store.get_lead(&b, &lead.id).await.unwrap().is_none());
+    assert!(
+        store
+            .list_leads(&b, &LeadQuery::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let email = MatchKey::Email(Email::parse("jane@example.com").unwrap());
+    assert!(store.find_leads_by_contact(&b, &email).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_activities(&b, &lead.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(store.get_record(&b, kinds::SOURCE, "x").await.unwrap().is_none());
+    assert!(
+        store
+            .list_records(&b, kinds::SOURCE, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.list_api_keys(&b).await.unwrap().is_empty());
+    // Every write from tenant B to A's ids fails as not found and changes nothing.
+    let mut forged = lead.clone();
+    forged.tenant = b.clone();
+    forged.name = "Mallory".into();
+    assert!(matches!(
+        store.update_lead(&forged).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_lead(&b, &lead.id, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.append_activity(&note(&forged, t0(), "x")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete_record(&b, kinds::SOURCE, "x", Expect::Any).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.revoke_api_key(&b, &key_rec.id, t0()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.increment_counter(&b, "c").await.unwrap(), 1);
+    assert_eq!(store.increment_counter(&a, "c").await.unwrap(), 1);
+    // And A still has all of it, unchanged.
+    let back = store.get_lead(&a, &lead.id).await.unwrap().unwrap();
+    assert_eq!(back.name, "Jane");
+    assert_eq!(
+        store.find_leads_by_contact(&a, &email).await.unwrap(),
+        vec![lead.id]
+    );
+    assert_eq!(
+        store
+            .list_activities(&a, &lead.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .find_api_key(&key_rec.hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_active()
+    );
+}
+
+async fn version_conflict(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("v");
+    let lead = create(&*store, &new_lead(&t, "Jane", Some("j@example.com"), t0())).await;
+    let mut first = lead.clone();
+    first.status = LeadStatus::Contacted;
+    let saved = store.update_lead(&first).await.unwrap();
+    assert_eq!(saved.version, lead.version + 1);
+    // A second writer still holding the old version loses.
+    let mut stale = lead.clone();
+    stale.name = "Stale".into();
+    match store.update_lead(&stale).await {
+        Err(StoreError::Conflict { expected, found }) => {
+            assert_eq!(expected, Some(lead.version));
+            assert_eq!(found, Some(saved.version));
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert!(matches!(
+        store.delete_lead(&t, &lead.id, Some(lead.version)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let now = store.get_lead(&t, &lead.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.name.as_str(), now.status, now.version),
+        ("Jane", LeadStatus::Contacted, saved.version)
+    );
+    store
+        .delete_lead(&t, &lead.id, Some(saved.version))
+        .await
+        .unwrap();
+    assert!(store.get_lead(&t, &lead.id).await.unwrap().is_none());
+    assert!(matches!(
+        store.update_lead(&saved).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("x");
+    let ext = ExternalRef {
+        provider: "meta".into(),
+        id: "leadgen-123".into(),
+    };
+    let attempts = (0..20).map(|i| {
+        let store = store.clone();
+        let mut lead = new_lead(&t, &format!("Lead {i}"), None, t0());
+        lead.provenance.external = Some(ext.clone());
+        let guards = CreateGuards {
+            external: Some(ext.clone()),
+            ..Default::default()
+        };
+        tokio::spawn(async move { store.create_lead(&lead, &guards).await.unwrap() })
+    });
+    let outcomes: Vec<CreateOutcome> = join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
+    let created: Vec<&Lead> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            CreateOutcome::Created(l) => Some(&**l),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "exactly one create wins: {outcomes:?}");
+    let winner = created[0].id;
+    for o in &outcomes {
+        match o {
+            CreateOutcome::Created(_) => {}
+            CreateOutcome::ExternalIdTaken(id) => assert_eq!(*id, winner),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+    }
+    let all = store
+        .list_leads(
+            &t,
+            &LeadQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 1);
+    // The same external id in another tenant is a different lead.
+    let other = common::tenant("x2");
+    let guards = CreateGuards {
+        external: Some(ext),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store
+            .create_lead(&new_lead(&other, "Other", None, t0()), &guards)
+            .await
+            .unwrap(),
+        CreateOutcome::Created(_)
+    ));
+}
+
+async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("i");
+    let guards = CreateGuards {
+        idempotency_key: Some("req-1".into()),
+        reject_duplicates: true,
+        ..Default::default()
+    };
+    let mut first = new_lead(&t, "Jane", Some("jane@example.com"), t0());
+    first.phone = Some(Phone::parse("+14155550132", Region::default()).unwrap());
+    let CreateOutcome::Created(created) = store.create_lead(&first, &guards).await.unwrap() else {
+        panic!("first create should succeed");
+    };
+    let again = new_lead(&t, "Jane again", Some("other@example.com"), t0());
+    assert_eq!(
+        store.create_lead(&again, &guards).await.unwrap(),
+        CreateOutcome::IdempotencyKeyTaken(created.id)
+    );
+    let dup_guards = CreateGuards {
+        reject_duplicates: true,
+        ..Default::default()
+    };
+    match store
+        .create_lead(&new_lead(&t, "J", Some("jane@example.com"), t0()), &dup_guards)
+        .await
+        .unwrap()
+    {
+        CreateOutcome::Duplicate(m) => {
+            assert_eq!(m.lead_id, created.id);
+            assert!(matches!(m.key, MatchKey::Email(_)));
+        }
+        other => panic!("expected a duplicate, got {other:?}"),
+    }
+    let mut by_phone = new_lead(&t, "J", Some("new@example.com"), t0());
+    by_phone.mobile = Some(Phone::parse("+1 415 555 0132", Region::default()).unwrap());
+    match store.create_lead(&by_phone, &dup_guards).await.unwrap() {
+        CreateOutcome::Duplicate(m) => {
+            assert!(matches!(m.key, MatchKey::Phone(_)) && m.lead_id == created.id)
+        }
+        other => panic!("expected a phone duplicate, got {other:?}"),
+    }
+    // Without the reject flag, the duplicate is allowed and both match.
+    let second = create(&*store, &new_lead(&t, "Jane 2", Some("jane@example.com"), t0())).await;
+    let mut ids = store
+        .find_leads_by_contact(&t, &MatchKey::Email(Email::parse("JANE@example.com").unwrap()))
+        .await
+        .unwrap();
+    ids.sort();
+    let mut want = vec![created.id, second.id];
+    want.sort();
+    assert_eq!(ids, want);
+}
+
+async fn activities_move_last_activity(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("act");
+    let lead = create(&*store, &new_lead(&t, "Jane", Some("j@example.com"), t0())).await;
+    for i in 0..7 {
+        store
+            .append_activity(&note(&lead, t0() + Duration::minutes(i + 1), &format!("n{i}")))
+            .await
+            .unwrap();
+    }
+    // An older activity arriving late does not move last_activity_at backwards.
+    store
+        .append_activity(&note(&lead, t0() + Duration::seconds(1), "late"))
+        .await
+        .unwrap();
+    let after = store.get_lead(&t, &lead.id).await.unwrap().unwrap();
+    assert_eq!(after.last_activity_at, t0() + Duration::minutes(7));
+    assert_eq!(after.version, lead.version + 8);
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list_activities(&t, &lead.id, cursor.as_deref(), 3)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(page.items.iter().map(|a| a.at));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 8);
+    assert!(seen.windows(2).all(|w| w[0] >= w[1]), "newest first: {seen:?}");
+    assert!(matches!(
+        store
+            .append_activity(&note(&new_lead(&t, "ghost", None, t0()), t0(), "x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    store.delete_lead(&t, &lead.id, None).await.unwrap();
+    assert!(
+        store
+            .list_activities(&t, &lead.id, None, 10)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+async fn pagination_sees_every_lead_once(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("page");
+    // 1,050 leads; several share a created time so ties break by id.
+    let leads: Vec<Lead> = (0..1050)
+        .map(|i| {
+            let mut l = new_lead(&t, &format!("Lead {i}"), None, t0() + Duration::seconds(i / 3));
+            l.last_activity_at = t0() + Duration::seconds((i * 7919) % 1050);
+            l
+        })
+        .collect();
+    for chunk in leads.chunks(200) {
+        store.put_leads_batch(chunk).await.unwrap();
+    }
+    for (sort, order) in [
+        (SortField::Created, SortOrder::Asc),
+        (SortField::Created, SortOrder::Desc),
+        (SortField::LastActivity, SortOrder::Asc),
+        (SortField::LastActivity, SortOrder::Desc),
+    ] {
+        let mut q = LeadQuery {
+            sort,
+            order,
+            limit: 37,
+            ..Default::default()
+        };
+        let mut seen: Vec<Lead> = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = store.list_leads(&t, &q).await.unwrap();
+            pages += 1;
+            assert!(page.items.len() <= 37);
+            seen.extend(page.items);
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+            assert!(pages < 100, "pagination does not end");
+        }
+        let ids: HashSet<LeadId> = seen.iter().map(|l| l.id).collect();
+        assert_eq!(seen.len(), 1050, "{sort:?} {order:?}: every lead once");
+        assert_eq!(ids.len(), 1050, "{sort:?} {order:?}: no repeats");
+        let positions: Vec<String> = seen.iter().map(|l| q.position_of(l)).collect();
+        let mut sorted = positions.clone();
+        sorted.sort();
+        if order == SortOrder::Desc {
+            sorted.reverse();
+        }
+        assert_eq!(positions, sorted, "{sort:?} {order:?}: in order");
+        assert_eq!(pages, 1050usize.div_ceil(37));
+    }
+}
+
+async fn combined_filters(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("filter");
+    let (ana, bob) = (RepId::parse("ana").unwrap(), RepId::parse("bob").unwrap());
+    let statuses = [LeadStatus::New, LeadStatus::Contacted, LeadStatus::Qualified];
+    let mut all = Vec::new();
+    for i in 0..120i64 {
+        let mut l = new_lead(
+            &t,
+            &format!("{} {i}", ["Alice", "Bruno", "Carla"][i as usize % 3]),
+            Some(&format!("p{i}@example.com")),
+            t0() + Duration::hours(i),
+        );
+        l.status = statuses[(i % 3) as usize];
+        l.owner = match i % 4 {
+            0 => Some(ana.clone()),
+            1 => Some(bob.clone()),
+            _ => None,
+        };
+        if i % 5 == 0 {
+            l.source = SourceId::parse("referral").unwrap();
+        }
+        if i % 2 == 0 {
+            l.tags.insert(Tag::parse("vip").unwrap());
+        }
+        if i % 3 == 0 {
+            l.tags.insert(Tag::parse("expo").unwrap());
+        }
+        l.custom.insert(
+            "tier".into(),
+            CustomValue::Text(if i % 6 < 3 { "gold" } else { "silver" }.into()),
+        );
+        l.custom
+            .insert("budget".into(), CustomValue::Number((i % 4) as f64 * 1000.0));
+        l.custom.insert("vip_flag".into(), CustomValue::Bool(i % 7 == 0));
+        l.last_activity_at = t0() + Duration::hours(200 - i);
+        all.push(create(&*store, &l).await);
+    }
+    let range = DateRange {
+        from: Some(t0() + Duration::hours(10)),
+        to: Some(t0() + Duration::hours(100)),
+    };
+    let queries = vec![
+        LeadQuery {
+            status: Some(LeadStatus::New),
+            owner: Some(OwnerFilter::Rep(ana.clone())),
+            created: range,
+            tags: vec![Tag::parse("vip").unwrap()],
+            custom: vec![("tier".into(), CustomValue::Text("gold".into()))],
+            ..Default::default()
+        },
+        LeadQuery {
+            owner: Some(OwnerFilter::Unassigned),
+            tags: vec![Tag::parse("expo").unwrap()],
+            ..Default::default()
+        },
+        LeadQuery {
+            source: Some(SourceId::parse("referral").unwrap()),
+            order: SortOrder::Asc,
+            ..Default::default()
+        },
+        LeadQuery {
+            sort: SortField::LastActivity,
+            status: Some(LeadStatus::Qualified),
+            last_activity: DateRange {
+                from: Some(t0() + Duration::hours(120)),
+                to: None,
+            },
+            custom: vec![("budget".into(), CustomValue::Number(2000.0))],
+            ..Default::default()
+        },
+        LeadQuery {
+            custom: vec![("vip_flag".into(), CustomValue::Bool(true))],
+            created: range,
+            ..Default::default()
+        },
+        LeadQuery {
+            text_prefix: Some("carla 1".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            text_prefix: Some("p11@".into()),
+            ..Default::default()
+        },
+        LeadQuery {
+            text_prefix: Some("bruno 4".into()),
+            owner: Some(OwnerFilter::Rep(bob.clone())),
+            ..Default::default()
+        },
+        LeadQuery {
+            status: Some(LeadStatus::Converted),
+            ..Default::default()
+        },
+    ];
+    for (qi, base) in queries.into_iter().enumerate() {
+        let mut want: Vec<&Lead> = all.iter().filter(|l| base.matches(l)).collect();
+        want.sort_by_key(|l| base.position_of(l));
+        if base.order == SortOrder::Desc {
+            want.reverse();
+        }
+        let mut got = Vec::new();
+        let mut q = LeadQuery {
+            limit: 4,
+            ..base.clone()
+        };
+        loop {
+            let page = store.list_leads(&t, &q).await.unwrap();
+            got.extend(page.items);
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => break,
+            }
+        }
+        let want_ids: Vec<LeadId> = want.iter().map(|l| l.id).collect();
+        let got_ids: Vec<LeadId> = got.iter().map(|l| l.id).collect();
+        assert_eq!(got_ids, want_ids, "query #{qi} {base:?}");
+        if qi == 0 || qi == 1 || qi == 5 {
+            assert!(
+                !want_ids.is_empty(),
+                "query #{qi} should exercise a non-empty result"
+            );
+        }
+    }
+}
+
+async fn sources_rename_and_delete(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("src");
+    let (tenant, created) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    assert!(created);
+    assert!(!tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap().1);
+    assert_eq!(tenant.id, t);
+    let list = sources::list_sources(&*store, &t).await.unwrap();
+    assert_eq!(list.len(), 7);
+    let referral = SourceId::parse("referral").unwrap();
+    let mut lead = new_lead(&t, "Jane", Some("j@example.com"), t0());
+    lead.source = referral.clone();
+    let lead = create(&*store, &lead).await;
+
+    sources::rename_source(&*store, &t, &referral, "Friend referral")
+        .await
+        .unwrap();
+    let stored = store.get_lead(&t, &lead.id).await.unwrap().unwrap();
+    assert_eq!(stored.source, referral);
+    assert_eq!(stored.version, lead.version, "a rename does not rewrite leads");
+    let names: BTreeMap<SourceId, String> = sources::list_sources(&*store, &t)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    assert_eq!(names[&stored.source], "Friend referral");
+
+    match sources::delete_source(&*store, &t, &referral).await {
+        Err(ServiceError::InUse(msg)) => assert!(msg.contains("retire")),
+        other => panic!("deleting a used source must be refused, got {other:?}"),
+    }
+    let partner = SourceId::parse("partner").unwrap();
+    sources::delete_source(&*store, &t, &partner).await.unwrap();
+    let left = sources::list_sources(&*store, &t).await.unwrap();
+    assert_eq!(left.len(), 6);
+    assert!(left.iter().all(|s| s.id != partner));
+    assert!(matches!(
+        sources::delete_source(&*store, &t, &partner).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(
+        sources::add_source(
+            &*store,
+            &t,
+            SourceId::parse("webinar").unwrap(),
+            "friend REFERRAL"
+        )
+        .await,
+        Err(ServiceError::AlreadyExists(_))
+    ));
+    sources::add_source(&*store, &t, SourceId::parse("webinar").unwrap(), "Webinar")
+        .await
+        .unwrap();
+    let retired = sources::set_source_retired(&*store, &t, &referral, true)
+        .await
+        .unwrap();
+    assert!(retired.retired);
+}
+
+async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("rr");
+    for (id, weight, active) in [("ana", 2, true), ("bob", 1, true), ("cy", 5, false)] {
+        reps::put_rep(
+            &*store,
+            &t,
+            Rep {
+                id: RepId::parse(id).unwrap(),
+                name: id.into(),
+                weight,
+                active,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let picks = join_all((0..30).map(|_| {
+        let store = store.clone();
+        let t = t.clone();
+        tokio::spawn(async move { reps::next_round_robin_owner(&*store, &t).await.unwrap() })
+    }))
+    .await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for p in picks {
+        *counts
+            .entry(p.unwrap().expect("a rep is eligible").to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([("ana".to_string(), 20), ("bob".to_string(), 10)])
+    );
+    assert_eq!(
+        store
+            .increment_counter(&t, leadgate_core::domain::rep::ASSIGNMENT_COUNTER)
+            .await
+            .unwrap(),
+        31
+    );
+}
+
+async fn records_and_keys(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("rec");
+    let body = serde_json::json!({"name": "Gold"});
+    assert_eq!(
+        store
+            .put_record(&t, kinds::STAGE, "s1", &body, Expect::Absent)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        store
+            .put_record(&t, kinds::STAGE, "s1", &body, Expect::Absent)
+            .await,
+        Err(StoreError::Conflict {
+            expected: None,
+            found: Some(1)
+        })
+    ));
+    assert_eq!(
+        store
+            .put_record(&t, kinds::STAGE, "s1", &body, Expect::Version(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(matches!(
+        store
+            .put_record(&t, kinds::STAGE, "s1", &body, Expect::Version(1))
+            .await,
+        Err(StoreError::Conflict {
+            expected: Some(1),
+            found: Some(2)
+        })
+    ));
+    assert!(matches!(
+        store
+            .put_record(&t, kinds::STAGE, "nope", &body, Expect::Version(1))
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        store
+            .put_record(&t, kinds::STAGE, "s1", &body, Expect::Any)
+            .await
+            .unwrap(),
+        3
+    );
+    assert_eq!(
+        store
+            .put_record(&t, kinds::STAGE, "s0", &body, Expect::Any)
+            .await
+            .unwrap(),
+        1
+    );
+    for i in 2..7 {
+        store
+            .put_record(&t, kinds::STAGE, &format!("s{i}"), &body, Expect::Absent)
+            .await
+            .unwrap();
+    }
+    let first = store.list_records(&t, kinds::STAGE, None, 3).await.unwrap();
+    assert_eq!(
+        first.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["s0", "s1", "s2"]
+    );
+    let rest = store
+        .list_records(&t, kinds::STAGE, Some("s2"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["s3", "s4", "s5", "s6"]
+    );
+    assert!(
+        store
+            .list_records(&t, kinds::FORM, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store
+            .delete_record(&t, kinds::STAGE, "s1", Expect::Version(1))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .delete_record(&t, kinds::STAGE, "s1", Expect::Version(3))
+        .await
+        .unwrap();
+    assert!(store.get_record(&t, kinds::STAGE, "s1").await.unwrap().is_none());
+
+    let supplied = Secret::new("lg_supplied_admin_key_for_scripts_0123456789");
+    let (rec, key) = api_keys::create_api_key(
+        &*store,
+        api_keys::NewKey {
+            tenant: &t,
+            user: "ana",
+            role: Role::Rep,
+            name: "laptop",
+        },
+        Some(supplied.clone()),
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(key, supplied);
+    let who = api_keys::authenticate(&*store, &supplied).await.unwrap().unwrap();
+    assert_eq!(
+        (who.tenant.clone(), who.user.as_str(), who.role),
+        (t.clone(), "ana", Role::Rep)
+    );
+    assert!(
+        api_keys::authenticate(&*store, &Secret::new("lg_wrong"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = store.list_api_keys(&t).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].hash, KeyHash::of(&supplied));
+    let stored_json = serde_json::to_string(&listed[0]).unwrap();
+    assert!(
+        !stored_json.contains(supplied.expose()),
+        "the key itself is never stored"
+    );
+    api_keys::revoke_api_key(&*store, &t, &rec.id, t0())
+        .await
+        .unwrap();
+    assert!(
+        api_keys::authenticate(&*store, &supplied)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.list_api_keys(&t).await.unwrap()[0].revoked_at.is_some());
+    assert!(matches!(
+        api_keys::create_api_key(
+            &*store,
+            api_keys::NewKey {
+                tenant: &t,
+                user: "x",
+                role: Role::Admin,
+                name: "dup"
+            },
+            Some(supplied),
+            t0()
+        )
+        .await,
+        Err(ServiceError::AlreadyExists(_))
+    ));
+    store.health().await.unwrap();
+}
+
+macro_rules! contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident, $case:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        if let Some(store) = $make.await {
+                            $case(store).await;
+                        }
+                    }
+                };
+            }
+
+            case!(
+                when_other_tenant_asks_should_see_and_change_nothing,
+                tenant_isolation
+            );
+            case!(when_version_is_stale_should_conflict, version_conflict);
+            case!(
+                when_20_creates_share_external_id_should_make_one_lead,
+                concurrent_external_id
+            );
+            case!(
+                when_idempotency_key_or_contact_repeats_should_refuse,
+                idempotency_and_duplicates
+            );
+            case!(
+                when_activity_is_appended_should_move_last_activity,
+                activities_move_last_activity
+            );
+            case!(
+                when_paging_1050_leads_should_see_each_once_per_sort,
+                pagination_sees_every_lead_once
+            );
+            case!(
+                when_filters_combine_should_match_reference,
+                combined_filters
+            );
+            case!(
+                when_source_is_renamed_or_deleted_should_keep_leads_right,
+                sources_rename_and_delete
+            );
+            case!(
+                when_assigning_concurrently_should_follow_weights,
+                round_robin_under_concurrency
+            );
+            case!(
+                when_records_and_keys_are_written_should_honour_conditions,
+                records_and_keys
+            );
+        }
+    };
+}
+
+contract!(sqlite, async { common::sqlite_store() });
+contract!(dynamodb, common::dynamo_store());
