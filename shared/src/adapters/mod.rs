@@ -34,16 +34,37 @@ pub(crate) mod lead_index {
     }
 }
 
+/// Builds the configured store. Against a custom endpoint (DynamoDB Local) the table is
+/// created when missing; on AWS the stack template owns it.
 pub async fn build_store(cfg: &StoreConfig) -> Result<Arc<dyn LeadStore>, StoreError> {
     Ok(match cfg {
         StoreConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path)?),
-        StoreConfig::Dynamo(d) => Arc::new(dynamo::DynamoStore::connect(d).await?),
+        StoreConfig::Dynamo(d) => {
+            let store = dynamo::DynamoStore::connect(d).await?;
+            if d.endpoint.is_some() {
+                store.ensure_table().await?;
+            }
+            Arc::new(store)
+        }
     })
 }
 
-pub async fn build_blobs(cfg: &BlobConfig) -> Result<Arc<dyn BlobStore>, crate::ports::blob::BlobError> {
+/// Builds the configured blob store; against a custom endpoint the bucket is created when
+/// missing. The local folder's store is also returned typed, for its presigned-URL routes.
+pub async fn build_blobs(
+    cfg: &BlobConfig,
+) -> Result<(Arc<dyn BlobStore>, Option<Arc<local_blob::LocalBlobStore>>), crate::ports::blob::BlobError> {
     Ok(match cfg {
-        BlobConfig::Local(l) => Arc::new(local_blob::LocalBlobStore::open(l.clone())?),
-        BlobConfig::S3(s) => Arc::new(s3_blob::S3BlobStore::connect(s).await),
+        BlobConfig::Local(l) => {
+            let local = Arc::new(local_blob::LocalBlobStore::open(l.clone())?);
+            (local.clone(), Some(local))
+        }
+        BlobConfig::S3(s) => {
+            let store = s3_blob::S3BlobStore::connect(s).await;
+            if s.endpoint.is_some() {
+                store.ensure_bucket().await?;
+            }
+            (Arc::new(store), None)
+        }
     })
 }

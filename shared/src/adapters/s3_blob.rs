@@ -40,6 +40,32 @@ impl S3BlobStore {
         Self { client, bucket }
     }
 
+    /// Creates the bucket if it is missing (an emulator on first start; on AWS the stack
+    /// template owns the bucket and this is never called).
+    pub async fn ensure_bucket(&self) -> Result<(), BlobError> {
+        if self
+            .client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error().is_some_and(|se| {
+                    se.is_bucket_already_owned_by_you() || se.is_bucket_already_exists()
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -1,0 +1,175 @@
+//! The gateway's configuration: flags with environment-variable fallbacks, checked once at
+//! start-up into `Settings`. The admin key is read only from the environment (never a flag,
+//! so it does not show in `ps`), and never printed.
+
+use crate::GatewayError;
+use clap::{Parser, ValueEnum};
+use leadgate_core::config::{BlobConfig, DynamoConfig, LocalBlobConfig, S3Config, StoreConfig};
+use leadgate_core::domain::api_key::check_supplied_key;
+use leadgate_core::secret::Secret;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Embedded SQLite under the data directory.
+    Sqlite,
+    /// DynamoDB (AWS, or DynamoDB Local with --dynamodb-endpoint).
+    Dynamodb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BlobKind {
+    /// A folder under the data directory stands in for the bucket.
+    Local,
+    /// An S3 bucket (AWS, or an emulator with --s3-endpoint).
+    S3,
+}
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "leadgate",
+    version,
+    about = "Leadgate: inbound lead capture gateway and lead-management API"
+)]
+pub struct GatewayConfig {
+    /// Address to listen on.
+    #[arg(long, env = "LEADGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: String,
+    /// Folder for the embedded database, the bucket folder and the first-start admin key.
+    #[arg(long, env = "LEADGATE_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "LEADGATE_STORE", value_enum, default_value = "sqlite")]
+    pub store: StoreKind,
+    #[arg(long, env = "LEADGATE_DYNAMODB_ENDPOINT")]
+    pub dynamodb_endpoint: Option<String>,
+    #[arg(long, env = "LEADGATE_TABLE", default_value = "leadgate")]
+    pub table: String,
+    /// Write shards of the DynamoDB filter indexes (fixed for the life of a table).
+    #[arg(long, env = "LEADGATE_SHARDS", default_value_t = DynamoConfig::DEFAULT_SHARDS,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub shards: u16,
+    #[arg(long, env = "LEADGATE_BLOBS", value_enum, default_value = "local")]
+    pub blobs: BlobKind,
+    #[arg(long, env = "LEADGATE_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long, env = "LEADGATE_BUCKET", default_value = "leadgate")]
+    pub bucket: String,
+    #[arg(long, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Base URL that presigned links to the local bucket folder point at.
+    /// Defaults to http://{listen address}.
+    #[arg(long, env = "LEADGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// On first start, use this as the admin API key instead of generating one (for scripts).
+    #[arg(skip = std::env::var("LEADGATE_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new))]
+    pub admin_key: Option<Secret>,
+}
+
+/// The checked configuration the gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub store: StoreConfig,
+    pub blobs: BlobConfig,
+    pub admin_key: Option<Secret>,
+}
+
+impl Settings {
+    pub fn store_label(&self) -> String {
+        match &self.store {
+            StoreConfig::Sqlite { path } => format!("sqlite {}", path.display()),
+            StoreConfig::Dynamo(d) => format!(
+                "dynamodb table {} at {}",
+                d.table,
+                d.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        }
+    }
+
+    pub fn blobs_label(&self) -> String {
+        match &self.blobs {
+            BlobConfig::Local(l) => format!("folder {}", l.root.display()),
+            BlobConfig::S3(s) => format!(
+                "s3 bucket {} at {}",
+                s.bucket,
+                s.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        }
+    }
+
+    pub fn admin_key_file(&self) -> PathBuf {
+        self.data_dir.join("admin-key.txt")
+    }
+}
+
+fn io(context: String) -> impl FnOnce(std::io::Error) -> GatewayError {
+    move |source| GatewayError::Io { context, source }
+}
+
+/// Reads the key that signs presigned URLs to the bucket folder, creating it once, so links
+/// stay valid across restarts.
+fn signing_key(data_dir: &std::path::Path) -> Result<Secret, GatewayError> {
+    let path = data_dir.join("signing.key");
+    match std::fs::read_to_string(&path) {
+        Ok(k) if k.trim().len() >= 32 => return Ok(Secret::new(k.trim())),
+        Ok(_) => {
+            return Err(GatewayError::Config(format!(
+                "{} is too short; delete it to make a new one",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(format!("cannot read {}", path.display()))(e)),
+    }
+    let key = leadgate_core::domain::api_key::generate_key();
+    crate::bootstrap::write_private(&path, key.expose())
+        .map_err(io(format!("cannot write {}", path.display())))?;
+    Ok(key)
+}
+
+impl GatewayConfig {
+    /// Checks the flags and prepares the data directory. `addr` is the bound address (which
+    /// differs from `listen` when it asked for port 0).
+    pub fn resolve(&self, addr: SocketAddr) -> Result<Settings, GatewayError> {
+        if let Some(k) = &self.admin_key {
+            check_supplied_key(k).map_err(|e| GatewayError::Config(format!("LEADGATE_ADMIN_KEY: {e}")))?;
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(io(format!(
+            "cannot create data directory {}",
+            self.data_dir.display()
+        )))?;
+        let store = match self.store {
+            StoreKind::Sqlite => StoreConfig::Sqlite {
+                path: self.data_dir.join("leadgate.sqlite3"),
+            },
+            StoreKind::Dynamodb => StoreConfig::Dynamo(DynamoConfig {
+                table: self.table.clone(),
+                endpoint: self.dynamodb_endpoint.clone(),
+                region: self.region.clone(),
+                shards: self.shards,
+            }),
+        };
+        let blobs = match self.blobs {
+            BlobKind::Local => BlobConfig::Local(LocalBlobConfig {
+                root: self.data_dir.join("bucket"),
+                public_url: self
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{addr}")),
+                signing_key: signing_key(&self.data_dir)?,
+            }),
+            BlobKind::S3 => BlobConfig::S3(S3Config {
+                bucket: self.bucket.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                region: self.region.clone(),
+            }),
+        };
+        Ok(Settings {
+            data_dir: self.data_dir.clone(),
+            store,
+            blobs,
+            admin_key: self.admin_key.clone(),
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The gateway's HTTP surface: health, the local bucket's presigned-URL routes, and (as their
+//! issues land) the API and capture routers, all on one port behind request ids and tracing.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use leadgate_core::adapters::local_blob::LocalBlobStore;
+use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::ports::store::LeadStore;
+use serde_json::json;
+use std::sync::Arc;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn LeadStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// Present when the bucket is a local folder: its presigned URLs are served here.
+    pub local_blobs: Option<Arc<LocalBlobStore>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let mut app = Router::new()
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .with_state(state.clone());
+    if let Some(local) = state.local_blobs {
+        app = app.merge(local.router());
+    }
+    app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+        // The path only: query strings can carry personal data.
+        let id = req
+            .headers()
+            .get(&REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    }))
+    .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+    .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.store.health().await {
+        Ok(()) => Json(json!({"status": "ok", "store": "ok"})).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "store health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "degraded", "store": "unavailable"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
+        Json(json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such route"})),
+    )
+        .into_response()
+}

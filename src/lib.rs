@@ -1,0 +1,96 @@
+//! The single-machine gateway: every HTTP route on one port, the embedded SQLite store and a
+//! local folder for the bucket by default, or DynamoDB and S3 endpoints when configured.
+//! `main.rs` only parses the config and calls `run`; everything here is testable in-process.
+
+pub mod bootstrap;
+pub mod config;
+pub mod http;
+pub mod telemetry;
+
+use crate::config::GatewayConfig;
+use leadgate_core::adapters::{build_blobs, build_store};
+use leadgate_core::ports::clock::SystemClock;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("could not open the store: {0}")]
+    Store(#[source] leadgate_core::ports::store::StoreError),
+    #[error("could not open blob storage: {0}")]
+    Blobs(#[source] leadgate_core::ports::blob::BlobError),
+    #[error("first-start setup failed: {0}")]
+    Bootstrap(#[source] leadgate_core::services::ServiceError),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Builds the adapters, sets up the default tenant on first start, and serves until Ctrl-C
+/// or SIGTERM.
+pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| GatewayError::Io {
+            context: format!("cannot listen on {}", config.listen),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| GatewayError::Io {
+        context: "listener address".into(),
+        source,
+    })?;
+    let settings = config.resolve(addr)?;
+    let store = build_store(&settings.store).await.map_err(GatewayError::Store)?;
+    let (blobs, local_blobs) = build_blobs(&settings.blobs).await.map_err(GatewayError::Blobs)?;
+    let first = bootstrap::bootstrap(&*store, &SystemClock, &settings)
+        .await
+        .map_err(GatewayError::Bootstrap)?;
+    let state = http::AppState {
+        store,
+        blobs,
+        local_blobs,
+    };
+    let app = http::router(state);
+    println!("Leadgate listening on http://{addr}");
+    println!(
+        "  store: {}, blobs: {}",
+        settings.store_label(),
+        settings.blobs_label()
+    );
+    println!("  {}", first.admin_key_hint());
+    tracing::info!(%addr, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| GatewayError::Io {
+            context: "server".into(),
+            source,
+        })?;
+    println!("Leadgate stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,327 @@
+//! The single-machine gateway: its router in-process, first-start bootstrap, and the real
+//! binary started, probed and stopped (on SQLite, and pointed at DynamoDB Local and moto).
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use leadgate::bootstrap::{AdminKey, bootstrap};
+use leadgate::config::{GatewayConfig, Settings};
+use leadgate::http::{AppState, router};
+use leadgate_core::adapters::sqlite::SqliteStore;
+use leadgate_core::domain::TenantId;
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::secret::Secret;
+use leadgate_core::services::{api_keys, sources};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+fn settings(dir: &std::path::Path, admin_key: Option<&str>) -> Settings {
+    let mut cfg =
+        <GatewayConfig as clap::Parser>::parse_from(["leadgate", "--data-dir", dir.to_str().unwrap()]);
+    cfg.admin_key = admin_key.map(Secret::new);
+    cfg.resolve("127.0.0.1:3000".parse().unwrap()).unwrap()
+}
+
+async fn app(dir: &std::path::Path) -> (axum::Router, Arc<dyn LeadStore>) {
+    let store: Arc<dyn LeadStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let s = settings(dir, None);
+    let (blobs, local) = leadgate_core::adapters::build_blobs(&s.blobs).await.unwrap();
+    let state = AppState {
+        store: store.clone(),
+        blobs,
+        local_blobs: local,
+    };
+    (router(state), store)
+}
+
+#[tokio::test]
+async fn when_health_is_probed_should_report_store_ok_with_request_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path()).await;
+    let res = app
+        .oneshot(Request::get("/healthz").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("x-request-id").is_some());
+    let body = axum::body::to_bytes(res.into_body(), 1024).await.unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["store"], "ok");
+}
+
+#[tokio::test]
+async fn when_route_is_unknown_should_answer_problem_json_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _) = app(dir.path()).await;
+    let res = app
+        .oneshot(Request::get("/nope").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+}
+
+#[tokio::test]
+async fn when_first_started_should_create_tenant_and_one_private_admin_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let s = settings(dir.path(), None);
+    let first = bootstrap(&store, &SystemClock, &s).await.unwrap();
+    assert!(first.tenant_created);
+    let AdminKey::Written(file) = &first.admin_key else {
+        panic!("expected a written key, got {first:?}");
+    };
+    assert!(
+        !first.admin_key_hint().contains("lg_"),
+        "the hint never shows the key"
+    );
+    let key = std::fs::read_to_string(file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let who = api_keys::authenticate(&store, &Secret::new(key.trim()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.tenant.as_str(), "default");
+    assert!(who.is_admin());
+    let tenant = TenantId::parse("default").unwrap();
+    assert_eq!(sources::list_sources(&store, &tenant).await.unwrap().len(), 7);
+
+    let again = bootstrap(&store, &SystemClock, &s).await.unwrap();
+    assert!(!again.tenant_created);
+    assert!(matches!(
+        again.admin_key,
+        AdminKey::Existing {
+            file: Some(_),
+            env_key_valid: None
+        }
+    ));
+    assert_eq!(store.list_api_keys(&tenant).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn when_admin_key_is_supplied_should_register_it_and_write_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::in_memory().unwrap();
+    let supplied = "lg_test_supplied_key_0123456789abcdefghijkl";
+    let s = settings(dir.path(), Some(supplied));
+    let first = bootstrap(&store, &SystemClock, &s).await.unwrap();
+    assert_eq!(first.admin_key, AdminKey::FromEnv);
+    assert!(!s.admin_key_file().exists());
+    assert!(
+        api_keys::authenticate(&store, &Secret::new(supplied))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let other = settings(dir.path(), Some("lg_some_other_key_0123456789abcdefghijkl"));
+    let again = bootstrap(&store, &SystemClock, &other).await.unwrap();
+    assert!(again.admin_key_hint().starts_with("warning"));
+}
+
+#[test]
+fn when_supplied_admin_key_is_weak_should_refuse_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg =
+        <GatewayConfig as clap::Parser>::parse_from(["leadgate", "--data-dir", dir.path().to_str().unwrap()]);
+    cfg.admin_key = Some(Secret::new("short"));
+    let err = cfg.resolve("127.0.0.1:3000".parse().unwrap()).unwrap_err();
+    assert!(err.to_string().contains("LEADGATE_ADMIN_KEY"));
+    assert!(!err.to_string().contains("short"));
+}
+
+/// The real binary, with its stdout lines read as they come.
+struct Running {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    base: String,
+    printed: Vec<String>,
+}
+
+fn start_binary(args: &[&str], envs: &[(&str, &str)]) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("LEADGATE_ADMIN_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    loop {
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+            let _ = child.kill();
+            let status = child.wait();
+            panic!("the gateway printed no address within 60 s (exit: {status:?}); printed {printed:?}");
+        };
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Leadgate listening on ") {
+            let base = rest.trim().to_owned();
+            // The two lines after the address: adapters and the admin key hint.
+            for _ in 0..2 {
+                printed.push(rx.recv_timeout(Duration::from_secs(10)).unwrap());
+            }
+            return Running {
+                child,
+                lines: rx,
+                base,
+                printed,
+            };
+        }
+    }
+}
+
+impl Running {
+    /// Sends Ctrl-C (SIGINT) and checks the process exits cleanly.
+    fn interrupt_and_wait(mut self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(code) = self.child.try_wait().unwrap() {
+                assert!(code.success(), "clean exit after Ctrl-C, got {code}");
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway did not stop after Ctrl-C"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let rest: Vec<String> = self.lines.try_iter().collect();
+        assert!(rest.iter().any(|l| l == "Leadgate stopped"), "printed {rest:?}");
+    }
+}
+
+async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    let res = reqwest::get(url).await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn when_binary_runs_on_defaults_should_serve_health_print_key_path_and_stop_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = start_binary(&["--data-dir", data.to_str().unwrap()], &[]);
+    let hint = run.printed.last().unwrap().clone();
+    assert!(hint.contains("admin-key.txt"), "printed {:?}", run.printed);
+    let (status, body) = get_json(&format!("{}/healthz", run.base)).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let key = std::fs::read_to_string(data.join("admin-key.txt")).unwrap();
+    assert!(key.starts_with("lg_"));
+    assert!(data.join("leadgate.sqlite3").exists());
+    run.interrupt_and_wait();
+
+    // A second start keeps the same tenant and key.
+    let run = start_binary(&["--data-dir", data.to_str().unwrap()], &[]);
+    assert!(run.printed.last().unwrap().contains("admin API key"));
+    assert_eq!(std::fs::read_to_string(data.join("admin-key.txt")).unwrap(), key);
+    run.interrupt_and_wait();
+}
+
+#[tokio::test]
+async fn when_pointed_at_dynamodb_and_s3_endpoints_should_serve_health() {
+    let dynamo = std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let s3 = std::env::var("LEADGATE_TEST_S3_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let (Some(dynamo), Some(s3)) = (dynamo, s3) else {
+        if std::env::var("LEADGATE_SKIP_SERVICE_TESTS").as_deref() == Ok("1") {
+            eprintln!("SKIPPED: service endpoints not set and LEADGATE_SKIP_SERVICE_TESTS=1");
+            return;
+        }
+        panic!(
+            "LEADGATE_TEST_DYNAMODB_ENDPOINT and LEADGATE_TEST_S3_ENDPOINT must be set (scripts/test does this)"
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("gw-{}", uuid_like());
+    let bucket = format!("gw-{}", uuid_like());
+    let run = start_binary(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--store",
+            "dynamodb",
+            "--dynamodb-endpoint",
+            &dynamo,
+            "--table",
+            &table,
+            "--blobs",
+            "s3",
+            "--s3-endpoint",
+            &s3,
+            "--bucket",
+            &bucket,
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert!(
+        run.printed
+            .iter()
+            .any(|l| l.contains(&format!("dynamodb table {table}"))),
+        "{:?}",
+        run.printed
+    );
+    let (status, body) = get_json(&format!("{}/healthz", run.base)).await;
+    assert_eq!((status, body["store"].as_str()), (200, Some("ok")));
+    let key = std::fs::read_to_string(dir.path().join("admin-key.txt")).unwrap();
+    run.interrupt_and_wait();
+
+    // The key lives in DynamoDB: read it back through the adapter.
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+        .endpoint_url(dynamo)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "test", "test", None, None, "t",
+        ))
+        .build();
+    let store = leadgate_core::adapters::dynamo::DynamoStore::from_client(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        table,
+        8,
+    );
+    let who = api_keys::authenticate(&store, &Secret::new(key.trim()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(who.tenant.as_str(), "default");
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
