@@ -54,6 +54,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         local_blobs,
     };
     let app = http::router(state);
+    let shutdown = shutdown_signal()?;
     println!("Leadgate listening on http://{addr}");
     println!(
         "  store: {}, blobs: {}",
@@ -63,7 +64,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
     println!("  {}", first.admin_key_hint());
     tracing::info!(%addr, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .map_err(|source| GatewayError::Io {
             context: "server".into(),
@@ -73,24 +74,31 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers the Ctrl-C and SIGTERM handlers now (not on first poll), so a signal that
+/// arrives right after the gateway announces itself still shuts it down cleanly.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, GatewayError> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let io = |source| GatewayError::Io {
+            context: "cannot install signal handlers".into(),
+            source,
+        };
+        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+        let mut term = signal(SignalKind::terminate()).map_err(io)?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+            tracing::info!("shutting down");
+        })
     }
-    tracing::info!("shutting down");
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutting down");
+        })
+    }
 }

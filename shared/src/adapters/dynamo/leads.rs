@@ -7,7 +7,7 @@
 
 use super::keys::{self, ACTIVITY_PREFIX, LEAD_SK};
 use super::table::{self, IndexDef, PK, SK};
-use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, n, s, sdk};
+use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, key, n, s, sdk};
 use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
 use crate::domain::activity::Activity;
 use crate::domain::custom_field::CustomValue;
@@ -289,10 +289,7 @@ impl DynamoStore {
     }
 
     fn lead_key(t: &TenantId, id: &LeadId) -> Item {
-        Item::from([
-            (PK.to_owned(), s(keys::lead_pk(t, id))),
-            (SK.to_owned(), s(LEAD_SK)),
-        ])
+        key(keys::lead_pk(t, id), LEAD_SK)
     }
 
     /// A consistent read of the lead and its stored version.
@@ -301,16 +298,7 @@ impl DynamoStore {
         t: &TenantId,
         id: &LeadId,
     ) -> Result<Option<(Lead, u64)>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::lead_key(t, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        match out.item() {
+        match self.get_consistent(Self::lead_key(t, id)).await?.as_ref() {
             None => Ok(None),
             Some(item) => {
                 let lead = parse_lead(item)?;
@@ -321,18 +309,9 @@ impl DynamoStore {
     }
 
     async fn guard_owner(&self, pk: String, sk: &str) -> Result<Option<LeadId>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(pk))
-            .key(SK, s(sk))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(out
-            .item()
+        let item = self.get_consistent(key(pk, sk)).await?;
+        Ok(item
+            .as_ref()
             .and_then(|i| get_s(i, "lead_id"))
             .and_then(|id| LeadId::parse(id).ok()))
     }
@@ -455,47 +434,17 @@ impl DynamoStore {
     }
 
     pub(super) async fn put_batch(&self, leads: &[Lead]) -> Result<(), StoreError> {
-        for chunk in leads.chunks(25) {
-            let mut pending = chunk
-                .iter()
-                .map(|l| {
-                    let put = PutRequest::builder()
-                        .set_item(Some(self.lead_item(l)?))
-                        .build()
-                        .map_err(sdk)?;
-                    Ok(WriteRequest::builder().put_request(put).build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
+        let requests = leads
+            .iter()
+            .map(|l| {
+                let put = PutRequest::builder()
+                    .set_item(Some(self.lead_item(l)?))
+                    .build()
                     .map_err(sdk)?;
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > MAX_ATTEMPTS * 2 {
-                        return Err(StoreError::Unavailable(
-                            format!(
-                                "{} items stayed unprocessed after {attempt} retries",
-                                pending.len()
-                            )
-                            .into(),
-                        ));
-                    }
-                    backoff(attempt).await;
-                }
-            }
-        }
-        Ok(())
+                Ok(WriteRequest::builder().put_request(put).build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(requests).await
     }
 
     /// Puts `next` over the stored lead if it is still at `expected`.
@@ -646,38 +595,18 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(sdk)?;
-            let keys: Vec<Item> = out.items().to_vec();
-            for chunk in keys.chunks(25) {
-                let mut pending = chunk
-                    .iter()
-                    .map(|k| {
-                        let d = DeleteRequest::builder()
-                            .set_key(Some(k.clone()))
-                            .build()
-                            .map_err(sdk)?;
-                        Ok(WriteRequest::builder().delete_request(d).build())
-                    })
-                    .collect::<Result<Vec<_>, StoreError>>()?;
-                let mut attempt = 0;
-                while !pending.is_empty() && attempt <= MAX_ATTEMPTS {
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, pending)
-                        .send()
-                        .await
+            let requests = out
+                .items()
+                .iter()
+                .map(|k| {
+                    let d = DeleteRequest::builder()
+                        .set_key(Some(k.clone()))
+                        .build()
                         .map_err(sdk)?;
-                    pending = out
-                        .unprocessed_items()
-                        .and_then(|m| m.get(&self.table))
-                        .cloned()
-                        .unwrap_or_default();
-                    attempt += 1;
-                    if !pending.is_empty() {
-                        backoff(attempt).await;
-                    }
-                }
-            }
+                    Ok(WriteRequest::builder().delete_request(d).build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            self.batch_write(requests).await?;
             match out.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
                 None => return Ok(()),

@@ -57,6 +57,10 @@ impl DynamoStore {
     }
 }
 
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Item {
+    Item::from([(table::PK.to_owned(), s(pk)), (table::SK.to_owned(), s(sk))])
+}
+
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -88,6 +92,61 @@ async fn backoff(attempt: u32) {
 }
 
 const MAX_ATTEMPTS: u32 = 8;
+
+impl DynamoStore {
+    /// A strongly consistent GetItem.
+    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item)
+    }
+
+    /// BatchWriteItem in chunks of 25, retrying UnprocessedItems with jittered backoff.
+    async fn batch_write(
+        &self,
+        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, pending)
+                    .send()
+                    .await
+                    .map_err(sdk)?;
+                pending = out
+                    .unprocessed_items()
+                    .and_then(|m| m.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    attempt += 1;
+                    if attempt > MAX_ATTEMPTS * 2 {
+                        return Err(StoreError::Unavailable(
+                            format!(
+                                "{} items stayed unprocessed after {attempt} retries",
+                                pending.len()
+                            )
+                            .into(),
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
 
 #[async_trait::async_trait]
 impl LeadStore for DynamoStore {

@@ -6,7 +6,7 @@
 
 use super::keys;
 use super::table::{PK, SK};
-use super::{DynamoStore, Item, get_n, get_s, n, s, sdk};
+use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::ports::store::{Expect, RawRecord, StoreError};
@@ -38,10 +38,7 @@ fn parse_key(item: &Item) -> Result<ApiKeyRecord, StoreError> {
 
 impl DynamoStore {
     fn record_key(t: &TenantId, kind: &str, id: &str) -> Item {
-        Item::from([
-            (PK.to_owned(), s(keys::record_pk(t, kind))),
-            (SK.to_owned(), s(id)),
-        ])
+        key(keys::record_pk(t, kind), id)
     }
 
     pub(super) async fn record_get(
@@ -50,16 +47,8 @@ impl DynamoStore {
         kind: &str,
         id: &str,
     ) -> Result<Option<RawRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::record_key(t, kind, id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        out.item().map(parse_record).transpose()
+        let item = self.get_consistent(Self::record_key(t, kind, id)).await?;
+        item.as_ref().map(parse_record).transpose()
     }
 
     async fn record_version(&self, t: &TenantId, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
@@ -267,17 +256,10 @@ impl DynamoStore {
     }
 
     pub(super) async fn key_find(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::key_lookup_pk(hash.as_str())))
-            .key(SK, s("#KEY"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        out.item().map(parse_key).transpose()
+        let item = self
+            .get_consistent(key(keys::key_lookup_pk(hash.as_str()), "#KEY"))
+            .await?;
+        item.as_ref().map(parse_key).transpose()
     }
 
     pub(super) async fn key_list(&self, t: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
@@ -311,18 +293,11 @@ impl DynamoStore {
         id: &ApiKeyId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::tenant_keys_pk(t)))
-            .key(SK, s(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        let mut rec = out
-            .item()
+        let item = self
+            .get_consistent(key(keys::tenant_keys_pk(t), id.to_string()))
+            .await?;
+        let mut rec = item
+            .as_ref()
             .map(parse_key)
             .transpose()?
             .ok_or(StoreError::NotFound)?;
