@@ -1,5 +1,5 @@
-//! The gateway's HTTP surface: health, the local bucket's presigned-URL routes, and (as their
-//! issues land) the API and capture routers, all on one port behind request ids and tracing.
+//! The gateway's HTTP surface: health, the REST API (`/v1`, `/openapi.json`), the local
+//! bucket's presigned-URL routes, all on one port behind request ids and tracing.
 
 use axum::Json;
 use axum::Router;
@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leadgate_core::adapters::local_blob::LocalBlobStore;
 use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -22,15 +23,22 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub store: Arc<dyn LeadStore>,
     pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
     /// Present when the bucket is a local folder: its presigned URLs are served here.
     pub local_blobs: Option<Arc<LocalBlobStore>>,
 }
 
 pub fn router(state: AppState) -> Router {
+    let api = leadgate_api::router(leadgate_api::ApiState {
+        store: state.store.clone(),
+        blobs: state.blobs.clone(),
+        clock: state.clock.clone(),
+    });
     let mut app = Router::new()
         .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(api)
+        .fallback(leadgate_api::not_found);
     if let Some(local) = state.local_blobs {
         app = app.merge(local.router());
     }
@@ -60,13 +68,4 @@ async fn healthz(State(state): State<AppState>) -> Response {
                 .into_response()
         }
     }
-}
-
-async fn not_found() -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        [(axum::http::header::CONTENT_TYPE, "application/problem+json")],
-        Json(json!({"type": "about:blank", "title": "Not Found", "status": 404, "detail": "no such route"})),
-    )
-        .into_response()
 }

@@ -51,6 +51,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
     let state = http::AppState {
         store,
         blobs,
+        clock: std::sync::Arc::new(SystemClock),
         local_blobs,
     };
     let app = http::router(state);

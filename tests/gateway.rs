@@ -32,6 +32,7 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<dyn LeadStore>) {
     let state = AppState {
         store: store.clone(),
         blobs,
+        clock: Arc::new(leadgate_core::ports::clock::SystemClock),
         local_blobs: local,
     };
     (router(state), store)

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 pub const KEY_PREFIX: &str = "lg_";
 
 /// The hex SHA-256 of a key: what the store keeps and looks up by.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(transparent)]
 pub struct KeyHash(String);
 
@@ -36,7 +36,7 @@ impl KeyHash {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiKeyRecord {
     pub id: ApiKeyId,
     pub tenant: TenantId,

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CustomFieldType {
     Text,
@@ -17,7 +17,7 @@ pub enum CustomFieldType {
     Select,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomFieldDef {
     pub key: String,
     pub label: String,
@@ -31,7 +31,7 @@ pub struct CustomFieldDef {
 
 /// A stored custom value. Text, date (ISO `YYYY-MM-DD`) and select are strings, so the
 /// stores can compare them with plain equality; the definition says which one it is.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum CustomValue {
     Bool(bool),

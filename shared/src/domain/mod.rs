@@ -12,6 +12,7 @@ pub mod lead;
 pub mod phone;
 pub mod query;
 pub mod rep;
+pub mod settings;
 pub mod source;
 pub mod status;
 pub mod tenant;

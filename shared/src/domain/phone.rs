@@ -7,8 +7,9 @@ use std::fmt;
 use std::str::FromStr;
 
 /// An ISO 3166-1 alpha-2 region used to read numbers written without a country code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "US")]
 pub struct Region(phonenumber::country::Id);
 
 impl Region {
@@ -48,7 +49,7 @@ impl From<Region> for String {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 

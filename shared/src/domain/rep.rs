@@ -9,7 +9,7 @@ use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::RepId;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rep {
     pub id: RepId,
     pub name: String,

@@ -6,7 +6,7 @@ use crate::domain::error::FieldError;
 use crate::domain::ids::SourceId;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Source {
     pub id: SourceId,
     pub name: String,

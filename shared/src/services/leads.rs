@@ -116,3 +116,248 @@ pub async fn get_lead(store: &dyn LeadStore, tenant: &TenantId, id: &LeadId) -> 
         .await?
         .ok_or(ServiceError::NotFound { what: "lead" })
 }
+
+/// A partial update. Absent fields stay; `null` clears an optional field. Custom values merge
+/// by key (`null` removes one).
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeadPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub mobile: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub company: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub position: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub website: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub company_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    pub address: Option<crate::domain::lead::Address>,
+    pub source: Option<String>,
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub owner: Option<Option<String>>,
+    pub tags: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub custom: Option<std::collections::BTreeMap<String, serde_json::Value>>,
+    /// The version the change is based on (alternative to If-Match).
+    pub version: Option<u64>,
+}
+
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    use serde::Deserialize;
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn patched(current: Option<String>, change: &Option<Option<String>>) -> Option<String> {
+    match change {
+        None => current,
+        Some(v) => v.clone(),
+    }
+}
+
+/// Reads a lead the principal may see: another tenant's lead, or another rep's lead when the
+/// tenant limits reps to their own, is `NotFound` (its existence is not revealed).
+pub async fn get_visible_lead(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    id: &LeadId,
+) -> Result<Lead, ServiceError> {
+    let lead = get_lead(store, &tenant.id, id).await?;
+    match principal.owner_scope(&tenant.settings) {
+        Some(me) if lead.owner.as_ref() != Some(&me) => Err(ServiceError::NotFound { what: "lead" }),
+        _ => Ok(lead),
+    }
+}
+
+/// Applies a patch: every changed field is validated as on create, a status change must be
+/// allowed by the transition table, and status and owner changes go on the timeline.
+pub async fn patch_lead(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    id: &LeadId,
+    patch: LeadPatch,
+    expected_version: Option<u64>,
+) -> Result<Lead, ServiceError> {
+    let lead = get_visible_lead(store, tenant, principal, id).await?;
+    if let Some(v) = expected_version.or(patch.version)
+        && v != lead.version
+    {
+        return Err(ServiceError::VersionConflict);
+    }
+    let mut ctx = load_context(store, tenant).await?;
+    // Unchanged references stay valid even if the source was retired or the rep deactivated.
+    for s in ctx.sources.iter_mut().filter(|s| s.id == lead.source) {
+        s.retired = false;
+    }
+    for r in ctx.reps.iter_mut().filter(|r| Some(&r.id) == lead.owner.as_ref()) {
+        r.active = true;
+    }
+    let custom_patched = patch.custom.is_some();
+    let mut custom_raw = std::collections::BTreeMap::new();
+    if let Some(changes) = &patch.custom {
+        for (k, v) in &lead.custom {
+            custom_raw.insert(
+                k.clone(),
+                serde_json::to_value(v).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        for (k, v) in changes {
+            if v.is_null() {
+                custom_raw.remove(k);
+            } else {
+                custom_raw.insert(k.clone(), v.clone());
+            }
+        }
+    } else {
+        ctx.custom_fields.clear();
+    }
+    let input = LeadInput {
+        name: Some(patch.name.clone().unwrap_or_else(|| lead.name.clone())),
+        first_name: None,
+        last_name: None,
+        email: patched(lead.email.as_ref().map(|e| e.to_string()), &patch.email),
+        phone: patched(lead.phone.as_ref().map(|p| p.to_string()), &patch.phone),
+        mobile: patched(lead.mobile.as_ref().map(|p| p.to_string()), &patch.mobile),
+        company: patched(lead.company.clone(), &patch.company),
+        position: patched(lead.position.clone(), &patch.position),
+        website: patched(lead.website.clone(), &patch.website),
+        company_number: patched(lead.company_number.clone(), &patch.company_number),
+        tax_id: patched(lead.tax_id.clone(), &patch.tax_id),
+        address: patch.address.clone().unwrap_or_else(|| lead.address.clone()),
+        source: Some(patch.source.clone().unwrap_or_else(|| lead.source.to_string())),
+        status: None,
+        owner: patched(lead.owner.as_ref().map(|o| o.to_string()), &patch.owner),
+        tags: patch
+            .tags
+            .clone()
+            .unwrap_or_else(|| lead.tags.iter().map(|t| t.to_string()).collect()),
+        custom: custom_raw,
+        provenance: lead.provenance.clone(),
+    };
+    let mut errs = crate::domain::error::FieldErrors::default();
+    let parsed = NewLead::parse(&input, &ctx).map_err(|e| errs.0.extend(e.0)).ok();
+    let status = match &patch.status {
+        None => Some(lead.status),
+        Some(raw) => match crate::domain::status::LeadStatus::parse(raw) {
+            Ok(to) => Some(lead.status.transition(to)?),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        },
+    };
+    let (Some(n), Some(status)) = (parsed, status) else {
+        return Err(ServiceError::Validation(errs));
+    };
+    let now = clock.now();
+    let mut next = lead.clone();
+    next.name = n.name;
+    next.email = n.email;
+    next.phone = n.phone;
+    next.mobile = n.mobile;
+    next.company = n.company;
+    next.position = n.position;
+    next.website = n.website;
+    next.company_number = n.company_number;
+    next.tax_id = n.tax_id;
+    next.address = n.address;
+    next.source = n.source;
+    next.status = status;
+    next.owner = n.owner;
+    next.tags = n.tags;
+    if custom_patched {
+        next.custom = n.custom;
+    }
+    next.updated_at = now;
+    let saved = store.update_lead(&next).await?;
+    let actor = Actor::User {
+        id: principal.user.clone(),
+    };
+    if saved.status != lead.status {
+        let a = ActivityKind::StatusChanged {
+            from: lead.status,
+            to: saved.status,
+        };
+        store
+            .append_activity(&Activity::new(tenant.id.clone(), saved.id, now, actor.clone(), a))
+            .await?;
+    }
+    if saved.owner != lead.owner {
+        let a = ActivityKind::Assigned {
+            from: lead.owner.clone(),
+            to: saved.owner.clone(),
+            reason: "manual".into(),
+        };
+        store
+            .append_activity(&Activity::new(tenant.id.clone(), saved.id, now, actor, a))
+            .await?;
+    }
+    get_lead(store, &tenant.id, id).await
+}
+
+/// Lists leads, limited to the principal's own when the tenant says so.
+pub async fn list_visible_leads(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    mut query: crate::domain::query::LeadQuery,
+) -> Result<crate::domain::query::Page<Lead>, ServiceError> {
+    use crate::domain::query::OwnerFilter;
+    if let Some(me) = principal.owner_scope(&tenant.settings) {
+        match &query.owner {
+            Some(OwnerFilter::Rep(r)) if *r != me => {
+                return Ok(crate::domain::query::Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
+            }
+            Some(OwnerFilter::Unassigned) => {
+                return Ok(crate::domain::query::Page {
+                    items: vec![],
+                    next_cursor: None,
+                });
+            }
+            _ => query.owner = Some(OwnerFilter::Rep(me)),
+        }
+    }
+    query.after()?;
+    Ok(store.list_leads(&tenant.id, &query).await?)
+}
+
+pub async fn delete_lead(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    id: &LeadId,
+    expected_version: Option<u64>,
+) -> Result<(), ServiceError> {
+    get_visible_lead(store, tenant, principal, id).await?;
+    match store.delete_lead(&tenant.id, id, expected_version).await {
+        Err(crate::ports::store::StoreError::NotFound) => Err(ServiceError::NotFound { what: "lead" }),
+        other => Ok(other?),
+    }
+}

@@ -1,11 +1,13 @@
 //! Use cases: the operations the API, capture, import and the gateway perform, written once
 //! against the ports.
 
+pub mod activities;
 pub mod api_keys;
 pub mod custom_fields;
 pub mod error;
 pub mod leads;
 pub mod reps;
+pub mod settings;
 pub mod sources;
 pub mod tenants;
 

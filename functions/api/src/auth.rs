@@ -1,0 +1,142 @@
+//! Authentication: an API key (`Authorization: Bearer lg_…`, looked up by its hash), or, behind
+//! API Gateway, the JWT authorizer's claims (`tenant` or `custom:tenant`, `sub`, and
+//! `groups`/`cognito:groups` containing `admin` for admins). The tenant must exist.
+
+use crate::ApiState;
+use crate::error::ApiError;
+use crate::extract::Caller;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
+use leadgate_core::domain::TenantId;
+use leadgate_core::domain::tenant::{Principal, Role};
+use leadgate_core::secret::Secret;
+use leadgate_core::services::{api_keys, tenants};
+use std::collections::HashMap;
+
+/// JWT claims from the API Gateway HTTP API authorizer, when the request came through it.
+fn jwt_claims(req: &Request) -> Option<&HashMap<String, String>> {
+    match req.extensions().get::<RequestContext>()? {
+        RequestContext::ApiGatewayV2(ctx) => Some(&ctx.authorizer.as_ref()?.jwt.as_ref()?.claims),
+        _ => None,
+    }
+}
+
+/// API Gateway flattens array claims to "[a b]"; plain strings may be comma-separated.
+fn groups(claims: &HashMap<String, String>) -> Vec<String> {
+    ["cognito:groups", "groups"]
+        .iter()
+        .filter_map(|k| claims.get(*k))
+        .flat_map(|v| {
+            v.trim_matches(|c| c == '[' || c == ']')
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn principal_from_claims(claims: &HashMap<String, String>) -> Result<Principal, ApiError> {
+    let tenant = claims
+        .get("custom:tenant")
+        .or_else(|| claims.get("tenant"))
+        .ok_or(ApiError::Forbidden("the token has no tenant claim"))?;
+    let tenant =
+        TenantId::parse(tenant).map_err(|_| ApiError::Forbidden("the token's tenant claim is invalid"))?;
+    let user = claims
+        .get("sub")
+        .cloned()
+        .ok_or(ApiError::Forbidden("the token has no sub claim"))?;
+    let role = if groups(claims).iter().any(|g| g == "admin") {
+        Role::Admin
+    } else {
+        Role::Rep
+    };
+    Ok(Principal { tenant, user, role })
+}
+
+/// What authentication needs from a request, taken out before anything awaits.
+struct Credentials {
+    claims: Option<HashMap<String, String>>,
+    authorization: Option<String>,
+}
+
+impl Credentials {
+    fn of(req: &Request) -> Self {
+        Self {
+            claims: jwt_claims(req).cloned(),
+            authorization: req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+async fn resolve(state: &ApiState, creds: Credentials) -> Result<Principal, ApiError> {
+    if let Some(claims) = &creds.claims {
+        return principal_from_claims(claims);
+    }
+    let header = creds.authorization.ok_or(ApiError::Unauthorized)?;
+    let key = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 256)
+        .ok_or(ApiError::Unauthorized)?;
+    api_keys::authenticate(&*state.store, &Secret::new(key))
+        .await?
+        .ok_or(ApiError::Unauthorized)
+}
+
+pub async fn require_caller(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let creds = Credentials::of(&req);
+    let caller = async {
+        let principal = resolve(&state, creds).await?;
+        let tenant = tenants::get_tenant(&*state.store, &principal.tenant)
+            .await?
+            .ok_or(ApiError::Forbidden("the tenant does not exist"))?;
+        Ok::<_, ApiError>(Caller { principal, tenant })
+    }
+    .await;
+    match caller {
+        Ok(c) => {
+            req.extensions_mut().insert(c);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_claims_carry_groups_should_map_admin_role() {
+        let claims = HashMap::from([
+            ("sub".to_string(), "u-1".to_string()),
+            ("custom:tenant".to_string(), "acme".to_string()),
+            ("cognito:groups".to_string(), "[reps admin]".to_string()),
+        ]);
+        let p = principal_from_claims(&claims).unwrap();
+        assert_eq!(
+            (p.tenant.as_str(), p.user.as_str(), p.role),
+            ("acme", "u-1", Role::Admin)
+        );
+        let rep = HashMap::from([
+            ("sub".to_string(), "ana".to_string()),
+            ("tenant".to_string(), "acme".to_string()),
+        ]);
+        assert_eq!(principal_from_claims(&rep).unwrap().role, Role::Rep);
+        let none = HashMap::from([("sub".to_string(), "x".to_string())]);
+        assert!(matches!(
+            principal_from_claims(&none),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+}

@@ -1,0 +1,118 @@
+//! The rep-facing REST API: one axum router under `/v1`, with its OpenAPI 3.1 document at
+//! `/openapi.json` generated from the same route list. `main.rs` runs it on Lambda through
+//! lambda_http; the local gateway mounts it next to its other routes.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::ports::clock::Clock;
+use leadgate_core::ports::store::LeadStore;
+use routes::{activities, attachments, keys, leads, settings};
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn LeadStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Leadgate API", description = "Leads, activities, settings and keys for sales reps and admins."),
+    components(schemas(error::Problem)),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("an API key (lg_…)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The `/v1` routes and the OpenAPI document describing exactly them.
+pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(leads::create_lead, leads::list_leads))
+        .routes(routes!(leads::get_lead, leads::patch_lead, leads::delete_lead))
+        .routes(routes!(leads::assign_lead))
+        .routes(routes!(activities::list_activities, activities::add_activity))
+        .routes(routes!(
+            attachments::create_attachment,
+            attachments::list_attachments
+        ))
+        .routes(routes!(attachments::download_attachment))
+        .routes(routes!(settings::list_sources, settings::add_source))
+        .routes(routes!(settings::change_source, settings::delete_source))
+        .routes(routes!(settings::list_custom_fields))
+        .routes(routes!(settings::put_custom_field, settings::delete_custom_field))
+        .routes(routes!(settings::list_reps))
+        .routes(routes!(settings::put_rep))
+        .routes(routes!(settings::get_stages, settings::put_stages))
+        .routes(routes!(settings::list_forms))
+        .routes(routes!(
+            settings::get_form,
+            settings::put_form,
+            settings::delete_form
+        ))
+        .routes(routes!(
+            settings::get_tenant_settings,
+            settings::change_tenant_settings
+        ))
+        .routes(routes!(keys::list_keys, keys::create_key))
+        .routes(routes!(keys::revoke_key))
+        .split_for_parts()
+}
+
+/// The API router: authenticated `/v1` routes, `/openapi.json`, a 1 MiB body limit.
+/// It has no fallback, so the gateway can merge it with its other routers.
+pub fn router(state: ApiState) -> Router {
+    let (v1, doc) = api();
+    let doc = Arc::new(doc);
+    let v1 = v1.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_caller,
+    ));
+    Router::new()
+        .merge(v1)
+        .route(
+            "/openapi.json",
+            get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        )
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
+        .with_state(state)
+}
+
+/// The 404 for paths no route serves, as problem+json.
+pub async fn not_found() -> Response {
+    error::ApiError::NotFound("route").into_response()
+}
+
+/// The router as the Lambda function serves it: the API plus the problem+json 404.
+pub fn lambda_router(state: ApiState) -> Router {
+    router(state).fallback(not_found)
+}

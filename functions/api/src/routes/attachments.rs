@@ -1,0 +1,224 @@
+//! Attachments: a presigned upload URL, the list of uploaded files, and a presigned download.
+//! Files live under `attachments/{tenant}/{lead}/{attachment}/{filename}` in the bucket.
+
+use super::lead_id;
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, Caller};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use leadgate_core::domain::error::{FieldError, FieldErrors};
+use leadgate_core::ports::blob::BlobKey;
+use leadgate_core::services::activities::{AttachmentRef, record_attachment};
+use leadgate_core::services::leads::get_visible_lead;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+pub const MAX_ATTACHMENT: u64 = 25 * 1024 * 1024;
+const URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAttachment {
+    pub filename: String,
+    pub content_type: String,
+    /// Bytes; at most 25 MiB.
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttachmentUpload {
+    pub id: String,
+    /// PUT the file here within 15 minutes, with the same Content-Type.
+    pub upload_url: String,
+    pub expires_in_seconds: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Attachment {
+    pub id: String,
+    pub filename: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttachmentDownload {
+    pub id: String,
+    pub filename: String,
+    pub size: u64,
+    pub download_url: String,
+    pub expires_in_seconds: u64,
+}
+
+fn prefix(tenant: &str, lead: &str) -> String {
+    format!("attachments/{tenant}/{lead}/")
+}
+
+fn check(new: &NewAttachment) -> Result<(), FieldErrors> {
+    let mut errs = FieldErrors::default();
+    let f = new.filename.trim();
+    if f.is_empty()
+        || f.chars().count() > 200
+        || f.contains(['/', '\\'])
+        || f.starts_with('.')
+        || f.chars().any(char::is_control)
+    {
+        errs.push(FieldError::new(
+            "filename",
+            "invalid_filename",
+            "a filename is 1-200 characters, no slashes, not starting with '.'",
+        ));
+    }
+    if new.size == 0 || new.size > MAX_ATTACHMENT {
+        errs.push(FieldError::new(
+            "size",
+            "out_of_range",
+            format!("size is 1-{MAX_ATTACHMENT} bytes"),
+        ));
+    }
+    if new.content_type.is_empty() || new.content_type.len() > 200 || !new.content_type.contains('/') {
+        errs.push(FieldError::new(
+            "content_type",
+            "invalid_content_type",
+            "content_type is a MIME type such as application/pdf",
+        ));
+    }
+    errs.into_result(|| ())
+}
+
+#[utoipa::path(post, path = "/v1/leads/{id}/attachments", tag = "attachments", request_body = NewAttachment,
+    params(("id" = String, Path)),
+    responses((status = 201, body = AttachmentUpload), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_attachment(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(new): ApiJson<NewAttachment>,
+) -> ApiResult<(StatusCode, Json<AttachmentUpload>)> {
+    let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
+    check(&new)?;
+    let att = uuid::Uuid::now_v7().simple().to_string();
+    let filename = new.filename.trim().to_owned();
+    let key = BlobKey::parse(&format!(
+        "{}{att}/{filename}",
+        prefix(caller.tenant.id.as_str(), &lead.id.to_string())
+    ))
+    .map_err(|_| {
+        ApiError::Validation(
+            FieldError::new("filename", "invalid_filename", "the filename cannot be stored").into(),
+        )
+    })?;
+    let upload_url = st
+        .blobs
+        .presign_put(&key, URL_TTL, &new.content_type)
+        .await
+        .map_err(ApiError::internal)?;
+    let file = AttachmentRef {
+        key: key.to_string(),
+        filename,
+        size: new.size,
+    };
+    record_attachment(
+        &*st.store,
+        &*st.clock,
+        &caller.tenant,
+        &caller.principal,
+        &lead.id,
+        file,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AttachmentUpload {
+            id: att,
+            upload_url,
+            expires_in_seconds: URL_TTL.as_secs(),
+        }),
+    ))
+}
+
+/// The uploaded attachments of a lead (announced uploads that never arrived are not listed).
+#[utoipa::path(get, path = "/v1/leads/{id}/attachments", tag = "attachments", params(("id" = String, Path)),
+    responses((status = 200, body = Vec<Attachment>), (status = 404, body = Problem)))]
+pub async fn list_attachments(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Attachment>>> {
+    let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
+    let prefix = prefix(caller.tenant.id.as_str(), &lead.id.to_string());
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = st
+            .blobs
+            .list(&prefix, after.as_deref(), 1000)
+            .await
+            .map_err(ApiError::internal)?;
+        for m in &page.items {
+            if let Some((id, filename)) = m
+                .key
+                .as_str()
+                .strip_prefix(&prefix)
+                .and_then(|r| r.split_once('/'))
+            {
+                out.push(Attachment {
+                    id: id.to_owned(),
+                    filename: filename.to_owned(),
+                    size: m.size,
+                });
+            }
+        }
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(Json(out)),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/leads/{id}/attachments/{attachment_id}", tag = "attachments",
+    params(("id" = String, Path), ("attachment_id" = String, Path)),
+    responses((status = 200, body = AttachmentDownload), (status = 404, body = Problem)))]
+pub async fn download_attachment(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> ApiResult<Json<AttachmentDownload>> {
+    let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
+    if attachment_id.is_empty() || !attachment_id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::NotFound("attachment"));
+    }
+    let prefix = format!(
+        "{}{attachment_id}/",
+        prefix(caller.tenant.id.as_str(), &lead.id.to_string())
+    );
+    let page = st
+        .blobs
+        .list(&prefix, None, 1)
+        .await
+        .map_err(ApiError::internal)?;
+    let meta = page
+        .items
+        .into_iter()
+        .next()
+        .ok_or(ApiError::NotFound("attachment"))?;
+    let filename = meta
+        .key
+        .as_str()
+        .strip_prefix(&prefix)
+        .unwrap_or_default()
+        .to_owned();
+    let download_url = st
+        .blobs
+        .presign_get(&meta.key, URL_TTL)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(AttachmentDownload {
+        id: attachment_id,
+        filename,
+        size: meta.size,
+        download_url,
+        expires_in_seconds: URL_TTL.as_secs(),
+    }))
+}

@@ -1,0 +1,334 @@
+//! Leads: create, list, get, patch, delete, assign.
+
+use super::{etag, if_match, lead_id};
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, Caller};
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use leadgate_core::domain::activity::Actor;
+use leadgate_core::domain::custom_field::CustomFieldDef;
+use leadgate_core::domain::error::{FieldError, FieldErrors};
+use leadgate_core::domain::lead::{Lead, LeadInput, Tag};
+use leadgate_core::domain::query::{LeadQuery, OwnerFilter, SortField, SortOrder};
+use leadgate_core::domain::{LeadStatus, RepId, SourceId};
+use leadgate_core::services::custom_fields::list_custom_fields;
+use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LeadPage {
+    pub items: Vec<Lead>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+fn lead_response(status: StatusCode, lead: &Lead) -> Response {
+    let mut res = (status, Json(lead)).into_response();
+    res.headers_mut().insert(header::ETAG, etag(lead.version));
+    if status == StatusCode::CREATED
+        && let Ok(loc) = HeaderValue::from_str(&format!("/v1/leads/{}", lead.id))
+    {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    res
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.chars().all(|c| c.is_ascii_graphic()) => {
+            Ok(Some(k.to_owned()))
+        }
+        _ => Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1-255 visible ASCII characters".into(),
+        )),
+    }
+}
+
+/// Creates a lead. With no owner it is assigned by weighted round robin. A matching email or
+/// phone is a 409 naming the existing lead, unless `?on_duplicate=create`.
+#[utoipa::path(post, path = "/v1/leads", tag = "leads", request_body = LeadInput,
+    params(("on_duplicate" = Option<String>, Query, description = "`reject` (default) or `create`"),
+           ("Idempotency-Key" = Option<String>, Header, description = "replays return the first lead")),
+    responses((status = 201, body = Lead), (status = 200, description = "idempotent replay", body = Lead),
+              (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_lead(
+    State(st): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    ApiJson(input): ApiJson<LeadInput>,
+) -> ApiResult<Response> {
+    let duplicates = match query_pairs(query.as_deref())?
+        .iter()
+        .find(|(k, _)| k == "on_duplicate")
+    {
+        None => DuplicatePolicy::Reject,
+        Some((_, v)) if v == "reject" => DuplicatePolicy::Reject,
+        Some((_, v)) if v == "create" => DuplicatePolicy::Create,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "on_duplicate is `reject` or `create`".into(),
+            ));
+        }
+    };
+    let req = CreateLead {
+        input,
+        actor: Actor::User {
+            id: caller.principal.user.clone(),
+        },
+        external: None,
+        idempotency_key: idempotency_key(&headers)?,
+        duplicates,
+    };
+    match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
+        CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),
+        CreateResult::AlreadyProcessed(id) => {
+            let lead = svc::get_lead(&*st.store, &caller.tenant.id, &id).await?;
+            let mut res = lead_response(StatusCode::OK, &lead);
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(res)
+        }
+        CreateResult::Duplicate(m) => Err(ApiError::Duplicate(m)),
+    }
+}
+
+fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(raw.unwrap_or(""))
+        .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))
+}
+
+/// `2026-01-31` or an RFC 3339 instant. A bare date as an upper bound includes that whole day.
+fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .map(|d| if upper { d.succ_opt().unwrap_or(d) } else { d })
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "invalid_date",
+                format!("{field} must be YYYY-MM-DD or RFC 3339"),
+            )
+        })
+}
+
+const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
+    last_activity_to, tag, q, cf.<key>, sort, order, limit, cursor";
+
+fn build_query(pairs: &[(String, String)], defs: &[CustomFieldDef]) -> Result<LeadQuery, ApiError> {
+    let mut q = LeadQuery::default();
+    let mut errs = FieldErrors::default();
+    for (k, v) in pairs {
+        let v = v.trim();
+        match k.as_str() {
+            "status" => q.status = errs.take(LeadStatus::parse(v)),
+            "owner" if v == "unassigned" => q.owner = Some(OwnerFilter::Unassigned),
+            "owner" => q.owner = errs.take(RepId::parse(v).map(OwnerFilter::Rep)),
+            "source" => q.source = errs.take(SourceId::parse(v)),
+            "created_from" => q.created.from = errs.take(parse_time(k, v, false)),
+            "created_to" => q.created.to = errs.take(parse_time(k, v, true)),
+            "last_activity_from" => q.last_activity.from = errs.take(parse_time(k, v, false)),
+            "last_activity_to" => q.last_activity.to = errs.take(parse_time(k, v, true)),
+            "tag" | "tags" => {
+                for t in v.split(',').filter(|t| !t.trim().is_empty()) {
+                    if let Some(tag) = errs.take(Tag::parse(t)) {
+                        q.tags.push(tag);
+                    }
+                }
+            }
+            "q" => {
+                let p = v.to_lowercase();
+                if p.is_empty() || p.chars().count() > 100 {
+                    errs.push(FieldError::new("q", "invalid_length", "q is 1-100 characters"));
+                } else {
+                    q.text_prefix = Some(p);
+                }
+            }
+            "sort" => match v {
+                "created" => q.sort = SortField::Created,
+                "last_activity" => q.sort = SortField::LastActivity,
+                _ => errs.push(FieldError::new(
+                    "sort",
+                    "invalid_sort",
+                    "sort is `created` or `last_activity`",
+                )),
+            },
+            "order" => match v {
+                "asc" => q.order = SortOrder::Asc,
+                "desc" => q.order = SortOrder::Desc,
+                _ => errs.push(FieldError::new(
+                    "order",
+                    "invalid_order",
+                    "order is `asc` or `desc`",
+                )),
+            },
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=200).contains(&n) => q.limit = n,
+                _ => errs.push(FieldError::new("limit", "out_of_range", "limit is 1-200")),
+            },
+            "cursor" => q.cursor = Some(v.to_owned()),
+            other => match other.strip_prefix("cf.") {
+                Some(key) => match defs.iter().find(|d| d.key == key) {
+                    Some(def) => {
+                        if let Some(val) =
+                            errs.take(def.parse_value(&serde_json::Value::String(v.to_owned())))
+                        {
+                            q.custom.push((def.key.clone(), val));
+                        }
+                    }
+                    None => errs.push(FieldError::new(
+                        other,
+                        "unknown_field",
+                        format!("there is no custom field '{key}'"),
+                    )),
+                },
+                None => errs.push(FieldError::new(
+                    other,
+                    "unknown_parameter",
+                    format!("unknown query parameter; valid ones: {LIST_PARAMS}"),
+                )),
+            },
+        }
+    }
+    if !errs.is_empty() {
+        return Err(ApiError::Validation(errs));
+    }
+    q.after().map_err(ApiError::from)?;
+    Ok(q)
+}
+
+/// Lists leads with filters, a sort and an opaque cursor.
+#[utoipa::path(get, path = "/v1/leads", tag = "leads",
+    params(("status" = Option<String>, Query), ("owner" = Option<String>, Query, description = "rep id or `unassigned`"),
+           ("source" = Option<String>, Query), ("created_from" = Option<String>, Query), ("created_to" = Option<String>, Query),
+           ("last_activity_from" = Option<String>, Query), ("last_activity_to" = Option<String>, Query),
+           ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match"),
+           ("q" = Option<String>, Query, description = "prefix of name, email or company"),
+           ("cf.<key>" = Option<String>, Query, description = "custom field equals"),
+           ("sort" = Option<String>, Query), ("order" = Option<String>, Query),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+    responses((status = 200, body = LeadPage), (status = 422, body = Problem)))]
+pub async fn list_leads(
+    State(st): State<ApiState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<LeadPage>> {
+    let pairs = query_pairs(raw.as_deref())?;
+    let defs = if pairs.iter().any(|(k, _)| k.starts_with("cf.")) {
+        list_custom_fields(&*st.store, &caller.tenant.id).await?
+    } else {
+        vec![]
+    };
+    let q = build_query(&pairs, &defs)?;
+    let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
+    Ok(Json(LeadPage {
+        items: page.items,
+        next_cursor: page.next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/leads/{id}", tag = "leads", params(("id" = String, Path)),
+    responses((status = 200, body = Lead), (status = 404, body = Problem)))]
+pub async fn get_lead(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let lead = svc::get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
+    Ok(lead_response(StatusCode::OK, &lead))
+}
+
+/// Changes a lead. Needs the version it is based on, as `If-Match` or `version`; a stale one
+/// is a 409. Status changes follow the transition table (409 names the allowed next ones).
+#[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", request_body = LeadPatch,
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 200, body = Lead), (status = 409, body = Problem), (status = 422, body = Problem),
+              (status = 428, body = Problem)))]
+pub async fn patch_lead(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<LeadPatch>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers)?;
+    if expected.is_none() && patch.version.is_none() {
+        return Err(ApiError::PreconditionRequired);
+    }
+    let lead = svc::patch_lead(
+        &*st.store,
+        &*st.clock,
+        &caller.tenant,
+        &caller.principal,
+        &lead_id(&id)?,
+        patch,
+        expected,
+    )
+    .await?;
+    Ok(lead_response(StatusCode::OK, &lead))
+}
+
+#[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_lead(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
+    svc::delete_lead(
+        &*st.store,
+        &caller.tenant,
+        &caller.principal,
+        &lead_id(&id)?,
+        if_match(&headers)?,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignRequest {
+    /// The rep to own the lead; `null` unassigns it.
+    pub owner: Option<String>,
+}
+
+/// Reassigns a lead; the change goes on its timeline.
+#[utoipa::path(post, path = "/v1/leads/{id}/assign", tag = "leads", request_body = AssignRequest,
+    params(("id" = String, Path)), responses((status = 200, body = Lead), (status = 422, body = Problem)))]
+pub async fn assign_lead(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(req): ApiJson<AssignRequest>,
+) -> ApiResult<Response> {
+    let patch = LeadPatch {
+        owner: Some(req.owner),
+        ..Default::default()
+    };
+    let lead = svc::patch_lead(
+        &*st.store,
+        &*st.clock,
+        &caller.tenant,
+        &caller.principal,
+        &lead_id(&id)?,
+        patch,
+        None,
+    )
+    .await?;
+    Ok(lead_response(StatusCode::OK, &lead))
+}

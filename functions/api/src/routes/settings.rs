@@ -1,0 +1,278 @@
+//! Tenant settings: sources, custom fields, reps and weights, pipeline stages, capture forms,
+//! and the tenant's own options. Everyone may read the lists a lead form needs; only admins
+//! change settings.
+
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, Caller};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use leadgate_core::domain::custom_field::CustomFieldDef;
+use leadgate_core::domain::phone::Region;
+use leadgate_core::domain::rep::Rep;
+use leadgate_core::domain::settings::{CaptureForm, PipelineStage};
+use leadgate_core::domain::source::Source;
+use leadgate_core::domain::tenant::TenantSettings;
+use leadgate_core::domain::{RepId, SourceId};
+use leadgate_core::services::{custom_fields, reps, settings, sources, tenants};
+use serde::Deserialize;
+
+fn source_id(raw: &str) -> Result<SourceId, ApiError> {
+    SourceId::parse(raw).map_err(|_| ApiError::NotFound("source"))
+}
+
+#[utoipa::path(get, path = "/v1/settings/sources", tag = "settings", responses((status = 200, body = Vec<Source>)))]
+pub async fn list_sources(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<Source>>> {
+    Ok(Json(sources::list_sources(&*st.store, &caller.tenant.id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSource {
+    /// Stable slug id; integrations refer to it.
+    pub id: String,
+    pub name: String,
+}
+
+#[utoipa::path(post, path = "/v1/settings/sources", tag = "settings", request_body = NewSource,
+    responses((status = 201, body = Source), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_source(
+    State(st): State<ApiState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewSource>,
+) -> ApiResult<(StatusCode, Json<Source>)> {
+    caller.require_admin()?;
+    let id = SourceId::parse(&new.id).map_err(|mut e| {
+        e.field = "id".into();
+        ApiError::from(e)
+    })?;
+    Ok((
+        StatusCode::CREATED,
+        Json(sources::add_source(&*st.store, &caller.tenant.id, id, &new.name).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceChange {
+    pub name: Option<String>,
+    pub retired: Option<bool>,
+}
+
+/// Renames or retires a source. Leads keep the source id, so a rename shows on all of them.
+#[utoipa::path(patch, path = "/v1/settings/sources/{id}", tag = "settings", request_body = SourceChange,
+    params(("id" = String, Path)), responses((status = 200, body = Source), (status = 404, body = Problem)))]
+pub async fn change_source(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(change): ApiJson<SourceChange>,
+) -> ApiResult<Json<Source>> {
+    caller.require_admin()?;
+    let id = source_id(&id)?;
+    let t = &caller.tenant.id;
+    let mut out = None;
+    if let Some(name) = &change.name {
+        out = Some(sources::rename_source(&*st.store, t, &id, name).await?);
+    }
+    if let Some(retired) = change.retired {
+        out = Some(sources::set_source_retired(&*st.store, t, &id, retired).await?);
+    }
+    match out {
+        Some(s) => Ok(Json(s)),
+        None => Err(ApiError::BadRequest("send `name`, `retired` or both".into())),
+    }
+}
+
+/// Deletes a source no lead uses; a used one is a 409 (retire it instead).
+#[utoipa::path(delete, path = "/v1/settings/sources/{id}", tag = "settings", params(("id" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_source(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    sources::delete_source(&*st.store, &caller.tenant.id, &source_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/settings/custom-fields", tag = "settings", responses((status = 200, body = Vec<CustomFieldDef>)))]
+pub async fn list_custom_fields(
+    State(st): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<CustomFieldDef>>> {
+    Ok(Json(
+        custom_fields::list_custom_fields(&*st.store, &caller.tenant.id).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/settings/custom-fields/{key}", tag = "settings", request_body = CustomFieldDef,
+    params(("key" = String, Path)), responses((status = 200, body = CustomFieldDef), (status = 422, body = Problem)))]
+pub async fn put_custom_field(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(def): ApiJson<CustomFieldDef>,
+) -> ApiResult<Json<CustomFieldDef>> {
+    caller.require_admin()?;
+    if def.key != key {
+        return Err(ApiError::BadRequest(
+            "the key in the body must match the key in the path".into(),
+        ));
+    }
+    Ok(Json(
+        custom_fields::put_custom_field(&*st.store, &caller.tenant.id, def).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/settings/custom-fields/{key}", tag = "settings", params(("key" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_custom_field(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    custom_fields::delete_custom_field(&*st.store, &caller.tenant.id, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/settings/reps", tag = "settings", responses((status = 200, body = Vec<Rep>)))]
+pub async fn list_reps(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<Rep>>> {
+    Ok(Json(reps::list_reps(&*st.store, &caller.tenant.id).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepBody {
+    pub name: String,
+    /// Share of new leads, 0-100 (0 keeps the rep out of the rotation).
+    pub weight: u32,
+    pub active: bool,
+}
+
+/// Creates or updates a rep, their round-robin weight and active flag.
+#[utoipa::path(put, path = "/v1/settings/reps/{id}", tag = "settings", request_body = RepBody,
+    params(("id" = String, Path)), responses((status = 200, body = Rep), (status = 422, body = Problem)))]
+pub async fn put_rep(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RepBody>,
+) -> ApiResult<Json<Rep>> {
+    caller.require_admin()?;
+    let id = RepId::parse(&id)?;
+    let rep = Rep {
+        id,
+        name: body.name.trim().to_owned(),
+        weight: body.weight,
+        active: body.active,
+    };
+    Ok(Json(reps::put_rep(&*st.store, &caller.tenant.id, rep).await?))
+}
+
+#[utoipa::path(get, path = "/v1/settings/pipeline-stages", tag = "settings", responses((status = 200, body = Vec<PipelineStage>)))]
+pub async fn get_stages(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<PipelineStage>>> {
+    Ok(Json(settings::get_stages(&*st.store, &caller.tenant.id).await?))
+}
+
+/// Replaces the whole stage list.
+#[utoipa::path(put, path = "/v1/settings/pipeline-stages", tag = "settings", request_body = Vec<PipelineStage>,
+    responses((status = 200, body = Vec<PipelineStage>), (status = 422, body = Problem)))]
+pub async fn put_stages(
+    State(st): State<ApiState>,
+    caller: Caller,
+    ApiJson(stages): ApiJson<Vec<PipelineStage>>,
+) -> ApiResult<Json<Vec<PipelineStage>>> {
+    caller.require_admin()?;
+    Ok(Json(
+        settings::put_stages(&*st.store, &caller.tenant.id, stages).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/settings/capture-forms", tag = "settings", responses((status = 200, body = Vec<CaptureForm>)))]
+pub async fn list_forms(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<CaptureForm>>> {
+    caller.require_admin()?;
+    Ok(Json(settings::list_forms(&*st.store, &caller.tenant.id).await?))
+}
+
+#[utoipa::path(get, path = "/v1/settings/capture-forms/{key}", tag = "settings", params(("key" = String, Path)),
+    responses((status = 200, body = CaptureForm), (status = 404, body = Problem)))]
+pub async fn get_form(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<Json<CaptureForm>> {
+    caller.require_admin()?;
+    Ok(Json(
+        settings::get_form(&*st.store, &caller.tenant.id, &key).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/settings/capture-forms/{key}", tag = "settings", request_body = CaptureForm,
+    params(("key" = String, Path)), responses((status = 200, body = CaptureForm), (status = 422, body = Problem)))]
+pub async fn put_form(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+    ApiJson(form): ApiJson<CaptureForm>,
+) -> ApiResult<Json<CaptureForm>> {
+    caller.require_admin()?;
+    if form.key != key {
+        return Err(ApiError::BadRequest(
+            "the key in the body must match the key in the path".into(),
+        ));
+    }
+    Ok(Json(
+        settings::put_form(&*st.store, &caller.tenant.id, form).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/settings/capture-forms/{key}", tag = "settings", params(("key" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_form(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    settings::delete_form(&*st.store, &caller.tenant.id, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/settings/tenant", tag = "settings", responses((status = 200, body = TenantSettings)))]
+pub async fn get_tenant_settings(caller: Caller) -> ApiResult<Json<TenantSettings>> {
+    Ok(Json(caller.tenant.settings))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettingsChange {
+    /// ISO 3166-1 alpha-2 region for phone numbers without a country code.
+    pub default_region: Option<String>,
+    pub reps_see_own_leads_only: Option<bool>,
+}
+
+#[utoipa::path(patch, path = "/v1/settings/tenant", tag = "settings", request_body = TenantSettingsChange,
+    responses((status = 200, body = TenantSettings), (status = 422, body = Problem)))]
+pub async fn change_tenant_settings(
+    State(st): State<ApiState>,
+    caller: Caller,
+    ApiJson(change): ApiJson<TenantSettingsChange>,
+) -> ApiResult<Json<TenantSettings>> {
+    caller.require_admin()?;
+    let mut s = caller.tenant.settings.clone();
+    if let Some(r) = &change.default_region {
+        s.default_region = Region::parse(r)?;
+    }
+    if let Some(own) = change.reps_see_own_leads_only {
+        s.reps_see_own_leads_only = own;
+    }
+    Ok(Json(
+        tenants::update_settings(&*st.store, &caller.tenant.id, s)
+            .await?
+            .settings,
+    ))
+}

@@ -1,0 +1,226 @@
+//! Adding to and reading a lead's timeline. People add notes, calls, emails and tasks; status
+//! changes, assignments, captures, attachments and conversions are written by the system.
+
+use crate::domain::activity::{Activity, ActivityKind, Actor, Direction};
+use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::ids::{ActivityId, LeadId};
+use crate::domain::query::Page;
+use crate::domain::tenant::{Principal, Tenant};
+use crate::ports::clock::Clock;
+use crate::ports::store::LeadStore;
+use crate::services::ServiceError;
+use crate::services::leads::get_visible_lead;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// A timeline entry a person adds.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NewActivity {
+    Note {
+        body: String,
+    },
+    Call {
+        direction: Direction,
+        duration_seconds: Option<u32>,
+        outcome: Option<String>,
+        notes: Option<String>,
+    },
+    Email {
+        direction: Direction,
+        subject: String,
+        body: Option<String>,
+    },
+    Task {
+        title: String,
+        due_at: Option<DateTime<Utc>>,
+    },
+    TaskDone {
+        #[schema(value_type = String)]
+        task_id: ActivityId,
+    },
+}
+
+fn text(errs: &mut FieldErrors, field: &str, v: &str, max: usize) -> String {
+    let t = v.trim();
+    if t.is_empty() || t.chars().count() > max {
+        errs.push(FieldError::new(
+            field,
+            "invalid_length",
+            format!("{field} is 1-{max} characters"),
+        ));
+    }
+    t.to_owned()
+}
+
+fn opt_text(errs: &mut FieldErrors, field: &str, v: &Option<String>, max: usize) -> Option<String> {
+    v.as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| text(errs, field, s, max))
+}
+
+/// Every task on the timeline and whether it is done.
+async fn task_states(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    lead: &LeadId,
+) -> Result<Vec<(ActivityId, bool)>, ServiceError> {
+    let mut created = Vec::new();
+    let mut done = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = store
+            .list_activities(&tenant.id, lead, cursor.as_deref(), 500)
+            .await?;
+        for a in &page.items {
+            match &a.kind {
+                ActivityKind::TaskCreated { task_id, .. } => created.push(*task_id),
+                ActivityKind::TaskCompleted { task_id } => done.push(*task_id),
+                _ => {}
+            }
+        }
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    Ok(created.into_iter().map(|id| (id, done.contains(&id))).collect())
+}
+
+pub async fn add_activity(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    principal: &Principal,
+    lead_id: &LeadId,
+    new: NewActivity,
+) -> Result<Activity, ServiceError> {
+    let lead = get_visible_lead(store, tenant, principal, lead_id).await?;
+    let mut errs = FieldErrors::default();
+    let kind = match new {
+        NewActivity::Note { body } => ActivityKind::Note {
+            body: text(&mut errs, "body", &body, 10_000),
+        },
+        NewActivity::Call {
+            direction,
+            duration_seconds,
+            outcome,
+            notes,
+        } => {
+            if duration_seconds.is_some_and(|d| d > 86_400) {
+                errs.push(FieldError::new(
+                    "duration_seconds",
+                    "out_of_range",
+                    "a call lasts at most 86400 seconds",
+                ));
+            }
+            ActivityKind::Call {
+                direction,
+                duration_seconds,
+                outcome: opt_text(&mut errs, "outcome", &outcome, 200),
+                notes: opt_text(&mut errs, "notes", &notes, 10_000),
+            }
+        }
+        NewActivity::Email {
+            direction,
+            subject,
+            body,
+        } => ActivityKind::Email {
+            direction,
+            subject: text(&mut errs, "subject", &subject, 300),
+            body: opt_text(&mut errs, "body", &body, 50_000),
+        },
+        NewActivity::Task { title, due_at } => ActivityKind::TaskCreated {
+            task_id: ActivityId::new(),
+            title: text(&mut errs, "title", &title, 300),
+            due_at,
+        },
+        NewActivity::TaskDone { task_id } => {
+            match task_states(store, tenant, &lead.id)
+                .await?
+                .iter()
+                .find(|(id, _)| *id == task_id)
+            {
+                None => errs.push(FieldError::new(
+                    "task_id",
+                    "unknown_task",
+                    "there is no such task on this lead",
+                )),
+                Some((_, true)) => errs.push(FieldError::new(
+                    "task_id",
+                    "already_done",
+                    "that task is already done",
+                )),
+                Some((_, false)) => {}
+            }
+            ActivityKind::TaskCompleted { task_id }
+        }
+    };
+    if !errs.is_empty() {
+        return Err(ServiceError::Validation(errs));
+    }
+    let mut activity = Activity::new(
+        tenant.id.clone(),
+        lead.id,
+        clock.now(),
+        Actor::User {
+            id: principal.user.clone(),
+        },
+        kind,
+    );
+    if let ActivityKind::TaskCreated { task_id, .. } = &activity.kind {
+        // The task is known by the id of the activity that created it.
+        activity.id = *task_id;
+    }
+    store.append_activity(&activity).await?;
+    Ok(activity)
+}
+
+pub async fn list_activities(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    lead_id: &LeadId,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Activity>, ServiceError> {
+    get_visible_lead(store, tenant, principal, lead_id).await?;
+    if let Some(c) = cursor {
+        crate::domain::query::decode_position_cursor(c)?;
+    }
+    Ok(store.list_activities(&tenant.id, lead_id, cursor, limit).await?)
+}
+
+/// A file attached to a lead: its bucket key, the name people see, and its size.
+#[derive(Debug, Clone)]
+pub struct AttachmentRef {
+    pub key: String,
+    pub filename: String,
+    pub size: u64,
+}
+
+/// Records an attachment on the timeline.
+pub async fn record_attachment(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    principal: &Principal,
+    lead_id: &LeadId,
+    file: AttachmentRef,
+) -> Result<(), ServiceError> {
+    let kind = ActivityKind::Attachment {
+        key: file.key,
+        filename: file.filename,
+        size: file.size,
+    };
+    let a = Activity::new(
+        tenant.id.clone(),
+        *lead_id,
+        clock.now(),
+        Actor::User {
+            id: principal.user.clone(),
+        },
+        kind,
+    );
+    Ok(store.append_activity(&a).await?)
+}
