@@ -286,6 +286,12 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         store.create_lead(&again, &guards).await.unwrap(),
         CreateOutcome::IdempotencyKeyTaken(created.id)
     );
+    // A replay of the very same lead is "already processed", not a duplicate of itself.
+    let replay = new_lead(&t, "Jane", Some("jane@example.com"), t0());
+    assert_eq!(
+        store.create_lead(&replay, &guards).await.unwrap(),
+        CreateOutcome::IdempotencyKeyTaken(created.id)
+    );
     let dup_guards = CreateGuards {
         reject_duplicates: true,
         ..Default::default()

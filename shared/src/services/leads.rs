@@ -61,7 +61,11 @@ pub async fn create_lead(
     if let Some(ext) = &req.external {
         new.provenance.external = Some(ext.clone());
     }
+    // With a guard, the store checks it first and then duplicates, in that order: a replayed
+    // delivery must answer "already processed", not "duplicate of itself".
+    let guarded = req.external.is_some() || req.idempotency_key.is_some();
     if req.duplicates == DuplicatePolicy::Reject
+        && !guarded
         && let Some(m) = find_duplicate(
             store,
             &tenant.id,

@@ -355,6 +355,23 @@ impl DynamoStore {
 
     pub(super) async fn create(&self, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
         let t = &lead.tenant;
+        let ext_pk = g
+            .external
+            .as_ref()
+            .map(|x| keys::external_pk(t, &x.provider, &x.id));
+        let idem_pk = g.idempotency_key.as_ref().map(|k| keys::idempotency_pk(t, k));
+        // Guards before duplicates: a replay must answer "already processed", not "duplicate".
+        // The transaction below re-checks both guards atomically.
+        if let Some(pk) = &ext_pk
+            && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
+        {
+            return Ok(CreateOutcome::ExternalIdTaken(id));
+        }
+        if let Some(pk) = &idem_pk
+            && let Some(id) = self.guard_owner(pk.clone(), "#IDEM").await?
+        {
+            return Ok(CreateOutcome::IdempotencyKeyTaken(id));
+        }
         if g.reject_duplicates {
             // Read from the eventually consistent matcher indexes: two simultaneous creates of
             // the same new contact can both pass. Platform deliveries are deduplicated exactly
@@ -367,11 +384,6 @@ impl DynamoStore {
         }
         let new_only = Some("attribute_not_exists(pk)");
         let mut items = vec![put_item(&self.table, self.lead_item(lead)?, new_only, None)?];
-        let ext_pk = g
-            .external
-            .as_ref()
-            .map(|x| keys::external_pk(t, &x.provider, &x.id));
-        let idem_pk = g.idempotency_key.as_ref().map(|k| keys::idempotency_pk(t, k));
         for (pk, sk) in [(&ext_pk, "#EXT"), (&idem_pk, "#IDEM")] {
             if let Some(pk) = pk {
                 let item = Item::from([

@@ -1,0 +1,715 @@
+//! The REST API driven over HTTP through its router: the rep workflow, cross-tenant probes on
+//! every route, and every error class.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Reply, harness};
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+fn version(r: &Reply) -> String {
+    r.headers["etag"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn when_a_rep_works_a_lead_should_create_contact_qualify_note_filter_and_page() {
+    let h = harness().await;
+    let rep = h.acme_rep.clone();
+    let created = h
+        .call(Method::POST, "/v1/leads", &rep, Some(json!({
+            "first_name": "Jane", "last_name": "Doe", "email": "Jane@Example.com", "phone": "(415) 555-0132",
+            "company": "Initech", "source": "Website form", "tags": ["vip"]
+        })))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.headers["location"], format!("/v1/leads/{id}").as_str());
+    assert_eq!(created.body["email"], "jane@example.com");
+    assert_eq!(created.body["phone"], "+14155550132");
+    assert_eq!(
+        created.body["owner"], "ana",
+        "round robin assigns the only active rep"
+    );
+
+    let contacted = h
+        .call_with(
+            Method::PATCH,
+            &format!("/v1/leads/{id}"),
+            &rep,
+            Some(json!({"status": "contacted"})),
+            &[("if-match", &version(&created))],
+        )
+        .await;
+    assert_eq!(contacted.status, StatusCode::OK, "{}", contacted.body);
+    let qualified = h
+        .call(
+            Method::PATCH,
+            &format!("/v1/leads/{id}"),
+            &rep,
+            Some(json!({"status": "qualified", "version": contacted.body["version"]})),
+        )
+        .await;
+    assert_eq!(qualified.body["status"], "qualified", "{}", qualified.body);
+    let note = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/activities"),
+            &rep,
+            Some(json!({"type": "note", "body": "Wants a demo"})),
+        )
+        .await;
+    assert_eq!(note.status, StatusCode::CREATED, "{}", note.body);
+    let timeline = h
+        .call(Method::GET, &format!("/v1/leads/{id}/activities"), &rep, None)
+        .await;
+    let kinds: Vec<&str> = timeline.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["note", "status_changed", "status_changed", "assigned"]);
+
+    let today = chrono::Utc::now().date_naive();
+    let filtered = h
+        .call(
+            Method::GET,
+            &format!(
+                "/v1/leads?status=qualified&owner=ana&tag=vip&created_from={today}&created_to={today}&q=jane"
+            ),
+            &rep,
+            None,
+        )
+        .await;
+    assert_eq!(filtered.status, StatusCode::OK, "{}", filtered.body);
+    let items = filtered.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], id.as_str());
+    let none = h
+        .call(Method::GET, "/v1/leads?status=new&tag=vip", &rep, None)
+        .await;
+    assert!(none.body["items"].as_array().unwrap().is_empty());
+
+    for i in 0..24 {
+        let r = h
+            .call(Method::POST, "/v1/leads", &rep, Some(json!({"name": format!("Lead {i}"), "email": format!("l{i}@example.com"), "source": "referral"})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let mut seen = HashSet::new();
+    let mut url = "/v1/leads?limit=7&sort=created&order=asc".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = h.call(Method::GET, &url, &rep, None).await;
+        pages += 1;
+        for l in page.body["items"].as_array().unwrap() {
+            assert!(
+                seen.insert(l["id"].as_str().unwrap().to_owned()),
+                "a lead appeared twice"
+            );
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => url = format!("/v1/leads?limit=7&sort=created&order=asc&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!((seen.len(), pages), (25, 4));
+}
+
+/// Every route, as (method, path template, body). `{lead}` is a lead of tenant acme.
+fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (
+            Method::POST,
+            "/v1/leads",
+            Some(json!({"name": "X", "email": "x@example.com", "source": "referral"})),
+        ),
+        (Method::GET, "/v1/leads", None),
+        (Method::GET, "/v1/leads/{lead}", None),
+        (
+            Method::PATCH,
+            "/v1/leads/{lead}",
+            Some(json!({"name": "Hacked", "version": 1})),
+        ),
+        (Method::DELETE, "/v1/leads/{lead}", None),
+        (
+            Method::POST,
+            "/v1/leads/{lead}/assign",
+            Some(json!({"owner": null})),
+        ),
+        (Method::GET, "/v1/leads/{lead}/activities", None),
+        (
+            Method::POST,
+            "/v1/leads/{lead}/activities",
+            Some(json!({"type": "note", "body": "x"})),
+        ),
+        (
+            Method::POST,
+            "/v1/leads/{lead}/attachments",
+            Some(json!({"filename": "a.pdf", "content_type": "application/pdf", "size": 10})),
+        ),
+        (Method::GET, "/v1/leads/{lead}/attachments", None),
+        (Method::GET, "/v1/leads/{lead}/attachments/0123abcd", None),
+        (Method::GET, "/v1/settings/sources", None),
+        (
+            Method::POST,
+            "/v1/settings/sources",
+            Some(json!({"id": "webinar", "name": "Webinar"})),
+        ),
+        (
+            Method::PATCH,
+            "/v1/settings/sources/{source}",
+            Some(json!({"name": "Renamed"})),
+        ),
+        (Method::DELETE, "/v1/settings/sources/{source}", None),
+        (Method::GET, "/v1/settings/custom-fields", None),
+        (
+            Method::PUT,
+            "/v1/settings/custom-fields/{field}",
+            Some(json!({"key": "budget", "label": "Budget", "type": "number"})),
+        ),
+        (Method::DELETE, "/v1/settings/custom-fields/{field}", None),
+        (Method::GET, "/v1/settings/reps", None),
+        (
+            Method::PUT,
+            "/v1/settings/reps/{rep}",
+            Some(json!({"name": "Bo", "weight": 1, "active": true})),
+        ),
+        (Method::GET, "/v1/settings/pipeline-stages", None),
+        (
+            Method::PUT,
+            "/v1/settings/pipeline-stages",
+            Some(json!([{"id": "x", "name": "X", "order": 0}])),
+        ),
+        (Method::GET, "/v1/settings/capture-forms", None),
+        (Method::GET, "/v1/settings/capture-forms/{form}", None),
+        (
+            Method::PUT,
+            "/v1/settings/capture-forms/{form}",
+            Some(json!({"key": "contact", "name": "Contact", "source": "website-form"})),
+        ),
+        (Method::DELETE, "/v1/settings/capture-forms/{form}", None),
+        (Method::GET, "/v1/settings/tenant", None),
+        (
+            Method::PATCH,
+            "/v1/settings/tenant",
+            Some(json!({"reps_see_own_leads_only": true})),
+        ),
+        (Method::GET, "/v1/settings/api-keys", None),
+        (
+            Method::POST,
+            "/v1/settings/api-keys",
+            Some(json!({"name": "k", "user": "u", "role": "admin"})),
+        ),
+        (Method::DELETE, "/v1/settings/api-keys/{key}", None),
+    ]
+}
+
+#[tokio::test]
+async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Secret Sam", "email": "sam@acme.test", "source": "partner"})),
+        )
+        .await;
+    let lead_id = lead.body["id"].as_str().unwrap().to_owned();
+    h.call(
+        Method::POST,
+        &format!("/v1/leads/{lead_id}/activities"),
+        &admin,
+        Some(json!({"type": "note", "body": "private"})),
+    )
+    .await;
+    h.call(
+        Method::PUT,
+        "/v1/settings/custom-fields/budget",
+        &admin,
+        Some(json!({"key": "budget", "label": "Budget", "type": "number"})),
+    )
+    .await;
+    h.call(
+        Method::PUT,
+        "/v1/settings/capture-forms/contact",
+        &admin,
+        Some(json!({"key": "contact", "name": "C", "source": "website-form"})),
+    )
+    .await;
+    let keys = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
+    let acme_key_id = keys.body[0]["id"].as_str().unwrap().to_owned();
+    let before = h
+        .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
+        .await;
+
+    for (method, template, body) in every_route() {
+        let path = template
+            .replace("{lead}", &lead_id)
+            .replace("{source}", "partner")
+            .replace("{field}", "budget")
+            .replace("{rep}", "ana")
+            .replace("{form}", "contact")
+            .replace("{key}", &acme_key_id);
+        let r = h.call(method.clone(), &path, &h.globex_admin, body).await;
+        let text = r.body.to_string();
+        assert!(
+            !text.contains("Secret Sam") && !text.contains("sam@acme.test") && !text.contains("private"),
+            "{method} {path} leaked: {text}"
+        );
+        if template.contains("{lead}") || template.contains("{key}") {
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {text}");
+        }
+        if template == "/v1/leads" && method == Method::GET {
+            assert!(!text.contains(&lead_id));
+        }
+        if template == "/v1/settings/custom-fields" && method == Method::GET {
+            assert_eq!(r.body, json!([]), "globex sees no acme custom field");
+        }
+    }
+    let after = h
+        .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
+        .await;
+    assert_eq!(after.body, before.body, "acme's lead is untouched");
+    let keys_after = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
+    assert!(keys_after.body[0].get("revoked_at").is_none());
+    let form = h
+        .call(Method::GET, "/v1/settings/capture-forms/contact", &admin, None)
+        .await;
+    assert_eq!(form.status, StatusCode::OK);
+    let sources = h.call(Method::GET, "/v1/settings/sources", &admin, None).await;
+    assert!(
+        sources
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "partner" && s["name"] == "Partner")
+    );
+}
+
+#[tokio::test]
+async fn when_a_rep_may_see_only_own_leads_should_hide_the_others() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    let mine = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Mine", "email": "m@x.com", "source": "referral", "owner": "ana"})),
+        )
+        .await;
+    let theirs = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Theirs", "email": "t@x.com", "source": "referral"})),
+        )
+        .await;
+    let theirs_id = theirs.body["id"].as_str().unwrap().to_owned();
+    h.call(
+        Method::POST,
+        &format!("/v1/leads/{theirs_id}/assign"),
+        &admin,
+        Some(json!({"owner": null})),
+    )
+    .await;
+    let r = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &admin,
+            Some(json!({"reps_see_own_leads_only": true})),
+        )
+        .await;
+    assert_eq!(r.body["reps_see_own_leads_only"], true);
+    let list = h.call(Method::GET, "/v1/leads", &h.acme_rep, None).await;
+    let ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.body["id"].as_str().unwrap()]);
+    assert_eq!(
+        h.call(Method::GET, &format!("/v1/leads/{theirs_id}"), &h.acme_rep, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let all = h.call(Method::GET, "/v1/leads", &admin, None).await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn when_requests_are_wrong_should_answer_each_error_class_as_problem_json() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    // 401: no key, unknown key.
+    assert_eq!(
+        h.call(Method::GET, "/v1/leads", "", None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let bad = h.call(Method::GET, "/v1/leads", "lg_not_a_real_key", None).await;
+    assert_eq!(bad.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(bad.headers["www-authenticate"], "Bearer");
+    // 403: a rep changing settings.
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/settings/sources",
+            &h.acme_rep,
+            Some(json!({"id": "x", "name": "X"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // 404: unknown lead, malformed id, unknown route.
+    assert_eq!(
+        h.call(
+            Method::GET,
+            &format!("/v1/leads/{}", uuid::Uuid::now_v7()),
+            &admin,
+            None
+        )
+        .await
+        .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.call(Method::GET, "/v1/leads/not-an-id", &admin, None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        h.call(Method::GET, "/v1/nothing", &admin, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // 422 with field errors.
+    let invalid = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"email": "nope", "phone": "12", "source": "Billboard"})),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<&str> = invalid.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["name", "email", "phone", "source"]);
+    assert!(
+        invalid.body["errors"][3]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Website form")
+    );
+    let unknown_field = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "A", "email": "a@b.co", "source": "referral", "colour": "red"})),
+        )
+        .await;
+    assert_eq!(unknown_field.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unknown_field.body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let bad_filter = h
+        .call(
+            Method::GET,
+            "/v1/leads?status=hot&limit=0&colour=red",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(bad_filter.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad_filter.body["errors"].as_array().unwrap().len(), 3);
+    let bad_cursor = h
+        .call(Method::GET, "/v1/leads?cursor=garbage", &admin, None)
+        .await;
+    assert_eq!(bad_cursor.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // 400: malformed JSON.
+    let req = axum::http::Request::post("/v1/leads")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    assert_eq!(h.send(req).await.status, StatusCode::BAD_REQUEST);
+    // 415: not JSON.
+    let req = axum::http::Request::post("/v1/leads")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "text/plain")
+        .body(axum::body::Body::from("name=x"))
+        .unwrap();
+    assert_eq!(h.send(req).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // 413: over the 1 MiB body limit.
+    let huge =
+        json!({"name": "A", "email": "a@b.co", "source": "referral", "company": "x".repeat(2 * 1024 * 1024)});
+    assert_eq!(
+        h.call(Method::POST, "/v1/leads", &admin, Some(huge)).await.status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+
+    // 409: duplicate (naming the lead), stale version, illegal transition (naming the allowed ones).
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Jo", "email": "jo@x.com", "source": "referral"})),
+        )
+        .await;
+    let id = lead.body["id"].as_str().unwrap().to_owned();
+    let dup = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Jo 2", "email": "JO@x.com", "source": "referral"})),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    assert_eq!(dup.body["duplicate"]["lead_id"], id.as_str());
+    assert_eq!(dup.body["duplicate"]["key"], "email");
+    let forced = h
+        .call(
+            Method::POST,
+            "/v1/leads?on_duplicate=create",
+            &admin,
+            Some(json!({"name": "Jo 2", "email": "jo@x.com", "source": "referral"})),
+        )
+        .await;
+    assert_eq!(forced.status, StatusCode::CREATED);
+    let path = format!("/v1/leads/{id}");
+    let stale = h
+        .call_with(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"name": "B"})),
+            &[("if-match", "\"999\"")],
+        )
+        .await;
+    assert_eq!(stale.status, StatusCode::CONFLICT);
+    let fresh = h.call(Method::GET, &path, &admin, None).await;
+    let illegal = h
+        .call_with(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"status": "converted"})),
+            &[("if-match", &version(&fresh))],
+        )
+        .await;
+    assert_eq!(illegal.status, StatusCode::CONFLICT);
+    assert_eq!(
+        illegal.body["allowed_next"],
+        json!(["contacted", "qualified", "unqualified"])
+    );
+    // 428: a PATCH with no version at all.
+    assert_eq!(
+        h.call(Method::PATCH, &path, &admin, Some(json!({"name": "B"})))
+            .await
+            .status,
+        StatusCode::PRECONDITION_REQUIRED
+    );
+    // 409: deleting a source in use.
+    let in_use = h
+        .call(Method::DELETE, "/v1/settings/sources/referral", &admin, None)
+        .await;
+    assert_eq!(in_use.status, StatusCode::CONFLICT);
+    assert!(in_use.problem_detail().contains("retire"));
+}
+
+#[tokio::test]
+async fn when_idempotency_key_repeats_should_return_the_first_lead() {
+    let h = harness().await;
+    let body = json!({"name": "Idem", "email": "idem@x.com", "source": "referral"});
+    let first = h
+        .call_with(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(body.clone()),
+            &[("idempotency-key", "abc-1")],
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = h
+        .call_with(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(body),
+            &[("idempotency-key", "abc-1")],
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    assert_eq!(again.body["id"], first.body["id"]);
+}
+
+#[tokio::test]
+async fn when_settings_change_should_validate_and_apply() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let bad = h
+        .call(
+            Method::PUT,
+            "/v1/settings/custom-fields/tier",
+            &a,
+            Some(json!({"key": "tier", "label": "Tier", "type": "select"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let ok = h
+        .call(
+            Method::PUT,
+            "/v1/settings/custom-fields/tier",
+            &a,
+            Some(json!({"key": "tier", "label": "Tier", "type": "select", "options": ["Gold", "Silver"]})),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &a,
+            Some(json!({"name": "C", "email": "c@x.com", "source": "referral", "custom": {"tier": "gold"}})),
+        )
+        .await;
+    assert_eq!(lead.body["custom"]["tier"], "Gold");
+    let by_cf = h.call(Method::GET, "/v1/leads?cf.tier=Gold", &a, None).await;
+    assert_eq!(by_cf.body["items"].as_array().unwrap().len(), 1);
+    let renamed = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/sources/referral",
+            &a,
+            Some(json!({"name": "Friend referral"})),
+        )
+        .await;
+    assert_eq!(renamed.body["name"], "Friend referral");
+    let rep = h
+        .call(
+            Method::PUT,
+            "/v1/settings/reps/bo",
+            &a,
+            Some(json!({"name": "Bo", "weight": 101, "active": true})),
+        )
+        .await;
+    assert_eq!(rep.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let stages = h
+        .call(Method::GET, "/v1/settings/pipeline-stages", &a, None)
+        .await;
+    assert_eq!(stages.body[0]["id"], "discovery");
+    let form = h.call(Method::PUT, "/v1/settings/capture-forms/contact", &a, Some(json!({"key": "contact", "name": "C", "source": "website-form", "allowed_origins": ["https://x.com/path"]}))).await;
+    assert_eq!(form.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let region = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &a,
+            Some(json!({"default_region": "GB"})),
+        )
+        .await;
+    assert_eq!(region.body["default_region"], "GB");
+    let gb = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &a,
+            Some(json!({"name": "G", "phone": "020 7946 0958", "source": "referral"})),
+        )
+        .await;
+    assert_eq!(gb.body["phone"], "+442079460958");
+
+    let created = h
+        .call(
+            Method::POST,
+            "/v1/settings/api-keys",
+            &a,
+            Some(json!({"name": "zapier", "user": "ana", "role": "rep"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let new_key = created.body["key"].as_str().unwrap().to_owned();
+    assert_eq!(
+        h.call(Method::GET, "/v1/leads", &new_key, None).await.status,
+        StatusCode::OK
+    );
+    let listed = h.call(Method::GET, "/v1/settings/api-keys", &a, None).await;
+    assert!(
+        !listed.body.to_string().contains(&new_key),
+        "keys are never listed"
+    );
+    let id = created.body["id"].as_str().unwrap();
+    assert_eq!(
+        h.call(Method::DELETE, &format!("/v1/settings/api-keys/{id}"), &a, None)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        h.call(Method::GET, "/v1/leads", &new_key, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn when_attaching_a_file_should_presign_upload_list_and_download() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &a,
+            Some(json!({"name": "F", "email": "f@x.com", "source": "referral"})),
+        )
+        .await;
+    let id = lead.body["id"].as_str().unwrap();
+    let up = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            &a,
+            Some(json!({"filename": "quote.pdf", "content_type": "application/pdf", "size": 12})),
+        )
+        .await;
+    assert_eq!(up.status, StatusCode::CREATED, "{}", up.body);
+    assert!(up.body["upload_url"].as_str().unwrap().contains("signature="));
+    let bad = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            &a,
+            Some(json!({"filename": "../x", "content_type": "pdf", "size": 0})),
+        )
+        .await;
+    assert_eq!(bad.body["errors"].as_array().unwrap().len(), 3);
+    // Nothing is listed until the file is uploaded.
+    let list = h
+        .call(Method::GET, &format!("/v1/leads/{id}/attachments"), &a, None)
+        .await;
+    assert_eq!(list.body, json!([]));
+    let timeline = h
+        .call(Method::GET, &format!("/v1/leads/{id}/activities"), &a, None)
+        .await;
+    assert_eq!(timeline.body["items"][0]["type"], "attachment");
+}
