@@ -326,3 +326,134 @@ fn uuid_like() -> String {
             .as_nanos()
     )
 }
+
+async fn send(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let mut req = http.request(method, url).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        headers,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_file_over_http() {
+    use reqwest::Method;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = start_binary(&["--data-dir", data.to_str().unwrap()], &[]);
+    let key = std::fs::read_to_string(data.join("admin-key.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let base = run.base.clone();
+    let (status, _, rep) = send(
+        &http,
+        Method::PUT,
+        &format!("{base}/v1/settings/reps/ana"),
+        &key,
+        Some(json!({"name": "Ana", "weight": 1, "active": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{rep}");
+    let (status, headers, lead) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/leads"),
+        &key,
+        Some(json!({"name": "Jane Doe", "email": "jane@example.com", "source": "Website form"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{lead}");
+    assert_eq!(lead["owner"], "ana");
+    let id = lead["id"].as_str().unwrap().to_owned();
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let lead_url = format!("{base}/v1/leads/{id}");
+    let res = http
+        .patch(&lead_url)
+        .bearer_auth(&key)
+        .header("if-match", &etag)
+        .json(&json!({"status": "qualified"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let (status, _, _) = send(
+        &http,
+        Method::POST,
+        &format!("{lead_url}/activities"),
+        &key,
+        Some(json!({"type": "call", "direction": "outbound", "duration_seconds": 300})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _, page) = send(
+        &http,
+        Method::GET,
+        &format!("{base}/v1/leads?status=qualified&owner=ana"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, page["items"][0]["id"].as_str()),
+        (200, Some(id.as_str()))
+    );
+
+    // An attachment: presigned PUT to the gateway's bucket folder, then presigned GET.
+    let (status, _, up) = send(
+        &http,
+        Method::POST,
+        &format!("{lead_url}/attachments"),
+        &key,
+        Some(json!({"filename": "brief.txt", "content_type": "text/plain", "size": 11})),
+    )
+    .await;
+    assert_eq!(status, 201, "{up}");
+    let put = http
+        .put(up["upload_url"].as_str().unwrap())
+        .header("content-type", "text/plain")
+        .body("hello world")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    let (_, _, files) = send(&http, Method::GET, &format!("{lead_url}/attachments"), &key, None).await;
+    assert_eq!(files[0]["filename"], "brief.txt");
+    let att = files[0]["id"].as_str().unwrap();
+    let (_, _, dl) = send(
+        &http,
+        Method::GET,
+        &format!("{lead_url}/attachments/{att}"),
+        &key,
+        None,
+    )
+    .await;
+    let body = http
+        .get(dl["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "hello world");
+    let doc = http.get(format!("{base}/openapi.json")).send().await.unwrap();
+    assert_eq!(doc.status().as_u16(), 200);
+    run.interrupt_and_wait();
+}
