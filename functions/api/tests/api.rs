@@ -443,19 +443,27 @@ async fn when_requests_are_wrong_should_answer_each_error_class_as_problem_json(
         .await;
     assert_eq!(bad_cursor.status, StatusCode::UNPROCESSABLE_ENTITY);
     // 400: malformed JSON.
-    let req = axum::http::Request::post("/v1/leads")
-        .header("authorization", format!("Bearer {admin}"))
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from("{not json"))
-        .unwrap();
-    assert_eq!(h.send(req).await.status, StatusCode::BAD_REQUEST);
+    let malformed = h
+        .raw(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            "application/json",
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
     // 415: not JSON.
-    let req = axum::http::Request::post("/v1/leads")
-        .header("authorization", format!("Bearer {admin}"))
-        .header("content-type", "text/plain")
-        .body(axum::body::Body::from("name=x"))
-        .unwrap();
-    assert_eq!(h.send(req).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let text = h
+        .raw(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            "text/plain",
+            b"name=x".to_vec(),
+        )
+        .await;
+    assert_eq!(text.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // 413: over the 1 MiB body limit.
     let huge =
         json!({"name": "A", "email": "a@b.co", "source": "referral", "company": "x".repeat(2 * 1024 * 1024)});

@@ -1,11 +1,11 @@
-//! A test harness for the API router: SQLite in memory, a temp bucket folder, two tenants
-//! with admin and rep keys, and a helper that sends JSON requests through `oneshot`.
+//! A test harness for the API: SQLite in memory, a temp bucket folder, two tenants with admin
+//! and rep keys, and the router served on a loopback port so requests go over real HTTP.
+//! `app` is the same router for in-process (`oneshot`) use by the Lambda-event tests.
 
 #![allow(dead_code)]
 
 use axum::Router;
-use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use leadgate_api::{ApiState, lambda_router};
 use leadgate_core::adapters::local_blob::LocalBlobStore;
 use leadgate_core::adapters::sqlite::SqliteStore;
@@ -20,10 +20,11 @@ use leadgate_core::services::api_keys::{NewKey, create_api_key};
 use leadgate_core::services::{reps, tenants};
 use serde_json::Value;
 use std::sync::Arc;
-use tower::ServiceExt;
 
 pub struct Harness {
     pub app: Router,
+    pub base: String,
+    http: reqwest::Client,
     pub store: Arc<dyn LeadStore>,
     pub acme_admin: String,
     pub acme_rep: String,
@@ -106,8 +107,14 @@ pub async fn harness() -> Harness {
         blobs,
         clock: Arc::new(SystemClock),
     });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let served = app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
     Harness {
         app,
+        base,
+        http: reqwest::Client::new(),
         store,
         acme_admin,
         acme_rep,
@@ -116,27 +123,59 @@ pub async fn harness() -> Harness {
     }
 }
 
+/// Every failure must be problem+json whose `status` matches the response's.
+fn check_problem(status: StatusCode, headers: &HeaderMap, body: &Value) {
+    if status.is_client_error() || status.is_server_error() {
+        assert_eq!(
+            headers.get("content-type").map(|v| v.to_str().unwrap()),
+            Some("application/problem+json"),
+            "every failure is problem+json ({status}: {body})"
+        );
+        assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
+    }
+}
+
 impl Harness {
-    pub async fn send(&self, req: Request<Body>) -> Reply {
-        let res = self.app.clone().oneshot(req).await.unwrap();
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = axum::body::to_bytes(res.into_body(), 16 * 1024 * 1024)
-            .await
-            .unwrap();
+    /// Sends raw bytes with a content type, over HTTP.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .http
+            .request(
+                reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+                format!("{}{path}", self.base),
+            )
+            .header("content-type", content_type)
+            .body(body);
+        if !key.is_empty() {
+            req = req.bearer_auth(key);
+        }
+        self.finish(req).await
+    }
+
+    async fn finish(&self, req: reqwest::RequestBuilder) -> Reply {
+        let res = req.send().await.unwrap();
+        let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+        let mut headers = HeaderMap::new();
+        for (k, v) in res.headers() {
+            headers.insert(
+                axum::http::HeaderName::from_bytes(k.as_str().as_bytes()).unwrap(),
+                axum::http::HeaderValue::from_bytes(v.as_bytes()).unwrap(),
+            );
+        }
+        let bytes = res.bytes().await.unwrap();
         let body = if bytes.is_empty() {
             Value::Null
         } else {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
-        if status.is_client_error() || status.is_server_error() {
-            assert_eq!(
-                headers.get("content-type").map(|v| v.to_str().unwrap()),
-                Some("application/problem+json"),
-                "every failure is problem+json ({status}: {body})"
-            );
-            assert_eq!(body["status"].as_u64(), Some(status.as_u16() as u64), "{body}");
-        }
+        check_problem(status, &headers, &body);
         Reply {
             status,
             headers,
@@ -156,20 +195,19 @@ impl Harness {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Reply {
-        let mut b = Request::builder().method(method).uri(path);
+        let mut req = self.http.request(
+            reqwest::Method::from_bytes(method.as_str().as_bytes()).unwrap(),
+            format!("{}{path}", self.base),
+        );
         if !key.is_empty() {
-            b = b.header("authorization", format!("Bearer {key}"));
+            req = req.bearer_auth(key);
         }
         for (k, v) in headers {
-            b = b.header(*k, *v);
+            req = req.header(*k, *v);
         }
-        let req = match body {
-            Some(v) => b
-                .header("content-type", "application/json")
-                .body(Body::from(v.to_string()))
-                .unwrap(),
-            None => b.body(Body::empty()).unwrap(),
-        };
-        self.send(req).await
+        if let Some(v) = body {
+            req = req.header("content-type", "application/json").body(v.to_string());
+        }
+        self.finish(req).await
     }
 }
