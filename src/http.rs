@@ -29,11 +29,12 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let api = leadgate_api::router(leadgate_api::ApiState {
+    let api_state = leadgate_api::ApiState {
         store: state.store.clone(),
         blobs: state.blobs.clone(),
         clock: state.clock.clone(),
-    });
+    };
+    let api = leadgate_api::compose(api_state, vec![leadgate_api::api(), leadgate_convert::api()]);
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .with_state(state.clone())

@@ -181,7 +181,9 @@ impl From<ServiceError> for ApiError {
                 ApiError::Conflict("the lead was changed since you read it; reload it and try again".into())
             }
             ServiceError::Duplicate(m) => ApiError::Duplicate(m),
-            ServiceError::InUse(m) | ServiceError::AlreadyExists(m) => ApiError::Conflict(m),
+            ServiceError::InUse(m) | ServiceError::AlreadyExists(m) | ServiceError::NotConvertible(m) => {
+                ApiError::Conflict(m)
+            }
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Store(e) => ApiError::internal(e),
             ServiceError::Blob(e) => ApiError::internal(e),

@@ -88,23 +88,36 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// The API router: authenticated `/v1` routes, `/openapi.json`, a 1 MiB body limit.
-/// It has no fallback, so the gateway can merge it with its other routers.
-pub fn router(state: ApiState) -> Router {
-    let (v1, doc) = api();
+/// Routes and the OpenAPI document that describes exactly them.
+pub type ApiPart = (Router<ApiState>, utoipa::openapi::OpenApi);
+
+/// Serves API parts together: each route behind authentication, one OpenAPI document of all
+/// of them at `/openapi.json`, a 1 MiB body limit. No fallback, so a gateway can merge it.
+pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
+    let mut routes = Router::new();
+    let mut doc = ApiDoc::openapi();
+    for (r, d) in parts {
+        routes = routes.merge(r);
+        doc.merge(d);
+    }
     let doc = Arc::new(doc);
-    let v1 = v1.route_layer(axum::middleware::from_fn_with_state(
+    let routes = routes.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::require_caller,
     ));
     Router::new()
-        .merge(v1)
+        .merge(routes)
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
         )
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .with_state(state)
+}
+
+/// The API router (this crate's routes only).
+pub fn router(state: ApiState) -> Router {
+    compose(state, vec![api()])
 }
 
 /// The 404 for paths no route serves, as problem+json.

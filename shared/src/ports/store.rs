@@ -69,6 +69,14 @@ pub enum Expect {
     Any,
 }
 
+/// A record created inside `commit_lead_change` (version 1; must not exist yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    pub kind: &'static str,
+    pub id: String,
+    pub body: serde_json::Value,
+}
+
 /// A settings record or job as stored: JSON plus its version.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRecord {
@@ -93,6 +101,8 @@ pub mod kinds {
     pub const FORM: &str = "form";
     pub const JOB: &str = "job";
     pub const IDEMPOTENCY: &str = "idempotency";
+    pub const PROSPECT: &str = "prospect";
+    pub const DEAL: &str = "deal";
 }
 
 #[async_trait::async_trait]
@@ -119,6 +129,16 @@ pub trait LeadStore: Send + Sync + 'static {
         tenant: &TenantId,
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError>;
+
+    /// One atomic write: the lead (stored if still at `lead.version`, saved at the next
+    /// version with `last_activity_at` moved to the activity), new records that must not exist
+    /// yet, and a timeline entry. Either all of it happens or none of it does.
+    async fn commit_lead_change(
+        &self,
+        lead: &Lead,
+        new_records: &[NewRecord],
+        activity: &Activity,
+    ) -> Result<Lead, StoreError>;
 
     // --- activities ----------------------------------------------------------------------
     /// Appends to the timeline and moves the lead's `last_activity_at` (and version).

@@ -20,6 +20,9 @@ pub enum ServiceError {
     Duplicate(DuplicateMatch),
     #[error("{0}")]
     InUse(String),
+    /// The lead is not in a state that allows the operation (e.g. converting a new lead).
+    #[error("{0}")]
+    NotConvertible(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("not allowed: {0}")]

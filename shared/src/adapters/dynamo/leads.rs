@@ -18,7 +18,7 @@ use crate::domain::query::{
     LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
-use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
+use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -493,6 +493,13 @@ impl DynamoStore {
                         backoff(attempt).await;
                         continue;
                     }
+                    if codes.iter().skip(1).any(|c| c == "ConditionalCheckFailed") {
+                        // An item written with the lead already exists: nothing was written.
+                        return Err(StoreError::Conflict {
+                            expected: None,
+                            found: None,
+                        });
+                    }
                     if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
                         return match self.get_lead_item(&next.tenant, &next.id).await? {
                             None => Err(StoreError::NotFound),
@@ -515,16 +522,40 @@ impl DynamoStore {
         Ok(next)
     }
 
-    pub(super) async fn append(&self, a: &Activity) -> Result<(), StoreError> {
+    fn activity_item(a: &Activity) -> Result<Item, StoreError> {
         let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let activity_item = Item::from([
+        Ok(Item::from([
             (PK.to_owned(), s(keys::lead_pk(&a.tenant, &a.lead_id))),
             (
                 SK.to_owned(),
                 s(format!("{ACTIVITY_PREFIX}{}", position(a.at, &a.id.to_string()))),
             ),
             ("doc".to_owned(), s(doc)),
-        ]);
+        ]))
+    }
+
+    pub(super) async fn commit_change(
+        &self,
+        lead: &Lead,
+        records: &[NewRecord],
+        a: &Activity,
+    ) -> Result<Lead, StoreError> {
+        let mut next = lead.clone();
+        next.version = lead.version + 1;
+        next.last_activity_at = next.last_activity_at.max(a.at);
+        let new_only = Some("attribute_not_exists(pk)");
+        let mut extra = Vec::with_capacity(records.len() + 1);
+        for r in records {
+            let item = Self::record_item(&lead.tenant, r.kind, &r.id, 1, &r.body);
+            extra.push(put_item(&self.table, item, new_only, None)?);
+        }
+        extra.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
+        self.replace(&next, lead.version, extra).await?;
+        Ok(next)
+    }
+
+    pub(super) async fn append(&self, a: &Activity) -> Result<(), StoreError> {
+        let activity_item = Self::activity_item(a)?;
         // Read-modify-write of last_activity_at, retried when a concurrent write moved the version.
         for attempt in 0..MAX_ATTEMPTS {
             let Some((mut lead, version)) = self.get_lead_item(&a.tenant, &a.lead_id).await? else {

@@ -13,7 +13,7 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadQuery, Page};
-use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, StoreError};
+use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, NewRecord, RawRecord, StoreError};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -185,6 +185,15 @@ impl LeadStore for DynamoStore {
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError> {
         self.find_by_contact(tenant, key).await
+    }
+
+    async fn commit_lead_change(
+        &self,
+        lead: &Lead,
+        new_records: &[NewRecord],
+        activity: &Activity,
+    ) -> Result<Lead, StoreError> {
+        self.commit_change(lead, new_records, activity).await
     }
 
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {

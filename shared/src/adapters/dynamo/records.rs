@@ -41,6 +41,20 @@ impl DynamoStore {
         key(keys::record_pk(t, kind), id)
     }
 
+    /// The item of a record at `version`.
+    pub(super) fn record_item(
+        t: &TenantId,
+        kind: &str,
+        id: &str,
+        version: u64,
+        body: &serde_json::Value,
+    ) -> Item {
+        let mut item = Self::record_key(t, kind, id);
+        item.insert("version".into(), n(version));
+        item.insert("body".into(), s(body.to_string()));
+        item
+    }
+
     pub(super) async fn record_get(
         &self,
         t: &TenantId,
@@ -63,7 +77,6 @@ impl DynamoStore {
         body: &serde_json::Value,
         expect: Expect,
     ) -> Result<u64, StoreError> {
-        let body = body.to_string();
         if expect == Expect::Any {
             let out = self
                 .client
@@ -71,7 +84,7 @@ impl DynamoStore {
                 .table_name(&self.table)
                 .set_key(Some(Self::record_key(t, kind, id)))
                 .update_expression("SET body = :b, version = if_not_exists(version, :zero) + :one")
-                .expression_attribute_values(":b", s(body))
+                .expression_attribute_values(":b", s(body.to_string()))
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
                 .return_values(ReturnValue::UpdatedNew)
@@ -88,9 +101,7 @@ impl DynamoStore {
             Expect::Version(v) => (v + 1, "version = :expected", Some(v)),
             Expect::Any => unreachable!("handled above"),
         };
-        let mut item = Self::record_key(t, kind, id);
-        item.insert("version".into(), n(next));
-        item.insert("body".into(), s(body));
+        let item = Self::record_item(t, kind, id, next, body);
         let res = self
             .client
             .put_item()

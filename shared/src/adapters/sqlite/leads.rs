@@ -11,7 +11,7 @@ use crate::domain::query::{
     LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
-use crate::ports::store::{CreateGuards, CreateOutcome, StoreError};
+use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -332,15 +332,7 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
     Ok(Page { items, next_cursor })
 }
 
-pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
-    let tx = c.transaction().map_err(db)?;
-    let Some(mut lead) = get(&tx, &a.tenant, &a.lead_id)? else {
-        return Err(StoreError::NotFound);
-    };
-    let expected = lead.version;
-    lead.last_activity_at = lead.last_activity_at.max(a.at);
-    lead.version += 1;
-    replace(&tx, &lead, expected)?;
+fn insert_activity(tx: &Transaction<'_>, a: &Activity) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -351,7 +343,40 @@ pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreErro
         ],
     )
     .map_err(db)?;
+    Ok(())
+}
+
+pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let Some(mut lead) = get(&tx, &a.tenant, &a.lead_id)? else {
+        return Err(StoreError::NotFound);
+    };
+    let expected = lead.version;
+    lead.last_activity_at = lead.last_activity_at.max(a.at);
+    lead.version += 1;
+    replace(&tx, &lead, expected)?;
+    insert_activity(&tx, a)?;
     tx.commit().map_err(db)
+}
+
+pub fn commit_change(
+    c: &mut Connection,
+    lead: &Lead,
+    records: &[NewRecord],
+    a: &Activity,
+) -> Result<Lead, StoreError> {
+    let tx = c.transaction().map_err(db)?;
+    let mut next = lead.clone();
+    next.version = lead.version + 1;
+    next.last_activity_at = next.last_activity_at.max(a.at);
+    replace(&tx, &next, lead.version)?;
+    for r in records {
+        super::records::insert_new(&tx, &lead.tenant, r.kind, &r.id, &r.body)?;
+    }
+    insert_activity(&tx, a)?;
+    // Returning early above drops the transaction, which rolls every write back.
+    tx.commit().map_err(db)?;
+    Ok(next)
 }
 
 pub fn list_activities(

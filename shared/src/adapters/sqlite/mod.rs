@@ -76,7 +76,7 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadQuery, Page};
-use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord};
+use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, NewRecord, RawRecord};
 use chrono::{DateTime, Utc};
 
 #[async_trait::async_trait]
@@ -124,6 +124,16 @@ impl LeadStore for SqliteStore {
     ) -> Result<Vec<LeadId>, StoreError> {
         let (t, k) = (tenant.clone(), key.clone());
         self.run(move |c| leads::find_by_contact(c, &t, &k)).await
+    }
+
+    async fn commit_lead_change(
+        &self,
+        lead: &Lead,
+        new_records: &[NewRecord],
+        activity: &Activity,
+    ) -> Result<Lead, StoreError> {
+        let (l, r, a) = (lead.clone(), new_records.to_vec(), activity.clone());
+        self.run(move |c| leads::commit_change(c, &l, &r, &a)).await
     }
 
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {

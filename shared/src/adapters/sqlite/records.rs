@@ -74,6 +74,31 @@ pub fn put(
     Ok(next)
 }
 
+/// Inserts a record at version 1; an existing one is a conflict.
+pub fn insert_new(
+    c: &Connection,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+    body: &serde_json::Value,
+) -> Result<(), StoreError> {
+    c.execute(
+        "INSERT INTO records (tenant, kind, id, version, body) VALUES (?1, ?2, ?3, 1, ?4)",
+        params![tenant.as_str(), kind, id, body.to_string()],
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            StoreError::Conflict {
+                expected: None,
+                found: None,
+            }
+        } else {
+            db(e)
+        }
+    })?;
+    Ok(())
+}
+
 pub fn list(
     c: &Connection,
     tenant: &TenantId,

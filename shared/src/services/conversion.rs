@@ -1,0 +1,463 @@
+//! Converting leads into a Prospect and (optionally) a Deal: one lead, or up to 100 at once.
+//!
+//! The lead change, the new records and the timeline entry are one atomic store write, so a
+//! lead is converted entirely or not at all. Converting a converted lead returns the first
+//! result; two concurrent conversions race on the lead's version and the loser returns the
+//! winner's result, so there is only ever one deal.
+
+use crate::domain::RepId;
+use crate::domain::activity::{Activity, ActivityKind, Actor};
+use crate::domain::conversion::{Deal, Money, NotConvertible, Prospect, check_convertible};
+use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::ids::LeadId;
+use crate::domain::lead::{ConversionLinks, Lead};
+use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
+use crate::domain::status::LeadStatus;
+use crate::domain::tenant::{Principal, Tenant};
+use crate::ports::clock::Clock;
+use crate::ports::store::{LeadStore, NewRecord, StoreError, get_typed, kinds};
+use crate::services::ServiceError;
+use crate::services::leads::get_visible_lead;
+use crate::services::settings::get_stages;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MoneyInput {
+    /// A number or decimal string, at most two decimals.
+    #[schema(value_type = String)]
+    pub amount: serde_json::Value,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DealInput {
+    /// Defaults to "{company or name} deal".
+    pub name: Option<String>,
+    pub value: Option<MoneyInput>,
+    /// YYYY-MM-DD.
+    pub expected_close_date: Option<String>,
+    /// A pipeline stage id; defaults to the first stage.
+    pub stage: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertRequest {
+    pub deal: Option<DealInput>,
+    /// Convert into a prospect only.
+    #[serde(default)]
+    pub no_deal: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ConversionResult {
+    #[schema(value_type = String)]
+    pub lead_id: LeadId,
+    pub prospect: Prospect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deal: Option<Deal>,
+    pub converted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConvertOutcome {
+    Converted(ConversionResult),
+    /// The lead was converted before: this is that conversion.
+    AlreadyConverted(ConversionResult),
+    /// Dry run: the lead would convert like this (nothing was written).
+    WouldConvert(ConversionResult),
+}
+
+/// Builds the deal a conversion would create, validating the caller's input.
+async fn plan_deal(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    lead: &Lead,
+    prospect_id: &str,
+    req: &ConvertRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<Deal>, ServiceError> {
+    if req.no_deal {
+        if req.deal.is_some() {
+            return Err(FieldError::new("no_deal", "conflicting", "give a deal or no_deal, not both").into());
+        }
+        return Ok(None);
+    }
+    let input = req.deal.clone().unwrap_or_default();
+    let mut errs = FieldErrors::default();
+    let name = match input.name.as_deref().map(str::trim) {
+        Some(n) if n.is_empty() || n.chars().count() > 200 => {
+            errs.push(FieldError::new(
+                "deal.name",
+                "invalid_length",
+                "a deal name is 1-200 characters",
+            ));
+            String::new()
+        }
+        Some(n) => n.to_owned(),
+        None => format!("{} deal", lead.company.as_deref().unwrap_or(&lead.name)),
+    };
+    let value = match &input.value {
+        None => None,
+        Some(m) => match Money::parse(&m.amount, &m.currency) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                errs.0.extend(e.0);
+                None
+            }
+        },
+    };
+    let expected_close_date = match input.expected_close_date.as_deref() {
+        None => None,
+        Some(d) => errs.take(NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+            FieldError::new(
+                "deal.expected_close_date",
+                "invalid_date",
+                "expected_close_date is YYYY-MM-DD",
+            )
+        })),
+    };
+    let stages = get_stages(store, &tenant.id).await?;
+    let stage = match input.stage.as_deref() {
+        None => stages.first().map(|s| s.id.clone()),
+        Some(wanted) => match stages.iter().find(|s| s.id == wanted.trim()) {
+            Some(s) => Some(s.id.clone()),
+            None => {
+                let valid: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
+                errs.push(FieldError::new(
+                    "deal.stage",
+                    "invalid_stage",
+                    format!("stage must be one of: {}", valid.join(", ")),
+                ));
+                None
+            }
+        },
+    };
+    if !errs.is_empty() {
+        return Err(ServiceError::Validation(errs));
+    }
+    Ok(Some(Deal {
+        id: uuid::Uuid::now_v7().to_string(),
+        lead_id: lead.id,
+        prospect_id: prospect_id.to_owned(),
+        name,
+        value,
+        expected_close_date,
+        stage: stage.unwrap_or_default(),
+        owner: lead.owner.clone(),
+        created_at: now,
+    }))
+}
+
+/// The result of a conversion that already happened, read back from its records.
+async fn existing_result(store: &dyn LeadStore, lead: &Lead) -> Result<ConversionResult, ServiceError> {
+    let links = lead.conversion.as_ref().ok_or_else(|| {
+        ServiceError::Store(StoreError::Corrupt(format!(
+            "converted lead {} has no links",
+            lead.id
+        )))
+    })?;
+    let prospect = get_typed::<Prospect>(store, &lead.tenant, kinds::PROSPECT, &links.prospect_id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "prospect" })?
+        .value;
+    let deal = match &links.deal_id {
+        None => None,
+        Some(d) => get_typed::<Deal>(store, &lead.tenant, kinds::DEAL, d)
+            .await?
+            .map(|v| v.value),
+    };
+    Ok(ConversionResult {
+        lead_id: lead.id,
+        prospect,
+        deal,
+        converted_at: links.converted_at,
+    })
+}
+
+fn not_convertible(e: NotConvertible) -> ServiceError {
+    match e {
+        NotConvertible::Status(s) => {
+            ServiceError::NotConvertible(format!("only qualified leads can be converted; this lead is {s}"))
+        }
+        NotConvertible::Missing(errs) => ServiceError::Validation(errs),
+    }
+}
+
+pub async fn convert_lead(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    principal: &Principal,
+    id: &LeadId,
+    req: &ConvertRequest,
+    dry_run: bool,
+) -> Result<ConvertOutcome, ServiceError> {
+    let lead = get_visible_lead(store, tenant, principal, id).await?;
+    if lead.status == LeadStatus::Converted {
+        return Ok(ConvertOutcome::AlreadyConverted(
+            existing_result(store, &lead).await?,
+        ));
+    }
+    check_convertible(&lead).map_err(not_convertible)?;
+    let now = clock.now();
+    let prospect = Prospect::from_lead(uuid::Uuid::now_v7().to_string(), &lead, now);
+    let deal = plan_deal(store, tenant, &lead, &prospect.id, req, now).await?;
+    let result = ConversionResult {
+        lead_id: lead.id,
+        prospect,
+        deal,
+        converted_at: now,
+    };
+    if dry_run {
+        return Ok(ConvertOutcome::WouldConvert(result));
+    }
+    let mut next = lead.clone();
+    next.status = LeadStatus::Converted;
+    next.conversion = Some(ConversionLinks {
+        prospect_id: result.prospect.id.clone(),
+        deal_id: result.deal.as_ref().map(|d| d.id.clone()),
+        converted_at: now,
+    });
+    next.updated_at = now;
+    let body = |v: serde_json::Result<serde_json::Value>| {
+        v.map_err(|e| ServiceError::Store(StoreError::Invalid(e.to_string())))
+    };
+    let mut records = vec![NewRecord {
+        kind: kinds::PROSPECT,
+        id: result.prospect.id.clone(),
+        body: body(serde_json::to_value(&result.prospect))?,
+    }];
+    if let Some(d) = &result.deal {
+        records.push(NewRecord {
+            kind: kinds::DEAL,
+            id: d.id.clone(),
+            body: body(serde_json::to_value(d))?,
+        });
+    }
+    let activity = Activity::new(
+        tenant.id.clone(),
+        lead.id,
+        now,
+        Actor::User {
+            id: principal.user.clone(),
+        },
+        ActivityKind::Converted {
+            prospect_id: result.prospect.id.clone(),
+            deal_id: result.deal.as_ref().map(|d| d.id.clone()),
+        },
+    );
+    match store.commit_lead_change(&next, &records, &activity).await {
+        Ok(_) => Ok(ConvertOutcome::Converted(result)),
+        Err(StoreError::Conflict { .. }) => {
+            // Someone changed the lead first; if they converted it, that is our answer.
+            let now_lead = get_visible_lead(store, tenant, principal, id).await?;
+            if now_lead.status == LeadStatus::Converted {
+                Ok(ConvertOutcome::AlreadyConverted(
+                    existing_result(store, &now_lead).await?,
+                ))
+            } else {
+                Err(ServiceError::VersionConflict)
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub const MAX_BULK: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkOutcome {
+    Converted,
+    AlreadyConverted,
+    WouldConvert,
+    Skipped,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkItem {
+    pub lead_id: String,
+    pub outcome: BulkOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prospect_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<String>,
+}
+
+/// Converts each lead on its own (each atomically), reporting one result per distinct id.
+pub async fn convert_many(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    principal: &Principal,
+    ids: &[String],
+    defaults: &ConvertRequest,
+    dry_run: bool,
+) -> Result<Vec<BulkItem>, ServiceError> {
+    if ids.is_empty() || ids.len() > MAX_BULK {
+        return Err(
+            FieldError::new("lead_ids", "out_of_range", format!("send 1-{MAX_BULK} lead ids")).into(),
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for raw in ids.iter().filter(|i| seen.insert(i.as_str())) {
+        let item = |outcome,
+                    reason: Option<String>,
+                    errors: Vec<FieldError>,
+                    r: Option<&ConversionResult>| BulkItem {
+            lead_id: raw.clone(),
+            outcome,
+            reason,
+            errors,
+            prospect_id: r.map(|r| r.prospect.id.clone()),
+            deal_id: r.and_then(|r| r.deal.as_ref().map(|d| d.id.clone())),
+        };
+        let Ok(id) = LeadId::parse(raw) else {
+            out.push(item(
+                BulkOutcome::Skipped,
+                Some("not a lead id".into()),
+                vec![],
+                None,
+            ));
+            continue;
+        };
+        out.push(
+            match convert_lead(store, clock, tenant, principal, &id, defaults, dry_run).await {
+                Ok(ConvertOutcome::Converted(r)) => item(BulkOutcome::Converted, None, vec![], Some(&r)),
+                Ok(ConvertOutcome::AlreadyConverted(r)) => {
+                    item(BulkOutcome::AlreadyConverted, None, vec![], Some(&r))
+                }
+                Ok(ConvertOutcome::WouldConvert(_)) => item(BulkOutcome::WouldConvert, None, vec![], None),
+                Err(ServiceError::NotFound { what }) => item(
+                    BulkOutcome::Skipped,
+                    Some(format!("{what} not found")),
+                    vec![],
+                    None,
+                ),
+                Err(ServiceError::NotConvertible(m)) => item(BulkOutcome::Skipped, Some(m), vec![], None),
+                Err(ServiceError::Validation(e)) => item(
+                    BulkOutcome::Skipped,
+                    Some("missing or invalid data".into()),
+                    e.0,
+                    None,
+                ),
+                Err(ServiceError::VersionConflict) => item(
+                    BulkOutcome::Failed,
+                    Some("the lead changed during conversion; retry".into()),
+                    vec![],
+                    None,
+                ),
+                Err(e) => {
+                    tracing::error!(error = ?e, "bulk conversion of one lead failed");
+                    item(
+                        BulkOutcome::Failed,
+                        Some("storage failed; nothing was changed for this lead".into()),
+                        vec![],
+                        None,
+                    )
+                }
+            },
+        );
+    }
+    Ok(out)
+}
+
+pub async fn get_prospect(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Prospect, ServiceError> {
+    Ok(get_typed::<Prospect>(store, &tenant.id, kinds::PROSPECT, id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "prospect" })?
+        .value)
+}
+
+pub async fn get_deal(store: &dyn LeadStore, tenant: &Tenant, id: &str) -> Result<Deal, ServiceError> {
+    Ok(get_typed::<Deal>(store, &tenant.id, kinds::DEAL, id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "deal" })?
+        .value)
+}
+
+/// Pages through records of a kind (in id order, i.e. creation order), keeping those `keep`
+/// accepts, behind an opaque cursor.
+async fn page_records<T: serde::de::DeserializeOwned>(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    kind: &str,
+    cursor: Option<&str>,
+    limit: u32,
+    keep: impl Fn(&T) -> bool,
+) -> Result<Page<T>, ServiceError> {
+    let mut after = match cursor {
+        Some(c) => Some(decode_position_cursor(c)?),
+        None => None,
+    };
+    let limit = limit.clamp(1, 200) as usize;
+    let mut items = Vec::new();
+    loop {
+        let batch = store
+            .list_records(&tenant.id, kind, after.as_deref(), 500)
+            .await?;
+        let done = batch.len() < 500;
+        for r in batch {
+            after = Some(r.id.clone());
+            let v: T = serde_json::from_value(r.body)
+                .map_err(|e| ServiceError::Store(StoreError::Corrupt(format!("{kind} {}: {e}", r.id))))?;
+            if keep(&v) {
+                items.push(v);
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next_cursor: after.as_deref().map(encode_position_cursor),
+                    });
+                }
+            }
+        }
+        if done {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        }
+    }
+}
+
+pub async fn list_prospects(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    owner: Option<&RepId>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Prospect>, ServiceError> {
+    page_records(store, tenant, kinds::PROSPECT, cursor, limit, |p: &Prospect| {
+        owner.is_none_or(|o| p.owner.as_ref() == Some(o))
+    })
+    .await
+}
+
+pub async fn list_deals(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    owner: Option<&RepId>,
+    stage: Option<&str>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Deal>, ServiceError> {
+    page_records(store, tenant, kinds::DEAL, cursor, limit, |d: &Deal| {
+        owner.is_none_or(|o| d.owner.as_ref() == Some(o)) && stage.is_none_or(|s| d.stage == s)
+    })
+    .await
+}
