@@ -1,5 +1,6 @@
-//! The gateway's HTTP surface: health, the REST API (`/v1`, `/openapi.json`), the local
-//! bucket's presigned-URL routes, all on one port behind request ids and tracing.
+//! The gateway's HTTP surface: health, the REST API and conversion (`/v1`, `/openapi.json`),
+//! the capture webhooks (`/capture`), the local bucket's presigned-URL routes, all on one port
+//! behind request ids and tracing.
 
 use axum::Json;
 use axum::Router;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub store: Arc<dyn LeadStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
+    pub fetcher: Arc<dyn leadgate_core::ports::fetch::LeadFetcher>,
     /// Present when the bucket is a local folder: its presigned URLs are served here.
     pub local_blobs: Option<Arc<LocalBlobStore>>,
 }
@@ -33,12 +35,23 @@ pub fn router(state: AppState) -> Router {
         store: state.store.clone(),
         blobs: state.blobs.clone(),
         clock: state.clock.clone(),
+        fetcher: state.fetcher.clone(),
     };
-    let api = leadgate_api::compose(api_state, vec![leadgate_api::api(), leadgate_convert::api()]);
+    let capture =
+        leadgate_capture::CaptureState::new(state.store.clone(), state.clock.clone(), state.fetcher.clone());
+    let api = leadgate_api::compose(
+        api_state,
+        vec![
+            leadgate_api::api(),
+            leadgate_convert::api(),
+            leadgate_capture::api(),
+        ],
+    );
     let mut app = Router::new()
         .route("/healthz", get(healthz))
         .with_state(state.clone())
         .merge(api)
+        .merge(leadgate_capture::webhooks(capture))
         .fallback(leadgate_api::not_found);
     if let Some(local) = state.local_blobs {
         app = app.merge(local.router());

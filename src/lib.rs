@@ -52,6 +52,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         store,
         blobs,
         clock: std::sync::Arc::new(SystemClock),
+        fetcher: std::sync::Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
         local_blobs,
     };
     let app = http::router(state);

@@ -33,6 +33,7 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<dyn LeadStore>) {
         store: store.clone(),
         blobs,
         clock: Arc::new(leadgate_core::ports::clock::SystemClock),
+        fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
         local_blobs: local,
     };
     (router(state), store)

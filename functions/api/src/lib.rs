@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
+use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
 use routes::{activities, attachments, keys, leads, settings};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct ApiState {
     pub store: Arc<dyn LeadStore>,
     pub blobs: Arc<dyn BlobStore>,
     pub clock: Arc<dyn Clock>,
+    /// Fetches ad-platform leads, for replaying failed captures.
+    pub fetcher: Arc<dyn LeadFetcher>,
 }
 
 #[derive(OpenApi)]

@@ -3,6 +3,7 @@
 use leadgate_api::ApiState;
 use leadgate_convert::lambda_router;
 use leadgate_core::adapters::dynamo::DynamoStore;
+use leadgate_core::adapters::platform_http::PlatformClient;
 use leadgate_core::adapters::s3_blob::S3BlobStore;
 use leadgate_core::config::{DynamoConfig, S3Config};
 use leadgate_core::ports::clock::SystemClock;
@@ -21,6 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         store: Arc::new(DynamoStore::connect(&dynamo).await?),
         blobs: Arc::new(S3BlobStore::connect(&s3).await),
         clock: Arc::new(SystemClock),
+        fetcher: Arc::new(PlatformClient::new()),
     };
     lambda_http::run(lambda_router(state)).await
 }

@@ -75,6 +75,7 @@ async fn env() -> Env {
         store,
         blobs,
         clock: Arc::new(SystemClock),
+        fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
     };
     let app = compose(state.clone(), vec![leadgate_api::api(), leadgate_convert::api()]);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

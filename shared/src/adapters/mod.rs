@@ -3,6 +3,7 @@
 
 pub mod dynamo;
 pub mod local_blob;
+pub mod platform_http;
 pub mod s3_blob;
 pub mod sqlite;
 

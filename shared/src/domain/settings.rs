@@ -106,6 +106,20 @@ pub struct CaptureForm {
     /// Submissions per minute accepted for this form.
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
+    /// When set, posts must carry `X-Leadgate-Signature: t=…,v1=…` (HMAC-SHA256 of
+    /// `"{t}.{body}"`). Write-only: the API shows it masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret: Option<String>,
+}
+
+impl CaptureForm {
+    /// The form as the API shows it: the signing secret masked.
+    pub fn redacted(mut self) -> Self {
+        if self.signing_secret.is_some() {
+            self.signing_secret = Some("********".into());
+        }
+        self
+    }
 }
 
 fn default_rate() -> u32 {
@@ -155,6 +169,17 @@ impl CaptureForm {
                 "thank_you_url",
                 "invalid_url",
                 "thank_you_url must be an http(s) URL",
+            ));
+        }
+        if self
+            .signing_secret
+            .as_ref()
+            .is_some_and(|k| k.len() < 24 || k.len() > 256)
+        {
+            errs.push(FieldError::new(
+                "signing_secret",
+                "invalid_length",
+                "a signing secret is 24-256 characters",
             ));
         }
         if !(1..=10_000).contains(&self.rate_limit_per_minute) {

@@ -3,4 +3,5 @@
 
 pub mod blob;
 pub mod clock;
+pub mod fetch;
 pub mod store;

@@ -103,6 +103,8 @@ pub mod kinds {
     pub const IDEMPOTENCY: &str = "idempotency";
     pub const PROSPECT: &str = "prospect";
     pub const DEAL: &str = "deal";
+    pub const SUBMISSION: &str = "submission";
+    pub const CHANNEL: &str = "channel";
 }
 
 #[async_trait::async_trait]

@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod capture;
 pub mod conversion;
 pub mod custom_fields;
 pub mod error;

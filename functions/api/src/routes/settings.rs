@@ -195,7 +195,13 @@ pub async fn put_stages(
 #[utoipa::path(get, path = "/v1/settings/capture-forms", tag = "settings", responses((status = 200, body = Vec<CaptureForm>)))]
 pub async fn list_forms(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<CaptureForm>>> {
     caller.require_admin()?;
-    Ok(Json(settings::list_forms(&*st.store, &caller.tenant.id).await?))
+    Ok(Json(
+        settings::list_forms(&*st.store, &caller.tenant.id)
+            .await?
+            .into_iter()
+            .map(CaptureForm::redacted)
+            .collect(),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/settings/capture-forms/{key}", tag = "settings", params(("key" = String, Path)),

@@ -106,6 +106,7 @@ pub async fn harness() -> Harness {
         store: store.clone(),
         blobs,
         clock: Arc::new(SystemClock),
+        fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -1,0 +1,99 @@
+//! The capture gateway: website forms and the Meta, Google Ads and LinkedIn lead webhooks under
+//! `/capture/{tenant}/…` (no API key: each channel has its own proof), plus the admin routes
+//! for failed captures and channel settings under `/v1`. Runs as its own Lambda (`main.rs`)
+//! and inside the local gateway.
+
+pub mod admin;
+pub mod forms;
+pub mod limiter;
+pub mod platforms;
+pub mod signature;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use leadgate_api::error::ApiError;
+use leadgate_api::{ApiPart, ApiState, not_found};
+use leadgate_core::domain::{Tenant, TenantId};
+use leadgate_core::ports::clock::Clock;
+use leadgate_core::ports::fetch::LeadFetcher;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::tenants::get_tenant;
+use std::sync::Arc;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+#[derive(Clone)]
+pub struct CaptureState {
+    pub store: Arc<dyn LeadStore>,
+    pub clock: Arc<dyn Clock>,
+    pub fetcher: Arc<dyn LeadFetcher>,
+    pub limiter: Arc<limiter::RateLimiter>,
+}
+
+impl CaptureState {
+    pub fn new(store: Arc<dyn LeadStore>, clock: Arc<dyn Clock>, fetcher: Arc<dyn LeadFetcher>) -> Self {
+        Self {
+            store,
+            clock,
+            fetcher,
+            limiter: Arc::new(limiter::RateLimiter::default()),
+        }
+    }
+}
+
+/// The tenant named in a capture URL; unknown or malformed is a 404.
+pub(crate) async fn load_tenant(st: &CaptureState, raw: &str) -> Result<Tenant, ApiError> {
+    let id = TenantId::parse(raw).map_err(|_| ApiError::NotFound("tenant"))?;
+    get_tenant(&*st.store, &id)
+        .await?
+        .ok_or(ApiError::NotFound("tenant"))
+}
+
+/// The webhook routes, with the 64 KiB body limit of form posts (platform deliveries are
+/// small JSON too).
+pub fn webhooks(state: CaptureState) -> Router {
+    Router::new()
+        .route(
+            "/capture/{tenant}/forms/{form_key}",
+            post(forms::submit).options(forms::preflight),
+        )
+        .route(
+            "/capture/{tenant}/meta",
+            get(platforms::meta_verify).post(platforms::meta_deliver),
+        )
+        .route("/capture/{tenant}/google", post(platforms::google_deliver))
+        .route(
+            "/capture/{tenant}/linkedin",
+            get(platforms::linkedin_challenge).post(platforms::linkedin_deliver),
+        )
+        .layer(DefaultBodyLimit::max(forms::MAX_FORM_BODY))
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(info(title = "Leadgate capture administration"))]
+struct CaptureDoc;
+
+/// The `/v1` admin routes of capture and their OpenAPI document.
+pub fn api() -> ApiPart {
+    OpenApiRouter::with_openapi(CaptureDoc::openapi())
+        .routes(routes!(admin::list_captures))
+        .routes(routes!(admin::get_capture))
+        .routes(routes!(admin::replay_capture))
+        .routes(routes!(admin::get_channel_settings, admin::put_channel_settings))
+        .split_for_parts()
+}
+
+/// What the capture Lambda serves: the webhooks, the admin routes, the problem+json 404.
+pub fn lambda_router(api_state: ApiState) -> Router {
+    let capture = CaptureState::new(
+        api_state.store.clone(),
+        api_state.clock.clone(),
+        api_state.fetcher.clone(),
+    );
+    webhooks(capture)
+        .merge(leadgate_api::compose(api_state, vec![api()]))
+        .fallback(not_found)
+}

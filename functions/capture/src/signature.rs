@@ -1,0 +1,144 @@
+//! Webhook signatures, all HMAC-SHA256 and all compared in constant time:
+//! - forms: `X-Leadgate-Signature: t={unix},v1={hex}` over `"{t}.{body}"`, 300 s tolerance;
+//! - Meta: `X-Hub-Signature-256: sha256={hex}` over the raw body, keyed by the app secret;
+//! - LinkedIn: `X-LI-Signature: {hex}` (optionally `hmacsha256={hex}`) over the raw body,
+//!   keyed by the client secret; the validation challenge is the hex HMAC of challengeCode.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+pub const TOLERANCE_SECS: i64 = 300;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureError {
+    Missing,
+    Malformed,
+    Stale,
+    Mismatch,
+}
+
+impl std::error::Error for SignatureError {}
+
+impl std::fmt::Display for SignatureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureError::Missing => "the request is not signed",
+            SignatureError::Malformed => "the signature header is malformed",
+            SignatureError::Stale => "the signature timestamp is outside the 300 s tolerance",
+            SignatureError::Mismatch => "the signature does not match",
+        })
+    }
+}
+
+fn mac(key: &str) -> Hmac<Sha256> {
+    Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length")
+}
+
+pub fn hmac_hex(key: &str, parts: &[&[u8]]) -> String {
+    let mut m = mac(key);
+    for p in parts {
+        m.update(p);
+    }
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// Checks `hex_sig` against the HMAC of `parts` in constant time.
+fn verify_hex(key: &str, parts: &[&[u8]], hex_sig: &str) -> Result<(), SignatureError> {
+    let sig = hex::decode(hex_sig.trim()).map_err(|_| SignatureError::Malformed)?;
+    let mut m = mac(key);
+    for p in parts {
+        m.update(p);
+    }
+    m.verify_slice(&sig).map_err(|_| SignatureError::Mismatch)
+}
+
+pub fn verify_form(
+    secret: &str,
+    header: Option<&str>,
+    body: &[u8],
+    now_unix: i64,
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let (mut t, mut v1) = (None, None);
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => v1 = Some(v),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return Err(SignatureError::Malformed);
+    };
+    if (now_unix - t).abs() > TOLERANCE_SECS {
+        return Err(SignatureError::Stale);
+    }
+    verify_hex(secret, &[t.to_string().as_bytes(), b".", body], v1)
+}
+
+pub fn verify_meta(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_sig = header.strip_prefix("sha256=").ok_or(SignatureError::Malformed)?;
+    verify_hex(app_secret, &[body], hex_sig)
+}
+
+pub fn verify_linkedin(client_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_sig = header.strip_prefix("hmacsha256=").unwrap_or(header);
+    verify_hex(client_secret, &[body], hex_sig)
+}
+
+/// Constant-time equality of two secrets (Google's `google_key`, Meta's verify token).
+pub fn secrets_equal(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_form_signature_is_off_by_one_byte_or_stale_should_refuse() {
+        let body = br#"{"email":"a@b.co"}"#;
+        let t = 1_800_000_000;
+        let good = format!(
+            "t={t},v1={}",
+            hmac_hex("k3y", &[t.to_string().as_bytes(), b".", body])
+        );
+        assert_eq!(verify_form("k3y", Some(&good), body, t + 10), Ok(()));
+        let mut tampered = body.to_vec();
+        tampered[3] ^= 1;
+        assert_eq!(
+            verify_form("k3y", Some(&good), &tampered, t),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_form("k3y", Some(&good), body, t + 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_form("k3y", Some(&good), body, t - 301),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(verify_form("k3y", None, body, t), Err(SignatureError::Missing));
+        assert_eq!(
+            verify_form("k3y", Some("v1=zz"), body, t),
+            Err(SignatureError::Malformed)
+        );
+    }
+
+    #[test]
+    fn when_platform_signatures_are_checked_should_follow_their_formats() {
+        let body = b"{}";
+        let h = hmac_hex("s", &[body]);
+        assert_eq!(verify_meta("s", Some(&format!("sha256={h}")), body), Ok(()));
+        assert_eq!(verify_meta("s", Some(&h), body), Err(SignatureError::Malformed));
+        assert_eq!(verify_linkedin("s", Some(&h), body), Ok(()));
+        assert_eq!(
+            verify_linkedin("s", Some(&format!("hmacsha256={h}")), body),
+            Ok(())
+        );
+        assert!(secrets_equal("abc", "abc") && !secrets_equal("abc", "abd") && !secrets_equal("abc", "ab"));
+    }
+}

@@ -1,0 +1,857 @@
+//! The capture gateway over real HTTP: forms (JSON, urlencoded with redirect, multipart,
+//! honeypot, origins, signatures, size, rate limit, resubmission) and Meta, Google and LinkedIn
+//! deliveries shaped as those platforms document them, against a fake Graph / LinkedIn API.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use leadgate_api::{ApiState, compose};
+use leadgate_capture::signature::hmac_hex;
+use leadgate_capture::{CaptureState, webhooks};
+use leadgate_core::adapters::local_blob::LocalBlobStore;
+use leadgate_core::adapters::platform_http::PlatformClient;
+use leadgate_core::adapters::sqlite::SqliteStore;
+use leadgate_core::config::LocalBlobConfig;
+use leadgate_core::domain::capture::{Channel, GoogleConfig, LinkedinConfig, MetaConfig};
+use leadgate_core::domain::settings::CaptureForm;
+use leadgate_core::domain::tenant::Role;
+use leadgate_core::domain::{SourceId, Tenant, TenantId};
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::secret::Secret;
+use leadgate_core::services::api_keys::{NewKey, create_api_key};
+use leadgate_core::services::capture::put_channel;
+use leadgate_core::services::{settings, tenants};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+const APP_SECRET: &str = "meta-app-secret-0123456789";
+const LI_SECRET: &str = "linkedin-client-secret-0123";
+const GOOGLE_KEY: &str = "google-shared-key-0123456789";
+const FORM_SECRET: &str = "form-signing-secret-0123456789abcdef";
+
+#[derive(Default)]
+struct Platform {
+    fail: AtomicBool,
+    hits: AtomicUsize,
+}
+
+async fn graph_lead(
+    State(p): State<Arc<Platform>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    p.hits.fetch_add(1, Ordering::SeqCst);
+    if p.fail.load(Ordering::SeqCst) {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "down").into_response();
+    }
+    if q.get("access_token").map(String::as_str) != Some("page-access-token") {
+        return (axum::http::StatusCode::UNAUTHORIZED, "bad token").into_response();
+    }
+    Json(json!({
+        "created_time": "2026-11-23T09:15:02+0000",
+        "id": id,
+        "ad_id": "238471923",
+        "form_id": "887766",
+        "field_data": [
+            {"name": "full_name", "values": ["Joe Example"]},
+            {"name": "email", "values": [format!("joe.{id}@example.com")]},
+            {"name": "phone_number", "values": [format!("+1415555{}", &id[id.len().saturating_sub(4)..])]},
+            {"name": "company_name", "values": ["Example Inc"]},
+            {"name": "job_title", "values": ["Head of Sales"]},
+            {"name": "how_soon", "values": ["this_quarter"]}
+        ]
+    }))
+    .into_response()
+}
+
+async fn li_response(State(p): State<Arc<Platform>>, Path(urn): Path<String>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    p.hits.fetch_add(1, Ordering::SeqCst);
+    if p.fail.load(Ordering::SeqCst) {
+        return (axum::http::StatusCode::BAD_GATEWAY, "down").into_response();
+    }
+    let tail: String = urn
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .rev()
+        .take(8)
+        .collect();
+    Json(json!({
+        "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:507404993"},
+        "submitter": "urn:li:person:abc123",
+        "versionedLeadGenFormUrn": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:555,1)",
+        "leadType": "SPONSORED",
+        "formResponse": {"answers": [
+            {"answerDetails": {"textQuestionAnswer": {"answer": "Lina"}}, "questionId": 1},
+            {"answerDetails": {"textQuestionAnswer": {"answer": "Park"}}, "questionId": 2},
+            {"answerDetails": {"textQuestionAnswer": {"answer": format!("lina.{tail}@example.com")}}, "questionId": 3},
+            {"answerDetails": {"textQuestionAnswer": {"answer": "Globex"}}, "questionId": 4}
+        ]}
+    }))
+    .into_response()
+}
+
+async fn li_form(Path(id): Path<String>) -> Json<Value> {
+    Json(json!({"id": id, "content": {"questions": [
+        {"questionId": 1, "name": "firstName", "predefinedField": "FIRST_NAME"},
+        {"questionId": 2, "name": "lastName", "predefinedField": "LAST_NAME"},
+        {"questionId": 3, "name": "email", "predefinedField": "EMAIL"},
+        {"questionId": 4, "name": "company", "predefinedField": "COMPANY_NAME"}
+    ]}}))
+}
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    admin: String,
+    platform: Arc<Platform>,
+    store: Arc<dyn LeadStore>,
+    tenant: Tenant,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+fn form(key: &str) -> CaptureForm {
+    CaptureForm {
+        key: key.into(),
+        name: key.into(),
+        source: SourceId::parse("website-form").unwrap(),
+        allowed_origins: vec!["https://www.acme.test".into()],
+        thank_you_url: Some("https://www.acme.test/thanks".into()),
+        honeypot_field: Some("website_url".into()),
+        mapping: Default::default(),
+        on_resubmission: Default::default(),
+        rate_limit_per_minute: 1000,
+        signing_secret: None,
+    }
+}
+
+async fn env() -> Env {
+    let platform = Arc::new(Platform::default());
+    let fake = Router::new()
+        .route("/graph/{id}", get(graph_lead))
+        .route("/li/leadFormResponses/{urn}", get(li_response))
+        .route("/li/leadForms/{id}", get(li_form))
+        .with_state(platform.clone());
+    let fake_base = serve(fake).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn LeadStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let id = TenantId::parse("acme").unwrap();
+    let (tenant, _) = tenants::ensure_tenant(&*store, &id, "Acme", chrono::Utc::now())
+        .await
+        .unwrap();
+    settings::put_form(&*store, &id, form("contact")).await.unwrap();
+    settings::put_form(
+        &*store,
+        &id,
+        CaptureForm {
+            signing_secret: Some(FORM_SECRET.into()),
+            ..form("signed")
+        },
+    )
+    .await
+    .unwrap();
+    settings::put_form(
+        &*store,
+        &id,
+        CaptureForm {
+            rate_limit_per_minute: 3,
+            ..form("limited")
+        },
+    )
+    .await
+    .unwrap();
+    put_channel(
+        &*store,
+        &tenant,
+        Channel::Meta,
+        &MetaConfig {
+            verify_token: "meta-verify-token".into(),
+            app_secret: APP_SECRET.into(),
+            page_access_token: "page-access-token".into(),
+            graph_base_url: format!("{fake_base}/graph"),
+            source: SourceId::parse("social-media").unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    put_channel(
+        &*store,
+        &tenant,
+        Channel::Google,
+        &GoogleConfig {
+            google_key: GOOGLE_KEY.into(),
+            source: SourceId::parse("website-form").unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    put_channel(
+        &*store,
+        &tenant,
+        Channel::Linkedin,
+        &LinkedinConfig {
+            client_secret: LI_SECRET.into(),
+            access_token: "li-token".into(),
+            api_base_url: format!("{fake_base}/li"),
+            source: SourceId::parse("social-media").unwrap(),
+        },
+    )
+    .await
+    .unwrap();
+    let (_, key) = create_api_key(
+        &*store,
+        NewKey {
+            tenant: &id,
+            user: "admin",
+            role: Role::Admin,
+            name: "t",
+        },
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let blobs = Arc::new(
+        LocalBlobStore::open(LocalBlobConfig {
+            root: dir.path().join("bucket"),
+            public_url: "http://127.0.0.1:9".into(),
+            signing_key: Secret::new("test-signing-key-0123456789abcdef"),
+        })
+        .unwrap(),
+    );
+    let fetcher = Arc::new(PlatformClient::new());
+    let api_state = ApiState {
+        store: store.clone(),
+        blobs,
+        clock: Arc::new(SystemClock),
+        fetcher: fetcher.clone(),
+    };
+    let app = webhooks(CaptureState::new(store.clone(), Arc::new(SystemClock), fetcher)).merge(compose(
+        api_state,
+        vec![leadgate_api::api(), leadgate_capture::api()],
+    ));
+    let base = serve(app).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    Env {
+        base,
+        http,
+        admin: key.expose().to_owned(),
+        platform,
+        store,
+        tenant,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    async fn leads(&self) -> Vec<Value> {
+        let res = self
+            .http
+            .get(format!("{}/v1/leads?limit=200", self.base))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap();
+        res.json::<Value>().await.unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    async fn json(&self, res: reqwest::Response) -> (u16, reqwest::header::HeaderMap, Value) {
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        (status, headers, res.json().await.unwrap_or(Value::Null))
+    }
+
+    fn form_url(&self, key: &str) -> String {
+        format!("{}/capture/acme/forms/{key}", self.base)
+    }
+}
+
+#[tokio::test]
+async fn when_a_website_posts_forms_should_capture_map_redirect_and_guard() {
+    let e = env().await;
+    // JSON from an allowed origin: a lead, mapped by synonyms, with provenance, and CORS.
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .header("origin", "https://www.acme.test")
+        .json(&json!({"First Name": "Jane", "Last Name": "Doe", "E-mail": "jane@example.com", "Phone": "+1 415 555 0132",
+                      "utm_source": "newsletter", "gclid": "Cj0KCQiA", "page_url": "https://www.acme.test/pricing",
+                      "consent": "I agree to be contacted", "Budget range": "10-50k", "website_url": ""}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = e.json(res).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(headers["access-control-allow-origin"], "https://www.acme.test");
+    let lead_id = body["lead_id"].as_str().unwrap().to_owned();
+    let lead: Value = e
+        .http
+        .get(format!("{}/v1/leads/{lead_id}", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (lead["name"].as_str(), lead["email"].as_str()),
+        (Some("Jane Doe"), Some("jane@example.com"))
+    );
+    assert_eq!(lead["provenance"]["channel"], "form");
+    assert_eq!(lead["provenance"]["utm"]["source"], "newsletter");
+    assert_eq!(lead["provenance"]["gclid"], "Cj0KCQiA");
+    assert_eq!(lead["provenance"]["consent_text"], "I agree to be contacted");
+    assert_eq!(lead["provenance"]["unmapped"]["Budget range"], "10-50k");
+    assert_eq!(lead["source"], "website-form");
+
+    // The same person again: a "resubmitted" activity on the open lead, not a second lead.
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"name": "Jane D.", "email": "JANE@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = e.json(res).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["lead_id"].as_str()),
+        (200, Some("resubmitted"), Some(lead_id.as_str()))
+    );
+    let timeline: Value = e
+        .http
+        .get(format!("{}/v1/leads/{lead_id}/activities", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(timeline["items"][0]["type"], "captured");
+    assert_eq!(timeline["items"][0]["resubmitted"], true);
+
+    // A plain HTML post: urlencoded, no JSON accept → 303 to the thank-you page.
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .header("accept", "text/html")
+        .form(&[
+            ("name", "Hugo Html"),
+            ("email", "hugo@example.com"),
+            ("utm_campaign", "autumn"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "https://www.acme.test/thanks");
+    // Multipart text fields (a file part is ignored).
+    let mp = reqwest::multipart::Form::new()
+        .text("full_name", "Mia Multipart")
+        .text("email", "mia@example.com")
+        .part(
+            "cv",
+            reqwest::multipart::Part::bytes(b"%PDF".to_vec()).file_name("cv.pdf"),
+        );
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .header("accept", "application/json")
+        .multipart(mp)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+
+    // Honeypot: 200 like success, kept as spam, never a lead.
+    let before = e.leads().await.len();
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"name": "Bot", "email": "bot@spam.test", "website_url": "http://spam"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = e.json(res).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("spam")));
+    assert_eq!(e.leads().await.len(), before);
+    let spam: Value = e
+        .http
+        .get(format!("{}/v1/captures?status=spam", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(spam["items"].as_array().unwrap().len(), 1);
+
+    // A disallowed origin, with and without preflight.
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .header("origin", "https://evil.test")
+        .json(&json!({"email": "x@y.co"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    let pre = e
+        .http
+        .request(reqwest::Method::OPTIONS, e.form_url("contact"))
+        .header("origin", "https://evil.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 403);
+    let pre = e
+        .http
+        .request(reqwest::Method::OPTIONS, e.form_url("contact"))
+        .header("origin", "https://www.acme.test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pre.status().as_u16(), 204);
+    assert_eq!(pre.headers()["access-control-allow-methods"], "POST");
+
+    // An oversized body, an unknown form, an unsupported type, and an invalid lead.
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"email": "big@x.co", "notes": "x".repeat(70 * 1024)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 413);
+    assert_eq!(
+        e.http
+            .post(e.form_url("nope"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        e.http
+            .post(e.form_url("contact"))
+            .header("content-type", "text/plain")
+            .body("hi")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        415
+    );
+    let res = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"name": "No Contact"}))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = e.json(res).await;
+    assert_eq!(status, 422, "{body}");
+    let sub_id = headers["x-leadgate-submission"].to_str().unwrap();
+    let failed: Value = e
+        .http
+        .get(format!("{}/v1/captures/{sub_id}", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(
+        failed["payload"]["fields"]["name"], "No Contact",
+        "the raw submission is kept"
+    );
+}
+
+#[tokio::test]
+async fn when_forms_are_signed_or_rate_limited_should_check_both() {
+    let e = env().await;
+    let body = json!({"name": "Sig", "email": "sig@example.com"}).to_string();
+    let now = chrono::Utc::now().timestamp();
+    let sign = |t: i64, b: &str| {
+        format!(
+            "t={t},v1={}",
+            hmac_hex(FORM_SECRET, &[t.to_string().as_bytes(), b".", b.as_bytes()])
+        )
+    };
+    let post = |sig: Option<String>, b: String| {
+        let mut r = e
+            .http
+            .post(e.form_url("signed"))
+            .header("content-type", "application/json")
+            .body(b);
+        if let Some(s) = sig {
+            r = r.header("x-leadgate-signature", s);
+        }
+        r.send()
+    };
+    let mut off_by_one = body.clone().into_bytes();
+    off_by_one[10] ^= 1;
+    let off_by_one = String::from_utf8(off_by_one).unwrap();
+    assert_eq!(
+        post(Some(sign(now, &body)), off_by_one)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        post(Some(sign(now - 301, &body)), body.clone())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    assert_eq!(post(None, body.clone()).await.unwrap().status().as_u16(), 401);
+    assert_eq!(
+        post(Some(sign(now, &body)), body.clone())
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        201
+    );
+    assert_eq!(e.leads().await.len(), 1);
+
+    let mut statuses = vec![];
+    for i in 0..4 {
+        let r = e
+            .http
+            .post(e.form_url("limited"))
+            .json(&json!({"name": "R", "email": format!("r{i}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status().as_u16() == 429 {
+            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            assert!((1..=60).contains(&retry));
+        }
+    }
+    assert_eq!(statuses, [201, 201, 201, 429]);
+}
+
+fn meta_delivery(leadgen_id: &str) -> String {
+    json!({"object": "page", "entry": [{"id": "153125381133", "time": 1795425302, "changes": [{"field": "leadgen", "value": {
+        "ad_id": "238471923", "form_id": "887766", "leadgen_id": leadgen_id, "created_time": 1795425302,
+        "page_id": "153125381133", "adgroup_id": "238471923"}}]}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn when_meta_delivers_leads_should_verify_fetch_once_and_replay_failures() {
+    let e = env().await;
+    let url = format!("{}/capture/acme/meta", e.base);
+    let ok = e
+        .http
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=meta-verify-token&hub.challenge=1158201444"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (ok.status().as_u16(), ok.text().await.unwrap()),
+        (200, "1158201444".to_string())
+    );
+    let bad = e
+        .http
+        .get(format!(
+            "{url}?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 403);
+
+    let body = meta_delivery("444555666");
+    let sig = format!("sha256={}", hmac_hex(APP_SECRET, &[body.as_bytes()]));
+    let mut wrong = sig.clone().into_bytes();
+    let last = wrong.len() - 1;
+    wrong[last] = if wrong[last] == b'0' { b'1' } else { b'0' };
+    let r = e
+        .http
+        .post(&url)
+        .header("x-hub-signature-256", String::from_utf8(wrong).unwrap())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(e.leads().await.is_empty());
+
+    // Ten copies of one delivery at once: one lead.
+    let sends = (0..10).map(|_| {
+        e.http
+            .post(&url)
+            .header("x-hub-signature-256", sig.clone())
+            .body(body.clone())
+            .send()
+    });
+    for r in futures::future::join_all(sends).await {
+        assert_eq!(r.unwrap().status().as_u16(), 200);
+    }
+    let leads = e.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0]["name"], "Joe Example");
+    assert_eq!(leads[0]["position"], "Head of Sales");
+    assert_eq!(
+        leads[0]["provenance"]["external"],
+        json!({"provider": "meta", "id": "444555666"})
+    );
+    assert_eq!(leads[0]["provenance"]["unmapped"]["how_soon"], "this_quarter");
+
+    // The Graph API is down: Meta still gets its 200, the capture waits as failed, replay makes the lead.
+    e.platform.fail.store(true, Ordering::SeqCst);
+    let body = meta_delivery("777888999");
+    let sig = format!("sha256={}", hmac_hex(APP_SECRET, &[body.as_bytes()]));
+    assert_eq!(
+        e.http
+            .post(&url)
+            .header("x-hub-signature-256", &sig)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(e.leads().await.len(), 1);
+    let failed: Value = e
+        .http
+        .get(format!("{}/v1/captures?status=failed", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let item = &failed["items"][0];
+    assert_eq!(item["id"], "meta-777888999");
+    assert!(item["error"].as_str().unwrap().contains("503"), "{item}");
+    e.platform.fail.store(false, Ordering::SeqCst);
+    let replayed: Value = e
+        .http
+        .post(format!("{}/v1/captures/meta-777888999/replay", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["status"], "processed", "{replayed}");
+    assert_eq!(e.leads().await.len(), 2);
+    // Meta's own retry after the replay changes nothing.
+    e.http
+        .post(&url)
+        .header("x-hub-signature-256", &sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(e.leads().await.len(), 2);
+}
+
+#[tokio::test]
+async fn when_google_delivers_leads_should_check_the_key_and_process_each_once() {
+    let e = env().await;
+    let url = format!("{}/capture/acme/google", e.base);
+    let lead = |key: &str, id: &str, test: bool| {
+        json!({
+            "lead_id": id,
+            "user_column_data": [
+                {"column_name": "Full Name", "string_value": "Gia Google", "column_id": "FULL_NAME"},
+                {"column_name": "User Email", "string_value": format!("gia.{id}@example.com"), "column_id": "EMAIL"},
+                {"column_name": "User Phone", "string_value": "+16505550123", "column_id": "PHONE_NUMBER"},
+                {"column_name": "Company Name", "string_value": "Gadgets Ltd", "column_id": "COMPANY_NAME"},
+                {"column_name": "Postal Code", "string_value": "94043", "column_id": "POSTAL_CODE"},
+                {"column_name": "What is your budget?", "string_value": "$10k", "column_id": "budget_q"}
+            ],
+            "api_version": "1.0", "form_id": 40000000000u64, "campaign_id": 12345678901u64, "google_key": key,
+            "is_test": test, "gcl_id": "EAIaIQobChMI", "adgroup_id": 20000000000u64, "creative_id": 30000000000u64
+        })
+    };
+    let r = e
+        .http
+        .post(&url)
+        .json(&lead("wrong-key-wrong-key", "TeSter-123", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let sends = (0..10).map(|_| {
+        e.http
+            .post(&url)
+            .json(&lead(GOOGLE_KEY, "TeSter-123", true))
+            .send()
+    });
+    for r in futures::future::join_all(sends).await {
+        let r = r.unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        assert_eq!(r.json::<Value>().await.unwrap(), json!({}));
+    }
+    let leads = e.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(
+        (leads[0]["name"].as_str(), leads[0]["company"].as_str()),
+        (Some("Gia Google"), Some("Gadgets Ltd"))
+    );
+    assert_eq!(leads[0]["provenance"]["is_test"], true);
+    assert_eq!(leads[0]["address"]["postal_code"], "94043");
+    assert_eq!(leads[0]["provenance"]["unmapped"]["What is your budget?"], "$10k");
+    let sub: Value = e
+        .http
+        .get(format!("{}/v1/captures/google-TeSter-123", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        sub["payload"].get("google_key").is_none(),
+        "the shared key is not stored"
+    );
+}
+
+#[tokio::test]
+async fn when_linkedin_delivers_leads_should_answer_the_challenge_verify_fetch_and_replay() {
+    let e = env().await;
+    let url = format!("{}/capture/acme/linkedin", e.base);
+    let ch: Value = e
+        .http
+        .get(format!(
+            "{url}?challengeCode=890e4665-4dfe-4ab1-b689-ed553bceeed1"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ch["challengeCode"], "890e4665-4dfe-4ab1-b689-ed553bceeed1");
+    assert_eq!(
+        ch["challengeResponse"],
+        hmac_hex(LI_SECRET, &[b"890e4665-4dfe-4ab1-b689-ed553bceeed1"])
+    );
+    let note = |urn: &str| {
+        json!({
+            "type": "LEAD_ACTION", "leadAction": "CREATED", "occurredAt": 1795425302000u64,
+            "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:507404993"},
+            "leadGenForm": "urn:li:leadGenForm:555",
+            "leadGenFormResponse": urn,
+            "associatedEntity": {"sponsoredCreative": "urn:li:sponsoredCreative:12345"}
+        })
+        .to_string()
+    };
+    let urn = "urn:li:leadGenFormResponse:(urn:li:sponsoredAccount:507404993,AQEZ5kJZ9s)";
+    let body = note(urn);
+    let sig = hmac_hex(LI_SECRET, &[body.as_bytes()]);
+    let r = e
+        .http
+        .post(&url)
+        .header("x-li-signature", format!("{}0", &sig[..sig.len() - 1]))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let r = e
+        .http
+        .post(&url)
+        .header("x-li-signature", &sig)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let leads = e.leads().await;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(
+        (leads[0]["name"].as_str(), leads[0]["company"].as_str()),
+        (Some("Lina Park"), Some("Globex"))
+    );
+    assert_eq!(leads[0]["source"], "social-media");
+
+    e.platform.fail.store(true, Ordering::SeqCst);
+    let urn2 = "urn:li:leadGenFormResponse:(urn:li:sponsoredAccount:507404993,BQXY7mPq1z)";
+    let body = note(urn2);
+    let sig = hmac_hex(LI_SECRET, &[body.as_bytes()]);
+    assert_eq!(
+        e.http
+            .post(&url)
+            .header("x-li-signature", &sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(e.leads().await.len(), 1);
+    e.platform.fail.store(false, Ordering::SeqCst);
+    let id = format!("linkedin-{urn2}");
+    let enc: String = url_encode(&id);
+    let replayed: Value = e
+        .http
+        .post(format!("{}/v1/captures/{enc}/replay", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replayed["status"], "processed", "{replayed}");
+    assert_eq!(e.leads().await.len(), 2);
+    let _ = (&e.store, &e.tenant);
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}

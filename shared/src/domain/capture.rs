@@ -1,0 +1,323 @@
+//! Captured submissions and how their fields become a lead.
+//!
+//! Every submission (a form post, a platform delivery) is stored raw before anything else
+//! happens, then processed. One mapper turns field names into lead fields for every channel:
+//! names are compared lower-case with punctuation removed ("E-mail", "email_address" and
+//! "Email Address" all mean email), then looked up in the synonym table, after the form's own
+//! mapping. Whatever maps to nothing is kept on the lead as submitted.
+
+use crate::domain::error::FieldError;
+use crate::domain::ids::{LeadId, SourceId};
+use crate::domain::lead::{LeadInput, Provenance};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Form,
+    Meta,
+    Google,
+    Linkedin,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Form => "form",
+            Channel::Meta => "meta",
+            Channel::Google => "google",
+            Channel::Linkedin => "linkedin",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubmissionStatus {
+    /// Stored, not processed yet (or processing was interrupted).
+    Received,
+    /// A new lead was made.
+    Processed,
+    /// It matched an open lead, which got a "resubmitted" activity.
+    Resubmitted,
+    /// The honeypot was filled: kept, never a lead.
+    Spam,
+    /// Processing failed (validation, a platform fetch); an admin can replay it.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Submission {
+    pub id: String,
+    pub channel: Channel,
+    /// The form key, or the platform's form id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form: Option<String>,
+    /// The platform's id for the lead (leadgen_id, lead_id, response URN).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+    /// What arrived, as received: form fields, or the platform's notification.
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    pub status: SubmissionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub lead_id: Option<LeadId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<StoredFieldError>,
+    #[serde(default)]
+    pub attempts: u32,
+    /// Google's `is_test`: a test lead from the ads console.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_test: bool,
+}
+
+/// A field error as kept on a failed submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StoredFieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl From<FieldError> for StoredFieldError {
+    fn from(e: FieldError) -> Self {
+        Self {
+            field: e.field,
+            code: e.code.to_owned(),
+            message: e.message,
+        }
+    }
+}
+
+/// The lead fields a submitted name can map to.
+pub const LEAD_FIELDS: &[&str] = &[
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "company",
+    "position",
+    "website",
+    "company_number",
+    "tax_id",
+    "street",
+    "city",
+    "state",
+    "country",
+    "postal_code",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "page_url",
+    "referrer",
+    "consent",
+];
+
+/// Lower-case with everything but letters and digits removed.
+pub fn normalize_name(raw: &str) -> String {
+    raw.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The built-in synonyms, by normalized name.
+pub fn synonym(normalized: &str) -> Option<&'static str> {
+    Some(match normalized {
+        "name" | "fullname" | "yourname" | "contactname" | "leadname" => "name",
+        "firstname" | "fname" | "givenname" | "first" | "forename" => "first_name",
+        "lastname" | "lname" | "surname" | "familyname" | "last" => "last_name",
+        "email" | "emailaddress" | "mail" | "youremail" | "workemail" | "businessemail" | "useremail" => {
+            "email"
+        }
+        "phone" | "phonenumber" | "telephone" | "tel" | "phoneno" | "workphone" | "businessphone"
+        | "userphone" => "phone",
+        "mobile" | "mobilephone" | "cell" | "cellphone" | "mobilenumber" | "cellular" => "mobile",
+        "company" | "companyname" | "organization" | "organisation" | "business" | "employer" | "account" => {
+            "company"
+        }
+        "position" | "jobtitle" | "title" | "designation" | "role" | "job" => "position",
+        "website" | "url" | "companywebsite" | "web" | "homepage" => "website",
+        "companynumber" | "registrationnumber" | "companyregistration" => "company_number",
+        "taxid" | "vat" | "vatnumber" | "vatid" | "taxnumber" => "tax_id",
+        "street" | "address" | "streetaddress" | "address1" | "addressline1" => "street",
+        "city" | "town" => "city",
+        "state" | "region" | "province" | "county" => "state",
+        "country" | "countryname" | "countrycode" => "country",
+        "postalcode" | "zip" | "zipcode" | "postcode" => "postal_code",
+        "utmsource" => "utm_source",
+        "utmmedium" => "utm_medium",
+        "utmcampaign" => "utm_campaign",
+        "utmterm" => "utm_term",
+        "utmcontent" => "utm_content",
+        "gclid" | "gclickid" => "gclid",
+        "fbclid" => "fbclid",
+        "pageurl" | "page" | "landingpage" | "sourceurl" => "page_url",
+        "referrer" | "referer" => "referrer",
+        "consent" | "consenttext" | "gdprconsent" | "privacyconsent" | "marketingconsent" => "consent",
+        _ => return None,
+    })
+}
+
+/// Maps submitted (name, value) pairs to a lead input. `form_mapping` (submitted name → lead
+/// field) wins over the synonyms; unmapped fields are kept in provenance as submitted.
+pub fn map_fields(
+    pairs: &[(String, String)],
+    form_mapping: &BTreeMap<String, String>,
+    source: &SourceId,
+) -> LeadInput {
+    let mut input = LeadInput {
+        source: Some(source.to_string()),
+        ..Default::default()
+    };
+    let mut p = Provenance::default();
+    let by_norm: BTreeMap<String, &String> =
+        form_mapping.iter().map(|(k, v)| (normalize_name(k), v)).collect();
+    for (name, value) in pairs {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        let norm = normalize_name(name);
+        let target = by_norm.get(&norm).map(|s| s.as_str()).or_else(|| synonym(&norm));
+        let v = Some(value.to_owned());
+        match target {
+            Some("name") => input.name = v,
+            Some("first_name") => input.first_name = v,
+            Some("last_name") => input.last_name = v,
+            Some("email") => input.email = v,
+            Some("phone") => input.phone = v,
+            Some("mobile") => input.mobile = v,
+            Some("company") => input.company = v,
+            Some("position") => input.position = v,
+            Some("website") => input.website = v,
+            Some("company_number") => input.company_number = v,
+            Some("tax_id") => input.tax_id = v,
+            Some("street") => input.address.street = v,
+            Some("city") => input.address.city = v,
+            Some("state") => input.address.state = v,
+            Some("country") => input.address.country = v,
+            Some("postal_code") => input.address.postal_code = v,
+            Some("utm_source") => p.utm.source = v,
+            Some("utm_medium") => p.utm.medium = v,
+            Some("utm_campaign") => p.utm.campaign = v,
+            Some("utm_term") => p.utm.term = v,
+            Some("utm_content") => p.utm.content = v,
+            Some("gclid") => p.gclid = v,
+            Some("fbclid") => p.fbclid = v,
+            Some("page_url") => p.page_url = v,
+            Some("referrer") => p.referrer = v,
+            Some("consent") => p.consent_text = v,
+            _ => {
+                // Keep the first 100 unmapped fields, each capped, as submitted.
+                if p.unmapped.len() < 100 {
+                    p.unmapped.insert(
+                        name.chars().take(100).collect(),
+                        value.chars().take(2000).collect(),
+                    );
+                }
+            }
+        }
+    }
+    input.provenance = p;
+    input
+}
+
+/// Per-tenant settings of the ad-platform channels. Secrets are write-only through the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MetaConfig {
+    pub verify_token: String,
+    pub app_secret: String,
+    pub page_access_token: String,
+    #[serde(default = "default_graph")]
+    pub graph_base_url: String,
+    #[serde(default = "default_social")]
+    #[schema(value_type = String)]
+    pub source: SourceId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GoogleConfig {
+    pub google_key: String,
+    #[serde(default = "default_website")]
+    #[schema(value_type = String)]
+    pub source: SourceId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LinkedinConfig {
+    pub client_secret: String,
+    pub access_token: String,
+    #[serde(default = "default_linkedin")]
+    pub api_base_url: String,
+    #[serde(default = "default_social")]
+    #[schema(value_type = String)]
+    pub source: SourceId,
+}
+
+fn default_graph() -> String {
+    "https://graph.facebook.com/v19.0".into()
+}
+
+fn default_linkedin() -> String {
+    "https://api.linkedin.com/rest".into()
+}
+
+fn default_social() -> SourceId {
+    SourceId::parse("social-media").expect("seeded id")
+}
+
+fn default_website() -> SourceId {
+    SourceId::parse("website-form").expect("seeded id")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_names_vary_should_map_by_synonym_and_keep_the_rest() {
+        let pairs: Vec<(String, String)> = [
+            ("E-mail", "a@b.co"),
+            ("First Name", "Jane"),
+            ("last_name", "Doe"),
+            ("Mobile", "+44 7700 900123"),
+            ("Designation", "CTO"),
+            ("utm_campaign", "spring"),
+            ("gclid", "Cj0KCQ"),
+            ("Favourite colour", "teal"),
+            ("zip", " "),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let mapping = BTreeMap::from([("Favourite colour".to_string(), "company".to_string())]);
+        let src = SourceId::parse("website-form").unwrap();
+        let plain = map_fields(&pairs, &BTreeMap::new(), &src);
+        assert_eq!(plain.email.as_deref(), Some("a@b.co"));
+        assert_eq!(
+            (plain.first_name.as_deref(), plain.last_name.as_deref()),
+            (Some("Jane"), Some("Doe"))
+        );
+        assert_eq!(plain.position.as_deref(), Some("CTO"));
+        assert_eq!(plain.provenance.utm.campaign.as_deref(), Some("spring"));
+        assert_eq!(plain.provenance.gclid.as_deref(), Some("Cj0KCQ"));
+        assert_eq!(plain.provenance.unmapped["Favourite colour"], "teal");
+        assert!(plain.address.postal_code.is_none());
+        let mapped = map_fields(&pairs, &mapping, &src);
+        assert_eq!(mapped.company.as_deref(), Some("teal"));
+        assert!(mapped.provenance.unmapped.is_empty());
+    }
+}

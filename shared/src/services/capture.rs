@@ -1,0 +1,405 @@
+//! Capture: every submission is stored raw before the caller gets a 2xx, then processed into a
+//! lead, a "resubmitted" activity on a matching open lead, spam, or a failed capture an admin
+//! can replay. Platform deliveries are keyed by the platform's lead id, so a delivery that
+//! arrives ten times is stored once and makes one lead.
+
+use crate::domain::activity::{Activity, ActivityKind, Actor};
+use crate::domain::capture::{
+    Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus, map_fields,
+};
+use crate::domain::duplicate::find_duplicate;
+use crate::domain::email::Email;
+use crate::domain::ids::SourceId;
+use crate::domain::lead::ExternalRef;
+use crate::domain::phone::Phone;
+use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
+use crate::domain::settings::ResubmissionPolicy;
+use crate::domain::tenant::Tenant;
+use crate::ports::clock::Clock;
+use crate::ports::fetch::LeadFetcher;
+use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, kinds, put_typed};
+use crate::services::ServiceError;
+use crate::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead, get_lead};
+use crate::services::settings::get_form;
+use serde::de::DeserializeOwned;
+
+/// What storing a submission found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intake {
+    /// Stored now: process it.
+    New(Submission),
+    /// The same delivery was stored before (as it is now).
+    Seen(Submission),
+}
+
+/// Stores the raw submission. With a deterministic id (platform deliveries) a repeat finds
+/// the first one instead.
+pub async fn store_submission(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    sub: Submission,
+) -> Result<Intake, ServiceError> {
+    match put_typed(
+        store,
+        &tenant.id,
+        kinds::SUBMISSION,
+        &sub.id,
+        &sub,
+        Expect::Absent,
+    )
+    .await
+    {
+        Ok(_) => Ok(Intake::New(sub)),
+        Err(StoreError::Conflict { .. }) => {
+            let seen = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, &sub.id)
+                .await?
+                .ok_or(ServiceError::NotFound { what: "submission" })?;
+            Ok(Intake::Seen(seen.value))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get_channel<T: DeserializeOwned>(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    channel: Channel,
+) -> Result<Option<T>, ServiceError> {
+    Ok(
+        get_typed::<T>(store, &tenant.id, kinds::CHANNEL, channel.as_str())
+            .await?
+            .map(|v| v.value),
+    )
+}
+
+pub async fn put_channel<T: serde::Serialize>(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    channel: Channel,
+    cfg: &T,
+) -> Result<(), ServiceError> {
+    put_typed(
+        store,
+        &tenant.id,
+        kinds::CHANNEL,
+        channel.as_str(),
+        cfg,
+        Expect::Any,
+    )
+    .await?;
+    Ok(())
+}
+
+/// Google's documented column ids, as lead fields.
+fn google_column(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "FULL_NAME" => "name",
+        "FIRST_NAME" => "first_name",
+        "LAST_NAME" => "last_name",
+        "EMAIL" | "WORK_EMAIL" => "email",
+        "PHONE_NUMBER" | "WORK_PHONE" => "phone",
+        "COMPANY_NAME" => "company",
+        "JOB_TITLE" => "position",
+        "STREET_ADDRESS" => "street",
+        "CITY" => "city",
+        "REGION" => "state",
+        "COUNTRY" => "country",
+        "POSTAL_CODE" => "postal_code",
+        _ => return None,
+    })
+}
+
+/// The (name, value) pairs of a Google `user_column_data` list.
+pub fn google_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
+    payload["user_column_data"]
+        .as_array()
+        .map(|cols| {
+            cols.iter()
+                .filter_map(|c| {
+                    let value = c["string_value"].as_str()?.to_owned();
+                    let id = c["column_id"].as_str().unwrap_or_default();
+                    let name = google_column(id)
+                        .map(str::to_owned)
+                        .or_else(|| c["column_name"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| id.to_owned());
+                    Some((name, value))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn form_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
+    payload["fields"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Plan {
+    pairs: Vec<(String, String)>,
+    mapping: std::collections::BTreeMap<String, String>,
+    source: SourceId,
+    policy: ResubmissionPolicy,
+}
+
+/// Gathers the answers of a submission: from the form post, or from the platform.
+async fn plan(
+    store: &dyn LeadStore,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
+    sub: &Submission,
+) -> Result<Plan, String> {
+    let missing = |c: &str| format!("the {c} channel is not configured for this tenant");
+    let external = sub.external_id.clone().unwrap_or_default();
+    match sub.channel {
+        Channel::Form => {
+            let key = sub.form.clone().unwrap_or_default();
+            let form = get_form(store, &tenant.id, &key)
+                .await
+                .map_err(|_| format!("form '{key}' no longer exists"))?;
+            Ok(Plan {
+                pairs: form_pairs(&sub.payload),
+                mapping: form.mapping,
+                source: form.source,
+                policy: form.on_resubmission,
+            })
+        }
+        Channel::Google => {
+            let cfg: GoogleConfig = get_channel(store, tenant, Channel::Google)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(missing("google"))?;
+            Ok(Plan {
+                pairs: google_pairs(&sub.payload),
+                mapping: Default::default(),
+                source: cfg.source,
+                policy: ResubmissionPolicy::Attach,
+            })
+        }
+        Channel::Meta => {
+            let cfg: MetaConfig = get_channel(store, tenant, Channel::Meta)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(missing("meta"))?;
+            let pairs = fetcher
+                .meta_lead(&cfg, &external)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Plan {
+                pairs,
+                mapping: Default::default(),
+                source: cfg.source,
+                policy: ResubmissionPolicy::Attach,
+            })
+        }
+        Channel::Linkedin => {
+            let cfg: LinkedinConfig = get_channel(store, tenant, Channel::Linkedin)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(missing("linkedin"))?;
+            let pairs = fetcher
+                .linkedin_response(&cfg, &external)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(Plan {
+                pairs,
+                mapping: Default::default(),
+                source: cfg.source,
+                policy: ResubmissionPolicy::Attach,
+            })
+        }
+    }
+}
+
+/// Processes a stored submission and saves its outcome on the record.
+pub async fn process_submission(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
+    mut sub: Submission,
+) -> Result<Submission, ServiceError> {
+    sub.attempts += 1;
+    sub.error = None;
+    sub.errors.clear();
+    match plan(store, fetcher, tenant, &sub).await {
+        Err(why) => {
+            sub.status = SubmissionStatus::Failed;
+            sub.error = Some(why);
+        }
+        Ok(plan) => {
+            let mut input = map_fields(&plan.pairs, &plan.mapping, &plan.source);
+            input.provenance.channel = sub.channel.as_str().to_owned();
+            input.provenance.form = sub.form.clone();
+            input.provenance.is_test = sub.is_test;
+            let actor = Actor::Capture {
+                channel: sub.channel.as_str().to_owned(),
+            };
+            let email = input.email.as_deref().and_then(|e| Email::parse(e).ok());
+            let phone = input
+                .phone
+                .as_deref()
+                .or(input.mobile.as_deref())
+                .and_then(|p| Phone::parse(p, tenant.settings.default_region).ok());
+            let mut matched = None;
+            if plan.policy == ResubmissionPolicy::Attach
+                && let Some(m) = find_duplicate(store, &tenant.id, email.as_ref(), phone.as_ref()).await?
+            {
+                let lead = get_lead(store, &tenant.id, &m.lead_id).await?;
+                if lead.status.is_open() {
+                    matched = Some(lead.id);
+                }
+            }
+            if let Some(lead_id) = matched {
+                let kind = ActivityKind::Captured {
+                    channel: sub.channel.as_str().into(),
+                    submission_id: sub.id.clone(),
+                    resubmitted: true,
+                };
+                store
+                    .append_activity(&Activity::new(
+                        tenant.id.clone(),
+                        lead_id,
+                        clock.now(),
+                        actor,
+                        kind,
+                    ))
+                    .await?;
+                sub.status = SubmissionStatus::Resubmitted;
+                sub.lead_id = Some(lead_id);
+            } else {
+                let external = match sub.channel {
+                    Channel::Form => None,
+                    c => sub.external_id.clone().map(|id| ExternalRef {
+                        provider: c.as_str().to_owned(),
+                        id,
+                    }),
+                };
+                let req = CreateLead {
+                    input,
+                    actor: actor.clone(),
+                    external,
+                    // A replayed form submission must not make a second lead either.
+                    idempotency_key: Some(format!("capture:{}", sub.id)),
+                    duplicates: DuplicatePolicy::Create,
+                };
+                match create_lead(store, clock, tenant, req).await {
+                    Ok(CreateResult::Created(lead)) => {
+                        let kind = ActivityKind::Captured {
+                            channel: sub.channel.as_str().into(),
+                            submission_id: sub.id.clone(),
+                            resubmitted: false,
+                        };
+                        store
+                            .append_activity(&Activity::new(
+                                tenant.id.clone(),
+                                lead.id,
+                                clock.now(),
+                                actor,
+                                kind,
+                            ))
+                            .await?;
+                        sub.status = SubmissionStatus::Processed;
+                        sub.lead_id = Some(lead.id);
+                    }
+                    Ok(CreateResult::AlreadyProcessed(id)) => {
+                        sub.status = SubmissionStatus::Processed;
+                        sub.lead_id = Some(id);
+                    }
+                    Ok(CreateResult::Duplicate(m)) => {
+                        sub.status = SubmissionStatus::Processed;
+                        sub.lead_id = Some(m.lead_id);
+                    }
+                    Err(ServiceError::Validation(errs)) => {
+                        sub.status = SubmissionStatus::Failed;
+                        sub.error = Some("the submission is not a valid lead".into());
+                        sub.errors = errs.0.into_iter().map(Into::into).collect();
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    put_typed(store, &tenant.id, kinds::SUBMISSION, &sub.id, &sub, Expect::Any).await?;
+    Ok(sub)
+}
+
+/// Processes a failed (or interrupted) submission again; a processed one is returned as is.
+pub async fn replay_submission(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Submission, ServiceError> {
+    let sub = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "submission" })?
+        .value;
+    match sub.status {
+        SubmissionStatus::Failed | SubmissionStatus::Received => {
+            process_submission(store, clock, fetcher, tenant, sub).await
+        }
+        _ => Ok(sub),
+    }
+}
+
+pub async fn get_submission(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    id: &str,
+) -> Result<Submission, ServiceError> {
+    Ok(get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "submission" })?
+        .value)
+}
+
+/// Submissions, newest ids last, optionally only one status.
+pub async fn list_submissions(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    status: Option<SubmissionStatus>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Submission>, ServiceError> {
+    let mut after = cursor.map(decode_position_cursor).transpose()?;
+    let limit = limit.clamp(1, 200) as usize;
+    let mut items = Vec::new();
+    loop {
+        let batch = store
+            .list_records(&tenant.id, kinds::SUBMISSION, after.as_deref(), 500)
+            .await?;
+        let done = batch.len() < 500;
+        for r in batch {
+            after = Some(r.id.clone());
+            let s: Submission = serde_json::from_value(r.body)
+                .map_err(|e| ServiceError::Store(StoreError::Corrupt(format!("submission: {e}"))))?;
+            if status.is_none_or(|st| s.status == st) {
+                items.push(s);
+                if items.len() == limit {
+                    return Ok(Page {
+                        items,
+                        next_cursor: after.as_deref().map(encode_position_cursor),
+                    });
+                }
+            }
+        }
+        if done {
+            return Ok(Page {
+                items,
+                next_cursor: None,
+            });
+        }
+    }
+}
