@@ -1,8 +1,9 @@
 //! Webhook signatures, all HMAC-SHA256 and all compared in constant time:
 //! - forms: `X-Leadgate-Signature: t={unix},v1={hex}` over `"{t}.{body}"`, 300 s tolerance;
 //! - Meta: `X-Hub-Signature-256: sha256={hex}` over the raw body, keyed by the app secret;
-//! - LinkedIn: `X-LI-Signature: {hex}` (optionally `hmacsha256={hex}`) over the raw body,
-//!   keyed by the client secret; the validation challenge is the hex HMAC of challengeCode.
+//! - LinkedIn: `X-LI-Signature: {hex}` over `"hmacsha256=" + body` (as LinkedIn's webhook
+//!   guide says), keyed by the client secret; a `hmacsha256=` prefix on the header value is
+//!   tolerated. The validation challenge is the hex HMAC of challengeCode.
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -85,7 +86,7 @@ pub fn verify_meta(app_secret: &str, header: Option<&str>, body: &[u8]) -> Resul
 pub fn verify_linkedin(client_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_sig = header.strip_prefix("hmacsha256=").unwrap_or(header);
-    verify_hex(client_secret, &[body], hex_sig)
+    verify_hex(client_secret, &[b"hmacsha256=", body], hex_sig)
 }
 
 /// Constant-time equality of two secrets (Google's `google_key`, Meta's verify token).
@@ -134,10 +135,16 @@ mod tests {
         let h = hmac_hex("s", &[body]);
         assert_eq!(verify_meta("s", Some(&format!("sha256={h}")), body), Ok(()));
         assert_eq!(verify_meta("s", Some(&h), body), Err(SignatureError::Malformed));
-        assert_eq!(verify_linkedin("s", Some(&h), body), Ok(()));
+        let li = hmac_hex("s", &[b"hmacsha256=", body]);
+        assert_eq!(verify_linkedin("s", Some(&li), body), Ok(()));
+        assert_eq!(verify_linkedin("s", Some(&li.to_uppercase()), body), Ok(()));
         assert_eq!(
-            verify_linkedin("s", Some(&format!("hmacsha256={h}")), body),
+            verify_linkedin("s", Some(&format!("hmacsha256={li}")), body),
             Ok(())
+        );
+        assert_eq!(
+            verify_linkedin("s", Some(&h), body),
+            Err(SignatureError::Mismatch)
         );
         assert!(secrets_equal("abc", "abc") && !secrets_equal("abc", "abd") && !secrets_equal("abc", "ab"));
     }

@@ -68,22 +68,24 @@ async fn graph_lead(
     .into_response()
 }
 
-async fn li_response(State(p): State<Arc<Platform>>, Path(urn): Path<String>) -> axum::response::Response {
+async fn li_response(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> axum::response::Response {
     use axum::response::IntoResponse;
     p.hits.fetch_add(1, Ordering::SeqCst);
     if p.fail.load(Ordering::SeqCst) {
         return (axum::http::StatusCode::BAD_GATEWAY, "down").into_response();
     }
-    let tail: String = urn
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .rev()
-        .take(8)
-        .collect();
+    assert!(
+        !id.starts_with("urn:"),
+        "the REST id is the part after the URN prefix"
+    );
+    let tail: String = id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     Json(json!({
         "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:507404993"},
         "submitter": "urn:li:person:abc123",
         "versionedLeadGenFormUrn": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:555,1)",
+        "id": id,
+        "submittedAt": 1795425302000u64,
+        "testLead": false,
         "leadType": "SPONSORED",
         "formResponse": {"answers": [
             {"answerDetails": {"textQuestionAnswer": {"answer": "Lina"}}, "questionId": 1},
@@ -563,10 +565,11 @@ async fn when_forms_are_signed_or_rate_limited_should_check_both() {
     assert_eq!(statuses, [201, 201, 201, 429]);
 }
 
-fn meta_delivery(leadgen_id: &str) -> String {
-    json!({"object": "page", "entry": [{"id": "153125381133", "time": 1795425302, "changes": [{"field": "leadgen", "value": {
-        "ad_id": "238471923", "form_id": "887766", "leadgen_id": leadgen_id, "created_time": 1795425302,
-        "page_id": "153125381133", "adgroup_id": "238471923"}}]}]})
+/// Shaped as Meta's "Retrieving Leads" guide shows it (ids as numbers).
+fn meta_delivery(leadgen_id: u64) -> String {
+    json!({"object": "page", "entry": [{"id": 153125381133u64, "time": 1795425302, "changes": [{"field": "leadgen", "value": {
+        "leadgen_id": leadgen_id, "page_id": 153125381133u64, "form_id": 887766, "adgroup_id": 238471923,
+        "ad_id": 238471923, "created_time": 1795425302}}]}]})
     .to_string()
 }
 
@@ -596,7 +599,7 @@ async fn when_meta_delivers_leads_should_verify_fetch_once_and_replay_failures()
         .unwrap();
     assert_eq!(bad.status().as_u16(), 403);
 
-    let body = meta_delivery("444555666");
+    let body = meta_delivery(444555666);
     let sig = format!("sha256={}", hmac_hex(APP_SECRET, &[body.as_bytes()]));
     let mut wrong = sig.clone().into_bytes();
     let last = wrong.len() - 1;
@@ -635,7 +638,7 @@ async fn when_meta_delivers_leads_should_verify_fetch_once_and_replay_failures()
 
     // The Graph API is down: Meta still gets its 200, the capture waits as failed, replay makes the lead.
     e.platform.fail.store(true, Ordering::SeqCst);
-    let body = meta_delivery("777888999");
+    let body = meta_delivery(777888999);
     let sig = format!("sha256={}", hmac_hex(APP_SECRET, &[body.as_bytes()]));
     assert_eq!(
         e.http
@@ -772,17 +775,21 @@ async fn when_linkedin_delivers_leads_should_answer_the_challenge_verify_fetch_a
     );
     let note = |urn: &str| {
         json!({
-            "type": "LEAD_ACTION", "leadAction": "CREATED", "occurredAt": 1795425302000u64,
-            "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:507404993"},
-            "leadGenForm": "urn:li:leadGenForm:555",
+            "type": "LEAD_ACTION",
             "leadGenFormResponse": urn,
-            "associatedEntity": {"sponsoredCreative": "urn:li:sponsoredCreative:12345"}
+            "leadGenForm": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:555, 1)",
+            "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:507404993"},
+            "associatedEntity": {"sponsoredCreative": "urn:li:sponsoredCreative:12345"},
+            "leadType": "SPONSORED",
+            "leadAction": "CREATED",
+            "occurredAt": 1795425302000u64
         })
         .to_string()
     };
-    let urn = "urn:li:leadGenFormResponse:(urn:li:sponsoredAccount:507404993,AQEZ5kJZ9s)";
+    let li_sig = |body: &str| hmac_hex(LI_SECRET, &[b"hmacsha256=", body.as_bytes()]);
+    let urn = "urn:li:leadGenFormResponse:1a2b3c-4";
     let body = note(urn);
-    let sig = hmac_hex(LI_SECRET, &[body.as_bytes()]);
+    let sig = li_sig(&body);
     let r = e
         .http
         .post(&url)
@@ -810,9 +817,9 @@ async fn when_linkedin_delivers_leads_should_answer_the_challenge_verify_fetch_a
     assert_eq!(leads[0]["source"], "social-media");
 
     e.platform.fail.store(true, Ordering::SeqCst);
-    let urn2 = "urn:li:leadGenFormResponse:(urn:li:sponsoredAccount:507404993,BQXY7mPq1z)";
+    let urn2 = "urn:li:leadGenFormResponse:9f8e7d-2";
     let body = note(urn2);
-    let sig = hmac_hex(LI_SECRET, &[body.as_bytes()]);
+    let sig = li_sig(&body);
     assert_eq!(
         e.http
             .post(&url)

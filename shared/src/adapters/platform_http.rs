@@ -141,13 +141,17 @@ impl LeadFetcher for PlatformClient {
             self.http
                 .get(url)
                 .bearer_auth(&cfg.access_token)
-                .header("LinkedIn-Version", "202401")
+                .header("LinkedIn-Version", "202601")
                 .header("X-Restli-Protocol-Version", "2.0.0")
         };
+        // The REST resource is keyed by the id after the URN prefix.
+        let id = response_urn
+            .strip_prefix("urn:li:leadGenFormResponse:")
+            .unwrap_or(response_urn);
         let response = self
             .get_json(
                 "linkedin",
-                headed(format!("{base}/leadFormResponses/{}", encode(response_urn))),
+                headed(format!("{base}/leadFormResponses/{}", encode(id))),
             )
             .await?;
         let form_id = linkedin_form_id(&response).ok_or_else(|| FetchError::Malformed {
