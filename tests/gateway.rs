@@ -454,7 +454,37 @@ async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_fil
         .await
         .unwrap();
     assert_eq!(body, "hello world");
-    let doc = http.get(format!("{base}/openapi.json")).send().await.unwrap();
-    assert_eq!(doc.status().as_u16(), 200);
+    let doc: serde_json::Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in ["/v1/leads", "/v1/leads/{id}/convert", "/v1/captures"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+
+    // A website form posts to the capture route of the same gateway.
+    let form = json!({"key": "contact", "name": "Contact", "source": "website-form", "thank_you_url": "https://example.com/thanks"});
+    let (status, _, _) = send(
+        &http,
+        Method::PUT,
+        &format!("{base}/v1/settings/capture-forms/contact"),
+        &key,
+        Some(form),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let res = http
+        .post(format!("{base}/capture/default/forms/contact"))
+        .json(&json!({"Full Name": "Web Visitor", "Email Address": "visitor@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let (_, _, page) = send(&http, Method::GET, &format!("{base}/v1/leads?q=web"), &key, None).await;
+    assert_eq!(page["items"][0]["provenance"]["channel"], "form");
     run.interrupt_and_wait();
 }
