@@ -8,6 +8,7 @@
 pub mod adapters;
 pub mod config;
 pub mod domain;
+pub mod import;
 pub mod ports;
 pub mod secret;
 pub mod services;

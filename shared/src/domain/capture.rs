@@ -145,18 +145,17 @@ pub fn synonym(normalized: &str) -> Option<&'static str> {
         "phone" | "phonenumber" | "telephone" | "tel" | "phoneno" | "workphone" | "businessphone"
         | "userphone" => "phone",
         "mobile" | "mobilephone" | "cell" | "cellphone" | "mobilenumber" | "cellular" => "mobile",
-        "company" | "companyname" | "organization" | "organisation" | "business" | "employer" | "account" => {
-            "company"
-        }
+        "company" | "companyname" | "organization" | "organisation" | "business" | "employer" | "account"
+        | "accountname" | "companyaccount" => "company",
         "position" | "jobtitle" | "title" | "designation" | "role" | "job" => "position",
         "website" | "url" | "companywebsite" | "web" | "homepage" => "website",
         "companynumber" | "registrationnumber" | "companyregistration" => "company_number",
         "taxid" | "vat" | "vatnumber" | "vatid" | "taxnumber" => "tax_id",
         "street" | "address" | "streetaddress" | "address1" | "addressline1" => "street",
         "city" | "town" => "city",
-        "state" | "region" | "province" | "county" => "state",
+        "state" | "region" | "province" | "county" | "stateprovince" | "stateregion" => "state",
         "country" | "countryname" | "countrycode" => "country",
-        "postalcode" | "zip" | "zipcode" | "postcode" => "postal_code",
+        "postalcode" | "zip" | "zipcode" | "postcode" | "zippostalcode" | "postalzipcode" => "postal_code",
         "utmsource" => "utm_source",
         "utmmedium" => "utm_medium",
         "utmcampaign" => "utm_campaign",
@@ -167,6 +166,16 @@ pub fn synonym(normalized: &str) -> Option<&'static str> {
         "pageurl" | "page" | "landingpage" | "sourceurl" => "page_url",
         "referrer" | "referer" => "referrer",
         "consent" | "consenttext" | "gdprconsent" | "privacyconsent" | "marketingconsent" => "consent",
+        // Headers European spreadsheets commonly use (German, French, Spanish).
+        "vorname" | "prénom" | "prenom" | "nombre" => "first_name",
+        "nachname" | "nom" | "apellido" | "apellidos" => "last_name",
+        "telefon" | "telefonnummer" | "téléphone" | "telephone2" | "teléfono" | "telefono" => "phone",
+        "handy" | "mobil" | "portable" | "móvil" | "movil" => "mobile",
+        "firma" | "unternehmen" | "société" | "societe" | "entreprise" | "empresa" => "company",
+        "strasse" | "straße" | "adresse" | "dirección" | "direccion" => "street",
+        "ort" | "stadt" | "ville" | "ciudad" => "city",
+        "plz" | "postleitzahl" | "codepostal" | "códigopostal" | "codigopostal" => "postal_code",
+        "land" | "pays" | "país" | "pais" => "country",
         _ => return None,
     })
 }

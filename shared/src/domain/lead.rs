@@ -295,7 +295,10 @@ fn text(errs: &mut FieldErrors, field: &str, v: &Option<String>, max: usize) -> 
         ));
         return None;
     }
-    if s.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    // Line breaks (LF or CRLF) and tabs are fine in multi-line fields such as a street address.
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
         errs.push(FieldError::new(
             field,
             "invalid_characters",

@@ -77,7 +77,11 @@ impl Phone {
                 ),
             )
         };
-        let parsed = phonenumber::parse(Some(region.0), s).map_err(|_| invalid())?;
+        // A number written with its country code is parsed without the default region: the
+        // phonenumber crate otherwise strips the *default* region's national prefix after the
+        // country code ("+33 1 23 45 67 89" with region US lost its "1" and became invalid).
+        let region_hint = if s.starts_with('+') { None } else { Some(region.0) };
+        let parsed = phonenumber::parse(region_hint, s).map_err(|_| invalid())?;
         if !phonenumber::is_valid(&parsed) {
             return Err(invalid());
         }
@@ -135,6 +139,17 @@ mod tests {
     fn when_international_number_should_ignore_region() {
         let us = Region::parse("US").unwrap();
         assert_eq!(Phone::parse("+49 30 901820", us).unwrap().as_str(), "+4930901820");
+        // A French number whose national part starts with 1 (the US national prefix).
+        assert_eq!(
+            Phone::parse("+33 1 23 45 67 89", us).unwrap().as_str(),
+            "+33123456789"
+        );
+        assert_eq!(
+            Phone::parse("+1 415 555 0132", Region::parse("FR").unwrap())
+                .unwrap()
+                .as_str(),
+            "+14155550132"
+        );
     }
 
     #[test]

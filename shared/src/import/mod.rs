@@ -1,0 +1,49 @@
+//! Bulk import: files dropped in the bucket (or uploaded for an import job) become leads.
+//!
+//! - `table`: opens a file as a header row plus streamed rows, whatever its format (CSV in any
+//!   common dialect and encoding, XLSX, XLS, ODS), with limits against hostile files.
+//! - `mapping`: maps headers to lead fields (synonyms, custom fields by key or label) and rows
+//!   to `LeadInput`s.
+//! - `pipeline`: validates every row, applies the mode and the duplicate policy, writes in
+//!   batches, and produces the report.
+
+pub mod mapping;
+pub mod pipeline;
+pub mod table;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// A dry run: the full report, nothing saved.
+    Validate,
+    /// Any error row means nothing is saved.
+    #[default]
+    AllOrNothing,
+    /// Save the good rows, report the bad ones.
+    ValidRows,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicatePolicy {
+    /// Leave the existing lead alone; the row is reported as a duplicate.
+    #[default]
+    Skip,
+    /// Update the existing lead with the row's non-empty values.
+    Update,
+    /// Create a new lead anyway.
+    Create,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ImportOptions {
+    #[serde(default)]
+    pub mode: ImportMode,
+    #[serde(default)]
+    pub duplicates: DuplicatePolicy,
+    /// Source for rows that have no source column or leave it empty (id or name).
+    #[serde(default)]
+    pub default_source: Option<String>,
+}

@@ -1,0 +1,294 @@
+//! Opens an import file as a header row plus rows, whatever the format.
+//!
+//! - Format by content, not by name: a ZIP is XLSX or ODS, a CFB container is XLS, anything
+//!   else must be text (a `.xlsx` that is really CSV is read as CSV; binary junk named `.csv`
+//!   is refused).
+//! - CSV: UTF-8 with or without BOM, UTF-16 LE/BE with BOM, otherwise Windows-1252 (what
+//!   European Excel writes); comma, semicolon or tab, guessed from the header line; quoted
+//!   newlines and CRLF. The text is transcoded to UTF-8 into a scratch file, streaming, so
+//!   memory does not grow with the file.
+//!
+//! Limits (each a clear error, never a crash or a partial import):
+//! `MAX_LINE_BYTES` per physical line, `MAX_COLUMNS` columns, `MAX_CELLS` cells in a sheet.
+
+use calamine::{Data, Reader};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+pub const MAX_COLUMNS: usize = 500;
+pub const MAX_CELLS: usize = 20_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("the file is not a spreadsheet or text CSV (it looks like binary data)")]
+    Binary,
+    #[error("line {line} is longer than {MAX_LINE_BYTES} bytes")]
+    LineTooLong { line: usize },
+    #[error("the header has more than {MAX_COLUMNS} columns")]
+    TooManyColumns,
+    #[error("the sheet has more than {MAX_CELLS} cells")]
+    TooManyCells,
+    #[error("the spreadsheet cannot be read: {0}")]
+    Spreadsheet(String),
+    #[error("row {line}: {message}")]
+    Csv { line: usize, message: String },
+    #[error("the file cannot be read: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    Csv,
+    Xlsx,
+    Xls,
+    Ods,
+}
+
+enum Rows {
+    /// Records and the row number of the last one (the header is row 1).
+    Csv(csv::StringRecordsIntoIter<BufReader<File>>, usize),
+    Cells(std::vec::IntoIter<Vec<String>>, usize),
+}
+
+/// A header and its rows; each row comes with its row number as a spreadsheet shows it (the
+/// header is row 1), so a CSV record with quoted line breaks is still one row.
+pub struct Table {
+    pub format: Format,
+    pub headers: Vec<String>,
+    pub delimiter: Option<char>,
+    pub encoding: Option<&'static str>,
+    rows: Rows,
+}
+
+impl Iterator for Table {
+    type Item = Result<(usize, Vec<String>), TableError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match &mut self.rows {
+            Rows::Csv(it, n) => it.next().map(|r| {
+                *n += 1;
+                let row = *n;
+                r.map(|rec| (row, rec.iter().map(str::to_owned).collect()))
+                    .map_err(|e| TableError::Csv {
+                        line: row,
+                        message: e.to_string(),
+                    })
+            }),
+            Rows::Cells(it, n) => it.next().map(|r| {
+                *n += 1;
+                Ok((*n, r))
+            }),
+        }
+    }
+}
+
+fn sniff(path: &Path) -> Result<Vec<u8>, TableError> {
+    let mut head = Vec::with_capacity(8);
+    File::open(path)?.take(8).read_to_end(&mut head)?;
+    if head.is_empty() {
+        return Err(TableError::Empty);
+    }
+    Ok(head)
+}
+
+/// Opens `path`; `scratch` is a file the CSV path may write its UTF-8 copy to.
+pub fn open(path: &Path, scratch: &Path) -> Result<Table, TableError> {
+    let head = sniff(path)?;
+    if head.starts_with(b"PK\x03\x04") {
+        return open_zip_sheet(path);
+    }
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        let wb = calamine::Xls::new(BufReader::new(File::open(path)?))
+            .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
+        return sheet_table(wb, Format::Xls);
+    }
+    open_csv(path, scratch)
+}
+
+fn open_zip_sheet(path: &Path) -> Result<Table, TableError> {
+    match calamine::Xlsx::new(BufReader::new(File::open(path)?)) {
+        Ok(wb) => sheet_table(wb, Format::Xlsx),
+        Err(xlsx_err) => match calamine::Ods::new(BufReader::new(File::open(path)?)) {
+            Ok(wb) => sheet_table(wb, Format::Ods),
+            Err(_) => Err(TableError::Spreadsheet(xlsx_err.to_string())),
+        },
+    }
+}
+
+fn cell_text(c: &Data) -> String {
+    match c {
+        Data::Empty => String::new(),
+        // Whole numbers written as numbers ("12500", phone-like ids) read back without ".0".
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::DateTime(d) => d
+            .as_datetime()
+            .map(|t| {
+                if t.time() == chrono::NaiveTime::MIN {
+                    t.date().to_string()
+                } else {
+                    t.to_string()
+                }
+            })
+            .unwrap_or_else(|| c.to_string()),
+        other => other.to_string(),
+    }
+}
+
+fn sheet_table<RS, R>(mut wb: R, format: Format) -> Result<Table, TableError>
+where
+    RS: std::io::Read + std::io::Seek,
+    R: Reader<RS>,
+    R::Error: std::fmt::Display,
+{
+    let range = wb
+        .worksheet_range_at(0)
+        .ok_or_else(|| TableError::Spreadsheet("the workbook has no sheet".into()))?
+        .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
+    let (h, w) = range.get_size();
+    if h.saturating_mul(w) > MAX_CELLS {
+        return Err(TableError::TooManyCells);
+    }
+    let mut rows = range.rows().map(|r| r.iter().map(cell_text).collect::<Vec<_>>());
+    let headers = rows.next().ok_or(TableError::Empty)?;
+    if headers.len() > MAX_COLUMNS {
+        return Err(TableError::TooManyColumns);
+    }
+    let rest: Vec<Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.trim().is_empty())).collect();
+    Ok(Table {
+        format,
+        headers,
+        delimiter: None,
+        encoding: None,
+        rows: Rows::Cells(rest.into_iter(), 1),
+    })
+}
+
+/// Picks the encoding: a BOM says it; otherwise UTF-8 if every byte is valid UTF-8, else
+/// Windows-1252.
+fn detect_encoding(path: &Path) -> Result<(&'static encoding_rs::Encoding, usize), TableError> {
+    let head = sniff(path)?;
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(&head) {
+        return Ok((enc, bom));
+    }
+    let mut dec = encoding_rs::UTF_8.new_decoder_without_bom_handling();
+    let mut r = BufReader::new(File::open(path)?);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = String::with_capacity(buf.len() * 2);
+    loop {
+        let n = r.read(&mut buf)?;
+        out.clear();
+        let (_, _, bad) = dec.decode_to_string(&buf[..n], &mut out, n == 0);
+        if bad {
+            return Ok((encoding_rs::WINDOWS_1252, 0));
+        }
+        if n == 0 {
+            return Ok((encoding_rs::UTF_8, 0));
+        }
+    }
+}
+
+/// Streams `src` (in `enc`) into `dst` as UTF-8, refusing binary data and over-long lines.
+fn transcode(
+    src: &Path,
+    skip: usize,
+    enc: &'static encoding_rs::Encoding,
+    dst: &Path,
+) -> Result<(), TableError> {
+    let mut r = BufReader::new(File::open(src)?);
+    std::io::copy(&mut (&mut r).take(skip as u64), &mut std::io::sink())?;
+    let mut w = BufWriter::new(File::create(dst)?);
+    let mut dec = enc.new_decoder_without_bom_handling();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut out = String::with_capacity(buf.len() * 3);
+    let (mut line, mut line_len, mut controls, mut seen) = (1usize, 0usize, 0usize, 0usize);
+    loop {
+        let n = r.read(&mut buf)?;
+        out.clear();
+        let _ = dec.decode_to_string(&buf[..n], &mut out, n == 0);
+        for ch in out.chars() {
+            seen += 1;
+            match ch {
+                '\n' => {
+                    line += 1;
+                    line_len = 0;
+                }
+                '\0' => return Err(TableError::Binary),
+                c if c.is_control() && c != '\r' && c != '\t' => controls += 1,
+                _ => {}
+            }
+            line_len += ch.len_utf8();
+            if line_len > MAX_LINE_BYTES {
+                return Err(TableError::LineTooLong { line });
+            }
+        }
+        // Text has almost no control characters; junk has many.
+        if seen >= 512 && controls * 20 > seen {
+            return Err(TableError::Binary);
+        }
+        w.write_all(out.as_bytes())?;
+        if n == 0 {
+            break;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Comma, semicolon or tab: whichever the header line (outside quotes) has most of.
+fn detect_delimiter(path: &Path) -> Result<u8, TableError> {
+    let mut first = Vec::new();
+    let mut r = BufReader::new(File::open(path)?);
+    let mut quoted = false;
+    let mut byte = [0u8; 1];
+    while r.read(&mut byte)? == 1 {
+        match byte[0] {
+            b'"' => quoted = !quoted,
+            b'\n' if !quoted => break,
+            b => first.push(b),
+        }
+    }
+    let count = |d: u8| first.iter().filter(|&&b| b == d).count();
+    let best = [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|d| count(*d))
+        .unwrap_or(b',');
+    Ok(if count(best) == 0 { b',' } else { best })
+}
+
+fn open_csv(path: &Path, scratch: &Path) -> Result<Table, TableError> {
+    let (enc, bom) = detect_encoding(path)?;
+    transcode(path, bom, enc, scratch)?;
+    let delim = detect_delimiter(scratch)?;
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(BufReader::new(File::open(scratch)?));
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| TableError::Csv {
+            line: 1,
+            message: e.to_string(),
+        })?
+        .iter()
+        .map(|h| h.trim().to_owned())
+        .collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(TableError::Empty);
+    }
+    if headers.len() > MAX_COLUMNS {
+        return Err(TableError::TooManyColumns);
+    }
+    Ok(Table {
+        format: Format::Csv,
+        headers,
+        delimiter: Some(delim as char),
+        encoding: Some(enc.name()),
+        rows: Rows::Csv(rdr.into_records(), 1),
+    })
+}

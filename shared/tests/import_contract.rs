@@ -1,0 +1,475 @@
+//! Bulk import on every store/bucket pair (SQLite + folder, DynamoDB Local + moto), with
+//! files generated here the way other CRMs and Excel write them.
+
+mod common;
+
+use bytes::Bytes;
+use leadgate_core::domain::query::LeadQuery;
+use leadgate_core::domain::tenant::Tenant;
+use leadgate_core::import::pipeline::{ImportOutcome, ImportReport};
+use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
+use leadgate_core::ports::blob::{BlobKey, BlobStore};
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::imports::{ObjectImport, import_object};
+use leadgate_core::services::tenants;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt;
+
+struct Env {
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+    tenant: Tenant,
+    scratch: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) -> Self {
+        let id = common::tenant("imp");
+        let (tenant, _) = tenants::ensure_tenant(&*store, &id, "Imp", chrono::Utc::now())
+            .await
+            .unwrap();
+        Env {
+            store,
+            blobs,
+            tenant,
+            scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn import(&self, name: &str, body: Vec<u8>, options: ImportOptions) -> ImportReport {
+        let key = BlobKey::parse(&format!("imports/{}/{name}", self.tenant.id)).unwrap();
+        let meta = self
+            .blobs
+            .put(&key, Bytes::from(body), "application/octet-stream")
+            .await
+            .unwrap();
+        match import_object(
+            &*self.store,
+            &*self.blobs,
+            &SystemClock,
+            &key,
+            &meta.etag,
+            options,
+            self.scratch.path(),
+        )
+        .await
+        .unwrap()
+        {
+            ObjectImport::Done(r) => *r,
+            ObjectImport::AlreadyHandled => panic!("a new object is imported"),
+        }
+    }
+
+    async fn leads(&self) -> Vec<leadgate_core::domain::Lead> {
+        self.store
+            .list_leads(
+                &self.tenant.id,
+                &LeadQuery {
+                    limit: 500,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .items
+    }
+
+    async fn report_file(&self, key: &str) -> String {
+        let mut r = self.blobs.get(&BlobKey::parse(key).unwrap()).await.unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).await.unwrap();
+        s
+    }
+}
+
+fn opts(mode: ImportMode, duplicates: DuplicatePolicy) -> ImportOptions {
+    ImportOptions {
+        mode,
+        duplicates,
+        default_source: None,
+    }
+}
+
+/// A Salesforce lead report: UTF-8 with BOM, CRLF, quoted fields with commas and newlines.
+fn salesforce_csv() -> Vec<u8> {
+    let mut s = String::from("\u{feff}");
+    s.push_str("\"First Name\",\"Last Name\",\"Title\",\"Company / Account\",\"Email\",\"Phone\",\"Lead Source\",\"Lead Status\",\"Street\",\"City\",\"State/Province\",\"Zip/Postal Code\",\"Country\"\r\n");
+    s.push_str("\"Ava\",\"Stone\",\"VP Sales\",\"Stone, Field & Co\",\"ava@stonefield.example\",\"(415) 555-0101\",\"Partner\",\"Contacted\",\"1 Main St\r\nSuite 4\",\"San Francisco\",\"CA\",\"94105\",\"USA\"\r\n");
+    s.push_str("\"Ben\",\"Ortiz\",\"CTO\",\"Ortiz Labs\",\"ben@ortiz.example\",\"+1 212 555 0199\",\"Referral\",\"New\",\"\",\"New York\",\"NY\",\"10001\",\"USA\"\r\n");
+    s.push_str("\"Cy\",\"Bad\",\"\",\"Nowhere\",\"not-an-email\",\"\",\"Billboard\",\"Hot\",\"\",\"\",\"\",\"\",\"\"\r\n");
+    s.into_bytes()
+}
+
+/// A HubSpot contacts export.
+fn hubspot_csv() -> Vec<u8> {
+    "Record ID,First Name,Last Name,Email,Phone Number,Company Name,Job Title,Lead Source,Create Date\n\
+     101,Dana,Kim,dana@kim.example,+1 650 555 0123,Kim Co,Founder,Social media,2026-01-05 10:00\n\
+     102,Eli,Wu,eli@wu.example,,Wu GmbH,Buyer,Social media,2026-01-06 11:00\n"
+        .as_bytes()
+        .to_vec()
+}
+
+/// What a European Excel saves: semicolons, Windows-1252, national phone numbers.
+fn excel_semicolon_1252() -> Vec<u8> {
+    let text = "Name;E-Mail;Telefon;Company;City;Lead Source\r\nJürgen Müller;juergen@mueller.example;+49 30 901820;Müller & Söhne;Köln;Trade show / event\r\nRenée Dubois;renee@dubois.example;+33 1 23 45 67 89;Société Générale;Paris;Trade show / event\r\n";
+    let (bytes, _, bad) = encoding_rs::WINDOWS_1252.encode(text);
+    assert!(!bad);
+    bytes.into_owned()
+}
+
+/// Excel's "Unicode Text": UTF-16 LE with BOM, tab-separated.
+fn unicode_text_utf16() -> Vec<u8> {
+    let text = "Full Name\tEmail\tSource\r\nŁucja Nowak\tlucja@nowak.example\tCold outreach\r\n";
+    let mut out = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    out
+}
+
+fn xlsx(rows: &[&[&str]]) -> Vec<u8> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet();
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            ws.write_string(r as u32, c as u16, *cell).unwrap();
+        }
+    }
+    ws.write_number(2, 3, 12500.0).unwrap();
+    wb.save_to_buffer().unwrap()
+}
+
+async fn other_crm_exports(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    let sf = e
+        .import(
+            "salesforce.csv",
+            salesforce_csv(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!(
+        (sf.outcome, sf.rows, sf.valid_rows, sf.error_rows, sf.created),
+        (ImportOutcome::Completed, 3, 2, 1, 2),
+        "{sf:?}"
+    );
+    assert_eq!(sf.delimiter, Some(','));
+    assert_eq!(sf.unknown_columns, Vec::<String>::new());
+    let errors = e.report_file(&sf.errors_csv).await;
+    assert!(
+        errors.contains("not-an-email") && errors.contains(",4,email,"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("source must be one of:") && errors.contains("Website form"),
+        "{errors}"
+    );
+    assert!(errors.contains("status must be one of"), "{errors}");
+    let leads = e.leads().await;
+    let ava = leads.iter().find(|l| l.name == "Ava Stone").unwrap();
+    assert_eq!(ava.address.street.as_deref(), Some("1 Main St\r\nSuite 4"));
+    assert_eq!(ava.phone.as_ref().unwrap().as_str(), "+14155550101");
+    assert_eq!(ava.company.as_deref(), Some("Stone, Field & Co"));
+
+    let hs = e
+        .import("hubspot.csv", hubspot_csv(), ImportOptions::default())
+        .await;
+    assert_eq!((hs.outcome, hs.created), (ImportOutcome::Completed, 2), "{hs:?}");
+    assert_eq!(hs.unknown_columns, ["Record ID", "Create Date"]);
+
+    let eu = e
+        .import("export.csv", excel_semicolon_1252(), ImportOptions::default())
+        .await;
+    let eu_errors = e.report_file(&eu.errors_csv).await;
+    assert_eq!(
+        (eu.outcome, eu.delimiter, eu.encoding, eu.created),
+        (ImportOutcome::Completed, Some(';'), Some("windows-1252"), 2),
+        "{eu_errors}"
+    );
+    let leads = e.leads().await;
+    let j = leads
+        .iter()
+        .find(|l| l.name == "Jürgen Müller")
+        .expect("accents survive");
+    assert_eq!(j.company.as_deref(), Some("Müller & Söhne"));
+    assert_eq!(j.phone.as_ref().unwrap().as_str(), "+4930901820");
+
+    let u16 = e
+        .import("unicode.txt", unicode_text_utf16(), ImportOptions::default())
+        .await;
+    assert_eq!(
+        (u16.outcome, u16.delimiter, u16.encoding, u16.created),
+        (ImportOutcome::Completed, Some('\t'), Some("UTF-16LE"), 1),
+        "{u16:?}"
+    );
+    assert!(e.leads().await.iter().any(|l| l.name == "Łucja Nowak"));
+
+    let book = xlsx(&[
+        &["Name", "Email", "Lead Source", "Postal Code"],
+        &["Fay Xu", "fay@xu.example", "Referral", "02139"],
+        &["Gus Lee", "gus@lee.example", "Referral", ""],
+    ]);
+    let x = e.import("leads.xlsx", book, ImportOptions::default()).await;
+    assert_eq!((x.outcome, x.created), (ImportOutcome::Completed, 2), "{x:?}");
+    let leads = e.leads().await;
+    assert_eq!(
+        leads
+            .iter()
+            .find(|l| l.name == "Fay Xu")
+            .unwrap()
+            .address
+            .postal_code
+            .as_deref(),
+        Some("02139")
+    );
+    assert_eq!(
+        leads
+            .iter()
+            .find(|l| l.name == "Gus Lee")
+            .unwrap()
+            .address
+            .postal_code
+            .as_deref(),
+        Some("12500")
+    );
+    assert_eq!(e.leads().await.len(), 9);
+}
+
+async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    let file = "Name,Email,Lead Source,Company\nA One,a@x.example,Referral,Alpha\nB Two,b@x.example,Referral,Beta\nBad,nope,Referral,\n";
+    let v = e
+        .import(
+            "v.csv",
+            file.into(),
+            opts(ImportMode::Validate, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!(
+        (v.outcome, v.valid_rows, v.error_rows, v.created),
+        (ImportOutcome::Validated, 2, 1, 0)
+    );
+    let r = e
+        .import(
+            "r.csv",
+            file.into(),
+            opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Rejected, 0));
+    assert!(r.message.unwrap().contains("nothing was saved"));
+    assert!(e.leads().await.is_empty(), "all_or_nothing saved nothing");
+    let ok = e
+        .import(
+            "ok.csv",
+            file.into(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((ok.outcome, ok.created), (ImportOutcome::Completed, 2));
+
+    // Duplicates: against the store (a@, b@) and within the file (c@ twice).
+    let again = "Name,Email,Lead Source,Company\nA One,a@x.example,Referral,Alpha Renamed\nB Two,B@X.example,Referral,\nC Three,c@x.example,Referral,Gamma\nC Again,c@x.example,Referral,Gamma\n";
+    let skip = e
+        .import(
+            "skip.csv",
+            again.into(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!(
+        (skip.created, skip.skipped, skip.duplicate_rows),
+        (1, 3, 3),
+        "{skip:?}"
+    );
+    let dups = e.report_file(&skip.duplicates_csv).await;
+    let a_id = e.leads().await.iter().find(|l| l.name == "A One").unwrap().id;
+    assert!(dups.contains(&format!("2,a@x.example,{a_id},skip")), "{dups}");
+    assert!(dups.contains("5,c@x.example,line 4,skip"), "{dups}");
+    let upd = e
+        .import(
+            "upd.csv",
+            again.into(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Update),
+        )
+        .await;
+    assert_eq!((upd.updated, upd.created), (3, 0), "{upd:?}");
+    let leads = e.leads().await;
+    assert_eq!(
+        leads.iter().find(|l| l.id == a_id).unwrap().company.as_deref(),
+        Some("Alpha Renamed")
+    );
+    assert_eq!(
+        leads
+            .iter()
+            .find(|l| l.name == "B Two")
+            .unwrap()
+            .company
+            .as_deref(),
+        Some("Beta"),
+        "empty cells do not erase"
+    );
+    let create = e
+        .import(
+            "create.csv",
+            again.into(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Create),
+        )
+        .await;
+    assert_eq!(create.created, 4);
+    assert_eq!(e.leads().await.len(), 3 + 4);
+}
+
+async fn hostile_files(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.csv", vec![], "empty"),
+        ("header.csv", b"Name,Email,Lead Source\n".to_vec(), "no data rows"),
+        (
+            "junk.csv",
+            (0..20_000u32)
+                .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+                .collect(),
+            "binary",
+        ),
+        (
+            "giant.csv",
+            format!(
+                "Name,Email,Lead Source\n\"{}\",a@b.example,Referral\n",
+                "x".repeat(2 * 1024 * 1024)
+            )
+            .into_bytes(),
+            "longer than",
+        ),
+        (
+            "fake.xlsx",
+            b"Name,Email,Lead Source\nReal Csv,real@csv.example,Referral\n".to_vec(),
+            "",
+        ),
+    ];
+    for (name, body, expect) in cases {
+        let r = e.import(name, body, ImportOptions::default()).await;
+        if expect.is_empty() {
+            assert_eq!(
+                (r.outcome, r.created),
+                (ImportOutcome::Completed, 1),
+                "{name}: a .xlsx that is really CSV is read as CSV"
+            );
+        } else {
+            assert_eq!(r.outcome, ImportOutcome::Unreadable, "{name}: {r:?}");
+            assert!(
+                r.message.as_deref().unwrap_or("").contains(expect),
+                "{name}: {:?}",
+                r.message
+            );
+            assert_eq!(r.created, 0);
+        }
+    }
+    assert_eq!(e.leads().await.len(), 1);
+}
+
+async fn same_object_imports_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Arc::new(Env::new(store, blobs).await);
+    let key = BlobKey::parse(&format!("imports/{}/once.csv", e.tenant.id)).unwrap();
+    let meta = e
+        .blobs
+        .put(
+            &key,
+            Bytes::from_static(b"Name,Email,Lead Source\nOnce,once@x.example,Referral\n"),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let runs = (0..10).map(|_| {
+        let (e, key, etag) = (e.clone(), key.clone(), meta.etag.clone());
+        tokio::spawn(async move {
+            import_object(
+                &*e.store,
+                &*e.blobs,
+                &SystemClock,
+                &key,
+                &etag,
+                ImportOptions::default(),
+                e.scratch.path(),
+            )
+            .await
+            .unwrap()
+        })
+    });
+    let results = futures::future::join_all(runs).await;
+    let done = results
+        .iter()
+        .filter(|r| matches!(r.as_ref().unwrap(), ObjectImport::Done(_)))
+        .count();
+    assert_eq!(done, 1);
+    assert_eq!(e.leads().await.len(), 1);
+    // A new version of the same key is a new import.
+    let meta2 = e
+        .blobs
+        .put(
+            &key,
+            Bytes::from_static(b"Name,Email,Lead Source\nTwice,twice@x.example,Referral\n"),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    assert_ne!(meta2.etag, meta.etag);
+    let r = import_object(
+        &*e.store,
+        &*e.blobs,
+        &SystemClock,
+        &key,
+        &meta2.etag,
+        ImportOptions::default(),
+        e.scratch.path(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, ObjectImport::Done(_)));
+    assert_eq!(e.leads().await.len(), 2);
+}
+
+macro_rules! contract {
+    ($backend:ident, $store:expr, $blobs:expr) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident, $case:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
+                            return;
+                        };
+                        $case(store, blobs).await;
+                    }
+                };
+            }
+
+            case!(
+                when_other_crms_exports_are_imported_should_read_every_dialect,
+                other_crm_exports
+            );
+            case!(
+                when_modes_and_duplicate_policies_apply_should_save_accordingly,
+                modes_and_duplicates
+            );
+            case!(
+                when_files_are_hostile_should_report_clearly_and_save_nothing,
+                hostile_files
+            );
+            case!(
+                when_the_same_object_arrives_ten_times_should_import_once,
+                same_object_imports_once
+            );
+        }
+    };
+}
+
+contract!(
+    sqlite_folder,
+    async { common::sqlite_store() },
+    common::local_blobs()
+);
+contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());
