@@ -48,6 +48,17 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
     let first = bootstrap::bootstrap(&*store, &SystemClock, &settings)
         .await
         .map_err(GatewayError::Bootstrap)?;
+    // The stand-in for the bucket's S3 trigger: files under imports/ are imported once each.
+    let import_deps = leadgate_import::ImportDeps {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        clock: std::sync::Arc::new(SystemClock),
+        scratch: settings.data_dir.join("tmp"),
+    };
+    tokio::spawn(leadgate_import::watch_folder(
+        import_deps,
+        std::time::Duration::from_secs(2),
+    ));
     let state = http::AppState {
         store,
         blobs,

@@ -10,6 +10,7 @@
 pub mod mapping;
 pub mod pipeline;
 pub mod table;
+pub mod template;
 
 use serde::{Deserialize, Serialize};
 

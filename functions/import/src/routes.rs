@@ -1,0 +1,128 @@
+//! Import jobs and the template (admins only).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use leadgate_api::ApiState;
+use leadgate_api::error::{ApiError, ApiResult, Problem};
+use leadgate_api::extract::{ApiJson, Caller};
+use leadgate_core::import::ImportOptions;
+use leadgate_core::import::template::{template_columns, template_csv, template_xlsx};
+use leadgate_core::ports::blob::BlobKey;
+use leadgate_core::services::imports::{self as svc, ImportJob};
+use leadgate_core::services::leads::load_context;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewImportJob {
+    pub filename: String,
+    #[serde(default)]
+    pub options: ImportOptions,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedImportJob {
+    pub job: ImportJob,
+    /// PUT the file here within an hour; the import starts when it lands.
+    pub upload_url: String,
+}
+
+/// Creates an import job with its options and returns a presigned upload URL.
+#[utoipa::path(post, path = "/v1/imports", tag = "imports", request_body = NewImportJob,
+    responses((status = 201, body = CreatedImportJob), (status = 422, body = Problem)))]
+pub async fn create_job(
+    State(st): State<ApiState>,
+    caller: Caller,
+    ApiJson(new): ApiJson<NewImportJob>,
+) -> ApiResult<(StatusCode, Json<CreatedImportJob>)> {
+    caller.require_admin()?;
+    let job = svc::create_import_job(
+        &*st.store,
+        &caller.tenant.id,
+        &caller.principal.user,
+        &new.filename,
+        new.options,
+        st.clock.now(),
+    )
+    .await?;
+    let key = BlobKey::parse(&job.key).map_err(ApiError::internal)?;
+    let upload_url = st
+        .blobs
+        .presign_put(&key, Duration::from_secs(3600), "application/octet-stream")
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::CREATED, Json(CreatedImportJob { job, upload_url })))
+}
+
+#[utoipa::path(get, path = "/v1/imports", tag = "imports", responses((status = 200, body = Vec<ImportJob>)))]
+pub async fn list_jobs(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<ImportJob>>> {
+    caller.require_admin()?;
+    Ok(Json(svc::list_import_jobs(&*st.store, &caller.tenant.id).await?))
+}
+
+/// A job with its report summary (the errors and duplicates CSVs are under `reports/`).
+#[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = String, Path)),
+    responses((status = 200, body = ImportJob), (status = 404, body = Problem)))]
+pub async fn get_job(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportJob>> {
+    caller.require_admin()?;
+    Ok(Json(
+        svc::get_import_job(&*st.store, &caller.tenant.id, &id).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateParams {
+    /// `csv` (default) or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// The import template: every column; the XLSX has dropdowns and a "Valid values" sheet.
+#[utoipa::path(get, path = "/v1/imports/template", tag = "imports", params(TemplateParams),
+    responses((status = 200, description = "the template file"), (status = 400, body = Problem)))]
+pub async fn template(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<TemplateParams>,
+) -> ApiResult<Response> {
+    let ctx = load_context(&*st.store, &caller.tenant).await?;
+    let cols = template_columns(&ctx);
+    match p.format.as_deref().unwrap_or("csv") {
+        "csv" => Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"leads-template.csv\"",
+                ),
+            ],
+            template_csv(&cols),
+        )
+            .into_response()),
+        "xlsx" => {
+            let bytes = template_xlsx(&cols).map_err(ApiError::internal)?;
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        "attachment; filename=\"leads-template.xlsx\"",
+                    ),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        _ => Err(ApiError::BadRequest("format is csv or xlsx".into())),
+    }
+}

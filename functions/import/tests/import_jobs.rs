@@ -1,0 +1,228 @@
+//! Import jobs over HTTP (a real upload to the presigned URL, then the watched-folder scan),
+//! the template in CSV and XLSX, and the S3 ObjectCreated event through the Lambda handler.
+
+use aws_lambda_events::event::s3::S3Event;
+use leadgate_api::{ApiState, compose};
+use leadgate_core::adapters::local_blob::LocalBlobStore;
+use leadgate_core::adapters::platform_http::PlatformClient;
+use leadgate_core::adapters::sqlite::SqliteStore;
+use leadgate_core::config::LocalBlobConfig;
+use leadgate_core::domain::TenantId;
+use leadgate_core::domain::tenant::Role;
+use leadgate_core::ports::blob::{BlobKey, BlobStore};
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::secret::Secret;
+use leadgate_core::services::api_keys::{NewKey, create_api_key};
+use leadgate_core::services::imports::ObjectImport;
+use leadgate_core::services::tenants;
+use leadgate_import::{ImportDeps, decode_s3_key, handle_s3_event, scan_once};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Env {
+    base: String,
+    http: reqwest::Client,
+    key: String,
+    deps: ImportDeps,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store: Arc<dyn LeadStore> = Arc::new(SqliteStore::in_memory().unwrap());
+    let local = Arc::new(
+        LocalBlobStore::open(LocalBlobConfig {
+            root: dir.path().join("bucket"),
+            public_url: base.clone(),
+            signing_key: Secret::new("test-signing-key-0123456789abcdef"),
+        })
+        .unwrap(),
+    );
+    let blobs: Arc<dyn BlobStore> = local.clone();
+    let id = TenantId::parse("acme").unwrap();
+    tenants::ensure_tenant(&*store, &id, "Acme", chrono::Utc::now())
+        .await
+        .unwrap();
+    let (_, key) = create_api_key(
+        &*store,
+        NewKey {
+            tenant: &id,
+            user: "admin",
+            role: Role::Admin,
+            name: "t",
+        },
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let state = ApiState {
+        store: store.clone(),
+        blobs: blobs.clone(),
+        clock: Arc::new(SystemClock),
+        fetcher: Arc::new(PlatformClient::new()),
+    };
+    let app = compose(state, vec![leadgate_import::api()]).merge(local.router());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let deps = ImportDeps {
+        store,
+        blobs,
+        clock: Arc::new(SystemClock),
+        scratch: dir.path().join("tmp"),
+    };
+    Env {
+        base,
+        http: reqwest::Client::new(),
+        key: key.expose().to_owned(),
+        deps,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn when_a_job_file_is_uploaded_should_import_with_the_job_options_and_report() {
+    let e = env().await;
+    let res = e
+        .http
+        .post(format!("{}/v1/imports", e.base))
+        .bearer_auth(&e.key)
+        .json(&json!({"filename": "q4 leads.csv", "options": {"mode": "valid_rows", "duplicates": "skip", "default_source": "Referral"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let created: Value = res.json().await.unwrap();
+    assert_eq!(created["job"]["status"], "awaiting_upload");
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let csv = "Name,Email,Phone\nAmy Able,amy@able.example,+1 415 555 0111\nBad Row,nope,\n";
+    let put = e
+        .http
+        .put(created["upload_url"].as_str().unwrap())
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    assert_eq!(
+        scan_once(&e.deps).await.unwrap(),
+        0,
+        "a second scan imports nothing"
+    );
+    let job: Value = e.get(&format!("/v1/imports/{id}")).await.json().await.unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        (
+            job["report"]["created"].as_u64(),
+            job["report"]["error_rows"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let jobs: Value = e.get("/v1/imports").await.json().await.unwrap();
+    assert_eq!(jobs[0]["id"], id.as_str());
+    let bad = e
+        .http
+        .post(format!("{}/v1/imports", e.base))
+        .bearer_auth(&e.key)
+        .json(&json!({"filename": "../x.csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+}
+
+#[tokio::test]
+async fn when_the_template_is_downloaded_should_list_columns_and_valid_values_and_reimport() {
+    let e = env().await;
+    let csv = e
+        .get("/v1/imports/template?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("Name,Email,Phone,Mobile,Company"), "{csv}");
+    assert!(csv.contains("Lead Source") && csv.contains("Lead Status") && csv.contains("Owner"));
+    let xlsx = e
+        .get("/v1/imports/template?format=xlsx")
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    use calamine::Reader;
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(xlsx.to_vec())).unwrap();
+    let values = wb.worksheet_range("Valid values").unwrap();
+    let cells: Vec<String> = values.cells().map(|(_, _, c)| c.to_string()).collect();
+    assert!(cells.contains(&"Lead Source".to_string()) && cells.contains(&"Website form".to_string()));
+    assert!(cells.contains(&"qualified".to_string()) && !cells.contains(&"converted".to_string()));
+    // The template, filled in, imports with every column recognized.
+    let filled = format!(
+        "{}\nZoe Zed,zoe@zed.example,,,,,,,,,,,,,Referral,new,,vip;expo\n",
+        csv.trim_end()
+    );
+    let key = BlobKey::parse("imports/acme/filled.csv").unwrap();
+    e.deps
+        .blobs
+        .put(&key, bytes::Bytes::from(filled), "text/csv")
+        .await
+        .unwrap();
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    let leads = e
+        .deps
+        .store
+        .list_leads(&TenantId::parse("acme").unwrap(), &Default::default())
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(leads.len(), 1);
+    assert_eq!(leads[0].tags.len(), 2);
+    assert_eq!(
+        e.get("/v1/imports/template?format=pdf").await.status().as_u16(),
+        400
+    );
+}
+
+#[tokio::test]
+async fn when_s3_reports_a_new_object_should_import_it_once() {
+    let e = env().await;
+    let key = BlobKey::parse("imports/acme/weekly leads (Q4).csv").unwrap();
+    let meta = e
+        .deps
+        .blobs
+        .put(
+            &key,
+            bytes::Bytes::from_static(b"Name,Email,Lead Source\nS3 Sam,sam@s3.example,Partner\n"),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let path = format!(
+        "{}/../../events/s3-import-created.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{{etag}}", &meta.etag);
+    let event: S3Event = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        decode_s3_key(event.records[0].s3.object.key.as_deref().unwrap()),
+        "imports/acme/weekly leads (Q4).csv"
+    );
+    let first = handle_s3_event(&e.deps, event.clone()).await.unwrap();
+    assert!(matches!(first.as_slice(), [ObjectImport::Done(r)] if r.created == 1));
+    let again = handle_s3_event(&e.deps, event).await.unwrap();
+    assert!(matches!(again.as_slice(), [ObjectImport::AlreadyHandled]));
+}

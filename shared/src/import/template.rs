@@ -1,0 +1,110 @@
+//! The import template: every column an import understands, with the valid values of the
+//! dropdown columns (sources, statuses, owners, select custom fields). The export uses the same
+//! columns, so an export re-imports cleanly.
+
+use crate::domain::custom_field::CustomFieldType;
+use crate::domain::lead::LeadContext;
+use crate::domain::status::LeadStatus;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TemplateColumn {
+    pub header: String,
+    /// For dropdown columns, the values allowed; empty for free text.
+    pub valid_values: Vec<String>,
+}
+
+pub const FIXED_COLUMNS: &[&str] = &[
+    "Name",
+    "Email",
+    "Phone",
+    "Mobile",
+    "Company",
+    "Position",
+    "Website",
+    "Company Number",
+    "Tax ID",
+    "Street",
+    "City",
+    "State",
+    "Country",
+    "Postal Code",
+    "Lead Source",
+    "Lead Status",
+    "Owner",
+    "Tags",
+];
+
+pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
+    let mut cols: Vec<TemplateColumn> = FIXED_COLUMNS
+        .iter()
+        .map(|h| TemplateColumn {
+            header: (*h).to_owned(),
+            valid_values: match *h {
+                "Lead Source" => ctx
+                    .sources
+                    .iter()
+                    .filter(|s| !s.retired)
+                    .map(|s| s.name.clone())
+                    .collect(),
+                "Lead Status" => LeadStatus::ALL
+                    .iter()
+                    .filter(|s| **s != LeadStatus::Converted)
+                    .map(|s| s.as_str().to_owned())
+                    .collect(),
+                "Owner" => ctx
+                    .reps
+                    .iter()
+                    .filter(|r| r.active)
+                    .map(|r| r.id.to_string())
+                    .collect(),
+                _ => vec![],
+            },
+        })
+        .collect();
+    for d in &ctx.custom_fields {
+        cols.push(TemplateColumn {
+            header: d.label.clone(),
+            valid_values: match d.field_type {
+                CustomFieldType::Select => d.options.clone(),
+                CustomFieldType::Boolean => vec!["true".into(), "false".into()],
+                _ => vec![],
+            },
+        });
+    }
+    cols
+}
+
+pub fn template_csv(cols: &[TemplateColumn]) -> Vec<u8> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(cols.iter().map(|c| c.header.as_str()));
+    w.into_inner().unwrap_or_default()
+}
+
+/// An XLSX template: the header row, dropdowns on the columns with valid values (for 10,000
+/// rows), and a "Valid values" sheet listing them.
+pub fn template_xlsx(cols: &[TemplateColumn]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{DataValidation, Format, Workbook};
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sheet = wb.add_worksheet().set_name("Leads")?;
+    for (i, c) in cols.iter().enumerate() {
+        sheet.write_string_with_format(0, i as u16, &c.header, &bold)?;
+        sheet.set_column_width(i as u16, (c.header.len() as f64 + 4.0).max(14.0))?;
+    }
+    for (i, c) in cols.iter().enumerate() {
+        let joined = c.valid_values.join(",");
+        // Excel limits an inline list to 255 characters; longer lists stay on the other sheet.
+        if !c.valid_values.is_empty() && joined.len() <= 255 {
+            let dv = DataValidation::new().allow_list_strings(&c.valid_values)?;
+            sheet.add_data_validation(1, i as u16, 10_000, i as u16, &dv)?;
+        }
+    }
+    let values = wb.add_worksheet().set_name("Valid values")?;
+    for (col, c) in cols.iter().filter(|c| !c.valid_values.is_empty()).enumerate() {
+        values.write_string_with_format(0, col as u16, &c.header, &bold)?;
+        for (r, v) in c.valid_values.iter().enumerate() {
+            values.write_string(r as u32 + 1, col as u16, v)?;
+        }
+    }
+    wb.save_to_buffer()
+}
