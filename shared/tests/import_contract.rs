@@ -321,6 +321,51 @@ async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     assert_eq!(e.leads().await.len(), 3 + 4);
 }
 
+/// Rewrites every entry of a zip, passing each (name, bytes) through `f`.
+fn rewrite_zip(src: &[u8], f: impl Fn(&str, Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut zin = zip::ZipArchive::new(std::io::Cursor::new(src.to_vec())).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zin.len() {
+        let mut entry = zin.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).unwrap();
+        out.start_file(name.clone(), zip::write::SimpleFileOptions::default())
+            .unwrap();
+        out.write_all(&f(&name, data)).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+fn huge_dimension_xlsx() -> Vec<u8> {
+    let book = xlsx(&[
+        &["Name", "Email", "Lead Source", "Postal Code"],
+        &["A", "a@x.example", "Referral", "1"],
+    ]);
+    rewrite_zip(&book, |name, data| {
+        if name == "xl/worksheets/sheet1.xml" {
+            let text = String::from_utf8(data).unwrap();
+            let start = text.find("<dimension ref=\"").unwrap() + 16;
+            let end = start + text[start..].find('"').unwrap();
+            format!("{}A1:XFD1048576{}", &text[..start], &text[end..]).into_bytes()
+        } else {
+            data
+        }
+    })
+}
+
+fn zip_bomb_xlsx() -> Vec<u8> {
+    let book = xlsx(&[&["Name"], &["A"]]);
+    rewrite_zip(&book, |name, data| {
+        if name == "xl/worksheets/sheet1.xml" {
+            vec![0u8; 20 * 1024 * 1024]
+        } else {
+            data
+        }
+    })
+}
+
 async fn hostile_files(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     let e = Env::new(store, blobs).await;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
@@ -347,6 +392,8 @@ async fn hostile_files(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
             b"Name,Email,Lead Source\nReal Csv,real@csv.example,Referral\n".to_vec(),
             "",
         ),
+        ("huge.xlsx", huge_dimension_xlsx(), "more than 20000000 cells"),
+        ("bomb.xlsx", zip_bomb_xlsx(), "zip bomb"),
     ];
     for (name, body, expect) in cases {
         let r = e.import(name, body, ImportOptions::default()).await;

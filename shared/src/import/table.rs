@@ -9,7 +9,10 @@
 //!   memory does not grow with the file.
 //!
 //! Limits (each a clear error, never a crash or a partial import):
-//! `MAX_LINE_BYTES` per physical line, `MAX_COLUMNS` columns, `MAX_CELLS` cells in a sheet.
+//! `MAX_LINE_BYTES` per physical line, `MAX_COLUMNS` columns, `MAX_CELLS` cells in a sheet
+//! (checked against the sheet's declared dimension before anything is read), and for
+//! XLSX/ODS archives `MAX_UNZIPPED` bytes in all and no entry over `MAX_RATIO`:1 compression
+//! once it is larger than 10 MiB (zip bombs), checked from the archive's directory first.
 
 use calamine::{Data, Reader};
 use std::fs::File;
@@ -19,6 +22,9 @@ use std::path::Path;
 pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 pub const MAX_COLUMNS: usize = 500;
 pub const MAX_CELLS: usize = 20_000_000;
+pub const MAX_UNZIPPED: u64 = 512 * 1024 * 1024;
+pub const MAX_RATIO: u64 = 200;
+const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
@@ -32,6 +38,8 @@ pub enum TableError {
     TooManyColumns,
     #[error("the sheet has more than {MAX_CELLS} cells")]
     TooManyCells,
+    #[error("the archive expands to more than allowed (a zip bomb?): {0}")]
+    ZipBomb(String),
     #[error("the spreadsheet cannot be read: {0}")]
     Spreadsheet(String),
     #[error("row {line}: {message}")]
@@ -110,7 +118,69 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Table, TableError> {
     open_csv(path, scratch)
 }
 
+/// Column letters and row digits of a cell reference ("XFD1048576") as (row, column).
+fn cell_ref(r: &str) -> Option<(u64, u64)> {
+    let letters: String = r.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    let digits = &r[letters.len()..];
+    let col = letters.bytes().try_fold(0u64, |acc, b| {
+        Some(acc * 26 + u64::from(b.to_ascii_uppercase().checked_sub(b'A')? + 1))
+    })?;
+    Some((digits.parse().ok()?, col))
+}
+
+/// Checks an XLSX/ODS archive before a spreadsheet reader inflates it: the declared sizes and
+/// ratios of its entries, and the declared dimension of each worksheet.
+fn check_archive(path: &Path) -> Result<(), TableError> {
+    let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path)?))
+        .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
+    if zip.len() > MAX_ENTRIES {
+        return Err(TableError::ZipBomb(format!("{} entries", zip.len())));
+    }
+    let mut total = 0u64;
+    let mut sheets = Vec::new();
+    for i in 0..zip.len() {
+        let f = zip
+            .by_index_raw(i)
+            .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
+        let name = f.name().map(|n| n.into_owned()).unwrap_or_default();
+        total = total.saturating_add(f.size());
+        if f.size() > 10 * 1024 * 1024 && f.size() / f.compressed_size().max(1) > MAX_RATIO {
+            return Err(TableError::ZipBomb(format!(
+                "{name} compresses {}:1",
+                f.size() / f.compressed_size().max(1)
+            )));
+        }
+        if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
+            sheets.push(i);
+        }
+    }
+    if total > MAX_UNZIPPED {
+        return Err(TableError::ZipBomb(format!("{total} bytes uncompressed")));
+    }
+    for i in sheets {
+        let mut head = Vec::with_capacity(16 * 1024);
+        let f = zip
+            .by_index(i)
+            .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
+        f.take(16 * 1024).read_to_end(&mut head)?;
+        let text = String::from_utf8_lossy(&head);
+        let Some(start) = text.find("<dimension ref=\"") else {
+            continue;
+        };
+        let rest = &text[start + 16..];
+        let Some(end) = rest.find('"') else { continue };
+        let last = rest[..end].rsplit(':').next().unwrap_or("");
+        if let Some((rows, cols)) = cell_ref(last)
+            && rows.saturating_mul(cols) > MAX_CELLS as u64
+        {
+            return Err(TableError::TooManyCells);
+        }
+    }
+    Ok(())
+}
+
 fn open_zip_sheet(path: &Path) -> Result<Table, TableError> {
+    check_archive(path)?;
     match calamine::Xlsx::new(BufReader::new(File::open(path)?)) {
         Ok(wb) => sheet_table(wb, Format::Xlsx),
         Err(xlsx_err) => match calamine::Ods::new(BufReader::new(File::open(path)?)) {
