@@ -382,7 +382,7 @@ async fn hostile_files(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
             "giant.csv",
             format!(
                 "Name,Email,Lead Source\n\"{}\",a@b.example,Referral\n",
-                "x".repeat(2 * 1024 * 1024)
+                "x".repeat(100 * 1024 * 1024)
             )
             .into_bytes(),
             "longer than",
