@@ -91,8 +91,9 @@ start_dynamodb() {
   local dir port
   dir="$(dynamo_dir)"
   port="$(free_port)"
-  java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
-    -inMemory -port "$port" >"$SERVICE_LOGS/dynamodb.log" 2>&1 &
+  # Run from the logs folder: DynamoDB Local writes a metadata file into its working directory.
+  (cd "$SERVICE_LOGS" && exec java -Djava.library.path="$dir/DynamoDBLocal_lib" -jar "$dir/DynamoDBLocal.jar" \
+    -inMemory -port "$port") >"$SERVICE_LOGS/dynamodb.log" 2>&1 &
   SERVICE_PIDS+=("$!")
   DYNAMO_PID=$!
   DYNAMODB_ENDPOINT="http://127.0.0.1:$port"

@@ -260,6 +260,17 @@ async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     assert_eq!((r.outcome, r.created), (ImportOutcome::Rejected, 0));
     assert!(r.message.unwrap().contains("nothing was saved"));
     assert!(e.leads().await.is_empty(), "all_or_nothing saved nothing");
+    for id in ["ana", "bob"] {
+        let rep = leadgate_core::domain::rep::Rep {
+            id: leadgate_core::domain::RepId::parse(id).unwrap(),
+            name: id.into(),
+            weight: 1,
+            active: true,
+        };
+        leadgate_core::services::reps::put_rep(&*e.store, &e.tenant.id, rep)
+            .await
+            .unwrap();
+    }
     let ok = e
         .import(
             "ok.csv",
@@ -268,6 +279,19 @@ async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
         )
         .await;
     assert_eq!((ok.outcome, ok.created), (ImportOutcome::Completed, 2));
+    let mut owners: Vec<String> = e
+        .leads()
+        .await
+        .iter()
+        .map(|l| {
+            l.owner
+                .as_ref()
+                .expect("round robin assigns imported rows")
+                .to_string()
+        })
+        .collect();
+    owners.sort();
+    assert_eq!(owners, ["ana", "bob"], "one each, by the weighted rotation");
 
     // Duplicates: against the store (a@, b@) and within the file (c@ twice).
     let again = "Name,Email,Lead Source,Company\nA One,a@x.example,Referral,Alpha Renamed\nB Two,B@X.example,Referral,\nC Three,c@x.example,Referral,Gamma\nC Again,c@x.example,Referral,Gamma\n";

@@ -145,8 +145,13 @@ async fn tenant_isolation(store: Arc<dyn LeadStore>) {
         store.revoke_api_key(&b, &key_rec.id, t0()).await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(store.increment_counter(&b, "c").await.unwrap(), 1);
-    assert_eq!(store.increment_counter(&a, "c").await.unwrap(), 1);
+    assert_eq!(store.increment_counter(&b, "c", 1).await.unwrap(), 1);
+    assert_eq!(store.increment_counter(&a, "c", 1).await.unwrap(), 1);
+    assert_eq!(
+        store.increment_counter(&a, "c", 5).await.unwrap(),
+        6,
+        "adding 5 reserves 2..=6"
+    );
     // And A still has all of it, unchanged.
     let back = store.get_lead(&a, &lead.id).await.unwrap().unwrap();
     assert_eq!(back.name, "Jane");
@@ -646,7 +651,7 @@ async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
     );
     assert_eq!(
         store
-            .increment_counter(&t, leadgate_core::domain::rep::ASSIGNMENT_COUNTER)
+            .increment_counter(&t, leadgate_core::domain::rep::ASSIGNMENT_COUNTER, 1)
             .await
             .unwrap(),
         31

@@ -437,15 +437,30 @@ impl ImportRun<'_> {
             lead.provenance.form = Some(self.job_id.clone());
             batch.push(lead);
             if batch.len() == BATCH {
-                self.store.put_leads_batch(&batch).await?;
-                report.created += batch.len() as u64;
-                batch.clear();
+                self.flush(&mut batch, report).await?;
             }
         }
-        if !batch.is_empty() {
-            self.store.put_leads_batch(&batch).await?;
-            report.created += batch.len() as u64;
+        self.flush(&mut batch, report).await
+    }
+
+    /// Gives rows without an owner one from the weighted round robin (one counter
+    /// reservation per batch), then writes the batch.
+    async fn flush(&self, batch: &mut Vec<Lead>, report: &mut ImportReport) -> Result<(), ServiceError> {
+        if batch.is_empty() {
+            return Ok(());
         }
+        let unowned = batch.iter().filter(|l| l.owner.is_none()).count();
+        let reps = crate::services::reps::list_reps(self.store, &self.tenant.id).await?;
+        let mut owners =
+            crate::services::reps::reserve_round_robin(self.store, &self.tenant.id, &reps, unowned)
+                .await?
+                .into_iter();
+        for lead in batch.iter_mut().filter(|l| l.owner.is_none()) {
+            lead.owner = owners.next();
+        }
+        self.store.put_leads_batch(batch).await?;
+        report.created += batch.len() as u64;
+        batch.clear();
         Ok(())
     }
 }

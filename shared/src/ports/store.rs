@@ -187,8 +187,9 @@ pub trait LeadStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 
     // --- counters ------------------------------------------------------------------------
-    /// Atomically adds one and returns the new value (first call returns 1).
-    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError>;
+    /// Atomically adds `by` (at least 1) and returns the new value; the first call with 1
+    /// returns 1. Adding n reserves the n values up to the returned one.
+    async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError>;
 
     // --- API keys ------------------------------------------------------------------------
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;

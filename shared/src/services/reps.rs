@@ -29,6 +29,26 @@ pub async fn next_round_robin_owner(
     if !reps.iter().any(|r| r.active && r.weight > 0) {
         return Ok(None);
     }
-    let n = store.increment_counter(tenant, ASSIGNMENT_COUNTER).await?;
+    let n = store.increment_counter(tenant, ASSIGNMENT_COUNTER, 1).await?;
     Ok(pick_weighted(&reps, n).map(|r| r.id.clone()))
+}
+
+/// Reserves `count` consecutive slots of the rotation with one atomic increment (imports) and
+/// returns their owners in order; empty when no rep is eligible.
+pub async fn reserve_round_robin(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    reps: &[Rep],
+    count: usize,
+) -> Result<Vec<RepId>, ServiceError> {
+    if count == 0 || !reps.iter().any(|r| r.active && r.weight > 0) {
+        return Ok(vec![]);
+    }
+    let last = store
+        .increment_counter(tenant, ASSIGNMENT_COUNTER, count as u64)
+        .await?;
+    let first = last + 1 - count as u64;
+    Ok((first..=last)
+        .filter_map(|n| pick_weighted(reps, n).map(|r| r.id.clone()))
+        .collect())
 }

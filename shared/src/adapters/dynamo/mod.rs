@@ -250,8 +250,8 @@ impl LeadStore for DynamoStore {
         self.record_delete(tenant, kind, id, expect).await
     }
 
-    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
-        self.counter_increment(tenant, name).await
+    async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
+        self.counter_increment(tenant, name, by).await
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

@@ -196,16 +196,21 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn counter_increment(&self, t: &TenantId, name: &str) -> Result<u64, StoreError> {
+    pub(super) async fn counter_increment(
+        &self,
+        t: &TenantId,
+        name: &str,
+        by: u64,
+    ) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(keys::counter_pk(t, name)))
             .key(SK, s("#COUNTER"))
-            .update_expression("ADD #v :one")
+            .update_expression("ADD #v :by")
             .expression_attribute_names("#v", "value")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":by", n(by.max(1)))
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await

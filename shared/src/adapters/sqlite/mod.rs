@@ -198,9 +198,9 @@ impl LeadStore for SqliteStore {
         self.run(move |c| records::delete(c, &t, &k, &i, expect)).await
     }
 
-    async fn increment_counter(&self, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
+    async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
         let (t, n) = (tenant.clone(), name.to_owned());
-        self.run(move |c| records::increment(c, &t, &n)).await
+        self.run(move |c| records::increment(c, &t, &n, by)).await
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {

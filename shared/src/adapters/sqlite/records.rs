@@ -167,11 +167,11 @@ pub fn delete(
     tx.commit().map_err(db)
 }
 
-pub fn increment(c: &Connection, tenant: &TenantId, name: &str) -> Result<u64, StoreError> {
+pub fn increment(c: &Connection, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
     c.query_row(
-        "INSERT INTO counters (tenant, name, value) VALUES (?1, ?2, 1)
-         ON CONFLICT (tenant, name) DO UPDATE SET value = value + 1 RETURNING value",
-        params![tenant.as_str(), name],
+        "INSERT INTO counters (tenant, name, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant, name) DO UPDATE SET value = value + ?3 RETURNING value",
+        params![tenant.as_str(), name, by.max(1) as i64],
         |r| r.get::<_, i64>(0),
     )
     .map_err(db)
