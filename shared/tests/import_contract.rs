@@ -6,12 +6,12 @@ mod common;
 use bytes::Bytes;
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;
-use leadgate_core::import::pipeline::{ImportOutcome, ImportReport};
+use leadgate_core::import::pipeline::{Budget, ImportOutcome, ImportReport};
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
-use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::clock::{Clock, FixedClock, SystemClock};
 use leadgate_core::ports::store::LeadStore;
-use leadgate_core::services::imports::{ObjectImport, import_object};
+use leadgate_core::services::imports::{ObjectImport, import_object, import_object_with};
 use leadgate_core::services::tenants;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;
@@ -52,12 +52,13 @@ impl Env {
             &meta.etag,
             options,
             self.scratch.path(),
+            Budget::UNLIMITED,
         )
         .await
         .unwrap()
         {
             ObjectImport::Done(r) => *r,
-            ObjectImport::AlreadyHandled => panic!("a new object is imported"),
+            other => panic!("a new object is imported at once, got {other:?}"),
         }
     }
 
@@ -183,7 +184,7 @@ async fn other_crm_exports(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>)
         .await;
     let eu_errors = e.report_file(&eu.errors_csv).await;
     assert_eq!(
-        (eu.outcome, eu.delimiter, eu.encoding, eu.created),
+        (eu.outcome, eu.delimiter, eu.encoding.as_deref(), eu.created),
         (ImportOutcome::Completed, Some(';'), Some("windows-1252"), 2),
         "{eu_errors}"
     );
@@ -199,7 +200,7 @@ async fn other_crm_exports(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>)
         .import("unicode.txt", unicode_text_utf16(), ImportOptions::default())
         .await;
     assert_eq!(
-        (u16.outcome, u16.delimiter, u16.encoding, u16.created),
+        (u16.outcome, u16.delimiter, u16.encoding.as_deref(), u16.created),
         (ImportOutcome::Completed, Some('\t'), Some("UTF-16LE"), 1),
         "{u16:?}"
     );
@@ -463,6 +464,7 @@ async fn same_object_imports_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn Blob
                 &etag,
                 ImportOptions::default(),
                 e.scratch.path(),
+                Budget::UNLIMITED,
             )
             .await
             .unwrap()
@@ -494,11 +496,397 @@ async fn same_object_imports_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn Blob
         &meta2.etag,
         ImportOptions::default(),
         e.scratch.path(),
+        Budget::UNLIMITED,
     )
     .await
     .unwrap();
     assert!(matches!(r, ObjectImport::Done(_)));
     assert_eq!(e.leads().await.len(), 2);
+}
+
+/// A file for the chunking tests: fresh rows, in-file duplicates, rows matching stored leads
+/// (emails `stored{i}@…`), and invalid rows.
+fn mixed_rows(n: usize) -> Vec<u8> {
+    let mut s = String::from("First Name,Last Name,Email,Company,Lead Source\n");
+    for i in 0..n {
+        let email = match i {
+            _ if i % 97 == 0 => "not-an-email".to_string(),
+            _ if i % 23 == 0 => format!("row{}@chunk.example", i - 1),
+            _ if i % 41 == 0 => format!("stored{}@chunk.example", i % 5),
+            _ => format!("row{i}@chunk.example"),
+        };
+        s.push_str(&format!("Ann{i},Lee,{email},Co {i},Referral\n"));
+    }
+    s.into_bytes()
+}
+
+async fn seed_stored(e: &Env) {
+    let seed: String = (0..5)
+        .map(|i| format!("Stored{i},Lee,stored{i}@chunk.example,Old Co,Referral\n"))
+        .collect();
+    e.import(
+        "seed.csv",
+        format!("First Name,Last Name,Email,Company,Lead Source\n{seed}").into_bytes(),
+        ImportOptions::default(),
+    )
+    .await;
+}
+
+/// Emails and companies of the tenant's leads, sorted, plus how many leads there are.
+async fn lead_fingerprint(e: &Env) -> (usize, Vec<(String, String)>) {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = e
+            .store
+            .list_leads(
+                &e.tenant.id,
+                &LeadQuery {
+                    limit: 500,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        out.extend(page.items.iter().map(|l| {
+            (
+                l.email.as_ref().map(|m| m.to_string()).unwrap_or_default(),
+                l.company.clone().unwrap_or_default(),
+            )
+        }));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    out.sort();
+    (out.len(), out)
+}
+
+fn counts(r: &ImportReport) -> [u64; 7] {
+    [
+        r.rows,
+        r.valid_rows,
+        r.error_rows,
+        r.duplicate_rows,
+        r.created,
+        r.updated,
+        r.skipped,
+    ]
+}
+
+async fn chunked_import_matches_one_go(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let options = opts(ImportMode::ValidRows, DuplicatePolicy::Update);
+    let file = mixed_rows(2_300);
+    // The reference: the whole file at once, in its own tenant.
+    let whole = Env::new(store.clone(), blobs.clone()).await;
+    seed_stored(&whole).await;
+    let expected = whole.import("mixed.csv", file.clone(), options.clone()).await;
+    assert_eq!(expected.outcome, ImportOutcome::Completed);
+    assert!(
+        expected.error_rows > 0 && expected.duplicate_rows > 0 && expected.updated > 0,
+        "{expected:?}"
+    );
+
+    let e = Env::new(store, blobs).await;
+    seed_stored(&e).await;
+    let key = BlobKey::parse(&format!("imports/{}/mixed.csv", e.tenant.id)).unwrap();
+    let meta = e.blobs.put(&key, Bytes::from(file), "text/csv").await.unwrap();
+    let budget = Budget {
+        deadline: None,
+        max_rows: Some(700),
+    };
+    let mut calls = 0;
+    let report = loop {
+        calls += 1;
+        assert!(calls < 50, "the import makes progress");
+        let r = import_object_with(
+            &*e.store,
+            &*e.blobs,
+            &SystemClock,
+            &key,
+            &meta.etag,
+            options.clone(),
+            e.scratch.path(),
+            budget,
+            250,
+        )
+        .await
+        .unwrap();
+        match r {
+            ObjectImport::Paused { .. } => continue,
+            ObjectImport::Done(r) => break *r,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    // 2,300 rows in pass 1 and up to 2,300 in pass 2, 700 per call.
+    assert!(calls >= 7, "chunked into {calls} calls");
+    assert_eq!(counts(&report), counts(&expected));
+    assert_eq!(lead_fingerprint(&e).await, lead_fingerprint(&whole).await);
+    // The reports are whole: one line per error and duplicate plus the header.
+    let errors = e.report_file(&report.errors_csv).await;
+    let whole_errors = whole.report_file(&expected.errors_csv).await;
+    assert_eq!(errors.lines().count(), whole_errors.lines().count());
+    assert!(errors.lines().count() as u64 > expected.error_rows);
+    let dups = e.report_file(&report.duplicates_csv).await;
+    let whole_dups = whole.report_file(&expected.duplicates_csv).await;
+    assert_eq!(
+        dups.lines().count(),
+        whole_dups.lines().count(),
+        "{dups}\n----\n{whole_dups}"
+    );
+    assert_eq!(dups.lines().count() as u64, 1 + expected.duplicate_rows);
+    // No part files are left behind.
+    let parts = e
+        .blobs
+        .list(
+            &format!("reports/{}/{}/parts/", e.tenant.id, report.job_id),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(parts.items.is_empty(), "{:?}", parts.items);
+    // Done is done.
+    let again = import_object(
+        &*e.store,
+        &*e.blobs,
+        &SystemClock,
+        &key,
+        &meta.etag,
+        options,
+        e.scratch.path(),
+        Budget::UNLIMITED,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, ObjectImport::AlreadyHandled);
+}
+
+/// A store that, on the `freeze_on`-th batch put, writes the batch and then hangs: the state a
+/// process killed between a write and its checkpoint leaves behind.
+struct FreezingStore {
+    inner: Arc<dyn LeadStore>,
+    batches: std::sync::atomic::AtomicUsize,
+    freeze_on: usize,
+    frozen: tokio::sync::Notify,
+}
+
+mod freezing {
+    use super::FreezingStore;
+    use chrono::{DateTime, Utc};
+    use leadgate_core::domain::activity::Activity;
+    use leadgate_core::domain::api_key::{ApiKeyRecord, KeyHash};
+    use leadgate_core::domain::duplicate::MatchKey;
+    use leadgate_core::domain::ids::{ApiKeyId, LeadId, TenantId};
+    use leadgate_core::domain::lead::Lead;
+    use leadgate_core::domain::query::{LeadQuery, Page};
+    use leadgate_core::ports::store::*;
+    use std::sync::atomic::Ordering;
+
+    #[async_trait::async_trait]
+    impl LeadStore for FreezingStore {
+        async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+            self.inner.create_lead(lead, guards).await
+        }
+        async fn put_leads_batch(&self, leads: &[Lead]) -> Result<(), StoreError> {
+            self.inner.put_leads_batch(leads).await?;
+            if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.freeze_on {
+                self.frozen.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        }
+        async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+            self.inner.get_lead(tenant, id).await
+        }
+        async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
+            self.inner.update_lead(lead).await
+        }
+        async fn delete_lead(
+            &self,
+            tenant: &TenantId,
+            id: &LeadId,
+            v: Option<u64>,
+        ) -> Result<(), StoreError> {
+            self.inner.delete_lead(tenant, id, v).await
+        }
+        async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+            self.inner.list_leads(tenant, query).await
+        }
+        async fn find_leads_by_contact(
+            &self,
+            tenant: &TenantId,
+            key: &MatchKey,
+        ) -> Result<Vec<LeadId>, StoreError> {
+            self.inner.find_leads_by_contact(tenant, key).await
+        }
+        async fn commit_lead_change(
+            &self,
+            lead: &Lead,
+            new_records: &[NewRecord],
+            activity: &Activity,
+        ) -> Result<Lead, StoreError> {
+            self.inner.commit_lead_change(lead, new_records, activity).await
+        }
+        async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
+            self.inner.append_activity(activity).await
+        }
+        async fn list_activities(
+            &self,
+            tenant: &TenantId,
+            lead: &LeadId,
+            cursor: Option<&str>,
+            limit: u32,
+        ) -> Result<Page<Activity>, StoreError> {
+            self.inner.list_activities(tenant, lead, cursor, limit).await
+        }
+        async fn get_record(
+            &self,
+            tenant: &TenantId,
+            kind: &str,
+            id: &str,
+        ) -> Result<Option<RawRecord>, StoreError> {
+            self.inner.get_record(tenant, kind, id).await
+        }
+        async fn put_record(
+            &self,
+            tenant: &TenantId,
+            kind: &str,
+            id: &str,
+            body: &serde_json::Value,
+            expect: Expect,
+        ) -> Result<u64, StoreError> {
+            self.inner.put_record(tenant, kind, id, body, expect).await
+        }
+        async fn list_records(
+            &self,
+            tenant: &TenantId,
+            kind: &str,
+            after: Option<&str>,
+            limit: u32,
+        ) -> Result<Vec<RawRecord>, StoreError> {
+            self.inner.list_records(tenant, kind, after, limit).await
+        }
+        async fn delete_record(
+            &self,
+            tenant: &TenantId,
+            kind: &str,
+            id: &str,
+            expect: Expect,
+        ) -> Result<(), StoreError> {
+            self.inner.delete_record(tenant, kind, id, expect).await
+        }
+        async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
+            self.inner.increment_counter(tenant, name, by).await
+        }
+        async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+            self.inner.put_api_key(key).await
+        }
+        async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+            self.inner.find_api_key(hash).await
+        }
+        async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+            self.inner.list_api_keys(tenant).await
+        }
+        async fn revoke_api_key(
+            &self,
+            tenant: &TenantId,
+            id: &ApiKeyId,
+            at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
+            self.inner.revoke_api_key(tenant, id, at).await
+        }
+        async fn health(&self) -> Result<(), StoreError> {
+            self.inner.health().await
+        }
+    }
+}
+
+async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let options = opts(ImportMode::ValidRows, DuplicatePolicy::Skip);
+    let file = mixed_rows(2_300);
+    let whole = Env::new(store.clone(), blobs.clone()).await;
+    seed_stored(&whole).await;
+    let expected = whole.import("mixed.csv", file.clone(), options.clone()).await;
+
+    let e = Arc::new(Env::new(store.clone(), blobs).await);
+    seed_stored(&e).await;
+    let key = BlobKey::parse(&format!("imports/{}/mixed.csv", e.tenant.id)).unwrap();
+    let meta = e.blobs.put(&key, Bytes::from(file), "text/csv").await.unwrap();
+    let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
+    let freezing = Arc::new(FreezingStore {
+        inner: store.clone(),
+        batches: Default::default(),
+        // Batches are 500 leads; checkpoints every 1,000 rows: the 3rd batch lands after the
+        // pass-2 checkpoint at row 1,000 and before the next one.
+        freeze_on: 3,
+        frozen: tokio::sync::Notify::new(),
+    });
+    let mut run = {
+        let (e, key, etag, clock, freezing, options) = (
+            e.clone(),
+            key.clone(),
+            meta.etag.clone(),
+            clock.clone(),
+            freezing.clone(),
+            options.clone(),
+        );
+        tokio::spawn(async move {
+            import_object_with(
+                &*freezing,
+                &*e.blobs,
+                &*clock,
+                &key,
+                &etag,
+                options,
+                e.scratch.path(),
+                Budget::UNLIMITED,
+                1_000,
+            )
+            .await
+        })
+    };
+    tokio::select! {
+        _ = freezing.frozen.notified() => {}
+        finished = &mut run => panic!("the run ended before its third batch write: {finished:?}"),
+    }
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    let written = lead_fingerprint(&e).await.0;
+    assert!(
+        written > 5 + 1_000,
+        "the killed run wrote past its checkpoint: {written}"
+    );
+    // While its lease holds, nobody else takes the import.
+    let call = |clock: Arc<FixedClock>| {
+        let (e, key, etag, options) = (e.clone(), key.clone(), meta.etag.clone(), options.clone());
+        async move {
+            import_object_with(
+                &*e.store,
+                &*e.blobs,
+                &*clock,
+                &key,
+                &etag,
+                options,
+                e.scratch.path(),
+                Budget::UNLIMITED,
+                1_000,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(call(clock.clone()).await, ObjectImport::InProgress);
+    // Once it has run out, the next delivery resumes from the checkpoint.
+    clock.set(clock.now() + chrono::Duration::minutes(5));
+    let ObjectImport::Done(report) = call(clock.clone()).await else {
+        panic!("the resumed run finishes");
+    };
+    assert_eq!(counts(&report), counts(&expected));
+    assert_eq!(lead_fingerprint(&e).await, lead_fingerprint(&whole).await);
+    assert_eq!(call(clock).await, ObjectImport::AlreadyHandled);
 }
 
 macro_rules! contract {
@@ -533,6 +921,14 @@ macro_rules! contract {
             case!(
                 when_the_same_object_arrives_ten_times_should_import_once,
                 same_object_imports_once
+            );
+            case!(
+                when_an_import_runs_in_budgeted_chunks_should_match_one_run,
+                chunked_import_matches_one_go
+            );
+            case!(
+                when_a_run_is_killed_after_a_write_should_resume_without_duplicates,
+                killed_run_resumes_exactly_once
             );
         }
     };

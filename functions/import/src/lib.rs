@@ -1,18 +1,21 @@
 //! Bulk import around the core pipeline: the S3 trigger (Lambda), the local gateway's watched
 //! folder, the import-job routes (options + presigned upload + report) and the template.
+//! Large files go in chunks: see `handle_s3_event`.
 
 pub mod routes;
 
 use aws_lambda_events::event::s3::S3Event;
 use leadgate_api::ApiPart;
 use leadgate_core::import::ImportOptions;
+use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::imports::{ObjectImport, import_object};
+use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -47,27 +50,57 @@ pub fn decode_s3_key(raw: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Handles an S3 ObjectCreated event: each `imports/…` object is imported once per version.
-/// Errors are returned (so Lambda retries and then dead-letters the event); the per-object
-/// claim makes the retry safe.
-pub async fn handle_s3_event(deps: &ImportDeps, event: S3Event) -> Result<Vec<ObjectImport>, String> {
+/// Where a paused import leaves its continuation marker. The prefix has its own bucket
+/// notification to this function, so the next chunk starts in a fresh invocation.
+pub const CONTINUE_PREFIX: &str = "imports-continue/";
+
+/// What a continuation marker says: which object version to go on importing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Continuation {
+    pub key: String,
+    pub etag: String,
+}
+
+/// Time kept back from a Lambda's deadline for the last checkpoint and the marker.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
+
+/// Handles an S3 ObjectCreated event: each `imports/…` object is imported once per version;
+/// each `imports-continue/…` marker goes on with a paused import. `deadline` is when the
+/// invocation ends: an import still running near it pauses at a checkpoint and leaves a
+/// marker for the next invocation. Errors are returned (so Lambda retries and then
+/// dead-letters the event); the per-object claim makes the retry safe.
+pub async fn handle_s3_event(
+    deps: &ImportDeps,
+    event: S3Event,
+    deadline: Option<Instant>,
+) -> Result<Vec<ObjectImport>, String> {
+    let budget = Budget {
+        deadline: deadline.map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d)),
+        max_rows: None,
+    };
     let mut out = Vec::new();
     for record in event.records {
         let Some(raw) = record.s3.object.key.as_deref() else {
             continue;
         };
-        let key = decode_s3_key(raw);
-        if !key.starts_with("imports/") {
+        let raw_key = decode_s3_key(raw);
+        let (key, etag) = if raw_key.starts_with(CONTINUE_PREFIX) {
+            let marker = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
+            let c = read_continuation(&*deps.blobs, &marker).await?;
+            (c.key, c.etag)
+        } else if raw_key.starts_with("imports/") {
+            let etag = record
+                .s3
+                .object
+                .e_tag
+                .clone()
+                .or(record.s3.object.version_id.clone())
+                .unwrap_or_default();
+            (raw_key, etag)
+        } else {
             continue;
-        }
+        };
         let key = BlobKey::parse(&key).map_err(|e| e.to_string())?;
-        let etag = record
-            .s3
-            .object
-            .e_tag
-            .clone()
-            .or(record.s3.object.version_id.clone())
-            .unwrap_or_default();
         let r = import_object(
             &*deps.store,
             &*deps.blobs,
@@ -76,16 +109,73 @@ pub async fn handle_s3_event(deps: &ImportDeps, event: S3Event) -> Result<Vec<Ob
             &etag,
             ImportOptions::default(),
             &deps.scratch,
+            budget,
         )
         .await
         .map_err(|e| format!("{key}: {e}"))?;
+        match &r {
+            ObjectImport::Paused { rows_done } => {
+                leave_continuation(&*deps.blobs, &key, &etag, *rows_done).await?;
+            }
+            // Another invocation holds the lease: fail, so Lambda retries after the lease of
+            // a run that died has run out.
+            ObjectImport::InProgress => {
+                return Err(format!("{key}: an import of this object is in progress"));
+            }
+            ObjectImport::Done(_) | ObjectImport::AlreadyHandled => {}
+        }
         out.push(r);
     }
     Ok(out)
 }
 
+async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Continuation, String> {
+    use tokio::io::AsyncReadExt;
+    let mut body = Vec::new();
+    blobs
+        .get(marker)
+        .await
+        .map_err(|e| format!("{marker}: {e}"))?
+        .take(64 * 1024)
+        .read_to_end(&mut body)
+        .await
+        .map_err(|e| format!("{marker}: {e}"))?;
+    let c: Continuation =
+        serde_json::from_slice(&body).map_err(|e| format!("{marker}: not a continuation: {e}"))?;
+    // A marker may only point into the same tenant's imports.
+    let tenant = marker.as_str().split('/').nth(1).unwrap_or_default();
+    if !c.key.starts_with(&format!("imports/{tenant}/")) {
+        return Err(format!("{marker}: points outside its tenant's imports"));
+    }
+    Ok(c)
+}
+
+async fn leave_continuation(
+    blobs: &dyn BlobStore,
+    key: &BlobKey,
+    etag: &str,
+    rows_done: u64,
+) -> Result<(), String> {
+    let tenant = key.as_str().split('/').nth(1).unwrap_or_default();
+    let id = hex::encode(Sha256::digest(format!("{key}\n{etag}").as_bytes()));
+    let marker = BlobKey::parse(&format!("{CONTINUE_PREFIX}{tenant}/{id}-{rows_done}.json"))
+        .map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(&Continuation {
+        key: key.to_string(),
+        etag: etag.to_owned(),
+    })
+    .map_err(|e| e.to_string())?;
+    blobs
+        .put(&marker, body.into(), "application/json")
+        .await
+        .map_err(|e| format!("{marker}: {e}"))?;
+    tracing::info!(rows_done, "import paused at a checkpoint; continuation left");
+    Ok(())
+}
+
 /// The local gateway's stand-in for the S3 trigger: every `interval`, imports each object
-/// under `imports/` not imported yet at its current version.
+/// under `imports/` not imported yet at its current version. A run that was killed is taken
+/// over by a later scan once its lease has run out.
 pub async fn watch_folder(deps: ImportDeps, interval: Duration) {
     loop {
         if let Err(e) = scan_once(&deps).await {
@@ -113,6 +203,7 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
                 &meta.etag,
                 ImportOptions::default(),
                 &deps.scratch,
+                Budget::UNLIMITED,
             )
             .await
             {
@@ -120,7 +211,8 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
                     done += 1;
                     tracing::info!(job = %r.job_id, outcome = ?r.outcome, rows = r.rows, "imported");
                 }
-                Ok(ObjectImport::AlreadyHandled) => {}
+                Ok(ObjectImport::AlreadyHandled | ObjectImport::InProgress | ObjectImport::Paused { .. }) => {
+                }
                 // A key of an unknown tenant, or a store hiccup: log and go on with the others.
                 Err(e) => tracing::warn!(error = %e, "import skipped"),
             }

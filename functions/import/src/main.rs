@@ -26,7 +26,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        handle_s3_event(deps, event.payload).await.map(|r| r.len())
+        // The invocation's deadline (epoch ms) as an Instant, so a long import pauses in time.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let left = std::time::Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
+        let deadline = std::time::Instant::now() + left;
+        handle_s3_event(deps, event.payload, Some(deadline))
+            .await
+            .map(|r| r.len())
     }))
     .await
 }

@@ -221,8 +221,88 @@ async fn when_s3_reports_a_new_object_should_import_it_once() {
         decode_s3_key(event.records[0].s3.object.key.as_deref().unwrap()),
         "imports/acme/weekly leads (Q4).csv"
     );
-    let first = handle_s3_event(&e.deps, event.clone()).await.unwrap();
+    let first = handle_s3_event(&e.deps, event.clone(), None).await.unwrap();
     assert!(matches!(first.as_slice(), [ObjectImport::Done(r)] if r.created == 1));
-    let again = handle_s3_event(&e.deps, event).await.unwrap();
+    let again = handle_s3_event(&e.deps, event, None).await.unwrap();
     assert!(matches!(again.as_slice(), [ObjectImport::AlreadyHandled]));
+}
+
+fn s3_event_for(key: &str, etag: &str) -> S3Event {
+    let path = format!(
+        "{}/../../events/s3-import-created.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path).unwrap().replace("{{etag}}", etag);
+    let mut event: S3Event = serde_json::from_str(&text).unwrap();
+    event.records[0].s3.object.key = Some(key.to_owned());
+    event
+}
+
+#[tokio::test]
+async fn when_an_import_nears_the_lambda_deadline_should_pause_and_continue_from_a_marker() {
+    let e = env().await;
+    let mut file = String::from("Name,Email,Lead Source\n");
+    for i in 0..6_000 {
+        file.push_str(&format!("Row {i},row{i}@deadline.example,Partner\n"));
+    }
+    let key = BlobKey::parse("imports/acme/big.csv").unwrap();
+    let meta = e
+        .deps
+        .blobs
+        .put(&key, bytes::Bytes::from(file), "text/csv")
+        .await
+        .unwrap();
+    // An invocation with no time left past the margin stops at its first checkpoint.
+    let deadline = std::time::Instant::now() + leadgate_import::DEADLINE_MARGIN;
+    let first = handle_s3_event(
+        &e.deps,
+        s3_event_for("imports/acme/big.csv", &meta.etag),
+        Some(deadline),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(first.as_slice(), [ObjectImport::Paused { rows_done }] if *rows_done > 0),
+        "{first:?}"
+    );
+    let markers = e
+        .deps
+        .blobs
+        .list(leadgate_import::CONTINUE_PREFIX, None, 10)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    assert!(markers[0].key.as_str().starts_with("imports-continue/acme/"));
+    // The marker's own ObjectCreated event goes on to the end.
+    let next = handle_s3_event(&e.deps, s3_event_for(markers[0].key.as_str(), "m"), None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(next.as_slice(), [ObjectImport::Done(r)] if r.created == 6_000 && r.rows == 6_000),
+        "{next:?}"
+    );
+    let again = handle_s3_event(&e.deps, s3_event_for("imports/acme/big.csv", &meta.etag), None)
+        .await
+        .unwrap();
+    assert!(matches!(again.as_slice(), [ObjectImport::AlreadyHandled]));
+}
+
+#[tokio::test]
+async fn when_a_marker_points_into_another_tenant_should_refuse_it() {
+    let e = env().await;
+    let marker = BlobKey::parse("imports-continue/acme/forged.json").unwrap();
+    e.deps
+        .blobs
+        .put(
+            &marker,
+            bytes::Bytes::from_static(br#"{"key":"imports/globex/theirs.csv","etag":"x"}"#),
+            "application/json",
+        )
+        .await
+        .unwrap();
+    let err = handle_s3_event(&e.deps, s3_event_for(marker.as_str(), "m"), None)
+        .await
+        .unwrap_err();
+    assert!(err.contains("outside its tenant"), "{err}");
 }

@@ -9,6 +9,7 @@
 
 pub mod mapping;
 pub mod pipeline;
+pub mod seen;
 pub mod table;
 pub mod template;
 

@@ -3,15 +3,22 @@
 //! row plus line, column and reason, and a duplicates CSV naming the lead each row matched).
 //!
 //! Memory stays bounded: rows are streamed twice (a validating pass, then a writing pass, so
-//! `all_or_nothing` can refuse before anything is saved) and only email hashes are kept.
-//! Both passes validate against one snapshot of the tenant's settings, so the second pass
-//! cannot find errors the first did not.
+//! `all_or_nothing` can refuse before anything is saved); the emails seen so far live in a
+//! scratch file (`seen`), and report rows go to the bucket in parts at each checkpoint.
+//!
+//! Resumable: every `checkpoint_every` rows the run hands a `Checkpoint` (pass, rows done,
+//! counters, report parts) to a `CheckpointSink`, and it stops at a checkpoint once its
+//! `Budget` is spent. A run started from a checkpoint skips the rows done. Lead ids are derived
+//! from (job, row), so rows written after the last checkpoint by a run that was killed are
+//! rewritten with the same ids, not duplicated. Within one chunk both passes validate against
+//! one snapshot of the tenant's settings; a settings change between chunks applies to the
+//! chunks after it.
 
 use super::mapping::{Column, map_headers, row_input};
+use super::seen::SeenEmails;
 use super::table::{self, Table};
 use super::{DuplicatePolicy, ImportMode, ImportOptions};
 use crate::domain::duplicate::MatchKey;
-use crate::domain::email::Email;
 use crate::domain::error::FieldError;
 use crate::domain::ids::LeadId;
 use crate::domain::lead::{Lead, LeadContext, NewLead};
@@ -22,14 +29,16 @@ use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
 use crate::services::leads::load_context;
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 use serde::Serialize;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::time::Instant;
 
 pub const BATCH: usize = 500;
+/// Rows between checkpoints (and report parts) unless a run says otherwise.
+pub const CHECKPOINT_ROWS: u64 = 5_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ImportOutcome {
     /// `validate` mode: nothing saved.
@@ -58,7 +67,7 @@ pub struct ImportReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub format: Option<table::Format>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<&'static str>,
+    pub encoding: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<char>,
     pub options: ImportOptions,
@@ -78,6 +87,108 @@ pub struct ImportReport {
     pub finished_at: DateTime<Utc>,
 }
 
+/// The counters of a run, carried from one chunk to the next.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub rows: u64,
+    pub valid_rows: u64,
+    pub error_rows: u64,
+    pub duplicate_rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub skipped: u64,
+}
+
+impl ImportReport {
+    fn counters(&self) -> Counters {
+        Counters {
+            rows: self.rows,
+            valid_rows: self.valid_rows,
+            error_rows: self.error_rows,
+            duplicate_rows: self.duplicate_rows,
+            created: self.created,
+            updated: self.updated,
+            skipped: self.skipped,
+        }
+    }
+
+    fn restore(&mut self, c: &Counters) {
+        self.rows = c.rows;
+        self.valid_rows = c.valid_rows;
+        self.error_rows = c.error_rows;
+        self.duplicate_rows = c.duplicate_rows;
+        self.created = c.created;
+        self.updated = c.updated;
+        self.skipped = c.skipped;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pass {
+    /// Pass 1: validate and classify, write the report parts.
+    Classify,
+    /// Pass 2: save.
+    Write,
+}
+
+/// Where a run stopped; enough to go on from there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub pass: Pass,
+    /// Data rows of this pass already done.
+    pub rows_done: u64,
+    pub counters: Counters,
+    /// Report parts already in the bucket (`parts/errors-N.csv`, `parts/duplicates-N.csv`).
+    pub error_parts: u32,
+    pub duplicate_parts: u32,
+    pub started_at: DateTime<Utc>,
+}
+
+/// Persists checkpoints (the import's claim record). An error stops the run, e.g. when
+/// another worker has taken the import over.
+#[async_trait::async_trait]
+pub trait CheckpointSink: Send + Sync {
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), ServiceError>;
+}
+
+/// A sink that keeps nothing, for runs that are never resumed.
+pub struct NoCheckpoints;
+
+#[async_trait::async_trait]
+impl CheckpointSink for NoCheckpoints {
+    async fn save(&self, _: &Checkpoint) -> Result<(), ServiceError> {
+        Ok(())
+    }
+}
+
+/// How much one invocation may do before it stops at a checkpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Budget {
+    /// Stop at the first checkpoint after this instant (a Lambda's deadline minus a margin).
+    pub deadline: Option<Instant>,
+    /// Stop at the first checkpoint after this many rows (both passes count).
+    pub max_rows: Option<u64>,
+}
+
+impl Budget {
+    pub const UNLIMITED: Budget = Budget {
+        deadline: None,
+        max_rows: None,
+    };
+
+    fn spent(&self, rows: u64) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d) || self.max_rows.is_some_and(|m| rows >= m)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    Finished(Box<ImportReport>),
+    /// The budget ran out; start again from this checkpoint.
+    Paused(Checkpoint),
+}
+
 pub struct ImportRun<'a> {
     pub store: &'a dyn LeadStore,
     pub blobs: &'a dyn BlobStore,
@@ -87,6 +198,11 @@ pub struct ImportRun<'a> {
     /// The bucket key of the file, for the report.
     pub file: String,
     pub options: ImportOptions,
+    /// Where an earlier chunk stopped.
+    pub resume: Option<Checkpoint>,
+    pub budget: Budget,
+    pub checkpoint_every: u64,
+    pub sink: &'a dyn CheckpointSink,
 }
 
 /// What one row turned out to be.
@@ -105,43 +221,72 @@ enum Row {
     Fresh(Box<NewLead>),
 }
 
-fn email_hash(e: &Email) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    e.as_str().hash(&mut h);
-    h.finish()
+/// The id of the lead made from data row `ordinal` of job `job`: the same on every run, so a
+/// resumed run overwrites what a killed one wrote instead of adding to it. A UUIDv7 whose
+/// time is the job's start and whose other bits hash (job, row).
+pub fn import_lead_id(job: &str, ordinal: u64, started_at: DateTime<Utc>) -> LeadId {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{job}\n{ordinal}").as_bytes());
+    let mut rand = [0u8; 10];
+    rand.copy_from_slice(&digest[..10]);
+    let millis = started_at.timestamp_millis().max(0) as u64;
+    LeadId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
 }
 
-/// Classifies rows, tracking the file's emails by hash.
+fn scratch_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Store(crate::ports::store::StoreError::Invalid(format!(
+        "import scratch file: {e}"
+    )))
+}
+
+/// Classifies rows, tracking the file's emails.
 struct Checker<'a> {
     run: &'a ImportRun<'a>,
     ctx: &'a LeadContext,
     columns: &'a [Column],
-    seen: HashMap<u64, usize>,
+    seen: SeenEmails,
+    started_at: DateTime<Utc>,
 }
 
 impl Checker<'_> {
-    async fn check(&mut self, line: usize, cells: &[String]) -> Result<Row, ServiceError> {
+    fn parse(&self, cells: &[String]) -> Result<NewLead, Vec<FieldError>> {
         let input = row_input(self.columns, cells, self.run.options.default_source.as_deref());
-        let new = match NewLead::parse(&input, self.ctx) {
+        NewLead::parse(&input, self.ctx).map_err(|e| e.0)
+    }
+
+    /// A row an earlier chunk already handled: only its email is remembered.
+    fn replay(&mut self, line: usize, cells: &[String]) -> Result<(), ServiceError> {
+        if let Ok(new) = self.parse(cells)
+            && let Some(email) = &new.email
+        {
+            self.seen.first_line(email, line).map_err(scratch_err)?;
+        }
+        Ok(())
+    }
+
+    async fn check(&mut self, line: usize, ordinal: u64, cells: &[String]) -> Result<Row, ServiceError> {
+        let new = match self.parse(cells) {
             Ok(n) => n,
-            Err(e) => return Ok(Row::Invalid(e.0)),
+            Err(e) => return Ok(Row::Invalid(e)),
         };
         let Some(email) = new.email.clone() else {
             return Ok(Row::Fresh(Box::new(new)));
         };
-        if let Some(first) = self.seen.get(&email_hash(&email)) {
+        if let Some(first_line) = self.seen.first_line(&email, line).map_err(scratch_err)? {
             return Ok(Row::FileDuplicate {
-                first_line: *first,
+                first_line,
                 new: Box::new(new),
             });
         }
-        self.seen.insert(email_hash(&email), line);
+        let own = import_lead_id(&self.run.job_id, ordinal, self.started_at);
         let found = self
             .run
             .store
             .find_leads_by_contact(&self.run.tenant.id, &MatchKey::Email(email))
             .await?;
-        Ok(match found.into_iter().min() {
+        // This row's own lead, written by a run that was killed before its checkpoint, is
+        // not a duplicate of itself.
+        Ok(match found.into_iter().filter(|l| *l != own).min() {
             Some(lead) => Row::StoreDuplicate {
                 lead,
                 new: Box::new(new),
@@ -155,14 +300,15 @@ fn csv_writer() -> csv::Writer<Vec<u8>> {
     csv::Writer::from_writer(Vec::new())
 }
 
-fn csv_bytes(w: csv::Writer<Vec<u8>>) -> Result<bytes::Bytes, ServiceError> {
-    w.into_inner()
-        .map(bytes::Bytes::from)
-        .map_err(|e| ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string())))
+fn csv_err(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string()))
 }
 
-fn csv_err(e: csv::Error) -> ServiceError {
-    ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string()))
+/// Takes what a CSV writer has buffered so far.
+fn drain(w: &mut csv::Writer<Vec<u8>>) -> Result<bytes::Bytes, ServiceError> {
+    w.flush().map_err(csv_err)?;
+    let inner = std::mem::replace(w, csv_writer()).into_inner().map_err(csv_err)?;
+    Ok(bytes::Bytes::from(inner))
 }
 
 /// Copies the row's non-empty values onto a stored lead (policy `update`).
@@ -192,9 +338,34 @@ fn merge(into: &mut Lead, n: &NewLead, now: DateTime<Utc>) {
     into.updated_at = now;
 }
 
+/// The report CSVs of pass 1: buffered per chunk, flushed to the bucket as parts.
+struct ReportParts {
+    errors: csv::Writer<Vec<u8>>,
+    duplicates: csv::Writer<Vec<u8>>,
+    error_parts: u32,
+    duplicate_parts: u32,
+}
+
+/// Mutable state of one invocation.
+struct Progress {
+    report: ImportReport,
+    pass: Pass,
+    rows_done: u64,
+    /// Rows handled by this invocation, against the budget.
+    rows_this_run: u64,
+    since_checkpoint: u64,
+    parts: ReportParts,
+}
+
 impl ImportRun<'_> {
     fn report_key(&self, name: &str) -> String {
         format!("reports/{}/{}/{name}", self.tenant.id, self.job_id)
+    }
+
+    fn part_key(&self, what: &str, n: u32) -> Result<BlobKey, ServiceError> {
+        Ok(BlobKey::parse(
+            &self.report_key(&format!("parts/{what}-{n:06}.csv")),
+        )?)
     }
 
     async fn put(&self, name: &str, body: bytes::Bytes, content_type: &str) -> Result<(), ServiceError> {
@@ -230,37 +401,150 @@ impl ImportRun<'_> {
         }
     }
 
+    /// Writes the pass-1 buffers out as the next parts.
+    async fn flush_parts(&self, parts: &mut ReportParts) -> Result<(), ServiceError> {
+        let errors = drain(&mut parts.errors)?;
+        if !errors.is_empty() {
+            let key = self.part_key("errors", parts.error_parts)?;
+            self.blobs.put(&key, errors, "text/csv").await?;
+            parts.error_parts += 1;
+        }
+        let dups = drain(&mut parts.duplicates)?;
+        if !dups.is_empty() {
+            let key = self.part_key("duplicates", parts.duplicate_parts)?;
+            self.blobs.put(&key, dups, "text/csv").await?;
+            parts.duplicate_parts += 1;
+        }
+        Ok(())
+    }
+
+    /// Streams a header plus the parts into one report object, then removes the parts.
+    async fn assemble(
+        &self,
+        name: &str,
+        what: &str,
+        header: Option<Vec<String>>,
+        parts: u32,
+    ) -> Result<(), ServiceError> {
+        use tokio::io::AsyncReadExt;
+        let key = BlobKey::parse(&self.report_key(name))?;
+        let mut upload = self.blobs.start_multipart(&key, "text/csv").await?;
+        let mut written = async {
+            if let Some(h) = header {
+                let mut w = csv_writer();
+                w.write_record(&h).map_err(csv_err)?;
+                upload.write(drain(&mut w)?).await?;
+            }
+            for n in 0..parts {
+                let mut reader = self.blobs.get(&self.part_key(what, n)?).await?;
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    let got = reader.read(&mut buf).await.map_err(scratch_err)?;
+                    if got == 0 {
+                        break;
+                    }
+                    upload.write(bytes::Bytes::copy_from_slice(&buf[..got])).await?;
+                }
+            }
+            Ok::<(), ServiceError>(())
+        }
+        .await;
+        if written.is_ok() {
+            written = upload.complete().await.map(|_| ()).map_err(Into::into);
+        } else {
+            let _ = upload.abort().await;
+        }
+        written?;
+        for n in 0..parts {
+            let _ = self.blobs.delete(&self.part_key(what, n)?).await;
+        }
+        Ok(())
+    }
+
     async fn finish(
         &self,
         mut report: ImportReport,
-        errors: bytes::Bytes,
-        dups: bytes::Bytes,
-    ) -> Result<ImportReport, ServiceError> {
+        headers: Option<&[String]>,
+        parts: ReportParts,
+    ) -> Result<RunResult, ServiceError> {
+        let mut parts = parts;
+        self.flush_parts(&mut parts).await?;
+        let err_header = headers.map(|h| {
+            let mut h = h.to_vec();
+            h.extend(["line".into(), "column".into(), "reason".into()]);
+            h
+        });
+        let dup_header = headers.map(|_| ["line", "email", "matched", "action"].map(String::from).to_vec());
+        self.assemble("errors.csv", "errors", err_header, parts.error_parts)
+            .await?;
+        self.assemble("duplicates.csv", "duplicates", dup_header, parts.duplicate_parts)
+            .await?;
         report.finished_at = self.clock.now();
-        self.put("errors.csv", errors, "text/csv").await?;
-        self.put("duplicates.csv", dups, "text/csv").await?;
-        let json = serde_json::to_vec_pretty(&report)
-            .map_err(|e| ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string())))?;
+        let json = serde_json::to_vec_pretty(&report).map_err(csv_err)?;
         self.put("summary.json", json.into(), "application/json").await?;
-        Ok(report)
+        Ok(RunResult::Finished(Box::new(report)))
     }
 
-    /// Imports the file at `path` (already downloaded); `scratch` is a working folder.
-    pub async fn run(&self, path: &Path, scratch: &Path) -> Result<ImportReport, ServiceError> {
-        let started = self.clock.now();
+    fn new_parts(&self) -> ReportParts {
+        let cp = self.resume.as_ref();
+        ReportParts {
+            errors: csv_writer(),
+            duplicates: csv_writer(),
+            error_parts: cp.map_or(0, |c| c.error_parts),
+            duplicate_parts: cp.map_or(0, |c| c.duplicate_parts),
+        }
+    }
+
+    /// Saves a checkpoint; says whether the budget is spent.
+    async fn checkpoint(&self, p: &mut Progress) -> Result<bool, ServiceError> {
+        // Pass 2 adds no report rows, but the switch to it checkpoints pass 1's last ones.
+        self.flush_parts(&mut p.parts).await?;
+        self.sink
+            .save(&Checkpoint {
+                pass: p.pass,
+                rows_done: p.rows_done,
+                counters: p.report.counters(),
+                error_parts: p.parts.error_parts,
+                duplicate_parts: p.parts.duplicate_parts,
+                started_at: p.report.started_at,
+            })
+            .await?;
+        p.since_checkpoint = 0;
+        Ok(self.budget.spent(p.rows_this_run))
+    }
+
+    fn paused(p: &Progress) -> RunResult {
+        RunResult::Paused(Checkpoint {
+            pass: p.pass,
+            rows_done: p.rows_done,
+            counters: p.report.counters(),
+            error_parts: p.parts.error_parts,
+            duplicate_parts: p.parts.duplicate_parts,
+            started_at: p.report.started_at,
+        })
+    }
+
+    /// Imports the file at `path` (already downloaded), from `self.resume` if set, until done
+    /// or the budget is spent; `scratch` is a working folder.
+    pub async fn run(&self, path: &Path, scratch: &Path) -> Result<RunResult, ServiceError> {
+        let started = self
+            .resume
+            .as_ref()
+            .map_or_else(|| self.clock.now(), |c| c.started_at);
         let mut report = self.empty_report(started);
+        if let Some(cp) = &self.resume {
+            report.restore(&cp.counters);
+        }
         let scratch_file = scratch.join(format!("{}.utf8.csv", self.job_id));
         let table = match table::open(path, &scratch_file) {
             Ok(t) => t,
             Err(e) => {
                 report.message = Some(e.to_string());
-                return self
-                    .finish(report, bytes::Bytes::new(), bytes::Bytes::new())
-                    .await;
+                return self.finish(report, None, self.new_parts()).await;
             }
         };
         report.format = Some(table.format);
-        report.encoding = table.encoding;
+        report.encoding = table.encoding.map(str::to_owned);
         report.delimiter = table.delimiter;
         let ctx = load_context(self.store, self.tenant).await?;
         let columns = map_headers(&table.headers, &ctx.custom_fields);
@@ -280,35 +564,71 @@ impl ImportRun<'_> {
             .map(|c| c.header.clone())
             .collect();
         let headers = table.headers.clone();
-
-        // Pass 1: classify every row; write the error and duplicate reports.
-        let mut errors = csv_writer();
-        let mut err_header = headers.clone();
-        err_header.extend(["line".into(), "column".into(), "reason".into()]);
-        errors.write_record(&err_header).map_err(csv_err)?;
-        let mut dups = csv_writer();
-        dups.write_record(["line", "email", "matched", "action"])
-            .map_err(csv_err)?;
-        let mut checker = Checker {
-            run: self,
-            ctx: &ctx,
-            columns: &columns,
-            seen: HashMap::new(),
+        let seen_path = scratch.join(format!("{}.seen.db", self.job_id));
+        let new_checker = || -> Result<Checker<'_>, ServiceError> {
+            Ok(Checker {
+                run: self,
+                ctx: &ctx,
+                columns: &columns,
+                seen: SeenEmails::create(&seen_path).map_err(scratch_err)?,
+                started_at: started,
+            })
         };
-        let read_failure = self
-            .classify(table, &mut checker, &mut report, &mut errors, &mut dups)
-            .await?;
-        if let Some(msg) = read_failure {
-            report.outcome = ImportOutcome::Unreadable;
-            report.message = Some(msg);
-            return self.finish(report, csv_bytes(errors)?, csv_bytes(dups)?).await;
+        let mut p = Progress {
+            report,
+            pass: self.resume.as_ref().map_or(Pass::Classify, |c| c.pass),
+            rows_done: self.resume.as_ref().map_or(0, |c| c.rows_done),
+            rows_this_run: 0,
+            since_checkpoint: 0,
+            parts: self.new_parts(),
+        };
+
+        if p.pass == Pass::Classify {
+            let mut checker = new_checker()?;
+            match self.classify(table, &mut checker, &mut p).await? {
+                Step::Paused => return Ok(Self::paused(&p)),
+                Step::Unreadable(msg) => {
+                    p.report.outcome = ImportOutcome::Unreadable;
+                    p.report.message = Some(msg);
+                    return self.finish(p.report, Some(&headers), p.parts).await;
+                }
+                Step::Done => {}
+            }
+            drop(checker);
+            if p.report.rows == 0 {
+                p.report.outcome = ImportOutcome::Unreadable;
+                p.report.message = Some("the file has a header but no data rows".into());
+                return self.finish(p.report, Some(&headers), p.parts).await;
+            }
+            if !self.decide(&mut p.report) {
+                let _ = std::fs::remove_file(&scratch_file);
+                return self.finish(p.report, Some(&headers), p.parts).await;
+            }
+            p.pass = Pass::Write;
+            p.rows_done = 0;
+            if self.checkpoint(&mut p).await? {
+                return Ok(Self::paused(&p));
+            }
+        } else {
+            drop(table);
+            // Pass 1 of an earlier chunk decided to save; say so again for the summary.
+            self.decide(&mut p.report);
         }
-        if report.rows == 0 {
-            report.outcome = ImportOutcome::Unreadable;
-            report.message = Some("the file has a header but no data rows".into());
-            return self.finish(report, csv_bytes(errors)?, csv_bytes(dups)?).await;
+
+        // Pass 2: the same rows, the same answers; now write.
+        let table = table::open(path, &scratch_file).map_err(csv_err)?;
+        let mut checker = new_checker()?;
+        if self.write(table, &mut checker, &mut p).await? == Step::Paused {
+            return Ok(Self::paused(&p));
         }
-        let save = match self.options.mode {
+        p.report.outcome = ImportOutcome::Completed;
+        let _ = std::fs::remove_file(&scratch_file);
+        self.finish(p.report, Some(&headers), p.parts).await
+    }
+
+    /// Applies the mode to pass 1's counts: true when rows are to be saved.
+    fn decide(&self, report: &mut ImportReport) -> bool {
+        match self.options.mode {
             ImportMode::Validate => {
                 report.outcome = ImportOutcome::Validated;
                 false
@@ -322,81 +642,79 @@ impl ImportRun<'_> {
                 false
             }
             _ => true,
-        };
-        if save {
-            // Pass 2: the same rows, the same answers; now write.
-            let table = table::open(path, &scratch_file)
-                .map_err(|e| ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string())))?;
-            let mut checker = Checker {
-                run: self,
-                ctx: &ctx,
-                columns: &columns,
-                seen: HashMap::new(),
-            };
-            self.write(table, &mut checker, &mut report).await?;
-            report.outcome = ImportOutcome::Completed;
         }
-        let _ = std::fs::remove_file(&scratch_file);
-        self.finish(report, csv_bytes(errors)?, csv_bytes(dups)?).await
     }
 
-    /// Pass 1. Returns a message when the file stops being readable part-way.
+    /// Pass 1.
     async fn classify(
         &self,
         table: Table,
         checker: &mut Checker<'_>,
-        report: &mut ImportReport,
-        errors: &mut csv::Writer<Vec<u8>>,
-        dups: &mut csv::Writer<Vec<u8>>,
-    ) -> Result<Option<String>, ServiceError> {
-        for row in table {
+        p: &mut Progress,
+    ) -> Result<Step, ServiceError> {
+        let skip = p.rows_done;
+        for (ordinal, row) in (0u64..).zip(table) {
             let (line, cells) = match row {
                 Ok(r) => r,
-                Err(e) => return Ok(Some(e.to_string())),
+                Err(e) => return Ok(Step::Unreadable(e.to_string())),
             };
-            report.rows += 1;
-            match checker.check(line, &cells).await? {
+            if ordinal < skip {
+                checker.replay(line, &cells)?;
+                continue;
+            }
+            p.report.rows += 1;
+            match checker.check(line, ordinal, &cells).await? {
                 Row::Invalid(errs) => {
-                    report.error_rows += 1;
+                    p.report.error_rows += 1;
                     for e in errs {
                         let mut rec = cells.clone();
                         rec.extend([line.to_string(), e.field.clone(), e.message.clone()]);
-                        errors.write_record(&rec).map_err(csv_err)?;
+                        p.parts.errors.write_record(&rec).map_err(csv_err)?;
                     }
                 }
                 Row::FileDuplicate { first_line, new } => {
-                    report.valid_rows += 1;
-                    report.duplicate_rows += 1;
+                    p.report.valid_rows += 1;
+                    p.report.duplicate_rows += 1;
                     let action = if self.options.duplicates == DuplicatePolicy::Create {
                         "create"
                     } else {
                         "skip"
                     };
                     let email = new.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                    dups.write_record([
-                        line.to_string(),
-                        email,
-                        format!("line {first_line}"),
-                        action.into(),
-                    ])
-                    .map_err(csv_err)?;
+                    p.parts
+                        .duplicates
+                        .write_record([
+                            line.to_string(),
+                            email,
+                            format!("line {first_line}"),
+                            action.into(),
+                        ])
+                        .map_err(csv_err)?;
                 }
                 Row::StoreDuplicate { lead, new } => {
-                    report.valid_rows += 1;
-                    report.duplicate_rows += 1;
+                    p.report.valid_rows += 1;
+                    p.report.duplicate_rows += 1;
                     let action = match self.options.duplicates {
                         DuplicatePolicy::Skip => "skip",
                         DuplicatePolicy::Update => "update",
                         DuplicatePolicy::Create => "create",
                     };
                     let email = new.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                    dups.write_record([line.to_string(), email, lead.to_string(), action.into()])
+                    p.parts
+                        .duplicates
+                        .write_record([line.to_string(), email, lead.to_string(), action.into()])
                         .map_err(csv_err)?;
                 }
-                Row::Fresh(_) => report.valid_rows += 1,
+                Row::Fresh(_) => p.report.valid_rows += 1,
+            }
+            p.rows_done += 1;
+            p.rows_this_run += 1;
+            p.since_checkpoint += 1;
+            if p.since_checkpoint >= self.checkpoint_every && self.checkpoint(p).await? {
+                return Ok(Step::Paused);
             }
         }
-        Ok(None)
+        Ok(Step::Done)
     }
 
     /// Pass 2: new leads in batches, updates one by one, duplicates per policy.
@@ -404,43 +722,61 @@ impl ImportRun<'_> {
         &self,
         table: Table,
         checker: &mut Checker<'_>,
-        report: &mut ImportReport,
-    ) -> Result<(), ServiceError> {
+        p: &mut Progress,
+    ) -> Result<Step, ServiceError> {
         let now = self.clock.now();
         let mut batch: Vec<Lead> = Vec::with_capacity(BATCH);
         let policy = self.options.duplicates;
-        for row in table {
-            let (line, cells) = row
-                .map_err(|e| ServiceError::Store(crate::ports::store::StoreError::Invalid(e.to_string())))?;
-            let new = match checker.check(line, &cells).await? {
-                Row::Invalid(_) => continue,
-                Row::Fresh(n) => n,
+        let skip = p.rows_done;
+        for (ordinal, row) in (0u64..).zip(table) {
+            let (line, cells) = row.map_err(csv_err)?;
+            if ordinal < skip {
+                checker.replay(line, &cells)?;
+                continue;
+            }
+            p.rows_done += 1;
+            p.rows_this_run += 1;
+            p.since_checkpoint += 1;
+            let new = match checker.check(line, ordinal, &cells).await? {
+                Row::Invalid(_) => None,
+                Row::Fresh(n) => Some(n),
                 Row::FileDuplicate { new, .. } | Row::StoreDuplicate { new, .. }
                     if policy == DuplicatePolicy::Create =>
                 {
-                    new
+                    Some(new)
                 }
                 Row::StoreDuplicate { lead, new } if policy == DuplicatePolicy::Update => {
                     if let Some(mut existing) = self.store.get_lead(&self.tenant.id, &lead).await? {
                         merge(&mut existing, &new, now);
                         self.store.update_lead(&existing).await?;
-                        report.updated += 1;
+                        p.report.updated += 1;
                     }
-                    continue;
+                    None
                 }
                 Row::FileDuplicate { .. } | Row::StoreDuplicate { .. } => {
-                    report.skipped += 1;
-                    continue;
+                    p.report.skipped += 1;
+                    None
                 }
             };
-            let mut lead = Lead::from_new(self.tenant.id.clone(), LeadId::new(), *new, now);
-            lead.provenance.form = Some(self.job_id.clone());
-            batch.push(lead);
+            if let Some(new) = new {
+                let id = import_lead_id(&self.job_id, ordinal, checker.started_at);
+                let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
+                lead.provenance.form = Some(self.job_id.clone());
+                batch.push(lead);
+            }
             if batch.len() == BATCH {
-                self.flush(&mut batch, report).await?;
+                self.flush(&mut batch, &mut p.report).await?;
+            }
+            if p.since_checkpoint >= self.checkpoint_every {
+                // The checkpoint must not claim rows that are still in the batch.
+                self.flush(&mut batch, &mut p.report).await?;
+                if self.checkpoint(p).await? {
+                    return Ok(Step::Paused);
+                }
             }
         }
-        self.flush(&mut batch, report).await
+        self.flush(&mut batch, &mut p.report).await?;
+        Ok(Step::Done)
     }
 
     /// Gives rows without an owner one from the weighted round robin (one counter
@@ -463,4 +799,12 @@ impl ImportRun<'_> {
         batch.clear();
         Ok(())
     }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    Done,
+    Paused,
+    /// The file stopped being readable part-way (pass 1 only).
+    Unreadable(String),
 }

@@ -112,7 +112,8 @@ pub trait LeadStore: Send + Sync + 'static {
     // --- leads -------------------------------------------------------------------------
     /// Stores a new lead (version 1) with its guards in one atomic write.
     async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError>;
-    /// Stores many new leads without guards (imports, after their own duplicate pass).
+    /// Stores many new leads without guards (imports, after their own duplicate pass). A lead
+    /// whose id exists is replaced, so a resumed import can rewrite what a killed one wrote.
     async fn put_leads_batch(&self, leads: &[Lead]) -> Result<(), StoreError>;
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError>;
     /// Replaces the lead if it is still at `lead.version`; returns it at the next version.

@@ -50,40 +50,55 @@ pub fn find_by_contact(c: &Connection, tenant: &TenantId, key: &MatchKey) -> Res
     }
 }
 
+const INSERT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+/// A batch put replaces a lead with the same id, as a DynamoDB PutRequest does: a resumed
+/// import rewrites the rows a killed run had written after its last checkpoint.
+const PUT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+     ON CONFLICT (tenant, id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
+        source = excluded.source, email = excluded.email, phone = excluded.phone,
+        created_pos = excluded.created_pos, activity_pos = excluded.activity_pos,
+        s_name = excluded.s_name, s_email = excluded.s_email, s_company = excluded.s_company,
+        version = excluded.version, doc = excluded.doc";
+
 fn insert_lead(tx: &Transaction<'_>, l: &Lead) -> Result<(), StoreError> {
+    write_lead(tx, l, INSERT_LEAD)
+}
+
+fn write_lead(tx: &Transaction<'_>, l: &Lead, sql: &str) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = l.search_terms();
-    tx.prepare_cached(
-        "INSERT INTO leads (tenant, id, status, owner, source, email, phone, created_pos, activity_pos,
-                            s_name, s_email, s_company, version, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )
-    .map_err(db)?
-    .execute(params![
-        l.tenant.as_str(),
-        l.id.to_string(),
-        l.status.as_str(),
-        l.owner.as_ref().map(|o| o.as_str()),
-        l.source.as_str(),
-        l.email.as_ref().map(|e| e.as_str()),
-        l.match_phone().map(|p| p.as_str()),
-        created_pos(l),
-        activity_pos(l),
-        s_name,
-        s_email,
-        s_company,
-        l.version as i64,
-        to_doc(l)?,
-    ])
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict {
-                expected: None,
-                found: Some(l.version),
+    tx.prepare_cached(sql)
+        .map_err(db)?
+        .execute(params![
+            l.tenant.as_str(),
+            l.id.to_string(),
+            l.status.as_str(),
+            l.owner.as_ref().map(|o| o.as_str()),
+            l.source.as_str(),
+            l.email.as_ref().map(|e| e.as_str()),
+            l.match_phone().map(|p| p.as_str()),
+            created_pos(l),
+            activity_pos(l),
+            s_name,
+            s_email,
+            s_company,
+            l.version as i64,
+            to_doc(l)?,
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict {
+                    expected: None,
+                    found: Some(l.version),
+                }
+            } else {
+                db(e)
             }
-        } else {
-            db(e)
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -141,7 +156,7 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
 pub fn put_batch(c: &mut Connection, leads: &[Lead]) -> Result<(), StoreError> {
     let tx = c.transaction().map_err(db)?;
     for l in leads {
-        insert_lead(&tx, l)?;
+        write_lead(&tx, l, PUT_LEAD)?;
     }
     tx.commit().map_err(db)
 }
