@@ -488,3 +488,87 @@ async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_fil
     assert_eq!(page["items"][0]["provenance"]["channel"], "form");
     run.interrupt_and_wait();
 }
+
+/// Polls `url` until `done` holds for its JSON body, for up to 30 s.
+async fn poll_json(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _, body) = send(http, reqwest::Method::GET, url, key, None).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{url} never got there: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_jobs_work_over_http() {
+    use reqwest::Method;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = start_binary(&["--data-dir", data.to_str().unwrap()], &[]);
+    let key = std::fs::read_to_string(data.join("admin-key.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let base = run.base.clone();
+
+    // The README's way: copy a file into the folder.
+    let folder = data.join("bucket/imports/default");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("fair.csv"),
+        "Name,Email,Lead Source\nDropped Dora,dora@drop.example,Referral\n",
+    )
+    .unwrap();
+    let page = poll_json(&http, &format!("{base}/v1/leads?q=dora"), &key, |b| {
+        b["items"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(page["items"][0]["email"], "dora@drop.example");
+
+    // An import job: options, the presigned PUT, then the status with its report.
+    let (status, _, created) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/imports"),
+        &key,
+        Some(json!({"filename": "more.csv", "options": {"mode": "valid_rows"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let put = http
+        .put(created["upload_url"].as_str().unwrap())
+        .body("Name,Email,Lead Source\nJob Joe,joe@job.example,Referral\nBad Bob,not-an-email,Referral\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let id = created["job"]["id"].as_str().unwrap();
+    let job = poll_json(&http, &format!("{base}/v1/imports/{id}"), &key, |b| {
+        b["status"] == "completed"
+    })
+    .await;
+    assert_eq!(job["report"]["created"], 1, "{job}");
+    assert_eq!(job["report"]["error_rows"], 1, "{job}");
+    let res = http
+        .get(format!("{base}/v1/imports/template?format=csv"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.text().await.unwrap().starts_with("Name,Email"));
+    run.interrupt_and_wait();
+}

@@ -15,7 +15,7 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use routes::{activities, attachments, keys, leads, settings};
+use routes::{activities, attachments, imports, keys, leads, settings};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -88,6 +88,9 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(imports::create_job, imports::list_jobs))
+        .routes(routes!(imports::template))
+        .routes(routes!(imports::get_job))
         .split_for_parts()
 }
 

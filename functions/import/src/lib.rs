@@ -1,11 +1,9 @@
-//! Bulk import around the core pipeline: the S3 trigger (Lambda), the local gateway's watched
-//! folder, the import-job routes (options + presigned upload + report) and the template.
+//! Bulk import around the core pipeline: the S3 trigger (Lambda) and the local gateway's
+//! watched folder. The import-job routes and the template are part of the API
+//! (`leadgate_api::routes::imports`), since the API function serves them.
 //! Large files go in chunks: see `handle_s3_event`.
 
-pub mod routes;
-
 use aws_lambda_events::event::s3::S3Event;
-use leadgate_api::ApiPart;
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
@@ -16,9 +14,6 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 #[derive(Clone)]
 pub struct ImportDeps {
@@ -222,16 +217,4 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
             None => return Ok(done),
         }
     }
-}
-
-#[derive(OpenApi)]
-#[openapi(info(title = "Leadgate imports"))]
-struct ImportDoc;
-
-pub fn api() -> ApiPart {
-    OpenApiRouter::with_openapi(ImportDoc::openapi())
-        .routes(routes!(routes::create_job, routes::list_jobs))
-        .routes(routes!(routes::template))
-        .routes(routes!(routes::get_job))
-        .split_for_parts()
 }

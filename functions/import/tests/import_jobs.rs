@@ -2,7 +2,7 @@
 //! the template in CSV and XLSX, and the S3 ObjectCreated event through the Lambda handler.
 
 use aws_lambda_events::event::s3::S3Event;
-use leadgate_api::{ApiState, compose};
+use leadgate_api::ApiState;
 use leadgate_core::adapters::local_blob::LocalBlobStore;
 use leadgate_core::adapters::platform_http::PlatformClient;
 use leadgate_core::adapters::sqlite::SqliteStore;
@@ -65,7 +65,7 @@ async fn env() -> Env {
         clock: Arc::new(SystemClock),
         fetcher: Arc::new(PlatformClient::new()),
     };
-    let app = compose(state, vec![leadgate_import::api()]).merge(local.router());
+    let app = leadgate_api::router(state).merge(local.router());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let deps = ImportDeps {
         store,

@@ -1,12 +1,12 @@
 //! Import jobs and the template (admins only).
 
+use crate::ApiState;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::extract::{ApiJson, Caller};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use leadgate_api::ApiState;
-use leadgate_api::error::{ApiError, ApiResult, Problem};
-use leadgate_api::extract::{ApiJson, Caller};
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::template::{template_columns, template_csv, template_xlsx};
 use leadgate_core::ports::blob::BlobKey;
