@@ -59,6 +59,16 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         import_deps,
         std::time::Duration::from_secs(2),
     ));
+    // And for exports/requests/: each request is written to exports/ once.
+    tokio::spawn(leadgate_export::watch_folder(
+        leadgate_export::ExportDeps {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            clock: std::sync::Arc::new(SystemClock),
+            scratch: settings.data_dir.join("tmp"),
+        },
+        std::time::Duration::from_secs(2),
+    ));
     let state = http::AppState {
         store,
         blobs,

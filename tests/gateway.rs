@@ -511,7 +511,8 @@ async fn poll_json(
 }
 
 #[tokio::test]
-async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_jobs_work_over_http() {
+async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_jobs_and_exports_work_over_http()
+ {
     use reqwest::Method;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
@@ -570,5 +571,30 @@ async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_j
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
     assert!(res.text().await.unwrap().starts_with("Name,Email"));
+
+    // An export: the gateway's folder watcher runs it, the link downloads it.
+    let (status, _, job) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/exports"),
+        &key,
+        Some(json!({"format": "csv", "filters": {"q": "dropped"}, "columns": ["Name", "Email"]})),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let done = poll_json(&http, &format!("{base}/v1/exports/{id}"), &key, |b| {
+        b["status"] == "completed"
+    })
+    .await;
+    let file = http
+        .get(done["download_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(file, "\u{feff}Name,Email\nDropped Dora,dora@drop.example\n");
     run.interrupt_and_wait();
 }

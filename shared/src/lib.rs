@@ -6,8 +6,10 @@
 //! differ only in which adapters they build.
 
 pub mod adapters;
+pub mod cells;
 pub mod config;
 pub mod domain;
+pub mod export;
 pub mod import;
 pub mod ports;
 pub mod secret;

@@ -200,6 +200,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(m) => ApiError::Forbidden(m),
             ServiceError::Store(e) => ApiError::internal(e),
             ServiceError::Blob(e) => ApiError::internal(e),
+            ServiceError::Export(e) => ApiError::internal(e),
         }
     }
 }

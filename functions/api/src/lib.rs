@@ -15,7 +15,7 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use routes::{activities, attachments, imports, keys, leads, settings};
+use routes::{activities, attachments, exports, imports, keys, leads, settings};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -91,6 +91,8 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(imports::create_job, imports::list_jobs))
         .routes(routes!(imports::template))
         .routes(routes!(imports::get_job))
+        .routes(routes!(exports::create_export, exports::list_exports))
+        .routes(routes!(exports::get_export))
         .split_for_parts()
 }
 

@@ -24,30 +24,9 @@ pub struct ImportDeps {
     pub scratch: PathBuf,
 }
 
-/// S3 puts keys in events URL-encoded, with `+` for spaces.
-pub fn decode_s3_key(raw: &str) -> String {
-    let spaced = raw.replace('+', " ");
-    let bytes = spaced.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use leadgate_core::adapters::s3_blob::decode_event_key as decode_s3_key;
 
-/// Where a paused import leaves its continuation marker. The prefix has its own bucket
-/// notification to this function, so the next chunk starts in a fresh invocation.
-pub const CONTINUE_PREFIX: &str = "imports-continue/";
+pub use leadgate_core::services::imports::CONTINUE_PREFIX;
 
 /// What a continuation marker says: which object version to go on importing.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -25,11 +25,13 @@ pub struct Tag(String);
 impl Tag {
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let s = raw.trim().to_lowercase();
-        if s.is_empty() || s.chars().count() > 50 || s.chars().any(char::is_control) {
+        // Commas and semicolons separate tags in list filters and spreadsheet cells.
+        if s.is_empty() || s.chars().count() > 50 || s.chars().any(|c| c.is_control() || c == ',' || c == ';')
+        {
             return Err(FieldError::new(
                 "tags",
                 "invalid_tag",
-                "a tag is 1-50 characters with no control characters",
+                "a tag is 1-50 characters with no control characters, commas or semicolons",
             ));
         }
         Ok(Self(s))

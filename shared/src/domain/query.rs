@@ -5,14 +5,15 @@
 //! sort it was made for, base64url-encoded. Positions are unique, so "strictly after the
 //! cursor" pages through every lead exactly once however the shards interleave.
 
+use crate::domain::custom_field::CustomFieldDef;
 use crate::domain::custom_field::CustomValue;
-use crate::domain::error::FieldError;
+use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{RepId, SourceId};
 use crate::domain::lead::{Lead, Tag};
 use crate::domain::status::LeadStatus;
 use crate::domain::time::position;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
@@ -189,6 +190,122 @@ pub fn decode_position_cursor(cursor: &str) -> Result<String, FieldError> {
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|s| s.len() <= 80)
         .ok_or_else(|| FieldError::new("cursor", "invalid_cursor", "the cursor is malformed"))
+}
+
+/// `2026-01-31` or an RFC 3339 instant. A bare date as an upper bound includes that whole day.
+fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .map(|d| if upper { d.succ_opt().unwrap_or(d) } else { d })
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "invalid_date",
+                format!("{field} must be YYYY-MM-DD or RFC 3339"),
+            )
+        })
+}
+
+pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
+    last_activity_to, tag, q, cf.<key>, sort, order, limit, cursor";
+
+impl LeadQuery {
+    /// The list filters from query parameters (the API's `GET /v1/leads`, an export's
+    /// filters), every bad one named in the error.
+    pub fn from_params(
+        pairs: &[(String, String)],
+        defs: &[CustomFieldDef],
+    ) -> Result<LeadQuery, FieldErrors> {
+        let mut q = LeadQuery::default();
+        let mut errs = FieldErrors::default();
+        for (k, v) in pairs {
+            let v = v.trim();
+            let before = errs.0.len();
+            match k.as_str() {
+                "status" => q.status = errs.take(LeadStatus::parse(v)),
+                "owner" if v == "unassigned" => q.owner = Some(OwnerFilter::Unassigned),
+                "owner" => q.owner = errs.take(RepId::parse(v).map(OwnerFilter::Rep)),
+                "source" => q.source = errs.take(SourceId::parse(v)),
+                "created_from" => q.created.from = errs.take(parse_time(k, v, false)),
+                "created_to" => q.created.to = errs.take(parse_time(k, v, true)),
+                "last_activity_from" => q.last_activity.from = errs.take(parse_time(k, v, false)),
+                "last_activity_to" => q.last_activity.to = errs.take(parse_time(k, v, true)),
+                "tag" | "tags" => {
+                    for t in v.split(',').filter(|t| !t.trim().is_empty()) {
+                        if let Some(tag) = errs.take(Tag::parse(t)) {
+                            q.tags.push(tag);
+                        }
+                    }
+                }
+                "q" => {
+                    let p = v.to_lowercase();
+                    if p.is_empty() || p.chars().count() > 100 {
+                        errs.push(FieldError::new("q", "invalid_length", "q is 1-100 characters"));
+                    } else {
+                        q.text_prefix = Some(p);
+                    }
+                }
+                "sort" => match v {
+                    "created" => q.sort = SortField::Created,
+                    "last_activity" => q.sort = SortField::LastActivity,
+                    _ => errs.push(FieldError::new(
+                        "sort",
+                        "invalid_sort",
+                        "sort is `created` or `last_activity`",
+                    )),
+                },
+                "order" => match v {
+                    "asc" => q.order = SortOrder::Asc,
+                    "desc" => q.order = SortOrder::Desc,
+                    _ => errs.push(FieldError::new(
+                        "order",
+                        "invalid_order",
+                        "order is `asc` or `desc`",
+                    )),
+                },
+                "limit" => match v.parse::<u32>() {
+                    Ok(n) if (1..=200).contains(&n) => q.limit = n,
+                    _ => errs.push(FieldError::new("limit", "out_of_range", "limit is 1-200")),
+                },
+                "cursor" => q.cursor = Some(v.to_owned()),
+                other => match other.strip_prefix("cf.") {
+                    Some(key) => match defs.iter().find(|d| d.key == key) {
+                        Some(def) => {
+                            if let Some(val) =
+                                errs.take(def.parse_value(&serde_json::Value::String(v.to_owned())))
+                            {
+                                q.custom.push((def.key.clone(), val));
+                            }
+                        }
+                        None => errs.push(FieldError::new(
+                            other,
+                            "unknown_field",
+                            format!("there is no custom field '{key}'"),
+                        )),
+                    },
+                    None => errs.push(FieldError::new(
+                        other,
+                        "unknown_parameter",
+                        format!("unknown query parameter; valid ones: {LIST_PARAMS}"),
+                    )),
+                },
+            }
+            // Name the parameter the caller sent, not the type that rejected it.
+            for e in &mut errs.0[before..] {
+                e.field = k.clone();
+            }
+        }
+        if !errs.is_empty() {
+            return Err(errs);
+        }
+        q.after()?;
+        Ok(q)
+    }
 }
 
 #[cfg(test)]

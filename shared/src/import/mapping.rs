@@ -48,7 +48,8 @@ pub fn row_input(columns: &[Column], row: &[String], default_source: Option<&str
     let mut input = LeadInput::default();
     let mut custom = BTreeMap::new();
     for (col, cell) in columns.iter().zip(row) {
-        let v = cell.trim();
+        // Cells an export quoted against formula injection stand for their unquoted value.
+        let v = crate::cells::restore(cell.trim());
         if v.is_empty() {
             continue;
         }

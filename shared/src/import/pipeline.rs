@@ -18,6 +18,7 @@ use super::mapping::{Column, map_headers, row_input};
 use super::seen::SeenEmails;
 use super::table::{self, Table};
 use super::{DuplicatePolicy, ImportMode, ImportOptions};
+use crate::domain::LeadStatus;
 use crate::domain::duplicate::MatchKey;
 use crate::domain::error::FieldError;
 use crate::domain::ids::LeadId;
@@ -79,6 +80,9 @@ pub struct ImportReport {
     pub duplicate_rows: u64,
     pub created: u64,
     pub updated: u64,
+    /// Duplicates under policy `update` whose row matched the stored lead already: not written.
+    #[serde(default)]
+    pub unchanged: u64,
     pub skipped: u64,
     pub errors_csv: String,
     pub duplicates_csv: String,
@@ -96,6 +100,8 @@ pub struct Counters {
     pub duplicate_rows: u64,
     pub created: u64,
     pub updated: u64,
+    #[serde(default)]
+    pub unchanged: u64,
     pub skipped: u64,
 }
 
@@ -108,6 +114,7 @@ impl ImportReport {
             duplicate_rows: self.duplicate_rows,
             created: self.created,
             updated: self.updated,
+            unchanged: self.unchanged,
             skipped: self.skipped,
         }
     }
@@ -119,6 +126,7 @@ impl ImportReport {
         self.duplicate_rows = c.duplicate_rows;
         self.created = c.created;
         self.updated = c.updated;
+        self.unchanged = c.unchanged;
         self.skipped = c.skipped;
     }
 }
@@ -250,8 +258,24 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn parse(&self, cells: &[String]) -> Result<NewLead, Vec<FieldError>> {
-        let input = row_input(self.columns, cells, self.run.options.default_source.as_deref());
-        NewLead::parse(&input, self.ctx).map_err(|e| e.0)
+        self.parse_row(cells).map(|(n, _)| n)
+    }
+
+    /// The row as a new lead, and whether it said `converted`. Only conversion makes a lead
+    /// converted, but an exported converted lead may come back to update its stored self;
+    /// `check` decides.
+    fn parse_row(&self, cells: &[String]) -> Result<(NewLead, bool), Vec<FieldError>> {
+        let mut input = row_input(self.columns, cells, self.run.options.default_source.as_deref());
+        let converted = input
+            .status
+            .as_deref()
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(LeadStatus::Converted.as_str()));
+        if converted {
+            input.status = None;
+        }
+        NewLead::parse(&input, self.ctx)
+            .map(|n| (n, converted))
+            .map_err(|e| e.0)
     }
 
     /// A row an earlier chunk already handled: only its email is remembered.
@@ -265,10 +289,27 @@ impl Checker<'_> {
     }
 
     async fn check(&mut self, line: usize, ordinal: u64, cells: &[String]) -> Result<Row, ServiceError> {
-        let new = match self.parse(cells) {
+        let (new, converted) = match self.parse_row(cells) {
             Ok(n) => n,
             Err(e) => return Ok(Row::Invalid(e)),
         };
+        let row = self.classify_new(line, ordinal, new).await?;
+        Ok(match row {
+            Row::StoreDuplicate { .. }
+                if converted && self.run.options.duplicates != DuplicatePolicy::Create =>
+            {
+                row
+            }
+            _ if converted => Row::Invalid(vec![FieldError::new(
+                "status",
+                "invalid_status",
+                "a lead is converted only through conversion; a converted row can only match a stored lead",
+            )]),
+            _ => row,
+        })
+    }
+
+    async fn classify_new(&mut self, line: usize, ordinal: u64, new: NewLead) -> Result<Row, ServiceError> {
         let Some(email) = new.email.clone() else {
             return Ok(Row::Fresh(Box::new(new)));
         };
@@ -392,6 +433,7 @@ impl ImportRun<'_> {
             duplicate_rows: 0,
             created: 0,
             updated: 0,
+            unchanged: 0,
             skipped: 0,
             errors_csv: self.report_key("errors.csv"),
             duplicates_csv: self.report_key("duplicates.csv"),
@@ -746,10 +788,17 @@ impl ImportRun<'_> {
                     Some(new)
                 }
                 Row::StoreDuplicate { lead, new } if policy == DuplicatePolicy::Update => {
-                    if let Some(mut existing) = self.store.get_lead(&self.tenant.id, &lead).await? {
-                        merge(&mut existing, &new, now);
-                        self.store.update_lead(&existing).await?;
-                        p.report.updated += 1;
+                    if let Some(existing) = self.store.get_lead(&self.tenant.id, &lead).await? {
+                        let mut merged = existing.clone();
+                        merge(&mut merged, &new, existing.updated_at);
+                        // Re-importing an export changes nothing: no write, no new version.
+                        if merged == existing {
+                            p.report.unchanged += 1;
+                        } else {
+                            merged.updated_at = now;
+                            self.store.update_lead(&merged).await?;
+                            p.report.updated += 1;
+                        }
                     }
                     None
                 }

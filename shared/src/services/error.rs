@@ -31,6 +31,8 @@ pub enum ServiceError {
     Store(#[source] StoreError),
     #[error("blob storage failed")]
     Blob(#[from] BlobError),
+    #[error("the export could not be written")]
+    Export(#[from] crate::export::writer::ExportError),
 }
 
 impl From<StoreError> for ServiceError {

@@ -27,6 +27,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 pub const IMPORT_OBJECT: &str = "import_object";
+/// Where a paused import leaves its continuation marker (Lambda). The prefix has its own
+/// bucket notification to the import function, so the next chunk starts in a fresh invocation.
+pub const CONTINUE_PREFIX: &str = "imports-continue/";
 /// Import jobs are records of this kind (the generic job kind is for exports).
 pub const IMPORT_JOB: &str = "import_job";
 

@@ -7,6 +7,7 @@ pub mod capture;
 pub mod conversion;
 pub mod custom_fields;
 pub mod error;
+pub mod exports;
 pub mod imports;
 pub mod leads;
 pub mod reps;

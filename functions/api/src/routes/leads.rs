@@ -8,13 +8,9 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
 use leadgate_core::domain::activity::Actor;
-use leadgate_core::domain::custom_field::CustomFieldDef;
-use leadgate_core::domain::error::{FieldError, FieldErrors};
-use leadgate_core::domain::lead::{Lead, LeadInput, Tag};
-use leadgate_core::domain::query::{LeadQuery, OwnerFilter, SortField, SortOrder};
-use leadgate_core::domain::{LeadStatus, RepId, SourceId};
+use leadgate_core::domain::lead::{Lead, LeadInput};
+use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::services::custom_fields::list_custom_fields;
 use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
 use serde::{Deserialize, Serialize};
@@ -106,110 +102,6 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))
 }
 
-/// `2026-01-31` or an RFC 3339 instant. A bare date as an upper bound includes that whole day.
-fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldError> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .map(|d| if upper { d.succ_opt().unwrap_or(d) } else { d })
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc())
-        .ok_or_else(|| {
-            FieldError::new(
-                field,
-                "invalid_date",
-                format!("{field} must be YYYY-MM-DD or RFC 3339"),
-            )
-        })
-}
-
-const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, q, cf.<key>, sort, order, limit, cursor";
-
-fn build_query(pairs: &[(String, String)], defs: &[CustomFieldDef]) -> Result<LeadQuery, ApiError> {
-    let mut q = LeadQuery::default();
-    let mut errs = FieldErrors::default();
-    for (k, v) in pairs {
-        let v = v.trim();
-        match k.as_str() {
-            "status" => q.status = errs.take(LeadStatus::parse(v)),
-            "owner" if v == "unassigned" => q.owner = Some(OwnerFilter::Unassigned),
-            "owner" => q.owner = errs.take(RepId::parse(v).map(OwnerFilter::Rep)),
-            "source" => q.source = errs.take(SourceId::parse(v)),
-            "created_from" => q.created.from = errs.take(parse_time(k, v, false)),
-            "created_to" => q.created.to = errs.take(parse_time(k, v, true)),
-            "last_activity_from" => q.last_activity.from = errs.take(parse_time(k, v, false)),
-            "last_activity_to" => q.last_activity.to = errs.take(parse_time(k, v, true)),
-            "tag" | "tags" => {
-                for t in v.split(',').filter(|t| !t.trim().is_empty()) {
-                    if let Some(tag) = errs.take(Tag::parse(t)) {
-                        q.tags.push(tag);
-                    }
-                }
-            }
-            "q" => {
-                let p = v.to_lowercase();
-                if p.is_empty() || p.chars().count() > 100 {
-                    errs.push(FieldError::new("q", "invalid_length", "q is 1-100 characters"));
-                } else {
-                    q.text_prefix = Some(p);
-                }
-            }
-            "sort" => match v {
-                "created" => q.sort = SortField::Created,
-                "last_activity" => q.sort = SortField::LastActivity,
-                _ => errs.push(FieldError::new(
-                    "sort",
-                    "invalid_sort",
-                    "sort is `created` or `last_activity`",
-                )),
-            },
-            "order" => match v {
-                "asc" => q.order = SortOrder::Asc,
-                "desc" => q.order = SortOrder::Desc,
-                _ => errs.push(FieldError::new(
-                    "order",
-                    "invalid_order",
-                    "order is `asc` or `desc`",
-                )),
-            },
-            "limit" => match v.parse::<u32>() {
-                Ok(n) if (1..=200).contains(&n) => q.limit = n,
-                _ => errs.push(FieldError::new("limit", "out_of_range", "limit is 1-200")),
-            },
-            "cursor" => q.cursor = Some(v.to_owned()),
-            other => match other.strip_prefix("cf.") {
-                Some(key) => match defs.iter().find(|d| d.key == key) {
-                    Some(def) => {
-                        if let Some(val) =
-                            errs.take(def.parse_value(&serde_json::Value::String(v.to_owned())))
-                        {
-                            q.custom.push((def.key.clone(), val));
-                        }
-                    }
-                    None => errs.push(FieldError::new(
-                        other,
-                        "unknown_field",
-                        format!("there is no custom field '{key}'"),
-                    )),
-                },
-                None => errs.push(FieldError::new(
-                    other,
-                    "unknown_parameter",
-                    format!("unknown query parameter; valid ones: {LIST_PARAMS}"),
-                )),
-            },
-        }
-    }
-    if !errs.is_empty() {
-        return Err(ApiError::Validation(errs));
-    }
-    q.after().map_err(ApiError::from)?;
-    Ok(q)
-}
-
 /// Lists leads with filters, a sort and an opaque cursor.
 #[utoipa::path(get, path = "/v1/leads", tag = "leads",
     params(("status" = Option<String>, Query), ("owner" = Option<String>, Query, description = "rep id or `unassigned`"),
@@ -232,7 +124,7 @@ pub async fn list_leads(
     } else {
         vec![]
     };
-    let q = build_query(&pairs, &defs)?;
+    let q = LeadQuery::from_params(&pairs, &defs)?;
     let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
     Ok(Json(LeadPage {
         items: page.items,

@@ -2,6 +2,7 @@
 
 pub mod activities;
 pub mod attachments;
+pub mod exports;
 pub mod imports;
 pub mod keys;
 pub mod leads;

@@ -1,0 +1,85 @@
+//! Export around the core (`services::exports`): the S3 trigger on `exports/requests/`
+//! (Lambda) and the local gateway's watched folder. The job routes are part of the API
+//! (`leadgate_api::routes::exports`), since the API function serves them.
+
+use aws_lambda_events::event::s3::S3Event;
+use leadgate_core::adapters::s3_blob::decode_event_key;
+use leadgate_core::ports::blob::{BlobKey, BlobStore};
+use leadgate_core::ports::clock::Clock;
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::exports::{ExportRun, REQUEST_PREFIX, run_export};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct ExportDeps {
+    pub store: Arc<dyn LeadStore>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    /// Working files of XLSX exports.
+    pub scratch: PathBuf,
+}
+
+/// Handles an S3 ObjectCreated event on `exports/requests/…`: each request runs its job once.
+/// A job another invocation holds is an error, so Lambda retries it after that run's lease
+/// (a run that died) and the job is never left behind; a job that failed is an error too.
+pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<ExportRun>, String> {
+    let mut out = Vec::new();
+    for record in event.records {
+        let Some(raw) = record.s3.object.key.as_deref() else {
+            continue;
+        };
+        let key = decode_event_key(raw);
+        if !key.starts_with(REQUEST_PREFIX) {
+            continue;
+        }
+        let key = BlobKey::parse(&key).map_err(|e| e.to_string())?;
+        let run = run_export(&*deps.store, &*deps.blobs, &*deps.clock, &key, &deps.scratch)
+            .await
+            .map_err(|e| format!("{key}: {e}"))?;
+        match &run {
+            ExportRun::InProgress => return Err(format!("{key}: an export of this job is in progress")),
+            ExportRun::NotAJob => tracing::warn!(%key, "export request names no job; ignored"),
+            ExportRun::Done(_) | ExportRun::AlreadyHandled => {}
+        }
+        out.push(run);
+    }
+    Ok(out)
+}
+
+/// The local gateway's stand-in for the S3 trigger: every `interval`, runs each request under
+/// `exports/requests/`. Finished requests are removed, so the folder stays short.
+pub async fn watch_folder(deps: ExportDeps, interval: Duration) {
+    loop {
+        if let Err(e) = scan_once(&deps).await {
+            tracing::error!(error = %e, "export folder scan failed");
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// One scan; the number of exports written.
+pub async fn scan_once(deps: &ExportDeps) -> Result<usize, String> {
+    let mut after: Option<String> = None;
+    let mut done = 0;
+    loop {
+        let page = deps
+            .blobs
+            .list(REQUEST_PREFIX, after.as_deref(), 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        for meta in &page.items {
+            match run_export(&*deps.store, &*deps.blobs, &*deps.clock, &meta.key, &deps.scratch).await {
+                Ok(ExportRun::Done(_)) => done += 1,
+                Ok(ExportRun::AlreadyHandled | ExportRun::InProgress | ExportRun::NotAJob) => {}
+                // Retried at the next scan, until the job's attempts run out.
+                Err(e) => tracing::warn!(error = %e, "export failed"),
+            }
+        }
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(done),
+        }
+    }
+}

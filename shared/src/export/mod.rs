@@ -1,0 +1,30 @@
+//! Export: leads to CSV or XLSX in the bucket, in the import template's columns, so an export
+//! re-imports with no change. `columns` turns a lead into cells; `writer` streams rows into an
+//! object (multipart for CSV, rust_xlsxwriter's constant-memory mode for XLSX). The job
+//! lifecycle is in `services::exports`.
+
+pub mod columns;
+pub mod writer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl ExportFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}

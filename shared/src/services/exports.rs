@@ -1,0 +1,390 @@
+//! Export jobs. `POST /v1/exports` records a job (filters, format, columns, who asked) and
+//! drops a request object at `exports/requests/{tenant}/{job}.json`; its ObjectCreated event
+//! (or the local gateway's folder scan) runs `run_export`, which streams the caller's visible
+//! leads into `exports/{tenant}/{job}.{csv,xlsx}`.
+//!
+//! Once per job: the run claims the job with a conditional write and holds a lease it renews
+//! as it goes, so a repeated or concurrent trigger writes the export once, and a run that died
+//! is taken over when its lease runs out. A failed run puts the job back for the trigger's
+//! retry; after `MAX_ATTEMPTS` the job is failed for good.
+
+use crate::domain::error::FieldError;
+use crate::domain::ids::TenantId;
+use crate::domain::query::LeadQuery;
+use crate::domain::tenant::{Principal, Role, Tenant};
+use crate::export::ExportFormat;
+use crate::export::columns::ExportColumns;
+use crate::export::writer::ExportWriter;
+use crate::ports::blob::{BlobKey, BlobStore};
+use crate::ports::clock::Clock;
+use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, list_typed, put_typed};
+use crate::services::ServiceError;
+use crate::services::leads::{list_visible_leads, load_context};
+use crate::services::tenants::get_tenant;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const EXPORT_JOB: &str = "export_job";
+pub const REQUEST_PREFIX: &str = "exports/requests/";
+/// How long a run's claim stays its own without a renewal.
+pub const LEASE: chrono::Duration = chrono::Duration::seconds(120);
+pub const MAX_ATTEMPTS: u32 = 3;
+const PAGE: u32 = 200;
+/// The lease is renewed every this many pages (5,000 rows).
+const RENEW_EVERY: u32 = 25;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportStatus {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ExportJob {
+    pub id: String,
+    pub format: ExportFormat,
+    /// The list API's query parameters, e.g. `{"status": "qualified", "tag": "vip"}`.
+    pub filters: BTreeMap<String, String>,
+    /// The columns, in order; absent means every template column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub columns: Option<Vec<String>>,
+    pub status: ExportStatus,
+    pub requested_by: String,
+    pub role: Role,
+    /// Where the file goes in the bucket.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+    pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(ignore)]
+    pub lease_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExport {
+    pub format: ExportFormat,
+    #[serde(default)]
+    pub filters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+}
+
+/// The filters as the list query, page-sized; `limit` and `cursor` are the export's business.
+fn export_query(
+    tenant_defs: &[crate::domain::custom_field::CustomFieldDef],
+    filters: &BTreeMap<String, String>,
+) -> Result<LeadQuery, ServiceError> {
+    if let Some(k) = filters.keys().find(|k| *k == "limit" || *k == "cursor") {
+        return Err(FieldError::new(
+            format!("filters.{k}"),
+            "unknown_parameter",
+            "an export takes every matching lead: limit and cursor do not apply",
+        )
+        .into());
+    }
+    let pairs: Vec<(String, String)> = filters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut q = LeadQuery::from_params(&pairs, tenant_defs).map_err(|mut e| {
+        for f in &mut e.0 {
+            f.field = format!("filters.{}", f.field);
+        }
+        e
+    })?;
+    q.limit = PAGE;
+    Ok(q)
+}
+
+fn request_key(tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
+    Ok(BlobKey::parse(&format!("{REQUEST_PREFIX}{tenant}/{id}.json"))?)
+}
+
+/// The job a request key stands for: `exports/requests/{tenant}/{job}.json`.
+pub fn request_of(key: &BlobKey) -> Option<(TenantId, String)> {
+    let rest = key.as_str().strip_prefix(REQUEST_PREFIX)?;
+    let (tenant, file) = rest.split_once('/')?;
+    let id = file.strip_suffix(".json")?;
+    if id.is_empty() || id.contains('/') {
+        return None;
+    }
+    Some((TenantId::parse(tenant).ok()?, id.to_owned()))
+}
+
+/// Records the job and drops its request object, which starts the export.
+pub async fn create_export_job(
+    store: &dyn LeadStore,
+    blobs: &dyn BlobStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    new: NewExport,
+    now: DateTime<Utc>,
+) -> Result<ExportJob, ServiceError> {
+    let ctx = load_context(store, tenant).await?;
+    export_query(&ctx.custom_fields, &new.filters)?;
+    ExportColumns::resolve(&ctx, new.columns.as_deref())?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let key = format!("exports/{}/{id}.{}", tenant.id, new.format.extension());
+    BlobKey::parse(&key)?;
+    let mut job = ExportJob {
+        id: id.clone(),
+        format: new.format,
+        filters: new.filters,
+        columns: new.columns,
+        status: ExportStatus::Pending,
+        requested_by: principal.user.clone(),
+        role: principal.role,
+        key,
+        rows: None,
+        size: None,
+        error: None,
+        attempts: 0,
+        created_at: now,
+        finished_at: None,
+        lease_until: None,
+    };
+    let version = put_typed(store, &tenant.id, EXPORT_JOB, &id, &job, Expect::Absent).await?;
+    let body = serde_json::json!({ "job_id": id }).to_string();
+    if let Err(e) = blobs
+        .put(&request_key(&tenant.id, &id)?, body.into(), "application/json")
+        .await
+    {
+        job.status = ExportStatus::Failed;
+        job.error = Some("the export could not be started; create it again".into());
+        let _ = put_typed(store, &tenant.id, EXPORT_JOB, &id, &job, Expect::Version(version)).await;
+        return Err(e.into());
+    }
+    Ok(job)
+}
+
+/// A job the caller may see: admins see every job of the tenant, reps their own.
+pub async fn get_export_job(
+    store: &dyn LeadStore,
+    principal: &Principal,
+    id: &str,
+) -> Result<ExportJob, ServiceError> {
+    get_typed::<ExportJob>(store, &principal.tenant, EXPORT_JOB, id)
+        .await?
+        .map(|v| v.value)
+        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .ok_or(ServiceError::NotFound { what: "export job" })
+}
+
+/// The caller's jobs, newest first.
+pub async fn list_export_jobs(
+    store: &dyn LeadStore,
+    principal: &Principal,
+) -> Result<Vec<ExportJob>, ServiceError> {
+    let mut jobs: Vec<ExportJob> = list_typed::<ExportJob>(store, &principal.tenant, EXPORT_JOB)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .collect();
+    jobs.reverse();
+    Ok(jobs)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExportRun {
+    Done(Box<ExportJob>),
+    /// Completed or failed for good already.
+    AlreadyHandled,
+    /// Another run holds the job's lease.
+    InProgress,
+    /// The key names no job (a stray object, or a job of another tenant's key).
+    NotAJob,
+}
+
+/// The claim a run holds: the job as last written and its version.
+struct Claim<'a> {
+    store: &'a dyn LeadStore,
+    clock: &'a dyn Clock,
+    tenant: &'a TenantId,
+    job: ExportJob,
+    version: u64,
+}
+
+impl Claim<'_> {
+    /// Writes `change` if nobody took the job over; false when someone did.
+    async fn write(&mut self, change: impl FnOnce(&mut ExportJob)) -> Result<bool, ServiceError> {
+        let mut job = self.job.clone();
+        change(&mut job);
+        match put_typed(
+            self.store,
+            self.tenant,
+            EXPORT_JOB,
+            &job.id,
+            &job,
+            Expect::Version(self.version),
+        )
+        .await
+        {
+            Ok(v) => {
+                self.job = job;
+                self.version = v;
+                Ok(true)
+            }
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn renew(&mut self) -> Result<bool, ServiceError> {
+        let until = self.clock.now() + LEASE;
+        self.write(|j| j.lease_until = Some(until)).await
+    }
+}
+
+/// Runs the export a request object stands for, once.
+pub async fn run_export(
+    store: &dyn LeadStore,
+    blobs: &dyn BlobStore,
+    clock: &dyn Clock,
+    request: &BlobKey,
+    scratch: &Path,
+) -> Result<ExportRun, ServiceError> {
+    let Some((tenant_id, id)) = request_of(request) else {
+        return Ok(ExportRun::NotAJob);
+    };
+    let Some(found) = get_typed::<ExportJob>(store, &tenant_id, EXPORT_JOB, &id).await? else {
+        return Ok(ExportRun::NotAJob);
+    };
+    let now = clock.now();
+    match found.value.status {
+        ExportStatus::Completed | ExportStatus::Failed => {
+            let _ = blobs.delete(request).await;
+            return Ok(ExportRun::AlreadyHandled);
+        }
+        ExportStatus::Running if found.value.lease_until.is_some_and(|t| t > now) => {
+            return Ok(ExportRun::InProgress);
+        }
+        ExportStatus::Running | ExportStatus::Pending => {}
+    }
+    let mut claim = Claim {
+        store,
+        clock,
+        tenant: &tenant_id,
+        job: found.value,
+        version: found.version,
+    };
+    if !claim
+        .write(|j| {
+            j.status = ExportStatus::Running;
+            j.attempts += 1;
+            j.lease_until = Some(now + LEASE);
+        })
+        .await?
+    {
+        return Ok(ExportRun::InProgress);
+    }
+    match write_export(store, blobs, &mut claim, scratch).await {
+        Ok(Some((rows, size))) => {
+            let finished = clock.now();
+            if !claim
+                .write(|j| {
+                    j.status = ExportStatus::Completed;
+                    j.rows = Some(rows);
+                    j.size = Some(size);
+                    j.error = None;
+                    j.finished_at = Some(finished);
+                    j.lease_until = None;
+                })
+                .await?
+            {
+                return Ok(ExportRun::InProgress);
+            }
+            let _ = blobs.delete(request).await;
+            tracing::info!(job = %claim.job.id, rows, "export written");
+            Ok(ExportRun::Done(Box::new(claim.job)))
+        }
+        // The lease was taken over: the other run writes the export.
+        Ok(None) => Ok(ExportRun::InProgress),
+        Err(e) => {
+            tracing::error!(job = %claim.job.id, error = ?e, "export failed");
+            let last = claim.job.attempts >= MAX_ATTEMPTS;
+            let _ = claim
+                .write(|j| {
+                    j.lease_until = None;
+                    if last {
+                        j.status = ExportStatus::Failed;
+                        j.error = Some(format!("the export failed {MAX_ATTEMPTS} times; create it again"));
+                    } else {
+                        j.status = ExportStatus::Pending;
+                        j.error = Some("the export failed and will be retried".into());
+                    }
+                })
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Streams the leads into the object. `None` when the lease was lost on the way.
+async fn write_export(
+    store: &dyn LeadStore,
+    blobs: &dyn BlobStore,
+    claim: &mut Claim<'_>,
+    scratch: &Path,
+) -> Result<Option<(u64, u64)>, ServiceError> {
+    let tenant = get_tenant(store, claim.tenant)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "tenant" })?;
+    let ctx = load_context(store, &tenant).await?;
+    let job = claim.job.clone();
+    let columns = ExportColumns::resolve(&ctx, job.columns.as_deref())?;
+    let mut query = export_query(&ctx.custom_fields, &job.filters)?;
+    // Whoever asked: a rep limited to their own leads exports only those.
+    let principal = Principal {
+        tenant: tenant.id.clone(),
+        user: job.requested_by.clone(),
+        role: job.role,
+    };
+    let key = BlobKey::parse(&job.key)?;
+    let mut writer = ExportWriter::start(blobs, &key, job.format, columns.headers(), scratch)
+        .await
+        .map_err(ServiceError::from)?;
+    let streamed = async {
+        let mut pages = 0u32;
+        loop {
+            let page = list_visible_leads(store, &tenant, &principal, query.clone()).await?;
+            let rows = page.items.iter().map(|l| columns.cells(l, &ctx)).collect();
+            writer.write_rows(rows).await?;
+            pages += 1;
+            if pages.is_multiple_of(RENEW_EVERY) && !claim.renew().await? {
+                return Ok(false);
+            }
+            match page.next_cursor {
+                Some(c) => query.cursor = Some(c),
+                None => return Ok::<bool, ServiceError>(true),
+            }
+        }
+    }
+    .await;
+    match streamed {
+        Ok(true) => {
+            let rows = writer.rows();
+            let meta = writer.finish(blobs).await?;
+            Ok(Some((rows, meta.size)))
+        }
+        Ok(false) => {
+            writer.abort().await;
+            Ok(None)
+        }
+        Err(e) => {
+            writer.abort().await;
+            Err(e)
+        }
+    }
+}
