@@ -11,6 +11,7 @@ use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::imports::{ObjectImport, import_object};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -150,18 +151,29 @@ async fn leave_continuation(
 /// The local gateway's stand-in for the S3 trigger: every `interval`, imports each object
 /// under `imports/` not imported yet at its current version. A run that was killed is taken
 /// over by a later scan once its lease has run out.
+///
+/// A file is imported once it has kept its size and modification time for one interval: a
+/// file still being copied into the folder is left for the next scan (S3 only announces
+/// complete objects, a folder does not).
 pub async fn watch_folder(deps: ImportDeps, interval: Duration) {
+    let mut last_seen = HashMap::new();
     loop {
-        if let Err(e) = scan_once(&deps).await {
+        if let Err(e) = scan(&deps, Some(&mut last_seen)).await {
             tracing::error!(error = %e, "import folder scan failed");
         }
         tokio::time::sleep(interval).await;
     }
 }
 
+/// One scan that imports every object now (tests, and objects known to be complete).
 pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
+    scan(deps, None).await
+}
+
+async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String>>) -> Result<usize, String> {
     let mut after: Option<String> = None;
     let mut done = 0;
+    let mut now_seen = HashMap::new();
     loop {
         let page = deps
             .blobs
@@ -169,6 +181,12 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
             .await
             .map_err(|e| e.to_string())?;
         for meta in &page.items {
+            if let Some(last) = settled.as_deref() {
+                now_seen.insert(meta.key.to_string(), meta.etag.clone());
+                if last.get(meta.key.as_str()) != Some(&meta.etag) {
+                    continue;
+                }
+            }
             match import_object(
                 &*deps.store,
                 &*deps.blobs,
@@ -193,7 +211,12 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
         }
         match page.next_after {
             Some(a) => after = Some(a),
-            None => return Ok(done),
+            None => {
+                if let Some(last) = settled.as_deref_mut() {
+                    *last = now_seen;
+                }
+                return Ok(done);
+            }
         }
     }
 }

@@ -182,11 +182,11 @@ impl CaptureForm {
                 "a signing secret is 24-256 characters",
             ));
         }
-        if !(1..=10_000).contains(&self.rate_limit_per_minute) {
+        if !(1..=1_000_000).contains(&self.rate_limit_per_minute) {
             errs.push(FieldError::new(
                 "rate_limit_per_minute",
                 "out_of_range",
-                "rate_limit_per_minute is 1-10000",
+                "rate_limit_per_minute is 1-1000000",
             ));
         }
         errs.into_result(|| ())

@@ -1,0 +1,89 @@
+//! Input files: realistic leads (names with accents, mixed-case emails, phones written the
+//! way people type them), the same rows for CSV and XLSX.
+
+use std::path::Path;
+
+const FIRST: [&str; 8] = ["Anna", "Jürgen", "Renée", "Mohammed", "Li", "José", "Olga", "Sam"];
+const ASCII_FIRST: [&str; 8] = [
+    "Anna", "Juergen", "Renee", "Mohammed", "Li", "Jose", "Olga", "Sam",
+];
+const LAST: [&str; 8] = [
+    "Müller", "Dubois", "Smith", "García", "Nowak", "O'Brien", "Khan", "Lee",
+];
+const CITY: [&str; 6] = ["Berlin", "Köln", "Paris", "Madrid", "London", "Boston"];
+
+/// One generated lead: 12 cells.
+pub fn row(i: usize) -> [String; 12] {
+    let first = FIRST[i % FIRST.len()];
+    let last = LAST[(i / 8) % LAST.len()];
+    let phone = match i % 3 {
+        0 => format!("+49 30 {}", 20_000_000 + i % 70_000_000),
+        1 => format!("+44 20 7946 {:04}", i % 10_000),
+        _ => format!("+1 (212) 55{}-{:04}", 1 + i % 9, i % 10_000),
+    };
+    [
+        first.to_owned(),
+        last.to_owned(),
+        format!(
+            "{}.{}{i}@Example{}.com",
+            ASCII_FIRST[i % FIRST.len()],
+            "x",
+            i % 100
+        ),
+        phone,
+        format!("Company {} GmbH", i % 5_000),
+        ["CEO", "Head of Sales", "Buyer", "CTO"][i % 4].to_owned(),
+        format!("{} Main Street", 1 + i % 300),
+        CITY[i % CITY.len()].to_owned(),
+        format!("{:05}", 10_000 + i % 89_999),
+        ["DE", "GB", "US"][i % 3].to_owned(),
+        ["Website form", "Referral", "Trade show / event"][i % 3].to_owned(),
+        if i.is_multiple_of(5) {
+            "vip; q4".into()
+        } else {
+            "q4".into()
+        },
+    ]
+}
+
+pub const HEADERS: [&str; 12] = [
+    "First Name",
+    "Last Name",
+    "Email",
+    "Phone",
+    "Company",
+    "Title",
+    "Street",
+    "City",
+    "Postal Code",
+    "Country",
+    "Lead Source",
+    "Tags",
+];
+
+pub fn csv(rows: usize, out: &Path) -> Result<serde_json::Value, String> {
+    let mut w = csv::Writer::from_path(out).map_err(|e| e.to_string())?;
+    w.write_record(HEADERS).map_err(|e| e.to_string())?;
+    for i in 0..rows {
+        w.write_record(row(i)).map_err(|e| e.to_string())?;
+    }
+    w.flush().map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({"generated": out, "rows": rows}))
+}
+
+/// The first 10 columns (no source: the import's default source applies), so `rows` rows are `10 × rows` cells.
+pub fn xlsx(rows: usize, out: &Path) -> Result<serde_json::Value, String> {
+    let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let ws = wb.add_worksheet_with_constant_memory().map_err(err)?;
+    for (c, h) in HEADERS[..10].iter().enumerate() {
+        ws.write_string(0, c as u16, *h).map_err(err)?;
+    }
+    for i in 0..rows {
+        for (c, v) in row(i)[..10].iter().enumerate() {
+            ws.write_string(i as u32 + 1, c as u16, v).map_err(err)?;
+        }
+    }
+    wb.save(out).map_err(err)?;
+    Ok(serde_json::json!({"generated": out, "rows": rows, "cells": rows * 10}))
+}

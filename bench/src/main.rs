@@ -1,0 +1,94 @@
+//! The measuring half of `scripts/bench`: generates the inputs, runs one measurement per
+//! call, and prints one JSON object per result on stdout (the script collects them and writes
+//! `BENCHMARKS.md`). Each measurement runs in a fresh process, so peak RSS (`VmHWM`) is that
+//! measurement's own.
+
+mod generate;
+mod lambda;
+mod measure;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "Leadgate benchmarks (run through scripts/bench)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// A 12-column lead CSV with `rows` rows.
+    GenCsv {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A 10-column lead XLSX with `rows` rows.
+    GenXlsx {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The import pipeline without a store: read, map headers, validate, normalize.
+    Pipeline {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The csv crate alone reading every record of the file.
+    CsvRaw {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// calamine alone reading every cell of the first sheet.
+    CalamineRaw {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// `rows` leads into `{data}/leadgate.sqlite3` for the default tenant.
+    Seed {
+        #[arg(long)]
+        rows: usize,
+        #[arg(long)]
+        data: PathBuf,
+    },
+    /// An export of every lead in `{data}` to the local bucket folder.
+    Export {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        format: String,
+    },
+    /// Process start to first handled invocation of a Lambda binary, through a local
+    /// runtime API that serves `event`.
+    LambdaStart {
+        #[arg(long)]
+        bin: PathBuf,
+        #[arg(long)]
+        event: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let out = match cli.cmd {
+        Cmd::GenCsv { rows, out } => generate::csv(rows, &out),
+        Cmd::GenXlsx { rows, out } => generate::xlsx(rows, &out),
+        Cmd::Pipeline { file } => measure::pipeline(&file),
+        Cmd::CsvRaw { file } => measure::csv_raw(&file),
+        Cmd::CalamineRaw { file } => measure::calamine_raw(&file),
+        Cmd::Seed { rows, data } => measure::seed(rows, &data),
+        Cmd::Export { data, format } => measure::export(&data, &format),
+        Cmd::LambdaStart { bin, event } => lambda::start(&bin, &event),
+    };
+    match out {
+        Ok(v) => println!("{v}"),
+        Err(e) => {
+            eprintln!("leadgate-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+}
