@@ -61,7 +61,14 @@ enum Rows {
     /// Records and the row number of the last one (the header is row 1).
     Csv(csv::StringRecordsIntoIter<BufReader<File>>, usize),
     Cells(std::vec::IntoIter<Vec<String>>, usize),
+    /// Rows read by a thread that streams the XLSX sheet, with their sheet row numbers.
+    Stream(std::sync::mpsc::Receiver<StreamedRow>),
 }
+
+type StreamedRow = Result<(usize, Vec<String>), TableError>;
+
+/// Rows the XLSX thread may read ahead of the import.
+const STREAM_AHEAD: usize = 256;
 
 /// A header and its rows; each row comes with its row number as a spreadsheet shows it (the
 /// header is row 1), so a CSV record with quoted line breaks is still one row.
@@ -91,6 +98,8 @@ impl Iterator for Table {
                 *n += 1;
                 Ok((*n, r))
             }),
+            // The thread ends the stream by dropping its sender.
+            Rows::Stream(rx) => rx.recv().ok(),
         }
     }
 }
@@ -182,7 +191,7 @@ fn check_archive(path: &Path) -> Result<(), TableError> {
 fn open_zip_sheet(path: &Path) -> Result<Table, TableError> {
     check_archive(path)?;
     match calamine::Xlsx::new(BufReader::new(File::open(path)?)) {
-        Ok(wb) => sheet_table(wb, Format::Xlsx),
+        Ok(wb) => stream_xlsx(wb),
         Err(xlsx_err) => match calamine::Ods::new(BufReader::new(File::open(path)?)) {
             Ok(wb) => sheet_table(wb, Format::Ods),
             Err(_) => Err(TableError::Spreadsheet(xlsx_err.to_string())),
@@ -206,6 +215,96 @@ fn cell_text(c: &Data) -> String {
             })
             .unwrap_or_else(|| c.to_string()),
         other => other.to_string(),
+    }
+}
+
+/// XLSX rows stream from the first sheet's XML as a thread reads it, so memory does not grow
+/// with the sheet (only the shared-strings table is held). XLS and ODS have no streaming
+/// reader in calamine and are read a sheet at a time.
+fn stream_xlsx(wb: calamine::Xlsx<BufReader<File>>) -> Result<Table, TableError> {
+    let name = wb
+        .sheet_names()
+        .first()
+        .cloned()
+        .ok_or_else(|| TableError::Spreadsheet("the workbook has no sheet".into()))?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<StreamedRow>(STREAM_AHEAD);
+    std::thread::Builder::new()
+        .name("xlsx-rows".into())
+        .spawn(move || stream_sheet(wb, &name, &tx))?;
+    let headers = match rx.recv() {
+        Ok(Ok((_, headers))) => headers,
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(TableError::Empty),
+    };
+    Ok(Table {
+        format: Format::Xlsx,
+        headers,
+        delimiter: None,
+        encoding: None,
+        rows: Rows::Stream(rx),
+    })
+}
+
+/// Sends the sheet's non-blank rows, the header first, until the reader drops the receiver.
+fn stream_sheet(
+    mut wb: calamine::Xlsx<BufReader<File>>,
+    name: &str,
+    tx: &std::sync::mpsc::SyncSender<StreamedRow>,
+) {
+    let mut reader = match wb.worksheet_cells_reader(name) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(Err(TableError::Spreadsheet(e.to_string())));
+            return;
+        }
+    };
+    // Sends a finished row; false when the import stopped listening.
+    let send = |row: usize, cells: Vec<String>| -> bool {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return true;
+        }
+        tx.send(Ok((row, cells))).is_ok()
+    };
+    let (mut current, mut cells, mut count) = (None::<u32>, Vec::<String>::new(), 0usize);
+    loop {
+        let cell = match reader.next_cell() {
+            Ok(Some(cell)) => cell,
+            Ok(None) => break,
+            Err(e) => {
+                let _ = tx.send(Err(TableError::Spreadsheet(e.to_string())));
+                return;
+            }
+        };
+        let (r, c) = cell.get_position();
+        count += 1;
+        if count > MAX_CELLS {
+            let _ = tx.send(Err(TableError::TooManyCells));
+            return;
+        }
+        if c as usize >= MAX_COLUMNS {
+            let _ = tx.send(Err(TableError::TooManyColumns));
+            return;
+        }
+        if current != Some(r) {
+            if let Some(prev) = current
+                && !send(prev as usize + 1, std::mem::take(&mut cells))
+            {
+                return;
+            }
+            current = Some(r);
+        }
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        if cells.len() < c as usize {
+            cells.resize(c as usize, String::new());
+        }
+        if cells.len() == c as usize {
+            cells.push(text);
+        } else {
+            cells[c as usize] = text;
+        }
+    }
+    if let Some(prev) = current {
+        send(prev as usize + 1, cells);
     }
 }
 
