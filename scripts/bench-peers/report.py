@@ -48,7 +48,10 @@ def cpu():
 
 
 mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+# The commit measured (scripts/bench records it before it builds).
+commit_file = os.path.join(os.path.dirname(results_path), "commit")
+commit = (open(commit_file).read().strip() if os.path.exists(commit_file) else
+          subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip())
 rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
 
 out = []
