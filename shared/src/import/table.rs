@@ -461,3 +461,57 @@ fn open_csv(path: &Path, scratch: &Path) -> Result<Table, TableError> {
         rows: Rows::Csv(rdr.into_records(), 1),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_an_xlsx_streams_should_skip_blank_rows_fill_gaps_and_keep_sheet_row_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gaps.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        for (c, h) in ["Name", "Email", "Phone"].iter().enumerate() {
+            ws.write_string(0, c as u16, *h).unwrap();
+        }
+        ws.write_string(1, 0, "Ann").unwrap();
+        ws.write_string(1, 1, "ann@x.example").unwrap();
+        // Row 3 is blank; row 4 skips the middle column and has a number.
+        ws.write_string(3, 0, "Bob").unwrap();
+        ws.write_number(3, 2, 4930901820.0).unwrap();
+        wb.save(&path).unwrap();
+
+        let t = open(&path, &dir.path().join("scratch")).unwrap();
+        assert_eq!(t.format, Format::Xlsx);
+        assert_eq!(t.headers, ["Name", "Email", "Phone"]);
+        let rows: Vec<_> = t.map(Result::unwrap).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (2, vec!["Ann".to_string(), "ann@x.example".into()]),
+                (4, vec!["Bob".to_string(), String::new(), "4930901820".into()]),
+            ]
+        );
+    }
+
+    #[test]
+    fn when_a_table_is_dropped_mid_sheet_should_not_block_and_reopen_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Name").unwrap();
+        for r in 1..5_000u32 {
+            ws.write_string(r, 0, format!("Row {r}")).unwrap();
+        }
+        wb.save(&path).unwrap();
+        let mut t = open(&path, &dir.path().join("scratch")).unwrap();
+        assert_eq!(t.next().unwrap().unwrap().0, 2);
+        // Dropping the table drops the receiver; the thread's next send fails and it returns,
+        // rather than blocking on a full channel forever.
+        drop(t);
+        let again: Vec<_> = open(&path, &dir.path().join("scratch")).unwrap().collect();
+        assert_eq!(again.len(), 4_999);
+    }
+}
