@@ -1,6 +1,8 @@
 //! Phone numbers in E.164, parsed with the tenant's default region for national formats
 //! ("(415) 555-0100" with region US becomes "+14155550100").
 
+mod fast_path;
+
 use crate::domain::error::FieldError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -28,6 +30,13 @@ impl Region {
     pub fn code(&self) -> &str {
         self.0.as_ref()
     }
+
+    /// The calling code of the region (1 for US, 49 for DE).
+    pub fn country_code(&self) -> u16 {
+        phonenumber::metadata::DATABASE
+            .by_id(self.code())
+            .map_or(0, |meta| meta.country_code())
+    }
 }
 
 impl Default for Region {
@@ -53,6 +62,16 @@ impl From<Region> for String {
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 
+/// The `phonenumber` crate's answer: E.164 when the number is valid.
+fn e164_by_crate(s: &str, region: Region) -> Option<String> {
+    // A number written with its country code is parsed without the default region: the
+    // phonenumber crate otherwise strips the *default* region's national prefix after the
+    // country code ("+33 1 23 45 67 89" with region US lost its "1" and became invalid).
+    let region_hint = if s.starts_with('+') { None } else { Some(region.0) };
+    let parsed = phonenumber::parse(region_hint, s).ok()?;
+    phonenumber::is_valid(&parsed).then(|| parsed.format().mode(phonenumber::Mode::E164).to_string())
+}
+
 impl Phone {
     /// Parses `raw` as written by a person; `field` names the input in the error.
     pub fn parse_field(raw: &str, region: Region, field: &str) -> Result<Self, FieldError> {
@@ -77,15 +96,10 @@ impl Phone {
                 ),
             )
         };
-        // A number written with its country code is parsed without the default region: the
-        // phonenumber crate otherwise strips the *default* region's national prefix after the
-        // country code ("+33 1 23 45 67 89" with region US lost its "1" and became invalid).
-        let region_hint = if s.starts_with('+') { None } else { Some(region.0) };
-        let parsed = phonenumber::parse(region_hint, s).map_err(|_| invalid())?;
-        if !phonenumber::is_valid(&parsed) {
-            return Err(invalid());
-        }
-        Ok(Self(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+        fast_path::e164(s, region.country_code())
+            .or_else(|| e164_by_crate(s, region))
+            .map(Self)
+            .ok_or_else(invalid)
     }
 
     pub fn parse(raw: &str, region: Region) -> Result<Self, FieldError> {

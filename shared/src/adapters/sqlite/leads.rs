@@ -13,7 +13,7 @@ use crate::domain::query::{
 use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
 fn to_doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
@@ -51,25 +51,37 @@ pub fn find_by_contact(c: &Connection, tenant: &TenantId, key: &MatchKey) -> Res
 }
 
 const INSERT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
-        created_pos, activity_pos, s_name, s_email, s_company, version, doc)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 /// A batch put replaces a lead with the same id, as a DynamoDB PutRequest does: a resumed
 /// import rewrites the rows a killed run had written after its last checkpoint.
 const PUT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
-        created_pos, activity_pos, s_name, s_email, s_company, version, doc)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
      ON CONFLICT (tenant, id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
         source = excluded.source, email = excluded.email, phone = excluded.phone,
         created_pos = excluded.created_pos, activity_pos = excluded.activity_pos,
         s_name = excluded.s_name, s_email = excluded.s_email, s_company = excluded.s_company,
-        version = excluded.version, doc = excluded.doc";
+        version = excluded.version, doc = excluded.doc, tags = excluded.tags";
 
-fn insert_lead(tx: &Transaction<'_>, l: &Lead) -> Result<(), StoreError> {
+/// The `tags` column: ",vip,q4,", or empty.
+fn tags_column(l: &Lead) -> String {
+    l.tags.iter().fold(String::new(), |mut col, t| {
+        if col.is_empty() {
+            col.push(',');
+        }
+        col.push_str(t.as_str());
+        col.push(',');
+        col
+    })
+}
+
+fn insert_lead(tx: &Savepoint<'_>, l: &Lead) -> Result<(), StoreError> {
     write_lead(tx, l, INSERT_LEAD)
 }
 
-fn write_lead(tx: &Transaction<'_>, l: &Lead, sql: &str) -> Result<(), StoreError> {
+fn write_lead(tx: &Savepoint<'_>, l: &Lead, sql: &str) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = l.search_terms();
     tx.prepare_cached(sql)
         .map_err(db)?
@@ -88,6 +100,7 @@ fn write_lead(tx: &Transaction<'_>, l: &Lead, sql: &str) -> Result<(), StoreErro
             s_company,
             l.version as i64,
             to_doc(l)?,
+            tags_column(l),
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -103,7 +116,7 @@ fn write_lead(tx: &Transaction<'_>, l: &Lead, sql: &str) -> Result<(), StoreErro
 }
 
 pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let t = lead.tenant.as_str();
     if let Some(x) = &g.external {
         let found = lead_ids(
@@ -154,7 +167,7 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
 }
 
 pub fn put_batch(c: &mut Connection, leads: &[Lead]) -> Result<(), StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     for l in leads {
         write_lead(&tx, l, PUT_LEAD)?;
     }
@@ -183,12 +196,13 @@ fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>
 }
 
 /// Writes `next` (already at the new version) over the row still at `expected`.
-fn replace(tx: &Transaction<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
+fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = next.search_terms();
     let n = tx
         .prepare_cached(
             "UPDATE leads SET status = ?3, owner = ?4, source = ?5, email = ?6, phone = ?7,
-                    activity_pos = ?8, s_name = ?9, s_email = ?10, s_company = ?11, version = ?12, doc = ?13
+                    activity_pos = ?8, s_name = ?9, s_email = ?10, s_company = ?11, version = ?12, doc = ?13,
+                    tags = ?15
              WHERE tenant = ?1 AND id = ?2 AND version = ?14",
         )
         .map_err(db)?
@@ -207,6 +221,7 @@ fn replace(tx: &Transaction<'_>, next: &Lead, expected: u64) -> Result<(), Store
             next.version as i64,
             to_doc(next)?,
             expected as i64,
+            tags_column(next),
         ])
         .map_err(db)?;
     if n == 1 {
@@ -222,7 +237,7 @@ fn replace(tx: &Transaction<'_>, next: &Lead, expected: u64) -> Result<(), Store
 }
 
 pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let mut next = lead.clone();
     next.version = lead.version + 1;
     replace(&tx, &next, lead.version)?;
@@ -236,7 +251,7 @@ pub fn delete(
     id: &LeadId,
     expected: Option<u64>,
 ) -> Result<(), StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let (t, i) = (tenant.as_str(), id.to_string());
     match (current_version(&tx, t, &i)?, expected) {
         (None, _) => return Err(StoreError::NotFound),
@@ -296,8 +311,8 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
     for tag in &q.tags {
         push(
             &mut sql,
-            " AND EXISTS (SELECT 1 FROM json_each(leads.doc, '$.tags') WHERE value = ?)",
-            Value::Text(tag.as_str().into()),
+            " AND instr(tags, ?) > 0",
+            Value::Text(format!(",{},", tag.as_str())),
         );
     }
     for (k, v) in &q.custom {
@@ -347,7 +362,7 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
     Ok(Page { items, next_cursor })
 }
 
-fn insert_activity(tx: &Transaction<'_>, a: &Activity) -> Result<(), StoreError> {
+fn insert_activity(tx: &Savepoint<'_>, a: &Activity) -> Result<(), StoreError> {
     tx.execute(
         "INSERT INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)",
         params![
@@ -362,7 +377,7 @@ fn insert_activity(tx: &Transaction<'_>, a: &Activity) -> Result<(), StoreError>
 }
 
 pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let Some(mut lead) = get(&tx, &a.tenant, &a.lead_id)? else {
         return Err(StoreError::NotFound);
     };
@@ -380,7 +395,7 @@ pub fn commit_change(
     records: &[NewRecord],
     a: &Activity,
 ) -> Result<Lead, StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let mut next = lead.clone();
     next.version = lead.version + 1;
     next.last_activity_at = next.last_activity_at.max(a.at);

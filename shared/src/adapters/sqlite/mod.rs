@@ -1,21 +1,27 @@
 //! The SQLite store for the single-machine gateway (rusqlite, bundled SQLite).
 //!
-//! One connection behind a mutex, used from `spawn_blocking`: SQLite serializes writers
-//! anyway, and a single connection makes every multi-statement operation a real transaction
-//! without busy retries. WAL mode keeps readers of the file (backups, sqlite3 shell) unblocked.
+//! One connection, owned by one thread (`worker`) that runs store calls in groups, one commit
+//! a group: SQLite serializes writers anyway, and a single connection makes every
+//! multi-statement operation a real transaction without busy retries. WAL mode keeps readers
+//! of the file (backups, sqlite3 shell) unblocked.
 
 mod leads;
+mod readers;
 mod records;
 mod schema;
+mod worker;
 
 use crate::ports::store::StoreError;
+use readers::Readers;
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use worker::Worker;
 
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    worker: Worker,
+    /// None for an in-memory database, whose reads go to the worker.
+    readers: Option<Readers>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -41,7 +47,9 @@ impl SqliteStore {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(StoreError::unavailable)?;
         }
-        Self::init(Connection::open(path).map_err(db)?)
+        let mut store = Self::init(Connection::open(path).map_err(db)?)?;
+        store.readers = Some(Readers::open(path)?);
+        Ok(store)
     }
 
     pub fn in_memory() -> Result<Self, StoreError> {
@@ -51,7 +59,8 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         schema::migrate(&mut conn)?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            worker: Worker::start(conn)?,
+            readers: None,
         })
     }
 
@@ -60,13 +69,19 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut c = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut c)
-        })
-        .await
-        .map_err(StoreError::unavailable)?
+        self.worker.run(f).await
+    }
+
+    /// For calls that only read: a reader connection when there is one.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        match &self.readers {
+            Some(readers) => readers.run(f).await,
+            None => self.worker.run(f).await,
+        }
     }
 }
 
@@ -93,7 +108,7 @@ impl LeadStore for SqliteStore {
 
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
         let (t, id) = (tenant.clone(), *id);
-        self.run(move |c| leads::get(c, &t, &id)).await
+        self.read(move |c| leads::get(c, &t, &id)).await
     }
 
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
@@ -114,7 +129,7 @@ impl LeadStore for SqliteStore {
 
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
         let (t, q) = (tenant.clone(), query.clone());
-        self.run(move |c| leads::list(c, &t, &q)).await
+        self.read(move |c| leads::list(c, &t, &q)).await
     }
 
     async fn find_leads_by_contact(
@@ -123,7 +138,7 @@ impl LeadStore for SqliteStore {
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError> {
         let (t, k) = (tenant.clone(), key.clone());
-        self.run(move |c| leads::find_by_contact(c, &t, &k)).await
+        self.read(move |c| leads::find_by_contact(c, &t, &k)).await
     }
 
     async fn commit_lead_change(
@@ -149,7 +164,7 @@ impl LeadStore for SqliteStore {
         limit: u32,
     ) -> Result<Page<Activity>, StoreError> {
         let (t, l, cur) = (tenant.clone(), *lead, cursor.map(str::to_owned));
-        self.run(move |c| leads::list_activities(c, &t, &l, cur.as_deref(), limit))
+        self.read(move |c| leads::list_activities(c, &t, &l, cur.as_deref(), limit))
             .await
     }
 
@@ -160,7 +175,7 @@ impl LeadStore for SqliteStore {
         id: &str,
     ) -> Result<Option<RawRecord>, StoreError> {
         let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
-        self.run(move |c| records::get(c, &t, &k, &i)).await
+        self.read(move |c| records::get(c, &t, &k, &i)).await
     }
 
     async fn put_record(
@@ -183,7 +198,7 @@ impl LeadStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<RawRecord>, StoreError> {
         let (t, k, a) = (tenant.clone(), kind.to_owned(), after.map(str::to_owned));
-        self.run(move |c| records::list(c, &t, &k, a.as_deref(), limit))
+        self.read(move |c| records::list(c, &t, &k, a.as_deref(), limit))
             .await
     }
 
@@ -210,12 +225,12 @@ impl LeadStore for SqliteStore {
 
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         let h = hash.clone();
-        self.run(move |c| records::find_api_key(c, &h)).await
+        self.read(move |c| records::find_api_key(c, &h)).await
     }
 
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let t = tenant.clone();
-        self.run(move |c| records::list_api_keys(c, &t)).await
+        self.read(move |c| records::list_api_keys(c, &t)).await
     }
 
     async fn revoke_api_key(

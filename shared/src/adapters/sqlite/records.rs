@@ -46,7 +46,7 @@ pub fn put(
 ) -> Result<u64, StoreError> {
     let t = tenant.as_str();
     let body = body.to_string();
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let found = version_of(&tx, t, kind, id)?;
     let next = match (expect, found) {
         (Expect::Absent, Some(f)) => {
@@ -142,7 +142,7 @@ pub fn delete(
     expect: Expect,
 ) -> Result<(), StoreError> {
     let t = tenant.as_str();
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     match (version_of(&tx, t, kind, id)?, expect) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(f), Expect::Version(e)) if f != e => {
@@ -232,7 +232,7 @@ pub fn revoke_api_key(
     id: &ApiKeyId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let tx = c.transaction().map_err(db)?;
+    let tx = c.savepoint().map_err(db)?;
     let doc: Option<String> = tx
         .query_row(
             "SELECT doc FROM api_keys WHERE tenant = ?1 AND id = ?2",

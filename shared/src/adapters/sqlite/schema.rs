@@ -8,7 +8,8 @@ use super::db;
 use crate::ports::store::StoreError;
 use rusqlite::Connection;
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE leads (
     tenant       TEXT NOT NULL,
     id           TEXT NOT NULL,
@@ -80,7 +81,15 @@ CREATE TABLE api_keys (
     doc    TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX api_keys_tenant ON api_keys (tenant, id);
-"#];
+"#,
+    r#"
+-- Tags as ",vip,q4," (tags cannot contain commas): a tag filter reads this column instead of
+-- parsing every candidate's JSON document.
+ALTER TABLE leads ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+UPDATE leads SET tags = COALESCE(
+    (SELECT ',' || group_concat(value, ',') || ',' FROM json_each(leads.doc, '$.tags')), '');
+"#,
+];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
@@ -103,4 +112,46 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit().map_err(db)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_version_1_database_is_opened_should_fill_the_tags_column_from_each_document() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for (id, doc) in [
+            ("a", r#"{"tags":["vip","q4"]}"#),
+            ("b", r#"{"tags":[]}"#),
+            ("c", "{}"),
+        ] {
+            conn.execute(
+                "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                    version, doc) VALUES ('t', ?1, 'new', 's', ?1, ?1, '', 1, ?2)",
+                [id, doc],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let tags: Vec<(String, String)> = conn
+            .prepare("SELECT id, tags FROM leads ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            tags,
+            [
+                ("a".into(), ",vip,q4,".into()),
+                ("b".into(), String::new()),
+                ("c".into(), String::new())
+            ]
+        );
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version as usize, MIGRATIONS.len());
+    }
 }

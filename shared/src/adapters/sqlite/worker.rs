@@ -1,0 +1,176 @@
+//! The one thread that owns the SQLite connection, with group commit.
+//!
+//! Store calls queue closures on a channel. The thread takes what has queued up (up to
+//! `MAX_GROUP` calls) and runs it as one transaction, each call inside its own savepoint so
+//! that a failing call rolls back only its own writes. Callers hear back only after the
+//! COMMIT, so an answer never reports a write that a crash could still undo.
+//!
+//! Why: with a connection behind a mutex and `spawn_blocking`, 32 concurrent form captures
+//! meant dozens of blocked threads taking turns on a futex, and a commit (WAL frames plus
+//! file locks) for every one of the ~5 writes a capture makes. A queue drained by one thread
+//! hands the connection over without contention, and one commit serves every call that
+//! arrived while the previous group ran.
+
+use crate::ports::store::StoreError;
+use rusqlite::Connection;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+
+/// Calls run in one transaction at most; bounds how long the first caller of a group waits.
+const MAX_GROUP: usize = 64;
+
+/// Hands the call's result to its caller once the group has ended: `None` when it
+/// committed, or why the COMMIT failed.
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
+/// A queued call: runs on the connection and says whether it succeeded.
+type Call = Box<dyn FnOnce(&mut Connection) -> (bool, Reply) + Send>;
+
+#[derive(Clone)]
+pub struct Worker {
+    calls: mpsc::Sender<Call>,
+}
+
+impl Worker {
+    /// Starts the thread; it ends when the last `Worker` handle is dropped.
+    pub fn start(conn: Connection) -> Result<Self, StoreError> {
+        let (calls, queue) = mpsc::channel::<Call>();
+        std::thread::Builder::new()
+            .name("leadgate-sqlite".into())
+            .spawn(move || serve(conn, queue))
+            .map_err(StoreError::unavailable)?;
+        Ok(Self { calls })
+    }
+
+    pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let call: Call = Box::new(move |c| {
+            let result = f(c);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_failure| {
+                let result = match commit_failure {
+                    Some(why) if ok => Err(StoreError::Unavailable(
+                        format!("the transaction holding this write did not commit: {why}").into(),
+                    )),
+                    _ => result,
+                };
+                let _ = answer.send(result);
+            });
+            (ok, reply)
+        });
+        self.calls.send(call).map_err(|_| stopped())?;
+        // A call that panicked drops its sender without answering.
+        answered.await.map_err(|_| stopped())?
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable(
+        "the SQLite worker did not answer (the call panicked or could not start, or the store closed)".into(),
+    )
+}
+
+fn serve(mut conn: Connection, queue: mpsc::Receiver<Call>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(call) => group.push(call),
+                Err(_) => break,
+            }
+        }
+        if group.len() == 1 || conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            // Alone (or the database is locked from outside): each call is its own
+            // transaction, as its code says.
+            for call in group {
+                if let Ok((_, reply)) = catch_unwind(AssertUnwindSafe(|| call(&mut conn))) {
+                    reply(None);
+                }
+            }
+            continue;
+        }
+        let mut replies = Vec::with_capacity(group.len());
+        for call in group {
+            if conn.execute_batch("SAVEPOINT call").is_err() {
+                // Unrun, the call drops its sender: its caller hears that it got no answer.
+                drop(call);
+                continue;
+            }
+            match catch_unwind(AssertUnwindSafe(|| call(&mut conn))) {
+                Ok((true, reply)) => {
+                    let _ = conn.execute_batch("RELEASE call");
+                    replies.push(reply);
+                }
+                Ok((false, reply)) => {
+                    let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
+                    replies.push(reply);
+                }
+                Err(_) => {
+                    let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
+                }
+            }
+        }
+        let committed = conn.execute_batch("COMMIT");
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        let why = committed.err().map(|e| e.to_string());
+        for reply in replies {
+            reply(why.as_deref());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn when_calls_in_one_group_fail_or_panic_should_keep_only_the_writes_of_those_that_succeeded() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
+        let worker = Worker::start(conn).unwrap();
+        let calls = (0..300i64).map(|i| {
+            let worker = worker.clone();
+            tokio::spawn(async move {
+                worker
+                    .run(move |c| {
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(super::super::db)?;
+                        match i % 3 {
+                            0 => Err(StoreError::NotFound),
+                            1 if i == 7 => panic!("a call that panics after writing"),
+                            _ => Ok(i),
+                        }
+                    })
+                    .await
+            })
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut expected = Vec::new();
+        for (i, result) in (0..300i64).zip(results) {
+            match result.unwrap() {
+                Ok(x) => {
+                    assert_eq!(x, i);
+                    expected.push(i);
+                }
+                Err(StoreError::NotFound) => assert_eq!(i % 3, 0),
+                Err(StoreError::Unavailable(_)) => assert_eq!(i, 7),
+                Err(e) => panic!("call {i}: {e}"),
+            }
+        }
+        let stored: Vec<i64> = worker
+            .run(|c| {
+                let mut st = c.prepare("SELECT x FROM t ORDER BY x").map_err(super::super::db)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(super::super::db)?;
+                rows.collect::<Result<_, _>>().map_err(super::super::db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(stored, expected);
+        assert_eq!(stored.len(), 199);
+    }
+}
