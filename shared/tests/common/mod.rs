@@ -43,8 +43,12 @@ pub fn tenant(prefix: &str) -> TenantId {
     TenantId::parse(&unique(prefix)).unwrap()
 }
 
+/// A SQLite store in a file, as the gateway runs it: writes through the writer thread, reads
+/// through the reader connections. The files stay under cargo's scratch dir for this target.
 pub fn sqlite_store() -> Option<Arc<dyn LeadStore>> {
-    Some(Arc::new(SqliteStore::in_memory().unwrap()))
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-contract");
+    let path = dir.join(format!("{}.db", unique("store")));
+    Some(Arc::new(SqliteStore::open(&path).unwrap()))
 }
 
 fn test_credentials() -> aws_sdk_dynamodb::config::Credentials {

@@ -3,7 +3,8 @@
 //! Store calls queue closures on a channel. The thread takes what has queued up (up to
 //! `MAX_GROUP` calls) and runs it as one transaction, each call inside its own savepoint so
 //! that a failing call rolls back only its own writes. Callers hear back only after the
-//! COMMIT, so an answer never reports a write that a crash could still undo.
+//! COMMIT, which with `synchronous=FULL` (see `schema`) is on disk: an answer never reports a
+//! write that a crash or power loss could still undo. The fsync is paid once a group.
 //!
 //! Why: with a connection behind a mutex and `spawn_blocking`, 32 concurrent form captures
 //! meant dozens of blocked threads taking turns on a futex, and a commit (WAL frames plus
@@ -13,6 +14,7 @@
 
 use crate::ports::store::StoreError;
 use rusqlite::Connection;
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 
@@ -76,53 +78,109 @@ fn stopped() -> StoreError {
 
 fn serve(mut conn: Connection, queue: mpsc::Receiver<Call>) {
     while let Ok(first) = queue.recv() {
-        let mut group = vec![first];
+        let mut group = VecDeque::from([first]);
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
-                Ok(call) => group.push(call),
+                Ok(call) => group.push_back(call),
                 Err(_) => break,
             }
         }
-        if group.len() == 1 || conn.execute_batch("BEGIN IMMEDIATE").is_err() {
-            // Alone (or the database is locked from outside): each call is its own
-            // transaction, as its code says.
-            for call in group {
-                if let Ok((_, reply)) = catch_unwind(AssertUnwindSafe(|| call(&mut conn))) {
-                    reply(None);
-                }
-            }
-            continue;
+        while !group.is_empty() {
+            run_group(&mut conn, &mut group);
         }
-        let mut replies = Vec::with_capacity(group.len());
-        for call in group {
-            if conn.execute_batch("SAVEPOINT call").is_err() {
-                // Unrun, the call drops its sender: its caller hears that it got no answer.
-                drop(call);
-                continue;
+    }
+}
+
+/// What running one call inside its savepoint came to.
+enum Ran {
+    /// It succeeded and its writes stand (until the group commits).
+    Kept(Reply),
+    /// It failed and its writes were rolled back: it answers with its own error.
+    Undone(Reply),
+    /// It succeeded, but releasing its savepoint failed; its writes were rolled back.
+    NotReleased(Reply, String),
+    /// SQLite rolled back the whole transaction while it ran (disk full, I/O error, out of
+    /// memory): every write of the group so far is gone.
+    TransactionLost(Option<Reply>),
+    /// It panicked, or its savepoint could not start: its caller hears that no answer came.
+    NoAnswer,
+}
+
+/// Runs calls from the front of `group` in one transaction and answers them all after it
+/// ends: a failed call's answer can rest on other calls' writes too (a version conflict with
+/// one of them), and a caller that reads again at once must find those committed. If SQLite
+/// abandons the transaction, the calls run so far are told, and the rest stay in `group` for
+/// a new transaction.
+fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
+    // Without the outer transaction (the file is locked from outside), each call's savepoint
+    // is its own transaction and RELEASE commits it.
+    let grouped = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let mut answers: Vec<(Reply, Option<String>)> = Vec::with_capacity(group.len());
+    while let Some(call) = group.pop_front() {
+        let answer = match run_call(conn, call) {
+            Ran::Kept(reply) | Ran::Undone(reply) => (reply, None),
+            Ran::NotReleased(reply, why) => (reply, Some(why)),
+            Ran::TransactionLost(reply) => {
+                let why = "SQLite rolled the transaction back (disk full, I/O error or out of memory)";
+                for (reply, _) in answers.drain(..) {
+                    reply(Some(why));
+                }
+                if let Some(reply) = reply {
+                    reply(Some(why));
+                }
+                return;
             }
-            match catch_unwind(AssertUnwindSafe(|| call(&mut conn))) {
-                Ok((true, reply)) => {
-                    let _ = conn.execute_batch("RELEASE call");
-                    replies.push(reply);
-                }
-                Ok((false, reply)) => {
-                    let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
-                    replies.push(reply);
-                }
-                Err(_) => {
-                    let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
-                }
-            }
+            Ran::NoAnswer => continue,
+        };
+        if grouped {
+            answers.push(answer);
+        } else {
+            let (reply, why) = answer;
+            reply(why.as_deref());
         }
+    }
+    if grouped {
         let committed = conn.execute_batch("COMMIT");
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
-        let why = committed.err().map(|e| e.to_string());
-        for reply in replies {
-            reply(why.as_deref());
+        let failed = committed.err().map(|e| e.to_string());
+        for (reply, why) in answers {
+            reply(failed.as_deref().or(why.as_deref()));
         }
     }
+}
+
+fn run_call(conn: &mut Connection, call: Call) -> Ran {
+    if conn.execute_batch("SAVEPOINT call").is_err() {
+        return Ran::NoAnswer;
+    }
+    let outcome = catch_unwind(AssertUnwindSafe(|| call(conn)));
+    if conn.is_autocommit() {
+        return Ran::TransactionLost(outcome.ok().map(|(_, reply)| reply));
+    }
+    match outcome {
+        Ok((true, reply)) => match conn.execute_batch("RELEASE call") {
+            Ok(()) => Ran::Kept(reply),
+            Err(e) => {
+                undo(conn);
+                Ran::NotReleased(reply, e.to_string())
+            }
+        },
+        Ok((false, reply)) => {
+            undo(conn);
+            Ran::Undone(reply)
+        }
+        Err(_) => {
+            undo(conn);
+            Ran::NoAnswer
+        }
+    }
+}
+
+/// Rolls back to the call's savepoint and removes it.
+fn undo(conn: &Connection) {
+    let _ = conn.execute_batch("ROLLBACK TO call; RELEASE call");
 }
 
 #[cfg(test)]
@@ -132,14 +190,16 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn when_calls_in_one_group_fail_or_panic_should_keep_only_the_writes_of_those_that_succeeded() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)").unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .unwrap();
         let worker = Worker::start(conn).unwrap();
         let calls = (0..300i64).map(|i| {
             let worker = worker.clone();
             tokio::spawn(async move {
                 worker
                     .run(move |c| {
-                        c.execute("INSERT INTO t (x) VALUES (?1)", [i]).map_err(super::super::db)?;
+                        c.execute("INSERT INTO t (x) VALUES (?1)", [i])
+                            .map_err(super::super::db)?;
                         match i % 3 {
                             0 => Err(StoreError::NotFound),
                             1 if i == 7 => panic!("a call that panics after writing"),
@@ -164,7 +224,9 @@ mod tests {
         }
         let stored: Vec<i64> = worker
             .run(|c| {
-                let mut st = c.prepare("SELECT x FROM t ORDER BY x").map_err(super::super::db)?;
+                let mut st = c
+                    .prepare("SELECT x FROM t ORDER BY x")
+                    .map_err(super::super::db)?;
                 let rows = st.query_map([], |r| r.get(0)).map_err(super::super::db)?;
                 rows.collect::<Result<_, _>>().map_err(super::super::db)
             })

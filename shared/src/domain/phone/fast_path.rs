@@ -25,6 +25,12 @@ pub fn e164(input: &str, default_code: u16) -> Option<String> {
         Some(rest) => (true, rest),
         None => (false, input),
     };
+    // Without a space, the crate first reads the input as an RFC 3966 number and takes all
+    // digits up to the first separator as the country code ("+4930-901820" has code 4930 and
+    // is refused); such inputs are left to it.
+    if plus && !rest.contains(' ') && rest.contains(['-', '.', '(', ')', '/']) {
+        return None;
+    }
     let mut digits = String::with_capacity(rest.len());
     for c in rest.chars() {
         match c {
@@ -44,7 +50,8 @@ pub fn e164(input: &str, default_code: u16) -> Option<String> {
         }
         (default_code, digits.as_str())
     };
-    if national.starts_with('0') || !(2..=17).contains(&national.len()) {
+    // The crate keeps the national number in 56 bits: 17 digits can overflow it.
+    if national.starts_with('0') || !(2..=16).contains(&national.len()) {
         return None;
     }
     let patterns = code_patterns(code)?;
@@ -284,7 +291,14 @@ mod tests {
             format!("{national} ext. 12"),
         ];
         if national.len() > 3 {
-            forms.push(format!("+{code} ({}) {}", &national[..3], &national[3..]));
+            let (head, tail) = national.split_at(3);
+            forms.push(format!("+{code} ({head}) {tail}"));
+            forms.push(format!("+{code}{head}-{tail}"));
+            forms.push(format!("+{code}-{head}-{tail}"));
+            forms.push(format!("+{code}({head}){tail}"));
+            forms.push(format!("+{code}.{head}.{tail}"));
+            forms.push(format!("+{code}{head}/{tail}"));
+            forms.push(format!("+{code} {national}{tail}{tail}"));
             forms.push(
                 format!("({}) {}-{}", &national[..3], &national[3..], "")
                     .trim_end_matches('-')
@@ -341,6 +355,9 @@ mod tests {
     #[test]
     fn when_input_is_unusual_should_leave_it_to_the_crate() {
         for input in [
+            "+4930-901820",
+            "+1212-555-0100",
+            "+81 80012345678901234",
             "+1 212 555 0100 x12",
             "+49 (0)30 901820",
             "0049 30 901820",
