@@ -47,8 +47,27 @@ pub fn tenant(prefix: &str) -> TenantId {
 /// through the reader connections. The files stay under cargo's scratch dir for this target.
 pub fn sqlite_store() -> Option<Arc<dyn LeadStore>> {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-contract");
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| remove_older_than_an_hour(&dir));
     let path = dir.join(format!("{}.db", unique("store")));
     Some(Arc::new(SqliteStore::open(&path).unwrap()))
+}
+
+/// Earlier runs' databases; an hour leaves any run still going alone.
+fn remove_older_than_an_hour(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let hour = std::time::Duration::from_secs(3600);
+    for entry in entries.flatten() {
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > hour));
+        if old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn test_credentials() -> aws_sdk_dynamodb::config::Credentials {
