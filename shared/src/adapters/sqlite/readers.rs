@@ -7,23 +7,22 @@
 //! writer.
 
 use super::db;
+use super::worker::{Call, ask};
 use crate::ports::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
-type Read = Box<dyn FnOnce(&mut Connection) + Send>;
-
 #[derive(Clone)]
 pub struct Readers {
-    calls: mpsc::Sender<Read>,
+    calls: mpsc::Sender<Call>,
 }
 
 impl Readers {
     /// One thread and connection per core, at least two and at most four.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4));
-        let (calls, queue) = mpsc::channel::<Read>();
+        let (calls, queue) = mpsc::channel::<Call>();
         let queue = Arc::new(Mutex::new(queue));
         for i in 0..count {
             let mut conn = Connection::open_with_flags(
@@ -41,9 +40,12 @@ impl Readers {
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         match next {
                             Ok(read) => {
-                                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    read(&mut conn)
-                                }));
+                                // A read has nothing to commit: it is answered as it ends.
+                                if let Ok((_, reply)) =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&mut conn)))
+                                {
+                                    reply(None);
+                                }
                             }
                             Err(_) => return,
                         }
@@ -59,15 +61,6 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let read: Read = Box::new(move |c| {
-            let _ = answer.send(f(c));
-        });
-        self.calls.send(read).map_err(|_| no_answer())?;
-        answered.await.map_err(|_| no_answer())?
+        ask(&self.calls, f).await
     }
-}
-
-fn no_answer() -> StoreError {
-    StoreError::Unavailable("a SQLite reader did not answer (the call panicked, or the store closed)".into())
 }

@@ -26,7 +26,7 @@ const MAX_GROUP: usize = 64;
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// A queued call: runs on the connection and says whether it succeeded.
-type Call = Box<dyn FnOnce(&mut Connection) -> (bool, Reply) + Send>;
+pub(super) type Call = Box<dyn FnOnce(&mut Connection) -> (bool, Reply) + Send>;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -49,30 +49,40 @@ impl Worker {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (answer, answered) = tokio::sync::oneshot::channel();
-        let call: Call = Box::new(move |c| {
-            let result = f(c);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit_failure| {
-                let result = match commit_failure {
-                    Some(why) if ok => Err(StoreError::Unavailable(
-                        format!("the transaction holding this write did not commit: {why}").into(),
-                    )),
-                    _ => result,
-                };
-                let _ = answer.send(result);
-            });
-            (ok, reply)
-        });
-        self.calls.send(call).map_err(|_| stopped())?;
-        // A call that panicked drops its sender without answering.
-        answered.await.map_err(|_| stopped())?
+        ask(&self.calls, f).await
     }
 }
 
-fn stopped() -> StoreError {
+/// Queues `f` on `calls` and waits for its answer: the writer's queue or the readers'.
+pub(super) async fn ask<T, F>(calls: &mpsc::Sender<Call>, f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let call: Call = Box::new(move |c| {
+        let result = f(c);
+        let ok = result.is_ok();
+        let reply: Reply = Box::new(move |commit_failure| {
+            let result = match commit_failure {
+                Some(why) if ok => Err(StoreError::Unavailable(
+                    format!("the transaction holding this write did not commit: {why}").into(),
+                )),
+                _ => result,
+            };
+            let _ = answer.send(result);
+        });
+        (ok, reply)
+    });
+    calls.send(call).map_err(|_| no_answer())?;
+    // A call that panicked drops its sender without answering.
+    answered.await.map_err(|_| no_answer())?
+}
+
+fn no_answer() -> StoreError {
     StoreError::Unavailable(
-        "the SQLite worker did not answer (the call panicked or could not start, or the store closed)".into(),
+        "the SQLite connection's thread did not answer (the call panicked or could not start, or the store closed)"
+            .into(),
     )
 }
 
@@ -93,12 +103,10 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Call>) {
 
 /// What running one call inside its savepoint came to.
 enum Ran {
-    /// It succeeded and its writes stand (until the group commits).
-    Kept(Reply),
-    /// It failed and its writes were rolled back: it answers with its own error.
-    Undone(Reply),
-    /// It succeeded, but releasing its savepoint failed; its writes were rolled back.
-    NotReleased(Reply, String),
+    /// It ran to the end: succeeded with its writes standing (until the group commits), or
+    /// failed with them rolled back. The text says why a success was rolled back after all
+    /// (its savepoint could not be released).
+    Answered(Reply, Option<String>),
     /// SQLite rolled back the whole transaction while it ran (disk full, I/O error, out of
     /// memory): every write of the group so far is gone.
     TransactionLost(Option<Reply>),
@@ -118,8 +126,7 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
     let mut answers: Vec<(Reply, Option<String>)> = Vec::with_capacity(group.len());
     while let Some(call) = group.pop_front() {
         let answer = match run_call(conn, call) {
-            Ran::Kept(reply) | Ran::Undone(reply) => (reply, None),
-            Ran::NotReleased(reply, why) => (reply, Some(why)),
+            Ran::Answered(reply, why) => (reply, why),
             Ran::TransactionLost(reply) => {
                 let why = "SQLite rolled the transaction back (disk full, I/O error or out of memory)";
                 for (reply, _) in answers.drain(..) {
@@ -161,15 +168,15 @@ fn run_call(conn: &mut Connection, call: Call) -> Ran {
     }
     match outcome {
         Ok((true, reply)) => match conn.execute_batch("RELEASE call") {
-            Ok(()) => Ran::Kept(reply),
+            Ok(()) => Ran::Answered(reply, None),
             Err(e) => {
                 undo(conn);
-                Ran::NotReleased(reply, e.to_string())
+                Ran::Answered(reply, Some(e.to_string()))
             }
         },
         Ok((false, reply)) => {
             undo(conn);
-            Ran::Undone(reply)
+            Ran::Answered(reply, None)
         }
         Err(_) => {
             undo(conn);
