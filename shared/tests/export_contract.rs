@@ -13,7 +13,7 @@ use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{Lead, LeadStatus, RepId};
 use leadgate_core::export::ExportFormat;
-use leadgate_core::import::pipeline::{Budget, ImportReport};
+use leadgate_core::import::pipeline::ImportReport;
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{
     BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload,
@@ -25,7 +25,6 @@ use leadgate_core::services::custom_fields::put_custom_field;
 use leadgate_core::services::exports::{
     ExportJob, ExportRun, ExportStatus, NewExport, create_export_job, get_export_job, run_export,
 };
-use leadgate_core::services::imports::{ObjectImport, import_object};
 use leadgate_core::services::reps::put_rep;
 use leadgate_core::services::tenants;
 use std::collections::BTreeMap;
@@ -189,28 +188,16 @@ impl Env {
     }
 
     async fn import(&self, name: &str, body: Vec<u8>, options: ImportOptions) -> ImportReport {
-        let key = BlobKey::parse(&format!("imports/{}/{name}", self.tenant.id)).unwrap();
-        let meta = self
-            .blobs
-            .put(&key, Bytes::from(body), "application/octet-stream")
-            .await
-            .unwrap();
-        match import_object(
+        common::import_at_once(
             &*self.store,
             &*self.blobs,
-            &SystemClock,
-            &key,
-            &meta.etag,
-            options,
+            &self.tenant,
             self.scratch.path(),
-            Budget::UNLIMITED,
+            name,
+            body,
+            options,
         )
         .await
-        .unwrap()
-        {
-            ObjectImport::Done(r) => *r,
-            other => panic!("imported at once, got {other:?}"),
-        }
     }
 
     /// Every lead matching `q`, read from the store directly, by id.

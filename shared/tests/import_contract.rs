@@ -38,28 +38,16 @@ impl Env {
     }
 
     async fn import(&self, name: &str, body: Vec<u8>, options: ImportOptions) -> ImportReport {
-        let key = BlobKey::parse(&format!("imports/{}/{name}", self.tenant.id)).unwrap();
-        let meta = self
-            .blobs
-            .put(&key, Bytes::from(body), "application/octet-stream")
-            .await
-            .unwrap();
-        match import_object(
+        common::import_at_once(
             &*self.store,
             &*self.blobs,
-            &SystemClock,
-            &key,
-            &meta.etag,
-            options,
+            &self.tenant,
             self.scratch.path(),
-            Budget::UNLIMITED,
+            name,
+            body,
+            options,
         )
         .await
-        .unwrap()
-        {
-            ObjectImport::Done(r) => *r,
-            other => panic!("a new object is imported at once, got {other:?}"),
-        }
     }
 
     async fn leads(&self) -> Vec<leadgate_core::domain::Lead> {

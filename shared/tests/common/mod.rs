@@ -12,9 +12,14 @@ use leadgate_core::adapters::s3_blob::S3BlobStore;
 use leadgate_core::adapters::sqlite::SqliteStore;
 use leadgate_core::config::LocalBlobConfig;
 use leadgate_core::domain::TenantId;
-use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::domain::tenant::Tenant;
+use leadgate_core::import::ImportOptions;
+use leadgate_core::import::pipeline::{Budget, ImportReport};
+use leadgate_core::ports::blob::{BlobKey, BlobStore};
+use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::secret::Secret;
+use leadgate_core::services::imports::{ObjectImport, import_object};
 use std::sync::Arc;
 
 pub const DYNAMO_ENV: &str = "LEADGATE_TEST_DYNAMODB_ENDPOINT";
@@ -32,6 +37,39 @@ pub fn service_endpoint(var: &str) -> Option<String> {
             "{var} is not set: this test needs its service. Run scripts/test, which starts it, \
              or set LEADGATE_SKIP_SERVICE_TESTS=1 to skip service tests knowingly."
         ),
+    }
+}
+
+/// Puts `body` at `imports/{tenant}/{name}` and imports it in one run.
+pub async fn import_at_once(
+    store: &dyn LeadStore,
+    blobs: &dyn BlobStore,
+    tenant: &Tenant,
+    scratch: &std::path::Path,
+    name: &str,
+    body: Vec<u8>,
+    options: ImportOptions,
+) -> ImportReport {
+    let key = BlobKey::parse(&format!("imports/{}/{name}", tenant.id)).unwrap();
+    let meta = blobs
+        .put(&key, bytes::Bytes::from(body), "application/octet-stream")
+        .await
+        .unwrap();
+    match import_object(
+        store,
+        blobs,
+        &SystemClock,
+        &key,
+        &meta.etag,
+        options,
+        scratch,
+        Budget::UNLIMITED,
+    )
+    .await
+    .unwrap()
+    {
+        ObjectImport::Done(r) => *r,
+        other => panic!("a new object is imported at once, got {other:?}"),
     }
 }
 
