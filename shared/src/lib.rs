@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod export;
 pub mod import;
+pub mod lambda;
 pub mod ports;
 pub mod secret;
 pub mod services;

@@ -1,0 +1,32 @@
+//! What every Lambda entry point does once at cold start: JSON logs for CloudWatch (the
+//! runtime stamps the time), and the DynamoDB and S3 adapters from the function's environment,
+//! failing fast with a message that names the missing setting.
+
+use crate::adapters::dynamo::DynamoStore;
+use crate::adapters::s3_blob::S3BlobStore;
+use crate::config::{DynamoConfig, S3Config};
+use std::sync::Arc;
+
+pub fn init_logs() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_target(false)
+        .without_time()
+        .init();
+}
+
+pub struct AwsAdapters {
+    pub store: Arc<DynamoStore>,
+    pub blobs: Arc<S3BlobStore>,
+}
+
+impl AwsAdapters {
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let dynamo = DynamoConfig::from_env().map_err(|e| format!("configuration: {e}"))?;
+        let s3 = S3Config::from_env().map_err(|e| format!("configuration: {e}"))?;
+        Ok(Self {
+            store: Arc::new(DynamoStore::connect(&dynamo).await?),
+            blobs: Arc::new(S3BlobStore::connect(&s3).await),
+        })
+    }
+}
