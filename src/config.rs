@@ -61,6 +61,24 @@ pub struct GatewayConfig {
     /// Defaults to http://{listen address}.
     #[arg(long, env = "LEADGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Open connections at most; at the cap the oldest idle one is closed for a new one.
+    /// Keep it well under `ulimit -n` (the store and the bucket folder need descriptors too).
+    #[arg(long, env = "LEADGATE_MAX_CONNECTIONS", default_value_t = 512,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// connection is kept.
+    #[arg(long, env = "LEADGATE_HEADER_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may stall between two pieces before the request is ended.
+    #[arg(long, env = "LEADGATE_BODY_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+    /// Local development only: let Meta and LinkedIn base URLs point at any http(s) host (a
+    /// fake platform on this machine). Without it only the platforms' own HTTPS hosts are called.
+    #[arg(long, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]
+    pub allow_any_platform_host: bool,
     /// On first start, use this as the admin API key instead of generating one (for scripts).
     #[arg(skip = std::env::var("LEADGATE_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new))]
     pub admin_key: Option<Secret>,
@@ -129,6 +147,14 @@ fn signing_key(data_dir: &std::path::Path) -> Result<Secret, GatewayError> {
 }
 
 impl GatewayConfig {
+    pub fn limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            max_connections: self.max_connections as usize,
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs),
+        }
+    }
+
     /// Checks the flags and prepares the data directory. `addr` is the bound address (which
     /// differs from `listen` when it asked for port 0).
     pub fn resolve(&self, addr: SocketAddr) -> Result<Settings, GatewayError> {
@@ -139,6 +165,14 @@ impl GatewayConfig {
             "cannot create data directory {}",
             self.data_dir.display()
         )))?;
+        // An existing data directory made under a looser umask is closed to other users too.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.data_dir, std::fs::Permissions::from_mode(0o700)).map_err(io(
+                format!("cannot restrict data directory {}", self.data_dir.display()),
+            ))?;
+        }
         let store = match self.store {
             StoreKind::Sqlite => StoreConfig::Sqlite {
                 path: self.data_dir.join("leadgate.sqlite3"),

@@ -1,6 +1,6 @@
 //! The gateway's HTTP surface: health, the REST API and conversion (`/v1`, `/openapi.json`),
 //! the capture webhooks (`/capture`), the local bucket's presigned-URL routes, all on one port
-//! behind request ids and tracing.
+//! behind request ids and tracing, every response hardened (`leadgate_api::hardening`).
 
 use axum::Json;
 use axum::Router;
@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
     if let Some(local) = state.local_blobs {
         app = app.merge(local.router());
     }
+    let app = leadgate_api::hardening::hardened(app);
     app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         // The path only: query strings can carry personal data.
         let id = req
@@ -68,6 +69,29 @@ pub fn router(state: AppState) -> Router {
     .on_response(DefaultOnResponse::new().level(Level::INFO)))
     .layer(PropagateRequestIdLayer::new(REQUEST_ID))
     .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+    .layer(axum::middleware::map_request(drop_odd_request_id))
+}
+
+/// A client's `x-request-id` is kept (echoed and logged) only when it looks like an id:
+/// 1-64 of `A-Z a-z 0-9 - _ . :`. Anything else is replaced by a fresh UUID, so logs and
+/// responses never carry text a client chose freely.
+pub fn is_plain_request_id(v: &[u8]) -> bool {
+    (1..=64).contains(&v.len())
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+async fn drop_odd_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let odd = req
+        .headers()
+        .get_all(&REQUEST_ID)
+        .iter()
+        .enumerate()
+        .any(|(i, v)| i > 0 || !is_plain_request_id(v.as_bytes()));
+    if odd {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -5,6 +5,7 @@
 pub mod bootstrap;
 pub mod config;
 pub mod http;
+pub mod server;
 pub mod telemetry;
 
 use crate::config::GatewayConfig;
@@ -32,6 +33,7 @@ pub enum GatewayError {
 /// Builds the adapters, sets up the default tenant on first start, and serves until Ctrl-C
 /// or SIGTERM.
 pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
+    private_files();
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| GatewayError::Io {
@@ -73,7 +75,12 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         store,
         blobs,
         clock: std::sync::Arc::new(SystemClock),
-        fetcher: std::sync::Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
+        fetcher: std::sync::Arc::new(if config.allow_any_platform_host {
+            tracing::warn!("platform base URLs may point at any host (--allow-any-platform-host)");
+            leadgate_core::adapters::platform_http::PlatformClient::allowing_any_host()
+        } else {
+            leadgate_core::adapters::platform_http::PlatformClient::new()
+        }),
         local_blobs,
     };
     let app = http::router(state);
@@ -86,8 +93,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
     );
     println!("  {}", first.admin_key_hint());
     tracing::info!(%addr, "listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
+    server::serve(listener, app, config.limits(), shutdown)
         .await
         .map_err(|source| GatewayError::Io {
             context: "server".into(),
@@ -95,6 +101,17 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         })?;
     println!("Leadgate stopped");
     Ok(())
+}
+
+/// Everything the gateway creates (database, WAL, bucket folder, exports, attachments, scratch
+/// files) is for this user only, whatever umask it was started with: leads are personal data.
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file-creation mask; it cannot fail and touches no
+    // memory. It runs before any task that creates files is started.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// Registers the Ctrl-C and SIGTERM handlers now (not on first poll), so a signal that

@@ -150,15 +150,20 @@ struct Running {
 }
 
 fn start_binary(args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leadgate"))
-        .args(["--listen", "127.0.0.1:0"])
+    start_binary_with(args, envs, |_| {})
+}
+
+/// As `start_binary`, with a last say over the command (resource limits, umask).
+fn start_binary_with(args: &[&str], envs: &[(&str, &str)], prepare: impl FnOnce(&mut Command)) -> Running {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
+    cmd.args(["--listen", "127.0.0.1:0"])
         .args(args)
         .envs(envs.iter().copied())
         .env_remove("LEADGATE_ADMIN_KEY")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    prepare(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -596,5 +601,213 @@ async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_j
         .await
         .unwrap();
     assert_eq!(file, "\u{feff}Name,Email\nDropped Dora,dora@drop.example\n");
+    run.interrupt_and_wait();
+}
+
+/// One raw HTTP/1.1 exchange on a fresh connection; the response's head and body as text.
+fn raw_http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn header_of<'a>(response: &'a str, name: &str) -> Option<&'a str> {
+    response.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Waits until the server closes `s` (EOF or reset); false if it is still open after `within`.
+fn closed_by_server(s: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return false;
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// The probe's findings against the running binary: started with 256 descriptors and umask
+/// 000, it holds more idle sockets than it has descriptors and still answers /healthz; it
+/// closes slowloris and stalled-body connections; its data files are private; every error
+/// (a path's %ff, a capture body over the limit, an unknown capture URL) is problem+json and
+/// unknown capture URLs all look alike; odd request ids are replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_probed_like_the_attacker_did_should_hold_its_limits() {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = start_binary_with(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--header-timeout-secs",
+            "2",
+            "--body-timeout-secs",
+            "1",
+        ],
+        &[],
+        |cmd| {
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::umask(0);
+                    let lim = libc::rlimit {
+                        rlim_cur: 256,
+                        rlim_max: 256,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        },
+    );
+    let addr = run.base.trim_start_matches("http://").to_owned();
+
+    // More idle sockets than the process has descriptors, and some slowloris ones.
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut slow: Vec<std::net::TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHo").unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = std::time::Instant::now();
+        let a = addr.clone();
+        let res = tokio::task::spawn_blocking(move || {
+            raw_http(
+                &a,
+                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+        })
+        .await
+        .unwrap();
+        times.push(started.elapsed());
+        assert!(res.starts_with("HTTP/1.1 200"), "healthz answered {res:?}");
+    }
+    eprintln!("healthz with 310 sockets held: {times:?}");
+    assert!(times.iter().all(|t| *t < Duration::from_secs(1)), "{times:?}");
+    assert!(times.iter().any(|t| *t < Duration::from_millis(100)), "{times:?}");
+
+    // Slowloris sockets are closed by the header timeout (2 s here).
+    for s in &mut slow {
+        assert!(
+            closed_by_server(s, Duration::from_secs(6)),
+            "a slowloris socket stayed open"
+        );
+    }
+    drop(idle);
+
+    // A body that stops arriving ends its request (body timeout 1 s here).
+    let mut stalled = std::net::TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(
+            b"POST /capture/default/forms/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\"",
+        )
+        .unwrap();
+    assert!(
+        closed_by_server(&mut stalled, Duration::from_secs(6)),
+        "a stalled body kept its connection"
+    );
+
+    // Private data files, whatever the umask.
+    let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(data.clone()), 0o700);
+    assert_eq!(mode(data.join("leadgate.sqlite3")), 0o600);
+    assert_eq!(mode(data.join("bucket")) & 0o077, 0);
+
+    // Every error is problem+json.
+    let key = std::fs::read_to_string(data.join("admin-key.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let a = addr.clone();
+    let bad_path = tokio::task::spawn_blocking(move || {
+        raw_http(
+            &a,
+            &format!("GET /v1/leads/%ff HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(bad_path.starts_with("HTTP/1.1 4"), "{bad_path}");
+    assert_eq!(
+        header_of(&bad_path, "content-type"),
+        Some("application/problem+json")
+    );
+    let http = reqwest::Client::new();
+    let big = http
+        .post(format!("{}/capture/default/forms/x", run.base))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 70 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status().as_u16(), 413);
+    assert_eq!(big.headers()["content-type"], "application/problem+json");
+    assert_eq!(big.headers()["x-content-type-options"], "nosniff");
+
+    // Unknown tenant, unknown form and an unconfigured channel answer alike.
+    let mut answers = Vec::new();
+    for path in [
+        "/capture/nobody/forms/contact",
+        "/capture/default/forms/nosuchform",
+        "/capture/default/google",
+    ] {
+        let r = http
+            .post(format!("{}{path}", run.base))
+            .header("content-type", "application/json")
+            .body(r#"{"email":"a@b.co"}"#)
+            .send()
+            .await
+            .unwrap();
+        answers.push((r.status().as_u16(), r.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 404);
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+
+    // Request ids: a plain one is kept, anything else replaced.
+    let kept = http
+        .get(format!("{}/healthz", run.base))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "abc-123");
+    let odd = http
+        .get(format!("{}/healthz", run.base))
+        .header("x-request-id", "<script>alert(1)</script>")
+        .send()
+        .await
+        .unwrap();
+    let echoed = odd.headers()["x-request-id"].to_str().unwrap();
+    assert!(!echoed.contains('<') && echoed.len() == 36, "{echoed}");
     run.interrupt_and_wait();
 }

@@ -30,7 +30,15 @@ where
                 leadgate_core::domain::error::FieldError::new("body", "invalid_body", e.body_text()).into(),
             )),
             Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::BadRequest(e.body_text())),
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::PayloadTooLarge(MAX_BODY)),
+            // Over the limit, or a body that stopped arriving (the gateway's body timeout).
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::PayloadTooLarge(MAX_BODY))
+            }
+            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::BadRequest(
+                "the request body could not be read to its end".into(),
+            )),
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
     }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod hardening;
 pub mod routes;
 
 use axum::Router;
@@ -135,5 +136,5 @@ pub async fn not_found() -> Response {
 
 /// The router as the Lambda function serves it: the API plus the problem+json 404.
 pub fn lambda_router(state: ApiState) -> Router {
-    router(state).fallback(not_found)
+    hardening::hardened(router(state).fallback(not_found))
 }

@@ -721,3 +721,148 @@ async fn when_attaching_a_file_should_presign_upload_list_and_download() {
         .await;
     assert_eq!(timeline.body["items"][0]["type"], "attachment");
 }
+
+/// Probe findings: inputs that answered 500 or text/plain now answer a 4xx problem+json
+/// (`call` checks every failure is problem+json with a matching status).
+#[tokio::test]
+async fn when_inputs_are_hostile_should_answer_4xx_problem_json_never_500() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    for name in ["a\u{0}b.csv", "a\nb.csv", "Ic\ron"] {
+        let r = h
+            .call(Method::POST, "/v1/imports", &a, Some(json!({"filename": name})))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}: {}", r.body);
+        assert_eq!(r.body["errors"][0]["field"], "filename");
+    }
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &a,
+            Some(json!({"name": "F", "email": "hostile@x.com", "source": "referral"})),
+        )
+        .await;
+    let id = lead.body["id"].as_str().unwrap();
+    // 200 characters but 400 bytes: over the 255-byte segment limit of a file system.
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            &a,
+            Some(json!({"filename": "é".repeat(200), "content_type": "application/pdf", "size": 10})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let long_id = "a".repeat(1100);
+    let r = h
+        .call(
+            Method::GET,
+            &format!("/v1/leads/{id}/attachments/{long_id}"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Query and path rejections from axum itself.
+    let r = h.call(Method::GET, "/v1/deals?limit=abc", &a, None).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = h.call(Method::GET, "/v1/captures?limit=-1", &a, None).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = h.call(Method::GET, "/v1/leads/%ff", &a, None).await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    let r = h.call(Method::PUT, "/v1/leads", &a, None).await;
+    assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
+    // Every response says nosniff and no-store.
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    let ok = h.call(Method::GET, "/v1/leads", &a, None).await;
+    assert_eq!(ok.headers["cache-control"], "no-store");
+}
+
+#[tokio::test]
+async fn when_provenance_is_oversized_should_refuse_it_naming_the_field() {
+    let h = harness().await;
+    let huge = "x".repeat(1_000_000);
+    let mut unmapped = serde_json::Map::new();
+    for i in 0..101 {
+        unmapped.insert(format!("f{i}"), json!("v"));
+    }
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(json!({"name": "Big", "email": "big@x.com", "source": "referral",
+                        "provenance": {"referrer": huge, "utm": {"campaign": "c".repeat(300)}, "unmapped": unmapped}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let fields: HashSet<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    for f in [
+        "provenance.referrer",
+        "provenance.utm.campaign",
+        "provenance.unmapped",
+    ] {
+        assert!(fields.contains(f), "{f} not in {fields:?}");
+    }
+    let list = h.call(Method::GET, "/v1/leads", &h.acme_admin, None).await;
+    assert_eq!(list.body["items"], json!([]), "nothing was stored");
+}
+
+#[tokio::test]
+async fn when_a_limited_rep_hits_a_hidden_duplicate_should_not_learn_its_id() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    let theirs = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Theirs", "email": "hidden@x.com", "source": "referral"})),
+        )
+        .await;
+    let theirs_id = theirs.body["id"].as_str().unwrap().to_owned();
+    h.call(
+        Method::POST,
+        &format!("/v1/leads/{theirs_id}/assign"),
+        &admin,
+        Some(json!({"owner": null})),
+    )
+    .await;
+    h.call(
+        Method::PATCH,
+        "/v1/settings/tenant",
+        &admin,
+        Some(json!({"reps_see_own_leads_only": true})),
+    )
+    .await;
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_rep,
+            Some(json!({"name": "Mine", "email": "hidden@x.com", "source": "referral", "owner": "ana"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert!(
+        !r.body.to_string().contains(&theirs_id),
+        "the hidden lead's id leaked: {}",
+        r.body
+    );
+    // An admin still hears which lead it is.
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Again", "email": "hidden@x.com", "source": "referral"})),
+        )
+        .await;
+    assert_eq!(r.body["duplicate"]["lead_id"], theirs_id.as_str());
+}

@@ -120,17 +120,11 @@ pub async fn get_channel_settings(
     out.map(Json).ok_or(ApiError::NotFound("channel settings"))
 }
 
-fn check_url(field: &str, url: &str) -> Result<(), ApiError> {
-    if (url.starts_with("https://") || url.starts_with("http://")) && !url.contains(char::is_whitespace) {
-        Ok(())
-    } else {
-        Err(leadgate_core::domain::error::FieldError::new(
-            field,
-            "invalid_url",
-            format!("{field} must be an http(s) URL"),
-        )
-        .into())
-    }
+/// A platform base URL must be one the fetcher will call (its allow-list, one place).
+fn check_url(st: &ApiState, platform: &'static str, field: &str, url: &str) -> Result<(), ApiError> {
+    st.fetcher.check_base_url(platform, url).map_err(|e| {
+        leadgate_core::domain::error::FieldError::new(field, "invalid_url", e.to_string()).into()
+    })
 }
 
 fn check_secret(field: &str, v: &str) -> Result<(), ApiError> {
@@ -172,7 +166,7 @@ pub async fn put_channel_settings(
             check_secret("verify_token", &c.verify_token)?;
             check_secret("app_secret", &c.app_secret)?;
             check_secret("page_access_token", &c.page_access_token)?;
-            check_url("graph_base_url", &c.graph_base_url)?;
+            check_url(&st, "meta", "graph_base_url", &c.graph_base_url)?;
             resolve_source(&sources, c.source.as_str())?;
             put_channel(&*st.store, t, Channel::Meta, &c).await?;
         }
@@ -186,7 +180,7 @@ pub async fn put_channel_settings(
             let c: LinkedinConfig = serde_json::from_value(body).map_err(invalid)?;
             check_secret("client_secret", &c.client_secret)?;
             check_secret("access_token", &c.access_token)?;
-            check_url("api_base_url", &c.api_base_url)?;
+            check_url(&st, "linkedin", "api_base_url", &c.api_base_url)?;
             resolve_source(&sources, c.source.as_str())?;
             put_channel(&*st.store, t, Channel::Linkedin, &c).await?;
         }

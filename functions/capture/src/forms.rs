@@ -1,8 +1,8 @@
 //! Website form capture: `POST /capture/{tenant}/forms/{form_key}` (JSON, urlencoded or
 //! multipart text fields) and its CORS preflight.
 //!
-//! Order of checks: the form exists, the origin is allowed, the rate limit, the signature
-//! (when the form has a secret), the body parses. Only then is the submission stored (raw,
+//! Order of checks: the form exists, the origin is allowed, the signature (when the form has
+//! a secret), the rate limit, the body parses. Only then is the submission stored (raw,
 //! before any 2xx) and processed. A filled honeypot is stored as spam and answered like
 //! success, so bots learn nothing.
 
@@ -51,9 +51,10 @@ async fn load_form(
     key: &str,
 ) -> Result<(leadgate_core::domain::Tenant, CaptureForm), ApiError> {
     let tenant = load_tenant(st, tenant).await?;
-    let form = get_form(&*st.store, &tenant.id, key)
-        .await
-        .map_err(|_| ApiError::NotFound("form"))?;
+    let form = get_form(&*st.store, &tenant.id, key).await.map_err(|e| match e {
+        leadgate_core::services::ServiceError::NotFound { .. } => crate::no_endpoint(),
+        other => other.into(),
+    })?;
     Ok((tenant, form))
 }
 
@@ -191,13 +192,8 @@ pub async fn submit(
     let (tenant, form) = load_form(&st, &tenant, &key).await?;
     let origin = allowed_origin(&form, &headers)?;
     let now = st.clock.now();
-    st.limiter
-        .check(
-            &format!("{}/{}", tenant.id, form.key),
-            form.rate_limit_per_minute,
-            now.timestamp(),
-        )
-        .map_err(ApiError::TooManyRequests)?;
+    // The signature first: it is cheap, and posts that fail it must not spend the quota a
+    // signed form's real posts need.
     if let Some(secret) = &form.signing_secret {
         crate::signature::verify_form(
             secret,
@@ -207,6 +203,13 @@ pub async fn submit(
         )
         .map_err(|e| ApiError::BadSignature(e.to_string()))?;
     }
+    st.limiter
+        .check(
+            &format!("{}/{}", tenant.id, form.key),
+            form.rate_limit_per_minute,
+            now.timestamp(),
+        )
+        .map_err(ApiError::TooManyRequests)?;
     let content_type = header_str(&headers, "content-type").unwrap_or("").to_owned();
     let pairs = parse_fields(&content_type, body).await?;
     let spam = form

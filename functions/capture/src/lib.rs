@@ -43,12 +43,16 @@ impl CaptureState {
     }
 }
 
+/// Every capture URL that leads nowhere (no such tenant, form or channel) gets this same
+/// 404, so the answers do not tell which tenants or forms exist.
+pub(crate) fn no_endpoint() -> ApiError {
+    ApiError::NotFound("capture endpoint")
+}
+
 /// The tenant named in a capture URL; unknown or malformed is a 404.
 pub(crate) async fn load_tenant(st: &CaptureState, raw: &str) -> Result<Tenant, ApiError> {
-    let id = TenantId::parse(raw).map_err(|_| ApiError::NotFound("tenant"))?;
-    get_tenant(&*st.store, &id)
-        .await?
-        .ok_or(ApiError::NotFound("tenant"))
+    let id = TenantId::parse(raw).map_err(|_| no_endpoint())?;
+    get_tenant(&*st.store, &id).await?.ok_or_else(no_endpoint)
 }
 
 /// The webhook routes, with the 64 KiB body limit of form posts (platform deliveries are
@@ -93,7 +97,9 @@ pub fn lambda_router(api_state: ApiState) -> Router {
         api_state.clock.clone(),
         api_state.fetcher.clone(),
     );
-    webhooks(capture)
-        .merge(leadgate_api::compose(api_state, vec![api()]))
-        .fallback(not_found)
+    leadgate_api::hardening::hardened(
+        webhooks(capture)
+            .merge(leadgate_api::compose(api_state, vec![api()]))
+            .fallback(not_found),
+    )
 }

@@ -32,7 +32,7 @@ async fn config<T: serde::de::DeserializeOwned>(
 ) -> Result<T, ApiError> {
     get_channel::<T>(&*st.store, tenant, channel)
         .await?
-        .ok_or(ApiError::NotFound("channel"))
+        .ok_or_else(crate::no_endpoint)
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
@@ -127,6 +127,7 @@ pub async fn meta_deliver(
         &body,
     )
     .map_err(|e| ApiError::BadSignature(e.to_string()))?;
+    limit_platform(&st, &tenant, Channel::Meta)?;
     let v = parse_json(&body)?;
     let mut taken = 0;
     for entry in v["entry"].as_array().into_iter().flatten() {
@@ -171,6 +172,7 @@ pub async fn google_deliver(
     if !key_ok {
         return Err(ApiError::BadSignature("google_key does not match".into()));
     }
+    limit_platform(&st, &tenant, Channel::Google)?;
     let lead_id = id_text(&v["lead_id"]).ok_or_else(|| ApiError::BadRequest("lead_id is missing".into()))?;
     let mut payload = v.clone();
     if let Some(o) = payload.as_object_mut() {
@@ -191,6 +193,30 @@ pub async fn google_deliver(
     Ok((StatusCode::OK, Json(json!({}))).into_response())
 }
 
+/// LinkedIn sends a UUID (`890e4665-4dfe-4ab1-b689-ed553bceeed1`) as its challenge code.
+pub fn is_linkedin_challenge(code: &str) -> bool {
+    code.len() == 36
+        && code.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Deliveries per minute accepted on one tenant's platform webhook, counted after the
+/// signature check so forged posts cannot use up a tenant's quota. Platforms batch and retry,
+/// so this is far above their normal rate; it bounds what a leaked secret can cost.
+pub const PLATFORM_DELIVERIES_PER_MINUTE: u32 = 600;
+
+fn limit_platform(st: &CaptureState, tenant: &Tenant, channel: Channel) -> Result<(), ApiError> {
+    st.limiter
+        .check(
+            &format!("{}/channel/{}", tenant.id, channel.as_str()),
+            PLATFORM_DELIVERIES_PER_MINUTE,
+            st.clock.now().timestamp(),
+        )
+        .map_err(ApiError::TooManyRequests)
+}
+
 /// LinkedIn's webhook validation: answer the challenge with its HMAC.
 pub async fn linkedin_challenge(
     State(st): State<CaptureState>,
@@ -202,6 +228,13 @@ pub async fn linkedin_challenge(
     let code = q
         .get("challengeCode")
         .ok_or_else(|| ApiError::BadRequest("challengeCode is missing".into()))?;
+    // The challenge answer is an HMAC under the same secret that signs deliveries, so only
+    // the shape LinkedIn sends (a UUID) is answered: anything else could be a payload.
+    if !is_linkedin_challenge(code) {
+        return Err(ApiError::BadRequest(
+            "challengeCode is not a LinkedIn challenge".into(),
+        ));
+    }
     let response = hmac_hex(&cfg.client_secret, &[code.as_bytes()]);
     Ok(Json(json!({"challengeCode": code, "challengeResponse": response})).into_response())
 }
@@ -216,6 +249,7 @@ pub async fn linkedin_deliver(
     let cfg: LinkedinConfig = config(&st, &tenant, Channel::Linkedin).await?;
     verify_linkedin(&cfg.client_secret, header_str(&headers, "x-li-signature"), &body)
         .map_err(|e| ApiError::BadSignature(e.to_string()))?;
+    limit_platform(&st, &tenant, Channel::Linkedin)?;
     let v = parse_json(&body)?;
     // One notification, or a batch of them.
     let notes: Vec<Value> = match &v {

@@ -168,6 +168,17 @@ async fn env() -> Env {
         &*store,
         &id,
         CaptureForm {
+            signing_secret: Some(FORM_SECRET.into()),
+            rate_limit_per_minute: 2,
+            ..form("signed-limited")
+        },
+    )
+    .await
+    .unwrap();
+    settings::put_form(
+        &*store,
+        &id,
+        CaptureForm {
             rate_limit_per_minute: 3,
             ..form("limited")
         },
@@ -233,7 +244,8 @@ async fn env() -> Env {
         })
         .unwrap(),
     );
-    let fetcher = Arc::new(PlatformClient::new());
+    // The fake platform is on loopback: only a development client may call it.
+    let fetcher = Arc::new(PlatformClient::allowing_any_host());
     let api_state = ApiState {
         store: store.clone(),
         blobs,
@@ -861,4 +873,182 @@ fn url_encode(s: &str) -> String {
             }
         })
         .collect()
+}
+
+fn form_signature(body: &str) -> String {
+    let t = chrono::Utc::now().timestamp();
+    format!(
+        "t={t},v1={}",
+        hmac_hex(FORM_SECRET, &[t.to_string().as_bytes(), b".", body.as_bytes()])
+    )
+}
+
+/// The probe forged LinkedIn deliveries by asking the challenge endpoint to sign
+/// `hmacsha256={body}`. Only UUID-shaped challenges are answered now.
+#[tokio::test]
+async fn when_the_linkedin_challenge_is_asked_to_sign_a_payload_should_refuse() {
+    let e = env().await;
+    let url = format!("{}/capture/acme/linkedin", e.base);
+    let body = json!({"leadGenFormResponse": "urn:li:leadGenFormResponse:forged-1", "leadAction": "CREATED"})
+        .to_string();
+    let code = format!("hmacsha256={body}");
+    let res = e
+        .http
+        .get(format!("{url}?challengeCode={}", url_encode(&code)))
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let answer: Value = res.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 400, "the oracle answered: {answer}");
+    // Had it answered, its answer would have signed the forged delivery; it signs nothing.
+    let forged_sig = answer["challengeResponse"].as_str().unwrap_or("00").to_owned();
+    let r = e
+        .http
+        .post(&url)
+        .header("x-li-signature", forged_sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(e.leads().await.is_empty());
+    for odd in [
+        "",
+        "not-a-uuid",
+        "890e4665-4dfe-4ab1-b689-ed553bceeed1x",
+        "890e4665x4dfe-4ab1-b689-ed553bceeed1",
+    ] {
+        let r = e
+            .http
+            .get(format!("{url}?challengeCode={}", url_encode(odd)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{odd:?}");
+    }
+}
+
+/// Unsigned junk used to count against a signed form's per-minute limit, so it starved the
+/// real posts. The signature is checked first now.
+#[tokio::test]
+async fn when_unsigned_posts_flood_a_signed_form_should_not_spend_its_quota() {
+    let e = env().await;
+    for i in 0..5 {
+        let r = e
+            .http
+            .post(e.form_url("signed-limited"))
+            .json(&json!({"name": "Junk", "email": format!("junk{i}@example.com")}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let body = json!({"name": "Real", "email": "real@example.com"}).to_string();
+    let r = e
+        .http
+        .post(e.form_url("signed-limited"))
+        .header("content-type", "application/json")
+        .header("x-leadgate-signature", form_signature(&body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+}
+
+/// GET showed the signing secret in clear, and a PUT without it removed it silently.
+#[tokio::test]
+async fn when_a_form_is_read_and_put_back_should_keep_its_secret_hidden_and_set() {
+    let e = env().await;
+    let url = format!("{}/v1/settings/capture-forms/signed", e.base);
+    let got: Value = e
+        .http
+        .get(&url)
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["signing_secret"], "********");
+    assert!(!got.to_string().contains(FORM_SECRET));
+    let unsigned = || {
+        e.http
+            .post(e.form_url("signed"))
+            .json(&json!({"name": "U", "email": "u@example.com"}))
+            .send()
+    };
+    // Put back as read (masked), then with the secret left out: still signed.
+    let mut without = got.clone();
+    without.as_object_mut().unwrap().remove("signing_secret");
+    for body in [got.clone(), without.clone()] {
+        let r = e
+            .http
+            .put(&url)
+            .bearer_auth(&e.admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let shown: Value = r.json().await.unwrap();
+        assert_eq!(shown["signing_secret"], "********");
+        assert_eq!(unsigned().await.unwrap().status().as_u16(), 401);
+    }
+    // Removal is explicit.
+    let mut removed = without;
+    removed["signing_secret"] = Value::Null;
+    let r = e
+        .http
+        .put(&url)
+        .bearer_auth(&e.admin)
+        .json(&removed)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(unsigned().await.unwrap().status().as_u16(), 201);
+}
+
+/// Platform webhooks have a per-tenant rate limit too, counted after the signature check.
+#[tokio::test]
+async fn when_a_platform_delivers_past_its_rate_should_answer_429_but_not_for_forgeries() {
+    let e = env().await;
+    // The limit counts per clock minute: start early in one so the loop stays inside it.
+    let second = chrono::Utc::now().timestamp().rem_euclid(60);
+    if second >= 40 {
+        tokio::time::sleep(std::time::Duration::from_secs((61 - second) as u64)).await;
+    }
+    let url = format!("{}/capture/acme/meta", e.base);
+    let body = r#"{"object":"page","entry":[]}"#;
+    let sig = format!("sha256={}", hmac_hex(APP_SECRET, &[body.as_bytes()]));
+    // Forged posts first: they spend nothing.
+    for _ in 0..50 {
+        let r = e
+            .http
+            .post(&url)
+            .header("x-hub-signature-256", "sha256=00")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..(leadgate_capture::platforms::PLATFORM_DELIVERIES_PER_MINUTE + 5) {
+        let r = e
+            .http
+            .post(&url)
+            .header("x-hub-signature-256", &sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        *statuses.entry(r.status().as_u16()).or_insert(0u32) += 1;
+    }
+    let limit = leadgate_capture::platforms::PLATFORM_DELIVERIES_PER_MINUTE;
+    assert_eq!(statuses.get(&200).copied(), Some(limit), "{statuses:?}");
+    assert_eq!(statuses.get(&429).copied(), Some(5), "{statuses:?}");
 }

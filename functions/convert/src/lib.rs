@@ -28,5 +28,5 @@ pub fn api() -> ApiPart {
 
 /// What the convert Lambda serves: these routes, authenticated, with the problem+json 404.
 pub fn lambda_router(state: ApiState) -> Router {
-    compose(state, vec![api()]).fallback(not_found)
+    leadgate_api::hardening::hardened(compose(state, vec![api()]).fallback(not_found))
 }

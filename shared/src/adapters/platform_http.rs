@@ -1,5 +1,6 @@
 //! The HTTPS client for ad-platform lead fetches (Meta Graph API, LinkedIn Lead Sync API).
-//! Base URLs come from each tenant's channel settings, so tests point them at a local server.
+//! Base URLs come from each tenant's channel settings; only the platforms' hosts are called,
+//! unless the client is built for local development (a fake platform in tests).
 
 use crate::domain::capture::{LinkedinConfig, MetaConfig};
 use crate::ports::fetch::{Answers, FetchError, LeadFetcher};
@@ -7,9 +8,18 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use std::time::Duration;
 
+/// The hosts each platform's API lives on. Base URLs are per tenant, so without this list a
+/// tenant admin could point the platform token (and our network position) anywhere.
+const ALLOWED_HOSTS: &[(&str, &[&str])] = &[
+    ("meta", &["graph.facebook.com"]),
+    ("linkedin", &["api.linkedin.com"]),
+];
+
 #[derive(Debug, Clone)]
 pub struct PlatformClient {
     http: reqwest::Client,
+    /// Local development and tests only: any http(s) host, loopback included.
+    any_host: bool,
 }
 
 impl Default for PlatformClient {
@@ -19,13 +29,25 @@ impl Default for PlatformClient {
 }
 
 impl PlatformClient {
+    /// HTTPS to the platforms' own hosts only, no redirects.
     pub fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// Any http(s) base URL, for a fake platform on this machine. Never on a deployed stack.
+    pub fn allowing_any_host() -> Self {
+        Self::build(true)
+    }
+
+    fn build(any_host: bool) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
+            // A redirect would take the token to a host nobody checked.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { http }
+        Self { http, any_host }
     }
 
     async fn get_json(
@@ -33,18 +55,52 @@ impl PlatformClient {
         platform: &'static str,
         req: reqwest::RequestBuilder,
     ) -> Result<Value, FetchError> {
-        let res = req.send().await.map_err(|e| FetchError::Unreachable {
-            platform,
-            message: e.without_url().to_string(),
+        let res = req.send().await.map_err(|e| {
+            tracing::warn!(platform, error = %e.without_url(), "platform fetch failed");
+            FetchError::Unreachable { platform }
         })?;
         let status = res.status().as_u16();
         if !(200..300).contains(&status) {
             return Err(FetchError::Status { platform, status });
         }
-        res.json().await.map_err(|e| FetchError::Malformed {
-            platform,
-            message: e.without_url().to_string(),
+        res.json().await.map_err(|e| {
+            tracing::warn!(platform, error = %e.without_url(), "platform answer is not JSON");
+            FetchError::Malformed {
+                platform,
+                message: "the answer is not JSON".into(),
+            }
         })
+    }
+}
+
+/// Checks a base URL against the platform's hosts (or, with `any_host`, that it is http(s)).
+pub fn check_platform_url(platform: &'static str, url: &str, any_host: bool) -> Result<(), FetchError> {
+    let refuse = |message: String| FetchError::NotAllowed { platform, message };
+    let parsed = reqwest::Url::parse(url).map_err(|_| refuse("the base URL is not a URL".into()))?;
+    if any_host {
+        return match parsed.scheme() {
+            "http" | "https" => Ok(()),
+            _ => Err(refuse("the base URL must be http(s)".into())),
+        };
+    }
+    let hosts = ALLOWED_HOSTS
+        .iter()
+        .find(|(p, _)| *p == platform)
+        .map(|(_, h)| *h)
+        .unwrap_or(&[]);
+    let host_ok = parsed.host_str().is_some_and(|h| hosts.contains(&h));
+    if parsed.scheme() == "https"
+        && host_ok
+        && parsed.port().is_none()
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+    {
+        Ok(())
+    } else {
+        Err(refuse(format!(
+            "the base URL must be https://{} (no port or credentials)",
+            hosts.join(" or https://")
+        )))
     }
 }
 
@@ -118,7 +174,12 @@ fn linkedin_form_id(response: &Value) -> Option<String> {
 
 #[async_trait::async_trait]
 impl LeadFetcher for PlatformClient {
+    fn check_base_url(&self, platform: &'static str, url: &str) -> Result<(), FetchError> {
+        check_platform_url(platform, url, self.any_host)
+    }
+
     async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<Answers, FetchError> {
+        self.check_base_url("meta", &cfg.graph_base_url)?;
         let url = format!(
             "{}/{}",
             cfg.graph_base_url.trim_end_matches('/'),
@@ -136,6 +197,7 @@ impl LeadFetcher for PlatformClient {
         cfg: &LinkedinConfig,
         response_urn: &str,
     ) -> Result<Answers, FetchError> {
+        self.check_base_url("linkedin", &cfg.api_base_url)?;
         let base = cfg.api_base_url.trim_end_matches('/');
         let headed = |url: String| {
             self.http
@@ -162,5 +224,53 @@ impl LeadFetcher for PlatformClient {
             .get_json("linkedin", headed(format!("{base}/leadForms/{form_id}")))
             .await?;
         linkedin_answers(&response, &form)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_a_base_url_is_not_the_platforms_https_host_should_refuse_it() {
+        for ok in ["https://graph.facebook.com/v19.0", "https://graph.facebook.com"] {
+            assert!(check_platform_url("meta", ok, false).is_ok(), "{ok}");
+        }
+        assert!(check_platform_url("linkedin", "https://api.linkedin.com/rest", false).is_ok());
+        for bad in [
+            "http://graph.facebook.com/v19.0",
+            "https://graph.facebook.com.evil.example/v19.0",
+            "https://127.0.0.1/v19.0",
+            "https://graph.facebook.com:8443/v19.0",
+            "https://user:pw@graph.facebook.com/v19.0",
+            "https://api.linkedin.com/rest",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(check_platform_url("meta", bad, false).is_err(), "{bad}");
+        }
+        assert!(check_platform_url("meta", "http://127.0.0.1:9/graph", true).is_ok());
+        assert!(check_platform_url("meta", "ftp://127.0.0.1/graph", true).is_err());
+    }
+
+    #[tokio::test]
+    async fn when_the_base_url_points_elsewhere_should_send_nothing() {
+        // A listener that records whether anything connected.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cfg = MetaConfig {
+            verify_token: "v".repeat(10),
+            app_secret: "s".repeat(10),
+            page_access_token: "page-token".into(),
+            graph_base_url: format!("http://{addr}/graph"),
+            source: crate::domain::SourceId::parse("social-media").unwrap(),
+        };
+        let err = PlatformClient::new().meta_lead(&cfg, "123").await.unwrap_err();
+        assert!(matches!(err, FetchError::NotAllowed { .. }), "{err:?}");
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(
+            accepted.is_err(),
+            "the strict client connected to a loopback base URL"
+        );
     }
 }

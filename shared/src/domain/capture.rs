@@ -230,11 +230,13 @@ pub fn map_fields(
             Some("referrer") => p.referrer = v,
             Some("consent") => p.consent_text = v,
             _ => {
-                // Keep the first 100 unmapped fields, each capped, as submitted.
-                if p.unmapped.len() < 100 {
+                // Keep the first unmapped fields, each capped, as submitted (within the
+                // limits `Provenance::check` holds every lead to).
+                use crate::domain::lead::provenance_limits as lim;
+                if p.unmapped.len() < lim::UNMAPPED_ENTRIES {
                     p.unmapped.insert(
-                        name.chars().take(100).collect(),
-                        value.chars().take(2000).collect(),
+                        name.chars().take(lim::UNMAPPED_NAME).collect(),
+                        value.chars().take(lim::UNMAPPED_VALUE).collect(),
                     );
                 }
             }

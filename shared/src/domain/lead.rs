@@ -126,6 +126,72 @@ pub struct Provenance {
     pub unmapped: BTreeMap<String, String>,
 }
 
+/// Size limits of provenance, so no client can make a lead (and every list page holding it)
+/// megabytes long, or pass DynamoDB's 400 KB item limit. Capture keeps its unmapped fields
+/// within the same limits by construction.
+pub mod provenance_limits {
+    pub const URL: usize = 2048;
+    pub const UTM: usize = 255;
+    pub const CLICK_ID: usize = 512;
+    pub const CONSENT: usize = 2000;
+    pub const SHORT: usize = 64;
+    pub const EXTERNAL_ID: usize = 400;
+    pub const UNMAPPED_ENTRIES: usize = 100;
+    pub const UNMAPPED_NAME: usize = 100;
+    pub const UNMAPPED_VALUE: usize = 2000;
+}
+
+impl Provenance {
+    /// Pushes a `too_long` / `too_many` error naming each field over its limit.
+    pub fn check(&self, errs: &mut FieldErrors) {
+        use provenance_limits::*;
+        let mut cap = |field: &str, v: Option<&str>, max: usize| {
+            if v.is_some_and(|v| v.chars().count() > max) {
+                errs.push(FieldError::new(
+                    format!("provenance.{field}"),
+                    "too_long",
+                    format!("provenance.{field} is longer than {max} characters"),
+                ));
+            }
+        };
+        cap("channel", Some(&self.channel), SHORT);
+        cap("form", self.form.as_deref(), SHORT);
+        cap("page_url", self.page_url.as_deref(), URL);
+        cap("referrer", self.referrer.as_deref(), URL);
+        cap("utm.source", self.utm.source.as_deref(), UTM);
+        cap("utm.medium", self.utm.medium.as_deref(), UTM);
+        cap("utm.campaign", self.utm.campaign.as_deref(), UTM);
+        cap("utm.term", self.utm.term.as_deref(), UTM);
+        cap("utm.content", self.utm.content.as_deref(), UTM);
+        cap("gclid", self.gclid.as_deref(), CLICK_ID);
+        cap("fbclid", self.fbclid.as_deref(), CLICK_ID);
+        cap("consent_text", self.consent_text.as_deref(), CONSENT);
+        if let Some(x) = &self.external {
+            cap("external.provider", Some(&x.provider), SHORT);
+            cap("external.id", Some(&x.id), EXTERNAL_ID);
+        }
+        for (k, v) in &self.unmapped {
+            if k.chars().count() > UNMAPPED_NAME || v.chars().count() > UNMAPPED_VALUE {
+                let name: String = k.chars().take(UNMAPPED_NAME).collect();
+                errs.push(FieldError::new(
+                    format!("provenance.unmapped.{name}"),
+                    "too_long",
+                    format!(
+                        "unmapped field names are at most {UNMAPPED_NAME} characters and values at most {UNMAPPED_VALUE}"
+                    ),
+                ));
+            }
+        }
+        if self.unmapped.len() > UNMAPPED_ENTRIES {
+            errs.push(FieldError::new(
+                "provenance.unmapped",
+                "too_many",
+                format!("at most {UNMAPPED_ENTRIES} unmapped fields"),
+            ));
+        }
+    }
+}
+
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }
@@ -440,6 +506,8 @@ impl NewLead {
             country: text(&mut errs, "address.country", &a.country, 120),
             postal_code: text(&mut errs, "address.postal_code", &a.postal_code, 32),
         };
+
+        input.provenance.check(&mut errs);
 
         if !errs.is_empty() {
             return Err(errs);

@@ -9,6 +9,7 @@ pub mod custom_field;
 pub mod duplicate;
 pub mod email;
 pub mod error;
+pub mod filename;
 pub mod ids;
 pub mod lead;
 pub mod phone;

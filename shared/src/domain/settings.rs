@@ -107,16 +107,20 @@ pub struct CaptureForm {
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
     /// When set, posts must carry `X-Leadgate-Signature: t=…,v1=…` (HMAC-SHA256 of
-    /// `"{t}.{body}"`). Write-only: the API shows it masked.
+    /// `"{t}.{body}"`). Write-only: the API shows `********`. In a PUT, leaving it out (or
+    /// sending the mask) keeps the stored secret; `null` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret: Option<String>,
 }
 
 impl CaptureForm {
+    /// What the API shows instead of a set signing secret; sent back in a PUT, it keeps it.
+    pub const SECRET_MASK: &'static str = "********";
+
     /// The form as the API shows it: the signing secret masked.
     pub fn redacted(mut self) -> Self {
         if self.signing_secret.is_some() {
-            self.signing_secret = Some("********".into());
+            self.signing_secret = Some(Self::SECRET_MASK.into());
         }
         self
     }

@@ -578,6 +578,9 @@ impl ImportRun<'_> {
             report.restore(&cp.counters);
         }
         let scratch_file = scratch.join(format!("{}.utf8.csv", self.job_id));
+        // Every way out of this run (finished, paused, unreadable, failed) removes the
+        // transcoded copy; each run makes its own.
+        let _transcoded = RemoveOnDrop(scratch_file.clone());
         let table = match table::open(path, &scratch_file) {
             Ok(t) => t,
             Err(e) => {
@@ -643,7 +646,6 @@ impl ImportRun<'_> {
                 return self.finish(p.report, Some(&headers), p.parts).await;
             }
             if !self.decide(&mut p.report) {
-                let _ = std::fs::remove_file(&scratch_file);
                 return self.finish(p.report, Some(&headers), p.parts).await;
             }
             p.pass = Pass::Write;
@@ -664,7 +666,6 @@ impl ImportRun<'_> {
             return Ok(Self::paused(&p));
         }
         p.report.outcome = ImportOutcome::Completed;
-        let _ = std::fs::remove_file(&scratch_file);
         self.finish(p.report, Some(&headers), p.parts).await
     }
 
@@ -856,4 +857,13 @@ enum Step {
     Paused,
     /// The file stopped being readable part-way (pass 1 only).
     Unreadable(String),
+}
+
+/// Removes a scratch file when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -3,15 +3,21 @@
 
 use crate::domain::capture::{LinkedinConfig, MetaConfig};
 
+/// What a failed fetch says. It is stored with the submission and shown to admins, so it
+/// never carries the transport's own words: those would tell a tenant who points a base URL
+/// somewhere what answered there (the adapter logs them instead).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The platform answered with an error status (bad token, unknown lead, outage).
     #[error("{platform} answered {status}")]
     Status { platform: &'static str, status: u16 },
-    #[error("{platform} could not be reached: {message}")]
-    Unreachable { platform: &'static str, message: String },
+    #[error("{platform} could not be reached")]
+    Unreachable { platform: &'static str },
     #[error("{platform} sent an answer we cannot read: {message}")]
     Malformed { platform: &'static str, message: String },
+    /// The channel's base URL is not one this deployment may call.
+    #[error("{platform}: {message}")]
+    NotAllowed { platform: &'static str, message: String },
 }
 
 /// A lead's answers as (field name, value) pairs, in the platform's own names.
@@ -19,6 +25,9 @@ pub type Answers = Vec<(String, String)>;
 
 #[async_trait::async_trait]
 pub trait LeadFetcher: Send + Sync + 'static {
+    /// Whether a channel's base URL may be called (`platform` is `meta` or `linkedin`): the
+    /// settings route asks before storing one, and every fetch asks again.
+    fn check_base_url(&self, platform: &'static str, url: &str) -> Result<(), FetchError>;
     /// `GET {graph}/{leadgen_id}` → `field_data`.
     async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<Answers, FetchError>;
     /// The form response and its form's questions, as predefined-field names and answers.

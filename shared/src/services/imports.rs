@@ -69,15 +69,8 @@ pub async fn create_import_job(
     options: ImportOptions,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ImportJob, ServiceError> {
-    let name = filename.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.contains(['/', '\\']) || name.starts_with('.') {
-        return Err(crate::domain::error::FieldError::new(
-            "filename",
-            "invalid_filename",
-            "a filename is 1-200 characters, no slashes, not starting with '.'",
-        )
-        .into());
-    }
+    let name = crate::domain::filename::check_filename(filename)?;
+    let name = name.as_str();
     let id = uuid::Uuid::now_v7().to_string();
     let key = format!("imports/{tenant}/{id}/{name}");
     BlobKey::parse(&key)?;

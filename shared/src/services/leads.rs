@@ -195,6 +195,22 @@ pub async fn get_visible_lead(
     }
 }
 
+/// The duplicate as this caller may hear of it: a rep limited to their own leads must not
+/// learn the id of a lead they cannot open, so for them a hidden match is `None` (the caller
+/// still refuses the create, without naming the lead).
+pub async fn visible_duplicate(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    m: DuplicateMatch,
+) -> Result<Option<DuplicateMatch>, ServiceError> {
+    match get_visible_lead(store, tenant, principal, &m.lead_id).await {
+        Ok(_) => Ok(Some(m)),
+        Err(ServiceError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Applies a patch: every changed field is validated as on create, a status change must be
 /// allowed by the transition table, and status and owner changes go on the timeline.
 pub async fn patch_lead(

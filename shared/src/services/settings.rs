@@ -57,6 +57,30 @@ pub async fn put_form(
     tenant: &TenantId,
     form: CaptureForm,
 ) -> Result<CaptureForm, ServiceError> {
+    put_form_with(store, tenant, form, SecretChange::AsGiven).await
+}
+
+/// What a form PUT does to the signing secret, which the API never shows: a PUT that leaves
+/// it out must not drop it (an unsigned post would then be accepted); removal is explicit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretChange {
+    /// The form's `signing_secret` is the new value (`None` removes it).
+    AsGiven,
+    /// Keep the stored secret, whatever the form says.
+    Keep,
+}
+
+pub async fn put_form_with(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    mut form: CaptureForm,
+    secret: SecretChange,
+) -> Result<CaptureForm, ServiceError> {
+    if secret == SecretChange::Keep {
+        form.signing_secret = get_typed::<CaptureForm>(store, tenant, kinds::FORM, &form.key)
+            .await?
+            .and_then(|v| v.value.signing_secret);
+    }
     form.validate()?;
     let sources = list_sources(store, tenant).await?;
     resolve_source(&sources, form.source.as_str())?;

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use leadgate_core::domain::error::{FieldError, FieldErrors};
+use leadgate_core::domain::filename::check_filename;
 use leadgate_core::ports::blob::BlobKey;
 use leadgate_core::services::activities::{AttachmentRef, record_attachment};
 use leadgate_core::services::leads::get_visible_lead;
@@ -57,18 +58,8 @@ fn prefix(tenant: &str, lead: &str) -> String {
 
 fn check(new: &NewAttachment) -> Result<(), FieldErrors> {
     let mut errs = FieldErrors::default();
-    let f = new.filename.trim();
-    if f.is_empty()
-        || f.chars().count() > 200
-        || f.contains(['/', '\\'])
-        || f.starts_with('.')
-        || f.chars().any(char::is_control)
-    {
-        errs.push(FieldError::new(
-            "filename",
-            "invalid_filename",
-            "a filename is 1-200 characters, no slashes, not starting with '.'",
-        ));
+    if let Err(e) = check_filename(&new.filename) {
+        errs.push(e);
     }
     if new.size == 0 || new.size > MAX_ATTACHMENT {
         errs.push(FieldError::new(
@@ -186,7 +177,8 @@ pub async fn download_attachment(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> ApiResult<Json<AttachmentDownload>> {
     let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
-    if attachment_id.is_empty() || !attachment_id.chars().all(|c| c.is_ascii_hexdigit()) {
+    // Ids are simple UUIDs (32 hex digits); anything else names no attachment.
+    if attachment_id.len() != 32 || !attachment_id.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ApiError::NotFound("attachment"));
     }
     let prefix = format!(

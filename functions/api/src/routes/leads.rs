@@ -87,13 +87,20 @@ pub async fn create_lead(
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
         CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),
         CreateResult::AlreadyProcessed(id) => {
-            let lead = svc::get_lead(&*st.store, &caller.tenant.id, &id).await?;
+            let lead = svc::get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &id).await?;
             let mut res = lead_response(StatusCode::OK, &lead);
             res.headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(res)
         }
-        CreateResult::Duplicate(m) => Err(ApiError::Duplicate(m)),
+        CreateResult::Duplicate(m) => {
+            match svc::visible_duplicate(&*st.store, &caller.tenant, &caller.principal, m).await? {
+                Some(m) => Err(ApiError::Duplicate(m)),
+                None => Err(ApiError::Conflict(
+                    "a lead you cannot see already has this email or phone; ask an admin".into(),
+                )),
+            }
+        }
     }
 }
 

@@ -213,7 +213,9 @@ pub async fn get_form(
 ) -> ApiResult<Json<CaptureForm>> {
     caller.require_admin()?;
     Ok(Json(
-        settings::get_form(&*st.store, &caller.tenant.id, &key).await?,
+        settings::get_form(&*st.store, &caller.tenant.id, &key)
+            .await?
+            .redacted(),
     ))
 }
 
@@ -223,16 +225,31 @@ pub async fn put_form(
     State(st): State<ApiState>,
     caller: Caller,
     Path(key): Path<String>,
-    ApiJson(form): ApiJson<CaptureForm>,
+    ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<CaptureForm>> {
     caller.require_admin()?;
+    // Left out (or sent back masked) keeps the secret; an explicit null removes it.
+    let secret = match body.get("signing_secret") {
+        None => settings::SecretChange::Keep,
+        Some(serde_json::Value::String(s)) if s == CaptureForm::SECRET_MASK => settings::SecretChange::Keep,
+        Some(_) => settings::SecretChange::AsGiven,
+    };
+    let form: CaptureForm = serde_json::from_value(body).map_err(|e| {
+        ApiError::from(leadgate_core::domain::error::FieldError::new(
+            "body",
+            "invalid_body",
+            e.to_string(),
+        ))
+    })?;
     if form.key != key {
         return Err(ApiError::BadRequest(
             "the key in the body must match the key in the path".into(),
         ));
     }
     Ok(Json(
-        settings::put_form(&*st.store, &caller.tenant.id, form).await?,
+        settings::put_form_with(&*st.store, &caller.tenant.id, form, secret)
+            .await?
+            .redacted(),
     ))
 }
 
