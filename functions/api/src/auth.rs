@@ -10,8 +10,8 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use leadgate_core::domain::TenantId;
 use leadgate_core::domain::tenant::{Principal, Role};
+use leadgate_core::domain::{ApiKeyId, TenantId};
 use leadgate_core::secret::Secret;
 use leadgate_core::services::{api_keys, tenants};
 use std::collections::HashMap;
@@ -77,9 +77,10 @@ impl Credentials {
     }
 }
 
-async fn resolve(state: &ApiState, creds: Credentials) -> Result<Principal, ApiError> {
+/// The principal, and the API key it came from (none behind a JWT).
+async fn resolve(state: &ApiState, creds: Credentials) -> Result<(Principal, Option<ApiKeyId>), ApiError> {
     if let Some(claims) = &creds.claims {
-        return principal_from_claims(claims);
+        return Ok((principal_from_claims(claims)?, None));
     }
     let header = creds.authorization.ok_or(ApiError::Unauthorized)?;
     let key = header
@@ -88,19 +89,24 @@ async fn resolve(state: &ApiState, creds: Credentials) -> Result<Principal, ApiE
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .ok_or(ApiError::Unauthorized)?;
-    api_keys::authenticate(&*state.store, &Secret::new(key))
+    api_keys::authenticate_key(&*state.store, &Secret::new(key))
         .await?
+        .map(|(p, id)| (p, Some(id)))
         .ok_or(ApiError::Unauthorized)
 }
 
 pub async fn require_caller(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
     let creds = Credentials::of(&req);
     let caller = async {
-        let principal = resolve(&state, creds).await?;
+        let (principal, key_id) = resolve(&state, creds).await?;
         let tenant = tenants::get_tenant(&*state.store, &principal.tenant)
             .await?
             .ok_or(ApiError::Forbidden("the tenant does not exist"))?;
-        Ok::<_, ApiError>(Caller { principal, tenant })
+        Ok::<_, ApiError>(Caller {
+            principal,
+            tenant,
+            key_id,
+        })
     }
     .await;
     match caller {

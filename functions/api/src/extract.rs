@@ -11,9 +11,31 @@ use serde::de::DeserializeOwned;
 /// The body size limit of every JSON route.
 pub const MAX_BODY: usize = 1024 * 1024;
 
-pub struct ApiJson<T>(pub T);
+/// A JSON body. With `OBJECT` (the default) it must be a JSON object: serde's derived structs
+/// also take an array of their fields in order (`[null, null]`), which no client means and the
+/// document does not allow. The one route whose body is a list says `ApiJson<Vec<_>, false>`.
+pub struct ApiJson<T, const OBJECT: bool = true>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+/// The first byte of a body that is not JSON whitespace.
+fn first_token(body: &[u8]) -> Option<u8> {
+    body.iter()
+        .copied()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
+/// `application/json`, or any `application/*+json`, as axum's `Json` takes.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<S, T, const OBJECT: bool> FromRequest<S> for ApiJson<T, OBJECT>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -21,23 +43,35 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
                 "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = match bytes::Bytes::from_request(req, state).await {
+            Ok(b) => b,
+            // Over the limit, or a body that stopped arriving (the gateway's body timeout).
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::PayloadTooLarge(MAX_BODY));
+            }
+            Err(_) => {
+                return Err(ApiError::BadRequest(
+                    "the request body could not be read to its end".into(),
+                ));
+            }
+        };
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(_) if OBJECT && first_token(&bytes) != Some(b'{') => Err(ApiError::Validation(
+                leadgate_core::domain::error::FieldError::new(
+                    "body",
+                    "invalid_body",
+                    "the body must be a JSON object",
+                )
+                .into(),
             )),
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(
                 leadgate_core::domain::error::FieldError::new("body", "invalid_body", e.body_text()).into(),
-            )),
-            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::BadRequest(e.body_text())),
-            // Over the limit, or a body that stopped arriving (the gateway's body timeout).
-            Err(JsonRejection::BytesRejection(e))
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-            {
-                Err(ApiError::PayloadTooLarge(MAX_BODY))
-            }
-            Err(JsonRejection::BytesRejection(_)) => Err(ApiError::BadRequest(
-                "the request body could not be read to its end".into(),
             )),
             Err(other) => Err(ApiError::BadRequest(other.body_text())),
         }
@@ -49,6 +83,8 @@ where
 pub struct Caller {
     pub principal: Principal,
     pub tenant: Tenant,
+    /// The API key the request came with (none behind a JWT).
+    pub key_id: Option<leadgate_core::domain::ApiKeyId>,
 }
 
 impl Caller {

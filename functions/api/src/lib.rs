@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod hardening;
+pub mod problem_docs;
 pub mod routes;
 
 use axum::Router;
@@ -109,6 +110,7 @@ pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
         routes = routes.merge(r);
         doc.merge(d);
     }
+    problem_docs::document_errors(&mut doc);
     let doc = Arc::new(doc);
     let routes = routes.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -744,16 +744,47 @@ async fn when_inputs_are_hostile_should_answer_4xx_problem_json_never_500() {
         )
         .await;
     let id = lead.body["id"].as_str().unwrap();
-    // 200 characters but 400 bytes: over the 255-byte segment limit of a file system.
+    // 194 characters but 384 bytes: over the 255-byte segment limit of a file system, so the
+    // key holds a shortened name (the upload used to fail with a 500 on it).
     let r = h
         .call(
             Method::POST,
             &format!("/v1/leads/{id}/attachments"),
             &a,
-            Some(json!({"filename": "é".repeat(200), "content_type": "application/pdf", "size": 10})),
+            Some(json!({"filename": format!("{}.pdf", "é".repeat(190)), "content_type": "application/pdf", "size": 10})),
         )
         .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let url = r.body["upload_url"].as_str().unwrap();
+    let segment = url.split('?').next().unwrap().rsplit('/').next().unwrap();
+    let segment = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .unwrap();
+    assert!(segment.len() <= 255 && segment.ends_with(".pdf"), "{segment}");
+    for bad in ["a/b.pdf", ".pdf", "a\u{7}b.pdf"] {
+        let r = h
+            .call(
+                Method::POST,
+                &format!("/v1/leads/{id}/attachments"),
+                &a,
+                Some(json!({"filename": bad, "content_type": "application/pdf", "size": 10})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
+    }
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            &a,
+            Some(json!({"filename": "a.pdf", "content_type": "application/pdf\r\nx-evil: 1", "size": 10})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "a header in the content type"
+    );
     let long_id = "a".repeat(1100);
     let r = h
         .call(

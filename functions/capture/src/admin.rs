@@ -20,7 +20,10 @@ use serde_json::{Value, json};
 pub struct CaptureParams {
     /// received, processed, resubmitted, spam or failed.
     pub status: Option<SubmissionStatus>,
+    /// The `next_cursor` of the previous page, as given.
     pub cursor: Option<String>,
+    /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -44,7 +47,7 @@ pub async fn list_captures(
         &caller.tenant,
         p.status,
         p.cursor.as_deref(),
-        p.limit.unwrap_or(50),
+        leadgate_core::domain::query::page_limit(p.limit)?,
     )
     .await?;
     Ok(Json(CapturePage {

@@ -972,7 +972,10 @@ async fn when_a_form_is_read_and_put_back_should_keep_its_secret_hidden_and_set(
         .json()
         .await
         .unwrap();
-    assert_eq!(got["signing_secret"], "********");
+    assert_eq!(
+        got["signing_secret"],
+        leadgate_core::domain::settings::CaptureForm::SECRET_MASK
+    );
     assert!(!got.to_string().contains(FORM_SECRET));
     let unsigned = || {
         e.http
@@ -994,7 +997,10 @@ async fn when_a_form_is_read_and_put_back_should_keep_its_secret_hidden_and_set(
             .unwrap();
         assert_eq!(r.status().as_u16(), 200);
         let shown: Value = r.json().await.unwrap();
-        assert_eq!(shown["signing_secret"], "********");
+        assert_eq!(
+            shown["signing_secret"],
+            leadgate_core::domain::settings::CaptureForm::SECRET_MASK
+        );
         assert_eq!(unsigned().await.unwrap().status().as_u16(), 401);
     }
     // Removal is explicit.

@@ -58,6 +58,7 @@ pub async fn convert_one(
 #[serde(deny_unknown_fields)]
 pub struct BulkConvertRequest {
     /// 1-100 lead ids; repeats are converted once.
+    #[schema(min_items = 1, max_items = 100, inline, value_type = Vec<uuid::Uuid>)]
     pub lead_ids: Vec<String>,
     /// Deal settings shared by every lead.
     #[serde(default)]
@@ -102,11 +103,28 @@ pub async fn convert_many(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub owner: Option<String>,
     /// Deals only: a pipeline stage id.
     pub stage: Option<String>,
+    /// The `next_cursor` of the previous page, as given.
     pub cursor: Option<String>,
     /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+/// The prospect list's parameters (the deal list's, less the stage), for the document only:
+/// both lists read `ListParams`, and the prospect list refuses a stage.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProspectListParams {
+    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    pub owner: Option<String>,
+    /// The `next_cursor` of the previous page, as given.
+    pub cursor: Option<String>,
+    /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -129,7 +147,7 @@ fn owner(p: &ListParams) -> Result<Option<RepId>, ApiError> {
         .transpose()
 }
 
-#[utoipa::path(get, path = "/v1/prospects", tag = "conversion", params(ListParams),
+#[utoipa::path(get, path = "/v1/prospects", tag = "conversion", params(ProspectListParams),
     responses((status = 200, body = Page<Prospect>), (status = 422, body = Problem)))]
 pub async fn list_prospects(
     State(st): State<ApiState>,
@@ -146,7 +164,7 @@ pub async fn list_prospects(
         &caller.tenant,
         owner(&p)?.as_ref(),
         p.cursor.as_deref(),
-        p.limit.unwrap_or(50),
+        leadgate_core::domain::query::page_limit(p.limit)?,
     )
     .await?;
     Ok(Json(Page {
@@ -178,7 +196,7 @@ pub async fn list_deals(
         owner(&p)?.as_ref(),
         p.stage.as_deref(),
         p.cursor.as_deref(),
-        p.limit.unwrap_or(50),
+        leadgate_core::domain::query::page_limit(p.limit)?,
     )
     .await?;
     Ok(Json(Page {

@@ -261,14 +261,25 @@ async fn when_converting_over_http_should_create_then_replay_and_refuse_the_unre
             .is_empty()
     );
 
-    // Bulk over HTTP.
+    // Bulk over HTTP. An id that is not an id refuses the whole request, naming it.
     let ready = e.qualified_lead("Carol").await;
-    let (status, bulk) = e
+    let (status, refused) = e
         .call(
             Method::POST,
             "/v1/leads/convert",
             &e.acme,
             Some(json!({"lead_ids": [ready, id, "junk"], "no_deal": true})),
+        )
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["errors"][0]["field"], "lead_ids[2]");
+    let unknown = uuid::Uuid::now_v7().to_string();
+    let (status, bulk) = e
+        .call(
+            Method::POST,
+            "/v1/leads/convert",
+            &e.acme,
+            Some(json!({"lead_ids": [ready, id, unknown], "no_deal": true})),
         )
         .await;
     assert_eq!(status, 200, "{bulk}");

@@ -19,7 +19,14 @@ pub enum CustomFieldType {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CustomFieldDef {
+    /// 1-40 characters of a-z, 0-9 and '_', starting with a letter.
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,39}$")]
     pub key: String,
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub label: String,
     #[serde(rename = "type")]
     pub field_type: CustomFieldType,

@@ -6,8 +6,22 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+/// The slug rule as the OpenAPI document states it; `is_slug` is the same rule in code.
+pub const SLUG_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,63}$";
+
+/// The OpenAPI schema of a slug: a string matching `SLUG_PATTERN`.
+pub fn slug_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(SLUG_PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(64))
+        .into()
+}
+
 /// `[a-z0-9][a-z0-9_-]{0,63}`: safe inside URLs, file paths and `#`-separated store keys.
-fn is_slug(s: &str) -> bool {
+pub fn is_slug(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 64
@@ -18,11 +32,17 @@ fn is_slug(s: &str) -> bool {
 
 macro_rules! slug_id {
     ($name:ident, $what:literal) => {
-        #[derive(
-            Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
-        )]
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                slug_schema()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
 
         impl $name {
             pub fn parse(raw: &str) -> Result<Self, FieldError> {
@@ -119,6 +139,27 @@ uuid_id!(JobId, "job");
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_the_documented_slug_pattern_is_read_should_match_the_rule() {
+        // SLUG_PATTERN is what clients are told; is_slug is what runs. Same answers.
+        let re = regex::Regex::new(SLUG_PATTERN).unwrap();
+        for s in [
+            "acme",
+            "a",
+            "0-x_y",
+            "-x",
+            "_x",
+            "Acme",
+            "a#b",
+            "",
+            "é",
+            &"a".repeat(64),
+            &"a".repeat(65),
+        ] {
+            assert_eq!(re.is_match(s), is_slug(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn when_slug_has_separator_or_uppercase_should_reject() {

@@ -20,6 +20,7 @@ pub mod source;
 pub mod status;
 pub mod tenant;
 pub mod time;
+pub mod whole;
 
 pub use activity::{Activity, ActivityKind, Actor};
 pub use custom_field::{CustomFieldDef, CustomFieldType, CustomValue};

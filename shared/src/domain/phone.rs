@@ -15,6 +15,34 @@ use std::str::FromStr;
 pub struct Region(phonenumber::country::Id);
 
 impl Region {
+    /// Every region code `parse` takes, in upper case, for the API document's enum.
+    pub fn codes() -> Vec<String> {
+        let mut out = Vec::new();
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let code = String::from_utf8(vec![a, b]).expect("ASCII");
+                if Self::parse(&code).is_ok() {
+                    out.push(code);
+                }
+            }
+        }
+        out
+    }
+
+    /// The OpenAPI schema of an optional region as clients send it: one of `codes()`, or null.
+    pub fn nullable_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        let values = Self::codes()
+            .into_iter()
+            .map(serde_json::Value::String)
+            .chain([serde_json::Value::Null]);
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .enum_values(Some(values))
+            .description(Some("ISO 3166-1 alpha-2, upper case"))
+            .into()
+    }
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         phonenumber::country::Id::from_str(&raw.trim().to_ascii_uppercase())
             .map(Self)

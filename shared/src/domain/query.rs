@@ -57,6 +57,24 @@ impl DateRange {
 
 pub const MAX_PAGE: u32 = 500;
 
+/// The page size a client may ask for on any list, and the default.
+pub const MAX_CLIENT_PAGE: u32 = 200;
+pub const DEFAULT_CLIENT_PAGE: u32 = 50;
+
+/// Every list's `limit` parameter: 1-200, 50 when left out. Out of range is an error, not a
+/// silent clamp, as the OpenAPI document says.
+pub fn page_limit(raw: Option<u32>) -> Result<u32, FieldError> {
+    match raw {
+        None => Ok(DEFAULT_CLIENT_PAGE),
+        Some(n) if (1..=MAX_CLIENT_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(FieldError::new(
+            "limit",
+            "out_of_range",
+            format!("limit is 1-{MAX_CLIENT_PAGE}"),
+        )),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadQuery {
     pub status: Option<LeadStatus>,
@@ -268,8 +286,8 @@ impl LeadQuery {
                         "order is `asc` or `desc`",
                     )),
                 },
-                "limit" => match v.parse::<u32>() {
-                    Ok(n) if (1..=200).contains(&n) => q.limit = n,
+                "limit" => match v.parse::<u32>().ok().map(|n| page_limit(Some(n))) {
+                    Some(Ok(n)) => q.limit = n,
                     _ => errs.push(FieldError::new("limit", "out_of_range", "limit is 1-200")),
                 },
                 "cursor" => q.cursor = Some(v.to_owned()),

@@ -9,9 +9,16 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PipelineStage {
     /// Slug id, e.g. `discovery`.
+    #[schema(pattern = "^[a-zA-Z0-9][a-z0-9_-]{0,63}$")]
     pub id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
     /// Position in the pipeline, lowest first.
+    #[serde(deserialize_with = "crate::domain::whole::int32")]
     pub order: u32,
 }
 
@@ -86,7 +93,13 @@ pub enum ResubmissionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaptureForm {
     /// The `{form_key}` in `/capture/{tenant}/forms/{form_key}`.
+    #[schema(pattern = "^[a-zA-Z0-9][a-z0-9_-]{0,63}$")]
     pub key: String,
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
     /// Source given to leads from this form.
     pub source: SourceId,
@@ -104,18 +117,21 @@ pub struct CaptureForm {
     #[serde(default)]
     pub on_resubmission: ResubmissionPolicy,
     /// Submissions per minute accepted for this form.
-    #[serde(default = "default_rate")]
+    #[serde(default = "default_rate", deserialize_with = "crate::domain::whole::int32")]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: u32,
     /// When set, posts must carry `X-Leadgate-Signature: t=…,v1=…` (HMAC-SHA256 of
     /// `"{t}.{body}"`). Write-only: the API shows `********`. In a PUT, leaving it out (or
     /// sending the mask) keeps the stored secret; `null` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 24, max_length = 256)]
     pub signing_secret: Option<String>,
 }
 
 impl CaptureForm {
     /// What the API shows instead of a set signing secret; sent back in a PUT, it keeps it.
-    pub const SECRET_MASK: &'static str = "********";
+    /// As long as the shortest secret, so a shown form is a valid form.
+    pub const SECRET_MASK: &'static str = "************************";
 
     /// The form as the API shows it: the signing secret masked.
     pub fn redacted(mut self) -> Self {

@@ -18,25 +18,45 @@ use serde::Deserialize;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum NewActivity {
     Note {
+        #[schema(
+            min_length = 1,
+            max_length = 10000,
+            pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )]
         body: String,
     },
     Call {
         direction: Direction,
+        #[serde(default, deserialize_with = "crate::domain::whole::option_int32")]
+        #[schema(maximum = 86400)]
         duration_seconds: Option<u32>,
+        #[schema(max_length = 200)]
         outcome: Option<String>,
+        #[schema(max_length = 10000)]
         notes: Option<String>,
     },
     Email {
         direction: Direction,
+        #[schema(
+            min_length = 1,
+            max_length = 300,
+            pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )]
         subject: String,
+        #[schema(max_length = 50000)]
         body: Option<String>,
     },
     Task {
+        #[schema(
+            min_length = 1,
+            max_length = 300,
+            pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        )]
         title: String,
         due_at: Option<DateTime<Utc>>,
     },
     TaskDone {
-        #[schema(value_type = String)]
+        #[schema(value_type = String, format = Uuid)]
         task_id: ActivityId,
     },
 }

@@ -49,6 +49,14 @@ pub async fn authenticate(
     store: &dyn LeadStore,
     presented: &Secret,
 ) -> Result<Option<Principal>, ServiceError> {
+    Ok(authenticate_key(store, presented).await?.map(|(p, _)| p))
+}
+
+/// As `authenticate`, with the id of the key that was presented.
+pub async fn authenticate_key(
+    store: &dyn LeadStore,
+    presented: &Secret,
+) -> Result<Option<(Principal, ApiKeyId)>, ServiceError> {
     let hash = KeyHash::of(presented);
     let Some(rec) = store.find_api_key(&hash).await? else {
         return Ok(None);
@@ -56,11 +64,14 @@ pub async fn authenticate(
     if !rec.hash.matches(&hash) || !rec.is_active() {
         return Ok(None);
     }
-    Ok(Some(Principal {
-        tenant: rec.tenant,
-        user: rec.user,
-        role: rec.role,
-    }))
+    Ok(Some((
+        Principal {
+            tenant: rec.tenant,
+            user: rec.user,
+            role: rec.role,
+        },
+        rec.id,
+    )))
 }
 
 pub async fn revoke_api_key(

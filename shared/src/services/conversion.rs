@@ -26,9 +26,26 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct MoneyInput {
     /// A number or decimal string, at most two decimals.
-    #[schema(value_type = String)]
+    #[schema(schema_with = amount_schema)]
+    #[serde(deserialize_with = "string_or_number")]
     pub amount: serde_json::Value,
     pub currency: String,
+}
+
+/// Takes a JSON string or number only, as the schema says.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<serde_json::Value, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        v @ (serde_json::Value::String(_) | serde_json::Value::Number(_)) => Ok(v),
+        _ => Err(serde::de::Error::custom("amount is a number or a decimal string")),
+    }
+}
+
+/// A deal amount as the API takes it: a JSON number or a decimal string.
+fn amount_schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Number]))
+        .into()
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -308,6 +325,20 @@ pub async fn convert_many(
         return Err(
             FieldError::new("lead_ids", "out_of_range", format!("send 1-{MAX_BULK} lead ids")).into(),
         );
+    }
+    // Ids that are not ids are the client's mistake, refused before anything is converted.
+    let mut errs = FieldErrors::default();
+    for (i, raw) in ids.iter().enumerate() {
+        if LeadId::parse(raw).is_err() {
+            errs.push(FieldError::new(
+                format!("lead_ids[{i}]"),
+                "invalid_id",
+                "a lead id is a UUID",
+            ));
+        }
+    }
+    if !errs.is_empty() {
+        return Err(errs.into());
     }
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();

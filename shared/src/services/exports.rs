@@ -79,7 +79,9 @@ pub struct NewExport {
     pub format: ExportFormat,
     #[serde(default)]
     pub filters: BTreeMap<String, String>,
+    /// The template's column names, in order; all of them when left out.
     #[serde(default)]
+    #[schema(min_items = 1)]
     pub columns: Option<Vec<String>>,
 }
 

@@ -72,7 +72,10 @@ pub async fn create_import_job(
     let name = crate::domain::filename::check_filename(filename)?;
     let name = name.as_str();
     let id = uuid::Uuid::now_v7().to_string();
-    let key = format!("imports/{tenant}/{id}/{name}");
+    let key = format!(
+        "imports/{tenant}/{id}/{}",
+        crate::domain::filename::key_segment(name)
+    );
     BlobKey::parse(&key)?;
     let job = ImportJob {
         id: id.clone(),

@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct PageParams {
+    /// The `next_cursor` of the previous page, as given.
     pub cursor: Option<String>,
     /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
 }
 
@@ -36,7 +38,7 @@ pub async fn list_activities(
     Path(id): Path<String>,
     Query(p): Query<PageParams>,
 ) -> ApiResult<Json<ActivityPage>> {
-    let limit = p.limit.unwrap_or(50).clamp(1, 200);
+    let limit = leadgate_core::domain::query::page_limit(p.limit)?;
     let page = svc::list_activities(
         &*st.store,
         &caller.tenant,

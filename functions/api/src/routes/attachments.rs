@@ -22,9 +22,23 @@ const URL_TTL: Duration = Duration::from_secs(15 * 60);
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAttachment {
+    /// As for imports: 1-200 characters, no slashes or control characters, not starting with '.'.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub filename: String,
+    /// A MIME type such as `application/pdf`.
+    #[schema(
+        min_length = 3,
+        max_length = 200,
+        pattern = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+$"
+    )]
     pub content_type: String,
     /// Bytes; at most 25 MiB.
+    #[schema(minimum = 1, maximum = 26214400)]
+    #[serde(deserialize_with = "leadgate_core::domain::whole::int64")]
     pub size: u64,
 }
 
@@ -56,6 +70,17 @@ fn prefix(tenant: &str, lead: &str) -> String {
     format!("attachments/{tenant}/{lead}/")
 }
 
+/// `type/subtype` of HTTP token characters (RFC 9110), as the schema's pattern says: it is
+/// signed into the upload URL as a header, so nothing else may pass.
+fn is_mime_type(s: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+.^_`|~-".contains(&b))
+    };
+    (3..=200).contains(&s.len()) && s.split_once('/').is_some_and(|(a, b)| token(a) && token(b))
+}
+
 fn check(new: &NewAttachment) -> Result<(), FieldErrors> {
     let mut errs = FieldErrors::default();
     if let Err(e) = check_filename(&new.filename) {
@@ -68,7 +93,7 @@ fn check(new: &NewAttachment) -> Result<(), FieldErrors> {
             format!("size is 1-{MAX_ATTACHMENT} bytes"),
         ));
     }
-    if new.content_type.is_empty() || new.content_type.len() > 200 || !new.content_type.contains('/') {
+    if !is_mime_type(&new.content_type) {
         errs.push(FieldError::new(
             "content_type",
             "invalid_content_type",
@@ -90,10 +115,11 @@ pub async fn create_attachment(
     let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
     check(&new)?;
     let att = uuid::Uuid::now_v7().simple().to_string();
-    let filename = new.filename.trim().to_owned();
+    let filename = new.filename.clone();
     let key = BlobKey::parse(&format!(
-        "{}{att}/{filename}",
-        prefix(caller.tenant.id.as_str(), &lead.id.to_string())
+        "{}{att}/{}",
+        prefix(caller.tenant.id.as_str(), &lead.id.to_string()),
+        leadgate_core::domain::filename::key_segment(&filename)
     ))
     .map_err(|_| {
         ApiError::Validation(

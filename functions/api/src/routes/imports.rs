@@ -18,6 +18,13 @@ use std::time::Duration;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewImportJob {
+    /// 1-200 characters (at most 255 bytes in UTF-8): no slashes or control characters, not
+    /// starting with '.'.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )]
     pub filename: String,
     #[serde(default)]
     pub options: ImportOptions,
@@ -81,7 +88,15 @@ pub async fn get_job(
 #[serde(deny_unknown_fields)]
 pub struct TemplateParams {
     /// `csv` (default) or `xlsx`.
-    pub format: Option<String>,
+    #[param(inline)]
+    pub format: Option<TemplateFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateFormat {
+    Csv,
+    Xlsx,
 }
 
 /// The import template: every column; the XLSX has dropdowns and a "Valid values" sheet.
@@ -94,8 +109,8 @@ pub async fn template(
 ) -> ApiResult<Response> {
     let ctx = load_context(&*st.store, &caller.tenant).await?;
     let cols = template_columns(&ctx);
-    match p.format.as_deref().unwrap_or("csv") {
-        "csv" => Ok((
+    match p.format.unwrap_or(TemplateFormat::Csv) {
+        TemplateFormat::Csv => Ok((
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
                 (
@@ -106,7 +121,7 @@ pub async fn template(
             template_csv(&cols),
         )
             .into_response()),
-        "xlsx" => {
+        TemplateFormat::Xlsx => {
             let bytes = template_xlsx(&cols).map_err(ApiError::internal)?;
             Ok((
                 [
@@ -123,6 +138,5 @@ pub async fn template(
             )
                 .into_response())
         }
-        _ => Err(ApiError::BadRequest("format is csv or xlsx".into())),
     }
 }

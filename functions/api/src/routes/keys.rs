@@ -18,8 +18,18 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     /// What the key is for, e.g. "zapier".
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
     /// The user it acts as; for a rep key, the rep id.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub user: String,
     pub role: Role,
 }
@@ -116,7 +126,7 @@ pub async fn create_key(
 }
 
 #[utoipa::path(delete, path = "/v1/settings/api-keys/{id}", tag = "api-keys", params(("id" = String, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke_key(
     State(st): State<ApiState>,
     caller: Caller,
@@ -124,6 +134,13 @@ pub async fn revoke_key(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     let id = ApiKeyId::parse(&id).map_err(|_| ApiError::NotFound("API key"))?;
+    // Revoking the key in hand would lock its holder out mid-request; another admin key
+    // (or the admin group) must do it.
+    if caller.key_id == Some(id) {
+        return Err(ApiError::Conflict(
+            "this is the key making the request; revoke it with another admin key".into(),
+        ));
+    }
     svc::revoke_api_key(&*st.store, &caller.tenant.id, &id, st.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -34,6 +34,15 @@ fn lead_response(status: StatusCode, lead: &Lead) -> Response {
     res
 }
 
+/// `?on_duplicate=`, for the document (the handler reads the raw query).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum OnDuplicate {
+    Reject,
+    Create,
+}
+
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -51,8 +60,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 /// Creates a lead. With no owner it is assigned by weighted round robin. A matching email or
 /// phone is a 409 naming the existing lead, unless `?on_duplicate=create`.
 #[utoipa::path(post, path = "/v1/leads", tag = "leads", request_body = LeadInput,
-    params(("on_duplicate" = Option<String>, Query, description = "`reject` (default) or `create`"),
-           ("Idempotency-Key" = Option<String>, Header, description = "replays return the first lead")),
+    params(("on_duplicate" = inline(Option<OnDuplicate>), Query, description = "`reject` (default) or `create`"),
+           ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "replays return the first lead",
+            pattern = "^[!-~]{1,255}$")),
     responses((status = 201, body = Lead), (status = 200, description = "idempotent replay", body = Lead),
               (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_lead(
@@ -153,7 +163,9 @@ pub async fn get_lead(
 /// Changes a lead. Needs the version it is based on, as `If-Match` or `version`; a stale one
 /// is a 409. Status changes follow the transition table (409 names the allowed next ones).
 #[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", request_body = LeadPatch,
-    params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+    params(("id" = String, Path),
+           ("If-Match" = String, Header, pattern = "^(W/)?\"?[0-9]{1,19}\"?$",
+            description = "the lead's version, as its ETag gives it (or send `version` in the body instead)")),
     responses((status = 200, body = Lead), (status = 409, body = Problem), (status = 422, body = Problem),
               (status = 428, body = Problem)))]
 pub async fn patch_lead(
@@ -180,7 +192,8 @@ pub async fn patch_lead(
     Ok(lead_response(StatusCode::OK, &lead))
 }
 
-#[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads", params(("id" = String, Path), ("If-Match" = Option<String>, Header)),
+#[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads",
+    params(("id" = String, Path), ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(W/)?\"?[0-9]{1,19}\"?$")),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn delete_lead(
     State(st): State<ApiState>,

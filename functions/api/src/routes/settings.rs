@@ -31,7 +31,13 @@ pub async fn list_sources(State(st): State<ApiState>, caller: Caller) -> ApiResu
 #[serde(deny_unknown_fields)]
 pub struct NewSource {
     /// Stable slug id; integrations refer to it.
+    #[schema(value_type = SourceId)]
     pub id: String,
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
 }
 
@@ -56,13 +62,19 @@ pub async fn add_source(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceChange {
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: Option<String>,
     pub retired: Option<bool>,
 }
 
 /// Renames or retires a source. Leads keep the source id, so a rename shows on all of them.
 #[utoipa::path(patch, path = "/v1/settings/sources/{id}", tag = "settings", request_body = SourceChange,
-    params(("id" = String, Path)), responses((status = 200, body = Source), (status = 404, body = Problem)))]
+    params(("id" = String, Path)),
+    responses((status = 200, body = Source), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn change_source(
     State(st): State<ApiState>,
     caller: Caller,
@@ -81,7 +93,13 @@ pub async fn change_source(
     }
     match out {
         Some(s) => Ok(Json(s)),
-        None => Err(ApiError::BadRequest("send `name`, `retired` or both".into())),
+        // Nothing to change: the source as it is (a 404 when there is none).
+        None => sources::list_sources(&*st.store, t)
+            .await?
+            .into_iter()
+            .find(|s| s.id == id)
+            .map(Json)
+            .ok_or(ApiError::NotFound("source")),
     }
 }
 
@@ -118,9 +136,12 @@ pub async fn put_custom_field(
 ) -> ApiResult<Json<CustomFieldDef>> {
     caller.require_admin()?;
     if def.key != key {
-        return Err(ApiError::BadRequest(
-            "the key in the body must match the key in the path".into(),
-        ));
+        return Err(leadgate_core::domain::error::FieldError::new(
+            "key",
+            "key_mismatch",
+            "the key in the body must match the key in the path",
+        )
+        .into());
     }
     Ok(Json(
         custom_fields::put_custom_field(&*st.store, &caller.tenant.id, def).await?,
@@ -147,8 +168,15 @@ pub async fn list_reps(State(st): State<ApiState>, caller: Caller) -> ApiResult<
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RepBody {
+    #[schema(
+        min_length = 1,
+        max_length = 120,
+        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    )]
     pub name: String,
     /// Share of new leads, 0-100 (0 keeps the rep out of the rotation).
+    #[schema(maximum = 100)]
+    #[serde(deserialize_with = "leadgate_core::domain::whole::int32")]
     pub weight: u32,
     pub active: bool,
 }
@@ -179,12 +207,26 @@ pub async fn get_stages(State(st): State<ApiState>, caller: Caller) -> ApiResult
 }
 
 /// Replaces the whole stage list.
-#[utoipa::path(put, path = "/v1/settings/pipeline-stages", tag = "settings", request_body = Vec<PipelineStage>,
+/// The stage list a PUT takes, for the document: at least one stage, ids unique.
+struct StageList;
+
+impl utoipa::PartialSchema for StageList {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<PipelineStage as utoipa::PartialSchema>::schema())
+            .min_items(Some(1))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for StageList {}
+
+#[utoipa::path(put, path = "/v1/settings/pipeline-stages", tag = "settings", request_body = inline(StageList),
     responses((status = 200, body = Vec<PipelineStage>), (status = 422, body = Problem)))]
 pub async fn put_stages(
     State(st): State<ApiState>,
     caller: Caller,
-    ApiJson(stages): ApiJson<Vec<PipelineStage>>,
+    ApiJson(stages): ApiJson<Vec<PipelineStage>, false>,
 ) -> ApiResult<Json<Vec<PipelineStage>>> {
     caller.require_admin()?;
     Ok(Json(
@@ -242,9 +284,12 @@ pub async fn put_form(
         ))
     })?;
     if form.key != key {
-        return Err(ApiError::BadRequest(
-            "the key in the body must match the key in the path".into(),
-        ));
+        return Err(leadgate_core::domain::error::FieldError::new(
+            "key",
+            "key_mismatch",
+            "the key in the body must match the key in the path",
+        )
+        .into());
     }
     Ok(Json(
         settings::put_form_with(&*st.store, &caller.tenant.id, form, secret)
@@ -274,6 +319,7 @@ pub async fn get_tenant_settings(caller: Caller) -> ApiResult<Json<TenantSetting
 #[serde(deny_unknown_fields)]
 pub struct TenantSettingsChange {
     /// ISO 3166-1 alpha-2 region for phone numbers without a country code.
+    #[schema(schema_with = leadgate_core::domain::Region::nullable_schema)]
     pub default_region: Option<String>,
     pub reps_see_own_leads_only: Option<bool>,
 }
@@ -288,6 +334,16 @@ pub async fn change_tenant_settings(
     caller.require_admin()?;
     let mut s = caller.tenant.settings.clone();
     if let Some(r) = &change.default_region {
+        // As the document says: an upper-case code, exactly (the parser itself is lenient,
+        // for imported files).
+        if r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(leadgate_core::domain::error::FieldError::new(
+                "default_region",
+                "invalid_region",
+                "region is an upper-case ISO 3166-1 alpha-2 code such as US, GB or DE",
+            )
+            .into());
+        }
         s.default_region = Region::parse(r)?;
     }
     if let Some(own) = change.reps_see_own_leads_only {
