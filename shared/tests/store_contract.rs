@@ -13,7 +13,9 @@ use leadgate_core::domain::lead::{ExternalRef, Lead, NewLead, Provenance, Tag};
 use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder};
 use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::{Email, LeadId, LeadStatus, Phone, Region, RepId, Role, SourceId, TenantId};
-use leadgate_core::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, StoreError, kinds};
+use leadgate_core::ports::store::{
+    CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, StoreError, kinds,
+};
 use leadgate_core::secret::Secret;
 use leadgate_core::services::{ServiceError, api_keys, reps, sources, tenants};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -277,7 +279,10 @@ async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
 async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
     let t = common::tenant("i");
     let guards = CreateGuards {
-        idempotency_key: Some("req-1".into()),
+        idempotency_key: Some(IdempotencyKey {
+            key: "req-1".into(),
+            fingerprint: Some("digest-1".into()),
+        }),
         reject_duplicates: true,
         ..Default::default()
     };
@@ -287,15 +292,24 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         panic!("first create should succeed");
     };
     let again = new_lead(&t, "Jane again", Some("other@example.com"), t0());
+    // The key answers with its first lead and the fingerprint stored with it, whatever the
+    // second request's own fingerprint (the service compares them).
+    let other_request = CreateGuards {
+        idempotency_key: Some(IdempotencyKey {
+            key: "req-1".into(),
+            fingerprint: Some("digest-2".into()),
+        }),
+        ..guards.clone()
+    };
     assert_eq!(
-        store.create_lead(&again, &guards).await.unwrap(),
-        CreateOutcome::IdempotencyKeyTaken(created.id)
+        store.create_lead(&again, &other_request).await.unwrap(),
+        CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     // A replay of the very same lead is "already processed", not a duplicate of itself.
     let replay = new_lead(&t, "Jane", Some("jane@example.com"), t0());
     assert_eq!(
         store.create_lead(&replay, &guards).await.unwrap(),
-        CreateOutcome::IdempotencyKeyTaken(created.id)
+        CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     let dup_guards = CreateGuards {
         reject_duplicates: true,

@@ -43,11 +43,9 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as JSON with Content-Type: application/json".into(),
-            ));
-        }
+        let json = is_json(req.headers());
+        // The body is read (within the limit) even when its type is wrong: a response sent
+        // over an unread body makes hyper close a keep-alive connection the client still uses.
         let bytes = match bytes::Bytes::from_request(req, state).await {
             Ok(b) => b,
             // Over the limit, or a body that stopped arriving (the gateway's body timeout).
@@ -60,6 +58,11 @@ where
                 ));
             }
         };
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(_) if OBJECT && first_token(&bytes) != Some(b'{') => Err(ApiError::Validation(
                 leadgate_core::domain::error::FieldError::new(

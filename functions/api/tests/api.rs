@@ -569,6 +569,20 @@ async fn when_idempotency_key_repeats_should_return_the_first_lead() {
     assert_eq!(again.status, StatusCode::OK);
     assert_eq!(again.headers["idempotent-replayed"], "true");
     assert_eq!(again.body["id"], first.body["id"]);
+    // The same key with another request is refused, not answered with the first lead.
+    let other = h
+        .call_with(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(json!({"name": "Someone else", "email": "else@x.com", "source": "referral"})),
+            &[("idempotency-key", "abc-1")],
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", other.body);
+    assert_eq!(other.body["errors"][0]["field"], "Idempotency-Key");
+    let list = h.call(Method::GET, "/v1/leads", &h.acme_admin, None).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -45,16 +45,27 @@ pub struct CreateGuards {
     /// The platform id; a second lead with the same one is refused.
     pub external: Option<ExternalRef>,
     /// The client's `Idempotency-Key`; a second create with it returns the first lead.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
     /// Refuse when the email or phone matches an existing lead.
     pub reject_duplicates: bool,
+}
+
+/// An idempotency key, with what the request that first used it looked like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub key: String,
+    /// A digest of the request; a later request with the same key and another digest is not
+    /// a replay. `None` where any request may replay (capture's own keys).
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CreateOutcome {
     Created(Box<Lead>),
     ExternalIdTaken(LeadId),
-    IdempotencyKeyTaken(LeadId),
+    /// The key's first lead, and the fingerprint stored with the key (none for keys stored
+    /// before fingerprints were).
+    IdempotencyKeyTaken(LeadId, Option<String>),
     Duplicate(DuplicateMatch),
 }
 

@@ -290,7 +290,11 @@ pub async fn process_submission(
                     actor: actor.clone(),
                     external,
                     // A replayed form submission must not make a second lead either.
-                    idempotency_key: Some(format!("capture:{}", sub.id)),
+                    // Any replay may reuse it: the form's mapping may have changed since.
+                    idempotency_key: Some(crate::ports::store::IdempotencyKey {
+                        key: format!("capture:{}", sub.id),
+                        fingerprint: None,
+                    }),
                     duplicates: DuplicatePolicy::Create,
                 };
                 match create_lead(store, clock, tenant, req).await {

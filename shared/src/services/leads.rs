@@ -7,7 +7,7 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
-use crate::ports::store::{CreateGuards, CreateOutcome, LeadStore};
+use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore};
 use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
 use crate::services::reps::{list_reps, next_round_robin_owner};
@@ -28,8 +28,23 @@ pub struct CreateLead {
     pub input: LeadInput,
     pub actor: Actor,
     pub external: Option<ExternalRef>,
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
     pub duplicates: DuplicatePolicy,
+}
+
+/// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
+/// (the input and the duplicate policy), so the same key with another request is refused.
+pub fn client_idempotency_key(key: String, input: &LeadInput, duplicates: DuplicatePolicy) -> IdempotencyKey {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    // serde_json writes struct fields in declaration order and maps sorted (BTreeMap), so
+    // the same request always gives the same bytes.
+    h.update(serde_json::to_vec(input).unwrap_or_default());
+    h.update([duplicates as u8]);
+    IdempotencyKey {
+        key,
+        fingerprint: Some(hex::encode(h.finalize())),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +105,21 @@ pub async fn create_lead(
     };
     let lead = match store.create_lead(&lead, &guards).await? {
         CreateOutcome::Created(l) => *l,
-        CreateOutcome::ExternalIdTaken(id) | CreateOutcome::IdempotencyKeyTaken(id) => {
+        CreateOutcome::IdempotencyKeyTaken(id, stored) => {
+            let asked = req.idempotency_key.as_ref().and_then(|k| k.fingerprint.as_ref());
+            if let (Some(stored), Some(asked)) = (stored.as_ref(), asked)
+                && stored != asked
+            {
+                return Err(crate::domain::error::FieldError::new(
+                    "Idempotency-Key",
+                    "key_reused",
+                    "this Idempotency-Key was used with a different request; use a new key",
+                )
+                .into());
+            }
+            return Ok(CreateResult::AlreadyProcessed(id));
+        }
+        CreateOutcome::ExternalIdTaken(id) => {
             return Ok(CreateResult::AlreadyProcessed(id));
         }
         CreateOutcome::Duplicate(m) => return Ok(CreateResult::Duplicate(m)),

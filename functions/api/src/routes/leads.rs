@@ -85,13 +85,15 @@ pub async fn create_lead(
             ));
         }
     };
+    let idempotency_key =
+        idempotency_key(&headers)?.map(|k| svc::client_idempotency_key(k, &input, duplicates));
     let req = CreateLead {
         input,
         actor: Actor::User {
             id: caller.principal.user.clone(),
         },
         external: None,
-        idempotency_key: idempotency_key(&headers)?,
+        idempotency_key,
         duplicates,
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {

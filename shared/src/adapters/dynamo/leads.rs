@@ -309,11 +309,16 @@ impl DynamoStore {
     }
 
     async fn guard_owner(&self, pk: String, sk: &str) -> Result<Option<LeadId>, StoreError> {
+        Ok(self.guard_item(pk, sk).await?.map(|(id, _)| id))
+    }
+
+    /// A guard item's lead, and the fingerprint stored with it.
+    async fn guard_item(&self, pk: String, sk: &str) -> Result<Option<(LeadId, Option<String>)>, StoreError> {
         let item = self.get_consistent(key(pk, sk)).await?;
-        Ok(item
-            .as_ref()
-            .and_then(|i| get_s(i, "lead_id"))
-            .and_then(|id| LeadId::parse(id).ok()))
+        Ok(item.as_ref().and_then(|i| {
+            let id = get_s(i, "lead_id").and_then(|id| LeadId::parse(id).ok())?;
+            Some((id, get_s(i, "fingerprint").map(str::to_owned)))
+        }))
     }
 
     pub(super) async fn find_by_contact(
@@ -359,7 +364,10 @@ impl DynamoStore {
             .external
             .as_ref()
             .map(|x| keys::external_pk(t, &x.provider, &x.id));
-        let idem_pk = g.idempotency_key.as_ref().map(|k| keys::idempotency_pk(t, k));
+        let idem_pk = g
+            .idempotency_key
+            .as_ref()
+            .map(|k| keys::idempotency_pk(t, &k.key));
         // Guards before duplicates: a replay must answer "already processed", not "duplicate".
         // The transaction below re-checks both guards atomically.
         if let Some(pk) = &ext_pk
@@ -368,9 +376,9 @@ impl DynamoStore {
             return Ok(CreateOutcome::ExternalIdTaken(id));
         }
         if let Some(pk) = &idem_pk
-            && let Some(id) = self.guard_owner(pk.clone(), "#IDEM").await?
+            && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
         {
-            return Ok(CreateOutcome::IdempotencyKeyTaken(id));
+            return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
         }
         if g.reject_duplicates {
             // Read from the eventually consistent matcher indexes: two simultaneous creates of
@@ -384,13 +392,17 @@ impl DynamoStore {
         }
         let new_only = Some("attribute_not_exists(pk)");
         let mut items = vec![put_item(&self.table, self.lead_item(lead)?, new_only, None)?];
-        for (pk, sk) in [(&ext_pk, "#EXT"), (&idem_pk, "#IDEM")] {
+        let idem_fingerprint = g.idempotency_key.as_ref().and_then(|k| k.fingerprint.clone());
+        for (pk, sk, fingerprint) in [(&ext_pk, "#EXT", None), (&idem_pk, "#IDEM", idem_fingerprint)] {
             if let Some(pk) = pk {
-                let item = Item::from([
+                let mut item = Item::from([
                     (PK.to_owned(), s(pk.clone())),
                     (SK.to_owned(), s(sk)),
                     ("lead_id".to_owned(), s(lead.id.to_string())),
                 ]);
+                if let Some(f) = fingerprint {
+                    item.insert("fingerprint".to_owned(), s(f));
+                }
                 items.push(put_item(&self.table, item, new_only, None)?);
             }
         }
@@ -416,24 +428,23 @@ impl DynamoStore {
             }
             // Items are [lead, ext?, idem?]; find which guard failed.
             let mut guard_idx = 1;
-            for (pk, sk, taken) in [
-                (
-                    &ext_pk,
-                    "#EXT",
-                    CreateOutcome::ExternalIdTaken as fn(LeadId) -> CreateOutcome,
-                ),
-                (&idem_pk, "#IDEM", CreateOutcome::IdempotencyKeyTaken),
-            ] {
-                if let Some(pk) = pk {
-                    if codes
-                        .get(guard_idx)
-                        .is_some_and(|c| c == "ConditionalCheckFailed")
-                        && let Some(id) = self.guard_owner(pk.clone(), sk).await?
-                    {
-                        return Ok(taken(id));
-                    }
-                    guard_idx += 1;
+            if let Some(pk) = &ext_pk {
+                if codes
+                    .get(guard_idx)
+                    .is_some_and(|c| c == "ConditionalCheckFailed")
+                    && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
+                {
+                    return Ok(CreateOutcome::ExternalIdTaken(id));
                 }
+                guard_idx += 1;
+            }
+            if let Some(pk) = &idem_pk
+                && codes
+                    .get(guard_idx)
+                    .is_some_and(|c| c == "ConditionalCheckFailed")
+                && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
+            {
+                return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
             }
             if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
                 return Err(StoreError::Conflict {

@@ -129,13 +129,17 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
         }
     }
     if let Some(k) = &g.idempotency_key {
-        let found = lead_ids(
-            &tx,
-            "SELECT lead_id FROM idempotency_keys WHERE tenant = ?1 AND key = ?2",
-            &[&t, k],
-        )?;
-        if let Some(id) = found.into_iter().next() {
-            return Ok(CreateOutcome::IdempotencyKeyTaken(id));
+        let found: Option<(String, Option<String>)> = tx
+            .query_row(
+                "SELECT lead_id, fingerprint FROM idempotency_keys WHERE tenant = ?1 AND key = ?2",
+                params![t, k.key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some((id, fingerprint)) = found {
+            let id = LeadId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
         }
     }
     if g.reject_duplicates {
@@ -157,8 +161,8 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
     }
     if let Some(k) = &g.idempotency_key {
         tx.execute(
-            "INSERT INTO idempotency_keys (tenant, key, lead_id) VALUES (?1, ?2, ?3)",
-            params![t, k, id],
+            "INSERT INTO idempotency_keys (tenant, key, lead_id, fingerprint) VALUES (?1, ?2, ?3, ?4)",
+            params![t, k.key, id, k.fingerprint],
         )
         .map_err(db)?;
     }

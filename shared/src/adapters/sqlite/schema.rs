@@ -89,6 +89,11 @@ ALTER TABLE leads ADD COLUMN tags TEXT NOT NULL DEFAULT '';
 UPDATE leads SET tags = COALESCE(
     (SELECT ',' || group_concat(value, ',') || ',' FROM json_each(leads.doc, '$.tags')), '');
 "#,
+    r#"
+-- What the request that first used an idempotency key looked like, so a different request
+-- with the same key is refused instead of answered with the first lead.
+ALTER TABLE idempotency_keys ADD COLUMN fingerprint TEXT;
+"#,
 ];
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
