@@ -108,7 +108,10 @@ pub fn usable_cap(requested: usize) -> usize {
                     lim.rlim_cur = raised.rlim_cur;
                 }
             }
-            lim.rlim_cur as u64
+            // rlim_t is u64 here but not on every unix.
+            #[allow(clippy::unnecessary_cast)]
+            let soft = lim.rlim_cur as u64;
+            soft
         };
         let room = soft.saturating_sub(RESERVED_FDS).max(1);
         requested.min(usize::try_from(room).unwrap_or(usize::MAX))

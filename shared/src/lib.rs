@@ -17,3 +17,6 @@ pub mod secret;
 pub mod services;
 
 pub use domain::error::{FieldError, FieldErrors};
+
+#[cfg(test)]
+mod fuzz;

@@ -284,3 +284,58 @@ pub async fn submit(
     cors(&mut res, origin.as_deref());
     Ok(res)
 }
+
+/// Bounded fuzzing of the form body parser and the signature header reader: any content type
+/// and any bytes get fields or a 4xx, never a panic.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn content_type() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("application/json".to_owned()),
+            Just("application/x-www-form-urlencoded".to_owned()),
+            Just("multipart/form-data; boundary=XyZ".to_owned()),
+            Just("multipart/form-data".to_owned()),
+            ".{0,40}",
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..1024),
+            ".{0,300}".prop_map(String::into_bytes),
+            prop::collection::vec(("[a-z ]{0,8}", ".{0,20}"), 0..6).prop_map(|fields| {
+                let mut out = String::new();
+                for (k, v) in fields {
+                    out.push_str(&format!(
+                        "--XyZ\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n"
+                    ));
+                }
+                out.push_str("--XyZ--\r\n");
+                out.into_bytes()
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn when_a_form_post_is_anything_the_parser_should_answer(ct in content_type(), b in body()) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            match rt.block_on(parse_fields(&ct, Bytes::from(b))) {
+                Ok(_) => {}
+                Err(e) => prop_assert!(e.status().is_client_error(), "{e:?}"),
+            }
+        }
+
+        #[test]
+        fn when_a_signature_header_is_anything_the_check_should_answer(h in ".{0,200}", b in ".{0,100}") {
+            let _ = crate::signature::verify_form("k".repeat(24).as_str(), Some(&h), b.as_bytes(), 1_800_000_000);
+            let _ = crate::signature::verify_meta("secret", Some(&h), b.as_bytes());
+            let _ = crate::signature::verify_linkedin("secret", Some(&h), b.as_bytes());
+        }
+    }
+}
