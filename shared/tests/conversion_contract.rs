@@ -372,10 +372,30 @@ async fn bulk_mixed_outcomes(store: Arc<dyn LeadStore>) {
     f.convert(&done, &ConvertRequest::default()).await.unwrap();
     let early = f.lead("Bulk Early", LeadStatus::Contacted, Some("ana")).await;
     let unowned = f.lead("Bulk Unowned", LeadStatus::Qualified, None).await;
+    // A list holding something that is not a lead id is refused whole, naming it.
+    let refused = convert_many(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &[a.to_string(), "not-an-id".to_string()],
+        &ConvertRequest::default(),
+        false,
+    )
+    .await;
+    match refused {
+        Err(ServiceError::Validation(e)) => assert_eq!(e.0[0].field, "lead_ids[1]"),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+    assert_eq!(
+        get_lead(&*f.store, &f.tenant.id, &a).await.unwrap().status,
+        LeadStatus::Qualified,
+        "a refused list converts nothing"
+    );
     let ids: Vec<String> = [a, b, done, early, unowned]
         .iter()
         .map(|i| i.to_string())
-        .chain(["not-an-id".to_string(), LeadId::new().to_string(), a.to_string()])
+        .chain([LeadId::new().to_string(), a.to_string()])
         .collect();
     let dry = convert_many(
         &*f.store,
@@ -412,7 +432,6 @@ async fn bulk_mixed_outcomes(store: Arc<dyn LeadStore>) {
             BulkOutcome::Converted,
             BulkOutcome::Converted,
             BulkOutcome::AlreadyConverted,
-            BulkOutcome::Skipped,
             BulkOutcome::Skipped,
             BulkOutcome::Skipped,
             BulkOutcome::Skipped,
