@@ -2,7 +2,6 @@
 //! 422), and the authenticated caller.
 
 use crate::error::ApiError;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use leadgate_core::domain::tenant::{Principal, Tenant};
@@ -63,7 +62,7 @@ where
                 "send the body as JSON with Content-Type: application/json".into(),
             ));
         }
-        match axum::Json::<T>::from_bytes(&bytes) {
+        match crate::strict_json::from_slice::<T>(&bytes) {
             Ok(_) if OBJECT && first_token(&bytes) != Some(b'{') => Err(ApiError::Validation(
                 leadgate_core::domain::error::FieldError::new(
                     "body",
@@ -72,11 +71,16 @@ where
                 )
                 .into(),
             )),
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Validation(
-                leadgate_core::domain::error::FieldError::new("body", "invalid_body", e.body_text()).into(),
+            Ok(v) => Ok(ApiJson(v)),
+            Err(e) if e.classify() == serde_json::error::Category::Data => Err(ApiError::Validation(
+                leadgate_core::domain::error::FieldError::new(
+                    "body",
+                    "invalid_body",
+                    format!("the body does not fit: {e}"),
+                )
+                .into(),
             )),
-            Err(other) => Err(ApiError::BadRequest(other.body_text())),
+            Err(e) => Err(ApiError::BadRequest(format!("the body is not valid JSON: {e}"))),
         }
     }
 }

@@ -3,11 +3,13 @@
 //! lambda_http; the local gateway mounts it next to its other routes.
 
 pub mod auth;
+pub mod doc_links;
 pub mod error;
 pub mod extract;
 pub mod hardening;
 pub mod problem_docs;
 pub mod routes;
+pub mod strict_json;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -111,6 +113,7 @@ pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
         doc.merge(d);
     }
     problem_docs::document_errors(&mut doc);
+    doc_links::add_links(&mut doc);
     let doc = Arc::new(doc);
     let routes = routes.route_layer(axum::middleware::from_fn_with_state(
         state.clone(),

@@ -293,6 +293,8 @@ impl Lead {
 /// Loose input, as any edge receives it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958",
+                          "company": "Analytical Engines Ltd", "source": "referral", "tags": ["vip"]}))]
 pub struct LeadInput {
     pub name: Option<String>,
     pub first_name: Option<String>,

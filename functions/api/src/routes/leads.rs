@@ -166,7 +166,7 @@ pub async fn get_lead(
 /// is a 409. Status changes follow the transition table (409 names the allowed next ones).
 #[utoipa::path(patch, path = "/v1/leads/{id}", tag = "leads", request_body = LeadPatch,
     params(("id" = String, Path),
-           ("If-Match" = String, Header, pattern = "^(W/)?\"?[0-9]{1,19}\"?$",
+           ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(W/)?\"?[0-9]{1,19}\"?$",
             description = "the lead's version, as its ETag gives it (or send `version` in the body instead)")),
     responses((status = 200, body = Lead), (status = 409, body = Problem), (status = 422, body = Problem),
               (status = 428, body = Problem)))]
