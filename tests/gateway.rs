@@ -431,14 +431,30 @@ async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_fil
     )
     .await;
     assert_eq!(status, 201, "{up}");
-    let put = http
+    // Exactly the headers the API says to send.
+    let mut req = http.put(up["upload_url"].as_str().unwrap()).body("hello world");
+    for (k, v) in up["upload_headers"].as_object().unwrap() {
+        if k != "Content-Length" {
+            req = req.header(k.as_str(), v.as_str().unwrap());
+        }
+    }
+    let put = req.send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    assert_eq!(up["upload_headers"]["Content-Length"], "11");
+    // The slot was announced as 11 bytes: 100 MiB does not go in, nor a second upload.
+    let mut again = http
         .put(up["upload_url"].as_str().unwrap())
-        .header("content-type", "text/plain")
-        .body("hello world")
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
+        .body(vec![b'x'; 100 * 1024 * 1024]);
+    for (k, v) in up["upload_headers"].as_object().unwrap() {
+        if k != "Content-Length" {
+            again = again.header(k.as_str(), v.as_str().unwrap());
+        }
+    }
+    let refused = again.send().await;
+    assert!(
+        refused.map(|r| r.status().is_client_error()).unwrap_or(true),
+        "an oversized second upload was taken"
+    );
     let (_, _, files) = send(&http, Method::GET, &format!("{lead_url}/attachments"), &key, None).await;
     assert_eq!(files[0]["filename"], "brief.txt");
     let att = files[0]["id"].as_str().unwrap();

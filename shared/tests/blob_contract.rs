@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use leadgate_core::ports::blob::{BlobError, BlobKey, BlobStore};
+use leadgate_core::ports::blob::{BlobError, BlobKey, BlobStore, UploadTerms};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -122,18 +122,52 @@ async fn list_by_prefix(store: Arc<dyn BlobStore>) {
 async fn presigned_urls(store: Arc<dyn BlobStore>, verifies_signatures: bool) {
     let http = reqwest::Client::new();
     let k = key("attachments/acme/lead-1/contract.pdf");
+    let terms = UploadTerms {
+        content_type: Some("application/pdf"),
+        exact_size: Some(13),
+        once: true,
+    };
     let put_url = store
-        .presign_put(&k, Duration::from_secs(300), "application/pdf")
+        .presign_put(&k, Duration::from_secs(300), terms)
         .await
         .unwrap();
-    let res = http
-        .put(&put_url)
-        .header("content-type", "application/pdf")
-        .body("%PDF-1.7 fake")
-        .send()
-        .await
-        .unwrap();
+    let put = |body: &'static str, content_type: &'static str, if_none_match: bool| {
+        let mut r = http.put(&put_url).header("content-type", content_type).body(body);
+        if if_none_match {
+            r = r.header("if-none-match", "*");
+        }
+        r.send()
+    };
+    if verifies_signatures {
+        // Refused before anything is stored: another size, another type, no If-None-Match.
+        for (body, ct, inm) in [
+            ("%PDF-1.7 fake, but 100 MiB", "application/pdf", true),
+            ("%PDF-1.7", "application/pdf", true),
+            ("%PDF-1.7 fake", "text/html", true),
+            ("%PDF-1.7 fake", "application/pdf", false),
+        ] {
+            let res = put(body, ct, inm).await.unwrap();
+            assert!(
+                res.status().is_client_error(),
+                "{body:?} {ct} {inm}: {}",
+                res.status()
+            );
+        }
+        assert!(store.head(&k).await.unwrap().is_none());
+    } else {
+        // moto takes any signature; the URL must still sign the terms for S3 to hold them.
+        let signed = put_url.split("X-Amz-SignedHeaders=").nth(1).unwrap_or_default();
+        let signed = signed.split('&').next().unwrap_or_default().replace("%3B", ";");
+        for h in ["content-length", "content-type", "if-none-match"] {
+            assert!(signed.split(';').any(|s| s == h), "{h} not signed in {put_url}");
+        }
+    }
+    let res = put("%PDF-1.7 fake", "application/pdf", true).await.unwrap();
     assert!(res.status().is_success(), "presigned PUT: {}", res.status());
+    assert_eq!(read_all(&*store, &k).await, b"%PDF-1.7 fake");
+    // One upload per URL: a second one does not overwrite the first.
+    let res = put("%PDF-1.7 evil", "application/pdf", true).await.unwrap();
+    assert_eq!(res.status().as_u16(), 412, "second PUT through a single-use URL");
     assert_eq!(read_all(&*store, &k).await, b"%PDF-1.7 fake");
     let get_url = store.presign_get(&k, Duration::from_secs(300)).await.unwrap();
     let res = http.get(&get_url).send().await.unwrap();

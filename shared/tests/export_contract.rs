@@ -16,7 +16,7 @@ use leadgate_core::export::ExportFormat;
 use leadgate_core::import::pipeline::ImportReport;
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{
-    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload,
+    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
 };
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::LeadStore;
@@ -622,9 +622,9 @@ impl BlobStore for CountingBlobs {
         &self,
         key: &BlobKey,
         ttl: Duration,
-        content_type: &str,
+        terms: UploadTerms<'_>,
     ) -> Result<String, BlobError> {
-        self.inner.presign_put(key, ttl, content_type).await
+        self.inner.presign_put(key, ttl, terms).await
     }
     async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError> {
         self.inner.list(prefix, after, limit).await

@@ -72,15 +72,17 @@ where
                 .into(),
             )),
             Ok(v) => Ok(ApiJson(v)),
-            Err(e) if e.classify() == serde_json::error::Category::Data => Err(ApiError::Validation(
-                leadgate_core::domain::error::FieldError::new(
-                    "body",
-                    "invalid_body",
-                    format!("the body does not fit: {e}"),
-                )
-                .into(),
-            )),
-            Err(e) => Err(ApiError::BadRequest(format!("the body is not valid JSON: {e}"))),
+            Err(e) if e.error.classify() == serde_json::error::Category::Data => {
+                let field = if e.path == "." { "body".to_owned() } else { e.path };
+                let message = format!("{field}: {}", e.error);
+                Err(ApiError::Validation(
+                    leadgate_core::domain::error::FieldError::new(field, "invalid_body", message).into(),
+                ))
+            }
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "the body is not valid JSON: {}",
+                e.error
+            ))),
         }
     }
 }

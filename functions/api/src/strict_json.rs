@@ -13,11 +13,25 @@ use serde::de::{
 use std::fmt;
 
 /// Parses `bytes` into `T`, refusing arrays where `T` (or anything inside it) has a struct.
-pub fn from_slice<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+/// The error says where in the body it went wrong (`deal.value.amount`), as axum's `Json` did.
+pub fn from_slice<T: de::DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = T::deserialize(Strict(&mut de))?;
-    de.end()?;
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| BodyError {
+        path: e.path().to_string(),
+        error: e.into_inner(),
+    })?;
+    de.end().map_err(|error| BodyError {
+        path: ".".into(),
+        error,
+    })?;
     Ok(value)
+}
+
+/// Why a body did not parse, and where (`.` for the body itself).
+#[derive(Debug)]
+pub struct BodyError {
+    pub path: String,
+    pub error: serde_json::Error,
 }
 
 struct Strict<D>(D);
@@ -335,6 +349,12 @@ mod tests {
         assert_eq!(ok.list[0].a, Some(2));
         assert_eq!(ok.maybe, Some(Inner { a: Some(3) }));
         // serde alone takes every one of these.
+        assert_eq!(
+            from_slice::<Outer>(br#"{"name":"x","list":[{"a":"one"}]}"#)
+                .unwrap_err()
+                .path,
+            "list[0].a"
+        );
         for bad in [
             r#"["x"]"#,
             r#"{"name":"x","inner":[]}"#,

@@ -3,10 +3,13 @@
 //! Writes go to `{root}/.lg-tmp/` and are renamed into place, so a reader never sees a
 //! half-written object (the same guarantee S3 gives). Presigned URLs point at the gateway's
 //! `/blobs/{key}` route (see `router`), signed with HMAC-SHA256 and an expiry, and checked in
-//! constant time.
+//! constant time. An upload URL also signs its terms (content type, exact size, one upload
+//! only) and the route refuses what S3 would refuse for the same terms.
 
 use crate::config::LocalBlobConfig;
-use crate::ports::blob::{BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload};
+use crate::ports::blob::{
+    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
+};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path as AxPath, Query, State};
@@ -90,40 +93,59 @@ impl LocalBlobStore {
         Ok(meta_of(key, &m))
     }
 
-    fn signature(&self, method: &str, key: &str, expires: u64) -> Vec<u8> {
+    /// Publishes only when nothing is at the key yet (a hard link fails on an existing name,
+    /// atomically), for single-use uploads.
+    async fn publish_new(&self, tmp: &Path, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError> {
+        let dest = self.path(key);
+        if let Some(dir) = dest.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(io)?;
+        }
+        let linked = tokio::fs::hard_link(tmp, &dest).await;
+        let _ = tokio::fs::remove_file(tmp).await;
+        match linked {
+            Ok(()) => {
+                let m = tokio::fs::metadata(&dest).await.map_err(io)?;
+                Ok(Some(meta_of(key, &m)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    fn mac(&self, grant: &Grant<'_>) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.cfg.signing_key.expose().as_bytes())
             .expect("HMAC takes any key length");
-        mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
-        mac.finalize().into_bytes().to_vec()
+        mac.update(grant.signed_text().as_bytes());
+        mac
     }
 
-    fn presign(&self, method: &str, key: &BlobKey, ttl: Duration) -> String {
-        let expires = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs()
-            + ttl.as_secs();
-        let sig = hex::encode(self.signature(method, key.as_str(), expires));
-        format!(
-            "{}/blobs/{}?expires={expires}&signature={sig}",
+    fn presign(&self, grant: Grant<'_>) -> String {
+        let sig = hex::encode(self.mac(&grant).finalize().into_bytes());
+        let mut url = format!(
+            "{}/blobs/{}?expires={}&signature={sig}",
             self.cfg.public_url.trim_end_matches('/'),
-            utf8_percent_encode(key.as_str(), KEY_ENCODE)
-        )
+            utf8_percent_encode(grant.key, KEY_ENCODE),
+            grant.expires,
+        );
+        if let Some(n) = grant.size {
+            url.push_str(&format!("&size={n}"));
+        }
+        if grant.once {
+            url.push_str("&once=1");
+        }
+        if grant.content_type.is_some() {
+            url.push_str("&typed=1");
+        }
+        url
     }
 
-    /// Checks a presigned request: signature (constant time) and expiry.
-    pub fn verify(&self, method: &str, key: &str, expires: u64, signature_hex: &str) -> bool {
+    /// Checks a presigned request against what it says it allows: signature (constant time)
+    /// and expiry.
+    fn verify(&self, grant: &Grant<'_>, signature_hex: &str) -> bool {
         let Ok(sig) = hex::decode(signature_hex) else {
             return false;
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.cfg.signing_key.expose().as_bytes())
-            .expect("HMAC takes any key length");
-        mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
-        mac.verify_slice(&sig).is_ok() && now <= expires
+        self.mac(grant).verify_slice(&sig).is_ok() && now_secs() <= grant.expires
     }
 
     /// The routes that serve presigned URLs: `GET` and `PUT /blobs/{key}`.
@@ -134,10 +156,45 @@ impl LocalBlobStore {
     }
 }
 
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// What a presigned URL allows; every field is covered by its signature.
+struct Grant<'a> {
+    method: &'static str,
+    key: &'a str,
+    expires: u64,
+    size: Option<u64>,
+    once: bool,
+    content_type: Option<&'a str>,
+}
+
+impl Grant<'_> {
+    fn signed_text(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            self.method,
+            self.key,
+            self.expires,
+            self.size.map(|n| n.to_string()).unwrap_or_default(),
+            u8::from(self.once),
+            self.content_type
+                .map_or_else(|| "*".to_owned(), |c| format!("={c}")),
+        )
+    }
+}
+
 #[derive(Deserialize)]
 struct Presigned {
     expires: u64,
     signature: String,
+    size: Option<u64>,
+    once: Option<u8>,
+    typed: Option<u8>,
 }
 
 fn denied() -> Response {
@@ -149,7 +206,15 @@ async fn serve_get(
     AxPath(key): AxPath<String>,
     Query(p): Query<Presigned>,
 ) -> Response {
-    if !store.verify("GET", &key, p.expires, &p.signature) {
+    let grant = Grant {
+        method: "GET",
+        key: &key,
+        expires: p.expires,
+        size: None,
+        once: false,
+        content_type: None,
+    };
+    if !store.verify(&grant, &p.signature) {
         return denied();
     }
     let Ok(key) = BlobKey::parse(&key) else {
@@ -168,35 +233,93 @@ async fn serve_get(
     }
 }
 
+fn header_str<'a>(h: &'a axum::http::HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
 async fn serve_put(
     State(store): State<Arc<LocalBlobStore>>,
     AxPath(key): AxPath<String>,
     Query(p): Query<Presigned>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Response {
-    if !store.verify("PUT", &key, p.expires, &p.signature) {
+    // As S3 reads a signed URL: the signed headers are what the request sends, so a request
+    // with another Content-Type (or none) does not match the signature.
+    let sent_type = header_str(&headers, header::CONTENT_TYPE);
+    let grant = Grant {
+        method: "PUT",
+        key: &key,
+        expires: p.expires,
+        size: p.size,
+        once: p.once == Some(1),
+        content_type: if p.typed == Some(1) {
+            Some(sent_type.unwrap_or(""))
+        } else {
+            None
+        },
+    };
+    if !store.verify(&grant, &p.signature) {
+        return denied();
+    }
+    if grant.once && header_str(&headers, header::IF_NONE_MATCH) != Some("*") {
         return denied();
     }
     let Ok(key) = BlobKey::parse(&key) else {
         return denied();
     };
+    if let Some(n) = grant.size {
+        let sent = header_str(&headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+        if sent != Some(n) {
+            return denied();
+        }
+    }
+    if grant.once && matches!(store.head(&key).await, Ok(Some(_))) {
+        return (
+            StatusCode::PRECONDITION_FAILED,
+            "an object is already stored under this key",
+        )
+            .into_response();
+    }
+    let limit = grant.size;
+    let once = grant.once;
     let result = async {
-        let mut up = store.start_multipart(&key, "application/octet-stream").await?;
+        let mut up = LocalUpload::start(&store, &key).await?;
         let mut stream = body.into_data_stream();
+        let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            match chunk {
-                Ok(c) => up.write(c).await?,
+            let c = match chunk {
+                Ok(c) => c,
                 Err(e) => {
-                    up.abort().await?;
+                    Box::new(up).abort().await?;
                     return Err(BlobError::unavailable(std::io::Error::other(e.to_string())));
                 }
+            };
+            written += c.len() as u64;
+            if limit.is_some_and(|n| written > n) {
+                Box::new(up).abort().await?;
+                return Ok(Err(StatusCode::BAD_REQUEST));
             }
+            up.write(c).await?;
         }
-        up.complete().await
+        if limit.is_some_and(|n| written != n) {
+            Box::new(up).abort().await?;
+            return Ok(Err(StatusCode::BAD_REQUEST));
+        }
+        if once {
+            up.finish().await?;
+            let tmp = up.tmp.clone();
+            return Ok(store
+                .publish_new(&tmp, &key)
+                .await?
+                .ok_or(StatusCode::PRECONDITION_FAILED));
+        }
+        Box::new(up).complete().await.map(Ok)
     }
     .await;
     match result {
-        Ok(meta) => (StatusCode::OK, [(header::ETAG, format!("\"{}\"", meta.etag))]).into_response(),
+        Ok(Ok(meta)) => (StatusCode::OK, [(header::ETAG, format!("\"{}\"", meta.etag))]).into_response(),
+        Ok(Err(status)) => (status, "the upload does not match its URL's terms").into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "local blob write failed");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -209,6 +332,25 @@ struct LocalUpload {
     key: BlobKey,
     tmp: PathBuf,
     file: tokio::fs::File,
+}
+
+impl LocalUpload {
+    async fn start(store: &LocalBlobStore, key: &BlobKey) -> Result<Self, BlobError> {
+        let tmp = store.temp_path();
+        let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
+        Ok(Self {
+            store: store.clone(),
+            key: key.clone(),
+            tmp,
+            file,
+        })
+    }
+
+    /// Flushes the file to disk without publishing it.
+    async fn finish(&mut self) -> Result<(), BlobError> {
+        self.file.flush().await.map_err(io)?;
+        self.file.sync_all().await.map_err(io)
+    }
 }
 
 #[async_trait::async_trait]
@@ -281,27 +423,34 @@ impl BlobStore for LocalBlobStore {
         key: &BlobKey,
         _content_type: &str,
     ) -> Result<Box<dyn MultipartUpload>, BlobError> {
-        let tmp = self.temp_path();
-        let file = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        Ok(Box::new(LocalUpload {
-            store: self.clone(),
-            key: key.clone(),
-            tmp,
-            file,
-        }))
+        Ok(Box::new(LocalUpload::start(self, key).await?))
     }
 
     async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError> {
-        Ok(self.presign("GET", key, ttl))
+        Ok(self.presign(Grant {
+            method: "GET",
+            key: key.as_str(),
+            expires: now_secs() + ttl.as_secs(),
+            size: None,
+            once: false,
+            content_type: None,
+        }))
     }
 
     async fn presign_put(
         &self,
         key: &BlobKey,
         ttl: Duration,
-        _content_type: &str,
+        terms: UploadTerms<'_>,
     ) -> Result<String, BlobError> {
-        Ok(self.presign("PUT", key, ttl))
+        Ok(self.presign(Grant {
+            method: "PUT",
+            key: key.as_str(),
+            expires: now_secs() + ttl.as_secs(),
+            size: terms.exact_size,
+            once: terms.once,
+            content_type: terms.content_type,
+        }))
     }
 
     async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError> {

@@ -3,7 +3,9 @@
 //! becomes a single PutObject.
 
 use crate::config::{S3Config, aws_sdk_config};
-use crate::ports::blob::{BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload};
+use crate::ports::blob::{
+    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
+};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
@@ -271,22 +273,27 @@ impl BlobStore for S3BlobStore {
         Ok(req.uri().to_owned())
     }
 
+    /// The terms become signed headers: S3 refuses a PUT whose Content-Type, Content-Length or
+    /// If-None-Match differ from what was signed, and answers 412 to a second PUT under
+    /// `If-None-Match: *` (a conditional write), so the URL is good for one upload.
     async fn presign_put(
         &self,
         key: &BlobKey,
         ttl: Duration,
-        content_type: &str,
+        terms: UploadTerms<'_>,
     ) -> Result<String, BlobError> {
         let conf = PresigningConfig::expires_in(ttl).map_err(sdk)?;
-        let req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key.as_str())
-            .content_type(content_type)
-            .presigned(conf)
-            .await
-            .map_err(sdk)?;
+        let mut put = self.client.put_object().bucket(&self.bucket).key(key.as_str());
+        if let Some(ct) = terms.content_type {
+            put = put.content_type(ct);
+        }
+        if let Some(n) = terms.exact_size {
+            put = put.content_length(i64::try_from(n).map_err(sdk)?);
+        }
+        if terms.once {
+            put = put.if_none_match("*");
+        }
+        let req = put.presigned(conf).await.map_err(sdk)?;
         Ok(req.uri().to_owned())
     }
 

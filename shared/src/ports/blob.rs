@@ -86,6 +86,36 @@ pub trait MultipartUpload: Send {
     async fn abort(self: Box<Self>) -> Result<(), BlobError>;
 }
 
+/// What a presigned upload URL binds the upload to. Both adapters refuse the same things: a
+/// Content-Type other than the one given, a body of another size, a second upload when `once`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UploadTerms<'a> {
+    /// The Content-Type the upload must be sent with; `None` takes any.
+    pub content_type: Option<&'a str>,
+    /// The exact size in bytes (sent as Content-Length); `None` takes any size.
+    pub exact_size: Option<u64>,
+    /// Only when nothing is stored under the key yet: the upload must send
+    /// `If-None-Match: *`, and a second upload through the same URL is refused.
+    pub once: bool,
+}
+
+impl UploadTerms<'_> {
+    /// The headers a client must send with its PUT, as the API tells it.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(ct) = self.content_type {
+            out.push(("Content-Type", ct.to_owned()));
+        }
+        if let Some(n) = self.exact_size {
+            out.push(("Content-Length", n.to_string()));
+        }
+        if self.once {
+            out.push(("If-None-Match", "*".to_owned()));
+        }
+        out
+    }
+}
+
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<BlobMeta, BlobError>;
@@ -102,7 +132,7 @@ pub trait BlobStore: Send + Sync + 'static {
         &self,
         key: &BlobKey,
         ttl: Duration,
-        content_type: &str,
+        terms: UploadTerms<'_>,
     ) -> Result<String, BlobError>;
     /// Keys under `prefix` in key order, after `after`.
     async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError>;

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::filename::check_filename;
-use leadgate_core::ports::blob::BlobKey;
+use leadgate_core::ports::blob::{BlobKey, UploadTerms};
 use leadgate_core::services::activities::{AttachmentRef, record_attachment};
 use leadgate_core::services::leads::get_visible_lead;
 use serde::{Deserialize, Serialize};
@@ -45,8 +45,12 @@ pub struct NewAttachment {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AttachmentUpload {
     pub id: String,
-    /// PUT the file here within 15 minutes, with the same Content-Type.
+    /// PUT the file here within 15 minutes, once, with exactly `upload_headers`: the URL is
+    /// bound to the announced content type and size, and takes one upload.
     pub upload_url: String,
+    pub upload_method: String,
+    /// The headers the PUT must carry (Content-Type, Content-Length, If-None-Match: *).
+    pub upload_headers: std::collections::BTreeMap<String, String>,
     pub expires_in_seconds: u64,
 }
 
@@ -126,11 +130,21 @@ pub async fn create_attachment(
             FieldError::new("filename", "invalid_filename", "the filename cannot be stored").into(),
         )
     })?;
+    let terms = UploadTerms {
+        content_type: Some(&new.content_type),
+        exact_size: Some(new.size),
+        once: true,
+    };
     let upload_url = st
         .blobs
-        .presign_put(&key, URL_TTL, &new.content_type)
+        .presign_put(&key, URL_TTL, terms)
         .await
         .map_err(ApiError::internal)?;
+    let upload_headers = terms
+        .headers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     let file = AttachmentRef {
         key: key.to_string(),
         filename,
@@ -150,6 +164,8 @@ pub async fn create_attachment(
         Json(AttachmentUpload {
             id: att,
             upload_url,
+            upload_method: "PUT".into(),
+            upload_headers,
             expires_in_seconds: URL_TTL.as_secs(),
         }),
     ))

@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::template::{template_columns, template_csv, template_xlsx};
-use leadgate_core::ports::blob::BlobKey;
+use leadgate_core::ports::blob::{BlobKey, UploadTerms};
 use leadgate_core::services::imports::{self as svc, ImportJob};
 use leadgate_core::services::leads::load_context;
 use serde::{Deserialize, Serialize};
@@ -58,7 +58,8 @@ pub async fn create_job(
     let key = BlobKey::parse(&job.key).map_err(ApiError::internal)?;
     let upload_url = st
         .blobs
-        .presign_put(&key, Duration::from_secs(3600), "application/octet-stream")
+        // Any content type and size: what arrives is sniffed and bounded by the import.
+        .presign_put(&key, Duration::from_secs(3600), UploadTerms::default())
         .await
         .map_err(ApiError::internal)?;
     Ok((StatusCode::CREATED, Json(CreatedImportJob { job, upload_url })))
