@@ -233,7 +233,7 @@ async fn serve_get(
     }
 }
 
-fn header_str<'a>(h: &'a axum::http::HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &axum::http::HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
