@@ -825,5 +825,63 @@ async fn when_probed_like_the_attacker_did_should_hold_its_limits() {
         .unwrap();
     let echoed = odd.headers()["x-request-id"].to_str().unwrap();
     assert!(!echoed.contains('<') && echoed.len() == 36, "{echoed}");
+
+    // 415s over one keep-alive connection: the probe saw connections reset after some.
+    let a = addr.clone();
+    let key = std::fs::read_to_string(data.join("admin-key.txt")).unwrap();
+    let statuses = tokio::task::spawn_blocking(move || keep_alive_415s(&a, key.trim(), 40))
+        .await
+        .unwrap();
+    assert_eq!(statuses, vec![415; 40], "one connection, 40 answers");
     run.interrupt_and_wait();
+}
+
+/// Sends `n` text/plain posts with 600 KB bodies on one connection (large enough that hyper
+/// cannot drain an unread one); the statuses it got back
+/// before the connection ended.
+fn keep_alive_415s(addr: &str, key: &str, n: usize) -> Vec<u16> {
+    use std::io::{BufRead, Read, Write};
+    let s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut writer = s.try_clone().unwrap();
+    let mut reader = BufReader::new(s);
+    let body = "x".repeat(600_000);
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let req = format!(
+            "POST /v1/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if writer.write_all(req.as_bytes()).is_err() {
+            break;
+        }
+        let mut status_line = String::new();
+        if reader.read_line(&mut status_line).unwrap_or(0) == 0 {
+            break;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                length = v.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut rest = vec![0u8; length];
+        if reader.read_exact(&mut rest).is_err() {
+            break;
+        }
+        out.push(
+            status_line
+                .split(' ')
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+        );
+    }
+    out
 }

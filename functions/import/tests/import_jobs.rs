@@ -306,3 +306,44 @@ async fn when_a_marker_points_into_another_tenant_should_refuse_it() {
         .unwrap_err();
     assert!(err.contains("outside its tenant"), "{err}");
 }
+
+/// An unreadable file that had to be transcoded (UTF-16 with a header and no rows, as Excel's
+/// "Unicode text" export of an empty sheet is) used to leave `tmp/{job}.utf8.csv` behind.
+#[tokio::test]
+async fn when_a_transcoded_file_is_unreadable_should_leave_no_scratch_file() {
+    let e = env().await;
+    let res = e
+        .http
+        .post(format!("{}/v1/imports", e.base))
+        .bearer_auth(&e.key)
+        .json(&json!({"filename": "empty.txt"}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = res.json().await.unwrap();
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let mut utf16 = vec![0xFF, 0xFE];
+    for u in "Name\tEmail\tLead Source\r\n".encode_utf16() {
+        utf16.extend(u.to_le_bytes());
+    }
+    let put = e
+        .http
+        .put(created["upload_url"].as_str().unwrap())
+        .body(utf16)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    let job: Value = e.get(&format!("/v1/imports/{id}")).await.json().await.unwrap();
+    assert_eq!(job["report"]["outcome"], "unreadable", "{job}");
+    let left: Vec<String> = std::fs::read_dir(&e.deps.scratch)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|f| f.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".utf8.csv"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "scratch files left: {left:?}");
+}
