@@ -75,6 +75,11 @@ pub struct GatewayConfig {
     #[arg(long, env = "LEADGATE_BODY_TIMEOUT_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
+    /// Seconds a whole request may take, body included (a body trickled a byte at a time
+    /// keeps resetting the body timeout, not this one).
+    #[arg(long, env = "LEADGATE_REQUEST_TIMEOUT_SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub request_timeout_secs: u64,
     /// Local development only: let Meta and LinkedIn base URLs point at any http(s) host (a
     /// fake platform on this machine). Without it only the platforms' own HTTPS hosts are called.
     #[arg(long, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]

@@ -28,6 +28,8 @@ pub struct AppState {
     pub fetcher: Arc<dyn leadgate_core::ports::fetch::LeadFetcher>,
     /// Present when the bucket is a local folder: its presigned URLs are served here.
     pub local_blobs: Option<Arc<LocalBlobStore>>,
+    /// The longest a request may take, body included (408 after it).
+    pub request_timeout: std::time::Duration,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,6 +58,13 @@ pub fn router(state: AppState) -> Router {
     if let Some(local) = state.local_blobs {
         app = app.merge(local.router());
     }
+    // Inside the hardening, so the 408 and the 500 of a panic are problem+json too.
+    let app = app.layer(tower_http::catch_panic::CatchPanicLayer::new()).layer(
+        tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ),
+    );
     let app = leadgate_api::hardening::hardened(app);
     app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         // The path only: query strings can carry personal data.

@@ -82,6 +82,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
             leadgate_core::adapters::platform_http::PlatformClient::new()
         }),
         local_blobs,
+        request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
     };
     let app = http::router(state);
     let shutdown = shutdown_signal()?;

@@ -9,8 +9,12 @@
 //! - a per-frame body timeout (`tower_http`'s `RequestBodyTimeout`): a body that stops
 //!   arriving ends its request;
 //! - at most `max_connections` open: at the cap, the oldest connection that has no request in
-//!   flight (idle, or still sending its headers) is closed to make room, so a flood of idle
-//!   sockets cannot lock out real clients; with none idle, the new one is refused;
+//!   flight (idle, still sending its headers, or writing a response nobody reads) is dropped to
+//!   make room, so a flood of idle sockets cannot lock out real clients; with none idle, the
+//!   new one is refused;
+//! - a deadline for a whole request (`request_timeout`, 408): a body trickled a byte at a time
+//!   resets the body timeout at every byte, but not this;
+//! - panics in a handler answer 500 (`CatchPanic`) and give their connection's slot back.
 //! - accept errors (`EMFILE` when the process is out of descriptors) back off from 10 ms to
 //!   1 s instead of spinning.
 
@@ -99,9 +103,10 @@ pub fn usable_cap(requested: usize) -> usize {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
                 return requested;
             }
-            if lim.rlim_cur < lim.rlim_max {
+            let wanted = lim.rlim_max.min(1 << 20);
+            if lim.rlim_cur < wanted {
                 let raised = libc::rlimit {
-                    rlim_cur: lim.rlim_max.min(1 << 20),
+                    rlim_cur: wanted,
                     rlim_max: lim.rlim_max,
                 };
                 if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
@@ -190,18 +195,26 @@ pub async fn serve(
         let counted = in_flight.clone();
         let svc = svc.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            counted.fetch_add(1, Ordering::AcqRel);
-            let counted = counted.clone();
+            // Counted down when the handler's future ends or is dropped (a panic included).
+            let guard = InFlight::enter(&counted);
             let call = svc.clone().oneshot(req);
             async move {
                 let res = call.await;
-                counted.fetch_sub(1, Ordering::AcqRel);
+                drop(guard);
                 res
             }
         });
         let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let (registry, live, mut stop) = (registry.clone(), live.clone(), stop_rx.clone());
+        let mut stop = stop_rx.clone();
+        // Whatever ends the task (the connection closing, a panic unwinding), the slot is
+        // given back exactly once.
+        let slot = Slot {
+            registry: registry.clone(),
+            live: live.clone(),
+            id,
+        };
         tokio::spawn(async move {
+            let _slot = slot;
             tokio::pin!(conn);
             let mut closing = false;
             loop {
@@ -213,22 +226,16 @@ pub async fn serve(
                         }
                         break;
                     }
-                    _ = close.notified(), if !closing => {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
+                    // Evicted to make room: it had no request in flight, so it is dropped
+                    // now. A graceful close would keep a half-sent request head (or a
+                    // response a client stopped reading) open, and the room would not exist.
+                    _ = close.notified() => break,
                     _ = stop.changed(), if !closing => {
                         closing = true;
                         conn.as_mut().graceful_shutdown();
                     }
                 }
             }
-            registry
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .open
-                .remove(&id);
-            live.fetch_sub(1, Ordering::AcqRel);
         });
     }
     drop(listener);
@@ -240,8 +247,151 @@ pub async fn serve(
     Ok(())
 }
 
+/// One connection's place under the cap, given back when the connection's task ends.
+struct Slot {
+    registry: Arc<Mutex<Registry>>,
+    live: Arc<AtomicUsize>,
+    id: u64,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .open
+            .remove(&self.id);
+        self.live.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A request in flight on a connection (which makes it not idle, so not evicted).
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn enter(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::AcqRel);
+        Self(count.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Accept errors that concern one connection only (it was reset before we took it).
 fn is_per_connection(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(e.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use std::io::{Read, Write};
+
+    async fn start(app: Router, limits: Limits) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(listener, app, limits, async {
+            let _ = rx.await;
+        }));
+        (addr, tx)
+    }
+
+    fn get_ok(addr: &str, path: &str) -> bool {
+        let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+            return false;
+        };
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_err() {
+            return false;
+        }
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.starts_with("HTTP/1.1 200")
+    }
+
+    /// Evicted connections used to get a graceful close, which leaves one that has sent half
+    /// its headers open until the header timeout: the room was never made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_half_sent_requests_fill_the_cap_should_drop_the_oldest_at_once() {
+        let app = Router::new().route("/ok", get(|| async { "ok" }));
+        let limits = Limits {
+            max_connections: 8,
+            header_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(60),
+        };
+        let (addr, _stop) = start(app, limits).await;
+        let mut socks: Vec<std::net::TcpStream> = Vec::new();
+        for _ in 0..20 {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /ok HTTP/1.1\r\nHo").unwrap();
+            socks.push(s);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let a = addr.clone();
+        assert!(
+            tokio::task::spawn_blocking(move || get_ok(&a, "/ok"))
+                .await
+                .unwrap()
+        );
+        // The first twelve made room for the later ones, long before the 60 s timeout.
+        let closed = tokio::task::spawn_blocking(move || {
+            socks[..12]
+                .iter_mut()
+                .map(|s| {
+                    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let mut b = [0u8; 64];
+                    match s.read(&mut b) {
+                        Ok(n) => n == 0,
+                        Err(e) => !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ),
+                    }
+                })
+                .filter(|closed| *closed)
+                .count()
+        })
+        .await
+        .unwrap();
+        assert_eq!(closed, 12, "evicted half-sent requests still open");
+    }
+
+    async fn boom() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    /// A panicking handler used to leave its connection counted for ever: a few panics and
+    /// every new connection was refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_handlers_panic_should_give_their_slots_back() {
+        let app = Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route("/boom", get(boom));
+        let limits = Limits {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(5),
+        };
+        let (addr, _stop) = start(app, limits).await;
+        let a = addr.clone();
+        let answered = tokio::task::spawn_blocking(move || {
+            for _ in 0..5 {
+                let _ = get_ok(&a, "/boom");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            // More requests than there were panics: none may find the cap still taken.
+            (0..10).all(|_| get_ok(&a, "/ok"))
+        })
+        .await
+        .unwrap();
+        assert!(answered, "the gateway refused connections after handler panics");
+    }
 }

@@ -35,6 +35,7 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<dyn LeadStore>) {
         clock: Arc::new(leadgate_core::ports::clock::SystemClock),
         fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
         local_blobs: local,
+        request_timeout: Duration::from_secs(120),
     };
     (router(state), store)
 }
@@ -680,6 +681,8 @@ async fn when_probed_like_the_attacker_did_should_hold_its_limits() {
             "2",
             "--body-timeout-secs",
             "1",
+            "--request-timeout-secs",
+            "3",
         ],
         &[],
         |cmd| {
@@ -752,6 +755,32 @@ async fn when_probed_like_the_attacker_did_should_hold_its_limits() {
         closed_by_server(&mut stalled, Duration::from_secs(6)),
         "a stalled body kept its connection"
     );
+
+    // A body trickled a byte every 400 ms never trips the body timeout; the request deadline
+    // (3 s here) ends it with a 408.
+    let a = addr.clone();
+    let trickled = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&a).unwrap();
+        s.write_all(
+            b"POST /capture/default/forms/x HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n",
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..25 {
+            if s.write_all(b" ").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        (started.elapsed(), String::from_utf8_lossy(&out).into_owned())
+    })
+    .await
+    .unwrap();
+    assert!(trickled.1.starts_with("HTTP/1.1 408"), "{trickled:?}");
 
     // Private data files, whatever the umask.
     let mode = |p: std::path::PathBuf| std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;

@@ -85,7 +85,7 @@ run_schemathesis() {
     "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
     -H "Authorization: Bearer $(cat "$data/admin-key.txt")" \
     --checks all --workers 1 --max-examples "${SCHEMATHESIS_EXAMPLES:-100}" \
-    --phases coverage,fuzzing,stateful || rc=$?
+    --phases examples,coverage,fuzzing,stateful || rc=$?
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$data"

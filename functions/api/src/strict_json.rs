@@ -5,7 +5,10 @@
 //! else is serde_json's own reading, unchanged.
 //!
 //! It wraps the deserializer, each visitor and each nested access in the manner of
-//! `serde_ignored`, because serde has no attribute that turns the sequence form off.
+//! `serde_ignored`, because serde has no attribute that turns the sequence form off. Types
+//! serde buffers first (untagged and internally tagged enums, `flatten`) are read back from
+//! serde's own buffer, past this wrapper: inside those, an array still reads as a struct. No
+//! request type nests a struct in one today; the top-level check in `ApiJson` covers the rest.
 
 use serde::de::{
     self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected, VariantAccess, Visitor,

@@ -583,6 +583,21 @@ async fn when_idempotency_key_repeats_should_return_the_first_lead() {
     assert_eq!(other.body["errors"][0]["field"], "Idempotency-Key");
     let list = h.call(Method::GET, "/v1/leads", &h.acme_admin, None).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+    // Keys are each caller's own: another user's same key is a new request, not a replay of
+    // (or a probe for) someone else's.
+    let rep = h
+        .call_with(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_rep,
+            Some(
+                json!({"name": "Rep's own", "email": "reps.own@x.com", "source": "referral", "owner": "ana"}),
+            ),
+            &[("idempotency-key", "abc-1")],
+        )
+        .await;
+    assert_eq!(rep.status, StatusCode::CREATED, "{}", rep.body);
+    assert_ne!(rep.body["id"], first.body["id"]);
 }
 
 #[tokio::test]

@@ -366,8 +366,16 @@ impl MultipartUpload for LocalUpload {
     }
 
     async fn abort(self: Box<Self>) -> Result<(), BlobError> {
-        drop(self.file);
-        tokio::fs::remove_file(&self.tmp).await.map_err(io)
+        // Drop removes the temporary file.
+        Ok(())
+    }
+}
+
+/// An upload that ends any way but published (aborted, failed, its client gone and the
+/// future dropped) leaves no temporary file. After a publish the name is gone already.
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 

@@ -273,4 +273,51 @@ mod tests {
             "the strict client connected to a loopback base URL"
         );
     }
+
+    /// A redirect is not followed (it would take the token to a host nobody checked), and a
+    /// failure is told without the transport's words (which would map the network).
+    #[tokio::test]
+    async fn when_the_platform_redirects_or_is_unreachable_should_not_follow_or_tell() {
+        use axum::routing::get;
+        let followed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = followed.clone();
+        let app = axum::Router::new()
+            .route(
+                "/graph/{id}",
+                get(|| async { axum::response::Redirect::temporary("/elsewhere") }),
+            )
+            .route(
+                "/elsewhere",
+                get(move || {
+                    seen.store(true, std::sync::atomic::Ordering::SeqCst);
+                    async { "{}" }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let cfg = |base: String| MetaConfig {
+            verify_token: "v".repeat(10),
+            app_secret: "s".repeat(10),
+            page_access_token: "page-token".into(),
+            graph_base_url: base,
+            source: crate::domain::SourceId::parse("social-media").unwrap(),
+        };
+        let client = PlatformClient::allowing_any_host();
+        let err = client
+            .meta_lead(&cfg(format!("http://{addr}/graph")), "123")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, FetchError::Status { status: 307, .. }), "{err:?}");
+        assert!(
+            !followed.load(std::sync::atomic::Ordering::SeqCst),
+            "the redirect was followed"
+        );
+        // Nothing listens on port 9 here: the message says so in our words only.
+        let err = client
+            .meta_lead(&cfg("http://127.0.0.1:9/graph".into()), "123")
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "meta could not be reached");
+    }
 }

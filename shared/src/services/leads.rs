@@ -34,7 +34,14 @@ pub struct CreateLead {
 
 /// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
 /// (the input and the duplicate policy), so the same key with another request is refused.
-pub fn client_idempotency_key(key: String, input: &LeadInput, duplicates: DuplicatePolicy) -> IdempotencyKey {
+/// Keys are the caller's own (`api:{user}:{key}`): another user's key, or capture's internal
+/// `capture:{submission}` keys, can be neither replayed nor probed.
+pub fn client_idempotency_key(
+    user: &str,
+    key: String,
+    input: &LeadInput,
+    duplicates: DuplicatePolicy,
+) -> IdempotencyKey {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     // serde_json writes struct fields in declaration order and maps sorted (BTreeMap), so
@@ -42,7 +49,7 @@ pub fn client_idempotency_key(key: String, input: &LeadInput, duplicates: Duplic
     h.update(serde_json::to_vec(input).unwrap_or_default());
     h.update([duplicates as u8]);
     IdempotencyKey {
-        key,
+        key: format!("api:{user}:{key}"),
         fingerprint: Some(hex::encode(h.finalize())),
     }
 }

@@ -85,8 +85,8 @@ pub async fn create_lead(
             ));
         }
     };
-    let idempotency_key =
-        idempotency_key(&headers)?.map(|k| svc::client_idempotency_key(k, &input, duplicates));
+    let idempotency_key = idempotency_key(&headers)?
+        .map(|k| svc::client_idempotency_key(&caller.principal.user, k, &input, duplicates));
     let req = CreateLead {
         input,
         actor: Actor::User {
