@@ -347,3 +347,62 @@ async fn when_a_transcoded_file_is_unreadable_should_leave_no_scratch_file() {
         .unwrap_or_default();
     assert!(left.is_empty(), "scratch files left: {left:?}");
 }
+
+/// Ragged rows, as real exports have them: short rows, cells past the header (some empty, as
+/// XLSX rows carry), next to an invalid row. The errors report used to be written with a
+/// strict CSV writer, so such a file ended "storage failed" with the job stuck `running`.
+#[tokio::test]
+async fn when_rows_are_ragged_should_read_each_against_the_header_and_report() {
+    let e = env().await;
+    let res = e
+        .http
+        .post(format!("{}/v1/imports", e.base))
+        .bearer_auth(&e.key)
+        .json(&json!({"filename": "ragged.csv", "options": {"mode": "valid_rows", "default_source": "Referral"}}))
+        .send()
+        .await
+        .unwrap();
+    let created: Value = res.json().await.unwrap();
+    let id = created["job"]["id"].as_str().unwrap().to_owned();
+    let csv = "Name,Email,Phone\n\
+               Short Sam,sam@ragged.example\n\
+               Trailing Tia,tia@ragged.example,,,,\n\
+               Extra Ed,ed@ragged.example,+1 415 555 0199,surprise,more\n\
+               Bad Bo,not-an-email\n";
+    let put = e
+        .http
+        .put(created["upload_url"].as_str().unwrap())
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success());
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    let job: Value = e.get(&format!("/v1/imports/{id}")).await.json().await.unwrap();
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        (
+            job["report"]["created"].as_u64(),
+            job["report"]["error_rows"].as_u64()
+        ),
+        (Some(2), Some(2)),
+        "{job}"
+    );
+    let key = BlobKey::parse(job["report"]["errors_csv"].as_str().unwrap()).unwrap();
+    let mut reader = e.deps.blobs.get(&key).await.unwrap();
+    let mut text = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut reader, &mut text)
+        .await
+        .unwrap();
+    let mut r = csv::ReaderBuilder::new().from_reader(text.as_bytes());
+    let header = r.headers().unwrap().clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        ["Name", "Email", "Phone", "line", "column", "reason"]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+    assert!(rows.iter().all(|row| row.len() == 6), "{text}");
+    let reasons: Vec<(&str, &str)> = rows.iter().map(|row| (&row[3], &row[4])).collect();
+    assert!(reasons.contains(&("4", "extra_cells")), "{text}");
+    assert!(reasons.contains(&("5", "email")), "{text}");
+}

@@ -265,6 +265,28 @@ impl Checker<'_> {
     /// converted, but an exported converted lead may come back to update its stored self;
     /// `check` decides.
     fn parse_row(&self, cells: &[String]) -> Result<(NewLead, bool), Vec<FieldError>> {
+        // Every row is read against the header. Missing cells at the end are empty (short
+        // rows are padded); cells past the header that hold something belong to no column,
+        // so the row is refused rather than half-read. Empty ones (XLSX rows often carry
+        // them) are nothing.
+        let extra: Vec<&str> = cells
+            .iter()
+            .skip(self.columns.len())
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .collect();
+        let extra_error = (!extra.is_empty()).then(|| {
+            FieldError::new(
+                "extra_cells",
+                "extra_cells",
+                format!(
+                    "{} cell(s) past the last of the {} columns: {}",
+                    extra.len(),
+                    self.columns.len(),
+                    extra.join(" | ").chars().take(200).collect::<String>()
+                ),
+            )
+        });
         let mut input = row_input(self.columns, cells, self.run.options.default_source.as_deref());
         let converted = input
             .status
@@ -273,9 +295,14 @@ impl Checker<'_> {
         if converted {
             input.status = None;
         }
-        NewLead::parse(&input, self.ctx)
-            .map(|n| (n, converted))
-            .map_err(|e| e.0)
+        match (NewLead::parse(&input, self.ctx), extra_error) {
+            (Ok(n), None) => Ok((n, converted)),
+            (Ok(_), Some(e)) => Err(vec![e]),
+            (Err(mut errs), extra) => {
+                errs.0.extend(extra);
+                Err(errs.0)
+            }
+        }
     }
 
     /// A row an earlier chunk already handled: only its email is remembered.
@@ -709,8 +736,12 @@ impl ImportRun<'_> {
             match checker.check(line, ordinal, &cells).await? {
                 Row::Invalid(errs) => {
                     p.report.error_rows += 1;
+                    // The report has the header's columns, then its own: the row is cut or
+                    // padded to the header's width (cells past it are named in the error).
+                    let width = checker.columns.len();
                     for e in errs {
-                        let mut rec = cells.clone();
+                        let mut rec: Vec<String> = cells.iter().take(width).cloned().collect();
+                        rec.resize(width, String::new());
                         rec.extend([line.to_string(), e.field.clone(), e.message.clone()]);
                         p.parts.errors.write_record(&rec).map_err(csv_err)?;
                     }
