@@ -406,3 +406,29 @@ async fn when_rows_are_ragged_should_read_each_against_the_header_and_report() {
     assert!(reasons.contains(&("4", "extra_cells")), "{text}");
     assert!(reasons.contains(&("5", "email")), "{text}");
 }
+
+/// One badly named file (macOS's `Icon\r`, a `.lg-` name, a backslash) used to make every
+/// scan of the folder fail, so nothing else was imported until it was removed.
+#[tokio::test]
+async fn when_a_file_in_the_folder_has_an_odd_name_the_others_should_still_import() {
+    let e = env().await;
+    let folder = e._dir.path().join("bucket/imports/acme");
+    std::fs::create_dir_all(&folder).unwrap();
+    for odd in ["Icon\r", ".lg-notes", "back\\slash.csv"] {
+        std::fs::write(folder.join(odd), "Name,Email\nOdd,odd@x.example\n").unwrap();
+    }
+    std::fs::write(
+        folder.join("good.csv"),
+        "Name,Email,Lead Source\nGood Gail,gail@good.example,Referral\n",
+    )
+    .unwrap();
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1, "the good file is imported");
+    let leads: Value = e.get("/v1/leads").await.json().await.unwrap();
+    let names: Vec<&str> = leads["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Good Gail"]);
+}

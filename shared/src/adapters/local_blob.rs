@@ -483,17 +483,20 @@ impl BlobStore for LocalBlobStore {
         let more = keys.len() > limit;
         keys.truncate(limit);
         let mut items = Vec::with_capacity(keys.len());
-        for k in keys {
-            let key = BlobKey::parse(&k)?;
+        for k in &keys {
+            let key = match BlobKey::parse(k) {
+                Ok(key) => key,
+                Err(e) => {
+                    crate::ports::blob::skip_invalid_key(k, &e);
+                    continue;
+                }
+            };
             if let Some(m) = self.head(&key).await? {
                 items.push(m);
             }
         }
-        let next_after = if more {
-            items.last().map(|m| m.key.to_string())
-        } else {
-            None
-        };
+        // Page on from the last name listed, skipped or not, so odd names cannot loop.
+        let next_after = if more { keys.last().cloned() } else { None };
         Ok(BlobPage { items, next_after })
     }
 

@@ -309,16 +309,26 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(sdk)?;
         let mut items = Vec::new();
+        let mut last_raw = None;
         for o in out.contents() {
             let Some(k) = o.key() else { continue };
+            last_raw = Some(k.to_owned());
+            let key = match BlobKey::parse(k) {
+                Ok(key) => key,
+                Err(e) => {
+                    crate::ports::blob::skip_invalid_key(k, &e);
+                    continue;
+                }
+            };
             items.push(BlobMeta {
-                key: BlobKey::parse(k)?,
+                key,
                 size: o.size().unwrap_or(0).max(0) as u64,
                 etag: unquote(o.e_tag()),
             });
         }
+        // Page on from the last name listed, skipped or not, so odd names cannot loop.
         let next_after = if out.is_truncated().unwrap_or(false) {
-            items.last().map(|m| m.key.to_string())
+            last_raw
         } else {
             None
         };

@@ -61,6 +61,19 @@ impl std::fmt::Display for BlobKey {
     }
 }
 
+/// A listed object whose name is not a valid key (a control character, a backslash, a
+/// `.lg-` segment: a macOS `Icon\r` is enough). Listings leave it out, so one odd file never
+/// stops every other import or export; it is reported once per process, in the log, with its
+/// name escaped.
+pub fn skip_invalid_key(raw: &str, why: &BlobError) {
+    static REPORTED: std::sync::Mutex<Option<std::collections::HashSet<String>>> =
+        std::sync::Mutex::new(None);
+    let mut seen = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    if seen.get_or_insert_with(Default::default).insert(raw.to_owned()) {
+        tracing::warn!(name = %raw.escape_debug(), reason = %why, "skipping a stored object whose name is not a valid key; rename it to have it read");
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobMeta {
     pub key: BlobKey,
