@@ -107,6 +107,9 @@ async fn when_a_job_file_is_uploaded_should_import_with_the_job_options_and_repo
     assert_eq!(res.status().as_u16(), 201);
     let created: Value = res.json().await.unwrap();
     assert_eq!(created["job"]["status"], "awaiting_upload");
+    // The response says how to upload: a plain PUT, no header required.
+    assert_eq!(created["upload_method"], "PUT");
+    assert_eq!(created["upload_headers"], json!({}));
     let id = created["job"]["id"].as_str().unwrap().to_owned();
     let csv = "Name,Email,Phone\nAmy Able,amy@able.example,+1 415 555 0111\nBad Row,nope,\n";
     let put = e

@@ -18,8 +18,8 @@ use std::time::Duration;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewImportJob {
-    /// 1-200 characters (at most 255 bytes in UTF-8): no slashes or control characters, not
-    /// starting with '.'.
+    /// 1-200 characters: no slashes or control characters, not starting with '.' (a name over
+    /// 255 bytes is shortened in its bucket key).
     #[schema(
         min_length = 1,
         max_length = 200,
@@ -33,8 +33,12 @@ pub struct NewImportJob {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedImportJob {
     pub job: ImportJob,
-    /// PUT the file here within an hour; the import starts when it lands.
+    /// PUT the file here within an hour; the import starts when it lands. The URL signs no
+    /// header: any Content-Type (or none, as `curl -T` sends) is taken.
     pub upload_url: String,
+    pub upload_method: String,
+    /// The headers the PUT must carry: none for an import.
+    pub upload_headers: std::collections::BTreeMap<String, String>,
 }
 
 /// Creates an import job with its options and returns a presigned upload URL.
@@ -56,13 +60,26 @@ pub async fn create_job(
     )
     .await?;
     let key = BlobKey::parse(&job.key).map_err(ApiError::internal)?;
+    let terms = UploadTerms::default();
     let upload_url = st
         .blobs
         // Any content type and size: what arrives is sniffed and bounded by the import.
-        .presign_put(&key, Duration::from_secs(3600), UploadTerms::default())
+        .presign_put(&key, Duration::from_secs(3600), terms)
         .await
         .map_err(ApiError::internal)?;
-    Ok((StatusCode::CREATED, Json(CreatedImportJob { job, upload_url })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedImportJob {
+            job,
+            upload_url,
+            upload_method: "PUT".into(),
+            upload_headers: terms
+                .headers()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/imports", tag = "imports", responses((status = 200, body = Vec<ImportJob>)))]
