@@ -47,6 +47,9 @@ pub enum ApiError {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// The media type of every error the API answers.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
 /// An RFC 9457 problem document.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
@@ -65,6 +68,29 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub duplicate: Option<DuplicateMatch>,
+}
+
+impl Problem {
+    /// A problem with no field errors: its type from `slug`, its title from the status.
+    pub fn new(status: StatusCode, slug: &str, detail: String) -> Self {
+        Problem {
+            kind: format!("https://leadgate.dev/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors: vec![],
+            allowed_next: None,
+            duplicate: None,
+        }
+    }
+
+    /// The problem as a response, with its status and media type.
+    pub fn into_response_with(self, status: StatusCode) -> Response {
+        let mut res = (status, Json(self)).into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res
+    }
 }
 
 impl ApiError {
@@ -122,10 +148,6 @@ impl ApiError {
             other => other.to_string(),
         };
         Problem {
-            kind: format!("https://leadgate.dev/problems/{}", self.slug()),
-            title: status.canonical_reason().unwrap_or("Error").to_owned(),
-            status: status.as_u16(),
-            detail,
             errors: match self {
                 ApiError::Validation(e) => e.0.clone(),
                 _ => vec![],
@@ -138,6 +160,7 @@ impl ApiError {
                 ApiError::Duplicate(m) => Some(m.clone()),
                 _ => None,
             },
+            ..Problem::new(status, self.slug(), detail)
         }
     }
 
@@ -162,11 +185,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(e) = &self {
             log_chain(e.as_ref());
         }
-        let mut res = (self.status(), Json(self.problem())).into_response();
-        res.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        let mut res = self.problem().into_response_with(self.status());
         if let ApiError::TooManyRequests(secs) = &self
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

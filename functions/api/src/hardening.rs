@@ -3,7 +3,7 @@
 //! a route's limit, answer text/plain or nothing), `X-Content-Type-Options: nosniff`, and
 //! `Cache-Control: no-store` (leads and keys must not sit in shared caches).
 
-use crate::error::Problem;
+use crate::error::{PROBLEM_JSON, Problem};
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,7 +30,7 @@ fn is_problem(res: &Response) -> bool {
     res.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/problem+json"))
+        .is_some_and(|ct| ct.starts_with(PROBLEM_JSON))
 }
 
 /// Rewrites an error response that is not problem+json into one, keeping its status and
@@ -52,21 +52,15 @@ pub async fn ensure_problem(res: Response) -> Response {
     } else {
         text
     };
-    let problem = Problem {
-        kind: format!("https://leadgate.dev/problems/{}", slug(status)),
-        title: reason.to_owned(),
-        status: status.as_u16(),
-        detail,
-        errors: vec![],
-        allowed_next: None,
-        duplicate: None,
-    };
-    let body = axum::Json(problem).into_response().into_body();
+    // The layer's own headers (Allow on a 405, Retry-After) stay; the body and its type are
+    // the problem's.
+    let body = axum::Json(Problem::new(status, slug(status), detail))
+        .into_response()
+        .into_body();
     parts.headers.remove(header::CONTENT_LENGTH);
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     Response::from_parts(parts, body)
 }
 

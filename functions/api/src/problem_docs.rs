@@ -6,15 +6,14 @@
 //! where there is a body. Found by schemathesis: the handlers' annotations listed only the
 //! errors their own code returns, and as `application/json`.
 
+use crate::error::PROBLEM_JSON;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{Content, OpenApi, Ref, RefOr, Response};
-
-const PROBLEM: &str = "application/problem+json";
 
 fn problem_response(description: &str) -> RefOr<Response> {
     let mut r = Response::new(description);
     r.content.insert(
-        PROBLEM.to_owned(),
+        PROBLEM_JSON.to_owned(),
         RefOr::T(Content::new(Some(Ref::from_schema_name("Problem")))),
     );
     RefOr::T(r)
@@ -29,7 +28,7 @@ fn document_operation(path: &str, op: &mut Operation) {
         if let RefOr::T(r) = resp
             && let Some(json) = r.content.shift_remove("application/json")
         {
-            r.content.insert(PROBLEM.to_owned(), json);
+            r.content.insert(PROBLEM_JSON.to_owned(), json);
         }
     }
     let has_body = op.request_body.is_some();

@@ -83,6 +83,33 @@ async fn env() -> Env {
 }
 
 impl Env {
+    /// Creates an import job, uploads `file` to its URL, runs one folder scan (which must
+    /// import it) and returns the job as the API then shows it.
+    async fn import_through_job(&self, job: Value, file: impl Into<reqwest::Body>) -> Value {
+        let created: Value = self
+            .http
+            .post(format!("{}/v1/imports", self.base))
+            .bearer_auth(&self.key)
+            .json(&job)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let put = self
+            .http
+            .put(created["upload_url"].as_str().unwrap())
+            .body(file)
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success());
+        assert_eq!(scan_once(&self.deps).await.unwrap(), 1);
+        let id = created["job"]["id"].as_str().unwrap();
+        self.get(&format!("/v1/imports/{id}")).await.json().await.unwrap()
+    }
+
     async fn get(&self, path: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path}", self.base))
@@ -315,30 +342,13 @@ async fn when_a_marker_points_into_another_tenant_should_refuse_it() {
 #[tokio::test]
 async fn when_a_transcoded_file_is_unreadable_should_leave_no_scratch_file() {
     let e = env().await;
-    let res = e
-        .http
-        .post(format!("{}/v1/imports", e.base))
-        .bearer_auth(&e.key)
-        .json(&json!({"filename": "empty.txt"}))
-        .send()
-        .await
-        .unwrap();
-    let created: Value = res.json().await.unwrap();
-    let id = created["job"]["id"].as_str().unwrap().to_owned();
     let mut utf16 = vec![0xFF, 0xFE];
     for u in "Name\tEmail\tLead Source\r\n".encode_utf16() {
         utf16.extend(u.to_le_bytes());
     }
-    let put = e
-        .http
-        .put(created["upload_url"].as_str().unwrap())
-        .body(utf16)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
-    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
-    let job: Value = e.get(&format!("/v1/imports/{id}")).await.json().await.unwrap();
+    let job = e
+        .import_through_job(json!({"filename": "empty.txt"}), utf16)
+        .await;
     assert_eq!(job["report"]["outcome"], "unreadable", "{job}");
     let left: Vec<String> = std::fs::read_dir(&e.deps.scratch)
         .map(|d| {
@@ -357,31 +367,17 @@ async fn when_a_transcoded_file_is_unreadable_should_leave_no_scratch_file() {
 #[tokio::test]
 async fn when_rows_are_ragged_should_read_each_against_the_header_and_report() {
     let e = env().await;
-    let res = e
-        .http
-        .post(format!("{}/v1/imports", e.base))
-        .bearer_auth(&e.key)
-        .json(&json!({"filename": "ragged.csv", "options": {"mode": "valid_rows", "default_source": "Referral"}}))
-        .send()
-        .await
-        .unwrap();
-    let created: Value = res.json().await.unwrap();
-    let id = created["job"]["id"].as_str().unwrap().to_owned();
     let csv = "Name,Email,Phone\n\
                Short Sam,sam@ragged.example\n\
                Trailing Tia,tia@ragged.example,,,,\n\
                Extra Ed,ed@ragged.example,+1 415 555 0199,surprise,more\n\
                Bad Bo,not-an-email\n";
-    let put = e
-        .http
-        .put(created["upload_url"].as_str().unwrap())
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert!(put.status().is_success());
-    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
-    let job: Value = e.get(&format!("/v1/imports/{id}")).await.json().await.unwrap();
+    let job = e
+        .import_through_job(
+            json!({"filename": "ragged.csv", "options": {"mode": "valid_rows", "default_source": "Referral"}}),
+            csv,
+        )
+        .await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(
         (

@@ -288,22 +288,15 @@ async fn serve_put(
         let mut stream = body.into_data_stream();
         let mut written = 0u64;
         while let Some(chunk) = stream.next().await {
-            let c = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    Box::new(up).abort().await?;
-                    return Err(BlobError::unavailable(std::io::Error::other(e.to_string())));
-                }
-            };
+            // Every early return drops `up`, which removes its temporary file.
+            let c = chunk.map_err(|e| BlobError::unavailable(std::io::Error::other(e.to_string())))?;
             written += c.len() as u64;
             if limit.is_some_and(|n| written > n) {
-                Box::new(up).abort().await?;
                 return Ok(Err(StatusCode::BAD_REQUEST));
             }
             up.write(c).await?;
         }
         if limit.is_some_and(|n| written != n) {
-            Box::new(up).abort().await?;
             return Ok(Err(StatusCode::BAD_REQUEST));
         }
         if once {
@@ -360,8 +353,7 @@ impl MultipartUpload for LocalUpload {
     }
 
     async fn complete(mut self: Box<Self>) -> Result<BlobMeta, BlobError> {
-        self.file.flush().await.map_err(io)?;
-        self.file.sync_all().await.map_err(io)?;
+        self.finish().await?;
         self.store.publish(&self.tmp, &self.key).await
     }
 

@@ -231,6 +231,16 @@ impl LeadFetcher for PlatformClient {
 mod tests {
     use super::*;
 
+    fn meta_cfg(graph_base_url: String) -> MetaConfig {
+        MetaConfig {
+            verify_token: "v".repeat(10),
+            app_secret: "s".repeat(10),
+            page_access_token: "page-token".into(),
+            graph_base_url,
+            source: crate::domain::SourceId::parse("social-media").unwrap(),
+        }
+    }
+
     #[test]
     fn when_a_base_url_is_not_the_platforms_https_host_should_refuse_it() {
         for ok in ["https://graph.facebook.com/v19.0", "https://graph.facebook.com"] {
@@ -258,13 +268,7 @@ mod tests {
         // A listener that records whether anything connected.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let cfg = MetaConfig {
-            verify_token: "v".repeat(10),
-            app_secret: "s".repeat(10),
-            page_access_token: "page-token".into(),
-            graph_base_url: format!("http://{addr}/graph"),
-            source: crate::domain::SourceId::parse("social-media").unwrap(),
-        };
+        let cfg = meta_cfg(format!("http://{addr}/graph"));
         let err = PlatformClient::new().meta_lead(&cfg, "123").await.unwrap_err();
         assert!(matches!(err, FetchError::NotAllowed { .. }), "{err:?}");
         let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
@@ -296,16 +300,9 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        let cfg = |base: String| MetaConfig {
-            verify_token: "v".repeat(10),
-            app_secret: "s".repeat(10),
-            page_access_token: "page-token".into(),
-            graph_base_url: base,
-            source: crate::domain::SourceId::parse("social-media").unwrap(),
-        };
         let client = PlatformClient::allowing_any_host();
         let err = client
-            .meta_lead(&cfg(format!("http://{addr}/graph")), "123")
+            .meta_lead(&meta_cfg(format!("http://{addr}/graph")), "123")
             .await
             .unwrap_err();
         assert!(matches!(err, FetchError::Status { status: 307, .. }), "{err:?}");
@@ -315,7 +312,7 @@ mod tests {
         );
         // Nothing listens on port 9 here: the message says so in our words only.
         let err = client
-            .meta_lead(&cfg("http://127.0.0.1:9/graph".into()), "123")
+            .meta_lead(&meta_cfg("http://127.0.0.1:9/graph".into()), "123")
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "meta could not be reached");

@@ -12,6 +12,25 @@ pub const MAX_SEGMENT_BYTES: usize = 255;
 /// The longest extension kept when a name is shortened for its key.
 const MAX_EXTENSION_BYTES: usize = 16;
 
+/// The rule as the OpenAPI document states it (with length 1-`MAX_CHARS`); `check_filename`
+/// is the same rule in code, and a test holds the two together.
+pub const PATTERN: &str = r"^[^./\\\u0000-\u001f\u007f-\u009f][^/\\\u0000-\u001f\u007f-\u009f]*$";
+
+/// The OpenAPI schema of a filename a client gives.
+pub fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(PATTERN))
+        .min_length(Some(1))
+        .max_length(Some(MAX_CHARS))
+        .description(Some(
+            "1-200 characters: no slash, backslash or control character, not starting with '.' \
+             (a name over 255 bytes is shortened in its bucket key)",
+        ))
+        .into()
+}
+
 /// The name, or why it is not one.
 pub fn check_filename(name: &str) -> Result<String, FieldError> {
     let ok = !name.is_empty()
@@ -74,6 +93,30 @@ mod tests {
         }
         assert!(check_filename(&"é".repeat(200)).is_ok());
         assert!(check_filename(&"a".repeat(201)).is_err());
+    }
+
+    #[test]
+    fn when_the_documented_pattern_is_read_should_match_the_rule() {
+        let re = regex::Regex::new(PATTERN).unwrap();
+        for s in [
+            "leads.csv",
+            "Clientes é.xlsx",
+            " x",
+            "a.b.c",
+            "",
+            ".x",
+            ".lg-x",
+            "a/b",
+            "a\\b",
+            "a\u{0}b",
+            "Icon\r",
+            "a\u{7f}",
+            "a\u{85}b",
+            "a\u{a0}b",
+            "😀.csv",
+        ] {
+            assert_eq!(re.is_match(s), check_filename(s).is_ok(), "{s:?}");
+        }
     }
 
     #[test]

@@ -43,6 +43,19 @@ impl Region {
             .into()
     }
 
+    /// A region as the API takes it, and as `nullable_schema` documents it: an upper-case
+    /// code, exactly. (`parse` is lenient, for what imported files hold.)
+    pub fn parse_code(raw: &str) -> Result<Self, FieldError> {
+        if raw.len() != 2 || !raw.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(FieldError::new(
+                "default_region",
+                "invalid_region",
+                "region is an upper-case ISO 3166-1 alpha-2 code such as US, GB or DE",
+            ));
+        }
+        Self::parse(raw)
+    }
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         phonenumber::country::Id::from_str(&raw.trim().to_ascii_uppercase())
             .map(Self)

@@ -67,12 +67,12 @@ pub fn page_limit(raw: Option<u32>) -> Result<u32, FieldError> {
     match raw {
         None => Ok(DEFAULT_CLIENT_PAGE),
         Some(n) if (1..=MAX_CLIENT_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(FieldError::new(
-            "limit",
-            "out_of_range",
-            format!("limit is 1-{MAX_CLIENT_PAGE}"),
-        )),
+        Some(_) => Err(limit_out_of_range()),
     }
+}
+
+fn limit_out_of_range() -> FieldError {
+    FieldError::new("limit", "out_of_range", format!("limit is 1-{MAX_CLIENT_PAGE}"))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -286,9 +286,13 @@ impl LeadQuery {
                         "order is `asc` or `desc`",
                     )),
                 },
-                "limit" => match v.parse::<u32>().ok().map(|n| page_limit(Some(n))) {
-                    Some(Ok(n)) => q.limit = n,
-                    _ => errs.push(FieldError::new("limit", "out_of_range", "limit is 1-200")),
+                "limit" => match v
+                    .parse::<u32>()
+                    .map_err(|_| limit_out_of_range())
+                    .and_then(|n| page_limit(Some(n)))
+                {
+                    Ok(n) => q.limit = n,
+                    Err(e) => errs.push(e),
                 },
                 "cursor" => q.cursor = Some(v.to_owned()),
                 other => match other.strip_prefix("cf.") {

@@ -2,14 +2,14 @@
 //! capture forms (used by the capture gateway).
 
 use crate::domain::error::{FieldError, FieldErrors};
-use crate::domain::ids::SourceId;
+use crate::domain::ids::{SourceId, is_slug, slug_schema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PipelineStage {
     /// Slug id, e.g. `discovery`.
-    #[schema(pattern = "^[a-zA-Z0-9][a-z0-9_-]{0,63}$")]
+    #[schema(schema_with = slug_schema)]
     pub id: String,
     #[schema(
         min_length = 1,
@@ -40,15 +40,6 @@ pub fn default_stages() -> Vec<PipelineStage> {
     .collect()
 }
 
-fn is_key(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_alphanumeric()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'_')
-}
-
 /// Checks a whole stage list: ids are slugs and unique, names 1-80 characters.
 pub fn validate_stages(stages: &[PipelineStage]) -> Result<(), FieldErrors> {
     let mut errs = FieldErrors::default();
@@ -61,7 +52,7 @@ pub fn validate_stages(stages: &[PipelineStage]) -> Result<(), FieldErrors> {
     }
     let mut seen = std::collections::BTreeSet::new();
     for (i, s) in stages.iter().enumerate() {
-        if !is_key(&s.id) || !seen.insert(s.id.as_str()) {
+        if !is_slug(&s.id) || !seen.insert(s.id.as_str()) {
             errs.push(FieldError::new(
                 format!("stages[{i}].id"),
                 "invalid_id",
@@ -93,7 +84,7 @@ pub enum ResubmissionPolicy {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaptureForm {
     /// The `{form_key}` in `/capture/{tenant}/forms/{form_key}`.
-    #[schema(pattern = "^[a-zA-Z0-9][a-z0-9_-]{0,63}$")]
+    #[schema(schema_with = slug_schema)]
     pub key: String,
     #[schema(
         min_length = 1,
@@ -121,7 +112,7 @@ pub struct CaptureForm {
     #[schema(minimum = 1, maximum = 1000000)]
     pub rate_limit_per_minute: u32,
     /// When set, posts must carry `X-Leadgate-Signature: t=…,v1=…` (HMAC-SHA256 of
-    /// `"{t}.{body}"`). Write-only: the API shows `********`. In a PUT, leaving it out (or
+    /// `"{t}.{body}"`). Write-only: the API shows `SECRET_MASK`. In a PUT, leaving it out (or
     /// sending the mask) keeps the stored secret; `null` removes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_length = 24, max_length = 256)]
@@ -155,7 +146,7 @@ fn is_http_url(s: &str) -> bool {
 impl CaptureForm {
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
-        if !is_key(&self.key) {
+        if !is_slug(&self.key) {
             errs.push(FieldError::new(
                 "key",
                 "invalid_key",

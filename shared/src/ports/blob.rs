@@ -114,16 +114,16 @@ pub struct UploadTerms<'a> {
 
 impl UploadTerms<'_> {
     /// The headers a client must send with its PUT, as the API tells it.
-    pub fn headers(&self) -> Vec<(&'static str, String)> {
-        let mut out = Vec::new();
+    pub fn headers(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
         if let Some(ct) = self.content_type {
-            out.push(("Content-Type", ct.to_owned()));
+            out.insert("Content-Type".to_owned(), ct.to_owned());
         }
         if let Some(n) = self.exact_size {
-            out.push(("Content-Length", n.to_string()));
+            out.insert("Content-Length".to_owned(), n.to_string());
         }
         if self.once {
-            out.push(("If-None-Match", "*".to_owned()));
+            out.insert("If-None-Match".to_owned(), "*".to_owned());
         }
         out
     }

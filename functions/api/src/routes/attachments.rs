@@ -23,11 +23,7 @@ const URL_TTL: Duration = Duration::from_secs(15 * 60);
 #[serde(deny_unknown_fields)]
 pub struct NewAttachment {
     /// As for imports: 1-200 characters, no slashes or control characters, not starting with '.'.
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(schema_with = leadgate_core::domain::filename::schema)]
     pub filename: String,
     /// A MIME type such as `application/pdf`.
     #[schema(
@@ -140,11 +136,6 @@ pub async fn create_attachment(
         .presign_put(&key, URL_TTL, terms)
         .await
         .map_err(ApiError::internal)?;
-    let upload_headers = terms
-        .headers()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
     let file = AttachmentRef {
         key: key.to_string(),
         filename,
@@ -165,7 +156,7 @@ pub async fn create_attachment(
             id: att,
             upload_url,
             upload_method: "PUT".into(),
-            upload_headers,
+            upload_headers: terms.headers(),
             expires_in_seconds: URL_TTL.as_secs(),
         }),
     ))

@@ -20,11 +20,7 @@ use std::time::Duration;
 pub struct NewImportJob {
     /// 1-200 characters: no slashes or control characters, not starting with '.' (a name over
     /// 255 bytes is shortened in its bucket key).
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = "^[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*$"
-    )]
+    #[schema(schema_with = leadgate_core::domain::filename::schema)]
     pub filename: String,
     #[serde(default)]
     pub options: ImportOptions,
@@ -73,11 +69,7 @@ pub async fn create_job(
             job,
             upload_url,
             upload_method: "PUT".into(),
-            upload_headers: terms
-                .headers()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            upload_headers: terms.headers(),
         }),
     ))
 }

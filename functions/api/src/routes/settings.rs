@@ -116,6 +116,16 @@ pub async fn delete_source(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A PUT whose body names another key than its path (custom fields, capture forms).
+fn key_mismatch() -> ApiError {
+    leadgate_core::domain::error::FieldError::new(
+        "key",
+        "key_mismatch",
+        "the key in the body must match the key in the path",
+    )
+    .into()
+}
+
 #[utoipa::path(get, path = "/v1/settings/custom-fields", tag = "settings", responses((status = 200, body = Vec<CustomFieldDef>)))]
 pub async fn list_custom_fields(
     State(st): State<ApiState>,
@@ -136,12 +146,7 @@ pub async fn put_custom_field(
 ) -> ApiResult<Json<CustomFieldDef>> {
     caller.require_admin()?;
     if def.key != key {
-        return Err(leadgate_core::domain::error::FieldError::new(
-            "key",
-            "key_mismatch",
-            "the key in the body must match the key in the path",
-        )
-        .into());
+        return Err(key_mismatch());
     }
     Ok(Json(
         custom_fields::put_custom_field(&*st.store, &caller.tenant.id, def).await?,
@@ -284,12 +289,7 @@ pub async fn put_form(
         ))
     })?;
     if form.key != key {
-        return Err(leadgate_core::domain::error::FieldError::new(
-            "key",
-            "key_mismatch",
-            "the key in the body must match the key in the path",
-        )
-        .into());
+        return Err(key_mismatch());
     }
     Ok(Json(
         settings::put_form_with(&*st.store, &caller.tenant.id, form, secret)
@@ -334,17 +334,7 @@ pub async fn change_tenant_settings(
     caller.require_admin()?;
     let mut s = caller.tenant.settings.clone();
     if let Some(r) = &change.default_region {
-        // As the document says: an upper-case code, exactly (the parser itself is lenient,
-        // for imported files).
-        if r.len() != 2 || !r.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(leadgate_core::domain::error::FieldError::new(
-                "default_region",
-                "invalid_region",
-                "region is an upper-case ISO 3166-1 alpha-2 code such as US, GB or DE",
-            )
-            .into());
-        }
-        s.default_region = Region::parse(r)?;
+        s.default_region = Region::parse_code(r)?;
     }
     if let Some(own) = change.reps_see_own_leads_only {
         s.reps_see_own_leads_only = own;
