@@ -144,7 +144,10 @@ pub fn seed(rows: usize, data: &Path) -> Result<Value, String> {
             let new = NewLead::parse(&row_input(&columns, &cells, None), &ctx).map_err(|e| e.to_string())?;
             batch.push(Lead::from_new(t.clone(), LeadId::new(), new, chrono::Utc::now()));
             if batch.len() == 500 || i + 1 == rows {
-                store.put_leads_batch(&batch).await.map_err(|e| e.to_string())?;
+                store
+                    .put_leads_batch(&batch, &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
                 batch.clear();
             }
         }

@@ -263,7 +263,7 @@ async fn failure_mid_transaction_changes_nothing(store: Arc<dyn LeadStore>) {
     );
     let err = f
         .store
-        .commit_lead_change(&next, &records, &activity)
+        .commit_lead_change(&next, &records, std::slice::from_ref(&activity))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict { .. }), "{err:?}");
@@ -290,7 +290,9 @@ async fn failure_mid_transaction_changes_nothing(store: Arc<dyn LeadStore>) {
     stale.version -= 1;
     let ok_records = &records[..1];
     assert!(matches!(
-        f.store.commit_lead_change(&stale, ok_records, &activity).await,
+        f.store
+            .commit_lead_change(&stale, ok_records, std::slice::from_ref(&activity))
+            .await,
         Err(StoreError::Conflict { .. })
     ));
     assert!(

@@ -64,6 +64,23 @@ impl Env {
             .items
     }
 
+    /// Every lead, page after page.
+    async fn leads_all(&self) -> Vec<leadgate_core::domain::Lead> {
+        let mut all = Vec::new();
+        let mut q = LeadQuery {
+            limit: 500,
+            ..Default::default()
+        };
+        loop {
+            let page = self.store.list_leads(&self.tenant.id, &q).await.unwrap();
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(c) => q.cursor = Some(c),
+                None => return all,
+            }
+        }
+    }
+
     async fn report_file(&self, key: &str) -> String {
         let mut r = self.blobs.get(&BlobKey::parse(key).unwrap()).await.unwrap();
         let mut s = String::new();
@@ -298,8 +315,11 @@ async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     );
     let dups = e.report_file(&skip.duplicates_csv).await;
     let a_id = e.leads().await.iter().find(|l| l.name == "A One").unwrap().id;
-    assert!(dups.contains(&format!("2,a@x.example,{a_id},skip")), "{dups}");
-    assert!(dups.contains("5,c@x.example,line 4,skip"), "{dups}");
+    assert!(
+        dups.contains(&format!("2,email,a@x.example,{a_id},skip")),
+        "{dups}"
+    );
+    assert!(dups.contains("5,email,c@x.example,line 4,skip"), "{dups}");
     let upd = e
         .import(
             "upd.csv",
@@ -679,8 +699,8 @@ mod freezing {
         async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
             self.inner.create_lead(lead, guards).await
         }
-        async fn put_leads_batch(&self, leads: &[Lead]) -> Result<(), StoreError> {
-            self.inner.put_leads_batch(leads).await?;
+        async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+            self.inner.put_leads_batch(leads, entries).await?;
             if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.freeze_on {
                 self.frozen.notify_one();
                 std::future::pending::<()>().await;
@@ -715,9 +735,9 @@ mod freezing {
             &self,
             lead: &Lead,
             new_records: &[NewRecord],
-            activity: &Activity,
+            activities: &[Activity],
         ) -> Result<Lead, StoreError> {
-            self.inner.commit_lead_change(lead, new_records, activity).await
+            self.inner.commit_lead_change(lead, new_records, activities).await
         }
         async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
             self.inner.append_activity(activity).await
@@ -875,6 +895,31 @@ async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<d
     };
     assert_eq!(counts(&report), counts(&expected));
     assert_eq!(lead_fingerprint(&e).await, lead_fingerprint(&whole).await);
+    // The rows the killed run wrote past its checkpoint were rewritten with their timeline
+    // entry, not given a second one.
+    for lead in e
+        .leads_all()
+        .await
+        .iter()
+        .filter(|l| l.provenance.channel == "import")
+    {
+        let timeline = e
+            .store
+            .list_activities(&e.tenant.id, &lead.id, None, 10)
+            .await
+            .unwrap()
+            .items;
+        let imported = timeline
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a.kind,
+                    leadgate_core::domain::activity::ActivityKind::Imported { .. }
+                )
+            })
+            .count();
+        assert_eq!(imported, 1, "{}: {timeline:?}", lead.name);
+    }
     assert_eq!(call(clock).await, ObjectImport::AlreadyHandled);
 }
 

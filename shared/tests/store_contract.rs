@@ -407,7 +407,7 @@ async fn pagination_sees_every_lead_once(store: Arc<dyn LeadStore>) {
         })
         .collect();
     for chunk in leads.chunks(200) {
-        store.put_leads_batch(chunk).await.unwrap();
+        store.put_leads_batch(chunk, &[]).await.unwrap();
     }
     for (sort, order) in [
         (SortField::Created, SortOrder::Asc),

@@ -74,6 +74,15 @@ pub enum ActivityKind {
         /// true when the submission matched this existing lead instead of making a new one.
         resubmitted: bool,
     },
+    /// Created or updated by an import job, in the same write as the change.
+    Imported {
+        job_id: String,
+        /// true when the job created the lead; false when it updated it.
+        created: bool,
+        /// The fields an update changed (empty for a created lead).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        fields: Vec<String>,
+    },
     Converted {
         prospect_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

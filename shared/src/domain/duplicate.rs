@@ -42,6 +42,28 @@ pub fn match_keys(email: Option<&Email>, phone: Option<&Phone>) -> Vec<MatchKey>
         .collect()
 }
 
+/// The leads a contact matches, by the first key that matches any (email, then phone),
+/// oldest first, leaving out `except` (a row's own lead). One rule for every write path: the
+/// API and capture take the oldest; an import update calls more than one ambiguous.
+pub async fn find_matches(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    email: Option<&Email>,
+    phone: Option<&Phone>,
+    except: Option<&LeadId>,
+) -> Result<Option<(MatchKey, Vec<LeadId>)>, StoreError> {
+    for key in match_keys(email, phone) {
+        let mut ids = store.find_leads_by_contact(tenant, &key).await?;
+        ids.retain(|id| Some(id) != except);
+        if !ids.is_empty() {
+            ids.sort();
+            ids.dedup();
+            return Ok(Some((key, ids)));
+        }
+    }
+    Ok(None)
+}
+
 /// Finds the existing lead a new one duplicates. The oldest matching lead wins, so the
 /// answer is stable as more duplicates arrive.
 pub async fn find_duplicate(
@@ -50,11 +72,7 @@ pub async fn find_duplicate(
     email: Option<&Email>,
     phone: Option<&Phone>,
 ) -> Result<Option<DuplicateMatch>, StoreError> {
-    for key in match_keys(email, phone) {
-        let ids = store.find_leads_by_contact(tenant, &key).await?;
-        if let Some(lead_id) = ids.into_iter().min() {
-            return Ok(Some(DuplicateMatch { key, lead_id }));
-        }
-    }
-    Ok(None)
+    Ok(find_matches(store, tenant, email, phone, None)
+        .await?
+        .map(|(key, ids)| DuplicateMatch { key, lead_id: ids[0] }))
 }

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod seen;
 pub mod table;
 pub mod template;
+pub mod update;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,15 @@
 //! The import pipeline: validate every row, apply the mode and the duplicate policy, write
 //! new leads in batches, and write the report (a JSON summary, an errors CSV with the original
-//! row plus line, column and reason, and a duplicates CSV naming the lead each row matched).
+//! row plus line, column and reason, and a duplicates CSV naming the lead(s) each row matched
+//! and what was done).
+//!
+//! Rows match stored leads by the rule every write path uses (`find_matches`: email, then
+//! phone). A row matching two or more leads is `ambiguous` and writes nothing; under `update`
+//! a matched lead changes by the API's PATCH rule (`update`), and a converted one never does.
+//! Each created or updated lead gets an `imported` timeline entry in the same write.
 //!
 //! Memory stays bounded: rows are streamed twice (a validating pass, then a writing pass, so
-//! `all_or_nothing` can refuse before anything is saved); the emails seen so far live in a
+//! `all_or_nothing` can refuse before anything is saved); the contacts seen so far live in a
 //! scratch file (`seen`), and report rows go to the bucket in parts at each checkpoint.
 //!
 //! Resumable: every `checkpoint_every` rows the run hands a `Checkpoint` (pass, rows done,
@@ -15,20 +21,23 @@
 //! chunks after it.
 
 use super::mapping::{Column, map_headers, row_input};
-use super::seen::SeenEmails;
+use super::seen::SeenContacts;
 use super::table::{self, Table};
+use super::update;
 use super::{DuplicatePolicy, ImportMode, ImportOptions};
 use crate::domain::LeadStatus;
-use crate::domain::duplicate::MatchKey;
+use crate::domain::activity::{Activity, ActivityKind, Actor};
+use crate::domain::duplicate::{MatchKey, find_matches, match_keys};
 use crate::domain::error::FieldError;
-use crate::domain::ids::LeadId;
-use crate::domain::lead::{Lead, LeadContext, NewLead};
+use crate::domain::ids::{ActivityId, LeadId};
+use crate::domain::lead::{Lead, LeadContext, LeadInput, NewLead};
+use crate::domain::phone::Phone;
 use crate::domain::tenant::Tenant;
 use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
-use crate::ports::store::LeadStore;
+use crate::ports::store::{LeadStore, StoreError};
 use crate::services::ServiceError;
-use crate::services::leads::load_context;
+use crate::services::leads::{change_entries, load_context};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::Serialize;
@@ -84,6 +93,9 @@ pub struct ImportReport {
     #[serde(default)]
     pub unchanged: u64,
     pub skipped: u64,
+    /// Rows that matched more than one stored lead: nothing written (see the duplicates report).
+    #[serde(default)]
+    pub ambiguous: u64,
     pub errors_csv: String,
     pub duplicates_csv: String,
     pub summary_json: String,
@@ -103,6 +115,8 @@ pub struct Counters {
     #[serde(default)]
     pub unchanged: u64,
     pub skipped: u64,
+    #[serde(default)]
+    pub ambiguous: u64,
 }
 
 impl ImportReport {
@@ -116,6 +130,7 @@ impl ImportReport {
             updated: self.updated,
             unchanged: self.unchanged,
             skipped: self.skipped,
+            ambiguous: self.ambiguous,
         }
     }
 
@@ -128,6 +143,7 @@ impl ImportReport {
         self.updated = c.updated;
         self.unchanged = c.unchanged;
         self.skipped = c.skipped;
+        self.ambiguous = c.ambiguous;
     }
 }
 
@@ -216,15 +232,34 @@ pub struct ImportRun<'a> {
 /// What one row turned out to be.
 enum Row {
     Invalid(Vec<FieldError>),
-    /// Same email as an earlier row of the file.
+    /// Same email or phone as an earlier row of the file.
     FileDuplicate {
         first_line: usize,
+        key: MatchKey,
+        new: Option<Box<NewLead>>,
+    },
+    /// Matches one stored lead (or several, under `create`, which does not care).
+    StoreDuplicate {
+        leads: Vec<LeadId>,
+        key: MatchKey,
         new: Box<NewLead>,
     },
-    /// Same email as a stored lead.
-    StoreDuplicate {
+    /// Under `update`: the stored lead after the row (`changed` false when the row says what
+    /// the lead says already).
+    Update {
+        before: Box<Lead>,
+        after: Box<Lead>,
+        key: MatchKey,
+    },
+    /// Under `update`, the lead it matched is converted: never overwritten.
+    Converted {
         lead: LeadId,
-        new: Box<NewLead>,
+        key: MatchKey,
+    },
+    /// Matches more than one stored lead: which one is meant is not known, so nothing is written.
+    Ambiguous {
+        leads: Vec<LeadId>,
+        key: MatchKey,
     },
     Fresh(Box<NewLead>),
 }
@@ -247,24 +282,28 @@ fn scratch_err(e: impl std::fmt::Display) -> ServiceError {
     )))
 }
 
-/// Classifies rows, tracking the file's emails.
+/// Classifies rows, tracking the file's contacts.
 struct Checker<'a> {
     run: &'a ImportRun<'a>,
     ctx: &'a LeadContext,
     columns: &'a [Column],
-    seen: SeenEmails,
+    seen: SeenContacts,
     started_at: DateTime<Utc>,
 }
 
-impl Checker<'_> {
-    fn parse(&self, cells: &[String]) -> Result<NewLead, Vec<FieldError>> {
-        self.parse_row(cells).map(|(n, _)| n)
-    }
+/// A row read against the header: its input (no default source), its contacts, and the
+/// errors of reading it that no policy forgives.
+struct ReadRow {
+    input: LeadInput,
+    keys: Vec<MatchKey>,
+    /// The status cell says `converted`.
+    converted: bool,
+    errors: Vec<FieldError>,
+}
 
-    /// The row as a new lead, and whether it said `converted`. Only conversion makes a lead
-    /// converted, but an exported converted lead may come back to update its stored self;
-    /// `check` decides.
-    fn parse_row(&self, cells: &[String]) -> Result<(NewLead, bool), Vec<FieldError>> {
+impl Checker<'_> {
+    fn read(&self, cells: &[String]) -> ReadRow {
+        let mut errors = Vec::new();
         // Every row is read against the header. Missing cells at the end are empty (short
         // rows are padded); cells past the header that hold something belong to no column,
         // so the row is refused rather than half-read. Empty ones (XLSX rows often carry
@@ -275,8 +314,8 @@ impl Checker<'_> {
             .map(|c| c.trim())
             .filter(|c| !c.is_empty())
             .collect();
-        let extra_error = (!extra.is_empty()).then(|| {
-            FieldError::new(
+        if !extra.is_empty() {
+            errors.push(FieldError::new(
                 "extra_cells",
                 "extra_cells",
                 format!(
@@ -285,83 +324,180 @@ impl Checker<'_> {
                     self.columns.len(),
                     extra.join(" | ").chars().take(200).collect::<String>()
                 ),
-            )
-        });
-        let mut input = row_input(self.columns, cells, self.run.options.default_source.as_deref());
+            ));
+        }
+        let input = row_input(self.columns, cells, None);
         let converted = input
             .status
             .as_deref()
             .is_some_and(|s| s.trim().eq_ignore_ascii_case(LeadStatus::Converted.as_str()));
-        if converted {
+        // The contacts alone, for matching; their errors come again from the full parse.
+        let email = input
+            .email
+            .as_deref()
+            .and_then(|e| crate::domain::email::Email::parse(e).ok());
+        let phone = [&input.phone, &input.mobile].into_iter().find_map(|p| {
+            p.as_deref()
+                .and_then(|p| Phone::parse_field(p, self.ctx.region, "phone").ok())
+        });
+        ReadRow {
+            keys: match_keys(email.as_ref(), phone.as_ref()),
+            input,
+            converted,
+            errors,
+        }
+    }
+
+    /// The row as a new lead (the default source filling an empty source cell). Only
+    /// conversion makes a lead converted, but an exported converted lead may come back to
+    /// match its stored self, so a `converted` cell is left to `check`.
+    fn parse_new(&self, row: &ReadRow) -> Result<NewLead, Vec<FieldError>> {
+        let mut input = row.input.clone();
+        if input.source.is_none() {
+            input.source = self.run.options.default_source.clone();
+        }
+        if row.converted {
             input.status = None;
         }
-        match (NewLead::parse(&input, self.ctx), extra_error) {
-            (Ok(n), None) => Ok((n, converted)),
-            (Ok(_), Some(e)) => Err(vec![e]),
-            (Err(mut errs), extra) => {
-                errs.0.extend(extra);
+        match NewLead::parse(&input, self.ctx) {
+            Ok(n) if row.errors.is_empty() => Ok(n),
+            Ok(_) => Err(row.errors.clone()),
+            Err(mut errs) => {
+                errs.0.extend(row.errors.iter().cloned());
                 Err(errs.0)
             }
         }
     }
 
-    /// A row an earlier chunk already handled: only its email is remembered.
+    /// Whether the row claims its contacts within the file (later rows with them are file
+    /// duplicates). Decided from the row alone, so a resumed run replays it without the
+    /// store: a valid new lead does; under `update` any row with contacts does.
+    fn claims(&self, row: &ReadRow) -> bool {
+        !row.keys.is_empty()
+            && row.errors.is_empty()
+            && (self.run.options.duplicates == DuplicatePolicy::Update || self.parse_new(row).is_ok())
+    }
+
+    /// A row an earlier chunk already handled: only its contacts are remembered.
     fn replay(&mut self, line: usize, cells: &[String]) -> Result<(), ServiceError> {
-        if let Ok(new) = self.parse(cells)
-            && let Some(email) = &new.email
-        {
-            self.seen.first_line(email, line).map_err(scratch_err)?;
+        let row = self.read(cells);
+        if self.claims(&row) {
+            self.seen.first_line(&row.keys, line).map_err(scratch_err)?;
         }
         Ok(())
     }
 
     async fn check(&mut self, line: usize, ordinal: u64, cells: &[String]) -> Result<Row, ServiceError> {
-        let (new, converted) = match self.parse_row(cells) {
-            Ok(n) => n,
-            Err(e) => return Ok(Row::Invalid(e)),
-        };
-        let row = self.classify_new(line, ordinal, new).await?;
-        Ok(match row {
-            Row::StoreDuplicate { .. }
-                if converted && self.run.options.duplicates != DuplicatePolicy::Create =>
-            {
-                row
-            }
-            _ if converted => Row::Invalid(vec![FieldError::new(
-                "status",
-                "invalid_status",
-                "a lead is converted only through conversion; a converted row can only match a stored lead",
-            )]),
-            _ => row,
-        })
-    }
-
-    async fn classify_new(&mut self, line: usize, ordinal: u64, new: NewLead) -> Result<Row, ServiceError> {
-        let Some(email) = new.email.clone() else {
-            return Ok(Row::Fresh(Box::new(new)));
-        };
-        if let Some(first_line) = self.seen.first_line(&email, line).map_err(scratch_err)? {
-            return Ok(Row::FileDuplicate {
-                first_line,
-                new: Box::new(new),
-            });
+        let row = self.read(cells);
+        let policy = self.run.options.duplicates;
+        if self.claims(&row)
+            && let Some(first_line) = self.seen.first_line(&row.keys, line).map_err(scratch_err)?
+        {
+            let new = self.parse_new(&row).ok().map(Box::new);
+            let key = row.keys[0].clone();
+            return Ok(Row::FileDuplicate { first_line, key, new });
         }
-        let own = import_lead_id(&self.run.job_id, ordinal, self.started_at);
-        let found = self
-            .run
-            .store
-            .find_leads_by_contact(&self.run.tenant.id, &MatchKey::Email(email))
-            .await?;
+        let email = row.keys.iter().find_map(|k| match k {
+            MatchKey::Email(e) => Some(e),
+            MatchKey::Phone(_) => None,
+        });
+        let phone = row.keys.iter().find_map(|k| match k {
+            MatchKey::Phone(p) => Some(p),
+            MatchKey::Email(_) => None,
+        });
         // This row's own lead, written by a run that was killed before its checkpoint, is
         // not a duplicate of itself.
-        Ok(match found.into_iter().filter(|l| *l != own).min() {
-            Some(lead) => Row::StoreDuplicate {
-                lead,
-                new: Box::new(new),
+        let own = import_lead_id(&self.run.job_id, ordinal, self.started_at);
+        let found = if row.keys.is_empty() {
+            None
+        } else {
+            find_matches(self.run.store, &self.run.tenant.id, email, phone, Some(&own)).await?
+        };
+        let Some((key, leads)) = found else {
+            return Ok(match self.parse_new(&row) {
+                Err(e) => Row::Invalid(e),
+                Ok(_) if row.converted => Row::Invalid(vec![converted_error()]),
+                Ok(n) => Row::Fresh(Box::new(n)),
+            });
+        };
+        if policy != DuplicatePolicy::Update {
+            return Ok(match self.parse_new(&row) {
+                Err(e) => Row::Invalid(e),
+                Ok(_) if row.converted && policy == DuplicatePolicy::Create => {
+                    Row::Invalid(vec![converted_error()])
+                }
+                Ok(_) if leads.len() > 1 && policy == DuplicatePolicy::Skip => Row::Ambiguous { leads, key },
+                Ok(n) => Row::StoreDuplicate {
+                    leads,
+                    key,
+                    new: Box::new(n),
+                },
+            });
+        }
+        if !row.errors.is_empty() {
+            return Ok(Row::Invalid(row.errors));
+        }
+        if leads.len() > 1 {
+            return Ok(Row::Ambiguous { leads, key });
+        }
+        let Some(before) = self.run.store.get_lead(&self.run.tenant.id, &leads[0]).await? else {
+            // Deleted since it was matched: the row is a new lead after all.
+            return Ok(match self.parse_new(&row) {
+                Err(e) => Row::Invalid(e),
+                Ok(n) => Row::Fresh(Box::new(n)),
+            });
+        };
+        if update::is_converted(&before) {
+            // Never overwritten; a row that says what the lead says (its own export) is
+            // simply unchanged.
+            let mut input = row.input.clone();
+            if row.converted {
+                input.status = None;
+            }
+            let now = self.run.clock.now();
+            let same = update::updated_lead(&before, &input, self.ctx, now)
+                .is_ok_and(|after| update::changed_fields(&before, &after).is_empty());
+            return Ok(if same {
+                Row::Update {
+                    after: Box::new(before.clone()),
+                    before: Box::new(before),
+                    key,
+                }
+            } else {
+                Row::Converted { lead: before.id, key }
+            });
+        }
+        Ok(
+            match update::updated_lead(&before, &row.input, self.ctx, self.run.clock.now()) {
+                Err(e) => Row::Invalid(e),
+                Ok(after) => Row::Update {
+                    before: Box::new(before),
+                    after: Box::new(after),
+                    key,
+                },
             },
-            None => Row::Fresh(Box::new(new)),
-        })
+        )
     }
+}
+
+fn converted_error() -> FieldError {
+    FieldError::new(
+        "status",
+        "invalid_status",
+        "a lead is converted only through conversion; a converted row can only match a stored lead",
+    )
+}
+
+/// The report's words for a match key: which key, and its value.
+fn key_cells(key: &MatchKey) -> [String; 2] {
+    match key {
+        MatchKey::Email(e) => ["email".into(), e.to_string()],
+        MatchKey::Phone(p) => ["phone".into(), p.to_string()],
+    }
+}
+
+fn ids_cell(leads: &[LeadId]) -> String {
+    leads.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(" ")
 }
 
 fn csv_writer() -> csv::Writer<Vec<u8>> {
@@ -377,33 +513,6 @@ fn drain(w: &mut csv::Writer<Vec<u8>>) -> Result<bytes::Bytes, ServiceError> {
     w.flush().map_err(csv_err)?;
     let inner = std::mem::replace(w, csv_writer()).into_inner().map_err(csv_err)?;
     Ok(bytes::Bytes::from(inner))
-}
-
-/// Copies the row's non-empty values onto a stored lead (policy `update`).
-fn merge(into: &mut Lead, n: &NewLead, now: DateTime<Utc>) {
-    fn set<T: Clone>(dst: &mut Option<T>, src: &Option<T>) {
-        if src.is_some() {
-            *dst = src.clone();
-        }
-    }
-    into.name = n.name.clone();
-    set(&mut into.email, &n.email);
-    set(&mut into.phone, &n.phone);
-    set(&mut into.mobile, &n.mobile);
-    set(&mut into.company, &n.company);
-    set(&mut into.position, &n.position);
-    set(&mut into.website, &n.website);
-    set(&mut into.company_number, &n.company_number);
-    set(&mut into.tax_id, &n.tax_id);
-    set(&mut into.address.street, &n.address.street);
-    set(&mut into.address.city, &n.address.city);
-    set(&mut into.address.state, &n.address.state);
-    set(&mut into.address.country, &n.address.country);
-    set(&mut into.address.postal_code, &n.address.postal_code);
-    set(&mut into.owner, &n.owner);
-    into.tags.extend(n.tags.iter().cloned());
-    into.custom.extend(n.custom.clone());
-    into.updated_at = now;
 }
 
 /// The report CSVs of pass 1: buffered per chunk, flushed to the bucket as parts.
@@ -462,6 +571,7 @@ impl ImportRun<'_> {
             updated: 0,
             unchanged: 0,
             skipped: 0,
+            ambiguous: 0,
             errors_csv: self.report_key("errors.csv"),
             duplicates_csv: self.report_key("duplicates.csv"),
             summary_json: self.report_key("summary.json"),
@@ -543,7 +653,11 @@ impl ImportRun<'_> {
             h.extend(["line".into(), "column".into(), "reason".into()]);
             h
         });
-        let dup_header = headers.map(|_| ["line", "email", "matched", "action"].map(String::from).to_vec());
+        let dup_header = headers.map(|_| {
+            ["line", "matched_on", "value", "matched", "action"]
+                .map(String::from)
+                .to_vec()
+        });
         self.assemble("errors.csv", "errors", err_header, parts.error_parts)
             .await?;
         self.assemble("duplicates.csv", "duplicates", dup_header, parts.duplicate_parts)
@@ -642,7 +756,7 @@ impl ImportRun<'_> {
                 run: self,
                 ctx: &ctx,
                 columns: &columns,
-                seen: SeenEmails::create(&seen_path).map_err(scratch_err)?,
+                seen: SeenContacts::create(&seen_path).map_err(scratch_err)?,
                 started_at: started,
             })
         };
@@ -733,7 +847,13 @@ impl ImportRun<'_> {
                 continue;
             }
             p.report.rows += 1;
-            match checker.check(line, ordinal, &cells).await? {
+            let row = checker.check(line, ordinal, &cells).await?;
+            let dup = |key: &MatchKey, matched: String, action: &str| {
+                let [k, v] = key_cells(key);
+                [line.to_string(), k, v, matched, action.to_owned()]
+            };
+            let policy = self.options.duplicates;
+            let record = match row {
                 Row::Invalid(errs) => {
                     p.report.error_rows += 1;
                     // The report has the header's columns, then its own: the row is cut or
@@ -745,41 +865,54 @@ impl ImportRun<'_> {
                         rec.extend([line.to_string(), e.field.clone(), e.message.clone()]);
                         p.parts.errors.write_record(&rec).map_err(csv_err)?;
                     }
+                    None
                 }
-                Row::FileDuplicate { first_line, new } => {
+                Row::FileDuplicate { first_line, key, new } => {
                     p.report.valid_rows += 1;
                     p.report.duplicate_rows += 1;
-                    let action = if self.options.duplicates == DuplicatePolicy::Create {
+                    let action = if policy == DuplicatePolicy::Create && new.is_some() {
                         "create"
                     } else {
                         "skip"
                     };
-                    let email = new.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                    p.parts
-                        .duplicates
-                        .write_record([
-                            line.to_string(),
-                            email,
-                            format!("line {first_line}"),
-                            action.into(),
-                        ])
-                        .map_err(csv_err)?;
+                    Some(dup(&key, format!("line {first_line}"), action))
                 }
-                Row::StoreDuplicate { lead, new } => {
+                Row::StoreDuplicate { leads, key, .. } => {
                     p.report.valid_rows += 1;
                     p.report.duplicate_rows += 1;
-                    let action = match self.options.duplicates {
-                        DuplicatePolicy::Skip => "skip",
-                        DuplicatePolicy::Update => "update",
+                    let action = match policy {
                         DuplicatePolicy::Create => "create",
+                        _ => "skip",
                     };
-                    let email = new.email.as_ref().map(|e| e.to_string()).unwrap_or_default();
-                    p.parts
-                        .duplicates
-                        .write_record([line.to_string(), email, lead.to_string(), action.into()])
-                        .map_err(csv_err)?;
+                    Some(dup(&key, ids_cell(&leads), action))
                 }
-                Row::Fresh(_) => p.report.valid_rows += 1,
+                Row::Update { before, after, key } => {
+                    p.report.valid_rows += 1;
+                    p.report.duplicate_rows += 1;
+                    let action = if update::changed_fields(&before, &after).is_empty() {
+                        "unchanged"
+                    } else {
+                        "update"
+                    };
+                    Some(dup(&key, before.id.to_string(), action))
+                }
+                Row::Converted { lead, key } => {
+                    p.report.valid_rows += 1;
+                    p.report.duplicate_rows += 1;
+                    Some(dup(&key, lead.to_string(), "skip: the lead is converted"))
+                }
+                Row::Ambiguous { leads, key } => {
+                    p.report.valid_rows += 1;
+                    p.report.duplicate_rows += 1;
+                    Some(dup(&key, ids_cell(&leads), "ambiguous: nothing written"))
+                }
+                Row::Fresh(_) => {
+                    p.report.valid_rows += 1;
+                    None
+                }
+            };
+            if let Some(rec) = record {
+                p.parts.duplicates.write_record(&rec).map_err(csv_err)?;
             }
             p.rows_done += 1;
             p.rows_this_run += 1;
@@ -800,6 +933,7 @@ impl ImportRun<'_> {
     ) -> Result<Step, ServiceError> {
         let now = self.clock.now();
         let mut batch: Vec<Lead> = Vec::with_capacity(BATCH);
+        let mut entries: Vec<Activity> = Vec::with_capacity(BATCH);
         let policy = self.options.duplicates;
         let skip = p.rows_done;
         for (ordinal, row) in (0u64..).zip(table) {
@@ -814,27 +948,21 @@ impl ImportRun<'_> {
             let new = match checker.check(line, ordinal, &cells).await? {
                 Row::Invalid(_) => None,
                 Row::Fresh(n) => Some(n),
-                Row::FileDuplicate { new, .. } | Row::StoreDuplicate { new, .. }
-                    if policy == DuplicatePolicy::Create =>
-                {
-                    Some(new)
-                }
-                Row::StoreDuplicate { lead, new } if policy == DuplicatePolicy::Update => {
-                    if let Some(existing) = self.store.get_lead(&self.tenant.id, &lead).await? {
-                        let mut merged = existing.clone();
-                        merge(&mut merged, &new, existing.updated_at);
-                        // Re-importing an export changes nothing: no write, no new version.
-                        if merged == existing {
-                            p.report.unchanged += 1;
-                        } else {
-                            merged.updated_at = now;
-                            self.store.update_lead(&merged).await?;
-                            p.report.updated += 1;
-                        }
-                    }
+                Row::StoreDuplicate { new, .. } if policy == DuplicatePolicy::Create => Some(new),
+                Row::FileDuplicate { new: Some(new), .. } if policy == DuplicatePolicy::Create => Some(new),
+                Row::Update { before, after, .. } => {
+                    // The row's input, in case the lead changes under the write and the row
+                    // must be applied again (the checker itself stays on this task).
+                    let input = checker.read(&cells).input;
+                    self.save_update(*before, *after, &input, checker.ctx, &mut p.report)
+                        .await?;
                     None
                 }
-                Row::FileDuplicate { .. } | Row::StoreDuplicate { .. } => {
+                Row::Ambiguous { .. } => {
+                    p.report.ambiguous += 1;
+                    None
+                }
+                Row::FileDuplicate { .. } | Row::StoreDuplicate { .. } | Row::Converted { .. } => {
                     p.report.skipped += 1;
                     None
                 }
@@ -843,26 +971,113 @@ impl ImportRun<'_> {
                 let id = import_lead_id(&self.job_id, ordinal, checker.started_at);
                 let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
                 lead.provenance.form = Some(self.job_id.clone());
+                entries.push(self.created_entry(&lead, ordinal, checker.started_at));
                 batch.push(lead);
             }
             if batch.len() == BATCH {
-                self.flush(&mut batch, &mut p.report).await?;
+                self.flush(&mut batch, &mut entries, &mut p.report).await?;
             }
             if p.since_checkpoint >= self.checkpoint_every {
                 // The checkpoint must not claim rows that are still in the batch.
-                self.flush(&mut batch, &mut p.report).await?;
+                self.flush(&mut batch, &mut entries, &mut p.report).await?;
                 if self.checkpoint(p).await? {
                     return Ok(Step::Paused);
                 }
             }
         }
-        self.flush(&mut batch, &mut p.report).await?;
+        self.flush(&mut batch, &mut entries, &mut p.report).await?;
         Ok(Step::Done)
     }
 
+    /// The `imported` entry of a lead the job creates. Its id and time come from (job, row)
+    /// and the job's start, like the lead's id, so a resumed run rewrites it, never adds one.
+    fn created_entry(&self, lead: &Lead, ordinal: u64, started_at: DateTime<Utc>) -> Activity {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{}\n{ordinal}\nimported", self.job_id).as_bytes());
+        let mut rand = [0u8; 10];
+        rand.copy_from_slice(&digest[..10]);
+        let millis = started_at.timestamp_millis().max(0) as u64;
+        let id = uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid();
+        Activity {
+            id: ActivityId::from_uuid(id),
+            tenant: lead.tenant.clone(),
+            lead_id: lead.id,
+            at: started_at,
+            actor: Actor::Import {
+                job: self.job_id.clone(),
+            },
+            kind: ActivityKind::Imported {
+                job_id: self.job_id.clone(),
+                created: true,
+                fields: vec![],
+            },
+        }
+    }
+
+    /// Writes an update with its `imported` entry (and status or owner entries) in one
+    /// write. When the lead changed since it was read, the row is applied again to what is
+    /// stored now; a lead that became converted or stopped taking the row is skipped.
+    async fn save_update(
+        &self,
+        mut before: Lead,
+        mut after: Lead,
+        input: &LeadInput,
+        ctx: &LeadContext,
+        report: &mut ImportReport,
+    ) -> Result<(), ServiceError> {
+        let actor = Actor::Import {
+            job: self.job_id.clone(),
+        };
+        for _ in 0..3 {
+            let fields = update::changed_fields(&before, &after);
+            if fields.is_empty() {
+                // Re-importing an export changes nothing: no write, no new version.
+                report.unchanged += 1;
+                return Ok(());
+            }
+            let now = self.clock.now();
+            let imported = ActivityKind::Imported {
+                job_id: self.job_id.clone(),
+                created: false,
+                fields,
+            };
+            let mut entries = vec![Activity::new(
+                self.tenant.id.clone(),
+                before.id,
+                now,
+                actor.clone(),
+                imported,
+            )];
+            entries.extend(change_entries(&before, &after, &actor, now, "import"));
+            match self.store.commit_lead_change(&after, &[], &entries).await {
+                Ok(_) => {
+                    report.updated += 1;
+                    return Ok(());
+                }
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            let current = self.store.get_lead(&self.tenant.id, &before.id).await?;
+            match current {
+                Some(c) if !update::is_converted(&c) => match update::updated_lead(&c, input, ctx, now) {
+                    Ok(a) => (before, after) = (c, a),
+                    Err(_) => break,
+                },
+                _ => break,
+            }
+        }
+        report.skipped += 1;
+        Ok(())
+    }
+
     /// Gives rows without an owner one from the weighted round robin (one counter
-    /// reservation per batch), then writes the batch.
-    async fn flush(&self, batch: &mut Vec<Lead>, report: &mut ImportReport) -> Result<(), ServiceError> {
+    /// reservation per batch), then writes the batch with its timeline entries.
+    async fn flush(
+        &self,
+        batch: &mut Vec<Lead>,
+        entries: &mut Vec<Activity>,
+        report: &mut ImportReport,
+    ) -> Result<(), ServiceError> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -875,9 +1090,10 @@ impl ImportRun<'_> {
         for lead in batch.iter_mut().filter(|l| l.owner.is_none()) {
             lead.owner = owners.next();
         }
-        self.store.put_leads_batch(batch).await?;
+        self.store.put_leads_batch(batch, entries).await?;
         report.created += batch.len() as u64;
         batch.clear();
+        entries.clear();
         Ok(())
     }
 }

@@ -123,9 +123,12 @@ pub trait LeadStore: Send + Sync + 'static {
     // --- leads -------------------------------------------------------------------------
     /// Stores a new lead (version 1) with its guards in one atomic write.
     async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError>;
-    /// Stores many new leads without guards (imports, after their own duplicate pass). A lead
-    /// whose id exists is replaced, so a resumed import can rewrite what a killed one wrote.
-    async fn put_leads_batch(&self, leads: &[Lead]) -> Result<(), StoreError>;
+    /// Stores many new leads without guards (imports, after their own duplicate pass), each
+    /// with its timeline `entries` (which must belong to leads of the batch) in the same
+    /// atomic write: SQLite writes the batch in one transaction, DynamoDB in transactions
+    /// that never split a lead from its entries. A lead or entry whose id exists is replaced,
+    /// so a resumed import rewrites what a killed one wrote instead of adding to it.
+    async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError>;
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError>;
     /// Replaces the lead if it is still at `lead.version`; returns it at the next version.
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError>;
@@ -145,13 +148,13 @@ pub trait LeadStore: Send + Sync + 'static {
     ) -> Result<Vec<LeadId>, StoreError>;
 
     /// One atomic write: the lead (stored if still at `lead.version`, saved at the next
-    /// version with `last_activity_at` moved to the activity), new records that must not exist
-    /// yet, and a timeline entry. Either all of it happens or none of it does.
+    /// version with `last_activity_at` moved to the newest activity), new records that must
+    /// not exist yet, and timeline entries. Either all of it happens or none of it does.
     async fn commit_lead_change(
         &self,
         lead: &Lead,
         new_records: &[NewRecord],
-        activity: &Activity,
+        activities: &[Activity],
     ) -> Result<Lead, StoreError>;
 
     // --- activities ----------------------------------------------------------------------

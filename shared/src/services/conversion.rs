@@ -267,7 +267,10 @@ pub async fn convert_lead(
             deal_id: result.deal.as_ref().map(|d| d.id.clone()),
         },
     );
-    match store.commit_lead_change(&next, &records, &activity).await {
+    match store
+        .commit_lead_change(&next, &records, std::slice::from_ref(&activity))
+        .await
+    {
         Ok(_) => Ok(ConvertOutcome::Converted(result)),
         Err(StoreError::Conflict { .. }) => {
             // Someone changed the lead first; if they converted it, that is our answer.

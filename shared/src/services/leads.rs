@@ -248,7 +248,8 @@ pub async fn visible_duplicate(
 }
 
 /// Applies a patch: every changed field is validated as on create, a status change must be
-/// allowed by the transition table, and status and owner changes go on the timeline.
+/// allowed by the transition table, and the change and its timeline entries (status and owner
+/// changes) are one write.
 pub async fn patch_lead(
     store: &dyn LeadStore,
     clock: &dyn Clock,
@@ -264,8 +265,26 @@ pub async fn patch_lead(
     {
         return Err(ServiceError::VersionConflict);
     }
-    let mut ctx = load_context(store, tenant).await?;
-    // Unchanged references stay valid even if the source was retired or the rep deactivated.
+    let ctx = load_context(store, tenant).await?;
+    let now = clock.now();
+    let next = apply_patch(&lead, &patch, &ctx, now)?;
+    let actor = Actor::User {
+        id: principal.user.clone(),
+    };
+    let entries = change_entries(&lead, &next, &actor, now, "manual");
+    Ok(store.commit_lead_change(&next, &[], &entries).await?)
+}
+
+/// The lead after `patch`, validated against the tenant as on create (unchanged references
+/// stay valid even if the source was retired or the rep deactivated since). Pure: the caller
+/// writes it. The one place a change to an existing lead is checked, for the API and imports.
+pub fn apply_patch(
+    lead: &Lead,
+    patch: &LeadPatch,
+    ctx: &LeadContext,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Lead, ServiceError> {
+    let mut ctx = ctx.clone();
     for s in ctx.sources.iter_mut().filter(|s| s.id == lead.source) {
         s.retired = false;
     }
@@ -329,7 +348,6 @@ pub async fn patch_lead(
     let (Some(n), Some(status)) = (parsed, status) else {
         return Err(ServiceError::Validation(errs));
     };
-    let now = clock.now();
     let mut next = lead.clone();
     next.name = n.name;
     next.email = n.email;
@@ -349,30 +367,47 @@ pub async fn patch_lead(
         next.custom = n.custom;
     }
     next.updated_at = now;
-    let saved = store.update_lead(&next).await?;
-    let actor = Actor::User {
-        id: principal.user.clone(),
-    };
-    if saved.status != lead.status {
+    Ok(next)
+}
+
+/// The timeline entries a change from `before` to `after` calls for: a status change and an
+/// owner change (with `reason`), at `now` by `actor`.
+pub fn change_entries(
+    before: &Lead,
+    after: &Lead,
+    actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+) -> Vec<Activity> {
+    let mut entries = Vec::new();
+    if after.status != before.status {
         let a = ActivityKind::StatusChanged {
-            from: lead.status,
-            to: saved.status,
+            from: before.status,
+            to: after.status,
         };
-        store
-            .append_activity(&Activity::new(tenant.id.clone(), saved.id, now, actor.clone(), a))
-            .await?;
+        entries.push(Activity::new(
+            before.tenant.clone(),
+            before.id,
+            now,
+            actor.clone(),
+            a,
+        ));
     }
-    if saved.owner != lead.owner {
+    if after.owner != before.owner {
         let a = ActivityKind::Assigned {
-            from: lead.owner.clone(),
-            to: saved.owner.clone(),
-            reason: "manual".into(),
+            from: before.owner.clone(),
+            to: after.owner.clone(),
+            reason: reason.into(),
         };
-        store
-            .append_activity(&Activity::new(tenant.id.clone(), saved.id, now, actor, a))
-            .await?;
+        entries.push(Activity::new(
+            before.tenant.clone(),
+            before.id,
+            now,
+            actor.clone(),
+            a,
+        ));
     }
-    get_lead(store, &tenant.id, id).await
+    entries
 }
 
 /// Lists leads, limited to the principal's own when the tenant says so.

@@ -21,9 +21,7 @@ use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 use std::collections::HashMap;
 
@@ -456,18 +454,65 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn put_batch(&self, leads: &[Lead]) -> Result<(), StoreError> {
-        let requests = leads
-            .iter()
-            .map(|l| {
-                let put = PutRequest::builder()
-                    .set_item(Some(self.lead_item(l)?))
-                    .build()
-                    .map_err(sdk)?;
-                Ok(WriteRequest::builder().put_request(put).build())
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.batch_write(requests).await
+    /// Each lead goes in one transaction with its timeline entries, so no lead is ever stored
+    /// without them; transactions hold up to 100 items, so groups are packed until the next
+    /// would not fit. The puts are unconditional: a resumed import rewrites the same items.
+    pub(super) async fn put_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        const MAX_TX_ITEMS: usize = 100;
+        let mut by_lead: HashMap<LeadId, Vec<&Activity>> = HashMap::new();
+        for a in entries {
+            by_lead.entry(a.lead_id).or_default().push(a);
+        }
+        let mut txs: Vec<Vec<TransactWriteItem>> = vec![Vec::new()];
+        for l in leads {
+            let mut group = vec![put_item(&self.table, self.lead_item(l)?, None, None)?];
+            for a in by_lead.remove(&l.id).unwrap_or_default() {
+                group.push(put_item(&self.table, Self::activity_item(a)?, None, None)?);
+            }
+            if group.len() > MAX_TX_ITEMS {
+                return Err(StoreError::Invalid(
+                    "too many timeline entries for one lead".into(),
+                ));
+            }
+            let last = txs.last_mut().expect("never empty");
+            if last.len() + group.len() > MAX_TX_ITEMS {
+                txs.push(group);
+            } else {
+                last.extend(group);
+            }
+        }
+        if !by_lead.is_empty() {
+            return Err(StoreError::Invalid(
+                "a timeline entry for a lead that is not in the batch".into(),
+            ));
+        }
+        for items in txs.into_iter().filter(|t| !t.is_empty()) {
+            self.transact(items).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs a transaction of unconditional writes, retrying conflicts and throttling.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => match cancel_codes(&e) {
+                    Some(codes) if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS => {
+                        attempt += 1;
+                        backoff(attempt).await;
+                    }
+                    _ => return Err(sdk(e)),
+                },
+            }
+        }
     }
 
     /// Puts `next` over the stored lead if it is still at `expected`.
@@ -549,18 +594,22 @@ impl DynamoStore {
         &self,
         lead: &Lead,
         records: &[NewRecord],
-        a: &Activity,
+        activities: &[Activity],
     ) -> Result<Lead, StoreError> {
         let mut next = lead.clone();
         next.version = lead.version + 1;
-        next.last_activity_at = next.last_activity_at.max(a.at);
+        if let Some(latest) = activities.iter().map(|a| a.at).max() {
+            next.last_activity_at = next.last_activity_at.max(latest);
+        }
         let new_only = Some("attribute_not_exists(pk)");
-        let mut extra = Vec::with_capacity(records.len() + 1);
+        let mut extra = Vec::with_capacity(records.len() + activities.len());
         for r in records {
             let item = Self::record_item(&lead.tenant, r.kind, &r.id, 1, &r.body);
             extra.push(put_item(&self.table, item, new_only, None)?);
         }
-        extra.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
+        for a in activities {
+            extra.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
+        }
         self.replace(&next, lead.version, extra).await?;
         Ok(next)
     }

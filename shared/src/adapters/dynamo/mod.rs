@@ -154,8 +154,8 @@ impl LeadStore for DynamoStore {
         self.create(lead, guards).await
     }
 
-    async fn put_leads_batch(&self, batch: &[Lead]) -> Result<(), StoreError> {
-        self.put_batch(batch).await
+    async fn put_leads_batch(&self, batch: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        self.put_batch(batch, entries).await
     }
 
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
@@ -191,9 +191,9 @@ impl LeadStore for DynamoStore {
         &self,
         lead: &Lead,
         new_records: &[NewRecord],
-        activity: &Activity,
+        activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        self.commit_change(lead, new_records, activity).await
+        self.commit_change(lead, new_records, activities).await
     }
 
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {

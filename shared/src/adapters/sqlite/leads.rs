@@ -170,10 +170,22 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
     Ok(CreateOutcome::Created(Box::new(lead.clone())))
 }
 
-pub fn put_batch(c: &mut Connection, leads: &[Lead]) -> Result<(), StoreError> {
+/// The leads and their timeline entries in one transaction. Entries are replaced like the
+/// leads (same id and time, same row), so a resumed import rewrites rather than repeats them.
+pub fn put_batch(c: &mut Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
     let tx = c.savepoint().map_err(db)?;
     for l in leads {
         write_lead(&tx, l, PUT_LEAD)?;
+    }
+    let in_batch: std::collections::HashSet<(&TenantId, &LeadId)> =
+        leads.iter().map(|l| (&l.tenant, &l.id)).collect();
+    for a in entries {
+        if !in_batch.contains(&(&a.tenant, &a.lead_id)) {
+            return Err(StoreError::Invalid(
+                "a timeline entry for a lead that is not in the batch".into(),
+            ));
+        }
+        write_activity(&tx, a, "INSERT OR REPLACE")?;
     }
     tx.commit().map_err(db)
 }
@@ -367,15 +379,20 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
 }
 
 fn insert_activity(tx: &Savepoint<'_>, a: &Activity) -> Result<(), StoreError> {
-    tx.execute(
-        "INSERT INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)",
-        params![
-            a.tenant.as_str(),
-            a.lead_id.to_string(),
-            position(a.at, &a.id.to_string()),
-            to_doc(a)?
-        ],
-    )
+    write_activity(tx, a, "INSERT")
+}
+
+fn write_activity(tx: &Savepoint<'_>, a: &Activity, verb: &str) -> Result<(), StoreError> {
+    tx.prepare_cached(&format!(
+        "{verb} INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)"
+    ))
+    .map_err(db)?
+    .execute(params![
+        a.tenant.as_str(),
+        a.lead_id.to_string(),
+        position(a.at, &a.id.to_string()),
+        to_doc(a)?
+    ])
     .map_err(db)?;
     Ok(())
 }
@@ -411,17 +428,21 @@ pub fn commit_change(
     c: &mut Connection,
     lead: &Lead,
     records: &[NewRecord],
-    a: &Activity,
+    activities: &[Activity],
 ) -> Result<Lead, StoreError> {
     let tx = c.savepoint().map_err(db)?;
     let mut next = lead.clone();
     next.version = lead.version + 1;
-    next.last_activity_at = next.last_activity_at.max(a.at);
+    if let Some(latest) = activities.iter().map(|a| a.at).max() {
+        next.last_activity_at = next.last_activity_at.max(latest);
+    }
     replace(&tx, &next, lead.version)?;
     for r in records {
         super::records::insert_new(&tx, &lead.tenant, r.kind, &r.id, &r.body)?;
     }
-    insert_activity(&tx, a)?;
+    for a in activities {
+        insert_activity(&tx, a)?;
+    }
     // Returning early above drops the transaction, which rolls every write back.
     tx.commit().map_err(db)?;
     Ok(next)

@@ -101,9 +101,9 @@ impl LeadStore for SqliteStore {
         self.run(move |c| leads::create(c, &lead, &guards)).await
     }
 
-    async fn put_leads_batch(&self, batch: &[Lead]) -> Result<(), StoreError> {
-        let batch = batch.to_vec();
-        self.run(move |c| leads::put_batch(c, &batch)).await
+    async fn put_leads_batch(&self, batch: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        let (batch, entries) = (batch.to_vec(), entries.to_vec());
+        self.run(move |c| leads::put_batch(c, &batch, &entries)).await
     }
 
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
@@ -145,9 +145,9 @@ impl LeadStore for SqliteStore {
         &self,
         lead: &Lead,
         new_records: &[NewRecord],
-        activity: &Activity,
+        activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        let (l, r, a) = (lead.clone(), new_records.to_vec(), activity.clone());
+        let (l, r, a) = (lead.clone(), new_records.to_vec(), activities.to_vec());
         self.run(move |c| leads::commit_change(c, &l, &r, &a)).await
     }
 
