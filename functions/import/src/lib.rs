@@ -4,6 +4,7 @@
 //! Large files go in chunks: see `handle_s3_event`.
 
 use aws_lambda_events::event::s3::S3Event;
+use futures::FutureExt;
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
@@ -97,7 +98,8 @@ pub async fn handle_s3_event(
             ObjectImport::InProgress => {
                 return Err(format!("{key}: an import of this object is in progress"));
             }
-            ObjectImport::Done(_) | ObjectImport::AlreadyHandled => {}
+            // A failed job is terminal and says why: retrying the event changes nothing.
+            ObjectImport::Done(_) | ObjectImport::AlreadyHandled | ObjectImport::Failed { .. } => {}
         }
         out.push(r);
     }
@@ -187,7 +189,9 @@ async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String
                     continue;
                 }
             }
-            match import_object(
+            // A panic in one file's run (a bug a file triggers) must not end the watcher: it
+            // is caught here, the claim's lease runs out, and the poison-file limit ends it.
+            let run = import_object(
                 &*deps.store,
                 &*deps.blobs,
                 &*deps.clock,
@@ -196,17 +200,23 @@ async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String
                 ImportOptions::default(),
                 &deps.scratch,
                 Budget::UNLIMITED,
-            )
-            .await
-            {
-                Ok(ObjectImport::Done(r)) => {
+            );
+            match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                Ok(Ok(ObjectImport::Done(r))) => {
                     done += 1;
                     tracing::info!(job = %r.job_id, outcome = ?r.outcome, rows = r.rows, "imported");
                 }
-                Ok(ObjectImport::AlreadyHandled | ObjectImport::InProgress | ObjectImport::Paused { .. }) => {
+                Ok(Ok(ObjectImport::Failed { reason })) => {
+                    done += 1;
+                    tracing::warn!(%reason, "import failed");
                 }
-                // A key of an unknown tenant, or a store hiccup: log and go on with the others.
-                Err(e) => tracing::warn!(error = %e, "import skipped"),
+                Ok(Ok(
+                    ObjectImport::AlreadyHandled | ObjectImport::InProgress | ObjectImport::Paused { .. },
+                )) => {}
+                // A key of an unknown tenant, or a store hiccup (the run logged its cause
+                // chain and gave its lease back): go on with the others.
+                Ok(Err(e)) => tracing::warn!(error = %e, "import skipped; retried on the next scan"),
+                Err(_) => tracing::error!("import run panicked; it is retried once its lease runs out"),
             }
         }
         match page.next_after {

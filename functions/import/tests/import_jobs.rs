@@ -431,3 +431,35 @@ async fn when_a_file_in_the_folder_has_an_odd_name_the_others_should_still_impor
         .collect();
     assert_eq!(names, ["Good Gail"]);
 }
+
+/// A file dropped into the folder is a job like one created through the API: listed, with
+/// who made it (`bucket`), its state and its report.
+#[tokio::test]
+async fn when_a_file_is_dropped_into_the_folder_should_list_it_as_a_job() {
+    let e = env().await;
+    let folder = e._dir.path().join("bucket/imports/acme");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(
+        folder.join("dropped.csv"),
+        "Name,Email,Lead Source\nDrop Dana,dana@drop.example,Referral\nNo Email,,Referral\n",
+    )
+    .unwrap();
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    let jobs: Value = e.get("/v1/imports").await.json().await.unwrap();
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(job["created_by"], "bucket");
+    assert_eq!(job["filename"], "dropped.csv");
+    assert_eq!(job["key"], "imports/acme/dropped.csv");
+    // all_or_nothing by default, and one row has no contact: rejected, with the counts.
+    assert_eq!(job["status"], "rejected", "{job}");
+    assert_eq!(job["report"]["error_rows"], 1);
+    let one: Value = e
+        .get(&format!("/v1/imports/{}", job["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(&one, job);
+}

@@ -9,16 +9,22 @@
 //! - a run that is killed leaves it `running` with a lease that runs out; after that, the next
 //!   call (the event's retry, the folder's next scan) takes it over from the checkpoint.
 //!
-//! The file is streamed to a scratch file first; memory does not grow with its size.
+//! - a run that fails (the store or the bucket erring, a file that cannot be fetched) gives
+//!   its lease back at once, so the retry (the event's, the next scan's) starts without
+//!   waiting; a claim taken over or retried `MAX_ATTEMPTS` times is a poison file and fails.
+//!
+//! Every path ends the job in a terminal state (`import_jobs`); a failure logs its cause
+//! chain and tells the admin what was written. The file is streamed to a scratch file first;
+//! memory does not grow with its size.
 
 use crate::domain::ids::TenantId;
 use crate::import::ImportOptions;
 use crate::import::pipeline::{
     Budget, CHECKPOINT_ROWS, Checkpoint, CheckpointSink, ImportOutcome, ImportReport, ImportRun, RunResult,
 };
-use crate::ports::blob::{BlobKey, BlobStore};
+use crate::ports::blob::{BlobError, BlobKey, BlobStore};
 use crate::ports::clock::Clock;
-use crate::ports::store::{Expect, LeadStore, StoreError, put_typed};
+use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, put_typed};
 use crate::services::ServiceError;
 use crate::services::tenants::get_tenant;
 use chrono::{DateTime, Utc};
@@ -26,97 +32,19 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Mutex;
 
+pub use super::import_jobs::{
+    IMPORT_JOB, ImportJob, ImportJobStatus, ImportPhase, ImportProgress, create_import_job, get_import_job,
+    list_import_jobs,
+};
+use super::import_jobs::{bucket_job, fail_job, progress_at, written_so_far};
+
 pub const IMPORT_OBJECT: &str = "import_object";
 /// Where a paused import leaves its continuation marker (Lambda). The prefix has its own
 /// bucket notification to the import function, so the next chunk starts in a fresh invocation.
 pub const CONTINUE_PREFIX: &str = "imports-continue/";
-/// Import jobs are records of this kind (the generic job kind is for exports).
-pub const IMPORT_JOB: &str = "import_job";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportJobStatus {
-    AwaitingUpload,
-    Running,
-    Validated,
-    Completed,
-    Rejected,
-    Unreadable,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ImportJob {
-    pub id: String,
-    pub filename: String,
-    /// Where the file goes in the bucket.
-    pub key: String,
-    pub options: ImportOptions,
-    pub status: ImportJobStatus,
-    pub created_by: String,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// The report summary once the import ran.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub report: Option<serde_json::Value>,
-}
-
-/// Creates a job that waits for its file at `imports/{tenant}/{job}/{filename}`.
-pub async fn create_import_job(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-    user: &str,
-    filename: &str,
-    options: ImportOptions,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<ImportJob, ServiceError> {
-    let name = crate::domain::filename::check_filename(filename)?;
-    let name = name.as_str();
-    let id = uuid::Uuid::now_v7().to_string();
-    let key = format!(
-        "imports/{tenant}/{id}/{}",
-        crate::domain::filename::key_segment(name)
-    );
-    BlobKey::parse(&key)?;
-    let job = ImportJob {
-        id: id.clone(),
-        filename: name.to_owned(),
-        key,
-        options,
-        status: ImportJobStatus::AwaitingUpload,
-        created_by: user.to_owned(),
-        created_at: now,
-        report: None,
-    };
-    put_typed(store, tenant, IMPORT_JOB, &id, &job, Expect::Absent).await?;
-    Ok(job)
-}
-
-pub async fn get_import_job(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-    id: &str,
-) -> Result<ImportJob, ServiceError> {
-    Ok(
-        crate::ports::store::get_typed::<ImportJob>(store, tenant, IMPORT_JOB, id)
-            .await?
-            .ok_or(ServiceError::NotFound { what: "import job" })?
-            .value,
-    )
-}
-
-/// The newest jobs first.
-pub async fn list_import_jobs(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-) -> Result<Vec<ImportJob>, ServiceError> {
-    let mut jobs: Vec<ImportJob> = crate::ports::store::list_typed::<ImportJob>(store, tenant, IMPORT_JOB)
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect();
-    jobs.reverse();
-    Ok(jobs)
-}
+/// Runs of one object version (first, retries after errors, takeovers after a kill) before
+/// it is failed as a poison file. Resuming a paused run is not an attempt.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The job a key belongs to, when it is `imports/{tenant}/{job}/{file}` of an existing job.
 async fn job_of(
@@ -138,13 +66,17 @@ async fn job_of(
 #[derive(Debug, Clone, PartialEq)]
 pub enum ObjectImport {
     Done(Box<ImportReport>),
-    /// This object version was imported already.
+    /// This object version was imported (or failed) already.
     AlreadyHandled,
     /// Another run holds the lease on this object version.
     InProgress,
     /// The budget ran out at a checkpoint; call again (same key and etag) to go on.
     Paused {
         rows_done: u64,
+    },
+    /// The job ended `failed` with this reason.
+    Failed {
+        reason: String,
     },
 }
 
@@ -157,6 +89,7 @@ pub enum ClaimState {
     Running,
     Paused,
     Done,
+    Failed,
 }
 
 /// The record that makes an object version import once.
@@ -172,23 +105,41 @@ pub struct ObjectClaim {
     pub checkpoint: Option<Checkpoint>,
     #[serde(default)]
     pub outcome: Option<ImportOutcome>,
+    /// Runs started on this object version (not counting resumptions after a pause).
+    #[serde(default)]
+    pub attempts: u32,
 }
 
 /// Writes checkpoints into the claim, conditional on the version this run last wrote: a run
-/// whose lease was taken over fails its next checkpoint and stops.
+/// whose lease was taken over fails its next checkpoint and stops. Each checkpoint also shows
+/// on the job as its progress and lease.
 struct ClaimSink<'a> {
     store: &'a dyn LeadStore,
     clock: &'a dyn Clock,
     tenant: &'a TenantId,
     id: &'a str,
     claim: Mutex<(ObjectClaim, u64)>,
+    job: Mutex<ImportJob>,
 }
 
 impl ClaimSink<'_> {
     async fn write(&self, change: impl FnOnce(&mut ObjectClaim)) -> Result<(), ServiceError> {
+        self.write_leased(change, self.clock.now() + LEASE).await
+    }
+
+    /// Gives the lease back, so the next delivery or scan retries at once.
+    async fn release(&self) -> Result<(), ServiceError> {
+        self.write_leased(|_| {}, self.clock.now()).await
+    }
+
+    async fn write_leased(
+        &self,
+        change: impl FnOnce(&mut ObjectClaim),
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), ServiceError> {
         let (mut claim, version) = self.claim.lock().unwrap_or_else(|p| p.into_inner()).clone();
         change(&mut claim);
-        claim.lease_until = self.clock.now() + LEASE;
+        claim.lease_until = lease_until;
         let v = put_typed(
             self.store,
             self.tenant,
@@ -201,37 +152,77 @@ impl ClaimSink<'_> {
         *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = (claim, v);
         Ok(())
     }
+
+    fn claim(&self) -> ObjectClaim {
+        self.claim.lock().unwrap_or_else(|p| p.into_inner()).0.clone()
+    }
+
+    fn job(&self) -> ImportJob {
+        self.job.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Writes the job with `change` applied (the job follows the claim; the claim's
+    /// conditional writes are what keep two runs apart).
+    async fn update_job(&self, change: impl FnOnce(&mut ImportJob)) -> Result<ImportJob, ServiceError> {
+        let mut job = self.job();
+        change(&mut job);
+        put_typed(self.store, self.tenant, IMPORT_JOB, &job.id, &job, Expect::Any).await?;
+        *self.job.lock().unwrap_or_else(|p| p.into_inner()) = job.clone();
+        Ok(job)
+    }
 }
 
 #[async_trait::async_trait]
 impl CheckpointSink for ClaimSink<'_> {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), ServiceError> {
-        self.write(|c| c.checkpoint = Some(checkpoint.clone())).await
+        self.write(|c| c.checkpoint = Some(checkpoint.clone())).await?;
+        let now = self.clock.now();
+        self.update_job(|j| {
+            j.progress = Some(progress_at(checkpoint, now));
+            j.lease_until = Some(now + LEASE);
+        })
+        .await?;
+        Ok(())
     }
 }
 
+/// What claiming an object version came to.
+enum Claimed {
+    /// This run holds it (claim and its version).
+    Mine(ObjectClaim, u64),
+    /// Done, failed, or another run holds it.
+    Not(ObjectImport),
+    /// Taken, but it has been tried `MAX_ATTEMPTS` times: fail it.
+    Poison(ObjectClaim, u64),
+}
+
 /// Claims the object version for this run: a new claim, or one that is paused or whose lease
-/// ran out. `None` when it is done or another run holds it.
+/// ran out (a takeover, which counts as an attempt).
 async fn claim_object(
     store: &dyn LeadStore,
     clock: &dyn Clock,
     tenant: &TenantId,
     id: &str,
     fresh: ObjectClaim,
-) -> Result<Result<(ObjectClaim, u64), ObjectImport>, ServiceError> {
+) -> Result<Claimed, ServiceError> {
     let now = clock.now();
-    match crate::ports::store::get_typed::<ObjectClaim>(store, tenant, IMPORT_OBJECT, id).await? {
+    match get_typed::<ObjectClaim>(store, tenant, IMPORT_OBJECT, id).await? {
         None => match put_typed(store, tenant, IMPORT_OBJECT, id, &fresh, Expect::Absent).await {
-            Ok(v) => Ok(Ok((fresh, v))),
-            Err(StoreError::Conflict { .. }) => Ok(Err(ObjectImport::InProgress)),
+            Ok(v) => Ok(Claimed::Mine(fresh, v)),
+            Err(StoreError::Conflict { .. }) => Ok(Claimed::Not(ObjectImport::InProgress)),
             Err(e) => Err(e.into()),
         },
         Some(found) => {
             let mut claim = found.value;
             match claim.state {
-                ClaimState::Done => return Ok(Err(ObjectImport::AlreadyHandled)),
-                ClaimState::Running if claim.lease_until > now => return Ok(Err(ObjectImport::InProgress)),
-                ClaimState::Running | ClaimState::Paused => {}
+                ClaimState::Done | ClaimState::Failed => {
+                    return Ok(Claimed::Not(ObjectImport::AlreadyHandled));
+                }
+                ClaimState::Running if claim.lease_until > now => {
+                    return Ok(Claimed::Not(ObjectImport::InProgress));
+                }
+                ClaimState::Running => claim.attempts += 1,
+                ClaimState::Paused => {}
             }
             claim.state = ClaimState::Running;
             claim.lease_until = now + LEASE;
@@ -245,11 +236,46 @@ async fn claim_object(
             )
             .await
             {
-                Ok(v) => Ok(Ok((claim, v))),
-                Err(StoreError::Conflict { .. }) => Ok(Err(ObjectImport::InProgress)),
+                Ok(v) if claim.attempts > MAX_ATTEMPTS => Ok(Claimed::Poison(claim, v)),
+                Ok(v) => Ok(Claimed::Mine(claim, v)),
+                Err(StoreError::Conflict { .. }) => Ok(Claimed::Not(ObjectImport::InProgress)),
                 Err(e) => Err(e.into()),
             }
         }
+    }
+}
+
+/// Marks a claim failed if it is still running or paused with a lease that ran out; false
+/// when a run holds it or it ended (used when a read settles a stalled job).
+pub(super) async fn fail_stalled_claim(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, ServiceError> {
+    let Some(found) = get_typed::<ObjectClaim>(store, tenant, IMPORT_OBJECT, id).await? else {
+        return Ok(true);
+    };
+    let mut claim = found.value;
+    // A paused run waits for its continuation, a running one for a takeover; past the lease
+    // neither came.
+    if !matches!(claim.state, ClaimState::Running | ClaimState::Paused) || claim.lease_until > now {
+        return Ok(false);
+    }
+    claim.state = ClaimState::Failed;
+    match put_typed(
+        store,
+        tenant,
+        IMPORT_OBJECT,
+        id,
+        &claim,
+        Expect::Version(found.version),
+    )
+    .await
+    {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -288,6 +314,33 @@ pub async fn import_object(
     .await
 }
 
+/// The reason a failed run gives the admin, and whether retrying can help.
+fn failure_reason(e: &ServiceError) -> (String, bool) {
+    match e {
+        ServiceError::Blob(BlobError::NotFound) => (
+            "the file was removed from the bucket before the import could read it all".into(),
+            false,
+        ),
+        ServiceError::Blob(_) => ("the bucket could not be read or written".into(), true),
+        ServiceError::Store(_) | ServiceError::VersionConflict => {
+            ("the lead store did not accept the writes".into(), true)
+        }
+        other => (other.to_string(), true),
+    }
+}
+
+/// The whole error and its sources, for the log.
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
+
 /// `import_object` with a checkpoint interval (tests use small ones).
 #[allow(clippy::too_many_arguments)]
 pub async fn import_object_with(
@@ -323,11 +376,111 @@ pub async fn import_object_with(
         lease_until: clock.now() + LEASE,
         checkpoint: None,
         outcome: None,
+        attempts: 1,
     };
-    let (claim, version) = match claim_object(store, clock, &tenant_id, &claim_id, fresh).await? {
-        Ok(c) => c,
-        Err(other) => return Ok(other),
+    let (claim, version, poison) = match claim_object(store, clock, &tenant_id, &claim_id, fresh).await? {
+        Claimed::Mine(c, v) => (c, v, false),
+        Claimed::Poison(c, v) => (c, v, true),
+        Claimed::Not(other) => return Ok(other),
     };
+    // Every import is a job: a file dropped into the bucket gets one when it is claimed.
+    let now = clock.now();
+    let job = match job {
+        Some(j) if j.id == claim.job_id => j,
+        _ => match get_typed::<ImportJob>(store, &tenant_id, IMPORT_JOB, &claim.job_id).await? {
+            Some(j) => j.value,
+            None => bucket_job(&claim.job_id, key, claim.options.clone(), now),
+        },
+    };
+    let sink = ClaimSink {
+        store,
+        clock,
+        tenant: &tenant_id,
+        id: &claim_id,
+        claim: Mutex::new((claim.clone(), version)),
+        job: Mutex::new(job),
+    };
+    if poison {
+        let reason = format!(
+            "the import was started {MAX_ATTEMPTS} times and never finished (the process stopped or \
+             failed each time); {}. Check the file, then upload it again",
+            written_so_far(sink.job().progress.as_ref())
+        );
+        return give_up(&sink, reason).await;
+    }
+    let started = async {
+        sink.update_job(|j| {
+            j.status = ImportJobStatus::Running;
+            j.claim = Some(claim_id.clone());
+            j.lease_until = Some(now + LEASE);
+            j.failure = None;
+            if j.progress.is_none() {
+                j.progress = Some(ImportProgress {
+                    phase: ImportPhase::Reading,
+                    rows_done: 0,
+                    rows_total: None,
+                    rows_per_second: None,
+                    created: 0,
+                    updated: 0,
+                    updated_at: now,
+                });
+            }
+        })
+        .await?;
+        run_claimed(&sink, &tenant, blobs, key, scratch, budget, checkpoint_every).await
+    };
+    match started.await {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            let (reason, retry) = failure_reason(&e);
+            tracing::error!(
+                job = %claim.job_id,
+                attempt = claim.attempts,
+                error = %cause_chain(&e),
+                "import run failed"
+            );
+            if retry && claim.attempts < MAX_ATTEMPTS {
+                // Give the lease back so the retry starts at once, from the last checkpoint.
+                if let Err(back) = sink.release().await {
+                    tracing::warn!(error = %cause_chain(&back), "could not give the import lease back");
+                }
+                return Err(e);
+            }
+            let reason = format!(
+                "{reason} (attempt {} of {MAX_ATTEMPTS}); {}",
+                claim.attempts,
+                written_so_far(sink.job().progress.as_ref())
+            );
+            give_up(&sink, reason).await
+        }
+    }
+}
+
+/// Ends the claim and the job as failed.
+async fn give_up(sink: &ClaimSink<'_>, reason: String) -> Result<ObjectImport, ServiceError> {
+    sink.write(|c| c.state = ClaimState::Failed).await?;
+    fail_job(
+        sink.store,
+        sink.tenant,
+        sink.job(),
+        reason.clone(),
+        sink.clock.now(),
+    )
+    .await?;
+    Ok(ObjectImport::Failed { reason })
+}
+
+/// The run itself, once the claim is this run's: fetch the file, import it, record the end.
+async fn run_claimed(
+    sink: &ClaimSink<'_>,
+    tenant: &crate::domain::tenant::Tenant,
+    blobs: &dyn BlobStore,
+    key: &BlobKey,
+    scratch: &Path,
+    budget: Budget,
+    checkpoint_every: u64,
+) -> Result<ObjectImport, ServiceError> {
+    let claim = sink.claim();
     let job_id = claim.job_id.clone();
     std::fs::create_dir_all(scratch).map_err(|e| ServiceError::Store(StoreError::unavailable(e)))?;
     let local = scratch.join(format!("{job_id}.upload"));
@@ -338,36 +491,20 @@ pub async fn import_object_with(
             .map_err(|e| ServiceError::Store(StoreError::unavailable(e)))?;
         tokio::io::copy(&mut reader, &mut file)
             .await
-            .map_err(|e| ServiceError::Store(StoreError::unavailable(e)))?;
+            .map_err(|e| ServiceError::Blob(BlobError::unavailable(e)))?;
     }
-    if let Some(j) = &job
-        && j.status != ImportJobStatus::Running
-    {
-        let running = ImportJob {
-            status: ImportJobStatus::Running,
-            ..j.clone()
-        };
-        put_typed(store, &tenant_id, IMPORT_JOB, &j.id, &running, Expect::Any).await?;
-    }
-    let sink = ClaimSink {
-        store,
-        clock,
-        tenant: &tenant_id,
-        id: &claim_id,
-        claim: Mutex::new((claim.clone(), version)),
-    };
     let run = ImportRun {
-        store,
+        store: sink.store,
         blobs,
-        clock,
-        tenant: &tenant,
+        clock: sink.clock,
+        tenant,
         job_id: job_id.clone(),
         file: key.to_string(),
         options: claim.options.clone(),
         resume: claim.checkpoint.clone(),
         budget,
         checkpoint_every,
-        sink: &sink,
+        sink,
     };
     let result = run.run(&local, scratch).await;
     let _ = std::fs::remove_file(&local);
@@ -383,29 +520,20 @@ pub async fn import_object_with(
             return Ok(ObjectImport::Paused { rows_done });
         }
     };
-    if let Some(j) = job {
-        use crate::import::pipeline::ImportOutcome as O;
-        let status = match report.outcome {
-            O::Validated => ImportJobStatus::Validated,
-            O::Completed => ImportJobStatus::Completed,
-            O::Rejected => ImportJobStatus::Rejected,
-            O::Unreadable => ImportJobStatus::Unreadable,
-        };
-        let finished = ImportJob {
-            status,
-            report: serde_json::to_value(&report).ok(),
-            ..j
-        };
-        put_typed(
-            store,
-            &tenant_id,
-            IMPORT_JOB,
-            &finished.id,
-            &finished,
-            Expect::Any,
-        )
-        .await?;
-    }
+    use crate::import::pipeline::ImportOutcome as O;
+    let status = match report.outcome {
+        O::Validated => ImportJobStatus::Validated,
+        O::Completed => ImportJobStatus::Completed,
+        O::Rejected => ImportJobStatus::Rejected,
+        O::Unreadable => ImportJobStatus::Unreadable,
+    };
+    sink.update_job(|j| {
+        j.status = status;
+        j.report = serde_json::to_value(&report).ok();
+        j.progress = None;
+        j.lease_until = None;
+    })
+    .await?;
     let outcome = report.outcome;
     sink.write(|c| {
         c.state = ClaimState::Done;

@@ -8,6 +8,7 @@ pub mod conversion;
 pub mod custom_fields;
 pub mod error;
 pub mod exports;
+pub mod import_jobs;
 pub mod imports;
 pub mod leads;
 pub mod reps;

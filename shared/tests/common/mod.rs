@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod faults;
+
 use leadgate_core::adapters::dynamo::DynamoStore;
 use leadgate_core::adapters::local_blob::LocalBlobStore;
 use leadgate_core::adapters::s3_blob::S3BlobStore;

@@ -74,10 +74,14 @@ pub async fn create_job(
     ))
 }
 
+/// Every import job, newest first: those created here and files dropped into the bucket
+/// (`created_by: "bucket"`). A running job shows its phase and progress.
 #[utoipa::path(get, path = "/v1/imports", tag = "imports", responses((status = 200, body = Vec<ImportJob>)))]
 pub async fn list_jobs(State(st): State<ApiState>, caller: Caller) -> ApiResult<Json<Vec<ImportJob>>> {
     caller.require_admin()?;
-    Ok(Json(svc::list_import_jobs(&*st.store, &caller.tenant.id).await?))
+    Ok(Json(
+        svc::list_import_jobs(&*st.store, &*st.blobs, &caller.tenant.id, st.clock.now()).await?,
+    ))
 }
 
 /// A job with its report summary (the errors and duplicates CSVs are under `reports/`).
@@ -90,7 +94,7 @@ pub async fn get_job(
 ) -> ApiResult<Json<ImportJob>> {
     caller.require_admin()?;
     Ok(Json(
-        svc::get_import_job(&*st.store, &caller.tenant.id, &id).await?,
+        svc::get_import_job(&*st.store, &*st.blobs, &caller.tenant.id, &id, st.clock.now()).await?,
     ))
 }
 

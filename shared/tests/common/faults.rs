@@ -1,0 +1,272 @@
+//! A store and a bucket that fail (or hang) on purpose at a chosen stage, wrapped around a
+//! real backend: what a flaky network, a throttled table or a killed process does to a run.
+
+use super::*;
+use chrono::{DateTime, Utc};
+use leadgate_core::domain::activity::Activity;
+use leadgate_core::domain::api_key::{ApiKeyRecord, KeyHash};
+use leadgate_core::domain::duplicate::MatchKey;
+use leadgate_core::domain::ids::{ApiKeyId, LeadId};
+use leadgate_core::domain::lead::Lead;
+use leadgate_core::domain::query::{LeadQuery, Page};
+use leadgate_core::ports::blob::{BlobError, BlobMeta, BlobPage, BlobReader, MultipartUpload, UploadTerms};
+use leadgate_core::ports::store::*;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Where a fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Fetching the uploaded file.
+    Download,
+    /// Pass 1's duplicate lookups.
+    Lookup,
+    /// Pass 2's batch writes.
+    Write,
+    /// Writing report parts and the summary.
+    Report,
+    /// Writing the job record.
+    Job,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail this many times, then work.
+    Fail(u32),
+    /// The object is gone.
+    Missing,
+    /// Never answer (a process frozen mid-call).
+    Hang,
+}
+
+#[derive(Default)]
+pub struct Faults {
+    armed: Mutex<Option<(Stage, Fault)>>,
+    pub struck: std::sync::atomic::AtomicU32,
+}
+
+impl Faults {
+    pub fn arm(&self, stage: Stage, fault: Fault) {
+        *self.armed.lock().unwrap() = Some((stage, fault));
+    }
+
+    pub fn disarm(&self) {
+        *self.armed.lock().unwrap() = None;
+    }
+
+    /// What happens to a call at `stage`.
+    async fn at(&self, stage: Stage) -> Option<Fault> {
+        let fault = {
+            let mut armed = self.armed.lock().unwrap();
+            match *armed {
+                Some((s, f)) if s == stage => {
+                    if let Fault::Fail(n) = f {
+                        *armed = (n > 1).then_some((s, Fault::Fail(n - 1)));
+                    }
+                    Some(f)
+                }
+                _ => None,
+            }
+        };
+        if fault.is_some() {
+            self.struck.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if fault == Some(Fault::Hang) {
+            std::future::pending::<()>().await;
+        }
+        fault
+    }
+
+    async fn store(&self, stage: Stage) -> Result<(), StoreError> {
+        match self.at(stage).await {
+            Some(_) => Err(StoreError::unavailable(std::io::Error::other(format!(
+                "injected store fault at {stage:?}"
+            )))),
+            None => Ok(()),
+        }
+    }
+
+    async fn blob(&self, stage: Stage) -> Result<(), BlobError> {
+        match self.at(stage).await {
+            Some(Fault::Missing) => Err(BlobError::NotFound),
+            Some(_) => Err(BlobError::unavailable(std::io::Error::other(format!(
+                "injected bucket fault at {stage:?}"
+            )))),
+            None => Ok(()),
+        }
+    }
+}
+
+pub struct FaultyStore {
+    pub inner: Arc<dyn LeadStore>,
+    pub faults: Arc<Faults>,
+}
+
+pub struct FaultyBlobs {
+    pub inner: Arc<dyn BlobStore>,
+    pub faults: Arc<Faults>,
+}
+
+#[async_trait::async_trait]
+impl LeadStore for FaultyStore {
+    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+        self.inner.create_lead(lead, guards).await
+    }
+    async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        self.faults.store(Stage::Write).await?;
+        self.inner.put_leads_batch(leads, entries).await
+    }
+    async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        self.inner.get_lead(tenant, id).await
+    }
+    async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
+        self.inner.update_lead(lead).await
+    }
+    async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, v: Option<u64>) -> Result<(), StoreError> {
+        self.inner.delete_lead(tenant, id, v).await
+    }
+    async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+        self.inner.list_leads(tenant, query).await
+    }
+    async fn find_leads_by_contact(
+        &self,
+        tenant: &TenantId,
+        key: &MatchKey,
+    ) -> Result<Vec<LeadId>, StoreError> {
+        self.faults.store(Stage::Lookup).await?;
+        self.inner.find_leads_by_contact(tenant, key).await
+    }
+    async fn commit_lead_change(
+        &self,
+        lead: &Lead,
+        new_records: &[NewRecord],
+        activities: &[Activity],
+    ) -> Result<Lead, StoreError> {
+        self.inner.commit_lead_change(lead, new_records, activities).await
+    }
+    async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
+        self.inner.append_activity(activity).await
+    }
+    async fn list_activities(
+        &self,
+        tenant: &TenantId,
+        lead: &LeadId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Activity>, StoreError> {
+        self.inner.list_activities(tenant, lead, cursor, limit).await
+    }
+    async fn get_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<RawRecord>, StoreError> {
+        self.inner.get_record(tenant, kind, id).await
+    }
+    async fn put_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        body: &serde_json::Value,
+        expect: Expect,
+    ) -> Result<u64, StoreError> {
+        if kind == leadgate_core::services::imports::IMPORT_JOB {
+            self.faults.store(Stage::Job).await?;
+        }
+        self.inner.put_record(tenant, kind, id, body, expect).await
+    }
+    async fn list_records(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RawRecord>, StoreError> {
+        self.inner.list_records(tenant, kind, after, limit).await
+    }
+    async fn delete_record(
+        &self,
+        tenant: &TenantId,
+        kind: &str,
+        id: &str,
+        expect: Expect,
+    ) -> Result<(), StoreError> {
+        self.inner.delete_record(tenant, kind, id, expect).await
+    }
+    async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
+        self.inner.increment_counter(tenant, name, by).await
+    }
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(key).await
+    }
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.find_api_key(hash).await
+    }
+    async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.list_api_keys(tenant).await
+    }
+    async fn revoke_api_key(
+        &self,
+        tenant: &TenantId,
+        id: &ApiKeyId,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.revoke_api_key(tenant, id, at).await
+    }
+    async fn health(&self) -> Result<(), StoreError> {
+        self.inner.health().await
+    }
+}
+
+#[async_trait::async_trait]
+impl BlobStore for FaultyBlobs {
+    async fn put(
+        &self,
+        key: &BlobKey,
+        body: bytes::Bytes,
+        content_type: &str,
+    ) -> Result<BlobMeta, BlobError> {
+        if key.as_str().starts_with("reports/") {
+            self.faults.blob(Stage::Report).await?;
+        }
+        self.inner.put(key, body, content_type).await
+    }
+    async fn get(&self, key: &BlobKey) -> Result<BlobReader, BlobError> {
+        if key.as_str().starts_with("imports/") {
+            self.faults.blob(Stage::Download).await?;
+        }
+        self.inner.get(key).await
+    }
+    async fn head(&self, key: &BlobKey) -> Result<Option<BlobMeta>, BlobError> {
+        self.inner.head(key).await
+    }
+    async fn start_multipart(
+        &self,
+        key: &BlobKey,
+        content_type: &str,
+    ) -> Result<Box<dyn MultipartUpload>, BlobError> {
+        if key.as_str().starts_with("reports/") {
+            self.faults.blob(Stage::Report).await?;
+        }
+        self.inner.start_multipart(key, content_type).await
+    }
+    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError> {
+        self.inner.presign_get(key, ttl).await
+    }
+    async fn presign_put(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        terms: UploadTerms<'_>,
+    ) -> Result<String, BlobError> {
+        self.inner.presign_put(key, ttl, terms).await
+    }
+    async fn list(&self, prefix: &str, after: Option<&str>, limit: u32) -> Result<BlobPage, BlobError> {
+        self.inner.list(prefix, after, limit).await
+    }
+    async fn delete(&self, key: &BlobKey) -> Result<(), BlobError> {
+        self.inner.delete(key).await
+    }
+}

@@ -1,0 +1,321 @@
+//! Import failures on every store/bucket pair: a failing store or bucket at each stage of a
+//! run, a file that vanished, a run that stalled, and a poison file. Every job ends in a
+//! terminal state with a reason; a transient fault costs a retry, never a lead or a duplicate.
+
+mod common;
+
+use common::faults::{Fault, Faults, FaultyBlobs, FaultyStore, Stage};
+use leadgate_core::domain::query::LeadQuery;
+use leadgate_core::domain::tenant::Tenant;
+use leadgate_core::import::pipeline::Budget;
+use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
+use leadgate_core::ports::blob::{BlobKey, BlobStore};
+use leadgate_core::ports::clock::{Clock, FixedClock};
+use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::imports::{
+    ImportJob, ImportJobStatus, ImportPhase, MAX_ATTEMPTS, ObjectImport, get_import_job, import_object_with,
+    list_import_jobs,
+};
+use leadgate_core::services::tenants;
+use std::sync::Arc;
+
+const ROWS: usize = 9;
+
+fn file() -> Vec<u8> {
+    let mut s = String::from("Name,Email,Lead Source\n");
+    for i in 0..ROWS {
+        s.push_str(&format!("Row {i},row{i}@fault.example,Referral\n"));
+    }
+    s.into_bytes()
+}
+
+struct Env {
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+    /// The real backends, for setting up and checking without faults.
+    real_blobs: Arc<dyn BlobStore>,
+    faults: Arc<Faults>,
+    clock: Arc<FixedClock>,
+    tenant: Tenant,
+    key: BlobKey,
+    etag: String,
+    scratch: tempfile::TempDir,
+}
+
+impl Env {
+    async fn new(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) -> Env {
+        let id = common::tenant("flt");
+        let (tenant, _) = tenants::ensure_tenant(&*store, &id, "Faults", chrono::Utc::now())
+            .await
+            .unwrap();
+        let key = BlobKey::parse(&format!("imports/{}/drop.csv", tenant.id)).unwrap();
+        let meta = blobs.put(&key, file().into(), "text/csv").await.unwrap();
+        let faults = Arc::new(Faults::default());
+        Env {
+            store: Arc::new(FaultyStore {
+                inner: store,
+                faults: faults.clone(),
+            }),
+            blobs: Arc::new(FaultyBlobs {
+                inner: blobs.clone(),
+                faults: faults.clone(),
+            }),
+            real_blobs: blobs,
+            faults,
+            clock: Arc::new(FixedClock::new(chrono::Utc::now())),
+            tenant,
+            key,
+            etag: meta.etag,
+            scratch: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// One delivery of the object (an S3 event, a folder scan), checkpointing every 2 rows.
+    async fn deliver(&self, budget: Budget) -> Result<ObjectImport, String> {
+        let options = ImportOptions {
+            mode: ImportMode::ValidRows,
+            duplicates: DuplicatePolicy::Skip,
+            default_source: None,
+        };
+        let r = import_object_with(
+            &*self.store,
+            &*self.blobs,
+            &*self.clock,
+            &self.key,
+            &self.etag,
+            options,
+            self.scratch.path(),
+            budget,
+            2,
+        )
+        .await
+        .map_err(|e| e.to_string());
+        // The next delivery comes a little later.
+        self.clock.set(self.clock.now() + chrono::Duration::seconds(1));
+        r
+    }
+
+    async fn job(&self) -> ImportJob {
+        let jobs = list_import_jobs(&*self.store, &*self.real_blobs, &self.tenant.id, self.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(jobs.len(), 1, "one job per dropped file: {jobs:?}");
+        get_import_job(
+            &*self.store,
+            &*self.real_blobs,
+            &self.tenant.id,
+            &jobs[0].id,
+            self.clock.now(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn lead_count(&self) -> usize {
+        let q = LeadQuery {
+            limit: 500,
+            ..Default::default()
+        };
+        self.store
+            .list_leads(&self.tenant.id, &q)
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+}
+
+const STAGES: [Stage; 4] = [Stage::Download, Stage::Lookup, Stage::Write, Stage::Report];
+
+async fn transient_faults_cost_a_retry(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    for stage in STAGES.into_iter().chain([Stage::Job]) {
+        let e = Env::new(store.clone(), blobs.clone()).await;
+        e.faults.arm(stage, Fault::Fail(1));
+        let first = e.deliver(Budget::UNLIMITED).await;
+        assert!(
+            first.is_err(),
+            "{stage:?}: the failing run reports its error: {first:?}"
+        );
+        if stage != Stage::Job {
+            // (When the job record itself could not be written, there is none to show yet.)
+            assert_eq!(e.job().await.status, ImportJobStatus::Running, "{stage:?}");
+        }
+        // The lease was given back: the very next delivery goes on, from the last checkpoint.
+        let retry = e.deliver(Budget::UNLIMITED).await;
+        let Ok(ObjectImport::Done(report)) = retry else {
+            panic!("{stage:?}: the retry finishes: {retry:?}");
+        };
+        assert_eq!(report.created, ROWS as u64, "{stage:?}: {report:?}");
+        assert_eq!(e.lead_count().await, ROWS, "{stage:?}: no lead lost or doubled");
+        let job = e.job().await;
+        assert_eq!(
+            (job.status, job.created_by.as_str()),
+            (ImportJobStatus::Completed, "bucket"),
+            "{stage:?}"
+        );
+        assert!(job.failure.is_none() && job.progress.is_none(), "{job:?}");
+    }
+}
+
+async fn lasting_faults_fail_the_job(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    for stage in STAGES {
+        let e = Env::new(store.clone(), blobs.clone()).await;
+        e.faults.arm(stage, Fault::Fail(1_000));
+        for attempt in 1..MAX_ATTEMPTS {
+            let r = e.deliver(Budget::UNLIMITED).await;
+            assert!(r.is_err(), "{stage:?} attempt {attempt}: {r:?}");
+        }
+        let Ok(ObjectImport::Failed { reason }) = e.deliver(Budget::UNLIMITED).await else {
+            panic!("{stage:?}: the last attempt fails the job");
+        };
+        assert!(
+            reason.contains(&format!("attempt {MAX_ATTEMPTS} of {MAX_ATTEMPTS}")),
+            "{reason}"
+        );
+        let job = e.job().await;
+        assert_eq!(job.status, ImportJobStatus::Failed, "{stage:?}");
+        assert_eq!(job.failure.as_deref(), Some(reason.as_str()));
+        assert!(job.lease_until.is_none(), "a failed job holds no lease");
+        // Terminal: later deliveries change nothing.
+        e.faults.disarm();
+        assert_eq!(
+            e.deliver(Budget::UNLIMITED).await,
+            Ok(ObjectImport::AlreadyHandled)
+        );
+        assert_eq!(e.job().await.status, ImportJobStatus::Failed);
+        if stage != Stage::Report {
+            assert!(reason.contains("nothing was written"), "{stage:?}: {reason}");
+            assert_eq!(e.lead_count().await, 0, "{stage:?}");
+        }
+    }
+}
+
+async fn a_vanished_file_fails_at_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    e.faults.arm(Stage::Download, Fault::Missing);
+    let Ok(ObjectImport::Failed { reason }) = e.deliver(Budget::UNLIMITED).await else {
+        panic!("a file that is gone is not retried");
+    };
+    assert!(reason.contains("removed from the bucket"), "{reason}");
+    assert_eq!(e.job().await.status, ImportJobStatus::Failed);
+}
+
+async fn a_stalled_job_is_settled_when_read(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    for file_gone in [true, false] {
+        let e = Env::new(store.clone(), blobs.clone()).await;
+        // A Lambda chunk pauses after 4 rows; its continuation never comes.
+        let budget = Budget {
+            deadline: None,
+            max_rows: Some(4),
+        };
+        assert!(matches!(e.deliver(budget).await, Ok(ObjectImport::Paused { .. })));
+        let job = e.job().await;
+        assert_eq!(job.status, ImportJobStatus::Running);
+        let progress = job.progress.clone().expect("a running job shows its progress");
+        assert_eq!((progress.phase, progress.rows_done), (ImportPhase::Validating, 4));
+        if file_gone {
+            e.real_blobs.delete(&e.key).await.unwrap();
+        }
+        // Within its lease (and the grace after it) it is left alone.
+        assert_eq!(e.job().await.status, ImportJobStatus::Running);
+        e.clock.set(e.clock.now() + chrono::Duration::minutes(10));
+        let settled = e.job().await;
+        assert_eq!(settled.status, ImportJobStatus::Failed, "{settled:?}");
+        let why = settled.failure.unwrap();
+        let expected = if file_gone {
+            "removed from the bucket"
+        } else {
+            "was not resumed"
+        };
+        assert!(why.contains(expected), "{why}");
+        assert!(why.contains("nothing was written"), "{why}");
+        // A continuation arriving after that changes nothing.
+        assert_eq!(
+            e.deliver(Budget::UNLIMITED).await,
+            Ok(ObjectImport::AlreadyHandled)
+        );
+    }
+}
+
+async fn a_poison_file_fails_after_its_attempts(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Arc::new(Env::new(store, blobs).await);
+    // Each run freezes at its first batch write, as a process killed there would.
+    for attempt in 1..=MAX_ATTEMPTS {
+        e.faults.arm(Stage::Write, Fault::Hang);
+        let before = e.faults.struck.load(std::sync::atomic::Ordering::SeqCst);
+        let run = {
+            let e = e.clone();
+            tokio::spawn(async move { e.deliver(Budget::UNLIMITED).await })
+        };
+        while e.faults.struck.load(std::sync::atomic::Ordering::SeqCst) == before {
+            assert!(!run.is_finished(), "attempt {attempt} ended before its write");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        // Mid-write, the job says where it is.
+        let job = e.job().await;
+        assert_eq!(job.status, ImportJobStatus::Running);
+        let p = job.progress.expect("progress while running");
+        assert_eq!((p.phase, p.rows_total), (ImportPhase::Writing, Some(ROWS as u64)));
+        run.abort();
+        let _ = run.await;
+        assert_eq!(e.deliver(Budget::UNLIMITED).await, Ok(ObjectImport::InProgress));
+        e.clock.set(e.clock.now() + chrono::Duration::minutes(3));
+    }
+    e.faults.disarm();
+    let Ok(ObjectImport::Failed { reason }) = e.deliver(Budget::UNLIMITED).await else {
+        panic!("the attempt after the last is refused");
+    };
+    assert!(
+        reason.contains(&format!("started {MAX_ATTEMPTS} times")),
+        "{reason}"
+    );
+    assert_eq!(e.job().await.status, ImportJobStatus::Failed);
+}
+
+macro_rules! contract {
+    ($backend:ident, $store:expr, $blobs:expr) => {
+        mod $backend {
+            use super::*;
+
+            macro_rules! case {
+                ($name:ident, $case:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
+                            return;
+                        };
+                        $case(store, blobs).await;
+                    }
+                };
+            }
+
+            case!(
+                when_the_store_or_bucket_fails_once_at_any_stage_should_finish_on_the_retry,
+                transient_faults_cost_a_retry
+            );
+            case!(
+                when_the_store_or_bucket_keeps_failing_should_fail_the_job_with_a_reason,
+                lasting_faults_fail_the_job
+            );
+            case!(
+                when_the_file_vanished_should_fail_the_job_at_once,
+                a_vanished_file_fails_at_once
+            );
+            case!(
+                when_a_job_stalled_past_its_lease_should_be_failed_when_read,
+                a_stalled_job_is_settled_when_read
+            );
+            case!(
+                when_a_file_kills_every_run_should_fail_after_its_attempts,
+                a_poison_file_fails_after_its_attempts
+            );
+        }
+    };
+}
+
+contract!(
+    sqlite_folder,
+    async { common::sqlite_store() },
+    common::local_blobs()
+);
+contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());
