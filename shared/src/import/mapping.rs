@@ -8,7 +8,7 @@ use crate::domain::lead::LeadInput;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
 pub enum Column {
     Field(&'static str),
@@ -26,21 +26,35 @@ fn import_synonym(norm: &str) -> Option<&'static str> {
     })
 }
 
-/// Maps every header to a lead field, a custom field, or nothing.
+/// Maps every header to a lead field, a custom field, or nothing. A field is taken by the
+/// first column that names it: a repeated header ("Email" twice, or "Email" and "E-mail")
+/// is reported as unknown rather than letting the later cell silently win.
 pub fn map_headers(headers: &[String], defs: &[CustomFieldDef]) -> Vec<Column> {
+    let mut taken = std::collections::HashSet::new();
     headers
         .iter()
         .map(|h| {
             let norm = normalize_name(h);
-            if let Some(f) = import_synonym(&norm).or_else(|| synonym(&norm)) {
-                return Column::Field(f);
+            let col = if let Some(f) = import_synonym(&norm).or_else(|| synonym(&norm)) {
+                Column::Field(f)
+            } else {
+                defs.iter()
+                    .find(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm)
+                    .map(|d| Column::Custom(d.key.clone()))
+                    .unwrap_or(Column::Unknown)
+            };
+            match col {
+                Column::Unknown => Column::Unknown,
+                c if taken.insert(c.clone()) => c,
+                _ => Column::Unknown,
             }
-            defs.iter()
-                .find(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm)
-                .map(|d| Column::Custom(d.key.clone()))
-                .unwrap_or(Column::Unknown)
         })
         .collect()
+}
+
+/// How many columns map to something: a row that maps none cannot be the header.
+pub fn known_columns(columns: &[Column]) -> usize {
+    columns.iter().filter(|c| **c != Column::Unknown).count()
 }
 
 /// The lead input of one row. Empty cells are absent; tags split on `;` or `,`.

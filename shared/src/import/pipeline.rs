@@ -20,7 +20,7 @@
 //! one snapshot of the tenant's settings; a settings change between chunks applies to the
 //! chunks after it.
 
-use super::mapping::{Column, map_headers, row_input};
+use super::mapping::{Column, known_columns, map_headers, row_input};
 use super::seen::SeenContacts;
 use super::table::{self, Table};
 use super::update;
@@ -80,6 +80,9 @@ pub struct ImportReport {
     pub encoding: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delimiter: Option<char>,
+    /// The header's row number when title rows came before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header_line: Option<usize>,
     pub options: ImportOptions,
     pub columns: Vec<ColumnReport>,
     pub unknown_columns: Vec<String>,
@@ -326,6 +329,18 @@ impl Checker<'_> {
                 ),
             ));
         }
+        // A NUL is in no lead field's alphabet and often marks a damaged cell: the row is
+        // refused, naming the column, and the rest of the file goes on.
+        for (i, _) in cells.iter().enumerate().filter(|(_, c)| c.contains('\0')) {
+            errors.push(FieldError::new(
+                "row",
+                "nul_character",
+                format!(
+                    "column {} holds a NUL character (\\0); remove it and import the row again",
+                    i + 1
+                ),
+            ));
+        }
         let input = row_input(self.columns, cells, None);
         let converted = input
             .status
@@ -560,6 +575,7 @@ impl ImportRun<'_> {
             format: None,
             encoding: None,
             delimiter: None,
+            header_line: None,
             options: self.options.clone(),
             columns: vec![],
             unknown_columns: vec![],
@@ -722,18 +738,18 @@ impl ImportRun<'_> {
         // Every way out of this run (finished, paused, unreadable, failed) removes the
         // transcoded copy; each run makes its own.
         let _transcoded = RemoveOnDrop(scratch_file.clone());
-        let table = match table::open(path, &scratch_file) {
+        let ctx = load_context(self.store, self.tenant).await?;
+        let (table, columns, header_line) = match open_table(path, &scratch_file, &ctx) {
             Ok(t) => t,
-            Err(e) => {
-                report.message = Some(e.to_string());
+            Err(message) => {
+                report.message = Some(message);
                 return self.finish(report, None, self.new_parts()).await;
             }
         };
         report.format = Some(table.format);
         report.encoding = table.encoding.map(str::to_owned);
         report.delimiter = table.delimiter;
-        let ctx = load_context(self.store, self.tenant).await?;
-        let columns = map_headers(&table.headers, &ctx.custom_fields);
+        report.header_line = (header_line > 1).then_some(header_line);
         report.columns = table
             .headers
             .iter()
@@ -746,8 +762,12 @@ impl ImportRun<'_> {
         report.unknown_columns = report
             .columns
             .iter()
-            .filter(|c| c.maps_to == Column::Unknown)
-            .map(|c| c.header.clone())
+            .enumerate()
+            .filter(|(_, c)| c.maps_to == Column::Unknown)
+            .map(|(i, c)| match c.header.is_empty() {
+                true => format!("(column {}, no header)", i + 1),
+                false => c.header.clone(),
+            })
             .collect();
         let headers = table.headers.clone();
         let seen_path = scratch.join(format!("{}.seen.db", self.job_id));
@@ -801,7 +821,7 @@ impl ImportRun<'_> {
         }
 
         // Pass 2: the same rows, the same answers; now write.
-        let table = table::open(path, &scratch_file).map_err(csv_err)?;
+        let (table, _, _) = open_table(path, &scratch_file, &ctx).map_err(csv_err)?;
         let mut checker = new_checker()?;
         if self.write(table, &mut checker, &mut p).await? == Step::Paused {
             return Ok(Self::paused(&p));
@@ -1104,6 +1124,46 @@ enum Step {
     Paused,
     /// The file stopped being readable part-way (pass 1 only).
     Unreadable(String),
+}
+
+/// Rows above the header that a file may carry (a report title, a date, a blank line).
+const MAX_TITLE_ROWS: usize = 10;
+
+/// Opens the file and finds its header: the first row when it names any lead field, else the
+/// first of the next `MAX_TITLE_ROWS` rows that names at least two (the rows above it are a
+/// title, and are skipped). Returns the table positioned after the header, its columns, and
+/// the header's row number; or why the file cannot be imported.
+fn open_table(path: &Path, scratch: &Path, ctx: &LeadContext) -> Result<(Table, Vec<Column>, usize), String> {
+    // Spreadsheets pad rows to the sheet's width: empty cells after the last header name
+    // are no columns (a value under one is an extra cell of its row).
+    fn header_of(cells: &[String]) -> Vec<String> {
+        let mut h: Vec<String> = cells.iter().map(|c| c.trim().to_owned()).collect();
+        while h.last().is_some_and(|c| c.is_empty()) {
+            h.pop();
+        }
+        h
+    }
+    let mut table = table::open(path, scratch).map_err(|e| e.to_string())?;
+    table.headers = header_of(&table.headers);
+    let columns = map_headers(&table.headers, &ctx.custom_fields);
+    if known_columns(&columns) > 0 {
+        return Ok((table, columns, 1));
+    }
+    for _ in 0..MAX_TITLE_ROWS {
+        let Some(row) = table.next() else { break };
+        let (line, cells) = row.map_err(|e| e.to_string())?;
+        let cells = header_of(&cells);
+        let columns = map_headers(&cells, &ctx.custom_fields);
+        if known_columns(&columns) >= 2 {
+            table.headers = cells;
+            return Ok((table, columns, line));
+        }
+    }
+    Err(format!(
+        "no header row: neither the first row nor the {MAX_TITLE_ROWS} after it names the lead \
+         fields (columns such as Name, Email, Phone, Company, Lead Source); put the column \
+         names in one row above the data"
+    ))
 }
 
 /// Removes a scratch file when dropped.

@@ -58,9 +58,11 @@ pub enum Format {
 }
 
 enum Rows {
-    /// Records and the row number of the last one (the header is row 1).
-    Csv(csv::StringRecordsIntoIter<BufReader<File>>, usize),
-    Cells(std::vec::IntoIter<Vec<String>>, usize),
+    /// Records, the row number of the last one (the header is row 1), and the line breaks
+    /// quoted inside the records so far.
+    Csv(csv::StringRecordsIntoIter<BufReader<File>>, usize, usize),
+    /// Rows of a sheet read whole, with their sheet row numbers.
+    Cells(std::vec::IntoIter<(usize, Vec<String>)>),
     /// Rows read by a thread that streams the XLSX sheet, with their sheet row numbers.
     Stream(std::sync::mpsc::Receiver<StreamedRow>),
 }
@@ -85,23 +87,36 @@ impl Iterator for Table {
 
     fn next(&mut self) -> Option<Self::Item> {
         match &mut self.rows {
-            Rows::Csv(it, n) => it.next().map(|r| {
-                *n += 1;
-                let row = *n;
-                r.map(|rec| (row, rec.iter().map(str::to_owned).collect()))
-                    .map_err(|e| TableError::Csv {
-                        line: row,
+            // The row a spreadsheet shows the record on: the reader has counted the lines up
+            // to the end of the record (its LF included, as transcoding ends every line with
+            // one); less the line breaks quoted inside it and inside the records before it,
+            // that is its row. Blank lines count as the empty rows they are.
+            Rows::Csv(it, n, quoted) => it.by_ref().find(|r| !is_blank(r)).map(|r| {
+                let after = it.reader().position().line() as usize;
+                match r {
+                    Ok(rec) => {
+                        let inside: usize = rec.iter().map(|c| c.matches('\n').count()).sum();
+                        *n = after.saturating_sub(1 + inside + *quoted).max(*n + 1);
+                        *quoted += inside;
+                        Ok((*n, rec.iter().map(str::to_owned).collect()))
+                    }
+                    Err(e) => Err(TableError::Csv {
+                        line: e.position().map_or(*n + 1, |p| p.line() as usize),
                         message: e.to_string(),
-                    })
+                    }),
+                }
             }),
-            Rows::Cells(it, n) => it.next().map(|r| {
-                *n += 1;
-                Ok((*n, r))
-            }),
+            Rows::Cells(it) => it.next().map(Ok),
             // The thread ends the stream by dropping its sender.
             Rows::Stream(rx) => rx.recv().ok(),
         }
     }
+}
+
+/// A record of empty cells (",,,," as Excel saves a blank row), skipped like blank sheet rows.
+fn is_blank(r: &Result<csv::StringRecord, csv::Error>) -> bool {
+    r.as_ref()
+        .is_ok_and(|rec| rec.iter().all(|c| c.trim().is_empty()))
 }
 
 fn sniff(path: &Path) -> Result<Vec<u8>, TableError> {
@@ -322,18 +337,22 @@ where
     if h.saturating_mul(w) > MAX_CELLS {
         return Err(TableError::TooManyCells);
     }
-    let mut rows = range.rows().map(|r| r.iter().map(cell_text).collect::<Vec<_>>());
-    let headers = rows.next().ok_or(TableError::Empty)?;
+    // The range starts at its first non-empty cell; row numbers are the sheet's.
+    let first_row = range.start().map_or(0, |(r, _)| r as usize) + 1;
+    let mut rows = (first_row..).zip(range.rows().map(|r| r.iter().map(cell_text).collect::<Vec<_>>()));
+    let (_, headers) = rows.next().ok_or(TableError::Empty)?;
     if headers.len() > MAX_COLUMNS {
         return Err(TableError::TooManyColumns);
     }
-    let rest: Vec<Vec<String>> = rows.filter(|r| r.iter().any(|c| !c.trim().is_empty())).collect();
+    let rest: Vec<(usize, Vec<String>)> = rows
+        .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
+        .collect();
     Ok(Table {
         format,
         headers,
         delimiter: None,
         encoding: None,
-        rows: Rows::Cells(rest.into_iter(), 1),
+        rows: Rows::Cells(rest.into_iter()),
     })
 }
 
@@ -375,31 +394,68 @@ fn transcode(
     let mut buf = vec![0u8; 64 * 1024];
     let mut out = String::with_capacity(buf.len() * 3);
     let (mut line, mut line_len, mut controls, mut seen) = (1usize, 0usize, 0usize, 0usize);
+    // NULs are held back until something follows them: a run of NULs at the end of the file
+    // (padding some writers leave) is dropped; one inside a cell reaches the row, which
+    // reports it, instead of the whole file being called binary.
+    let mut nuls = 0usize;
+    // Line ends become LF (CRLF, and a lone CR as old Mac files have), and the text ends with
+    // one: then the CSV reader's line count gives every record its line as an editor shows
+    // it (`Rows::Csv`), whatever mix of line ends the file had.
+    let mut cr = false;
+    let mut last = '\n';
+    let mut clean = String::with_capacity(out.capacity());
     loop {
         let n = r.read(&mut buf)?;
         out.clear();
+        clean.clear();
         let _ = dec.decode_to_string(&buf[..n], &mut out, n == 0);
         for ch in out.chars() {
             seen += 1;
+            let ch = match ch {
+                '\r' => {
+                    if std::mem::replace(&mut cr, true) {
+                        clean.push('\n');
+                        line += 1;
+                        line_len = 0;
+                    }
+                    continue;
+                }
+                '\0' => {
+                    controls += 1;
+                    nuls += 1;
+                    continue;
+                }
+                c => c,
+            };
+            if std::mem::take(&mut cr) && ch != '\n' {
+                clean.push('\n');
+                line += 1;
+                line_len = 0;
+            }
             match ch {
                 '\n' => {
                     line += 1;
                     line_len = 0;
                 }
-                '\0' => return Err(TableError::Binary),
-                c if c.is_control() && c != '\r' && c != '\t' => controls += 1,
+                c if c.is_control() && c != '\t' => controls += 1,
                 _ => {}
             }
+            clean.extend(std::iter::repeat_n('\0', std::mem::take(&mut nuls)));
+            clean.push(ch);
+            last = ch;
             line_len += ch.len_utf8();
             if line_len > MAX_LINE_BYTES {
                 return Err(TableError::LineTooLong { line });
             }
         }
+        if n == 0 && (cr || last != '\n') {
+            clean.push('\n');
+        }
         // Text has almost no control characters; junk has many.
-        if seen >= 512 && controls * 20 > seen {
+        if (seen >= 512 || n == 0) && controls * 20 > seen {
             return Err(TableError::Binary);
         }
-        w.write_all(out.as_bytes())?;
+        w.write_all(clean.as_bytes())?;
         if n == 0 {
             break;
         }
@@ -408,25 +464,44 @@ fn transcode(
     Ok(())
 }
 
-/// Comma, semicolon or tab: whichever the header line (outside quotes) has most of.
+/// Comma, semicolon or tab: whichever the header line (outside quotes) has most of. The
+/// header line is taken to be the line, among the first few, with the most delimiters of
+/// any kind, so a title line above the header ("Leads – December") does not decide it.
 fn detect_delimiter(path: &Path) -> Result<u8, TableError> {
-    let mut first = Vec::new();
-    let mut r = BufReader::new(File::open(path)?);
+    const LINES: usize = 12;
+    const DELIMS: [u8; 3] = [b',', b';', b'\t'];
+    let r = BufReader::new(File::open(path)?);
+    let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
     let mut quoted = false;
-    let mut byte = [0u8; 1];
-    while r.read(&mut byte)? == 1 {
-        match byte[0] {
+    for byte in r.bytes() {
+        let b = byte?;
+        match b {
             b'"' => quoted = !quoted,
-            b'\n' if !quoted => break,
-            b => first.push(b),
+            b'\n' if !quoted => {
+                if lines.len() == LINES {
+                    break;
+                }
+                lines.push(Vec::new());
+            }
+            b => {
+                let line = lines.last_mut().expect("never empty");
+                if line.len() < MAX_LINE_BYTES {
+                    line.push(b);
+                }
+            }
         }
     }
-    let count = |d: u8| first.iter().filter(|&&b| b == d).count();
-    let best = [b',', b';', b'\t']
+    let count = |line: &[u8], d: u8| line.iter().filter(|&&b| b == d).count();
+    let header = lines
+        .iter()
+        .max_by_key(|l| DELIMS.iter().map(|d| count(l, *d)).sum::<usize>())
+        .cloned()
+        .unwrap_or_default();
+    let best = DELIMS
         .into_iter()
-        .max_by_key(|d| count(*d))
+        .max_by_key(|d| count(&header, *d))
         .unwrap_or(b',');
-    Ok(if count(best) == 0 { b',' } else { best })
+    Ok(if count(&header, best) == 0 { b',' } else { best })
 }
 
 fn open_csv(path: &Path, scratch: &Path) -> Result<Table, TableError> {
@@ -458,7 +533,7 @@ fn open_csv(path: &Path, scratch: &Path) -> Result<Table, TableError> {
         headers,
         delimiter: Some(delim as char),
         encoding: Some(enc.name()),
-        rows: Rows::Csv(rdr.into_records(), 1),
+        rows: Rows::Csv(rdr.into_records(), 1, 0),
     })
 }
 
