@@ -72,8 +72,12 @@ impl Env {
 
     /// One delivery of the object (an S3 event, a folder scan), checkpointing every 2 rows.
     async fn deliver(&self, budget: Budget) -> Result<ObjectImport, String> {
+        self.deliver_as(ImportMode::ValidRows, budget).await
+    }
+
+    async fn deliver_as(&self, mode: ImportMode, budget: Budget) -> Result<ObjectImport, String> {
         let options = ImportOptions {
-            mode: ImportMode::ValidRows,
+            mode,
             duplicates: DuplicatePolicy::Skip,
             default_source: None,
         };
@@ -272,6 +276,31 @@ async fn a_poison_file_fails_after_its_attempts(store: Arc<dyn LeadStore>, blobs
     assert_eq!(e.job().await.status, ImportJobStatus::Failed);
 }
 
+async fn all_or_nothing_undoes_a_failed_write(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    // Two batches land, then every write fails: the run cannot finish.
+    e.faults.arm(Stage::Write, Fault::FailAfter(2));
+    for _ in 1..MAX_ATTEMPTS {
+        assert!(
+            e.deliver_as(ImportMode::AllOrNothing, Budget::UNLIMITED)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(
+        e.lead_count().await,
+        4,
+        "the two batches that landed are still there"
+    );
+    let Ok(ObjectImport::Failed { reason }) = e.deliver_as(ImportMode::AllOrNothing, Budget::UNLIMITED).await
+    else {
+        panic!("the last attempt fails the job");
+    };
+    assert!(reason.contains("4 leads it created were removed"), "{reason}");
+    assert_eq!(e.lead_count().await, 0, "all or nothing: nothing");
+    assert_eq!(e.job().await.status, ImportJobStatus::Failed);
+}
+
 macro_rules! contract {
     ($backend:ident, $store:expr, $blobs:expr) => {
         mod $backend {
@@ -304,6 +333,10 @@ macro_rules! contract {
             case!(
                 when_a_job_stalled_past_its_lease_should_be_failed_when_read,
                 a_stalled_job_is_settled_when_read
+            );
+            case!(
+                when_an_all_or_nothing_job_fails_mid_write_should_remove_what_it_wrote,
+                all_or_nothing_undoes_a_failed_write
             );
             case!(
                 when_a_file_kills_every_run_should_fail_after_its_attempts,

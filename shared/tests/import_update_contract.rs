@@ -245,6 +245,77 @@ Both Renamed,both@x.example,,,,
     assert_eq!(e.leads().await.len(), 6);
 }
 
+async fn undo_reverts_what_is_still_the_jobs(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::ports::clock::SystemClock;
+    use leadgate_core::services::import_undo::undo_import;
+    use leadgate_core::services::imports::ImportJobStatus;
+    let e = Env::new(store, blobs).await;
+    let seed = e.import(SEED, DuplicatePolicy::Create).await;
+    // The job's leads are found by the filter, and only they.
+    let q = LeadQuery {
+        import_job: Some(seed.job_id.clone()),
+        limit: 500,
+        ..Default::default()
+    };
+    assert_eq!(e.store.list_leads(&e.tenant.id, &q).await.unwrap().items.len(), 6);
+    // A rep works one of them: it is no longer the import's to remove.
+    let mut worked = e.by_name("Email Only").await;
+    worked.company = Some("Called, interested".into());
+    let worked = e.store.update_lead(&worked).await.unwrap();
+
+    let before_update = e.leads().await;
+    let upd = e
+        .import(
+            "Name,Email,Company
+,both@x.example,Renamed Co
+,e@x.example,Overwritten
+",
+            DuplicatePolicy::Update,
+        )
+        .await;
+    assert_eq!(upd.updated, 2, "{upd:?}");
+    let later = e.by_name("Email Only").await;
+    let mut edited = later.clone();
+    edited.position = Some("CTO".into());
+    e.store.update_lead(&edited).await.unwrap();
+
+    let undone = undo_import(&*e.store, &SystemClock, &e.tenant.id, &upd.job_id, "admin")
+        .await
+        .unwrap();
+    assert_eq!(undone.status, ImportJobStatus::Undone);
+    let summary = undone.undo.unwrap();
+    assert_eq!((summary.reverted, summary.deleted), (1, 0), "{summary:?}");
+    assert_eq!(summary.kept_changed, [later.id], "changed after the update: kept");
+    let both = e.by_name("Both Ways").await;
+    let was = before_update.iter().find(|l| l.id == both.id).unwrap();
+    assert_eq!(both.company, was.company, "the previous value is back");
+    assert!(
+        e.timeline(&both.id)
+            .await
+            .iter()
+            .any(|k| matches!(k, ActivityKind::ImportUndone { .. }))
+    );
+    // Twice is refused.
+    assert!(
+        undo_import(&*e.store, &SystemClock, &e.tenant.id, &upd.job_id, "admin")
+            .await
+            .is_err()
+    );
+
+    let seeded = undo_import(&*e.store, &SystemClock, &e.tenant.id, &seed.job_id, "admin")
+        .await
+        .unwrap()
+        .undo
+        .unwrap();
+    // Email Only was worked, Both Ways was updated and reverted (a later version): both kept.
+    assert_eq!(seeded.deleted, 4, "{seeded:?}");
+    let mut kept: Vec<LeadId> = e.leads().await.into_iter().map(|l| l.id).collect();
+    kept.sort();
+    let mut expected = vec![worked.id, both.id];
+    expected.sort();
+    assert_eq!(kept, expected);
+}
+
 macro_rules! contract {
     ($backend:ident, $store:expr, $blobs:expr) => {
         mod $backend {
@@ -269,6 +340,10 @@ macro_rules! contract {
             case!(
                 when_an_export_is_reimported_with_update_should_change_nothing,
                 export_reimport_changes_nothing
+            );
+            case!(
+                when_an_import_is_undone_should_revert_only_what_is_still_its_own,
+                undo_reverts_what_is_still_the_jobs
             );
             case!(
                 when_update_rows_match_stored_leads_should_follow_the_api_rules,

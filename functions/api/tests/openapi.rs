@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use tower::ServiceExt;
 
 const EXPECTED: &[&str] = &[
+    "DELETE /v1/imports/{id}",
     "DELETE /v1/leads/{id}",
     "DELETE /v1/settings/api-keys/{id}",
     "DELETE /v1/settings/capture-forms/{key}",

@@ -462,4 +462,19 @@ async fn when_a_file_is_dropped_into_the_folder_should_list_it_as_a_job() {
         .await
         .unwrap();
     assert_eq!(&one, job);
+    // Undo over HTTP: the job ends undone (nothing was saved, so nothing to remove); a
+    // second undo is a conflict.
+    let undo = |path: String| {
+        e.http
+            .delete(format!("{}{path}", e.base))
+            .bearer_auth(&e.key)
+            .send()
+    };
+    let path = format!("/v1/imports/{}", job["id"].as_str().unwrap());
+    let first = undo(path.clone()).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let undone: Value = first.json().await.unwrap();
+    assert_eq!(undone["status"], "undone");
+    assert_eq!(undone["undo"]["deleted"], 0);
+    assert_eq!(undo(path).await.unwrap().status(), 409);
 }

@@ -83,6 +83,10 @@ pub enum ActivityKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         fields: Vec<String>,
     },
+    /// An import's change to this lead was undone (`DELETE /v1/imports/{id}`).
+    ImportUndone {
+        job_id: String,
+    },
     Converted {
         prospect_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -88,6 +88,8 @@ pub struct LeadQuery {
     pub custom: Vec<(String, CustomValue)>,
     /// Lower-case prefix of the name, email or company.
     pub text_prefix: Option<String>,
+    /// Leads created by this import job.
+    pub import_job: Option<String>,
     pub sort: SortField,
     pub order: SortOrder,
     pub limit: u32,
@@ -105,6 +107,7 @@ impl Default for LeadQuery {
             tags: vec![],
             custom: vec![],
             text_prefix: None,
+            import_job: None,
             sort: SortField::Created,
             order: SortOrder::Desc,
             limit: 50,
@@ -180,6 +183,10 @@ impl LeadQuery {
             && self.last_activity.contains(l.last_activity_at)
             && self.tags.iter().all(|t| l.tags.contains(t))
             && self.custom.iter().all(|(k, v)| l.custom.get(k) == Some(v))
+            && self
+                .import_job
+                .as_ref()
+                .is_none_or(|j| l.provenance.channel == "import" && l.provenance.form.as_ref() == Some(j))
             && self.text_prefix.as_ref().is_none_or(|p| {
                 l.search_terms()
                     .iter()
@@ -230,7 +237,7 @@ fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldE
 }
 
 pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, q, cf.<key>, sort, order, limit, cursor";
+    last_activity_to, tag, q, import_job, cf.<key>, sort, order, limit, cursor";
 
 impl LeadQuery {
     /// The list filters from query parameters (the API's `GET /v1/leads`, an export's
@@ -268,6 +275,14 @@ impl LeadQuery {
                         q.text_prefix = Some(p);
                     }
                 }
+                "import_job" => match uuid::Uuid::try_parse(v) {
+                    Ok(id) => q.import_job = Some(id.to_string()),
+                    Err(_) => errs.push(FieldError::new(
+                        "import_job",
+                        "invalid_id",
+                        "import_job is an import job's id (a UUID)",
+                    )),
+                },
                 "sort" => match v {
                     "created" => q.sort = SortField::Created,
                     "last_activity" => q.sort = SortField::LastActivity,

@@ -1069,7 +1069,9 @@ impl ImportRun<'_> {
                 imported,
             )];
             entries.extend(change_entries(&before, &after, &actor, now, "import"));
-            match self.store.commit_lead_change(&after, &[], &entries).await {
+            // What the update replaced goes in the same write, for undoing the import.
+            let undo = crate::services::import_undo::undo_record(&self.job_id, &before)?;
+            match self.store.commit_lead_change(&after, &[undo], &entries).await {
                 Ok(_) => {
                     report.updated += 1;
                     return Ok(());

@@ -40,6 +40,8 @@ pub enum ImportJobStatus {
     Unreadable,
     /// The run could not finish (see `failure`): what was written is in `progress`.
     Failed,
+    /// Undone with `DELETE /v1/imports/{id}` (see `undo`).
+    Undone,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -98,6 +100,9 @@ pub struct ImportJob {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
+    /// What undoing the job did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo: Option<super::import_undo::UndoSummary>,
 }
 
 /// Creates a job that waits for its file at `imports/{tenant}/{job}/{filename}`.
@@ -130,6 +135,7 @@ pub async fn create_import_job(
         lease_until: None,
         claim: None,
         report: None,
+        undo: None,
     };
     put_typed(store, tenant, IMPORT_JOB, &id, &job, Expect::Absent).await?;
     Ok(job)
@@ -151,6 +157,7 @@ pub fn bucket_job(id: &str, key: &BlobKey, options: ImportOptions, now: DateTime
         lease_until: None,
         claim: None,
         report: None,
+        undo: None,
     }
 }
 

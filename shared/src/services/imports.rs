@@ -18,10 +18,11 @@
 //! memory does not grow with its size.
 
 use crate::domain::ids::TenantId;
-use crate::import::ImportOptions;
 use crate::import::pipeline::{
-    Budget, CHECKPOINT_ROWS, Checkpoint, CheckpointSink, ImportOutcome, ImportReport, ImportRun, RunResult,
+    Budget, CHECKPOINT_ROWS, Checkpoint, CheckpointSink, ImportOutcome, ImportReport, ImportRun, Pass,
+    RunResult,
 };
+use crate::import::{ImportMode, ImportOptions};
 use crate::ports::blob::{BlobError, BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, put_typed};
@@ -456,9 +457,24 @@ pub async fn import_object_with(
     }
 }
 
-/// Ends the claim and the job as failed.
-async fn give_up(sink: &ClaimSink<'_>, reason: String) -> Result<ObjectImport, ServiceError> {
+/// Ends the claim and the job as failed. An `all_or_nothing` job that had begun writing
+/// undoes what it wrote: it promised all or nothing.
+async fn give_up(sink: &ClaimSink<'_>, mut reason: String) -> Result<ObjectImport, ServiceError> {
     sink.write(|c| c.state = ClaimState::Failed).await?;
+    let claim = sink.claim();
+    let wrote = claim.checkpoint.as_ref().is_some_and(|c| c.pass == Pass::Write);
+    if claim.options.mode == ImportMode::AllOrNothing && wrote {
+        let actor = crate::domain::activity::Actor::Import {
+            job: claim.job_id.clone(),
+        };
+        let undone =
+            super::import_undo::undo_writes(sink.store, sink.clock, sink.tenant, &claim.job_id, &actor)
+                .await?;
+        reason.push_str(&format!(
+            "; all_or_nothing: the {} leads it created were removed and {} updates reverted",
+            undone.deleted, undone.reverted
+        ));
+    }
     fail_job(
         sink.store,
         sink.tenant,

@@ -9,6 +9,7 @@ pub mod custom_fields;
 pub mod error;
 pub mod exports;
 pub mod import_jobs;
+pub mod import_undo;
 pub mod imports;
 pub mod leads;
 pub mod reps;

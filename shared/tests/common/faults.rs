@@ -37,6 +37,8 @@ pub enum Fault {
     Missing,
     /// Never answer (a process frozen mid-call).
     Hang,
+    /// Work this many times, then fail every time.
+    FailAfter(u32),
 }
 
 #[derive(Default)]
@@ -59,6 +61,10 @@ impl Faults {
         let fault = {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
+                Some((s, Fault::FailAfter(n))) if s == stage && n > 0 => {
+                    *armed = Some((s, Fault::FailAfter(n - 1)));
+                    None
+                }
                 Some((s, f)) if s == stage => {
                     if let Fault::Fail(n) = f {
                         *armed = (n > 1).then_some((s, Fault::Fail(n - 1)));

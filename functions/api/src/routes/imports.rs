@@ -98,6 +98,29 @@ pub async fn get_job(
     ))
 }
 
+/// Undoes an import: deletes the leads it created and gives the leads it updated their
+/// previous values, except leads changed since (listed in `undo.kept_changed`). The job ends
+/// `undone`. A job still running or waiting for its file is a 409, as is a second undo.
+#[utoipa::path(delete, path = "/v1/imports/{id}", tag = "imports", params(("id" = String, Path)),
+    responses((status = 200, body = ImportJob), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn undo_job(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ImportJob>> {
+    caller.require_admin()?;
+    Ok(Json(
+        leadgate_core::services::import_undo::undo_import(
+            &*st.store,
+            &*st.clock,
+            &caller.tenant.id,
+            &id,
+            &caller.principal.user,
+        )
+        .await?,
+    ))
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateParams {

@@ -128,6 +128,7 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
            ("last_activity_from" = Option<String>, Query), ("last_activity_to" = Option<String>, Query),
            ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match"),
            ("q" = Option<String>, Query, description = "prefix of name, email or company"),
+           ("import_job" = Option<String>, Query, format = Uuid, description = "leads created by this import job"),
            ("cf.<key>" = Option<String>, Query, description = "custom field equals"),
            ("sort" = Option<String>, Query), ("order" = Option<String>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),

@@ -227,6 +227,18 @@ impl Plan {
             plan.names.insert(name.clone(), k.clone());
             plan.cond(&format!("#lead.#custom.{name} = {v}"), &v, custom_av(val));
         }
+        if let Some(job) = &q.import_job {
+            plan.names.insert("#prov".into(), "provenance".into());
+            plan.names.insert("#form".into(), "form".into());
+            plan.names.insert("#channel".into(), "channel".into());
+            plan.values
+                .insert(":importch".into(), AttributeValue::S("import".into()));
+            plan.cond(
+                "#lead.#prov.#form = :job AND #lead.#prov.#channel = :importch",
+                ":job",
+                AttributeValue::S(job.clone()),
+            );
+        }
         if let Some(p) = &q.text_prefix {
             plan.values.insert(":q".into(), AttributeValue::S(p.clone()));
             plan.filter.push(

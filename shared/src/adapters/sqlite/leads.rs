@@ -324,6 +324,13 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
             push(&mut sql, &format!(" AND {col} < ?"), Value::Text(time_prefix(t)));
         }
     }
+    if let Some(job) = &q.import_job {
+        push(
+            &mut sql,
+            " AND json_extract(doc, '$.provenance.channel') = 'import' AND json_extract(doc, '$.provenance.form') = ?",
+            Value::Text(job.clone()),
+        );
+    }
     for tag in &q.tags {
         push(
             &mut sql,
