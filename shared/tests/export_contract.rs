@@ -708,53 +708,13 @@ async fn repeated_triggers_write_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn 
     );
 }
 
-macro_rules! contract {
-    ($backend:ident, $store:expr, $blobs:expr) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident, $case:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
-                            return;
-                        };
-                        $case(store, blobs).await;
-                    }
-                };
-            }
-
-            case!(
-                when_leads_are_exported_with_filters_should_match_the_store_in_csv_and_xlsx,
-                filtered_export_matches_the_store
-            );
-            case!(
-                when_an_export_is_reimported_with_update_should_change_nothing,
-                reimport_changes_nothing
-            );
-            case!(
-                when_a_rep_or_another_tenant_exports_should_see_only_their_leads,
-                scoped_to_the_rep_and_the_tenant
-            );
-            case!(
-                when_an_export_request_is_bad_should_refuse_it_and_start_nothing,
-                bad_requests_are_refused
-            );
-            case!(
-                when_the_trigger_arrives_many_times_should_write_the_export_once,
-                repeated_triggers_write_once
-            );
-        }
-    };
-}
-
-contract!(
-    sqlite_folder,
-    async { common::sqlite_store() },
-    common::local_blobs()
+store_and_bucket_cases!(
+    when_leads_are_exported_with_filters_should_match_the_store_in_csv_and_xlsx => filtered_export_matches_the_store,
+    when_an_export_is_reimported_with_update_should_change_nothing => reimport_changes_nothing,
+    when_a_rep_or_another_tenant_exports_should_see_only_their_leads => scoped_to_the_rep_and_the_tenant,
+    when_an_export_request_is_bad_should_refuse_it_and_start_nothing => bad_requests_are_refused,
+    when_the_trigger_arrives_many_times_should_write_the_export_once => repeated_triggers_write_once,
 );
-contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());
 
 mod property {
     //! Any cell text, through both writers and back through the readers: never a live

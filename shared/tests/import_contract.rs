@@ -674,146 +674,6 @@ async fn chunked_import_matches_one_go(store: Arc<dyn LeadStore>, blobs: Arc<dyn
     assert_eq!(again, ObjectImport::AlreadyHandled);
 }
 
-/// A store that, on the `freeze_on`-th batch put, writes the batch and then hangs: the state a
-/// process killed between a write and its checkpoint leaves behind.
-struct FreezingStore {
-    inner: Arc<dyn LeadStore>,
-    batches: std::sync::atomic::AtomicUsize,
-    freeze_on: usize,
-    frozen: tokio::sync::Notify,
-}
-
-mod freezing {
-    use super::FreezingStore;
-    use chrono::{DateTime, Utc};
-    use leadgate_core::domain::activity::Activity;
-    use leadgate_core::domain::api_key::{ApiKeyRecord, KeyHash};
-    use leadgate_core::domain::duplicate::MatchKey;
-    use leadgate_core::domain::ids::{ApiKeyId, LeadId, TenantId};
-    use leadgate_core::domain::lead::Lead;
-    use leadgate_core::domain::query::{LeadQuery, Page};
-    use leadgate_core::ports::store::*;
-    use std::sync::atomic::Ordering;
-
-    #[async_trait::async_trait]
-    impl LeadStore for FreezingStore {
-        async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
-            self.inner.create_lead(lead, guards).await
-        }
-        async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
-            self.inner.put_leads_batch(leads, entries).await?;
-            if self.batches.fetch_add(1, Ordering::SeqCst) + 1 == self.freeze_on {
-                self.frozen.notify_one();
-                std::future::pending::<()>().await;
-            }
-            Ok(())
-        }
-        async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
-            self.inner.get_lead(tenant, id).await
-        }
-        async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
-            self.inner.update_lead(lead).await
-        }
-        async fn delete_lead(
-            &self,
-            tenant: &TenantId,
-            id: &LeadId,
-            v: Option<u64>,
-        ) -> Result<(), StoreError> {
-            self.inner.delete_lead(tenant, id, v).await
-        }
-        async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
-            self.inner.list_leads(tenant, query).await
-        }
-        async fn find_leads_by_contact(
-            &self,
-            tenant: &TenantId,
-            key: &MatchKey,
-        ) -> Result<Vec<LeadId>, StoreError> {
-            self.inner.find_leads_by_contact(tenant, key).await
-        }
-        async fn commit_lead_change(
-            &self,
-            lead: &Lead,
-            new_records: &[NewRecord],
-            activities: &[Activity],
-        ) -> Result<Lead, StoreError> {
-            self.inner.commit_lead_change(lead, new_records, activities).await
-        }
-        async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
-            self.inner.append_activity(activity).await
-        }
-        async fn list_activities(
-            &self,
-            tenant: &TenantId,
-            lead: &LeadId,
-            cursor: Option<&str>,
-            limit: u32,
-        ) -> Result<Page<Activity>, StoreError> {
-            self.inner.list_activities(tenant, lead, cursor, limit).await
-        }
-        async fn get_record(
-            &self,
-            tenant: &TenantId,
-            kind: &str,
-            id: &str,
-        ) -> Result<Option<RawRecord>, StoreError> {
-            self.inner.get_record(tenant, kind, id).await
-        }
-        async fn put_record(
-            &self,
-            tenant: &TenantId,
-            kind: &str,
-            id: &str,
-            body: &serde_json::Value,
-            expect: Expect,
-        ) -> Result<u64, StoreError> {
-            self.inner.put_record(tenant, kind, id, body, expect).await
-        }
-        async fn list_records(
-            &self,
-            tenant: &TenantId,
-            kind: &str,
-            after: Option<&str>,
-            limit: u32,
-        ) -> Result<Vec<RawRecord>, StoreError> {
-            self.inner.list_records(tenant, kind, after, limit).await
-        }
-        async fn delete_record(
-            &self,
-            tenant: &TenantId,
-            kind: &str,
-            id: &str,
-            expect: Expect,
-        ) -> Result<(), StoreError> {
-            self.inner.delete_record(tenant, kind, id, expect).await
-        }
-        async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
-            self.inner.increment_counter(tenant, name, by).await
-        }
-        async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
-            self.inner.put_api_key(key).await
-        }
-        async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-            self.inner.find_api_key(hash).await
-        }
-        async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
-            self.inner.list_api_keys(tenant).await
-        }
-        async fn revoke_api_key(
-            &self,
-            tenant: &TenantId,
-            id: &ApiKeyId,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.revoke_api_key(tenant, id, at).await
-        }
-        async fn health(&self) -> Result<(), StoreError> {
-            self.inner.health().await
-        }
-    }
-}
-
 async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     let options = opts(ImportMode::ValidRows, DuplicatePolicy::Skip);
     let file = mixed_rows(2_300);
@@ -826,15 +686,18 @@ async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<d
     let key = BlobKey::parse(&format!("imports/{}/mixed.csv", e.tenant.id)).unwrap();
     let meta = e.blobs.put(&key, Bytes::from(file), "text/csv").await.unwrap();
     let clock = Arc::new(FixedClock::new(chrono::Utc::now()));
-    let freezing = Arc::new(FreezingStore {
+    let faults = Arc::new(common::faults::Faults::default());
+    // Batches are 500 leads; checkpoints every 1,000 rows: the 3rd batch lands after the
+    // pass-2 checkpoint at row 1,000 and before the next one; the run freezes right after it.
+    faults.arm(
+        common::faults::Stage::Write,
+        common::faults::Fault::FreezeAfter(2),
+    );
+    let freezing = Arc::new(common::faults::FaultyStore {
         inner: store.clone(),
-        batches: Default::default(),
-        // Batches are 500 leads; checkpoints every 1,000 rows: the 3rd batch lands after the
-        // pass-2 checkpoint at row 1,000 and before the next one.
-        freeze_on: 3,
-        frozen: tokio::sync::Notify::new(),
+        faults: faults.clone(),
     });
-    let mut run = {
+    let run = {
         let (e, key, etag, clock, freezing, options) = (
             e.clone(),
             key.clone(),
@@ -858,9 +721,9 @@ async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<d
             .await
         })
     };
-    tokio::select! {
-        _ = freezing.frozen.notified() => {}
-        finished = &mut run => panic!("the run ended before its third batch write: {finished:?}"),
+    while faults.struck.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(!run.is_finished(), "the run ended before its third batch write");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
@@ -924,54 +787,11 @@ async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<d
     assert_eq!(call(clock).await, ObjectImport::AlreadyHandled);
 }
 
-macro_rules! contract {
-    ($backend:ident, $store:expr, $blobs:expr) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident, $case:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
-                            return;
-                        };
-                        $case(store, blobs).await;
-                    }
-                };
-            }
-
-            case!(
-                when_other_crms_exports_are_imported_should_read_every_dialect,
-                other_crm_exports
-            );
-            case!(
-                when_modes_and_duplicate_policies_apply_should_save_accordingly,
-                modes_and_duplicates
-            );
-            case!(
-                when_files_are_hostile_should_report_clearly_and_save_nothing,
-                hostile_files
-            );
-            case!(
-                when_the_same_object_arrives_ten_times_should_import_once,
-                same_object_imports_once
-            );
-            case!(
-                when_an_import_runs_in_budgeted_chunks_should_match_one_run,
-                chunked_import_matches_one_go
-            );
-            case!(
-                when_a_run_is_killed_after_a_write_should_resume_without_duplicates,
-                killed_run_resumes_exactly_once
-            );
-        }
-    };
-}
-
-contract!(
-    sqlite_folder,
-    async { common::sqlite_store() },
-    common::local_blobs()
+store_and_bucket_cases!(
+    when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
+    when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
+    when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
+    when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,
+    when_an_import_runs_in_budgeted_chunks_should_match_one_run => chunked_import_matches_one_go,
+    when_a_run_is_killed_after_a_write_should_resume_without_duplicates => killed_run_resumes_exactly_once,
 );
-contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());

@@ -301,54 +301,11 @@ async fn all_or_nothing_undoes_a_failed_write(store: Arc<dyn LeadStore>, blobs: 
     assert_eq!(e.job().await.status, ImportJobStatus::Failed);
 }
 
-macro_rules! contract {
-    ($backend:ident, $store:expr, $blobs:expr) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident, $case:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
-                            return;
-                        };
-                        $case(store, blobs).await;
-                    }
-                };
-            }
-
-            case!(
-                when_the_store_or_bucket_fails_once_at_any_stage_should_finish_on_the_retry,
-                transient_faults_cost_a_retry
-            );
-            case!(
-                when_the_store_or_bucket_keeps_failing_should_fail_the_job_with_a_reason,
-                lasting_faults_fail_the_job
-            );
-            case!(
-                when_the_file_vanished_should_fail_the_job_at_once,
-                a_vanished_file_fails_at_once
-            );
-            case!(
-                when_a_job_stalled_past_its_lease_should_be_failed_when_read,
-                a_stalled_job_is_settled_when_read
-            );
-            case!(
-                when_an_all_or_nothing_job_fails_mid_write_should_remove_what_it_wrote,
-                all_or_nothing_undoes_a_failed_write
-            );
-            case!(
-                when_a_file_kills_every_run_should_fail_after_its_attempts,
-                a_poison_file_fails_after_its_attempts
-            );
-        }
-    };
-}
-
-contract!(
-    sqlite_folder,
-    async { common::sqlite_store() },
-    common::local_blobs()
+store_and_bucket_cases!(
+    when_the_store_or_bucket_fails_once_at_any_stage_should_finish_on_the_retry => transient_faults_cost_a_retry,
+    when_the_store_or_bucket_keeps_failing_should_fail_the_job_with_a_reason => lasting_faults_fail_the_job,
+    when_the_file_vanished_should_fail_the_job_at_once => a_vanished_file_fails_at_once,
+    when_a_job_stalled_past_its_lease_should_be_failed_when_read => a_stalled_job_is_settled_when_read,
+    when_an_all_or_nothing_job_fails_mid_write_should_remove_what_it_wrote => all_or_nothing_undoes_a_failed_write,
+    when_a_file_kills_every_run_should_fail_after_its_attempts => a_poison_file_fails_after_its_attempts,
 );
-contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());

@@ -174,42 +174,8 @@ async fn a_file_without_a_header_is_refused(store: Arc<dyn LeadStore>, blobs: Ar
     assert!(e.leads().await.is_empty());
 }
 
-macro_rules! contract {
-    ($backend:ident, $store:expr, $blobs:expr) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident, $case:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
-                            return;
-                        };
-                        $case(store, blobs).await;
-                    }
-                };
-            }
-
-            case!(
-                when_the_same_ragged_table_comes_as_csv_xlsx_xls_or_ods_should_import_the_same,
-                every_format_reads_the_same_table
-            );
-            case!(
-                when_csv_text_mixes_line_ends_and_holds_nuls_should_read_each_row,
-                csv_text_is_read_row_by_row
-            );
-            case!(
-                when_no_row_names_the_lead_fields_should_refuse_the_file,
-                a_file_without_a_header_is_refused
-            );
-        }
-    };
-}
-
-contract!(
-    sqlite_folder,
-    async { common::sqlite_store() },
-    common::local_blobs()
+store_and_bucket_cases!(
+    when_the_same_ragged_table_comes_as_csv_xlsx_xls_or_ods_should_import_the_same => every_format_reads_the_same_table,
+    when_csv_text_mixes_line_ends_and_holds_nuls_should_read_each_row => csv_text_is_read_row_by_row,
+    when_no_row_names_the_lead_fields_should_refuse_the_file => a_file_without_a_header_is_refused,
 );
-contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());

@@ -316,46 +316,9 @@ async fn undo_reverts_what_is_still_the_jobs(store: Arc<dyn LeadStore>, blobs: A
     assert_eq!(kept, expected);
 }
 
-macro_rules! contract {
-    ($backend:ident, $store:expr, $blobs:expr) => {
-        mod $backend {
-            use super::*;
-
-            macro_rules! case {
-                ($name:ident, $case:ident) => {
-                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                    async fn $name() {
-                        let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
-                            return;
-                        };
-                        $case(store, blobs).await;
-                    }
-                };
-            }
-
-            case!(
-                when_an_import_creates_leads_should_write_each_one_an_imported_entry,
-                created_leads_have_their_entry
-            );
-            case!(
-                when_an_export_is_reimported_with_update_should_change_nothing,
-                export_reimport_changes_nothing
-            );
-            case!(
-                when_an_import_is_undone_should_revert_only_what_is_still_its_own,
-                undo_reverts_what_is_still_the_jobs
-            );
-            case!(
-                when_update_rows_match_stored_leads_should_follow_the_api_rules,
-                update_rows_follow_the_api_rules
-            );
-        }
-    };
-}
-
-contract!(
-    sqlite_folder,
-    async { common::sqlite_store() },
-    common::local_blobs()
+store_and_bucket_cases!(
+    when_an_import_creates_leads_should_write_each_one_an_imported_entry => created_leads_have_their_entry,
+    when_an_export_is_reimported_with_update_should_change_nothing => export_reimport_changes_nothing,
+    when_an_import_is_undone_should_revert_only_what_is_still_its_own => undo_reverts_what_is_still_the_jobs,
+    when_update_rows_match_stored_leads_should_follow_the_api_rules => update_rows_follow_the_api_rules,
 );
-contract!(dynamodb_s3, common::dynamo_store(), common::s3_blobs());

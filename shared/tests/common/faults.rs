@@ -39,6 +39,9 @@ pub enum Fault {
     Hang,
     /// Work this many times, then fail every time.
     FailAfter(u32),
+    /// Work this many times; the next call does its work and then never answers (a process
+    /// killed between a write and its checkpoint).
+    FreezeAfter(u32),
 }
 
 #[derive(Default)]
@@ -61,6 +64,7 @@ impl Faults {
         let fault = {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
+                Some((s, Fault::FreezeAfter(_))) if s == stage => None,
                 Some((s, Fault::FailAfter(n))) if s == stage && n > 0 => {
                     *armed = Some((s, Fault::FailAfter(n - 1)));
                     None
@@ -81,6 +85,24 @@ impl Faults {
             std::future::pending::<()>().await;
         }
         fault
+    }
+
+    /// After a call at `stage` did its work: freezes it when its turn has come.
+    async fn after(&self, stage: Stage) {
+        let freeze = {
+            let mut armed = self.armed.lock().unwrap();
+            match *armed {
+                Some((s, Fault::FreezeAfter(n))) if s == stage => {
+                    *armed = Some((s, Fault::FreezeAfter(n.saturating_sub(1))));
+                    n == 0
+                }
+                _ => false,
+            }
+        };
+        if freeze {
+            self.struck.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
     }
 
     async fn store(&self, stage: Stage) -> Result<(), StoreError> {
@@ -120,7 +142,9 @@ impl LeadStore for FaultyStore {
     }
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
         self.faults.store(Stage::Write).await?;
-        self.inner.put_leads_batch(leads, entries).await
+        self.inner.put_leads_batch(leads, entries).await?;
+        self.faults.after(Stage::Write).await;
+        Ok(())
     }
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
         self.inner.get_lead(tenant, id).await

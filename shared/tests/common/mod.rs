@@ -175,3 +175,30 @@ pub async fn s3_blobs() -> Option<(Arc<dyn BlobStore>, ())> {
         .expect("create bucket on the S3 emulator");
     Some((Arc::new(S3BlobStore::from_client(client, bucket)), ()))
 }
+
+/// Runs each `case(store, blobs)` of a test file as a test on SQLite + a local folder and on
+/// DynamoDB Local + moto's S3 (modules `sqlite_folder` and `dynamodb_s3`): one contract, both
+/// backends.
+#[macro_export]
+macro_rules! store_and_bucket_cases {
+    ($($name:ident => $case:ident),* $(,)?) => {
+        $crate::store_and_bucket_cases!(@on sqlite_folder, async { common::sqlite_store() },
+            common::local_blobs(), $($name => $case),*);
+        $crate::store_and_bucket_cases!(@on dynamodb_s3, common::dynamo_store(),
+            common::s3_blobs(), $($name => $case),*);
+    };
+    (@on $backend:ident, $store:expr, $blobs:expr, $($name:ident => $case:ident),*) => {
+        mod $backend {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let (Some(store), Some((blobs, _guard))) = ($store.await, $blobs.await) else {
+                        return;
+                    };
+                    $case(store, blobs).await;
+                }
+            )*
+        }
+    };
+}
