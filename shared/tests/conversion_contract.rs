@@ -68,6 +68,7 @@ impl Fixture {
             external: None,
             idempotency_key: None,
             duplicates: DuplicatePolicy::Create,
+            entries: vec![],
         };
         let CreateResult::Created(lead) = create_lead(&*self.store, &SystemClock, &self.tenant, req)
             .await

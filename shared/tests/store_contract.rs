@@ -48,7 +48,11 @@ fn new_lead(tenant: &TenantId, name: &str, email: Option<&str>, at: DateTime<Utc
 }
 
 async fn create(store: &dyn LeadStore, lead: &Lead) -> Lead {
-    match store.create_lead(lead, &CreateGuards::default()).await.unwrap() {
+    match store
+        .create_lead(lead, &CreateGuards::default(), &[])
+        .await
+        .unwrap()
+    {
         CreateOutcome::Created(l) => *l,
         other => panic!("expected Created, got {other:?}"),
     }
@@ -231,7 +235,7 @@ async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
             external: Some(ext.clone()),
             ..Default::default()
         };
-        tokio::spawn(async move { store.create_lead(&lead, &guards).await.unwrap() })
+        tokio::spawn(async move { store.create_lead(&lead, &guards, &[]).await.unwrap() })
     });
     let outcomes: Vec<CreateOutcome> = join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
     let created: Vec<&Lead> = outcomes
@@ -269,7 +273,7 @@ async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
     };
     assert!(matches!(
         store
-            .create_lead(&new_lead(&other, "Other", None, t0()), &guards)
+            .create_lead(&new_lead(&other, "Other", None, t0()), &guards, &[])
             .await
             .unwrap(),
         CreateOutcome::Created(_)
@@ -288,7 +292,7 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
     };
     let mut first = new_lead(&t, "Jane", Some("jane@example.com"), t0());
     first.phone = Some(Phone::parse("+14155550132", Region::default()).unwrap());
-    let CreateOutcome::Created(created) = store.create_lead(&first, &guards).await.unwrap() else {
+    let CreateOutcome::Created(created) = store.create_lead(&first, &guards, &[]).await.unwrap() else {
         panic!("first create should succeed");
     };
     let again = new_lead(&t, "Jane again", Some("other@example.com"), t0());
@@ -302,13 +306,13 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         ..guards.clone()
     };
     assert_eq!(
-        store.create_lead(&again, &other_request).await.unwrap(),
+        store.create_lead(&again, &other_request, &[]).await.unwrap(),
         CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     // A replay of the very same lead is "already processed", not a duplicate of itself.
     let replay = new_lead(&t, "Jane", Some("jane@example.com"), t0());
     assert_eq!(
-        store.create_lead(&replay, &guards).await.unwrap(),
+        store.create_lead(&replay, &guards, &[]).await.unwrap(),
         CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     let dup_guards = CreateGuards {
@@ -316,7 +320,11 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         ..Default::default()
     };
     match store
-        .create_lead(&new_lead(&t, "J", Some("jane@example.com"), t0()), &dup_guards)
+        .create_lead(
+            &new_lead(&t, "J", Some("jane@example.com"), t0()),
+            &dup_guards,
+            &[],
+        )
         .await
         .unwrap()
     {
@@ -328,7 +336,7 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
     }
     let mut by_phone = new_lead(&t, "J", Some("new@example.com"), t0());
     by_phone.mobile = Some(Phone::parse("+1 415 555 0132", Region::default()).unwrap());
-    match store.create_lead(&by_phone, &dup_guards).await.unwrap() {
+    match store.create_lead(&by_phone, &dup_guards, &[]).await.unwrap() {
         CreateOutcome::Duplicate(m) => {
             assert!(matches!(m.key, MatchKey::Phone(_)) && m.lead_id == created.id)
         }

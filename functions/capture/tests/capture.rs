@@ -336,6 +336,25 @@ async fn when_a_website_posts_forms_should_capture_map_redirect_and_guard() {
     assert_eq!(lead["provenance"]["consent_text"], "I agree to be contacted");
     assert_eq!(lead["provenance"]["unmapped"]["Budget range"], "10-50k");
     assert_eq!(lead["source"], "website-form");
+    // Born in one write with its capture entry: version 1, the entry on its timeline.
+    assert_eq!(lead["version"], 1, "{lead}");
+    let born: Value = e
+        .http
+        .get(format!("{}/v1/leads/{lead_id}/activities", e.base))
+        .bearer_auth(&e.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = born["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"captured"), "{born}");
 
     // The same person again: a "resubmitted" activity on the open lead, not a second lead.
     let res = e

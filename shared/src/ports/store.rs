@@ -121,8 +121,14 @@ pub mod kinds {
 #[async_trait::async_trait]
 pub trait LeadStore: Send + Sync + 'static {
     // --- leads -------------------------------------------------------------------------
-    /// Stores a new lead (version 1) with its guards in one atomic write.
-    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError>;
+    /// Stores a new lead (version 1) with its guards and its first timeline `entries` (which
+    /// belong to it) in one atomic write: a lead is never stored without them.
+    async fn create_lead(
+        &self,
+        lead: &Lead,
+        guards: &CreateGuards,
+        entries: &[Activity],
+    ) -> Result<CreateOutcome, StoreError>;
     /// Stores many new leads without guards (imports, after their own duplicate pass), each
     /// with its timeline `entries` (which must belong to leads of the batch) in the same
     /// atomic write: SQLite writes the batch in one transaction, DynamoDB in transactions

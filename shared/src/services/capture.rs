@@ -296,23 +296,14 @@ pub async fn process_submission(
                         fingerprint: None,
                     }),
                     duplicates: DuplicatePolicy::Create,
+                    entries: vec![ActivityKind::Captured {
+                        channel: sub.channel.as_str().into(),
+                        submission_id: sub.id.clone(),
+                        resubmitted: false,
+                    }],
                 };
                 match create_lead(store, clock, tenant, req).await {
                     Ok(CreateResult::Created(lead)) => {
-                        let kind = ActivityKind::Captured {
-                            channel: sub.channel.as_str().into(),
-                            submission_id: sub.id.clone(),
-                            resubmitted: false,
-                        };
-                        store
-                            .append_activity(&Activity::new(
-                                tenant.id.clone(),
-                                lead.id,
-                                clock.now(),
-                                actor,
-                                kind,
-                            ))
-                            .await?;
                         sub.status = SubmissionStatus::Processed;
                         sub.lead_id = Some(lead.id);
                     }

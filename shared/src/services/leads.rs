@@ -30,6 +30,9 @@ pub struct CreateLead {
     pub external: Option<ExternalRef>,
     pub idempotency_key: Option<IdempotencyKey>,
     pub duplicates: DuplicatePolicy,
+    /// Timeline entries the new lead is born with, besides its assignment (capture's
+    /// `captured`), written in the same write as the lead.
+    pub entries: Vec<ActivityKind>,
 }
 
 /// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
@@ -110,7 +113,19 @@ pub async fn create_lead(
         idempotency_key: req.idempotency_key.clone(),
         reject_duplicates: req.duplicates == DuplicatePolicy::Reject,
     };
-    let lead = match store.create_lead(&lead, &guards).await? {
+    // The lead is born with its timeline: the assignment, then what the caller adds. One
+    // write, so no crash leaves a lead without them, and a new lead is at version 1.
+    let assigned = lead.owner.is_some().then(|| ActivityKind::Assigned {
+        from: None,
+        to: lead.owner.clone(),
+        reason: reason.to_owned(),
+    });
+    let entries: Vec<Activity> = assigned
+        .into_iter()
+        .chain(req.entries.iter().cloned())
+        .map(|kind| Activity::new(tenant.id.clone(), lead.id, now, req.actor.clone(), kind))
+        .collect();
+    let lead = match store.create_lead(&lead, &guards, &entries).await? {
         CreateOutcome::Created(l) => *l,
         CreateOutcome::IdempotencyKeyTaken(id, stored) => {
             let asked = req.idempotency_key.as_ref().and_then(|k| k.fingerprint.as_ref());
@@ -131,22 +146,7 @@ pub async fn create_lead(
         }
         CreateOutcome::Duplicate(m) => return Ok(CreateResult::Duplicate(m)),
     };
-    if lead.owner.is_some() {
-        let assigned = Activity::new(
-            tenant.id.clone(),
-            lead.id,
-            now,
-            req.actor.clone(),
-            ActivityKind::Assigned {
-                from: None,
-                to: lead.owner.clone(),
-                reason: reason.to_owned(),
-            },
-        );
-        store.append_activity(&assigned).await?;
-    }
-    let stored = store.get_lead(&tenant.id, &lead.id).await?.unwrap_or(lead);
-    Ok(CreateResult::Created(Box::new(stored)))
+    Ok(CreateResult::Created(Box::new(lead)))
 }
 
 /// Reads a lead, as `NotFound` when it is missing or belongs to another tenant.

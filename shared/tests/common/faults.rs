@@ -137,8 +137,13 @@ pub struct FaultyBlobs {
 
 #[async_trait::async_trait]
 impl LeadStore for FaultyStore {
-    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
-        self.inner.create_lead(lead, guards).await
+    async fn create_lead(
+        &self,
+        lead: &Lead,
+        guards: &CreateGuards,
+        entries: &[Activity],
+    ) -> Result<CreateOutcome, StoreError> {
+        self.inner.create_lead(lead, guards, entries).await
     }
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
         self.faults.store(Stage::Write).await?;

@@ -95,6 +95,7 @@ pub async fn create_lead(
         external: None,
         idempotency_key,
         duplicates,
+        entries: vec![],
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
         CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),

@@ -368,7 +368,18 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn create(&self, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+    pub(super) async fn create(
+        &self,
+        lead: &Lead,
+        g: &CreateGuards,
+        entries: &[Activity],
+    ) -> Result<CreateOutcome, StoreError> {
+        if entries
+            .iter()
+            .any(|a| a.lead_id != lead.id || a.tenant != lead.tenant)
+        {
+            return Err(StoreError::Invalid("a timeline entry of another lead".into()));
+        }
         let t = &lead.tenant;
         let ext_pk = g
             .external
@@ -415,6 +426,10 @@ impl DynamoStore {
                 }
                 items.push(put_item(&self.table, item, new_only, None)?);
             }
+        }
+        // The entries go last, so the guards keep their places in the cancellation reasons.
+        for a in entries {
+            items.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
         }
         let mut attempt = 0;
         loop {

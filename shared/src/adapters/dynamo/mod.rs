@@ -150,8 +150,13 @@ impl DynamoStore {
 
 #[async_trait::async_trait]
 impl LeadStore for DynamoStore {
-    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
-        self.create(lead, guards).await
+    async fn create_lead(
+        &self,
+        lead: &Lead,
+        guards: &CreateGuards,
+        entries: &[Activity],
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create(lead, guards, entries).await
     }
 
     async fn put_leads_batch(&self, batch: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {

@@ -115,7 +115,18 @@ fn write_lead(tx: &Savepoint<'_>, l: &Lead, sql: &str) -> Result<(), StoreError>
     Ok(())
 }
 
-pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<CreateOutcome, StoreError> {
+pub fn create(
+    c: &mut Connection,
+    lead: &Lead,
+    g: &CreateGuards,
+    entries: &[Activity],
+) -> Result<CreateOutcome, StoreError> {
+    if entries
+        .iter()
+        .any(|a| a.lead_id != lead.id || a.tenant != lead.tenant)
+    {
+        return Err(StoreError::Invalid("a timeline entry of another lead".into()));
+    }
     let tx = c.savepoint().map_err(db)?;
     let t = lead.tenant.as_str();
     if let Some(x) = &g.external {
@@ -165,6 +176,9 @@ pub fn create(c: &mut Connection, lead: &Lead, g: &CreateGuards) -> Result<Creat
             params![t, k.key, id, k.fingerprint],
         )
         .map_err(db)?;
+    }
+    for a in entries {
+        insert_activity(&tx, a)?;
     }
     tx.commit().map_err(db)?;
     Ok(CreateOutcome::Created(Box::new(lead.clone())))

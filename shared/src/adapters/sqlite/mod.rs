@@ -96,9 +96,15 @@ use chrono::{DateTime, Utc};
 
 #[async_trait::async_trait]
 impl LeadStore for SqliteStore {
-    async fn create_lead(&self, lead: &Lead, guards: &CreateGuards) -> Result<CreateOutcome, StoreError> {
-        let (lead, guards) = (lead.clone(), guards.clone());
-        self.run(move |c| leads::create(c, &lead, &guards)).await
+    async fn create_lead(
+        &self,
+        lead: &Lead,
+        guards: &CreateGuards,
+        entries: &[Activity],
+    ) -> Result<CreateOutcome, StoreError> {
+        let (lead, guards, entries) = (lead.clone(), guards.clone(), entries.to_vec());
+        self.run(move |c| leads::create(c, &lead, &guards, &entries))
+            .await
     }
 
     async fn put_leads_batch(&self, batch: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
