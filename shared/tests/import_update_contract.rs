@@ -243,6 +243,24 @@ Both Renamed,both@x.example,,,,
     // A row that matches nothing is a new lead, and must be a valid one.
     assert!(errors.contains("name is required"), "{errors}");
     assert_eq!(e.leads().await.len(), 6);
+
+    // As in PATCH, an update may not give the lead another lead's phone.
+    let email_only = e.by_name("Email Only").await;
+    let taken = e
+        .import(
+            "Email,Phone
+e@x.example,+44 20 7946 0002
+",
+            DuplicatePolicy::Update,
+        )
+        .await;
+    assert_eq!((taken.updated, taken.error_rows), (0, 1), "{taken:?}");
+    let why = e.report_file(&taken.errors_csv).await;
+    assert!(
+        why.contains(&format!("same phone as existing lead {}", phone.id)),
+        "{why}"
+    );
+    assert_eq!(e.by_name("Email Only").await, email_only);
 }
 
 async fn undo_reverts_what_is_still_the_jobs(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {

@@ -926,3 +926,54 @@ async fn when_a_limited_rep_hits_a_hidden_duplicate_should_not_learn_its_id() {
         .await;
     assert_eq!(r.body["duplicate"]["lead_id"], theirs_id.as_str());
 }
+
+/// A change may not give a lead another lead's email or phone, as a create may not; unrelated
+/// edits of a lead that already shares a contact are not blocked.
+#[tokio::test]
+async fn when_a_patch_takes_another_leads_email_or_phone_should_refuse_it() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    let mut ids = Vec::new();
+    for (name, email, phone) in [
+        ("Ann", "ann@dup.example", "+1 415 555 0101"),
+        ("Bob", "bob@dup.example", "+1 415 555 0102"),
+    ] {
+        let r = h
+            .call(
+                Method::POST,
+                "/v1/leads",
+                &admin,
+                Some(json!({
+                    "name": name, "email": email, "phone": phone, "source": "Website form"
+                })),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push((
+            r.body["id"].as_str().unwrap().to_owned(),
+            r.body["version"].clone(),
+        ));
+    }
+    let (bob, bob_version) = ids[1].clone();
+    for change in [
+        json!({"email": "ANN@dup.example"}),
+        json!({"phone": "(415) 555-0101"}),
+    ] {
+        let mut body = change.clone();
+        body["version"] = bob_version.clone();
+        let r = h
+            .call(Method::PATCH, &format!("/v1/leads/{bob}"), &admin, Some(body))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{change}: {}", r.body);
+        assert_eq!(r.body["duplicate"]["lead_id"], ids[0].0.as_str(), "{}", r.body);
+    }
+    let ok = h
+        .call(
+            Method::PATCH,
+            &format!("/v1/leads/{bob}"),
+            &admin,
+            Some(json!({"company": "Bob & Co", "version": bob_version})),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
+}

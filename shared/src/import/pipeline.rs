@@ -37,7 +37,7 @@ use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{LeadStore, StoreError};
 use crate::services::ServiceError;
-use crate::services::leads::{change_entries, load_context};
+use crate::services::leads::{change_entries, contact_taken, load_context};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde::Serialize;
@@ -482,16 +482,27 @@ impl Checker<'_> {
                 Row::Converted { lead: before.id, key }
             });
         }
-        Ok(
-            match update::updated_lead(&before, &row.input, self.ctx, self.run.clock.now()) {
-                Err(e) => Row::Invalid(e),
-                Ok(after) => Row::Update {
-                    before: Box::new(before),
-                    after: Box::new(after),
-                    key,
-                },
-            },
-        )
+        let after = match update::updated_lead(&before, &row.input, self.ctx, self.run.clock.now()) {
+            Err(e) => return Ok(Row::Invalid(e)),
+            Ok(after) => after,
+        };
+        // As in PATCH: the row may not give the lead another lead's email or phone.
+        if let Some(m) = contact_taken(self.run.store, &self.run.tenant.id, &before, &after).await? {
+            let field = match m.key {
+                MatchKey::Email(_) => "email",
+                MatchKey::Phone(_) => "phone",
+            };
+            return Ok(Row::Invalid(vec![FieldError::new(
+                field,
+                "duplicate",
+                m.explain(),
+            )]));
+        }
+        Ok(Row::Update {
+            before: Box::new(before),
+            after: Box::new(after),
+            key,
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 //! with the external-id and idempotency guards, and write the timeline.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
-use crate::domain::duplicate::{DuplicateMatch, find_duplicate};
+use crate::domain::duplicate::{DuplicateMatch, find_duplicate, find_matches};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
@@ -268,6 +268,15 @@ pub async fn patch_lead(
     let ctx = load_context(store, tenant).await?;
     let now = clock.now();
     let next = apply_patch(&lead, &patch, &ctx, now)?;
+    // A change may not give the lead another lead's email or phone (as a create may not).
+    if let Some(m) = contact_taken(store, &tenant.id, &lead, &next).await? {
+        return Err(match visible_duplicate(store, tenant, principal, m).await? {
+            Some(m) => ServiceError::Duplicate(m),
+            None => ServiceError::InUse(
+                "a lead you cannot see already has this email or phone; ask an admin".into(),
+            ),
+        });
+    }
     let actor = Actor::User {
         id: principal.user.clone(),
     };
@@ -368,6 +377,24 @@ pub fn apply_patch(
     }
     next.updated_at = now;
     Ok(next)
+}
+
+/// Whether a change gives the lead an email or phone another lead has, by the matcher every
+/// write path uses. Only the keys that change are checked, so duplicates that exist already
+/// do not block unrelated edits.
+pub async fn contact_taken(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    before: &Lead,
+    after: &Lead,
+) -> Result<Option<DuplicateMatch>, ServiceError> {
+    let email = after.email.as_ref().filter(|_| after.email != before.email);
+    let phone = after
+        .match_phone()
+        .filter(|_| after.match_phone() != before.match_phone());
+    Ok(find_matches(store, tenant, email, phone, Some(&before.id))
+        .await?
+        .map(|(key, ids)| DuplicateMatch { key, lead_id: ids[0] }))
 }
 
 /// The timeline entries a change from `before` to `after` calls for: a status change and an
