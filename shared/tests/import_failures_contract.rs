@@ -161,6 +161,46 @@ async fn transient_faults_cost_a_retry(store: Arc<dyn LeadStore>, blobs: Arc<dyn
     }
 }
 
+/// A bucket failure at any one of the report writes (parts, the assembled reports, the
+/// summary) costs a retry: the reports come out whole, with the bad row in them.
+async fn a_report_failure_anywhere_is_retried(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    for nth in 0..12 {
+        let mut e = Env::new(store.clone(), blobs.clone()).await;
+        let mut body = file();
+        body.extend_from_slice(b"Bad Row,not-an-email,Referral\n");
+        e.etag = e
+            .real_blobs
+            .put(&e.key, body.into(), "text/csv")
+            .await
+            .unwrap()
+            .etag;
+        e.faults.arm(Stage::Report, Fault::FailOnceAfter(nth));
+        let mut outcome = None;
+        for _ in 0..MAX_ATTEMPTS {
+            if let Ok(ObjectImport::Done(r)) = e.deliver(Budget::UNLIMITED).await {
+                outcome = Some(r);
+                break;
+            }
+        }
+        let r = outcome.unwrap_or_else(|| panic!("report call {nth}: the retry finishes"));
+        assert_eq!(
+            (r.created, r.error_rows),
+            (ROWS as u64, 1),
+            "report call {nth}: {r:?}"
+        );
+        let mut errors = String::new();
+        use tokio::io::AsyncReadExt;
+        e.real_blobs
+            .get(&BlobKey::parse(&r.errors_csv).unwrap())
+            .await
+            .unwrap()
+            .read_to_string(&mut errors)
+            .await
+            .unwrap();
+        assert!(errors.contains("not-an-email"), "report call {nth}: {errors}");
+    }
+}
+
 async fn lasting_faults_fail_the_job(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     for stage in STAGES {
         let e = Env::new(store.clone(), blobs.clone()).await;
@@ -302,6 +342,7 @@ async fn all_or_nothing_undoes_a_failed_write(store: Arc<dyn LeadStore>, blobs: 
 }
 
 store_and_bucket_cases!(
+    when_any_report_write_fails_once_should_retry_and_write_whole_reports => a_report_failure_anywhere_is_retried,
     when_the_store_or_bucket_fails_once_at_any_stage_should_finish_on_the_retry => transient_faults_cost_a_retry,
     when_the_store_or_bucket_keeps_failing_should_fail_the_job_with_a_reason => lasting_faults_fail_the_job,
     when_the_file_vanished_should_fail_the_job_at_once => a_vanished_file_fails_at_once,

@@ -149,9 +149,12 @@ async fn every_format_reads_the_same_table(store: Arc<dyn LeadStore>, blobs: Arc
 async fn csv_text_is_read_row_by_row(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     let e = Env::new(store, blobs).await;
     // Line ends mixed (CRLF, LF), a blank line, a NUL inside a cell, NUL padding at the end.
-    let body = b"Name,Email,Lead Source\r\nAna,ana@x.example,Referral\nBo,bo@x.example,\r\n\r\n\
-                 Cy,c\0y@x.example,Referral\nDee,dee@x.example,Referral\0\0\0\0";
-    let r = e.import("mixed.csv", body).await;
+    // The padding is long (some writers pad to a block): it still does not make it binary.
+    let mut body = b"Name,Email,Lead Source\r\nAna,ana@x.example,Referral\nBo,bo@x.example,\r\n\r\n\
+                 Cy,c\0y@x.example,Referral\nDee,dee@x.example,Referral"
+        .to_vec();
+    body.extend(std::iter::repeat_n(0u8, 4096));
+    let r = e.import("mixed.csv", &body).await;
     assert_eq!((r.rows, r.created, r.error_rows), (4, 3, 1), "{r:?}");
     let errors = e.errors(&r).await;
     assert!(
@@ -161,6 +164,19 @@ async fn csv_text_is_read_row_by_row(store: Arc<dyn LeadStore>, blobs: Arc<dyn B
     assert!(errors.iter().any(|(_, _, why)| why.contains("NUL")), "{errors:?}");
     let names: Vec<String> = e.leads().await.into_iter().map(|l| l.0).collect();
     assert_eq!(names, ["Ana", "Bo", "Dee"]);
+}
+
+/// A semicolon file whose cells hold commas (names, decimal commas) is split on semicolons:
+/// the delimiter is the one every line shares, not the most frequent on some line.
+async fn a_semicolon_file_with_commas_in_cells(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    let body = "Name;Email;Lead Source;Notes\n\
+                Müller, Hans, Dr.;hans@x.example;Referral;1,5 Mio, maybe 2,0\n\
+                Ruiz, Ana;ana@x.example;Referral;\n";
+    let r = e.import("eu.csv", body.as_bytes()).await;
+    assert_eq!((r.delimiter, r.created), (Some(';'), 2), "{r:?}");
+    let names: Vec<String> = e.leads().await.into_iter().map(|l| l.0).collect();
+    assert_eq!(names, ["Müller, Hans, Dr.", "Ruiz, Ana"]);
 }
 
 async fn a_file_without_a_header_is_refused(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
@@ -175,6 +191,7 @@ async fn a_file_without_a_header_is_refused(store: Arc<dyn LeadStore>, blobs: Ar
 }
 
 store_and_bucket_cases!(
+    when_a_semicolon_file_has_commas_in_its_cells_should_split_on_semicolons => a_semicolon_file_with_commas_in_cells,
     when_the_same_ragged_table_comes_as_csv_xlsx_xls_or_ods_should_import_the_same => every_format_reads_the_same_table,
     when_csv_text_mixes_line_ends_and_holds_nuls_should_read_each_row => csv_text_is_read_row_by_row,
     when_no_row_names_the_lead_fields_should_refuse_the_file => a_file_without_a_header_is_refused,

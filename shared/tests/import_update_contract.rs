@@ -244,6 +244,21 @@ Both Renamed,both@x.example,,,,
     assert!(errors.contains("name is required"), "{errors}");
     assert_eq!(e.leads().await.len(), 6);
 
+    // Two rows reaching one lead by different contacts: the second repeats the first.
+    let twice = e
+        .import(
+            "Email,Phone,Company\nboth@x.example,,First Co\n,+44 20 7946 0003,Second Co\n",
+            DuplicatePolicy::Update,
+        )
+        .await;
+    assert_eq!((twice.updated, twice.skipped), (1, 1), "{twice:?}");
+    assert_eq!(
+        e.by_name("Both Renamed").await.company.as_deref(),
+        Some("First Co")
+    );
+    let dups = e.report_file(&twice.duplicates_csv).await;
+    assert!(dups.contains("3,phone,+442079460003,line 2,skip"), "{dups}");
+
     // As in PATCH, an update may not give the lead another lead's phone.
     let email_only = e.by_name("Email Only").await;
     let taken = e

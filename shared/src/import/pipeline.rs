@@ -47,6 +47,9 @@ use std::time::Instant;
 pub const BATCH: usize = 500;
 /// Rows between checkpoints (and report parts) unless a run says otherwise.
 pub const CHECKPOINT_ROWS: u64 = 5_000;
+/// The longest a run goes without a checkpoint: well inside the claim's 2-minute lease and a
+/// Lambda's 90-second deadline margin, however slow its rows are.
+pub const CHECKPOINT_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -455,6 +458,19 @@ impl Checker<'_> {
         if leads.len() > 1 {
             return Ok(Row::Ambiguous { leads, key });
         }
+        // One row per lead: another row that reached the same lead by another contact (its
+        // phone, where the first had its email) repeats it within the file.
+        if let Some(first_line) = self
+            .seen
+            .first_line_of_lead(&leads[0], line)
+            .map_err(scratch_err)?
+        {
+            return Ok(Row::FileDuplicate {
+                first_line,
+                key,
+                new: None,
+            });
+        }
         let Some(before) = self.run.store.get_lead(&self.run.tenant.id, &leads[0]).await? else {
             // Deleted since it was matched: the row is a new lead after all.
             return Ok(match self.parse_new(&row) {
@@ -557,6 +573,9 @@ struct Progress {
     /// Rows handled by this invocation, against the budget.
     rows_this_run: u64,
     since_checkpoint: u64,
+    /// When the last checkpoint was saved: slow rows (updates on DynamoDB) checkpoint by time
+    /// too, so the lease is renewed and the deadline checked well within their limits.
+    last_checkpoint: Instant,
     parts: ReportParts,
 }
 
@@ -660,11 +679,9 @@ impl ImportRun<'_> {
         } else {
             let _ = upload.abort().await;
         }
-        written?;
-        for n in 0..parts {
-            let _ = self.blobs.delete(&self.part_key(what, n)?).await;
-        }
-        Ok(())
+        // The parts stay until the run is recorded done (`remove_report_parts`): a failure
+        // after this point is retried from the last checkpoint, which assembles them again.
+        written
     }
 
     async fn finish(
@@ -705,6 +722,12 @@ impl ImportRun<'_> {
         }
     }
 
+    /// Every `checkpoint_every` rows, or `CHECKPOINT_AFTER` after the last one.
+    fn checkpoint_due(&self, p: &Progress) -> bool {
+        p.since_checkpoint >= self.checkpoint_every
+            || (p.since_checkpoint > 0 && p.last_checkpoint.elapsed() >= CHECKPOINT_AFTER)
+    }
+
     /// Saves a checkpoint; says whether the budget is spent.
     async fn checkpoint(&self, p: &mut Progress) -> Result<bool, ServiceError> {
         // Pass 2 adds no report rows, but the switch to it checkpoints pass 1's last ones.
@@ -720,6 +743,7 @@ impl ImportRun<'_> {
             })
             .await?;
         p.since_checkpoint = 0;
+        p.last_checkpoint = Instant::now();
         Ok(self.budget.spent(p.rows_this_run))
     }
 
@@ -797,6 +821,7 @@ impl ImportRun<'_> {
             rows_done: self.resume.as_ref().map_or(0, |c| c.rows_done),
             rows_this_run: 0,
             since_checkpoint: 0,
+            last_checkpoint: Instant::now(),
             parts: self.new_parts(),
         };
 
@@ -948,7 +973,7 @@ impl ImportRun<'_> {
             p.rows_done += 1;
             p.rows_this_run += 1;
             p.since_checkpoint += 1;
-            if p.since_checkpoint >= self.checkpoint_every && self.checkpoint(p).await? {
+            if self.checkpoint_due(p) && self.checkpoint(p).await? {
                 return Ok(Step::Paused);
             }
         }
@@ -1008,7 +1033,7 @@ impl ImportRun<'_> {
             if batch.len() == BATCH {
                 self.flush(&mut batch, &mut entries, &mut p.report).await?;
             }
-            if p.since_checkpoint >= self.checkpoint_every {
+            if self.checkpoint_due(p) {
                 // The checkpoint must not claim rows that are still in the batch.
                 self.flush(&mut batch, &mut entries, &mut p.report).await?;
                 if self.checkpoint(p).await? {
@@ -1137,6 +1162,18 @@ enum Step {
     Paused,
     /// The file stopped being readable part-way (pass 1 only).
     Unreadable(String),
+}
+
+/// Removes a finished job's report parts (best effort: they are small, and a leftover part
+/// harms nothing). Called once the run is recorded done, never before.
+pub async fn remove_report_parts(blobs: &dyn BlobStore, tenant: &crate::domain::ids::TenantId, job_id: &str) {
+    let prefix = format!("reports/{tenant}/{job_id}/parts/");
+    let Ok(page) = blobs.list(&prefix, None, 1000).await else {
+        return;
+    };
+    for meta in page.items {
+        let _ = blobs.delete(&meta.key).await;
+    }
 }
 
 /// Rows above the header that a file may carry (a report title, a date, a blank line).

@@ -6,6 +6,7 @@
 //! 64-bit hashes of normalized emails and E.164 phones are stored, never the values.
 
 use crate::domain::duplicate::MatchKey;
+use crate::domain::ids::LeadId;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -50,7 +51,18 @@ impl SeenContacts {
     /// The line where one of `keys` was first seen (the first key that was, in order);
     /// otherwise records them all at `line` and returns `None`.
     pub fn first_line(&mut self, keys: &[MatchKey], line: usize) -> rusqlite::Result<Option<usize>> {
-        let hashes: Vec<i64> = keys.iter().map(key_hash).collect();
+        self.first_line_of(keys.iter().map(key_hash).collect(), line)
+    }
+
+    /// The line of the earlier row that matched this stored lead, if any; otherwise records
+    /// it at `line`. Two rows with different contacts of one lead are one lead's rows.
+    pub fn first_line_of_lead(&mut self, lead: &LeadId, line: usize) -> rusqlite::Result<Option<usize>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        ("lead", lead.to_string()).hash(&mut h);
+        self.first_line_of(vec![h.finish() as i64], line)
+    }
+
+    fn first_line_of(&mut self, hashes: Vec<i64>, line: usize) -> rusqlite::Result<Option<usize>> {
         for h in &hashes {
             let first: Option<i64> = self
                 .conn

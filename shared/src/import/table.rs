@@ -420,8 +420,9 @@ fn transcode(
                     }
                     continue;
                 }
+                // Counted as control characters only if text follows (below): padding at
+                // the end is dropped and does not make the file look binary.
                 '\0' => {
-                    controls += 1;
                     nuls += 1;
                     continue;
                 }
@@ -440,6 +441,7 @@ fn transcode(
                 c if c.is_control() && c != '\t' => controls += 1,
                 _ => {}
             }
+            controls += nuls;
             clean.extend(std::iter::repeat_n('\0', std::mem::take(&mut nuls)));
             clean.push(ch);
             last = ch;
@@ -464,44 +466,47 @@ fn transcode(
     Ok(())
 }
 
-/// Comma, semicolon or tab: whichever the header line (outside quotes) has most of. The
-/// header line is taken to be the line, among the first few, with the most delimiters of
-/// any kind, so a title line above the header ("Leads – December") does not decide it.
+/// Comma, semicolon or tab: the one that splits the first lines most consistently. For each,
+/// the count per line (outside quotes) that most of the first lines share, and how many share
+/// it; the most shared wins, then the larger count. A title line or a data cell with a stray
+/// comma ("Müller, Hans" in a semicolon file) does not decide it; the table's shape does.
 fn detect_delimiter(path: &Path) -> Result<u8, TableError> {
     const LINES: usize = 12;
     const DELIMS: [u8; 3] = [b',', b';', b'\t'];
     let r = BufReader::new(File::open(path)?);
-    let mut lines: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut counts: Vec<[usize; 3]> = vec![[0; 3]];
     let mut quoted = false;
     for byte in r.bytes() {
         let b = byte?;
         match b {
             b'"' => quoted = !quoted,
             b'\n' if !quoted => {
-                if lines.len() == LINES {
+                if counts.len() == LINES {
                     break;
                 }
-                lines.push(Vec::new());
+                counts.push([0; 3]);
             }
-            b => {
-                let line = lines.last_mut().expect("never empty");
-                if line.len() < MAX_LINE_BYTES {
-                    line.push(b);
+            b if !quoted => {
+                if let Some(i) = DELIMS.iter().position(|d| *d == b) {
+                    counts.last_mut().expect("never empty")[i] += 1;
                 }
             }
+            _ => {}
         }
     }
-    let count = |line: &[u8], d: u8| line.iter().filter(|&&b| b == d).count();
-    let header = lines
-        .iter()
-        .max_by_key(|l| DELIMS.iter().map(|d| count(l, *d)).sum::<usize>())
-        .cloned()
-        .unwrap_or_default();
-    let best = DELIMS
-        .into_iter()
-        .max_by_key(|d| count(&header, *d))
-        .unwrap_or(b',');
-    Ok(if count(&header, best) == 0 { b',' } else { best })
+    let shape = |i: usize| -> (usize, usize) {
+        let mut tally: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+        for c in counts.iter().map(|c| c[i]).filter(|n| *n > 0) {
+            *tally.entry(c).or_default() += 1;
+        }
+        tally
+            .into_iter()
+            .map(|(n, lines)| (lines, n))
+            .max()
+            .unwrap_or((0, 0))
+    };
+    let best = (0..DELIMS.len()).max_by_key(|i| shape(*i)).unwrap_or(0);
+    Ok(if shape(best).0 == 0 { b',' } else { DELIMS[best] })
 }
 
 fn open_csv(path: &Path, scratch: &Path) -> Result<Table, TableError> {

@@ -255,12 +255,25 @@ async fn settle(
             written_so_far(job.progress.as_ref())
         )
     };
+    use super::imports::StalledClaim;
     match super::imports::fail_stalled_claim(store, tenant, &claim_id, now).await? {
-        true => fail_job(store, tenant, job, reason, now).await,
+        StalledClaim::Failed(claim) => {
+            // An all_or_nothing run that got to writing takes its writes back, here too.
+            let undone = super::imports::undo_if_all_or_nothing(store, tenant, &claim, now).await?;
+            fail_job(store, tenant, job, reason + &undone.unwrap_or_default(), now).await
+        }
+        StalledClaim::Missing => fail_job(store, tenant, job, reason, now).await,
+        // The run failed, but its job record could not be written then.
+        StalledClaim::Ended(super::imports::ClaimState::Failed) => {
+            let reason = format!("the import failed; {}", written_so_far(job.progress.as_ref()));
+            fail_job(store, tenant, job, reason, now).await
+        }
         // Taken over (or finished) meanwhile: the job says so itself.
-        false => Ok(get_typed::<ImportJob>(store, tenant, IMPORT_JOB, &job.id)
-            .await?
-            .map_or(job, |v| v.value)),
+        StalledClaim::Held | StalledClaim::Ended(_) => {
+            Ok(get_typed::<ImportJob>(store, tenant, IMPORT_JOB, &job.id)
+                .await?
+                .map_or(job, |v| v.value))
+        }
     }
 }
 

@@ -55,7 +55,7 @@ pub struct UndoSummary {
 /// Undoes the job's writes as far as they are still the job's (see the module doc).
 pub async fn undo_writes(
     store: &dyn LeadStore,
-    clock: &dyn Clock,
+    now: chrono::DateTime<chrono::Utc>,
     tenant: &TenantId,
     job_id: &str,
     actor: &Actor,
@@ -96,23 +96,22 @@ pub async fn undo_writes(
             }
             let entry: UndoEntry =
                 serde_json::from_value(r.body.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let current = store.get_lead(tenant, &entry.before.id).await?;
-            match current {
-                Some(now) if now.version == entry.version_after => {
+            match store.get_lead(tenant, &entry.before.id).await? {
+                Some(current) if current.version == entry.version_after => {
                     let mut restored = entry.before.clone();
-                    restored.version = now.version;
-                    restored.updated_at = clock.now();
+                    restored.version = current.version;
+                    restored.updated_at = now;
                     let undone = ActivityKind::ImportUndone {
                         job_id: job_id.to_owned(),
                     };
-                    let a = Activity::new(tenant.clone(), now.id, clock.now(), actor.clone(), undone);
+                    let a = Activity::new(tenant.clone(), current.id, now, actor.clone(), undone);
                     match store.commit_lead_change(&restored, &[], &[a]).await {
                         Ok(_) => summary.reverted += 1,
-                        Err(StoreError::Conflict { .. }) => summary.kept_changed.push(now.id),
+                        Err(StoreError::Conflict { .. }) => summary.kept_changed.push(current.id),
                         Err(e) => return Err(e.into()),
                     }
                 }
-                Some(now) => summary.kept_changed.push(now.id),
+                Some(current) => summary.kept_changed.push(current.id),
                 None => {}
             }
             store
@@ -148,7 +147,9 @@ pub async fn undo_import(
                 }
             )));
         }
-        ImportJobStatus::Undone => {
+        // Undone with a summary is finished; without one, an earlier undo stopped part-way
+        // (or is running): running it again is safe, each step checks before it writes.
+        ImportJobStatus::Undone if job.undo.is_some() => {
             return Err(ServiceError::InUse("the import was undone already".into()));
         }
         _ => {}
@@ -172,7 +173,7 @@ pub async fn undo_import(
         other => other.into(),
     })?;
     let actor = Actor::User { id: user.to_owned() };
-    let summary = undo_writes(store, clock, tenant, job_id, &actor).await?;
+    let summary = undo_writes(store, clock.now(), tenant, job_id, &actor).await?;
     let done = ImportJob {
         undo: Some(summary),
         ..undoing

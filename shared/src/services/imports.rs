@@ -246,22 +246,36 @@ async fn claim_object(
     }
 }
 
-/// Marks a claim failed if it is still running or paused with a lease that ran out; false
-/// when a run holds it or it ended (used when a read settles a stalled job).
+/// What settling a stalled job's claim found.
+pub(super) enum StalledClaim {
+    /// It was still running or paused past its lease; now it is failed (here it is).
+    Failed(Box<ObjectClaim>),
+    /// A run holds it again.
+    Held,
+    /// There is no claim to fail.
+    Missing,
+    /// It had ended already (the job record was not updated after it, e.g. the store failed).
+    Ended(ClaimState),
+}
+
+/// Marks a claim failed if it is still running or paused with a lease that ran out (used when
+/// a read settles a stalled job).
 pub(super) async fn fail_stalled_claim(
     store: &dyn LeadStore,
     tenant: &TenantId,
     id: &str,
     now: DateTime<Utc>,
-) -> Result<bool, ServiceError> {
+) -> Result<StalledClaim, ServiceError> {
     let Some(found) = get_typed::<ObjectClaim>(store, tenant, IMPORT_OBJECT, id).await? else {
-        return Ok(true);
+        return Ok(StalledClaim::Missing);
     };
     let mut claim = found.value;
-    // A paused run waits for its continuation, a running one for a takeover; past the lease
-    // neither came.
-    if !matches!(claim.state, ClaimState::Running | ClaimState::Paused) || claim.lease_until > now {
-        return Ok(false);
+    match claim.state {
+        ClaimState::Done | ClaimState::Failed => return Ok(StalledClaim::Ended(claim.state)),
+        // A paused run waits for its continuation, a running one for a takeover; past the
+        // lease neither came.
+        _ if claim.lease_until > now => return Ok(StalledClaim::Held),
+        _ => {}
     }
     claim.state = ClaimState::Failed;
     match put_typed(
@@ -274,8 +288,8 @@ pub(super) async fn fail_stalled_claim(
     )
     .await
     {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict { .. }) => Ok(false),
+        Ok(_) => Ok(StalledClaim::Failed(Box::new(claim))),
+        Err(StoreError::Conflict { .. }) => Ok(StalledClaim::Held),
         Err(e) => Err(e.into()),
     }
 }
@@ -458,23 +472,20 @@ pub async fn import_object_with(
 }
 
 /// Ends the claim and the job as failed. An `all_or_nothing` job that had begun writing
-/// undoes what it wrote: it promised all or nothing.
+/// undoes what it wrote first: it promised all or nothing. If the undo cannot finish now, the
+/// claim's lease goes back and the next delivery gives up again (and undoes again).
 async fn give_up(sink: &ClaimSink<'_>, mut reason: String) -> Result<ObjectImport, ServiceError> {
-    sink.write(|c| c.state = ClaimState::Failed).await?;
     let claim = sink.claim();
-    let wrote = claim.checkpoint.as_ref().is_some_and(|c| c.pass == Pass::Write);
-    if claim.options.mode == ImportMode::AllOrNothing && wrote {
-        let actor = crate::domain::activity::Actor::Import {
-            job: claim.job_id.clone(),
-        };
-        let undone =
-            super::import_undo::undo_writes(sink.store, sink.clock, sink.tenant, &claim.job_id, &actor)
-                .await?;
-        reason.push_str(&format!(
-            "; all_or_nothing: the {} leads it created were removed and {} updates reverted",
-            undone.deleted, undone.reverted
-        ));
+    match undo_if_all_or_nothing(sink.store, sink.tenant, &claim, sink.clock.now()).await {
+        Ok(Some(undone)) => reason.push_str(&undone),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(job = %claim.job_id, error = %cause_chain(&e), "an all_or_nothing import could not undo its writes yet");
+            let _ = sink.release().await;
+            return Err(e);
+        }
     }
+    sink.write(|c| c.state = ClaimState::Failed).await?;
     fail_job(
         sink.store,
         sink.tenant,
@@ -484,6 +495,27 @@ async fn give_up(sink: &ClaimSink<'_>, mut reason: String) -> Result<ObjectImpor
     )
     .await?;
     Ok(ObjectImport::Failed { reason })
+}
+
+/// Undoes the writes of an `all_or_nothing` run that got to its write pass; says what it did.
+pub(super) async fn undo_if_all_or_nothing(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    claim: &ObjectClaim,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, ServiceError> {
+    let wrote = claim.checkpoint.as_ref().is_some_and(|c| c.pass == Pass::Write);
+    if claim.options.mode != ImportMode::AllOrNothing || !wrote {
+        return Ok(None);
+    }
+    let actor = crate::domain::activity::Actor::Import {
+        job: claim.job_id.clone(),
+    };
+    let undone = super::import_undo::undo_writes(store, now, tenant, &claim.job_id, &actor).await?;
+    Ok(Some(format!(
+        "; all_or_nothing: the {} leads it created were removed and {} updates reverted",
+        undone.deleted, undone.reverted
+    )))
 }
 
 /// The run itself, once the claim is this run's: fetch the file, import it, record the end.
@@ -556,5 +588,6 @@ async fn run_claimed(
         c.outcome = Some(outcome);
     })
     .await?;
+    crate::import::pipeline::remove_report_parts(blobs, sink.tenant, &job_id).await;
     Ok(ObjectImport::Done(report))
 }

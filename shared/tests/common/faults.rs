@@ -42,6 +42,8 @@ pub enum Fault {
     /// Work this many times; the next call does its work and then never answers (a process
     /// killed between a write and its checkpoint).
     FreezeAfter(u32),
+    /// Work this many times, fail the next call once, then work.
+    FailOnceAfter(u32),
 }
 
 #[derive(Default)]
@@ -65,13 +67,17 @@ impl Faults {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
                 Some((s, Fault::FreezeAfter(_))) if s == stage => None,
+                Some((s, Fault::FailOnceAfter(n))) if s == stage => {
+                    *armed = (n > 0).then(|| (s, Fault::FailOnceAfter(n - 1)));
+                    (n == 0).then_some(Fault::Fail(1))
+                }
                 Some((s, Fault::FailAfter(n))) if s == stage && n > 0 => {
                     *armed = Some((s, Fault::FailAfter(n - 1)));
                     None
                 }
                 Some((s, f)) if s == stage => {
                     if let Fault::Fail(n) = f {
-                        *armed = (n > 1).then_some((s, Fault::Fail(n - 1)));
+                        *armed = (n > 1).then(|| (s, Fault::Fail(n - 1)));
                     }
                     Some(f)
                 }
