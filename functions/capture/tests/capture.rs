@@ -293,6 +293,19 @@ impl Env {
         (status, headers, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// A lead's timeline, newest first, as the admin reads it.
+    async fn timeline(&self, lead_id: &str) -> Value {
+        self.http
+            .get(format!("{}/v1/leads/{lead_id}/activities", self.base))
+            .bearer_auth(&self.admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     fn form_url(&self, key: &str) -> String {
         format!("{}/capture/acme/forms/{key}", self.base)
     }
@@ -338,16 +351,7 @@ async fn when_a_website_posts_forms_should_capture_map_redirect_and_guard() {
     assert_eq!(lead["source"], "website-form");
     // Born in one write with its capture entry: version 1, the entry on its timeline.
     assert_eq!(lead["version"], 1, "{lead}");
-    let born: Value = e
-        .http
-        .get(format!("{}/v1/leads/{lead_id}/activities", e.base))
-        .bearer_auth(&e.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let born = e.timeline(&lead_id).await;
     let kinds: Vec<&str> = born["items"]
         .as_array()
         .unwrap()
@@ -369,16 +373,7 @@ async fn when_a_website_posts_forms_should_capture_map_redirect_and_guard() {
         (status, body["status"].as_str(), body["lead_id"].as_str()),
         (200, Some("resubmitted"), Some(lead_id.as_str()))
     );
-    let timeline: Value = e
-        .http
-        .get(format!("{}/v1/leads/{lead_id}/activities", e.base))
-        .bearer_auth(&e.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let timeline = e.timeline(&lead_id).await;
     assert_eq!(timeline["items"][0]["type"], "captured");
     assert_eq!(timeline["items"][0]["resubmitted"], true);
 

@@ -274,12 +274,17 @@ enum Row {
 /// resumed run overwrites what a killed one wrote instead of adding to it. A UUIDv7 whose
 /// time is the job's start and whose other bits hash (job, row).
 pub fn import_lead_id(job: &str, ordinal: u64, started_at: DateTime<Utc>) -> LeadId {
+    LeadId::from_uuid(derived_uuid(&format!("{job}\n{ordinal}"), started_at))
+}
+
+/// A UUIDv7 whose time is `at` and whose other bits hash `seed`: the same on every run.
+fn derived_uuid(seed: &str, at: DateTime<Utc>) -> uuid::Uuid {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("{job}\n{ordinal}").as_bytes());
+    let digest = Sha256::digest(seed.as_bytes());
     let mut rand = [0u8; 10];
     rand.copy_from_slice(&digest[..10]);
-    let millis = started_at.timestamp_millis().max(0) as u64;
-    LeadId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
+    let millis = at.timestamp_millis().max(0) as u64;
+    uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid()
 }
 
 fn scratch_err(e: impl std::fmt::Display) -> ServiceError {
@@ -1048,12 +1053,7 @@ impl ImportRun<'_> {
     /// The `imported` entry of a lead the job creates. Its id and time come from (job, row)
     /// and the job's start, like the lead's id, so a resumed run rewrites it, never adds one.
     fn created_entry(&self, lead: &Lead, ordinal: u64, started_at: DateTime<Utc>) -> Activity {
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(format!("{}\n{ordinal}\nimported", self.job_id).as_bytes());
-        let mut rand = [0u8; 10];
-        rand.copy_from_slice(&digest[..10]);
-        let millis = started_at.timestamp_millis().max(0) as u64;
-        let id = uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid();
+        let id = derived_uuid(&format!("{}\n{ordinal}\nimported", self.job_id), started_at);
         Activity {
             id: ActivityId::from_uuid(id),
             tenant: lead.tenant.clone(),
