@@ -11,7 +11,7 @@ use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{LeadId, LeadStatus, RepId};
 use leadgate_core::ports::clock::SystemClock;
-use leadgate_core::ports::store::{LeadStore, NewRecord, StoreError, kinds};
+use leadgate_core::ports::store::{LeadStore, RecordWrite, StoreError, kinds};
 use leadgate_core::services::conversion::{
     BulkOutcome, ConvertOutcome, ConvertRequest, DealInput, MoneyInput, convert_lead, convert_many,
     list_deals,
@@ -69,6 +69,8 @@ impl Fixture {
             idempotency_key: None,
             duplicates: DuplicatePolicy::Create,
             entries: vec![],
+            id: None,
+            records: vec![],
         };
         let CreateResult::Created(lead) = create_lead(&*self.store, &SystemClock, &self.tenant, req)
             .await
@@ -241,16 +243,12 @@ async fn failure_mid_transaction_changes_nothing(store: Arc<dyn LeadStore>) {
     next.status = LeadStatus::Converted;
     let prospect = Prospect::from_lead("prospect-new".into(), &before, chrono::Utc::now());
     let records = vec![
-        NewRecord {
-            kind: kinds::PROSPECT,
-            id: prospect.id.clone(),
-            body: serde_json::to_value(&prospect).unwrap(),
-        },
-        NewRecord {
-            kind: kinds::DEAL,
-            id: taken.into(),
-            body: serde_json::json!({"name": "x"}),
-        },
+        RecordWrite::new(
+            kinds::PROSPECT,
+            prospect.id.clone(),
+            serde_json::to_value(&prospect).unwrap(),
+        ),
+        RecordWrite::new(kinds::DEAL, taken, serde_json::json!({"name": "x"})),
     ];
     let activity = Activity::new(
         f.tenant.id.clone(),

@@ -4,20 +4,27 @@
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::faults::{Fault, Faults, FaultyStore, Stage, WRITES};
 use futures::future::join_all;
 use leadgate_core::domain::activity::{Activity, ActivityKind, Actor};
 use leadgate_core::domain::api_key::KeyHash;
+use leadgate_core::domain::capture::{Channel, LinkedinConfig, MetaConfig, Submission, SubmissionStatus};
 use leadgate_core::domain::custom_field::CustomValue;
 use leadgate_core::domain::duplicate::MatchKey;
 use leadgate_core::domain::lead::{ExternalRef, Lead, NewLead, Provenance, Tag};
 use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder};
 use leadgate_core::domain::rep::Rep;
+use leadgate_core::domain::settings::CaptureForm;
+use leadgate_core::domain::tenant::Tenant;
 use leadgate_core::domain::{Email, LeadId, LeadStatus, Phone, Region, RepId, Role, SourceId, TenantId};
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::fetch::{Answers, FetchError, LeadFetcher};
 use leadgate_core::ports::store::{
     CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, StoreError, kinds,
 };
 use leadgate_core::secret::Secret;
-use leadgate_core::services::{ServiceError, api_keys, reps, sources, tenants};
+use leadgate_core::services::capture::{self, Intake};
+use leadgate_core::services::{ServiceError, api_keys, reps, settings, sources, tenants};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
@@ -49,7 +56,7 @@ fn new_lead(tenant: &TenantId, name: &str, email: Option<&str>, at: DateTime<Utc
 
 async fn create(store: &dyn LeadStore, lead: &Lead) -> Lead {
     match store
-        .create_lead(lead, &CreateGuards::default(), &[])
+        .create_lead(lead, &CreateGuards::default(), &[], &[])
         .await
         .unwrap()
     {
@@ -235,7 +242,7 @@ async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
             external: Some(ext.clone()),
             ..Default::default()
         };
-        tokio::spawn(async move { store.create_lead(&lead, &guards, &[]).await.unwrap() })
+        tokio::spawn(async move { store.create_lead(&lead, &guards, &[], &[]).await.unwrap() })
     });
     let outcomes: Vec<CreateOutcome> = join_all(attempts).await.into_iter().map(|r| r.unwrap()).collect();
     let created: Vec<&Lead> = outcomes
@@ -273,7 +280,7 @@ async fn concurrent_external_id(store: Arc<dyn LeadStore>) {
     };
     assert!(matches!(
         store
-            .create_lead(&new_lead(&other, "Other", None, t0()), &guards, &[])
+            .create_lead(&new_lead(&other, "Other", None, t0()), &guards, &[], &[])
             .await
             .unwrap(),
         CreateOutcome::Created(_)
@@ -292,7 +299,7 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
     };
     let mut first = new_lead(&t, "Jane", Some("jane@example.com"), t0());
     first.phone = Some(Phone::parse("+14155550132", Region::default()).unwrap());
-    let CreateOutcome::Created(created) = store.create_lead(&first, &guards, &[]).await.unwrap() else {
+    let CreateOutcome::Created(created) = store.create_lead(&first, &guards, &[], &[]).await.unwrap() else {
         panic!("first create should succeed");
     };
     let again = new_lead(&t, "Jane again", Some("other@example.com"), t0());
@@ -306,13 +313,13 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         ..guards.clone()
     };
     assert_eq!(
-        store.create_lead(&again, &other_request, &[]).await.unwrap(),
+        store.create_lead(&again, &other_request, &[], &[]).await.unwrap(),
         CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     // A replay of the very same lead is "already processed", not a duplicate of itself.
     let replay = new_lead(&t, "Jane", Some("jane@example.com"), t0());
     assert_eq!(
-        store.create_lead(&replay, &guards, &[]).await.unwrap(),
+        store.create_lead(&replay, &guards, &[], &[]).await.unwrap(),
         CreateOutcome::IdempotencyKeyTaken(created.id, Some("digest-1".into()))
     );
     let dup_guards = CreateGuards {
@@ -323,6 +330,7 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
         .create_lead(
             &new_lead(&t, "J", Some("jane@example.com"), t0()),
             &dup_guards,
+            &[],
             &[],
         )
         .await
@@ -336,7 +344,7 @@ async fn idempotency_and_duplicates(store: Arc<dyn LeadStore>) {
     }
     let mut by_phone = new_lead(&t, "J", Some("new@example.com"), t0());
     by_phone.mobile = Some(Phone::parse("+1 415 555 0132", Region::default()).unwrap());
-    match store.create_lead(&by_phone, &dup_guards, &[]).await.unwrap() {
+    match store.create_lead(&by_phone, &dup_guards, &[], &[]).await.unwrap() {
         CreateOutcome::Duplicate(m) => {
             assert!(matches!(m.key, MatchKey::Phone(_)) && m.lead_id == created.id)
         }
@@ -658,7 +666,13 @@ async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
     let picks = join_all((0..30).map(|_| {
         let store = store.clone();
         let t = t.clone();
-        tokio::spawn(async move { reps::next_round_robin_owner(&*store, &t).await.unwrap() })
+        tokio::spawn(async move {
+            let all = reps::list_reps(&*store, &t).await.unwrap();
+            reps::reserve_round_robin(&*store, &t, &all, 1)
+                .await
+                .unwrap()
+                .pop()
+        })
     }))
     .await;
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
@@ -835,6 +849,183 @@ async fn records_and_keys(store: Arc<dyn LeadStore>) {
     store.health().await.unwrap();
 }
 
+/// Answers no platform: the capture cases post forms.
+struct NoPlatform;
+
+#[async_trait::async_trait]
+impl LeadFetcher for NoPlatform {
+    fn check_base_url(&self, platform: &'static str, _: &str) -> Result<(), FetchError> {
+        Err(FetchError::Unreachable { platform })
+    }
+    async fn meta_lead(&self, _: &MetaConfig, _: &str) -> Result<Answers, FetchError> {
+        Err(FetchError::Unreachable { platform: "meta" })
+    }
+    async fn linkedin_response(&self, _: &LinkedinConfig, _: &str) -> Result<Answers, FetchError> {
+        Err(FetchError::Unreachable { platform: "linkedin" })
+    }
+}
+
+fn form_post(id: &str, email: &str) -> Submission {
+    Submission {
+        id: id.into(),
+        channel: Channel::Form,
+        form: Some("contact".into()),
+        external_id: None,
+        received_at: Utc::now(),
+        payload: serde_json::json!({"fields": {"name": "Jane Roe", "email": email}}),
+        status: SubmissionStatus::Received,
+        lead_id: None,
+        error: None,
+        errors: vec![],
+        attempts: 0,
+        is_test: false,
+    }
+}
+
+/// Stores a form post and processes it through `store`, as the capture function does.
+async fn capture(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    sub: Submission,
+) -> Result<Submission, ServiceError> {
+    let Intake::New(sub) = capture::store_submission(store, tenant, sub).await? else {
+        panic!("a new submission id");
+    };
+    capture::process_submission(store, &SystemClock, &NoPlatform, tenant, sub).await
+}
+
+/// A capture is one write after the raw submission: the lead, its timeline and the
+/// submission's outcome together, counted on the store; a write that fails or a process that
+/// dies right after it leaves no half state.
+async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
+    let faults = Arc::new(Faults::default());
+    let faulty = FaultyStore {
+        inner: store.clone(),
+        faults: faults.clone(),
+    };
+    let t = TenantId::parse(&common::unique("capture")).unwrap();
+    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    let ana = Rep {
+        id: RepId::parse("ana").unwrap(),
+        name: "Ana".into(),
+        weight: 1,
+        active: true,
+    };
+    reps::put_rep(&*store, &t, ana).await.unwrap();
+    let form = CaptureForm {
+        key: "contact".into(),
+        name: "Contact".into(),
+        source: SourceId::parse("website-form").unwrap(),
+        allowed_origins: vec![],
+        thank_you_url: None,
+        honeypot_field: None,
+        mapping: Default::default(),
+        on_resubmission: Default::default(),
+        rate_limit_per_minute: 1000,
+        signing_secret: None,
+    };
+    settings::put_form(&*store, &t, form).await.unwrap();
+    let stored = |id: &'static str| {
+        let (store, tenant) = (store.clone(), tenant.clone());
+        async move { capture::get_submission(&*store, &tenant, id).await.unwrap() }
+    };
+    let split = |calls: Vec<&'static str>| -> (Vec<&'static str>, usize) {
+        let writes: Vec<_> = calls.iter().copied().filter(|c| WRITES.contains(c)).collect();
+        let reads = calls.len() - writes.len();
+        (writes, reads)
+    };
+
+    // A new lead: the raw submission, the rotation's slot, then one write.
+    faults.take_calls();
+    let done = capture(&faulty, &tenant, form_post("s-new", "jane@example.com"))
+        .await
+        .unwrap();
+    let (writes, reads) = split(faults.take_calls());
+    assert_eq!(writes, ["put_record", "increment_counter", "create_lead"]);
+    // The form, the email lookup, and the lead's context (sources, custom fields, reps).
+    assert_eq!(reads, 5);
+    assert_eq!(done.status, SubmissionStatus::Processed);
+    assert_eq!(stored("s-new").await, done);
+    let lead_id = done.lead_id.unwrap();
+    let lead = store.get_lead(&t, &lead_id).await.unwrap().unwrap();
+    assert_eq!(
+        (lead.version, lead.owner.as_ref().map(|o| o.as_str())),
+        (1, Some("ana"))
+    );
+    let kinds_of = |page: Vec<Activity>| -> Vec<&'static str> {
+        page.iter()
+            .rev()
+            .map(|a| match a.kind {
+                ActivityKind::Assigned { .. } => "assigned",
+                ActivityKind::Captured {
+                    resubmitted: false, ..
+                } => "captured",
+                ActivityKind::Captured {
+                    resubmitted: true, ..
+                } => "resubmitted",
+                _ => "other",
+            })
+            .collect()
+    };
+    let timeline = store.list_activities(&t, &lead_id, None, 50).await.unwrap().items;
+    assert_eq!(kinds_of(timeline), ["assigned", "captured"]);
+
+    // The same person again: the entry and the outcome in one write with the lead.
+    let again = capture(&faulty, &tenant, form_post("s-again", "Jane@Example.com"))
+        .await
+        .unwrap();
+    let (writes, _) = split(faults.take_calls());
+    assert_eq!(writes, ["put_record", "commit_lead_change"]);
+    assert_eq!(
+        (again.status, again.lead_id),
+        (SubmissionStatus::Resubmitted, Some(lead_id))
+    );
+    assert_eq!(stored("s-again").await, again);
+    let lead = store.get_lead(&t, &lead_id).await.unwrap().unwrap();
+    assert_eq!(lead.version, 2);
+    let timeline = store.list_activities(&t, &lead_id, None, 50).await.unwrap().items;
+    assert_eq!(kinds_of(timeline), ["assigned", "captured", "resubmitted"]);
+
+    // The process dies right after the lead's write: the submission already says where its
+    // lead is, so nothing is left `received` for a replay to find.
+    faults.arm(Stage::LeadWrite, Fault::FreezeAfter(0));
+    let killed = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        capture(&faulty, &tenant, form_post("s-killed", "kim@example.com")),
+    )
+    .await;
+    assert!(killed.is_err(), "the write froze after doing its work");
+    faults.disarm();
+    let after = stored("s-killed").await;
+    assert_eq!(after.status, SubmissionStatus::Processed);
+    let kim = store
+        .get_lead(&t, &after.lead_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kim.email.as_ref().map(|e| e.as_str()), Some("kim@example.com"));
+    let timeline = store.list_activities(&t, &kim.id, None, 50).await.unwrap().items;
+    assert_eq!(kinds_of(timeline), ["assigned", "captured"]);
+
+    // The lead's write fails: nothing of it is stored, the submission stays `received`,
+    // and a replay makes the one lead.
+    faults.arm(Stage::LeadWrite, Fault::Fail(1));
+    capture(&faulty, &tenant, form_post("s-failed", "lee@example.com"))
+        .await
+        .expect_err("the write failed");
+    assert_eq!(stored("s-failed").await.status, SubmissionStatus::Received);
+    let lee = MatchKey::Email(Email::parse("lee@example.com").unwrap());
+    assert!(store.find_leads_by_contact(&t, &lee).await.unwrap().is_empty());
+    let replayed = capture::replay_submission(&*store, &SystemClock, &NoPlatform, &tenant, "s-failed")
+        .await
+        .unwrap();
+    assert_eq!(replayed.status, SubmissionStatus::Processed);
+    assert_eq!(
+        store.find_leads_by_contact(&t, &lee).await.unwrap(),
+        vec![replayed.lead_id.unwrap()]
+    );
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -887,6 +1078,10 @@ macro_rules! contract {
             case!(
                 when_records_and_keys_are_written_should_honour_conditions,
                 records_and_keys
+            );
+            case!(
+                when_a_form_is_captured_should_write_lead_timeline_and_outcome_at_once,
+                capture_is_one_write
             );
         }
     };

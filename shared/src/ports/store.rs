@@ -80,12 +80,42 @@ pub enum Expect {
     Any,
 }
 
-/// A record created inside `commit_lead_change` (version 1; must not exist yet).
+/// A record written inside a lead's write (`create_lead`, `commit_lead_change`), on the same
+/// terms as `put_record`: if `expect` does not hold, nothing of the write happens.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NewRecord {
+pub struct RecordWrite {
     pub kind: &'static str,
     pub id: String,
     pub body: serde_json::Value,
+    pub expect: Expect,
+}
+
+impl RecordWrite {
+    /// A record that must not exist yet (stored at version 1).
+    pub fn new(kind: &'static str, id: impl Into<String>, body: serde_json::Value) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            body,
+            expect: Expect::Absent,
+        }
+    }
+
+    /// A typed record, written if `expect` holds.
+    pub fn typed<T: Serialize>(
+        kind: &'static str,
+        id: impl Into<String>,
+        value: &T,
+        expect: Expect,
+    ) -> Result<Self, StoreError> {
+        let body = serde_json::to_value(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        Ok(Self {
+            kind,
+            id: id.into(),
+            body,
+            expect,
+        })
+    }
 }
 
 /// A settings record or job as stored: JSON plus its version.
@@ -121,13 +151,16 @@ pub mod kinds {
 #[async_trait::async_trait]
 pub trait LeadStore: Send + Sync + 'static {
     // --- leads -------------------------------------------------------------------------
-    /// Stores a new lead (version 1) with its guards and its first timeline `entries` (which
-    /// belong to it) in one atomic write: a lead is never stored without them.
+    /// Stores a new lead (version 1) with its guards, its first timeline `entries` (which
+    /// belong to it) and the `records` its use case writes with it (capture's submission
+    /// outcome) in one atomic write: a lead is never stored without them. When a guard or
+    /// duplicate answers instead, nothing is written.
     async fn create_lead(
         &self,
         lead: &Lead,
         guards: &CreateGuards,
         entries: &[Activity],
+        records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError>;
     /// Stores many new leads without guards (imports, after their own duplicate pass), each
     /// with its timeline `entries` (which must belong to leads of the batch) in the same
@@ -154,12 +187,12 @@ pub trait LeadStore: Send + Sync + 'static {
     ) -> Result<Vec<LeadId>, StoreError>;
 
     /// One atomic write: the lead (stored if still at `lead.version`, saved at the next
-    /// version with `last_activity_at` moved to the newest activity), new records that must
-    /// not exist yet, and timeline entries. Either all of it happens or none of it does.
+    /// version with `last_activity_at` moved to the newest activity), records (each written
+    /// if its `expect` holds), and timeline entries. Either all of it happens or none of it.
     async fn commit_lead_change(
         &self,
         lead: &Lead,
-        new_records: &[NewRecord],
+        records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError>;
 

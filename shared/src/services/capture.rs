@@ -9,7 +9,7 @@ use crate::domain::capture::{
 };
 use crate::domain::duplicate::find_duplicate;
 use crate::domain::email::Email;
-use crate::domain::ids::SourceId;
+use crate::domain::ids::{LeadId, SourceId};
 use crate::domain::lead::ExternalRef;
 use crate::domain::phone::Phone;
 use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
@@ -17,7 +17,7 @@ use crate::domain::settings::ResubmissionPolicy;
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
 use crate::ports::fetch::LeadFetcher;
-use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, kinds, put_typed};
+use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, get_typed, kinds, put_typed};
 use crate::services::ServiceError;
 use crate::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead, get_lead};
 use crate::services::settings::get_form;
@@ -251,82 +251,121 @@ pub async fn process_submission(
                 .as_deref()
                 .or(input.mobile.as_deref())
                 .and_then(|p| Phone::parse(p, tenant.settings.default_region).ok());
-            let mut matched = None;
             if plan.policy == ResubmissionPolicy::Attach
                 && let Some(m) = find_duplicate(store, &tenant.id, email.as_ref(), phone.as_ref()).await?
+                && let Some(done) = attach_resubmission(store, clock, tenant, &sub, m.lead_id, &actor).await?
             {
-                let lead = get_lead(store, &tenant.id, &m.lead_id).await?;
-                if lead.status.is_open() {
-                    matched = Some(lead.id);
-                }
+                return Ok(done);
             }
-            if let Some(lead_id) = matched {
-                let kind = ActivityKind::Captured {
+            let external = match sub.channel {
+                Channel::Form => None,
+                c => sub.external_id.clone().map(|id| ExternalRef {
+                    provider: c.as_str().to_owned(),
+                    id,
+                }),
+            };
+            // The outcome is written with the lead, so no crash leaves a lead whose submission
+            // still says `received` (a replay would then find the lead by its guard, but a
+            // list of failed captures would never show the stuck one).
+            let lead_id = LeadId::new();
+            let mut done = sub.clone();
+            done.status = SubmissionStatus::Processed;
+            done.lead_id = Some(lead_id);
+            let req = CreateLead {
+                input,
+                actor: actor.clone(),
+                external,
+                // A replayed form submission must not make a second lead either.
+                // Any replay may reuse it: the form's mapping may have changed since.
+                idempotency_key: Some(crate::ports::store::IdempotencyKey {
+                    key: format!("capture:{}", sub.id),
+                    fingerprint: None,
+                }),
+                duplicates: DuplicatePolicy::Create,
+                entries: vec![ActivityKind::Captured {
                     channel: sub.channel.as_str().into(),
                     submission_id: sub.id.clone(),
-                    resubmitted: true,
-                };
-                store
-                    .append_activity(&Activity::new(
-                        tenant.id.clone(),
-                        lead_id,
-                        clock.now(),
-                        actor,
-                        kind,
-                    ))
-                    .await?;
-                sub.status = SubmissionStatus::Resubmitted;
-                sub.lead_id = Some(lead_id);
-            } else {
-                let external = match sub.channel {
-                    Channel::Form => None,
-                    c => sub.external_id.clone().map(|id| ExternalRef {
-                        provider: c.as_str().to_owned(),
-                        id,
-                    }),
-                };
-                let req = CreateLead {
-                    input,
-                    actor: actor.clone(),
-                    external,
-                    // A replayed form submission must not make a second lead either.
-                    // Any replay may reuse it: the form's mapping may have changed since.
-                    idempotency_key: Some(crate::ports::store::IdempotencyKey {
-                        key: format!("capture:{}", sub.id),
-                        fingerprint: None,
-                    }),
-                    duplicates: DuplicatePolicy::Create,
-                    entries: vec![ActivityKind::Captured {
-                        channel: sub.channel.as_str().into(),
-                        submission_id: sub.id.clone(),
-                        resubmitted: false,
-                    }],
-                };
-                match create_lead(store, clock, tenant, req).await {
-                    Ok(CreateResult::Created(lead)) => {
-                        sub.status = SubmissionStatus::Processed;
-                        sub.lead_id = Some(lead.id);
-                    }
-                    Ok(CreateResult::AlreadyProcessed(id)) => {
-                        sub.status = SubmissionStatus::Processed;
-                        sub.lead_id = Some(id);
-                    }
-                    Ok(CreateResult::Duplicate(m)) => {
-                        sub.status = SubmissionStatus::Processed;
-                        sub.lead_id = Some(m.lead_id);
-                    }
-                    Err(ServiceError::Validation(errs)) => {
-                        sub.status = SubmissionStatus::Failed;
-                        sub.error = Some("the submission is not a valid lead".into());
-                        sub.errors = errs.0.into_iter().map(Into::into).collect();
-                    }
-                    Err(e) => return Err(e),
+                    resubmitted: false,
+                }],
+                id: Some(lead_id),
+                records: vec![RecordWrite::typed(
+                    kinds::SUBMISSION,
+                    sub.id.clone(),
+                    &done,
+                    Expect::Any,
+                )?],
+            };
+            match create_lead(store, clock, tenant, req).await {
+                Ok(CreateResult::Created(_)) => return Ok(done),
+                Ok(CreateResult::AlreadyProcessed(id)) => {
+                    sub.status = SubmissionStatus::Processed;
+                    sub.lead_id = Some(id);
                 }
+                Ok(CreateResult::Duplicate(m)) => {
+                    sub.status = SubmissionStatus::Processed;
+                    sub.lead_id = Some(m.lead_id);
+                }
+                Err(ServiceError::Validation(errs)) => {
+                    sub.status = SubmissionStatus::Failed;
+                    sub.error = Some("the submission is not a valid lead".into());
+                    sub.errors = errs.0.into_iter().map(Into::into).collect();
+                }
+                Err(e) => return Err(e),
             }
         }
     }
     put_typed(store, &tenant.id, kinds::SUBMISSION, &sub.id, &sub, Expect::Any).await?;
     Ok(sub)
+}
+
+/// A resubmission on an open lead: its `captured` entry and the submission's outcome in one
+/// write with the lead. `None` when the lead is closed (the submission then makes a new
+/// lead). A lead changed meanwhile is read again, a few times.
+async fn attach_resubmission(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    sub: &Submission,
+    lead_id: LeadId,
+    actor: &Actor,
+) -> Result<Option<Submission>, ServiceError> {
+    const ATTEMPTS: u32 = 3;
+    let mut done = sub.clone();
+    done.status = SubmissionStatus::Resubmitted;
+    done.lead_id = Some(lead_id);
+    let outcome = RecordWrite::typed(kinds::SUBMISSION, sub.id.clone(), &done, Expect::Any)?;
+    let entry = Activity::new(
+        tenant.id.clone(),
+        lead_id,
+        clock.now(),
+        actor.clone(),
+        ActivityKind::Captured {
+            channel: sub.channel.as_str().into(),
+            submission_id: sub.id.clone(),
+            resubmitted: true,
+        },
+    );
+    for attempt in 1..=ATTEMPTS {
+        let lead = get_lead(store, &tenant.id, &lead_id).await?;
+        if !lead.status.is_open() {
+            return Ok(None);
+        }
+        match store
+            .commit_lead_change(
+                &lead,
+                std::slice::from_ref(&outcome),
+                std::slice::from_ref(&entry),
+            )
+            .await
+        {
+            Ok(_) => return Ok(Some(done)),
+            Err(StoreError::Conflict {
+                expected: Some(_), ..
+            }) if attempt < ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("the last attempt returns")
 }
 
 /// Processes a failed (or interrupted) submission again; a processed one is returned as is.

@@ -15,7 +15,7 @@ use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor}
 use crate::domain::status::LeadStatus;
 use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::clock::Clock;
-use crate::ports::store::{LeadStore, NewRecord, StoreError, get_typed, kinds};
+use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, get_typed, kinds};
 use crate::services::ServiceError;
 use crate::services::leads::get_visible_lead;
 use crate::services::settings::get_stages;
@@ -240,20 +240,14 @@ pub async fn convert_lead(
         converted_at: now,
     });
     next.updated_at = now;
-    let body = |v: serde_json::Result<serde_json::Value>| {
-        v.map_err(|e| ServiceError::Store(StoreError::Invalid(e.to_string())))
-    };
-    let mut records = vec![NewRecord {
-        kind: kinds::PROSPECT,
-        id: result.prospect.id.clone(),
-        body: body(serde_json::to_value(&result.prospect))?,
-    }];
+    let mut records = vec![RecordWrite::typed(
+        kinds::PROSPECT,
+        result.prospect.id.clone(),
+        &result.prospect,
+        Expect::Absent,
+    )?];
     if let Some(d) = &result.deal {
-        records.push(NewRecord {
-            kind: kinds::DEAL,
-            id: d.id.clone(),
-            body: body(serde_json::to_value(d))?,
-        });
+        records.push(RecordWrite::typed(kinds::DEAL, d.id.clone(), d, Expect::Absent)?);
     }
     let activity = Activity::new(
         tenant.id.clone(),

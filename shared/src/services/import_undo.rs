@@ -13,7 +13,7 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::LeadQuery;
 use crate::ports::clock::Clock;
-use crate::ports::store::{Expect, LeadStore, NewRecord, StoreError, put_typed};
+use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, put_typed};
 use crate::services::ServiceError;
 use crate::services::import_jobs::{IMPORT_JOB, ImportJob, ImportJobStatus};
 
@@ -29,16 +29,17 @@ pub struct UndoEntry {
 }
 
 /// The record written with an update (in the same write).
-pub fn undo_record(job_id: &str, before: &Lead) -> Result<NewRecord, ServiceError> {
+pub fn undo_record(job_id: &str, before: &Lead) -> Result<RecordWrite, ServiceError> {
     let entry = UndoEntry {
         before: before.clone(),
         version_after: before.version + 1,
     };
-    Ok(NewRecord {
-        kind: UNDO_RECORD,
-        id: format!("{job_id}:{}", before.id),
-        body: serde_json::to_value(&entry).map_err(|e| StoreError::Invalid(e.to_string()))?,
-    })
+    Ok(RecordWrite::typed(
+        UNDO_RECORD,
+        format!("{job_id}:{}", before.id),
+        &entry,
+        Expect::Absent,
+    )?)
 }
 
 /// What an undo did.

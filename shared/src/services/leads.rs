@@ -7,10 +7,10 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
-use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore};
+use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite};
 use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
-use crate::services::reps::{list_reps, next_round_robin_owner};
+use crate::services::reps::{list_reps, reserve_round_robin};
 use crate::services::sources::list_sources;
 
 /// What to do when the new lead's email or phone matches an existing lead.
@@ -33,6 +33,12 @@ pub struct CreateLead {
     /// Timeline entries the new lead is born with, besides its assignment (capture's
     /// `captured`), written in the same write as the lead.
     pub entries: Vec<ActivityKind>,
+    /// The new lead's id, when the caller names it in `records` (capture's submission
+    /// outcome); a fresh one otherwise.
+    pub id: Option<LeadId>,
+    /// Records written in the same write as the lead; nothing of them is written when a
+    /// guard or duplicate answers instead.
+    pub records: Vec<RecordWrite>,
 }
 
 /// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
@@ -103,11 +109,14 @@ pub async fn create_lead(
     }
     let (owner, reason) = match new.owner.take() {
         Some(o) => (Some(o), "manual"),
-        None => (next_round_robin_owner(store, &tenant.id).await?, "round_robin"),
+        None => (
+            reserve_round_robin(store, &tenant.id, &ctx.reps, 1).await?.pop(),
+            "round_robin",
+        ),
     };
     new.owner = owner;
     let now = clock.now();
-    let lead = Lead::from_new(tenant.id.clone(), LeadId::new(), new, now);
+    let lead = Lead::from_new(tenant.id.clone(), req.id.unwrap_or_default(), new, now);
     let guards = CreateGuards {
         external: req.external.clone(),
         idempotency_key: req.idempotency_key.clone(),
@@ -125,7 +134,7 @@ pub async fn create_lead(
         .chain(req.entries.iter().cloned())
         .map(|kind| Activity::new(tenant.id.clone(), lead.id, now, req.actor.clone(), kind))
         .collect();
-    let lead = match store.create_lead(&lead, &guards, &entries).await? {
+    let lead = match store.create_lead(&lead, &guards, &entries, &req.records).await? {
         CreateOutcome::Created(l) => *l,
         CreateOutcome::IdempotencyKeyTaken(id, stored) => {
             let asked = req.idempotency_key.as_ref().and_then(|k| k.fingerprint.as_ref());

@@ -19,22 +19,10 @@ pub async fn put_rep(store: &dyn LeadStore, tenant: &TenantId, rep: Rep) -> Resu
     Ok(rep)
 }
 
-/// Takes the next slot of the tenant's weighted rotation. `None` when no rep is eligible
-/// (the lead then stays unassigned).
-pub async fn next_round_robin_owner(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-) -> Result<Option<RepId>, ServiceError> {
-    let reps = list_reps(store, tenant).await?;
-    if !reps.iter().any(|r| r.active && r.weight > 0) {
-        return Ok(None);
-    }
-    let n = store.increment_counter(tenant, ASSIGNMENT_COUNTER, 1).await?;
-    Ok(pick_weighted(&reps, n).map(|r| r.id.clone()))
-}
-
-/// Reserves `count` consecutive slots of the rotation with one atomic increment (imports) and
-/// returns their owners in order; empty when no rep is eligible.
+/// Reserves `count` consecutive slots of the rotation with one atomic increment (one for a
+/// created lead, a batch's worth for imports) and returns their owners in order; empty when
+/// no rep is eligible (the lead then stays unassigned). The caller has the reps already (the
+/// lead's context lists them), so they are not listed twice.
 pub async fn reserve_round_robin(
     store: &dyn LeadStore,
     tenant: &TenantId,

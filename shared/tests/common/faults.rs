@@ -27,6 +27,8 @@ pub enum Stage {
     Report,
     /// Writing the job record.
     Job,
+    /// A lead's own write: `create_lead` or `commit_lead_change`.
+    LeadWrite,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,9 +52,35 @@ pub enum Fault {
 pub struct Faults {
     armed: Mutex<Option<(Stage, Fault)>>,
     pub struck: std::sync::atomic::AtomicU32,
+    /// The store's methods as they were called, in order.
+    calls: Mutex<Vec<&'static str>>,
 }
 
+/// Store methods that write; every other method of the port reads.
+pub const WRITES: &[&str] = &[
+    "create_lead",
+    "put_leads_batch",
+    "update_lead",
+    "delete_lead",
+    "commit_lead_change",
+    "append_activity",
+    "put_record",
+    "delete_record",
+    "increment_counter",
+    "put_api_key",
+    "revoke_api_key",
+];
+
 impl Faults {
+    fn log(&self, method: &'static str) {
+        self.calls.lock().unwrap().push(method);
+    }
+
+    /// The store calls since the last time this was asked, emptying the log.
+    pub fn take_calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
     pub fn arm(&self, stage: Stage, fault: Fault) {
         *self.armed.lock().unwrap() = Some((stage, fault));
     }
@@ -148,25 +176,35 @@ impl LeadStore for FaultyStore {
         lead: &Lead,
         guards: &CreateGuards,
         entries: &[Activity],
+        records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError> {
-        self.inner.create_lead(lead, guards, entries).await
+        self.faults.log("create_lead");
+        self.faults.store(Stage::LeadWrite).await?;
+        let out = self.inner.create_lead(lead, guards, entries, records).await?;
+        self.faults.after(Stage::LeadWrite).await;
+        Ok(out)
     }
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        self.faults.log("put_leads_batch");
         self.faults.store(Stage::Write).await?;
         self.inner.put_leads_batch(leads, entries).await?;
         self.faults.after(Stage::Write).await;
         Ok(())
     }
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
+        self.faults.log("get_lead");
         self.inner.get_lead(tenant, id).await
     }
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
+        self.faults.log("update_lead");
         self.inner.update_lead(lead).await
     }
     async fn delete_lead(&self, tenant: &TenantId, id: &LeadId, v: Option<u64>) -> Result<(), StoreError> {
+        self.faults.log("delete_lead");
         self.inner.delete_lead(tenant, id, v).await
     }
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+        self.faults.log("list_leads");
         self.inner.list_leads(tenant, query).await
     }
     async fn find_leads_by_contact(
@@ -174,18 +212,27 @@ impl LeadStore for FaultyStore {
         tenant: &TenantId,
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError> {
+        self.faults.log("find_leads_by_contact");
         self.faults.store(Stage::Lookup).await?;
         self.inner.find_leads_by_contact(tenant, key).await
     }
     async fn commit_lead_change(
         &self,
         lead: &Lead,
-        new_records: &[NewRecord],
+        new_records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        self.inner.commit_lead_change(lead, new_records, activities).await
+        self.faults.log("commit_lead_change");
+        self.faults.store(Stage::LeadWrite).await?;
+        let out = self
+            .inner
+            .commit_lead_change(lead, new_records, activities)
+            .await?;
+        self.faults.after(Stage::LeadWrite).await;
+        Ok(out)
     }
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
+        self.faults.log("append_activity");
         self.inner.append_activity(activity).await
     }
     async fn list_activities(
@@ -195,6 +242,7 @@ impl LeadStore for FaultyStore {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Activity>, StoreError> {
+        self.faults.log("list_activities");
         self.inner.list_activities(tenant, lead, cursor, limit).await
     }
     async fn get_record(
@@ -203,6 +251,7 @@ impl LeadStore for FaultyStore {
         kind: &str,
         id: &str,
     ) -> Result<Option<RawRecord>, StoreError> {
+        self.faults.log("get_record");
         self.inner.get_record(tenant, kind, id).await
     }
     async fn put_record(
@@ -213,6 +262,7 @@ impl LeadStore for FaultyStore {
         body: &serde_json::Value,
         expect: Expect,
     ) -> Result<u64, StoreError> {
+        self.faults.log("put_record");
         if kind == leadgate_core::services::imports::IMPORT_JOB {
             self.faults.store(Stage::Job).await?;
         }
@@ -225,6 +275,7 @@ impl LeadStore for FaultyStore {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RawRecord>, StoreError> {
+        self.faults.log("list_records");
         self.inner.list_records(tenant, kind, after, limit).await
     }
     async fn delete_record(
@@ -234,18 +285,23 @@ impl LeadStore for FaultyStore {
         id: &str,
         expect: Expect,
     ) -> Result<(), StoreError> {
+        self.faults.log("delete_record");
         self.inner.delete_record(tenant, kind, id, expect).await
     }
     async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
+        self.faults.log("increment_counter");
         self.inner.increment_counter(tenant, name, by).await
     }
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.faults.log("put_api_key");
         self.inner.put_api_key(key).await
     }
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.faults.log("find_api_key");
         self.inner.find_api_key(hash).await
     }
     async fn list_api_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.faults.log("list_api_keys");
         self.inner.list_api_keys(tenant).await
     }
     async fn revoke_api_key(
@@ -254,9 +310,11 @@ impl LeadStore for FaultyStore {
         id: &ApiKeyId,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.faults.log("revoke_api_key");
         self.inner.revoke_api_key(tenant, id, at).await
     }
     async fn health(&self) -> Result<(), StoreError> {
+        self.faults.log("health");
         self.inner.health().await
     }
 }

@@ -96,6 +96,8 @@ pub async fn create_lead(
         idempotency_key,
         duplicates,
         entries: vec![],
+        id: None,
+        records: vec![],
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
         CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),

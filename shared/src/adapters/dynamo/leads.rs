@@ -18,7 +18,7 @@ use crate::domain::query::{
     LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
-use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
+use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
@@ -373,6 +373,7 @@ impl DynamoStore {
         lead: &Lead,
         g: &CreateGuards,
         entries: &[Activity],
+        records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError> {
         if entries
             .iter()
@@ -427,9 +428,13 @@ impl DynamoStore {
                 items.push(put_item(&self.table, item, new_only, None)?);
             }
         }
-        // The entries go last, so the guards keep their places in the cancellation reasons.
+        // The entries and records go last, so the guards keep their places in the
+        // cancellation reasons.
         for a in entries {
             items.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
+        }
+        for r in records {
+            items.push(self.record_write_item(t, r)?);
         }
         let mut attempt = 0;
         loop {
@@ -463,15 +468,18 @@ impl DynamoStore {
                 }
                 guard_idx += 1;
             }
-            if let Some(pk) = &idem_pk
-                && codes
+            if let Some(pk) = &idem_pk {
+                if codes
                     .get(guard_idx)
                     .is_some_and(|c| c == "ConditionalCheckFailed")
-                && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
-            {
-                return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
+                    && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
+                {
+                    return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
+                }
+                guard_idx += 1;
             }
-            if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            let failed = |c: &String| c == "ConditionalCheckFailed";
+            if codes.first().is_some_and(failed) || codes.iter().skip(guard_idx).any(failed) {
                 return Err(StoreError::Conflict {
                     expected: None,
                     found: Some(lead.version),
@@ -620,7 +628,7 @@ impl DynamoStore {
     pub(super) async fn commit_change(
         &self,
         lead: &Lead,
-        records: &[NewRecord],
+        records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
         let mut next = lead.clone();
@@ -631,8 +639,7 @@ impl DynamoStore {
         let new_only = Some("attribute_not_exists(pk)");
         let mut extra = Vec::with_capacity(records.len() + activities.len());
         for r in records {
-            let item = Self::record_item(&lead.tenant, r.kind, &r.id, 1, &r.body);
-            extra.push(put_item(&self.table, item, new_only, None)?);
+            extra.push(self.record_write_item(&lead.tenant, r)?);
         }
         for a in activities {
             extra.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);

@@ -13,7 +13,9 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadQuery, Page};
-use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, NewRecord, RawRecord, StoreError};
+use crate::ports::store::{
+    CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite, StoreError,
+};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
@@ -155,8 +157,9 @@ impl LeadStore for DynamoStore {
         lead: &Lead,
         guards: &CreateGuards,
         entries: &[Activity],
+        records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError> {
-        self.create(lead, guards, entries).await
+        self.create(lead, guards, entries, records).await
     }
 
     async fn put_leads_batch(&self, batch: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
@@ -195,10 +198,10 @@ impl LeadStore for DynamoStore {
     async fn commit_lead_change(
         &self,
         lead: &Lead,
-        new_records: &[NewRecord],
+        records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        self.commit_change(lead, new_records, activities).await
+        self.commit_change(lead, records, activities).await
     }
 
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {

@@ -9,8 +9,8 @@ use super::table::{PK, SK};
 use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
-use crate::ports::store::{Expect, RawRecord, StoreError};
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem};
+use crate::ports::store::{Expect, RawRecord, RecordWrite, StoreError};
+use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 fn parse_record(item: &Item) -> Result<RawRecord, StoreError> {
@@ -53,6 +53,39 @@ impl DynamoStore {
         item.insert("version".into(), n(version));
         item.insert("body".into(), s(body.to_string()));
         item
+    }
+
+    /// A record write as an item of a lead's transaction, on `record_put`'s terms (a failed
+    /// expectation cancels the transaction).
+    pub(super) fn record_write_item(
+        &self,
+        t: &TenantId,
+        r: &RecordWrite,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let (next, cond, expected) = match r.expect {
+            Expect::Any => {
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(Self::record_key(t, r.kind, &r.id)))
+                    .update_expression("SET body = :b, version = if_not_exists(version, :zero) + :one")
+                    .expression_attribute_values(":b", s(r.body.to_string()))
+                    .expression_attribute_values(":zero", n(0))
+                    .expression_attribute_values(":one", n(1))
+                    .build()
+                    .map_err(sdk)?;
+                return Ok(TransactWriteItem::builder().update(update).build());
+            }
+            Expect::Absent => (1, "attribute_not_exists(pk)", None),
+            Expect::Version(v) => (v + 1, "version = :expected", Some(v)),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::record_item(t, r.kind, &r.id, next, &r.body)))
+            .condition_expression(cond)
+            .set_expression_attribute_values(expected.map(|v| Item::from([(":expected".to_owned(), n(v))])))
+            .build()
+            .map_err(sdk)?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     pub(super) async fn record_get(

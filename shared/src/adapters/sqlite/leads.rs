@@ -11,7 +11,7 @@ use crate::domain::query::{
     LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
-use crate::ports::store::{CreateGuards, CreateOutcome, NewRecord, StoreError};
+use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
@@ -120,6 +120,7 @@ pub fn create(
     lead: &Lead,
     g: &CreateGuards,
     entries: &[Activity],
+    records: &[RecordWrite],
 ) -> Result<CreateOutcome, StoreError> {
     if entries
         .iter()
@@ -128,7 +129,8 @@ pub fn create(
         return Err(StoreError::Invalid("a timeline entry of another lead".into()));
     }
     let tx = c.savepoint().map_err(db)?;
-    let t = lead.tenant.as_str();
+    let t_id = &lead.tenant;
+    let t = t_id.as_str();
     if let Some(x) = &g.external {
         let found = lead_ids(
             &tx,
@@ -179,6 +181,9 @@ pub fn create(
     }
     for a in entries {
         insert_activity(&tx, a)?;
+    }
+    for r in records {
+        super::records::put_in(&tx, t_id, r.kind, &r.id, &r.body, r.expect)?;
     }
     tx.commit().map_err(db)?;
     Ok(CreateOutcome::Created(Box::new(lead.clone())))
@@ -448,7 +453,7 @@ pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreErro
 pub fn commit_change(
     c: &mut Connection,
     lead: &Lead,
-    records: &[NewRecord],
+    records: &[RecordWrite],
     activities: &[Activity],
 ) -> Result<Lead, StoreError> {
     let tx = c.savepoint().map_err(db)?;
@@ -459,7 +464,7 @@ pub fn commit_change(
     }
     replace(&tx, &next, lead.version)?;
     for r in records {
-        super::records::insert_new(&tx, &lead.tenant, r.kind, &r.id, &r.body)?;
+        super::records::put_in(&tx, &lead.tenant, r.kind, &r.id, &r.body, r.expect)?;
     }
     for a in activities {
         insert_activity(&tx, a)?;

@@ -91,7 +91,7 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadQuery, Page};
-use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, NewRecord, RawRecord};
+use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite};
 use chrono::{DateTime, Utc};
 
 #[async_trait::async_trait]
@@ -101,9 +101,11 @@ impl LeadStore for SqliteStore {
         lead: &Lead,
         guards: &CreateGuards,
         entries: &[Activity],
+        records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError> {
-        let (lead, guards, entries) = (lead.clone(), guards.clone(), entries.to_vec());
-        self.run(move |c| leads::create(c, &lead, &guards, &entries))
+        let (lead, guards) = (lead.clone(), guards.clone());
+        let (entries, records) = (entries.to_vec(), records.to_vec());
+        self.run(move |c| leads::create(c, &lead, &guards, &entries, &records))
             .await
     }
 
@@ -150,10 +152,10 @@ impl LeadStore for SqliteStore {
     async fn commit_lead_change(
         &self,
         lead: &Lead,
-        new_records: &[NewRecord],
+        records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        let (l, r, a) = (lead.clone(), new_records.to_vec(), activities.to_vec());
+        let (l, r, a) = (lead.clone(), records.to_vec(), activities.to_vec());
         self.run(move |c| leads::commit_change(c, &l, &r, &a)).await
     }
 

@@ -44,10 +44,24 @@ pub fn put(
     body: &serde_json::Value,
     expect: Expect,
 ) -> Result<u64, StoreError> {
+    let tx = c.savepoint().map_err(db)?;
+    let next = put_in(&tx, tenant, kind, id, body, expect)?;
+    tx.commit().map_err(db)?;
+    Ok(next)
+}
+
+/// `put` inside the caller's transaction (a lead's write carries records with it).
+pub fn put_in(
+    tx: &Connection,
+    tenant: &TenantId,
+    kind: &str,
+    id: &str,
+    body: &serde_json::Value,
+    expect: Expect,
+) -> Result<u64, StoreError> {
     let t = tenant.as_str();
     let body = body.to_string();
-    let tx = c.savepoint().map_err(db)?;
-    let found = version_of(&tx, t, kind, id)?;
+    let found = version_of(tx, t, kind, id)?;
     let next = match (expect, found) {
         (Expect::Absent, Some(f)) => {
             return Err(StoreError::Conflict {
@@ -70,33 +84,7 @@ pub fn put(
         params![t, kind, id, next as i64, body],
     )
     .map_err(db)?;
-    tx.commit().map_err(db)?;
     Ok(next)
-}
-
-/// Inserts a record at version 1; an existing one is a conflict.
-pub fn insert_new(
-    c: &Connection,
-    tenant: &TenantId,
-    kind: &str,
-    id: &str,
-    body: &serde_json::Value,
-) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO records (tenant, kind, id, version, body) VALUES (?1, ?2, ?3, 1, ?4)",
-        params![tenant.as_str(), kind, id, body.to_string()],
-    )
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict {
-                expected: None,
-                found: None,
-            }
-        } else {
-            db(e)
-        }
-    })?;
-    Ok(())
 }
 
 pub fn list(
