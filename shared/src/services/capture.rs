@@ -7,7 +7,6 @@ use crate::domain::activity::{Activity, ActivityKind, Actor};
 use crate::domain::capture::{
     Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus, map_fields,
 };
-use crate::domain::duplicate::find_duplicate;
 use crate::domain::email::Email;
 use crate::domain::ids::{LeadId, SourceId};
 use crate::domain::lead::ExternalRef;
@@ -19,6 +18,7 @@ use crate::ports::clock::Clock;
 use crate::ports::fetch::LeadFetcher;
 use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, get_typed, kinds, put_typed};
 use crate::services::ServiceError;
+use crate::services::duplicates::find_duplicate;
 use crate::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead, get_lead};
 use crate::services::settings::get_form;
 use serde::de::DeserializeOwned;

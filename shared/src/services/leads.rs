@@ -2,7 +2,7 @@
 //! with the external-id and idempotency guards, and write the timeline.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
-use crate::domain::duplicate::{DuplicateMatch, find_duplicate, find_matches};
+use crate::domain::duplicate::DuplicateMatch;
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
@@ -10,6 +10,7 @@ use crate::ports::clock::Clock;
 use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite};
 use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
+use crate::services::duplicates::{find_duplicate, find_matches};
 use crate::services::reps::{list_reps, reserve_round_robin};
 use crate::services::sources::list_sources;
 

@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod capture;
 pub mod conversion;
 pub mod custom_fields;
+pub mod duplicates;
 pub mod error;
 pub mod exports;
 pub mod import_jobs;
