@@ -8,7 +8,7 @@ use leadgate_core::domain::source::seeded_sources;
 use leadgate_core::domain::tenant::{Principal, Role};
 use leadgate_core::domain::{LeadId, TenantId};
 use leadgate_core::export::ExportFormat;
-use leadgate_core::import::mapping::{map_headers, row_input};
+use leadgate_core::import::mapping::{Mapping, map_headers, row_input};
 use leadgate_core::import::table;
 use leadgate_core::ports::blob::BlobKey;
 use leadgate_core::ports::clock::SystemClock;
@@ -64,13 +64,17 @@ pub fn pipeline(file: &Path) -> Result<Value, String> {
     let started = Instant::now();
     let t = table::open(file, &scratch).map_err(|e| e.to_string())?;
     let ctx = context();
-    let columns = map_headers(&t.headers, &ctx.custom_fields);
+    let mapping = Mapping::default();
+    let columns = map_headers(&t.headers, &ctx.custom_fields, &mapping);
     let (mut rows, mut valid) = (0u64, 0u64);
     let mut first_error = None;
     for row in t {
         let (_, cells) = row.map_err(|e| e.to_string())?;
         rows += 1;
-        match NewLead::parse(&row_input(&columns, &cells, Some("Referral")), &ctx) {
+        let mut input = row_input(&columns, &cells, &mapping);
+        // The import's default source, for rows without one.
+        input.source.get_or_insert_with(|| "Referral".into());
+        match NewLead::parse(&input, &ctx) {
             Ok(_) => valid += 1,
             Err(e) => {
                 first_error.get_or_insert_with(|| format!("{cells:?}: {e}"));
@@ -137,11 +141,17 @@ pub fn seed(rows: usize, data: &Path) -> Result<Value, String> {
             .await
             .map_err(|e| e.to_string())?;
         let ctx = context();
-        let columns = map_headers(&crate::generate::HEADERS.map(String::from), &ctx.custom_fields);
+        let mapping = Mapping::default();
+        let columns = map_headers(
+            &crate::generate::HEADERS.map(String::from),
+            &ctx.custom_fields,
+            &mapping,
+        );
         let mut batch = Vec::with_capacity(500);
         for i in 0..rows {
             let cells = crate::generate::row(i).to_vec();
-            let new = NewLead::parse(&row_input(&columns, &cells, None), &ctx).map_err(|e| e.to_string())?;
+            let new =
+                NewLead::parse(&row_input(&columns, &cells, &mapping), &ctx).map_err(|e| e.to_string())?;
             batch.push(Lead::from_new(t.clone(), LeadId::new(), new, chrono::Utc::now()));
             if batch.len() == 500 || i + 1 == rows {
                 store

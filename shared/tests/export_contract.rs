@@ -430,6 +430,7 @@ async fn reimport_changes_nothing(store: Arc<dyn LeadStore>, blobs: Arc<dyn Blob
                     mode: ImportMode::AllOrNothing,
                     duplicates: DuplicatePolicy::Update,
                     default_source: None,
+                    ..Default::default()
                 },
             )
             .await;

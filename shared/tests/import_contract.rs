@@ -6,6 +6,7 @@ mod common;
 use bytes::Bytes;
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;
+use leadgate_core::import::mapping::Column;
 use leadgate_core::import::pipeline::{Budget, ImportOutcome, ImportReport};
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
@@ -94,6 +95,7 @@ fn opts(mode: ImportMode, duplicates: DuplicatePolicy) -> ImportOptions {
         mode,
         duplicates,
         default_source: None,
+        ..Default::default()
     }
 }
 
@@ -787,8 +789,180 @@ async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<d
     assert_eq!(call(clock).await, ObjectImport::AlreadyHandled);
 }
 
+/// A HubSpot contact export as its export writes it: its own status names ("Attempted to
+/// contact"), an "Original Source" column with its channel names, the owner's full name, and a
+/// "GDPR Consent" column that the tenant defines as a custom field.
+fn hubspot_lead_statuses_csv() -> Vec<u8> {
+    b"Record ID,First Name,Last Name,Email,Phone Number,Company Name,Job Title,Lead Status,Original Source,Contact owner,GDPR Consent,Fax\r\n\
+      51,Ana,Ruiz,ana@ruiz.es,+34 600 111 222,Ruiz SL,CTO,Attempted to contact,Organic Search,Ana Ruiz,Granted,\r\n\
+      52,Bo,Lind,bo@lind.se,,Lind AB,CEO,Unqualified,Offline Sources,ana ruiz,Not granted,\r\n\
+      53,Cy,Moss,cy@moss.io,,Moss Ltd,,OPEN ,Paid Social,Ana Ruiz,granted,\r\n"
+        .to_vec()
+}
+
+/// The admin's explicit mapping: columns by header, file values translated to Leadgate's; a
+/// custom field whose label is a built-in synonym takes its column; a mapping naming a header
+/// the file lacks fails the file, naming it; one naming an unknown target fails it too.
+async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::domain::custom_field::{CustomFieldDef, CustomFieldType};
+    use leadgate_core::domain::rep::Rep;
+    use leadgate_core::domain::{LeadStatus, RepId};
+    use leadgate_core::services::{custom_fields, reps};
+    use std::collections::BTreeMap;
+    let e = Env::new(store, blobs).await;
+    let consent = CustomFieldDef {
+        key: "gdpr".into(),
+        label: "GDPR Consent".into(),
+        field_type: CustomFieldType::Select,
+        required: false,
+        options: vec!["yes".into(), "no".into()],
+    };
+    custom_fields::put_custom_field(&*e.store, &e.tenant.id, consent)
+        .await
+        .unwrap();
+    let ana = Rep {
+        id: RepId::parse("ana").unwrap(),
+        name: "Ana Ruiz".into(),
+        weight: 1,
+        active: true,
+    };
+    reps::put_rep(&*e.store, &e.tenant.id, ana).await.unwrap();
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let options = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        columns: map(&[
+            ("Original Source", "source"),
+            ("Record ID", "ignore"),
+            ("fax", "ignore"),
+        ]),
+        values: BTreeMap::from([
+            (
+                "status".to_string(),
+                map(&[
+                    ("Attempted to contact", "contacted"),
+                    ("Unqualified", "unqualified"),
+                    ("Open", "new"),
+                ]),
+            ),
+            (
+                "source".to_string(),
+                map(&[
+                    ("Organic Search", "website-form"),
+                    ("Offline Sources", "referral"),
+                    ("Paid Social", "Website form"),
+                ]),
+            ),
+            ("owner".to_string(), map(&[("Ana Ruiz", "ana")])),
+            (
+                "custom:gdpr".to_string(),
+                map(&[("Granted", "yes"), ("Not granted", "no")]),
+            ),
+        ]),
+        ..Default::default()
+    };
+
+    // Before the mapping, the same file imports nothing: its values are not Leadgate's.
+    let bare = e
+        .import(
+            "hubspot-bare.csv",
+            hubspot_lead_statuses_csv(),
+            opts(ImportMode::Validate, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((bare.valid_rows, bare.error_rows), (0, 3), "{bare:?}");
+
+    let r = e
+        .import("hubspot.csv", hubspot_lead_statuses_csv(), options.clone())
+        .await;
+    assert_eq!(
+        (r.outcome, r.created, r.error_rows),
+        (ImportOutcome::Completed, 3, 0),
+        "{r:?}"
+    );
+    assert_eq!(r.unknown_columns, Vec::<String>::new());
+    let maps_to = |h: &str| {
+        r.columns
+            .iter()
+            .find(|c| c.header == h)
+            .map(|c| c.maps_to.clone())
+            .unwrap()
+    };
+    assert_eq!(maps_to("GDPR Consent"), Column::Custom("gdpr".into()));
+    assert_eq!(maps_to("Fax"), Column::Ignored);
+    let mut leads = e.leads().await;
+    leads.sort_by(|a, b| a.name.cmp(&b.name));
+    let got: Vec<_> = leads
+        .iter()
+        .map(|l| {
+            (
+                l.name.as_str(),
+                l.status,
+                l.source.as_str(),
+                l.owner.as_ref().map(|o| o.as_str()),
+                l.custom.get("gdpr").cloned(),
+            )
+        })
+        .collect();
+    let text = |v: &str| Some(leadgate_core::domain::custom_field::CustomValue::Text(v.into()));
+    assert_eq!(
+        got,
+        [
+            (
+                "Ana Ruiz",
+                LeadStatus::Contacted,
+                "website-form",
+                Some("ana"),
+                text("yes")
+            ),
+            (
+                "Bo Lind",
+                LeadStatus::Unqualified,
+                "referral",
+                Some("ana"),
+                text("no")
+            ),
+            (
+                "Cy Moss",
+                LeadStatus::New,
+                "website-form",
+                Some("ana"),
+                text("yes")
+            ),
+        ]
+    );
+
+    // A header the file does not have: the file fails and says which.
+    let mut missing = options.clone();
+    missing.columns.insert("Lead Origin".into(), "tags".into());
+    let r = e
+        .import("hubspot-missing.csv", hubspot_lead_statuses_csv(), missing)
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Unreadable, 0), "{r:?}");
+    assert!(r.message.as_deref().unwrap().contains("Lead Origin"), "{r:?}");
+
+    // A target that is no field (checked again when the file runs: a folder drop's options
+    // were never checked by the API).
+    let mut wrong = options;
+    wrong.columns.insert("Fax".into(), "fax_number".into());
+    let r = e
+        .import("hubspot-wrong.csv", hubspot_lead_statuses_csv(), wrong)
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Unreadable, 0), "{r:?}");
+    assert!(
+        r.message.as_deref().unwrap().contains("options.columns.Fax"),
+        "{r:?}"
+    );
+    assert_eq!(e.leads().await.len(), 3);
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
+    when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

@@ -80,6 +80,7 @@ impl Env {
             mode,
             duplicates: DuplicatePolicy::Skip,
             default_source: None,
+            ..Default::default()
         };
         let r = import_object_with(
             &*self.store,

@@ -48,6 +48,7 @@ impl Env {
             mode: ImportMode::ValidRows,
             duplicates: DuplicatePolicy::Skip,
             default_source: Some("Referral".into()),
+            ..Default::default()
         };
         common::import_at_once(
             &*self.store,

@@ -50,6 +50,7 @@ impl Env {
             mode: ImportMode::ValidRows,
             duplicates,
             default_source: None,
+            ..Default::default()
         };
         common::import_at_once(
             &*self.store,

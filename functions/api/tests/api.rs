@@ -751,6 +751,78 @@ async fn when_attaching_a_file_should_presign_upload_list_and_download() {
     assert_eq!(timeline.body["items"][0]["type"], "attachment");
 }
 
+/// An import job's mapping is checked when the job is made: an unknown option, target or
+/// value is a 422 naming it (before, `options.mapping` was ignored silently and the file
+/// imported by synonyms alone).
+#[tokio::test]
+async fn when_an_import_mapping_names_what_does_not_exist_should_answer_422_naming_it() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let job = |options: Value| json!({"filename": "crm.csv", "options": options});
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(job(json!({"mapping": {"Lead Status": "status"}}))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    assert!(r.body.to_string().contains("mapping"), "{}", r.body);
+    let r = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(job(json!({
+                "columns": {"Fax": "fax_number", "Lead Status": "status", "Stage": "status", "Notes": "custom:nope"},
+                "values": {"status": {"Working - Contacted": "working"}, "email": {"x": "y"}}
+            }))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.body);
+    let mut fields: Vec<(String, String)> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    fields.sort();
+    assert_eq!(
+        fields,
+        [
+            ("options.columns.Fax".to_owned(), "unknown_target".to_owned()),
+            ("options.columns.Notes".to_owned(), "unknown_target".to_owned()),
+            ("options.columns.Stage".to_owned(), "target_taken".to_owned()),
+            ("options.values.email".to_owned(), "unknown_target".to_owned()),
+            (
+                "options.values.status.Working - Contacted".to_owned(),
+                "invalid_value".to_owned()
+            ),
+        ],
+        "{}",
+        r.body
+    );
+    let ok = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(job(json!({
+                "columns": {"Lead Status": "status", "Fax": "ignore"},
+                "values": {"status": {"Working - Contacted": "contacted"}}
+            }))),
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.body);
+    assert_eq!(ok.body["job"]["options"]["columns"]["Fax"], "ignore");
+}
+
 /// Probe findings: inputs that answered 500 or text/plain now answer a 4xx problem+json
 /// (`call` checks every failure is problem+json with a matching status).
 #[tokio::test]

@@ -155,7 +155,9 @@ pub fn synonym(normalized: &str) -> Option<&'static str> {
         "city" | "town" => "city",
         "state" | "region" | "province" | "county" | "stateprovince" | "stateregion" => "state",
         "country" | "countryname" | "countrycode" => "country",
-        "postalcode" | "zip" | "zipcode" | "postcode" | "zippostalcode" | "postalzipcode" => "postal_code",
+        // seed 004's `pin_code` (an Indian PIN code is the postal code).
+        "postalcode" | "zip" | "zipcode" | "postcode" | "zippostalcode" | "postalzipcode" | "pincode"
+        | "pin" => "postal_code",
         "utmsource" => "utm_source",
         "utmmedium" => "utm_medium",
         "utmcampaign" => "utm_campaign",

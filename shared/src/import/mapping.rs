@@ -1,20 +1,70 @@
-//! Header and row mapping for imports. Headers match lead fields by the same synonyms as
-//! capture ("E-mail", "First Name", "Mobile", "Designation"…), plus the columns only files
-//! have (source, status, owner, tags), plus custom fields by key or label.
+//! Header and row mapping for imports. A header maps by the admin's explicit mapping
+//! (`options.columns`) first, then to a custom field by key or label (so a custom "GDPR
+//! Consent" column is not taken by the built-in consent synonym), then by the synonyms
+//! capture uses ("E-mail", "First Name", "Mobile", "Designation"…) and the columns only files
+//! have (source, status, owner, tags). Cell values of status, source, owner and select custom
+//! fields can be translated by `options.values` (a CRM's own status names).
 
+use super::ImportOptions;
 use crate::domain::capture::{normalize_name, synonym};
-use crate::domain::custom_field::CustomFieldDef;
-use crate::domain::lead::LeadInput;
+use crate::domain::custom_field::{CustomFieldDef, CustomFieldType};
+use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::lead::{LeadContext, LeadInput};
+use crate::domain::source::resolve_source;
+use crate::domain::status::LeadStatus;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", content = "target", rename_all = "snake_case")]
 pub enum Column {
     Field(&'static str),
     Custom(String),
+    /// The explicit mapping says to leave it out.
+    Ignored,
     Unknown,
 }
+
+/// The lead fields a column can fill (besides `custom:<key>`), as `row_input` reads them.
+pub const FIELDS: &[&str] = &[
+    "name",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "mobile",
+    "company",
+    "position",
+    "website",
+    "company_number",
+    "tax_id",
+    "street",
+    "city",
+    "state",
+    "country",
+    "postal_code",
+    "source",
+    "status",
+    "owner",
+    "tags",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "gclid",
+    "fbclid",
+    "page_url",
+    "referrer",
+    "consent",
+];
+
+/// The fields whose cell values `options.values` may translate (plus select custom fields).
+const VALUE_FIELDS: &[&str] = &["status", "source", "owner"];
+
+/// Most entries an explicit mapping may hold, per map; and the longest name or value in it.
+const MAX_ENTRIES: usize = 500;
+const MAX_TEXT: usize = 200;
 
 fn import_synonym(norm: &str) -> Option<&'static str> {
     Some(match norm {
@@ -26,23 +76,213 @@ fn import_synonym(norm: &str) -> Option<&'static str> {
     })
 }
 
+/// The admin's explicit mapping, checked against the tenant: header → column, and per column
+/// the file values that stand for Leadgate values. Headers and file values compare as
+/// written, ignoring case, spaces and punctuation (headers) or case and outer spaces (values).
+#[derive(Debug, Clone, Default)]
+pub struct Mapping {
+    columns: HashMap<String, (String, Column)>,
+    values: HashMap<Column, HashMap<String, String>>,
+}
+
+impl Mapping {
+    /// Checks `options.columns` and `options.values`: every target a field, a custom field of
+    /// the tenant or `ignore`, no two headers on one target, every translated value one the
+    /// field takes. Errors name the entry.
+    pub fn new(options: &ImportOptions, ctx: &LeadContext) -> Result<Self, FieldErrors> {
+        let mut errs = Vec::new();
+        let mut mapping = Mapping::default();
+        let mut err =
+            |field: String, code: &'static str, msg: String| errs.push(FieldError::new(field, code, msg));
+        for (name, map) in [
+            ("columns", options.columns.len()),
+            ("values", options.values.len()),
+        ] {
+            if map > MAX_ENTRIES {
+                err(
+                    format!("options.{name}"),
+                    "too_many",
+                    format!("at most {MAX_ENTRIES} entries"),
+                );
+            }
+        }
+        let mut targets: HashMap<Column, &str> = HashMap::new();
+        for (header, target) in &options.columns {
+            let at = format!("options.columns.{header}");
+            if header.trim().is_empty() || header.len() > MAX_TEXT || target.len() > MAX_TEXT {
+                err(
+                    at,
+                    "invalid",
+                    format!("headers and targets are 1-{MAX_TEXT} characters"),
+                );
+                continue;
+            }
+            let Some(col) = target_column(target, &ctx.custom_fields) else {
+                err(
+                    at,
+                    "unknown_target",
+                    format!(
+                        "'{target}' is not a lead field, `custom:<key>` of one of your custom fields, or `ignore`; \
+                         fields: {}",
+                        FIELDS.join(", ")
+                    ),
+                );
+                continue;
+            };
+            if col != Column::Ignored
+                && let Some(first) = targets.insert(col.clone(), header)
+            {
+                err(
+                    at,
+                    "target_taken",
+                    format!("'{first}' is mapped to '{target}' already"),
+                );
+                continue;
+            }
+            mapping
+                .columns
+                .insert(normalize_name(header), (header.clone(), col));
+        }
+        for (field, values) in &options.values {
+            let at = format!("options.values.{field}");
+            let col = match target_column(field, &ctx.custom_fields) {
+                Some(Column::Field(f)) if VALUE_FIELDS.contains(&f) => Column::Field(f),
+                Some(Column::Custom(k))
+                    if ctx
+                        .custom_fields
+                        .iter()
+                        .any(|d| d.key == k && d.field_type == CustomFieldType::Select) =>
+                {
+                    Column::Custom(k)
+                }
+                _ => {
+                    err(
+                        at,
+                        "unknown_target",
+                        format!(
+                            "values translate status, source, owner or `custom:<key>` of a select field, not '{field}'"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if values.len() > MAX_ENTRIES {
+                err(at, "too_many", format!("at most {MAX_ENTRIES} values"));
+                continue;
+            }
+            let mut table = HashMap::new();
+            for (from, to) in values {
+                if from.len() > MAX_TEXT || to.len() > MAX_TEXT {
+                    err(
+                        format!("{at}.{from}"),
+                        "invalid",
+                        format!("values are at most {MAX_TEXT} characters"),
+                    );
+                    continue;
+                }
+                if let Err(why) = takes_value(&col, to, ctx) {
+                    err(format!("{at}.{from}"), "invalid_value", why);
+                    continue;
+                }
+                table.insert(value_key(from), to.clone());
+            }
+            mapping.values.insert(col, table);
+        }
+        if errs.is_empty() {
+            Ok(mapping)
+        } else {
+            Err(FieldErrors(errs))
+        }
+    }
+
+    /// Headers the explicit mapping names that `headers` does not have.
+    pub fn missing_headers(&self, headers: &[String]) -> Vec<String> {
+        let present: std::collections::HashSet<String> = headers.iter().map(|h| normalize_name(h)).collect();
+        let mut missing: Vec<String> = self
+            .columns
+            .iter()
+            .filter(|(norm, _)| !present.contains(*norm))
+            .map(|(_, (header, _))| header.clone())
+            .collect();
+        missing.sort();
+        missing
+    }
+
+    /// A cell of `col` as Leadgate takes it: translated when the mapping says so.
+    fn translate<'v>(&'v self, col: &Column, cell: &'v str) -> &'v str {
+        self.values
+            .get(col)
+            .and_then(|t| t.get(&value_key(cell)))
+            .map_or(cell, String::as_str)
+    }
+}
+
+fn value_key(v: &str) -> String {
+    v.trim().to_lowercase()
+}
+
+/// What a mapping target names: a lead field, `custom:<key>` of a defined field, `ignore`.
+fn target_column(target: &str, defs: &[CustomFieldDef]) -> Option<Column> {
+    let t = target.trim();
+    if t.eq_ignore_ascii_case("ignore") {
+        return Some(Column::Ignored);
+    }
+    if let Some(key) = t.strip_prefix("custom:") {
+        return defs
+            .iter()
+            .find(|d| d.key == key)
+            .map(|d| Column::Custom(d.key.clone()));
+    }
+    FIELDS.iter().find(|f| **f == t).map(|f| Column::Field(f))
+}
+
+/// Whether `col` takes `value` (a translation's target): a status, a live source, a rep, an
+/// option of the select field.
+fn takes_value(col: &Column, value: &str, ctx: &LeadContext) -> Result<(), String> {
+    match col {
+        Column::Field("status") => LeadStatus::parse(value).map(|_| ()).map_err(|e| e.message),
+        Column::Field("source") => resolve_source(&ctx.sources, value)
+            .map(|_| ())
+            .map_err(|e| e.message),
+        Column::Field("owner") => match ctx.reps.iter().any(|r| r.id.as_str() == value.trim()) {
+            true => Ok(()),
+            false => Err(format!("'{value}' is not one of your reps' ids")),
+        },
+        Column::Custom(k) => {
+            let def = ctx.custom_fields.iter().find(|d| &d.key == k);
+            match def.is_some_and(|d| d.options.iter().any(|o| o == value.trim())) {
+                true => Ok(()),
+                false => Err(format!("'{value}' is not an option of custom field '{k}'")),
+            }
+        }
+        _ => Err("this field's values are not translated".into()),
+    }
+}
+
 /// Maps every header to a lead field, a custom field, or nothing. A field is taken by the
 /// first column that names it: a repeated header ("Email" twice, or "Email" and "E-mail")
-/// is reported as unknown rather than letting the later cell silently win.
-pub fn map_headers(headers: &[String], defs: &[CustomFieldDef]) -> Vec<Column> {
-    let mut taken = std::collections::HashSet::new();
+/// is reported as unknown rather than letting the later cell silently win. An explicitly
+/// mapped target is the explicit column's, wherever it stands.
+pub fn map_headers(headers: &[String], defs: &[CustomFieldDef], mapping: &Mapping) -> Vec<Column> {
+    let mut taken: std::collections::HashSet<Column> =
+        mapping.columns.values().map(|(_, c)| c.clone()).collect();
     headers
         .iter()
         .map(|h| {
             let norm = normalize_name(h);
-            let col = if let Some(f) = import_synonym(&norm).or_else(|| synonym(&norm)) {
-                Column::Field(f)
-            } else {
-                defs.iter()
-                    .find(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm)
-                    .map(|d| Column::Custom(d.key.clone()))
-                    .unwrap_or(Column::Unknown)
-            };
+            if let Some((_, col)) = mapping.columns.get(&norm) {
+                return col.clone();
+            }
+            let col = defs
+                .iter()
+                .find(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm)
+                .map(|d| Column::Custom(d.key.clone()))
+                .or_else(|| {
+                    import_synonym(&norm)
+                        .or_else(|| synonym(&norm))
+                        .map(Column::Field)
+                })
+                .unwrap_or(Column::Unknown);
             match col {
                 Column::Unknown => Column::Unknown,
                 c if taken.insert(c.clone()) => c,
@@ -54,16 +294,19 @@ pub fn map_headers(headers: &[String], defs: &[CustomFieldDef]) -> Vec<Column> {
 
 /// How many columns map to something: a row that maps none cannot be the header.
 pub fn known_columns(columns: &[Column]) -> usize {
-    columns.iter().filter(|c| **c != Column::Unknown).count()
+    columns
+        .iter()
+        .filter(|c| !matches!(c, Column::Unknown | Column::Ignored))
+        .count()
 }
 
 /// The lead input of one row. Empty cells are absent; tags split on `;` or `,`.
-pub fn row_input(columns: &[Column], row: &[String], default_source: Option<&str>) -> LeadInput {
+pub fn row_input(columns: &[Column], row: &[String], mapping: &Mapping) -> LeadInput {
     let mut input = LeadInput::default();
     let mut custom = BTreeMap::new();
     for (col, cell) in columns.iter().zip(row) {
         // Cells an export quoted against formula injection stand for their unquoted value.
-        let v = crate::cells::restore(cell.trim());
+        let v = mapping.translate(col, crate::cells::restore(cell.trim()));
         if v.is_empty() {
             continue;
         }
@@ -108,11 +351,8 @@ pub fn row_input(columns: &[Column], row: &[String], default_source: Option<&str
             Column::Custom(key) => {
                 custom.insert(key.clone(), serde_json::Value::String(v.to_owned()));
             }
-            Column::Field(_) | Column::Unknown => {}
+            Column::Field(_) | Column::Ignored | Column::Unknown => {}
         }
-    }
-    if input.source.is_none() {
-        input.source = default_source.map(str::to_owned);
     }
     input.custom = custom;
     input.provenance.channel = "import".into();
@@ -143,11 +383,12 @@ mod tests {
             "Annual Budget",
             "Lead Status",
             "Fax",
+            "pin_code",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let cols = map_headers(&headers, &defs);
+        let cols = map_headers(&headers, &defs, &Mapping::default());
         assert_eq!(
             cols,
             [
@@ -160,6 +401,7 @@ mod tests {
                 Column::Custom("budget".into()),
                 Column::Field("status"),
                 Column::Unknown,
+                Column::Field("postal_code"),
             ]
         );
         let row: Vec<String> = [
@@ -172,13 +414,15 @@ mod tests {
             "1200",
             "Contacted",
             "123",
+            "560001",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let input = row_input(&cols, &row, Some("referral"));
-        assert_eq!(input.source.as_deref(), Some("referral"));
+        let input = row_input(&cols, &row, &Mapping::default());
+        assert_eq!(input.source, None);
         assert_eq!(input.custom["budget"], serde_json::json!("1200"));
         assert_eq!(input.status.as_deref(), Some("Contacted"));
+        assert_eq!(input.address.postal_code.as_deref(), Some("560001"));
     }
 }

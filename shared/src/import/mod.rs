@@ -15,6 +15,7 @@ pub mod template;
 pub mod update;
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -40,7 +41,10 @@ pub enum DuplicatePolicy {
     Create,
 }
 
+/// How a file is imported. Unknown options are refused (a misspelt `columns` must not be
+/// ignored silently).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ImportOptions {
     #[serde(default)]
     pub mode: ImportMode,
@@ -49,4 +53,16 @@ pub struct ImportOptions {
     /// Source for rows that have no source column or leave it empty (id or name).
     #[serde(default)]
     pub default_source: Option<String>,
+    /// The file's header → what its column holds: a lead field (`email`, `status`,
+    /// `postal_code`…), `custom:<key>`, or `ignore`. Headers left out are detected by name;
+    /// a named header the file lacks fails the file, naming it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(example = json!({"Lead Status": "status", "Original Source": "source", "Fax": "ignore"}))]
+    pub columns: BTreeMap<String, String>,
+    /// Per field (`status`, `source`, `owner`, or `custom:<key>` of a select field): the
+    /// file's value → the Leadgate value (a status, a source id or name, a rep id, an option).
+    /// Values compare ignoring case and outer spaces; others are read as they are.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schema(example = json!({"status": {"Open - Not Contacted": "new", "Working - Contacted": "contacted"}}))]
+    pub values: BTreeMap<String, BTreeMap<String, String>>,
 }

@@ -20,7 +20,7 @@
 //! one snapshot of the tenant's settings; a settings change between chunks applies to the
 //! chunks after it.
 
-use super::mapping::{Column, known_columns, map_headers, row_input};
+use super::mapping::{Column, Mapping, known_columns, map_headers, row_input};
 use super::seen::SeenContacts;
 use super::table::{self, Table};
 use super::update;
@@ -299,6 +299,7 @@ struct Checker<'a> {
     run: &'a ImportRun<'a>,
     ctx: &'a LeadContext,
     columns: &'a [Column],
+    mapping: &'a Mapping,
     seen: SeenContacts,
     started_at: DateTime<Utc>,
 }
@@ -350,7 +351,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let input = row_input(self.columns, cells, None);
+        let input = row_input(self.columns, cells, self.mapping);
         let converted = input
             .status
             .as_deref()
@@ -780,7 +781,21 @@ impl ImportRun<'_> {
         // transcoded copy; each run makes its own.
         let _transcoded = RemoveOnDrop(scratch_file.clone());
         let ctx = load_context(self.store, self.tenant).await?;
-        let (table, columns, header_line) = match open_table(path, &scratch_file, &ctx) {
+        // Checked when the job was created; checked again, as a custom field or rep it names
+        // may have gone since.
+        let mapping = match Mapping::new(&self.options, &ctx) {
+            Ok(m) => m,
+            Err(errs) => {
+                let why: Vec<String> = errs
+                    .0
+                    .iter()
+                    .map(|e| format!("{}: {}", e.field, e.message))
+                    .collect();
+                report.message = Some(format!("the import options do not hold: {}", why.join("; ")));
+                return self.finish(report, None, self.new_parts()).await;
+            }
+        };
+        let (table, columns, header_line) = match open_table(path, &scratch_file, &ctx, &mapping) {
             Ok(t) => t,
             Err(message) => {
                 report.message = Some(message);
@@ -817,6 +832,7 @@ impl ImportRun<'_> {
                 run: self,
                 ctx: &ctx,
                 columns: &columns,
+                mapping: &mapping,
                 seen: SeenContacts::create(&seen_path).map_err(scratch_err)?,
                 started_at: started,
             })
@@ -863,7 +879,7 @@ impl ImportRun<'_> {
         }
 
         // Pass 2: the same rows, the same answers; now write.
-        let (table, _, _) = open_table(path, &scratch_file, &ctx).map_err(csv_err)?;
+        let (table, _, _) = open_table(path, &scratch_file, &ctx, &mapping).map_err(csv_err)?;
         let mut checker = new_checker()?;
         if self.write(table, &mut checker, &mut p).await? == Step::Paused {
             return Ok(Self::paused(&p));
@@ -1183,8 +1199,25 @@ const MAX_TITLE_ROWS: usize = 10;
 /// Opens the file and finds its header: the first row when it names any lead field, else the
 /// first of the next `MAX_TITLE_ROWS` rows that names at least two (the rows above it are a
 /// title, and are skipped). Returns the table positioned after the header, its columns, and
-/// the header's row number; or why the file cannot be imported.
-fn open_table(path: &Path, scratch: &Path, ctx: &LeadContext) -> Result<(Table, Vec<Column>, usize), String> {
+/// the header's row number; or why the file cannot be imported (no header, or headers the
+/// explicit mapping names that the file lacks).
+fn open_table(
+    path: &Path,
+    scratch: &Path,
+    ctx: &LeadContext,
+    mapping: &Mapping,
+) -> Result<(Table, Vec<Column>, usize), String> {
+    let found = |table: Table, columns: Vec<Column>, line: usize| {
+        let missing = mapping.missing_headers(&table.headers);
+        if missing.is_empty() {
+            Ok((table, columns, line))
+        } else {
+            Err(format!(
+                "the mapping names columns this file does not have: {}",
+                missing.join(", ")
+            ))
+        }
+    };
     // Spreadsheets pad rows to the sheet's width: empty cells after the last header name
     // are no columns (a value under one is an extra cell of its row).
     fn header_of(cells: &[String]) -> Vec<String> {
@@ -1196,18 +1229,18 @@ fn open_table(path: &Path, scratch: &Path, ctx: &LeadContext) -> Result<(Table, 
     }
     let mut table = table::open(path, scratch).map_err(|e| e.to_string())?;
     table.headers = header_of(&table.headers);
-    let columns = map_headers(&table.headers, &ctx.custom_fields);
+    let columns = map_headers(&table.headers, &ctx.custom_fields, mapping);
     if known_columns(&columns) > 0 {
-        return Ok((table, columns, 1));
+        return found(table, columns, 1);
     }
     for _ in 0..MAX_TITLE_ROWS {
         let Some(row) = table.next() else { break };
         let (line, cells) = row.map_err(|e| e.to_string())?;
         let cells = header_of(&cells);
-        let columns = map_headers(&cells, &ctx.custom_fields);
+        let columns = map_headers(&cells, &ctx.custom_fields, mapping);
         if known_columns(&columns) >= 2 {
             table.headers = cells;
-            return Ok((table, columns, line));
+            return found(table, columns, line);
         }
     }
     Err(format!(

@@ -10,6 +10,7 @@
 //! what was written (`settle`).
 
 use crate::domain::ids::TenantId;
+use crate::domain::tenant::Tenant;
 use crate::import::ImportOptions;
 use crate::import::pipeline::{Checkpoint, Counters, Pass};
 use crate::ports::blob::{BlobError, BlobKey, BlobStore};
@@ -108,13 +109,16 @@ pub struct ImportJob {
 /// Creates a job that waits for its file at `imports/{tenant}/{job}/{filename}`.
 pub async fn create_import_job(
     store: &dyn LeadStore,
-    tenant: &TenantId,
+    tenant: &Tenant,
     user: &str,
     filename: &str,
     options: ImportOptions,
     now: DateTime<Utc>,
 ) -> Result<ImportJob, ServiceError> {
     let name = crate::domain::filename::check_filename(filename)?;
+    let ctx = crate::services::leads::load_context(store, tenant).await?;
+    crate::import::mapping::Mapping::new(&options, &ctx)?;
+    let tenant = &tenant.id;
     let name = name.as_str();
     let id = uuid::Uuid::now_v7().to_string();
     let key = format!(

@@ -48,7 +48,7 @@ pub async fn create_job(
     caller.require_admin()?;
     let job = svc::create_import_job(
         &*st.store,
-        &caller.tenant.id,
+        &caller.tenant,
         &caller.principal.user,
         &new.filename,
         new.options,
