@@ -800,16 +800,14 @@ fn hubspot_lead_statuses_csv() -> Vec<u8> {
         .to_vec()
 }
 
-/// The admin's explicit mapping: columns by header, file values translated to Leadgate's; a
-/// custom field whose label is a built-in synonym takes its column; a mapping naming a header
-/// the file lacks fails the file, naming it; one naming an unknown target fails it too.
-async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+/// Defines what the HubSpot export's mapping refers to (a select custom field, a rep) and
+/// returns that mapping.
+async fn hubspot_mapping(e: &Env) -> ImportOptions {
+    use leadgate_core::domain::RepId;
     use leadgate_core::domain::custom_field::{CustomFieldDef, CustomFieldType};
     use leadgate_core::domain::rep::Rep;
-    use leadgate_core::domain::{LeadStatus, RepId};
     use leadgate_core::services::{custom_fields, reps};
     use std::collections::BTreeMap;
-    let e = Env::new(store, blobs).await;
     let consent = CustomFieldDef {
         key: "gdpr".into(),
         label: "GDPR Consent".into(),
@@ -833,7 +831,7 @@ async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) 
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect()
     };
-    let options = ImportOptions {
+    ImportOptions {
         mode: ImportMode::AllOrNothing,
         columns: map(&[
             ("Original Source", "source"),
@@ -864,7 +862,16 @@ async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) 
             ),
         ]),
         ..Default::default()
-    };
+    }
+}
+
+/// The admin's explicit mapping: columns by header, file values translated to Leadgate's; a
+/// custom field whose label is a built-in synonym takes its column; a mapping naming a header
+/// the file lacks fails the file, naming it; one naming an unknown target fails it too.
+async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::domain::LeadStatus;
+    let e = Env::new(store, blobs).await;
+    let options = hubspot_mapping(&e).await;
 
     // Before the mapping, the same file imports nothing: its values are not Leadgate's.
     let bare = e
@@ -960,9 +967,84 @@ async fn explicit_mapping(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) 
     assert_eq!(e.leads().await.len(), 3);
 }
 
+/// A saved profile maps files dropped into its folder; the `default` profile maps files
+/// dropped straight into the tenant's folder; a folder that is no profile fails its file,
+/// naming the profiles there are.
+async fn profiles_for_folder_drops(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::services::import_profiles::{ImportProfile, put_profile};
+    let e = Env::new(store, blobs).await;
+    let options = hubspot_mapping(&e).await;
+    let profile = |name: &str| ImportProfile {
+        name: name.into(),
+        options: options.clone(),
+    };
+    put_profile(&*e.store, &e.tenant, profile("hubspot"))
+        .await
+        .unwrap();
+    // The fallback the caller passes is the plain default, as the watcher and Lambda pass it.
+    let plain = ImportOptions::default();
+    let r = e
+        .import("hubspot/export.csv", hubspot_lead_statuses_csv(), plain.clone())
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 3), "{r:?}");
+    assert_eq!(r.options, options);
+
+    // Straight into the tenant's folder, without a default profile: synonyms only, and the
+    // file's own status names are errors.
+    let r = e
+        .import("again.csv", hubspot_lead_statuses_csv(), plain.clone())
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Rejected, 0), "{r:?}");
+    put_profile(&*e.store, &e.tenant, profile("default"))
+        .await
+        .unwrap();
+    let mut other_people = String::from_utf8(hubspot_lead_statuses_csv()).unwrap();
+    for (from, to) in [
+        ("ana@ruiz.es", "ana2@ruiz.es"),
+        ("+34 600 111 222", "+34 600 111 333"),
+        ("bo@lind.se", "bo2@lind.se"),
+        ("cy@moss.io", "cy2@moss.io"),
+    ] {
+        other_people = other_people.replace(from, to);
+    }
+    let r = e
+        .import("again2.csv", other_people.into_bytes(), plain.clone())
+        .await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 3), "{r:?}");
+
+    // A folder that names no profile: the job fails, saying what is there.
+    let key = BlobKey::parse(&format!("imports/{}/hubspott/export.csv", e.tenant.id)).unwrap();
+    let meta = e
+        .blobs
+        .put(&key, Bytes::from(hubspot_lead_statuses_csv()), "text/csv")
+        .await
+        .unwrap();
+    let run = import_object(
+        &*e.store,
+        &*e.blobs,
+        &SystemClock,
+        &key,
+        &meta.etag,
+        plain,
+        e.scratch.path(),
+        Budget::UNLIMITED,
+    )
+    .await
+    .unwrap();
+    let ObjectImport::Failed { reason } = run else {
+        panic!("expected a failed job, got {run:?}");
+    };
+    assert!(
+        reason.contains("'hubspott'") && reason.contains("default, hubspot"),
+        "{reason}"
+    );
+    assert_eq!(e.leads().await.len(), 6);
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
+    when_a_file_is_dropped_into_a_profile_folder_should_import_by_the_profile => profiles_for_folder_drops,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

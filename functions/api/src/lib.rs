@@ -86,6 +86,12 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             settings::put_form,
             settings::delete_form
         ))
+        .routes(routes!(settings::list_import_profiles))
+        .routes(routes!(
+            settings::get_import_profile,
+            settings::put_import_profile,
+            settings::delete_import_profile
+        ))
         .routes(routes!(
             settings::get_tenant_settings,
             settings::change_tenant_settings

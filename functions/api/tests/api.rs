@@ -823,6 +823,95 @@ async fn when_an_import_mapping_names_what_does_not_exist_should_answer_422_nami
     assert_eq!(ok.body["job"]["options"]["columns"]["Fax"], "ignore");
 }
 
+/// Import profiles: saved, listed, checked like a job's options, used by a job by name,
+/// deleted; admins only.
+#[tokio::test]
+async fn when_import_profiles_are_saved_should_check_them_and_jobs_should_use_them() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let profile = json!({"name": "salesforce", "options": {
+        "mode": "valid_rows",
+        "columns": {"Lead Status": "status", "Rating": "ignore"},
+        "values": {"status": {"Open - Not Contacted": "new", "Working - Contacted": "contacted"}}
+    }});
+    let put = h
+        .call(
+            Method::PUT,
+            "/v1/settings/import-profiles/salesforce",
+            &a,
+            Some(profile.clone()),
+        )
+        .await;
+    assert_eq!(put.status, StatusCode::OK, "{}", put.body);
+    let list = h
+        .call(Method::GET, "/v1/settings/import-profiles", &a, None)
+        .await;
+    assert_eq!(list.body[0]["name"], "salesforce");
+    assert_eq!(list.body[0]["options"]["values"], profile["options"]["values"]);
+    assert_eq!(
+        list.body[0]["options"]["duplicates"], "skip",
+        "defaults are filled in"
+    );
+    let rep = h
+        .call(
+            Method::GET,
+            "/v1/settings/import-profiles/salesforce",
+            &h.acme_rep,
+            None,
+        )
+        .await;
+    assert_eq!(rep.status, StatusCode::FORBIDDEN);
+    let wrong = h
+        .call(
+            Method::PUT,
+            "/v1/settings/import-profiles/other",
+            &a,
+            Some(json!({"name": "other", "options": {"values": {"status": {"Hot": "burning"}}}})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.body);
+    assert_eq!(wrong.body["errors"][0]["field"], "options.values.status.Hot");
+    let job = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(json!({"filename": "sf.csv", "profile": "salesforce"})),
+        )
+        .await;
+    assert_eq!(job.status, StatusCode::CREATED, "{}", job.body);
+    for k in ["mode", "columns", "values"] {
+        assert_eq!(job.body["job"]["options"][k], profile["options"][k], "{k}");
+    }
+    let both = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(json!({"filename": "sf.csv", "profile": "salesforce", "options": {}})),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.body);
+    let gone = h
+        .call(
+            Method::DELETE,
+            "/v1/settings/import-profiles/salesforce",
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let job = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(json!({"filename": "sf.csv", "profile": "salesforce"})),
+        )
+        .await;
+    assert_eq!(job.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", job.body);
+}
+
 /// Probe findings: inputs that answered 500 or text/plain now answer a 4xx problem+json
 /// (`call` checks every failure is problem+json with a matching status).
 #[tokio::test]

@@ -27,6 +27,7 @@ use crate::ports::blob::{BlobError, BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, put_typed};
 use crate::services::ServiceError;
+use crate::services::import_profiles::options_for_drop;
 use crate::services::tenants::get_tenant;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -378,9 +379,13 @@ pub async fn import_object_with(
     let claim_id = hex::encode(Sha256::digest(format!("{}\n{etag}", key.as_str()).as_bytes()));
     // A file uploaded for an import job runs with the job's options and reports to it.
     let job = job_of(store, &tenant_id, key).await?;
-    let (job_id, options) = match &job {
-        Some(j) => (j.id.clone(), j.options.clone()),
-        None => (uuid::Uuid::now_v7().to_string(), options),
+    // A dropped file runs with its folder's profile; a folder that names none fails the job.
+    let (job_id, options, refused) = match &job {
+        Some(j) => (j.id.clone(), j.options.clone(), None),
+        None => match options_for_drop(store, &tenant, key, options.clone()).await? {
+            Ok(o) => (uuid::Uuid::now_v7().to_string(), o, None),
+            Err(why) => (uuid::Uuid::now_v7().to_string(), options, Some(why)),
+        },
     };
     let fresh = ObjectClaim {
         key: key.to_string(),
@@ -415,6 +420,9 @@ pub async fn import_object_with(
         claim: Mutex::new((claim.clone(), version)),
         job: Mutex::new(job),
     };
+    if let Some(reason) = refused {
+        return give_up(&sink, reason).await;
+    }
     if poison {
         let reason = format!(
             "the import was started {MAX_ATTEMPTS} times and never finished (the process stopped or \

@@ -10,6 +10,7 @@ pub mod duplicates;
 pub mod error;
 pub mod exports;
 pub mod import_jobs;
+pub mod import_profiles;
 pub mod import_undo;
 pub mod imports;
 pub mod leads;

@@ -7,9 +7,11 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use leadgate_core::domain::error::FieldError;
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::template::{template_columns, template_csv, template_xlsx};
 use leadgate_core::ports::blob::{BlobKey, UploadTerms};
+use leadgate_core::services::import_profiles;
 use leadgate_core::services::imports::{self as svc, ImportJob};
 use leadgate_core::services::leads::load_context;
 use serde::{Deserialize, Serialize};
@@ -22,8 +24,12 @@ pub struct NewImportJob {
     /// 255 bytes is shortened in its bucket key).
     #[schema(schema_with = leadgate_core::domain::filename::schema)]
     pub filename: String,
+    /// How to import; left out, the defaults (or the profile's).
     #[serde(default)]
-    pub options: ImportOptions,
+    pub options: Option<ImportOptions>,
+    /// A saved import profile whose options the job takes (not with `options`).
+    #[serde(default)]
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -46,12 +52,33 @@ pub async fn create_job(
     ApiJson(new): ApiJson<NewImportJob>,
 ) -> ApiResult<(StatusCode, Json<CreatedImportJob>)> {
     caller.require_admin()?;
+    let options = match (new.options, new.profile) {
+        (Some(_), Some(_)) => {
+            return Err(
+                FieldError::new("profile", "conflict", "give `options` or a `profile`, not both").into(),
+            );
+        }
+        (Some(o), None) => o,
+        (None, Some(name)) => {
+            import_profiles::get_profile(&*st.store, &caller.tenant, &name)
+                .await
+                .map_err(|_| {
+                    FieldError::new(
+                        "profile",
+                        "unknown_profile",
+                        format!("no import profile '{name}'"),
+                    )
+                })?
+                .options
+        }
+        (None, None) => ImportOptions::default(),
+    };
     let job = svc::create_import_job(
         &*st.store,
         &caller.tenant,
         &caller.principal.user,
         &new.filename,
-        new.options,
+        options,
         st.clock.now(),
     )
     .await?;

@@ -1,5 +1,5 @@
 //! Tenant settings: sources, custom fields, reps and weights, pipeline stages, capture forms,
-//! and the tenant's own options. Everyone may read the lists a lead form needs; only admins
+//! import profiles, and the tenant's own options. Everyone may read the lists a lead form needs; only admins
 //! change settings.
 
 use crate::ApiState;
@@ -15,6 +15,7 @@ use leadgate_core::domain::settings::{CaptureForm, PipelineStage};
 use leadgate_core::domain::source::Source;
 use leadgate_core::domain::tenant::TenantSettings;
 use leadgate_core::domain::{RepId, SourceId};
+use leadgate_core::services::import_profiles::{self, ImportProfile};
 use leadgate_core::services::{custom_fields, reps, settings, sources, tenants};
 use serde::Deserialize;
 
@@ -307,6 +308,63 @@ pub async fn delete_form(
 ) -> ApiResult<StatusCode> {
     caller.require_admin()?;
     settings::delete_form(&*st.store, &caller.tenant.id, &key).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/settings/import-profiles", tag = "settings",
+    responses((status = 200, body = Vec<ImportProfile>)))]
+pub async fn list_import_profiles(
+    State(st): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ImportProfile>>> {
+    caller.require_admin()?;
+    Ok(Json(
+        import_profiles::list_profiles(&*st.store, &caller.tenant).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/settings/import-profiles/{name}", tag = "settings", params(("name" = String, Path)),
+    responses((status = 200, body = ImportProfile), (status = 404, body = Problem)))]
+pub async fn get_import_profile(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ImportProfile>> {
+    caller.require_admin()?;
+    Ok(Json(
+        import_profiles::get_profile(&*st.store, &caller.tenant, &name).await?,
+    ))
+}
+
+/// Saves a profile: files dropped into `imports/{tenant}/{name}/` run with its options
+/// (`default`: files dropped straight into `imports/{tenant}/`). Its mapping is checked like an
+/// import job's.
+#[utoipa::path(put, path = "/v1/settings/import-profiles/{name}", tag = "settings", request_body = ImportProfile,
+    params(("name" = String, Path)), responses((status = 200, body = ImportProfile), (status = 422, body = Problem)))]
+pub async fn put_import_profile(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiJson(profile): ApiJson<ImportProfile>,
+) -> ApiResult<Json<ImportProfile>> {
+    caller.require_admin()?;
+    if profile.name != name {
+        return Err(key_mismatch());
+    }
+    Ok(Json(
+        import_profiles::put_profile(&*st.store, &caller.tenant, profile).await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/v1/settings/import-profiles/{name}", tag = "settings", params(("name" = String, Path)),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn delete_import_profile(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    caller.require_admin()?;
+    import_profiles::delete_profile(&*st.store, &caller.tenant, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
