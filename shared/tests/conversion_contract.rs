@@ -71,6 +71,7 @@ impl Fixture {
             entries: vec![],
             id: None,
             records: vec![],
+            quality: leadgate_core::domain::data_quality::DataQuality::Reject,
         };
         let CreateResult::Created(lead) = create_lead(&*self.store, &SystemClock, &self.tenant, req)
             .await

@@ -185,7 +185,15 @@ async fn other_crm_exports(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>)
         .import("hubspot.csv", hubspot_csv(), ImportOptions::default())
         .await;
     assert_eq!((hs.outcome, hs.created), (ImportOutcome::Completed, 2), "{hs:?}");
-    assert_eq!(hs.unknown_columns, ["Record ID", "Create Date"]);
+    // "Create Date" keeps the lead's history (it was an unknown column before).
+    assert_eq!(hs.unknown_columns, ["Record ID"]);
+    let dana = e
+        .leads()
+        .await
+        .into_iter()
+        .find(|l| l.name == "Dana Kim")
+        .unwrap();
+    assert_eq!(dana.created_at.to_rfc3339(), "2026-01-05T10:00:00+00:00");
 
     let eu = e
         .import("export.csv", excel_semicolon_1252(), ImportOptions::default())
@@ -1041,10 +1049,144 @@ async fn profiles_for_folder_drops(store: Arc<dyn LeadStore>, blobs: Arc<dyn Blo
     assert_eq!(e.leads().await.len(), 6);
 }
 
+/// A migrated lead keeps its history: the created and last-activity dates of the system it
+/// comes from (a US report with a day/month order set, a German export, seed 004's `date`
+/// column), found by the date filters; a date that cannot be taken, and a malformed phone
+/// beside a valid email, are kept in `data_warnings` instead of losing the lead.
+async fn history_and_warnings(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::domain::DateRange;
+    use leadgate_core::import::dates::DateOrder;
+    let e = Env::new(store, blobs).await;
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    };
+    let us = "First Name,Last Name,Email,Lead Source,Create Date,Last Activity\n\
+              Ann,Lee,ann@lee.example,Referral,\"1/5/2025, 10:00 AM\",2/3/2025\n\
+              Bob,Ray,bob@ray.example,Referral,12/24/2024,\n";
+    let mut options = opts(ImportMode::ValidRows, DuplicatePolicy::Skip);
+    options.date_order = Some(DateOrder::Mdy);
+    let r = e.import("us.csv", us.as_bytes().to_vec(), options).await;
+    assert_eq!((r.created, r.error_rows), (2, 0), "{r:?}");
+    let de = "Vorname;Nachname;E-Mail;Telefon;Lead Source;Erstellt am\n\
+              Jörg;Maier;joerg@maier.example;+49 30 901820;Referral;05.01.2025\n\
+              Uwe;Kranz;uwe@kranz.example;0000;Referral;morgen\n\
+              Eva;Zorn;eva@zorn.example;;Referral;03/04/2025\n\
+              Kai;Ost;kai@ost.example;;Referral;2099-01-01\n";
+    let r = e
+        .import(
+            "de.csv",
+            de.as_bytes().to_vec(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((r.created, r.error_rows), (4, 0), "{r:?}");
+    let seed = "name,email,mobile,designation,pin_code,date,source\n\
+                Ravi Kumar,ravi@kumar.example,+91 98765 43210,Manager,560001,2024-11-30,Referral\n";
+    let r = e
+        .import(
+            "seed004.csv",
+            seed.as_bytes().to_vec(),
+            opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((r.created, r.error_rows), (1, 0), "{r:?}");
+
+    let leads = e.leads().await;
+    let by = |name: &str| {
+        leads
+            .iter()
+            .find(|l| l.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    assert_eq!(by("Ann Lee").created_at, t("2025-01-05T10:00:00Z"));
+    assert_eq!(by("Ann Lee").last_activity_at, t("2025-02-03T00:00:00Z"));
+    assert_eq!(
+        (by("Bob Ray").created_at, by("Bob Ray").last_activity_at),
+        (t("2024-12-24T00:00:00Z"), t("2024-12-24T00:00:00Z"))
+    );
+    assert_eq!(by("Jörg Maier").created_at, t("2025-01-05T00:00:00Z"));
+    let ravi = by("Ravi Kumar");
+    assert_eq!(ravi.created_at, t("2024-11-30T00:00:00Z"));
+    assert_eq!(
+        (ravi.position.as_deref(), ravi.address.postal_code.as_deref()),
+        (Some("Manager"), Some("560001"))
+    );
+    assert_eq!(ravi.mobile.as_ref().map(|p| p.as_str()), Some("+919876543210"));
+    let warned = |name: &str| -> Vec<(String, String)> {
+        by(name)
+            .data_warnings
+            .iter()
+            .map(|w| (w.field.clone(), w.code.clone()))
+            .collect()
+    };
+    let pair = |f: &str, c: &str| (f.to_owned(), c.to_owned());
+    assert_eq!(
+        warned("Uwe Kranz"),
+        [pair("phone", "invalid_phone"), pair("created_at", "invalid_date")]
+    );
+    assert_eq!(warned("Eva Zorn"), [pair("created_at", "ambiguous_date")]);
+    assert_eq!(warned("Kai Ost"), [pair("created_at", "future_date")]);
+    assert!(by("Kai Ost").created_at > t("2026-01-01T00:00:00Z"), "dated now");
+    assert_eq!(by("Uwe Kranz").data_warnings[0].value, "0000");
+
+    // The stores find migrated leads by their own dates, and flagged ones by the flag.
+    let found = |q: LeadQuery| {
+        let (store, tenant) = (e.store.clone(), e.tenant.id.clone());
+        async move {
+            let mut names: Vec<String> = store
+                .list_leads(&tenant, &q)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let before_2025 = LeadQuery {
+        created: DateRange {
+            from: None,
+            to: Some(t("2025-01-01T00:00:00Z")),
+        },
+        ..Default::default()
+    };
+    assert_eq!(found(before_2025).await, ["Bob Ray", "Ravi Kumar"]);
+    let flagged = LeadQuery {
+        has_warnings: Some(true),
+        ..Default::default()
+    };
+    assert_eq!(found(flagged).await, ["Eva Zorn", "Kai Ost", "Uwe Kranz"]);
+    let clean = LeadQuery {
+        has_warnings: Some(false),
+        ..Default::default()
+    };
+    assert_eq!(found(clean).await.len(), 4);
+
+    // all_or_nothing refuses a malformed phone unless told to keep it.
+    let bad_phone = "Name,Email,Phone,Source\nZed Vo,zed@vo.example,12,Referral\n";
+    let r = e
+        .import(
+            "strict.csv",
+            bad_phone.as_bytes().to_vec(),
+            opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!((r.outcome, r.error_rows), (ImportOutcome::Rejected, 1), "{r:?}");
+    let mut keep = opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip);
+    keep.data_quality = Some(leadgate_core::domain::data_quality::DataQuality::KeepFlagged);
+    let r = e.import("kept.csv", bad_phone.as_bytes().to_vec(), keep).await;
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 1), "{r:?}");
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
     when_a_file_is_dropped_into_a_profile_folder_should_import_by_the_profile => profiles_for_folder_drops,
+    when_migrated_leads_bring_dates_and_bad_values_should_keep_both => history_and_warnings,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

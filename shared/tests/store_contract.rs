@@ -50,6 +50,9 @@ fn new_lead(tenant: &TenantId, name: &str, email: Option<&str>, at: DateTime<Utc
         tags: BTreeSet::new(),
         custom: BTreeMap::new(),
         provenance: Provenance::default(),
+        data_warnings: vec![],
+        created_at: None,
+        last_activity_at: None,
     };
     Lead::from_new(tenant.clone(), LeadId::new(), n, at)
 }
@@ -1026,6 +1029,70 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
     );
 }
 
+/// A captured lead with a malformed phone beside a valid email is kept, flagged, under the
+/// tenant's default policy; under `reject` it fails, and its replay once the policy keeps
+/// such leads makes the lead (before, it failed on every replay).
+async fn capture_keeps_flagged_leads(store: Arc<dyn LeadStore>) {
+    use leadgate_core::domain::data_quality::DataQuality;
+    let t = TenantId::parse(&common::unique("flagged")).unwrap();
+    let (mut tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    let form = CaptureForm {
+        key: "contact".into(),
+        name: "Contact".into(),
+        source: SourceId::parse("website-form").unwrap(),
+        allowed_origins: vec![],
+        thank_you_url: None,
+        honeypot_field: None,
+        mapping: Default::default(),
+        on_resubmission: Default::default(),
+        rate_limit_per_minute: 1000,
+        signing_secret: None,
+    };
+    settings::put_form(&*store, &t, form).await.unwrap();
+    let post = |id: &str, email: &str| {
+        let mut sub = form_post(id, email);
+        sub.payload["fields"]["phone"] = serde_json::json!("12");
+        sub
+    };
+    let kept = capture(&*store, &tenant, post("s-kept", "kim@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(kept.status, SubmissionStatus::Processed, "{kept:?}");
+    let lead = store.get_lead(&t, &kept.lead_id.unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        (lead.phone.as_ref(), lead.email.as_ref().map(|e| e.as_str())),
+        (None, Some("kim@example.com"))
+    );
+    let w = &lead.data_warnings;
+    assert_eq!(
+        (w.len(), w[0].field.as_str(), w[0].value.as_str()),
+        (1, "phone", "12"),
+        "{w:?}"
+    );
+    let flagged = LeadQuery {
+        has_warnings: Some(true),
+        ..Default::default()
+    };
+    let listed = store.list_leads(&t, &flagged).await.unwrap().items;
+    assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [lead.id]);
+
+    let mut strict = tenant.settings.clone();
+    strict.capture_data_quality = DataQuality::Reject;
+    tenant = tenants::update_settings(&*store, &t, strict).await.unwrap();
+    let failed = capture(&*store, &tenant, post("s-strict", "lou@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, SubmissionStatus::Failed);
+    assert_eq!(failed.errors[0].field, "phone");
+    let mut keep = tenant.settings.clone();
+    keep.capture_data_quality = DataQuality::KeepFlagged;
+    tenant = tenants::update_settings(&*store, &t, keep).await.unwrap();
+    let replayed = capture::replay_submission(&*store, &SystemClock, &NoPlatform, &tenant, "s-strict")
+        .await
+        .unwrap();
+    assert_eq!(replayed.status, SubmissionStatus::Processed, "{replayed:?}");
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1082,6 +1149,10 @@ macro_rules! contract {
             case!(
                 when_a_form_is_captured_should_write_lead_timeline_and_outcome_at_once,
                 capture_is_one_write
+            );
+            case!(
+                when_a_captured_phone_is_malformed_should_keep_the_lead_flagged,
+                capture_keeps_flagged_leads
             );
         }
     };

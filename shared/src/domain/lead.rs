@@ -5,6 +5,7 @@
 //! reps), reporting every bad field at once. Domain code only ever sees `NewLead` and `Lead`.
 
 use crate::domain::custom_field::{CustomFieldDef, CustomValue, parse_custom_values};
+use crate::domain::data_quality::DataWarning;
 use crate::domain::email::Email;
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{LeadId, RepId, SourceId, TenantId};
@@ -239,6 +240,10 @@ pub struct Lead {
     pub provenance: Provenance,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversion: Option<ConversionLinks>,
+    /// Values given for this lead that could not be taken (a malformed phone beside a valid
+    /// email), kept as given; a lead with any is listed by `has_warnings=true`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_warnings: Vec<DataWarning>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_activity_at: DateTime<Utc>,
@@ -246,8 +251,15 @@ pub struct Lead {
 }
 
 impl Lead {
-    /// A fresh lead at version 1 from parsed input.
+    /// A fresh lead at version 1 from parsed input, created now unless the input brings its
+    /// history (a migrated lead's own created and last-activity dates, never after `now`).
     pub fn from_new(tenant: TenantId, id: LeadId, n: NewLead, now: DateTime<Utc>) -> Self {
+        let created_at = n.created_at.map_or(now, |c| c.min(now));
+        let last_activity_at = match (n.created_at, n.last_activity_at) {
+            (_, Some(a)) => a.clamp(created_at, now),
+            (Some(_), None) => created_at,
+            (None, None) => now,
+        };
         Self {
             id,
             tenant,
@@ -268,9 +280,10 @@ impl Lead {
             custom: n.custom,
             provenance: n.provenance,
             conversion: None,
-            created_at: now,
+            data_warnings: n.data_warnings,
+            created_at,
             updated_at: now,
-            last_activity_at: now,
+            last_activity_at,
             version: 1,
         }
     }
@@ -339,6 +352,11 @@ pub struct NewLead {
     pub tags: BTreeSet<Tag>,
     pub custom: BTreeMap<String, CustomValue>,
     pub provenance: Provenance,
+    /// Values kept aside (`NewLead::parse_with`).
+    pub data_warnings: Vec<DataWarning>,
+    /// A migrated lead's own dates (imports); `None`: now.
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_activity_at: Option<DateTime<Utc>>,
 }
 
 /// What parsing needs to know about the tenant.
@@ -535,6 +553,9 @@ impl NewLead {
             tags,
             custom,
             provenance: input.provenance.clone(),
+            data_warnings: vec![],
+            created_at: None,
+            last_activity_at: None,
         })
     }
 }

@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod capture;
 pub mod conversion;
 pub mod custom_field;
+pub mod data_quality;
 pub mod duplicate;
 pub mod email;
 pub mod error;

@@ -90,6 +90,8 @@ pub struct LeadQuery {
     pub text_prefix: Option<String>,
     /// Leads created by this import job.
     pub import_job: Option<String>,
+    /// Leads with (`true`) or without (`false`) data warnings.
+    pub has_warnings: Option<bool>,
     pub sort: SortField,
     pub order: SortOrder,
     pub limit: u32,
@@ -108,6 +110,7 @@ impl Default for LeadQuery {
             custom: vec![],
             text_prefix: None,
             import_job: None,
+            has_warnings: None,
             sort: SortField::Created,
             order: SortOrder::Desc,
             limit: 50,
@@ -187,6 +190,7 @@ impl LeadQuery {
                 .import_job
                 .as_ref()
                 .is_none_or(|j| l.provenance.channel == "import" && l.provenance.form.as_ref() == Some(j))
+            && self.has_warnings.is_none_or(|w| w != l.data_warnings.is_empty())
             && self.text_prefix.as_ref().is_none_or(|p| {
                 l.search_terms()
                     .iter()
@@ -237,7 +241,7 @@ fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldE
 }
 
 pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, q, import_job, cf.<key>, sort, order, limit, cursor";
+    last_activity_to, tag, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
 
 impl LeadQuery {
     /// The list filters from query parameters (the API's `GET /v1/leads`, an export's
@@ -281,6 +285,15 @@ impl LeadQuery {
                         "import_job",
                         "invalid_id",
                         "import_job is an import job's id (a UUID)",
+                    )),
+                },
+                "has_warnings" => match v {
+                    "true" => q.has_warnings = Some(true),
+                    "false" => q.has_warnings = Some(false),
+                    _ => errs.push(FieldError::new(
+                        "has_warnings",
+                        "invalid_bool",
+                        "has_warnings is `true` or `false`",
                     )),
                 },
                 "sort" => match v {

@@ -12,6 +12,10 @@ pub struct TenantSettings {
     /// When true, reps see (and export) only the leads they own.
     #[serde(default)]
     pub reps_see_own_leads_only: bool,
+    /// What capture does with a lead whose other contact value is malformed (a phone the
+    /// platform let through beside a valid email): keep it flagged (default), or fail it.
+    #[serde(default)]
+    pub capture_data_quality: crate::domain::data_quality::DataQuality,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -57,6 +57,8 @@ pub const FIELDS: &[&str] = &[
     "page_url",
     "referrer",
     "consent",
+    "created_at",
+    "last_activity_at",
 ];
 
 /// The fields whose cell values `options.values` may translate (plus select custom fields).
@@ -72,6 +74,29 @@ fn import_synonym(norm: &str) -> Option<&'static str> {
         "status" | "leadstatus" | "stage" => "status",
         "owner" | "leadowner" | "assignedto" | "rep" | "salesrep" | "contactowner" => "owner",
         "tags" | "tag" | "labels" | "label" => "tags",
+        // A migrated lead's history; seed 004's list calls the created date `date`.
+        "createddate" | "createdate" | "createdon" | "datecreated" | "created" | "createdat"
+        | "createdtime" | "date" | "leadcreateddate" | "creationdate" | "erstelltam" | "erstellungsdatum"
+        | "angelegtam" | "datedecréation" | "datedecreation" | "créele" | "creele" | "fechadecreación"
+        | "fechadecreacion" | "datadicreazione" | "datacreazione" | "aangemaaktop" | "aanmaakdatum"
+        | "datadecriação" | "datadecriacao" | "criadoem" => "created_at",
+        "lastactivity"
+        | "lastactivitydate"
+        | "lastactivityat"
+        | "lastactivitydatetime"
+        | "lastcontacted"
+        | "lastcontacteddate"
+        | "letzteaktivität"
+        | "letzteaktivitat"
+        | "dernièreactivité"
+        | "derniereactivite"
+        | "últimaactividad"
+        | "ultimaactividad"
+        | "ultimaattività"
+        | "ultimaattivita"
+        | "laatsteactiviteit"
+        | "últimaatividade"
+        | "ultimaatividade" => "last_activity_at",
         _ => return None,
     })
 }
@@ -298,6 +323,27 @@ pub fn known_columns(columns: &[Column]) -> usize {
         .iter()
         .filter(|c| !matches!(c, Column::Unknown | Column::Ignored))
         .count()
+}
+
+/// A migrated lead's own dates as its row gives them (imports only).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RowDates {
+    pub created_at: Option<String>,
+    pub last_activity_at: Option<String>,
+}
+
+/// The date cells of one row.
+pub fn row_dates(columns: &[Column], row: &[String]) -> RowDates {
+    let mut dates = RowDates::default();
+    for (col, cell) in columns.iter().zip(row) {
+        let v = cell.trim();
+        match col {
+            Column::Field("created_at") if !v.is_empty() => dates.created_at = Some(v.to_owned()),
+            Column::Field("last_activity_at") if !v.is_empty() => dates.last_activity_at = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    dates
 }
 
 /// The lead input of one row. Empty cells are absent; tags split on `;` or `,`.

@@ -7,6 +7,7 @@
 //! - `pipeline`: validates every row, applies the mode and the duplicate policy, writes in
 //!   batches, and produces the report.
 
+pub mod dates;
 pub mod mapping;
 pub mod pipeline;
 pub mod seen;
@@ -65,4 +66,24 @@ pub struct ImportOptions {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schema(example = json!({"status": {"Open - Not Contacted": "new", "Working - Contacted": "contacted"}}))]
     pub values: BTreeMap<String, BTreeMap<String, String>>,
+    /// How to read a created or last-activity date whose day and month could swap
+    /// (`03/04/2026`); without it such a cell is a warning and the lead is dated now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_order: Option<dates::DateOrder>,
+    /// What a row whose other contact value is malformed (a bad phone beside a valid email)
+    /// does: `keep_flagged` imports it without the value, kept in `data_warnings`; `reject`
+    /// makes it a row error. Default: `keep_flagged` under `valid_rows`, else `reject`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_quality: Option<crate::domain::data_quality::DataQuality>,
+}
+
+impl ImportOptions {
+    /// The data-quality policy in effect.
+    pub fn quality(&self) -> crate::domain::data_quality::DataQuality {
+        use crate::domain::data_quality::DataQuality;
+        self.data_quality.unwrap_or(match self.mode {
+            ImportMode::ValidRows => DataQuality::KeepFlagged,
+            _ => DataQuality::Reject,
+        })
+    }
 }

@@ -20,7 +20,7 @@
 //! one snapshot of the tenant's settings; a settings change between chunks applies to the
 //! chunks after it.
 
-use super::mapping::{Column, Mapping, known_columns, map_headers, row_input};
+use super::mapping::{Column, Mapping, RowDates, known_columns, map_headers, row_dates, row_input};
 use super::seen::SeenContacts;
 use super::table::{self, Table};
 use super::update;
@@ -308,6 +308,7 @@ struct Checker<'a> {
 /// errors of reading it that no policy forgives.
 struct ReadRow {
     input: LeadInput,
+    dates: RowDates,
     keys: Vec<MatchKey>,
     /// The status cell says `converted`.
     converted: bool,
@@ -367,6 +368,7 @@ impl Checker<'_> {
         });
         ReadRow {
             keys: match_keys(email.as_ref(), phone.as_ref()),
+            dates: row_dates(self.columns, cells),
             input,
             converted,
             errors,
@@ -384,8 +386,17 @@ impl Checker<'_> {
         if row.converted {
             input.status = None;
         }
-        match NewLead::parse(&input, self.ctx) {
-            Ok(n) if row.errors.is_empty() => Ok(n),
+        match NewLead::parse_with(&input, self.ctx, self.run.options.quality()) {
+            Ok(mut n) if row.errors.is_empty() => {
+                // The job's start, not the clock: a resumed run decides the same way.
+                super::dates::apply_row_dates(
+                    &mut n,
+                    &row.dates,
+                    self.run.options.date_order,
+                    self.started_at,
+                );
+                Ok(n)
+            }
             Ok(_) => Err(row.errors.clone()),
             Err(mut errs) => {
                 errs.0.extend(row.errors.iter().cloned());

@@ -288,6 +288,7 @@ pub async fn process_submission(
                     resubmitted: false,
                 }],
                 id: Some(lead_id),
+                quality: tenant.settings.capture_data_quality,
                 records: vec![RecordWrite::typed(
                     kinds::SUBMISSION,
                     sub.id.clone(),

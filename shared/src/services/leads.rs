@@ -2,6 +2,7 @@
 //! with the external-id and idempotency guards, and write the timeline.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
+use crate::domain::data_quality::DataQuality;
 use crate::domain::duplicate::DuplicateMatch;
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
@@ -40,6 +41,9 @@ pub struct CreateLead {
     /// Records written in the same write as the lead; nothing of them is written when a
     /// guard or duplicate answers instead.
     pub records: Vec<RecordWrite>,
+    /// Whether a malformed contact value beside a usable identity refuses the lead (the API)
+    /// or is kept aside in `data_warnings` (capture, by the tenant's setting).
+    pub quality: DataQuality,
 }
 
 /// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
@@ -89,7 +93,7 @@ pub async fn create_lead(
     req: CreateLead,
 ) -> Result<CreateResult, ServiceError> {
     let ctx = load_context(store, tenant).await?;
-    let mut new = NewLead::parse(&req.input, &ctx)?;
+    let mut new = NewLead::parse_with(&req.input, &ctx, req.quality)?;
     if let Some(ext) = &req.external {
         new.provenance.external = Some(ext.clone());
     }
@@ -385,6 +389,15 @@ pub fn apply_patch(
     if custom_patched {
         next.custom = n.custom;
     }
+    // A value set by the change replaces the one kept aside for that field.
+    let set = [
+        ("email", patch.email.is_some()),
+        ("phone", patch.phone.is_some()),
+        ("mobile", patch.mobile.is_some()),
+        ("website", patch.website.is_some()),
+    ];
+    next.data_warnings
+        .retain(|w| !set.iter().any(|(f, changed)| *changed && w.field == *f));
     next.updated_at = now;
     Ok(next)
 }

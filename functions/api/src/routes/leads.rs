@@ -98,6 +98,7 @@ pub async fn create_lead(
         entries: vec![],
         id: None,
         records: vec![],
+        quality: leadgate_core::domain::data_quality::DataQuality::Reject,
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
         CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),
@@ -132,6 +133,7 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
            ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match"),
            ("q" = Option<String>, Query, description = "prefix of name, email or company"),
            ("import_job" = Option<String>, Query, format = Uuid, description = "leads created by this import job"),
+           ("has_warnings" = Option<bool>, Query, description = "leads with (true) or without (false) data warnings: values kept aside because they did not parse"),
            ("cf.<key>" = Option<String>, Query, description = "custom field equals"),
            ("sort" = Option<String>, Query), ("order" = Option<String>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),

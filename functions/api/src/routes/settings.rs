@@ -380,6 +380,7 @@ pub struct TenantSettingsChange {
     #[schema(schema_with = leadgate_core::domain::Region::nullable_schema)]
     pub default_region: Option<String>,
     pub reps_see_own_leads_only: Option<bool>,
+    pub capture_data_quality: Option<leadgate_core::domain::data_quality::DataQuality>,
 }
 
 #[utoipa::path(patch, path = "/v1/settings/tenant", tag = "settings", request_body = TenantSettingsChange,
@@ -396,6 +397,9 @@ pub async fn change_tenant_settings(
     }
     if let Some(own) = change.reps_see_own_leads_only {
         s.reps_see_own_leads_only = own;
+    }
+    if let Some(q) = change.capture_data_quality {
+        s.capture_data_quality = q;
     }
     Ok(Json(
         tenants::update_settings(&*st.store, &caller.tenant.id, s)

@@ -239,6 +239,14 @@ impl Plan {
                 AttributeValue::S(job.clone()),
             );
         }
+        // The lead map leaves an empty list out, so a lead has warnings when the key is there.
+        if let Some(has) = q.has_warnings {
+            plan.names.insert("#dw".into(), "data_warnings".into());
+            plan.filter.push(match has {
+                true => "attribute_exists(#lead.#dw)".into(),
+                false => "attribute_not_exists(#lead.#dw)".into(),
+            });
+        }
         if let Some(p) = &q.text_prefix {
             plan.values.insert(":q".into(), AttributeValue::S(p.clone()));
             plan.filter.push(

@@ -350,6 +350,12 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
             Value::Text(job.clone()),
         );
     }
+    // The document leaves an empty list out, so a lead has warnings when the key is there.
+    match q.has_warnings {
+        Some(true) => sql.push_str(" AND json_type(doc, '$.data_warnings') IS NOT NULL"),
+        Some(false) => sql.push_str(" AND json_type(doc, '$.data_warnings') IS NULL"),
+        None => {}
+    }
     for tag in &q.tags {
         push(
             &mut sql,
