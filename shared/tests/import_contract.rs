@@ -1182,11 +1182,74 @@ async fn history_and_warnings(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 1), "{r:?}");
 }
 
+/// The templates, as the API serves them, import their own example row cleanly: the CSV's
+/// valid-values line is skipped as a title, custom fields (a required select) are columns.
+async fn templates_import_cleanly(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::domain::custom_field::{CustomFieldDef, CustomFieldType, CustomValue};
+    use leadgate_core::import::template::{
+        VALID_VALUES_TITLE, template_columns, template_csv, template_xlsx,
+    };
+    use leadgate_core::services::{custom_fields, leads::load_context};
+    let e = Env::new(store, blobs).await;
+    let tier = CustomFieldDef {
+        key: "tier".into(),
+        label: "Tier".into(),
+        field_type: CustomFieldType::Select,
+        required: true,
+        options: vec!["gold".into(), "silver".into()],
+    };
+    custom_fields::put_custom_field(&*e.store, &e.tenant.id, tier)
+        .await
+        .unwrap();
+    let ctx = load_context(&*e.store, &e.tenant).await.unwrap();
+    let cols = template_columns(&ctx);
+    let csv = template_csv(&cols);
+    let text = String::from_utf8(csv.clone()).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with(VALID_VALUES_TITLE) && first.contains("one of: gold | silver"),
+        "{first}"
+    );
+    assert!(first.contains("one of: new | contacted"), "{first}");
+    let r = e
+        .import(
+            "template.csv",
+            csv,
+            opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip),
+        )
+        .await;
+    assert_eq!(
+        (r.outcome, r.created, r.header_line),
+        (ImportOutcome::Completed, 1, Some(2)),
+        "{r:?}"
+    );
+    assert_eq!(r.unknown_columns, Vec::<String>::new());
+    let lead = e.leads().await.pop().unwrap();
+    assert_eq!(lead.name, "Jane Example");
+    assert_eq!(lead.custom.get("tier"), Some(&CustomValue::Text("gold".into())));
+    assert_eq!(lead.source.as_str(), ctx.sources[0].id.as_str());
+
+    let xlsx = template_xlsx(&cols).unwrap();
+    let r = e
+        .import(
+            "template.xlsx",
+            xlsx,
+            opts(ImportMode::AllOrNothing, DuplicatePolicy::Create),
+        )
+        .await;
+    assert_eq!(
+        (r.outcome, r.created, r.error_rows),
+        (ImportOutcome::Completed, 1, 0),
+        "{r:?}"
+    );
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
     when_a_file_is_dropped_into_a_profile_folder_should_import_by_the_profile => profiles_for_folder_drops,
     when_migrated_leads_bring_dates_and_bad_values_should_keep_both => history_and_warnings,
+    when_the_templates_are_filled_as_served_should_import_their_example_row => templates_import_cleanly,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

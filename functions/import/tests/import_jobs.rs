@@ -184,7 +184,15 @@ async fn when_the_template_is_downloaded_should_list_columns_and_valid_values_an
         .text()
         .await
         .unwrap();
-    assert!(csv.starts_with("Name,Email,Phone,Mobile,Company"), "{csv}");
+    // The valid values come first, as a title row the import skips; then the header and an
+    // example row.
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(
+        lines[0].starts_with("Valid values") && lines[0].contains("one of: new | contacted"),
+        "{csv}"
+    );
+    assert!(lines[1].starts_with("Name,Email,Phone,Mobile,Company"), "{csv}");
+    assert!(lines[2].starts_with("Jane Example,jane@example.com"), "{csv}");
     assert!(csv.contains("Lead Source") && csv.contains("Lead Status") && csv.contains("Owner"));
     let xlsx = e
         .get("/v1/imports/template?format=xlsx")
@@ -199,9 +207,10 @@ async fn when_the_template_is_downloaded_should_list_columns_and_valid_values_an
     assert!(cells.contains(&"Lead Source".to_string()) && cells.contains(&"Website form".to_string()));
     assert!(cells.contains(&"qualified".to_string()) && !cells.contains(&"converted".to_string()));
     // The template, filled in, imports with every column recognized.
+    // The example row replaced by a real one.
     let filled = format!(
-        "{}\nZoe Zed,zoe@zed.example,,,,,,,,,,,,,Referral,new,,vip;expo\n",
-        csv.trim_end()
+        "{}\n{}\nZoe Zed,zoe@zed.example,,,,,,,,,,,,,Referral,new,,vip;expo\n",
+        lines[0], lines[1]
     );
     let key = BlobKey::parse("imports/acme/filled.csv").unwrap();
     e.deps

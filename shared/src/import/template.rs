@@ -1,6 +1,13 @@
-//! The import template: every column an import understands, with the valid values of the
-//! dropdown columns (sources, statuses, owners, select custom fields). The export uses the same
-//! columns, so an export re-imports cleanly.
+//! The import template: every column an import understands (custom fields included), the
+//! valid values of the dropdown columns (sources, statuses, owners, select custom fields), and
+//! an example row that imports cleanly. The export uses the same columns, so an export
+//! re-imports cleanly.
+//!
+//! How the CSV says the valid values: its first line is a title row, `Valid values (the import
+//! skips this row)` and then `one of: a | b | c` under each dropdown column. The import finds
+//! the header below it as it finds any header under a title (`pipeline::open_table`); the
+//! `one of:` prefix keeps a one-value list from reading as a column name. The XLSX puts them
+//! in dropdowns and on a "Valid values" sheet instead.
 
 use crate::domain::custom_field::CustomFieldType;
 use crate::domain::lead::LeadContext;
@@ -11,6 +18,27 @@ pub struct TemplateColumn {
     pub header: String,
     /// For dropdown columns, the values allowed; empty for free text.
     pub valid_values: Vec<String>,
+    /// The example row's cell: a value this column takes.
+    pub example: String,
+}
+
+/// The CSV's title row starts with this; its cells say `one of: …`.
+pub const VALID_VALUES_TITLE: &str = "Valid values (the import skips this row)";
+
+/// The example row's free-text cells.
+fn example_of(header: &str) -> &'static str {
+    match header {
+        "Name" => "Jane Example",
+        "Email" => "jane@example.com",
+        "Phone" => "+1 415 555 0100",
+        "Company" => "Example Inc",
+        "Position" => "Head of Sales",
+        "Website" => "https://example.com",
+        "City" => "San Francisco",
+        "Country" => "US",
+        "Tags" => "template-example",
+        _ => "",
+    }
 }
 
 pub const FIXED_COLUMNS: &[&str] = &[
@@ -39,6 +67,7 @@ pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
         .iter()
         .map(|h| TemplateColumn {
             header: (*h).to_owned(),
+            example: example_of(h).to_owned(),
             valid_values: match *h {
                 "Lead Source" => ctx
                     .sources
@@ -62,26 +91,54 @@ pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
         })
         .collect();
     for d in &ctx.custom_fields {
+        let valid_values = match d.field_type {
+            CustomFieldType::Select => d.options.clone(),
+            CustomFieldType::Boolean => vec!["true".into(), "false".into()],
+            _ => vec![],
+        };
+        let example = match d.field_type {
+            CustomFieldType::Select | CustomFieldType::Boolean => String::new(),
+            CustomFieldType::Number => "100".into(),
+            CustomFieldType::Date => "2026-01-15".into(),
+            CustomFieldType::Text => "example".into(),
+        };
         cols.push(TemplateColumn {
             header: d.label.clone(),
-            valid_values: match d.field_type {
-                CustomFieldType::Select => d.options.clone(),
-                CustomFieldType::Boolean => vec!["true".into(), "false".into()],
-                _ => vec![],
-            },
+            valid_values,
+            example,
         });
+    }
+    // A dropdown's example is its first valid value (the owner stays empty: round robin).
+    for c in cols
+        .iter_mut()
+        .filter(|c| c.example.is_empty() && c.header != "Owner")
+    {
+        if let Some(first) = c.valid_values.first() {
+            c.example = first.clone();
+        }
     }
     cols
 }
 
+/// The CSV template: the valid-values title row, the header, the example row.
 pub fn template_csv(cols: &[TemplateColumn]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
+    let title = cols
+        .iter()
+        .enumerate()
+        .map(|(i, c)| match (i, c.valid_values.is_empty()) {
+            (0, _) => VALID_VALUES_TITLE.to_owned(),
+            (_, true) => String::new(),
+            (_, false) => format!("one of: {}", c.valid_values.join(" | ")),
+        });
+    let _ = w.write_record(title);
     let _ = w.write_record(cols.iter().map(|c| c.header.as_str()));
+    let _ = w.write_record(cols.iter().map(|c| c.example.as_str()));
     w.into_inner().unwrap_or_default()
 }
 
-/// An XLSX template: the header row, dropdowns on the columns with valid values (for 10,000
-/// rows), and a "Valid values" sheet listing them.
+/// An XLSX template: the header row, the example row, dropdowns on the columns with valid
+/// values (for 10,000 rows), and a "Valid values" sheet listing them.
 pub fn template_xlsx(cols: &[TemplateColumn]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{DataValidation, Format, Workbook};
     let mut wb = Workbook::new();
@@ -89,6 +146,7 @@ pub fn template_xlsx(cols: &[TemplateColumn]) -> Result<Vec<u8>, rust_xlsxwriter
     let sheet = wb.add_worksheet().set_name("Leads")?;
     for (i, c) in cols.iter().enumerate() {
         sheet.write_string_with_format(0, i as u16, &c.header, &bold)?;
+        sheet.write_string(1, i as u16, &c.example)?;
         sheet.set_column_width(i as u16, (c.header.len() as f64 + 4.0).max(14.0))?;
     }
     for (i, c) in cols.iter().enumerate() {
