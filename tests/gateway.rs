@@ -592,7 +592,52 @@ async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_j
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 200);
-    assert!(res.text().await.unwrap().starts_with("Name,Email"));
+    let template = res.text().await.unwrap();
+    assert!(
+        template.lines().nth(1).unwrap().starts_with("Name,Email"),
+        "{template}"
+    );
+
+    // Preview, then run: a validate job's report, then the same upload imported on request.
+    let (status, _, created) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/imports"),
+        &key,
+        Some(json!({"filename": "check.csv", "options": {"mode": "validate"}})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let put = http
+        .put(created["upload_url"].as_str().unwrap())
+        .body("Name,Email,Lead Source\nPia Preview,pia@preview.example,Referral\n")
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
+    let id = created["job"]["id"].as_str().unwrap();
+    let job = poll_json(&http, &format!("{base}/v1/imports/{id}"), &key, |b| {
+        b["status"] == "validated"
+    })
+    .await;
+    assert_eq!(
+        job["report"]["preview"]["rows"][0]["name"], "Pia Preview",
+        "{job}"
+    );
+    let (status, _, queued) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/imports/{id}/run"),
+        &key,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 202, "{queued}");
+    let job = poll_json(&http, &format!("{base}/v1/imports/{id}"), &key, |b| {
+        b["status"] == "completed"
+    })
+    .await;
+    assert_eq!(job["report"]["created"], 1, "{job}");
 
     // An export: the gateway's folder watcher runs it, the link downloads it.
     let (status, _, job) = send(

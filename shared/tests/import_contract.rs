@@ -1244,12 +1244,192 @@ async fn templates_import_cleanly(store: Arc<dyn LeadStore>, blobs: Arc<dyn Blob
     );
 }
 
+/// Preview, then run without uploading again: a `validate` job's report shows how each column
+/// mapped and why, its values and what they map to, and the rows as they would be stored;
+/// `run` commits it on the same file (a job's upload, and a file dropped into the folder);
+/// a file that changed since is refused, and so is a job that is not validated.
+async fn preview_then_run(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::services::ServiceError;
+    use leadgate_core::services::import_jobs::{ImportJobStatus, get_import_job, run_validated_job};
+    use leadgate_core::services::import_profiles::{ImportProfile, put_profile};
+    use leadgate_core::services::imports::create_import_job;
+    let e = Env::new(store, blobs).await;
+    let mut options = hubspot_mapping(&e).await;
+    options.mode = ImportMode::Validate;
+    let run_object = |key: BlobKey, etag: String| {
+        let (store, blobs, dir) = (e.store.clone(), e.blobs.clone(), e.scratch.path().to_owned());
+        async move {
+            import_object(
+                &*store,
+                &*blobs,
+                &SystemClock,
+                &key,
+                &etag,
+                ImportOptions::default(),
+                &dir,
+                Budget::UNLIMITED,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let job = create_import_job(
+        &*e.store,
+        &e.tenant,
+        "admin",
+        "hubspot.csv",
+        options.clone(),
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let key = BlobKey::parse(&job.key).unwrap();
+    let meta = e
+        .blobs
+        .put(&key, Bytes::from(hubspot_lead_statuses_csv()), "text/csv")
+        .await
+        .unwrap();
+    let ObjectImport::Done(r) = run_object(key.clone(), meta.etag.clone()).await else {
+        panic!("validated");
+    };
+    assert_eq!(
+        (r.outcome, r.valid_rows, r.created),
+        (ImportOutcome::Validated, 3, 0),
+        "{r:?}"
+    );
+    let preview = r.preview.as_ref().unwrap();
+    let col = |h: &str| preview.columns.iter().find(|c| c.header == h).unwrap();
+    assert_eq!(
+        (
+            col("Original Source").maps_to.as_str(),
+            col("Original Source").why.as_str()
+        ),
+        ("source", "mapping")
+    );
+    assert_eq!(
+        (
+            col("GDPR Consent").maps_to.as_str(),
+            col("GDPR Consent").why.as_str()
+        ),
+        ("custom:gdpr", "custom_field")
+    );
+    assert_eq!((col("Email").why.as_str(), col("Email").filled), ("synonym", 3));
+    assert_eq!(col("Phone Number").filled, 1);
+    let statuses: Vec<(String, u64, Option<String>)> = col("Lead Status")
+        .values
+        .iter()
+        .map(|v| (v.value.clone(), v.count, v.maps_to.clone()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("Attempted to contact".into(), 1, Some("contacted".into())),
+            ("Unqualified".into(), 1, Some("unqualified".into())),
+            ("OPEN".into(), 1, Some("new".into())),
+        ]
+    );
+    assert_eq!(preview.rows.len(), 3);
+    assert_eq!(preview.rows[0]["phone"], "+34600111222", "stored as E.164");
+    assert!(e.leads().await.is_empty());
+
+    // Run it as validated (all_or_nothing): no upload.
+    let queued = run_validated_job(&*e.store, &*e.blobs, &e.tenant, &job.id, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (queued.status, queued.options.mode),
+        (ImportJobStatus::Queued, ImportMode::AllOrNothing)
+    );
+    let ObjectImport::Done(r) = run_object(key.clone(), meta.etag.clone()).await else {
+        panic!("ran");
+    };
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 3), "{r:?}");
+    let done = get_import_job(&*e.store, &*e.blobs, &e.tenant.id, &job.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(done.status, ImportJobStatus::Completed);
+    let again = run_validated_job(&*e.store, &*e.blobs, &e.tenant, &job.id, None).await;
+    assert!(matches!(again, Err(ServiceError::InUse(_))), "{again:?}");
+
+    // A validated file that changed before the run: refused, nothing imported.
+    let plain_validate = ImportOptions {
+        mode: ImportMode::Validate,
+        ..Default::default()
+    };
+    let job2 = create_import_job(
+        &*e.store,
+        &e.tenant,
+        "admin",
+        "other.csv",
+        plain_validate,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let key2 = BlobKey::parse(&job2.key).unwrap();
+    let other = "Name,Email,Lead Source\nNia Vo,nia@vo.example,Referral\n";
+    let meta2 = e.blobs.put(&key2, Bytes::from(other), "text/csv").await.unwrap();
+    assert!(matches!(
+        run_object(key2.clone(), meta2.etag).await,
+        ObjectImport::Done(_)
+    ));
+    e.blobs
+        .put(
+            &key2,
+            Bytes::from(format!("{other}Ola Vo,ola@vo.example,Referral\n")),
+            "text/csv",
+        )
+        .await
+        .unwrap();
+    let changed = run_validated_job(&*e.store, &*e.blobs, &e.tenant, &job2.id, None).await;
+    let Err(ServiceError::InUse(why)) = changed else {
+        panic!("{changed:?}");
+    };
+    assert!(why.contains("changed since it was validated"), "{why}");
+
+    // A file dropped into a validate profile's folder, previewed, then run with changed options.
+    let mut preview_only = ImportOptions {
+        mode: ImportMode::Validate,
+        ..Default::default()
+    };
+    put_profile(
+        &*e.store,
+        &e.tenant,
+        ImportProfile {
+            name: "check".into(),
+            options: preview_only.clone(),
+        },
+    )
+    .await
+    .unwrap();
+    let dropped = BlobKey::parse(&format!("imports/{}/check/list.csv", e.tenant.id)).unwrap();
+    let meta3 = e
+        .blobs
+        .put(&dropped, Bytes::from(other), "text/csv")
+        .await
+        .unwrap();
+    let ObjectImport::Done(r) = run_object(dropped.clone(), meta3.etag.clone()).await else {
+        panic!("validated");
+    };
+    assert_eq!(r.outcome, ImportOutcome::Validated);
+    preview_only.mode = ImportMode::ValidRows;
+    run_validated_job(&*e.store, &*e.blobs, &e.tenant, &r.job_id, Some(preview_only))
+        .await
+        .unwrap();
+    let ObjectImport::Done(r) = run_object(dropped, meta3.etag).await else {
+        panic!("ran");
+    };
+    assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 1), "{r:?}");
+    assert_eq!(e.leads().await.len(), 4);
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
     when_a_file_is_dropped_into_a_profile_folder_should_import_by_the_profile => profiles_for_folder_drops,
     when_migrated_leads_bring_dates_and_bad_values_should_keep_both => history_and_warnings,
     when_the_templates_are_filled_as_served_should_import_their_example_row => templates_import_cleanly,
+    when_a_validated_job_is_run_should_import_the_same_file_without_upload => preview_then_run,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

@@ -32,7 +32,7 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
         "post",
         "201",
         "$response.body#/job/id",
-        &["get_job"],
+        &["get_job", "undo_job", "run_job"],
     ),
     (
         "/v1/exports",

@@ -101,6 +101,7 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(imports::create_job, imports::list_jobs))
         .routes(routes!(imports::template))
         .routes(routes!(imports::get_job, imports::undo_job))
+        .routes(routes!(imports::run_job))
         .routes(routes!(exports::create_export, exports::list_exports))
         .routes(routes!(exports::get_export))
         .split_for_parts()

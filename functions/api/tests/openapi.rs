@@ -41,6 +41,7 @@ const EXPECTED: &[&str] = &[
     "PATCH /v1/settings/tenant",
     "POST /v1/exports",
     "POST /v1/imports",
+    "POST /v1/imports/{id}/run",
     "POST /v1/leads",
     "POST /v1/leads/{id}/activities",
     "POST /v1/leads/{id}/assign",

@@ -10,8 +10,8 @@ use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
-use leadgate_core::services::imports::{ObjectImport, import_object};
-use sha2::{Digest, Sha256};
+pub use leadgate_core::services::imports::Continuation;
+use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,13 +29,6 @@ pub struct ImportDeps {
 pub use leadgate_core::adapters::s3_blob::decode_event_key as decode_s3_key;
 
 pub use leadgate_core::services::imports::CONTINUE_PREFIX;
-
-/// What a continuation marker says: which object version to go on importing.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Continuation {
-    pub key: String,
-    pub etag: String,
-}
 
 /// Time kept back from a Lambda's deadline for the last checkpoint and the marker.
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
@@ -91,7 +84,10 @@ pub async fn handle_s3_event(
         .map_err(|e| format!("{key}: {e}"))?;
         match &r {
             ObjectImport::Paused { rows_done } => {
-                leave_continuation(&*deps.blobs, &key, &etag, *rows_done).await?;
+                leave_continuation(&*deps.blobs, &key, &etag, &rows_done.to_string())
+                    .await
+                    .map_err(|e| format!("{key}: {e}"))?;
+                tracing::info!(rows_done, "import paused at a checkpoint; continuation left");
             }
             // Another invocation holds the lease: fail, so Lambda retries after the lease of
             // a run that died has run out.
@@ -125,29 +121,6 @@ async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Co
         return Err(format!("{marker}: points outside its tenant's imports"));
     }
     Ok(c)
-}
-
-async fn leave_continuation(
-    blobs: &dyn BlobStore,
-    key: &BlobKey,
-    etag: &str,
-    rows_done: u64,
-) -> Result<(), String> {
-    let tenant = key.as_str().split('/').nth(1).unwrap_or_default();
-    let id = hex::encode(Sha256::digest(format!("{key}\n{etag}").as_bytes()));
-    let marker = BlobKey::parse(&format!("{CONTINUE_PREFIX}{tenant}/{id}-{rows_done}.json"))
-        .map_err(|e| e.to_string())?;
-    let body = serde_json::to_vec(&Continuation {
-        key: key.to_string(),
-        etag: etag.to_owned(),
-    })
-    .map_err(|e| e.to_string())?;
-    blobs
-        .put(&marker, body.into(), "application/json")
-        .await
-        .map_err(|e| format!("{marker}: {e}"))?;
-    tracing::info!(rows_done, "import paused at a checkpoint; continuation left");
-    Ok(())
 }
 
 /// The local gateway's stand-in for the S3 trigger: every `interval`, imports each object

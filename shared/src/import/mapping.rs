@@ -233,6 +233,37 @@ impl Mapping {
         missing
     }
 
+    /// The Leadgate value a dropdown cell stands for (translated, then checked against the
+    /// tenant), or `None` when it takes none.
+    pub fn maps_value(&self, col: &Column, cell: &str, ctx: &LeadContext) -> Option<String> {
+        let v = self.translate(col, cell.trim());
+        match col {
+            Column::Field("status") => LeadStatus::parse(v).ok().map(|s| s.as_str().to_owned()),
+            Column::Field("source") => resolve_source(&ctx.sources, v).ok().map(|s| s.id.to_string()),
+            _ => takes_value(col, v, ctx).ok().map(|_| v.to_owned()),
+        }
+    }
+
+    /// Why `header` maps to `col`: `mapping`, `custom_field`, `synonym`, `repeated`,
+    /// `ignored` or `unknown` (the preview says it).
+    pub fn why(&self, header: &str, col: &Column, defs: &[CustomFieldDef]) -> &'static str {
+        let norm = normalize_name(header);
+        if self.columns.contains_key(&norm) {
+            return "mapping";
+        }
+        let by_custom = defs
+            .iter()
+            .any(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm);
+        let by_synonym = import_synonym(&norm).or_else(|| synonym(&norm)).is_some();
+        match col {
+            Column::Ignored => "ignored",
+            Column::Custom(_) => "custom_field",
+            Column::Field(_) => "synonym",
+            Column::Unknown if by_custom || by_synonym => "repeated",
+            Column::Unknown => "unknown",
+        }
+    }
+
     /// A cell of `col` as Leadgate takes it: translated when the mapping says so.
     fn translate<'v>(&'v self, col: &Column, cell: &'v str) -> &'v str {
         self.values

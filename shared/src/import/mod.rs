@@ -10,6 +10,7 @@
 pub mod dates;
 pub mod mapping;
 pub mod pipeline;
+pub mod preview;
 pub mod seen;
 pub mod table;
 pub mod template;

@@ -108,6 +108,10 @@ pub struct ImportReport {
     pub summary_json: String,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
+    /// How the columns mapped and why, what they held, and the first rows as they would be
+    /// stored (once the header is read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preview: Option<super::preview::Preview>,
 }
 
 /// The counters of a run, carried from one chunk to the next.
@@ -174,6 +178,9 @@ pub struct Checkpoint {
     pub error_parts: u32,
     pub duplicate_parts: u32,
     pub started_at: DateTime<Utc>,
+    /// Pass 1's preview so far.
+    #[serde(default)]
+    pub preview: Option<super::preview::Preview>,
 }
 
 /// Persists checkpoints (the import's claim record). An error stops the run, e.g. when
@@ -641,6 +648,7 @@ impl ImportRun<'_> {
             summary_json: self.report_key("summary.json"),
             started_at,
             finished_at: started_at,
+            preview: None,
         }
     }
 
@@ -758,6 +766,7 @@ impl ImportRun<'_> {
                 error_parts: p.parts.error_parts,
                 duplicate_parts: p.parts.duplicate_parts,
                 started_at: p.report.started_at,
+                preview: p.report.preview.clone(),
             })
             .await?;
         p.since_checkpoint = 0;
@@ -773,6 +782,7 @@ impl ImportRun<'_> {
             error_parts: p.parts.error_parts,
             duplicate_parts: p.parts.duplicate_parts,
             started_at: p.report.started_at,
+            preview: p.report.preview.clone(),
         })
     }
 
@@ -826,6 +836,18 @@ impl ImportRun<'_> {
                 maps_to: c.clone(),
             })
             .collect();
+        report.preview = match &self.resume {
+            Some(cp) => cp.preview.clone(),
+            None => {
+                let whys: Vec<&'static str> = table
+                    .headers
+                    .iter()
+                    .zip(&columns)
+                    .map(|(h, c)| mapping.why(h, c, &ctx.custom_fields))
+                    .collect();
+                Some(super::preview::Preview::new(&table.headers, &columns, &whys))
+            }
+        };
         report.unknown_columns = report
             .columns
             .iter()
@@ -937,6 +959,21 @@ impl ImportRun<'_> {
             }
             p.report.rows += 1;
             let row = checker.check(line, ordinal, &cells).await?;
+            if let Some(preview) = p.report.preview.as_mut() {
+                let (errors, valid) = match &row {
+                    Row::Invalid(errs) => (errs.as_slice(), None),
+                    Row::Fresh(n) => (&[][..], Some(n.as_ref())),
+                    _ => (&[][..], None),
+                };
+                preview.count(
+                    checker.columns,
+                    &cells,
+                    errors,
+                    valid,
+                    checker.mapping,
+                    checker.ctx,
+                );
+            }
             let dup = |key: &MatchKey, matched: String, action: &str| {
                 let [k, v] = key_cells(key);
                 [line.to_string(), k, v, matched, action.to_owned()]

@@ -43,6 +43,9 @@ pub enum ImportJobStatus {
     Failed,
     /// Undone with `DELETE /v1/imports/{id}` (see `undo`).
     Undone,
+    /// A validated job asked to run with `POST /v1/imports/{id}/run`: it starts at the next
+    /// bucket event or scan, on the file it validated.
+    Queued,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -104,6 +107,100 @@ pub struct ImportJob {
     /// What undoing the job did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<super::import_undo::UndoSummary>,
+    /// Runs asked for after the first (`POST /v1/imports/{id}/run`): each claims the same
+    /// file version afresh.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub run: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Runs a `validated` job again on the file it validated, without a new upload: with the
+/// same options (in `all_or_nothing` when they were `validate`) or `options` (checked like a
+/// new job's). Refused when the job is not validated, or its file changed or is gone since.
+pub async fn run_validated_job(
+    store: &dyn LeadStore,
+    blobs: &dyn BlobStore,
+    tenant: &Tenant,
+    id: &str,
+    options: Option<ImportOptions>,
+) -> Result<ImportJob, ServiceError> {
+    let found = get_typed::<ImportJob>(store, &tenant.id, IMPORT_JOB, id)
+        .await?
+        .ok_or(ServiceError::NotFound { what: "import job" })?;
+    let job = found.value;
+    if job.status != ImportJobStatus::Validated {
+        return Err(ServiceError::InUse(format!(
+            "only a validated job can be run; this one is {}",
+            serde_json::to_value(job.status)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        )));
+    }
+    let options = match options {
+        Some(o) => o,
+        None => ImportOptions {
+            mode: crate::import::ImportMode::AllOrNothing,
+            ..job.options.clone()
+        },
+    };
+    let ctx = crate::services::leads::load_context(store, tenant).await?;
+    crate::import::mapping::Mapping::new(&options, &ctx)?;
+    let key = BlobKey::parse(&job.key)?;
+    let etag = match blobs.head(&key).await {
+        Ok(Some(meta)) => meta.etag,
+        Ok(None) | Err(BlobError::NotFound) => {
+            return Err(ServiceError::InUse(
+                "the validated file is gone from the bucket; upload it again".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if job.claim.as_deref() != Some(super::imports::claim_id(&job.key, &etag, job.run).as_str()) {
+        return Err(ServiceError::InUse(
+            "the file changed since it was validated; its new version is imported as it arrives".into(),
+        ));
+    }
+    let job_key = job.key.clone();
+    let queued = ImportJob {
+        options,
+        status: ImportJobStatus::Queued,
+        run: job.run + 1,
+        progress: None,
+        failure: None,
+        lease_until: None,
+        report: None,
+        ..job
+    };
+    // Conditional on the version read: of two runs asked at once, one is queued.
+    put_typed(
+        store,
+        &tenant.id,
+        IMPORT_JOB,
+        id,
+        &queued,
+        Expect::Version(found.version),
+    )
+    .await?;
+    // A dropped file's key does not name its job: this record leads its next run to it.
+    let pointer = serde_json::json!({ "job": id });
+    let rerun_id = super::imports::claim_id(&job_key, &etag, 0);
+    store
+        .put_record(
+            &tenant.id,
+            super::imports::IMPORT_RERUN,
+            &rerun_id,
+            &pointer,
+            Expect::Any,
+        )
+        .await?;
+    // The Lambda import function starts on this marker; the gateway's scan finds the job's
+    // new claim by itself.
+    super::imports::leave_continuation(blobs, &key, &etag, &format!("run{}", queued.run)).await?;
+    Ok(queued)
 }
 
 /// Creates a job that waits for its file at `imports/{tenant}/{job}/{filename}`.
@@ -140,6 +237,7 @@ pub async fn create_import_job(
         claim: None,
         report: None,
         undo: None,
+        run: 0,
     };
     put_typed(store, tenant, IMPORT_JOB, &id, &job, Expect::Absent).await?;
     Ok(job)
@@ -162,6 +260,7 @@ pub fn bucket_job(id: &str, key: &BlobKey, options: ImportOptions, now: DateTime
         claim: None,
         report: None,
         undo: None,
+        run: 0,
     }
 }
 

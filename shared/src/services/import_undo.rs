@@ -138,13 +138,13 @@ pub async fn undo_import(
         .ok_or(ServiceError::NotFound { what: "import job" })?;
     let job = found.value;
     match job.status {
-        ImportJobStatus::Running | ImportJobStatus::AwaitingUpload => {
+        ImportJobStatus::Running | ImportJobStatus::AwaitingUpload | ImportJobStatus::Queued => {
             return Err(ServiceError::InUse(format!(
                 "the import is {}; undo it once it has ended",
-                if job.status == ImportJobStatus::Running {
-                    "still running"
-                } else {
-                    "waiting for its file"
+                match job.status {
+                    ImportJobStatus::Running => "still running",
+                    ImportJobStatus::Queued => "queued to run",
+                    _ => "waiting for its file",
                 }
             )));
         }

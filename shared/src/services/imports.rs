@@ -36,17 +36,57 @@ use std::sync::Mutex;
 
 pub use super::import_jobs::{
     IMPORT_JOB, ImportJob, ImportJobStatus, ImportPhase, ImportProgress, create_import_job, get_import_job,
-    list_import_jobs,
+    list_import_jobs, run_validated_job,
 };
 use super::import_jobs::{bucket_job, fail_job, progress_at, written_so_far};
 
 pub const IMPORT_OBJECT: &str = "import_object";
+/// Points an object version dropped into the bucket at the job asked to run it again
+/// (`{"job": id}`, by `claim_id(key, etag, 0)`).
+pub const IMPORT_RERUN: &str = "import_rerun";
 /// Where a paused import leaves its continuation marker (Lambda). The prefix has its own
 /// bucket notification to the import function, so the next chunk starts in a fresh invocation.
 pub const CONTINUE_PREFIX: &str = "imports-continue/";
 /// Runs of one object version (first, retries after errors, takeovers after a kill) before
 /// it is failed as a poison file. Resuming a paused run is not an attempt.
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// The claim that makes one run of an object version happen once: per (key, etag), and per
+/// run of its job (`POST /v1/imports/{id}/run` asks for another).
+pub fn claim_id(key: &str, etag: &str, run: u32) -> String {
+    let seed = match run {
+        0 => format!("{key}\n{etag}"),
+        n => format!("{key}\n{etag}\nrun {n}"),
+    };
+    hex::encode(Sha256::digest(seed.as_bytes()))
+}
+
+/// What a continuation marker says: which object version to go on importing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Continuation {
+    pub key: String,
+    pub etag: String,
+}
+
+/// Leaves a marker under `CONTINUE_PREFIX` that starts (or goes on with) the import of an
+/// object version in a fresh Lambda invocation; `tag` keeps markers of one object apart.
+pub async fn leave_continuation(
+    blobs: &dyn BlobStore,
+    key: &BlobKey,
+    etag: &str,
+    tag: &str,
+) -> Result<(), ServiceError> {
+    let tenant = key.as_str().split('/').nth(1).unwrap_or_default();
+    let id = hex::encode(Sha256::digest(format!("{key}\n{etag}").as_bytes()));
+    let marker = BlobKey::parse(&format!("{CONTINUE_PREFIX}{tenant}/{id}-{tag}.json"))?;
+    let body = serde_json::to_vec(&Continuation {
+        key: key.to_string(),
+        etag: etag.to_owned(),
+    })
+    .map_err(|e| ServiceError::Store(StoreError::Invalid(e.to_string())))?;
+    blobs.put(&marker, body.into(), "application/json").await?;
+    Ok(())
+}
 
 /// The job a key belongs to, when it is `imports/{tenant}/{job}/{file}` of an existing job.
 async fn job_of(
@@ -63,6 +103,27 @@ async fn job_of(
             .await?
             .map(|v| v.value),
     )
+}
+
+/// The job a dropped object version was asked to run again for, if any.
+async fn rerun_job(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    key: &BlobKey,
+    etag: &str,
+) -> Result<Option<ImportJob>, ServiceError> {
+    let Some(pointer) = store
+        .get_record(tenant, IMPORT_RERUN, &claim_id(key.as_str(), etag, 0))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(job_id) = pointer.body["job"].as_str() else {
+        return Ok(None);
+    };
+    Ok(get_typed::<ImportJob>(store, tenant, IMPORT_JOB, job_id)
+        .await?
+        .map(|v| v.value))
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -376,9 +437,13 @@ pub async fn import_object_with(
     let tenant = get_tenant(store, &tenant_id)
         .await?
         .ok_or(ServiceError::NotFound { what: "tenant" })?;
-    let claim_id = hex::encode(Sha256::digest(format!("{}\n{etag}", key.as_str()).as_bytes()));
-    // A file uploaded for an import job runs with the job's options and reports to it.
-    let job = job_of(store, &tenant_id, key).await?;
+    // A file uploaded for an import job runs with the job's options and reports to it; so
+    // does a dropped file whose validated job was asked to run.
+    let job = match job_of(store, &tenant_id, key).await? {
+        Some(j) => Some(j),
+        None => rerun_job(store, &tenant_id, key, etag).await?,
+    };
+    let claim_id = claim_id(key.as_str(), etag, job.as_ref().map_or(0, |j| j.run));
     // A dropped file runs with its folder's profile; a folder that names none fails the job.
     let (job_id, options, refused) = match &job {
         Some(j) => (j.id.clone(), j.options.clone(), None),

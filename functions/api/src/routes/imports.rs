@@ -111,6 +111,32 @@ pub async fn list_jobs(State(st): State<ApiState>, caller: Caller) -> ApiResult<
     ))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunImportJob {
+    /// The options to run with; left out, the validated ones in `all_or_nothing`.
+    #[serde(default)]
+    pub options: Option<ImportOptions>,
+}
+
+/// Runs a `validated` job on the file it validated, without uploading it again: with its
+/// options (in `all_or_nothing`) or changed ones. The job is `queued` until the import
+/// starts. 409 when the job is not validated, or its file changed or is gone since.
+#[utoipa::path(post, path = "/v1/imports/{id}/run", tag = "imports", params(("id" = String, Path)),
+    request_body = RunImportJob,
+    responses((status = 202, body = ImportJob), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn run_job(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<RunImportJob>,
+) -> ApiResult<(StatusCode, Json<ImportJob>)> {
+    caller.require_admin()?;
+    let job = svc::run_validated_job(&*st.store, &*st.blobs, &caller.tenant, &id, body.options).await?;
+    Ok((StatusCode::ACCEPTED, Json(job)))
+}
+
 /// A job with its report summary (the errors and duplicates CSVs are under `reports/`).
 #[utoipa::path(get, path = "/v1/imports/{id}", tag = "imports", params(("id" = String, Path)),
     responses((status = 200, body = ImportJob), (status = 404, body = Problem)))]
