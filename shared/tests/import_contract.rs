@@ -185,8 +185,16 @@ async fn other_crm_exports(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>)
         .import("hubspot.csv", hubspot_csv(), ImportOptions::default())
         .await;
     assert_eq!((hs.outcome, hs.created), (ImportOutcome::Completed, 2), "{hs:?}");
-    // "Create Date" keeps the lead's history (it was an unknown column before).
-    assert_eq!(hs.unknown_columns, ["Record ID"]);
+    // "Create Date" keeps the lead's history; "Record ID" is HubSpot's own id, which the
+    // known exports say to leave out (both were unknown columns before).
+    assert_eq!(hs.unknown_columns, Vec::<String>::new());
+    let ignored: Vec<&str> = hs
+        .columns
+        .iter()
+        .filter(|c| c.maps_to == Column::Ignored)
+        .map(|c| c.header.as_str())
+        .collect();
+    assert_eq!(ignored, ["Record ID"]);
     let dana = e
         .leads()
         .await
@@ -1423,6 +1431,86 @@ async fn preview_then_run(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) 
     assert_eq!(e.leads().await.len(), 4);
 }
 
+/// The known exports, as data: each system's sample row and each language's imports as a
+/// new admin's folder drop would (valid rows, the default source for files without a source
+/// column), with its status and source read by the table; an unknown source follows the
+/// `unknown_source` policy.
+async fn known_exports_import(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    use leadgate_core::import::UnknownSource;
+    use leadgate_core::import::known_exports::{LANGUAGES, SYSTEMS};
+    let e = Env::new(store, blobs).await;
+    let options = ImportOptions {
+        mode: ImportMode::ValidRows,
+        default_source: Some("Referral".into()),
+        ..Default::default()
+    };
+    let samples = SYSTEMS
+        .iter()
+        .map(|s| (s.system, s.sample, s.expect.0, s.expect.1))
+        .chain(
+            LANGUAGES
+                .iter()
+                .map(|l| (l.language, l.sample, l.expect_status, "referral")),
+        );
+    for (i, (who, sample, status, source)) in samples.enumerate() {
+        let r = e
+            .import(
+                &format!("known-{i}.csv"),
+                sample.as_bytes().to_vec(),
+                options.clone(),
+            )
+            .await;
+        assert_eq!(
+            (r.created, r.error_rows),
+            (1, 0),
+            "{who}: {}",
+            e.report_file(&r.errors_csv).await
+        );
+        let q = LeadQuery {
+            import_job: Some(r.job_id.clone()),
+            ..Default::default()
+        };
+        let lead = e
+            .store
+            .list_leads(&e.tenant.id, &q)
+            .await
+            .unwrap()
+            .items
+            .pop()
+            .unwrap();
+        let source = if source.is_empty() { "referral" } else { source };
+        assert_eq!(
+            (lead.status.as_str(), lead.source.as_str()),
+            (status, source),
+            "{who}: {lead:?}"
+        );
+        assert!(lead.email.is_some() && !lead.name.is_empty(), "{who}: {lead:?}");
+    }
+    // Salesforce's owner is a person there, none of the reps here: kept aside, not refused.
+    let sf = e
+        .leads()
+        .await
+        .into_iter()
+        .find(|l| l.name == "Sam Reed")
+        .unwrap();
+    assert_eq!(sf.data_warnings[0].field, "owner", "{sf:?}");
+    assert_eq!(sf.position.as_deref(), Some("CFO"));
+
+    let unknown = "Name,Email,Lead Source\nVic Vale,vic@vale.example,Billboard\n";
+    let r = e
+        .import("unknown.csv", unknown.as_bytes().to_vec(), options.clone())
+        .await;
+    assert_eq!((r.created, r.error_rows), (0, 1), "{r:?}");
+    let lenient = ImportOptions {
+        unknown_source: Some(UnknownSource::Default),
+        ..options
+    };
+    let r = e
+        .import("unknown2.csv", unknown.as_bytes().to_vec(), lenient)
+        .await;
+    assert_eq!((r.created, r.error_rows), (1, 0), "{r:?}");
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
@@ -1430,6 +1518,7 @@ store_and_bucket_cases!(
     when_migrated_leads_bring_dates_and_bad_values_should_keep_both => history_and_warnings,
     when_the_templates_are_filled_as_served_should_import_their_example_row => templates_import_cleanly,
     when_a_validated_job_is_run_should_import_the_same_file_without_upload => preview_then_run,
+    when_files_come_from_other_crms_and_languages_should_read_them_by_the_table => known_exports_import,
     when_modes_and_duplicate_policies_apply_should_save_accordingly => modes_and_duplicates,
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,

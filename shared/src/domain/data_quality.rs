@@ -46,8 +46,9 @@ pub enum DataQuality {
     Reject,
 }
 
-/// The fields whose malformed value can be kept aside instead of refusing the lead.
-const KEEPABLE: &[&str] = &["email", "phone", "mobile", "website"];
+/// The fields whose malformed value can be kept aside instead of refusing the lead (an owner
+/// named by another system that is none of the tenant's reps: the lead goes to the rotation).
+const KEEPABLE: &[&str] = &["email", "phone", "mobile", "website", "owner"];
 
 fn slot<'a>(input: &'a mut LeadInput, field: &str) -> Option<&'a mut Option<String>> {
     Some(match field {
@@ -55,6 +56,7 @@ fn slot<'a>(input: &'a mut LeadInput, field: &str) -> Option<&'a mut Option<Stri
         "phone" => &mut input.phone,
         "mobile" => &mut input.mobile,
         "website" => &mut input.website,
+        "owner" => &mut input.owner,
         _ => return None,
     })
 }

@@ -108,6 +108,56 @@ fn import_synonym(norm: &str) -> Option<&'static str> {
 pub struct Mapping {
     columns: HashMap<String, (String, Column)>,
     values: HashMap<Column, HashMap<String, String>>,
+    /// The tenant's live sources (ids and names, lower case); `None` when unknown (a mapping
+    /// made without a tenant: every known source name then applies).
+    live_sources: Option<std::collections::HashSet<String>>,
+    /// The source an unknown source cell takes (`unknown_source: default`).
+    unknown_source_default: Option<String>,
+}
+
+/// The known exports (`known_exports`) as lookups by normalized header and lower-case value.
+struct Knowledge {
+    headers: HashMap<String, &'static str>,
+    statuses: HashMap<String, &'static str>,
+    sources: HashMap<String, &'static str>,
+}
+
+fn knowledge() -> &'static Knowledge {
+    use super::known_exports::{LANGUAGES, SYSTEMS};
+    static K: std::sync::OnceLock<Knowledge> = std::sync::OnceLock::new();
+    K.get_or_init(|| {
+        let mut k = Knowledge {
+            headers: HashMap::new(),
+            statuses: HashMap::new(),
+            sources: HashMap::new(),
+        };
+        let headers = SYSTEMS
+            .iter()
+            .flat_map(|s| s.headers)
+            .chain(LANGUAGES.iter().flat_map(|l| l.headers));
+        for (h, f) in headers {
+            k.headers.entry(normalize_name(h)).or_insert(f);
+        }
+        let statuses = SYSTEMS
+            .iter()
+            .flat_map(|s| s.statuses)
+            .chain(LANGUAGES.iter().flat_map(|l| l.statuses));
+        for (v, st) in statuses {
+            k.statuses.entry(value_key(v)).or_insert(st);
+        }
+        for (v, src) in SYSTEMS.iter().flat_map(|s| s.sources) {
+            k.sources.entry(value_key(v)).or_insert(src);
+        }
+        k
+    })
+}
+
+/// What a known export's header holds, as a column.
+fn known_header(norm: &str) -> Option<Column> {
+    knowledge().headers.get(norm).map(|f| match *f {
+        "ignore" => Column::Ignored,
+        f => Column::Field(f),
+    })
 }
 
 impl Mapping {
@@ -213,6 +263,28 @@ impl Mapping {
             }
             mapping.values.insert(col, table);
         }
+        mapping.live_sources = Some(
+            ctx.sources
+                .iter()
+                .filter(|s| !s.retired)
+                .flat_map(|s| [value_key(s.id.as_str()), value_key(&s.name)])
+                .collect(),
+        );
+        if options.unknown_source == Some(super::UnknownSource::Default) {
+            match options
+                .default_source
+                .as_deref()
+                .map(|d| resolve_source(&ctx.sources, d))
+            {
+                Some(Ok(s)) => mapping.unknown_source_default = Some(s.id.to_string()),
+                Some(Err(e)) => err("options.default_source".into(), "invalid_source", e.message),
+                None => err(
+                    "options.default_source".into(),
+                    "required",
+                    "unknown_source `default` needs a default_source".into(),
+                ),
+            }
+        }
         if errs.is_empty() {
             Ok(mapping)
         } else {
@@ -255,21 +327,46 @@ impl Mapping {
             .iter()
             .any(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm);
         let by_synonym = import_synonym(&norm).or_else(|| synonym(&norm)).is_some();
+        let by_known = known_header(&norm).is_some();
         match col {
+            Column::Ignored if by_known => "known_export",
             Column::Ignored => "ignored",
             Column::Custom(_) => "custom_field",
-            Column::Field(_) => "synonym",
-            Column::Unknown if by_custom || by_synonym => "repeated",
+            Column::Field(_) if by_synonym => "synonym",
+            Column::Field(_) => "known_export",
+            Column::Unknown if by_custom || by_synonym || by_known => "repeated",
             Column::Unknown => "unknown",
         }
     }
 
-    /// A cell of `col` as Leadgate takes it: translated when the mapping says so.
+    fn is_live_source(&self, v: &str) -> bool {
+        self.live_sources
+            .as_ref()
+            .is_none_or(|live| live.contains(&value_key(v)))
+    }
+
+    /// A cell of `col` as Leadgate takes it: translated by the mapping's `values`; else a
+    /// status or source that is not Leadgate's by the known exports' names; else an unknown
+    /// source by the `unknown_source` policy.
     fn translate<'v>(&'v self, col: &Column, cell: &'v str) -> &'v str {
-        self.values
-            .get(col)
-            .and_then(|t| t.get(&value_key(cell)))
-            .map_or(cell, String::as_str)
+        if let Some(t) = self.values.get(col).and_then(|t| t.get(&value_key(cell))) {
+            return t;
+        }
+        match col {
+            Column::Field("status") if LeadStatus::parse(cell).is_err() => knowledge()
+                .statuses
+                .get(&value_key(cell))
+                .copied()
+                .unwrap_or(cell),
+            Column::Field("source") if !cell.is_empty() && !self.is_live_source(cell) => knowledge()
+                .sources
+                .get(&value_key(cell))
+                .copied()
+                .filter(|id| self.is_live_source(id))
+                .or(self.unknown_source_default.as_deref())
+                .unwrap_or(cell),
+            _ => cell,
+        }
     }
 }
 
@@ -338,9 +435,10 @@ pub fn map_headers(headers: &[String], defs: &[CustomFieldDef], mapping: &Mappin
                         .or_else(|| synonym(&norm))
                         .map(Column::Field)
                 })
+                .or_else(|| known_header(&norm))
                 .unwrap_or(Column::Unknown);
             match col {
-                Column::Unknown => Column::Unknown,
+                Column::Unknown | Column::Ignored => col,
                 c if taken.insert(c.clone()) => c,
                 _ => Column::Unknown,
             }

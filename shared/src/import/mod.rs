@@ -8,6 +8,7 @@
 //!   batches, and produces the report.
 
 pub mod dates;
+pub mod known_exports;
 pub mod mapping;
 pub mod pipeline;
 pub mod preview;
@@ -76,6 +77,18 @@ pub struct ImportOptions {
     /// makes it a row error. Default: `keep_flagged` under `valid_rows`, else `reject`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_quality: Option<crate::domain::data_quality::DataQuality>,
+    /// A source cell that is none of the tenant's sources, after `values` and the known
+    /// exports' source names: `reject` (a row error, the default) or `default` (the row takes
+    /// `default_source`, which must then be set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_source: Option<UnknownSource>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownSource {
+    Reject,
+    Default,
 }
 
 impl ImportOptions {
