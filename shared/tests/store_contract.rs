@@ -1076,6 +1076,32 @@ async fn capture_keeps_flagged_leads(store: Arc<dyn LeadStore>) {
     let listed = store.list_leads(&t, &flagged).await.unwrap().items;
     assert_eq!(listed.iter().map(|l| l.id).collect::<Vec<_>>(), [lead.id]);
 
+    // Setting the phone through the API drops the warning kept for it.
+    let admin = leadgate_core::domain::tenant::Principal {
+        tenant: t.clone(),
+        user: "admin".into(),
+        role: Role::Admin,
+    };
+    let patch = leadgate_core::services::leads::LeadPatch {
+        phone: Some(Some("+1 415 555 0100".into())),
+        ..Default::default()
+    };
+    let fixed = leadgate_core::services::leads::patch_lead(
+        &*store,
+        &SystemClock,
+        &tenant,
+        &admin,
+        &lead.id,
+        patch,
+        Some(lead.version),
+    )
+    .await
+    .unwrap();
+    assert!(
+        fixed.data_warnings.is_empty() && fixed.phone.is_some(),
+        "{fixed:?}"
+    );
+
     let mut strict = tenant.settings.clone();
     strict.capture_data_quality = DataQuality::Reject;
     tenant = tenants::update_settings(&*store, &t, strict).await.unwrap();

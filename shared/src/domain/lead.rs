@@ -579,6 +579,38 @@ mod tests {
         }
     }
 
+    /// Keep flagged: a malformed contact value beside a valid one is kept aside; without a
+    /// usable identity (no valid contact left, no name) every error stands; `reject` refuses.
+    #[test]
+    fn when_one_contact_value_is_malformed_should_keep_the_lead_flagged_or_refuse_it() {
+        use crate::domain::data_quality::DataQuality::{KeepFlagged, Reject};
+        let input = LeadInput {
+            name: Some("Kim Lee".into()),
+            email: Some("kim@example.com".into()),
+            phone: Some("12".into()),
+            website: Some("not a url".into()),
+            source: Some("referral".into()),
+            ..Default::default()
+        };
+        let n = NewLead::parse_with(&input, &ctx(), KeepFlagged).unwrap();
+        assert_eq!((n.phone, n.website), (None, None));
+        let kept: Vec<(&str, &str)> = n
+            .data_warnings
+            .iter()
+            .map(|w| (w.field.as_str(), w.value.as_str()))
+            .collect();
+        assert_eq!(kept, [("phone", "12"), ("website", "not a url")]);
+        assert!(NewLead::parse_with(&input, &ctx(), Reject).is_err());
+        let only_bad = LeadInput {
+            email: Some("nope".into()),
+            ..input.clone()
+        };
+        let errs = NewLead::parse_with(&only_bad, &ctx(), KeepFlagged).unwrap_err();
+        assert!(errs.0.iter().any(|e| e.field == "email"), "{errs:?}");
+        let nameless = LeadInput { name: None, ..input };
+        assert!(NewLead::parse_with(&nameless, &ctx(), KeepFlagged).is_err());
+    }
+
     #[test]
     fn when_input_is_complete_should_parse_normalized() {
         let input = LeadInput {

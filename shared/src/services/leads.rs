@@ -395,6 +395,7 @@ pub fn apply_patch(
         ("phone", patch.phone.is_some()),
         ("mobile", patch.mobile.is_some()),
         ("website", patch.website.is_some()),
+        ("owner", patch.owner.is_some()),
     ];
     next.data_warnings
         .retain(|w| !set.iter().any(|(f, changed)| *changed && w.field == *f));
