@@ -1506,9 +1506,68 @@ async fn known_exports_import(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
         ..options
     };
     let r = e
-        .import("unknown2.csv", unknown.as_bytes().to_vec(), lenient)
+        .import("unknown2.csv", unknown.as_bytes().to_vec(), lenient.clone())
         .await;
     assert_eq!((r.created, r.error_rows), (1, 0), "{r:?}");
+
+    // `create`: the file's new sources are added when its rows are saved (a dry run adds
+    // none), and new leads without an owner cell take the default owner.
+    use leadgate_core::domain::{RepId, rep::Rep};
+    use leadgate_core::services::{reps, sources::list_sources};
+    let ana = Rep {
+        id: RepId::parse("ana").unwrap(),
+        name: "Ana".into(),
+        weight: 1,
+        active: true,
+    };
+    reps::put_rep(&*e.store, &e.tenant.id, ana).await.unwrap();
+    let new_ones = "Name,Email,Lead Source\n\
+                    Abe Ash,abe@ash.example,Billboard\n\
+                    Bea Birch,bea@birch.example,Podcast ad\n\
+                    Cal Cedar,cal@cedar.example,BILLBOARD\n";
+    let create = ImportOptions {
+        unknown_source: Some(UnknownSource::Create),
+        default_owner: Some("ana".into()),
+        mode: ImportMode::Validate,
+        ..lenient
+    };
+    let r = e
+        .import(
+            "new-sources-dry.csv",
+            new_ones.as_bytes().to_vec(),
+            create.clone(),
+        )
+        .await;
+    assert_eq!((r.outcome, r.valid_rows), (ImportOutcome::Validated, 3), "{r:?}");
+    let names =
+        |list: Vec<leadgate_core::domain::Source>| list.into_iter().map(|s| s.name).collect::<Vec<_>>();
+    assert!(!names(list_sources(&*e.store, &e.tenant.id).await.unwrap()).contains(&"Billboard".to_string()));
+    let run = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..create
+    };
+    let r = e
+        .import("new-sources.csv", new_ones.as_bytes().to_vec(), run)
+        .await;
+    assert_eq!((r.created, r.error_rows), (3, 0), "{r:?}");
+    let all = list_sources(&*e.store, &e.tenant.id).await.unwrap();
+    let billboard = all.iter().find(|s| s.name == "Billboard").expect("created");
+    assert!(
+        all.iter()
+            .any(|s| s.name == "Podcast ad" && s.id.as_str() == "podcast-ad"),
+        "{all:?}"
+    );
+    let q = LeadQuery {
+        import_job: Some(r.job_id.clone()),
+        ..Default::default()
+    };
+    let leads = e.store.list_leads(&e.tenant.id, &q).await.unwrap().items;
+    assert_eq!(leads.iter().filter(|l| l.source == billboard.id).count(), 2);
+    assert!(
+        leads
+            .iter()
+            .all(|l| l.owner.as_ref().map(|o| o.as_str()) == Some("ana"))
+    );
 }
 
 store_and_bucket_cases!(

@@ -263,6 +263,15 @@ impl Mapping {
             }
             mapping.values.insert(col, table);
         }
+        if let Some(owner) = &options.default_owner
+            && !ctx.reps.iter().any(|r| r.active && r.id.as_str() == owner)
+        {
+            err(
+                "options.default_owner".into(),
+                "unknown_owner",
+                format!("'{owner}' is not an active rep of this tenant"),
+            );
+        }
         mapping.live_sources = Some(
             ctx.sources
                 .iter()

@@ -10,6 +10,7 @@
 pub mod dates;
 pub mod known_exports;
 pub mod mapping;
+pub mod new_sources;
 pub mod pipeline;
 pub mod preview;
 pub mod seen;
@@ -56,6 +57,10 @@ pub struct ImportOptions {
     /// Source for rows that have no source column or leave it empty (id or name).
     #[serde(default)]
     pub default_source: Option<String>,
+    /// Owner (a rep id) for new leads whose row names none; without it they go to the
+    /// round robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_owner: Option<String>,
     /// The file's header → what its column holds: a lead field (`email`, `status`,
     /// `postal_code`…), `custom:<key>`, or `ignore`. Headers left out are detected by name;
     /// a named header the file lacks fails the file, naming it.
@@ -78,8 +83,9 @@ pub struct ImportOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_quality: Option<crate::domain::data_quality::DataQuality>,
     /// A source cell that is none of the tenant's sources, after `values` and the known
-    /// exports' source names: `reject` (a row error, the default) or `default` (the row takes
-    /// `default_source`, which must then be set).
+    /// exports' source names: `reject` (a row error, the default), `default` (the row takes
+    /// `default_source`, which must then be set) or `create` (a new source of that name is
+    /// added when the rows are saved; at most 50 per file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_source: Option<UnknownSource>,
 }
@@ -89,6 +95,7 @@ pub struct ImportOptions {
 pub enum UnknownSource {
     Reject,
     Default,
+    Create,
 }
 
 impl ImportOptions {

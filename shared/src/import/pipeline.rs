@@ -390,6 +390,9 @@ impl Checker<'_> {
         if input.source.is_none() {
             input.source = self.run.options.default_source.clone();
         }
+        if input.owner.is_none() {
+            input.owner = self.run.options.default_owner.clone();
+        }
         if row.converted {
             input.status = None;
         }
@@ -801,10 +804,10 @@ impl ImportRun<'_> {
         // Every way out of this run (finished, paused, unreadable, failed) removes the
         // transcoded copy; each run makes its own.
         let _transcoded = RemoveOnDrop(scratch_file.clone());
-        let ctx = load_context(self.store, self.tenant).await?;
+        let mut ctx = load_context(self.store, self.tenant).await?;
         // Checked when the job was created; checked again, as a custom field or rep it names
         // may have gone since.
-        let mapping = match Mapping::new(&self.options, &ctx) {
+        let mut mapping = match Mapping::new(&self.options, &ctx) {
             Ok(m) => m,
             Err(errs) => {
                 let why: Vec<String> = errs
@@ -823,6 +826,25 @@ impl ImportRun<'_> {
                 return self.finish(report, None, self.new_parts()).await;
             }
         };
+        // `unknown_source: create`: both passes see the file's new sources; pass 2 stores them.
+        let mut new_sources = vec![];
+        if self.options.unknown_source == Some(super::UnknownSource::Create) {
+            // Its own scratch copy: the table above is still reading the run's.
+            let scan_file = scratch.join(format!("{}.scan.csv", self.job_id));
+            let _scan_copy = RemoveOnDrop(scan_file.clone());
+            let scan = open_table(path, &scan_file, &ctx, &mapping)
+                .and_then(|(t, _, _)| super::new_sources::unknown_sources(t, &columns, &mapping, &ctx));
+            match scan {
+                Ok(found) => new_sources = found,
+                Err(message) => {
+                    report.message = Some(message);
+                    return self.finish(report, None, self.new_parts()).await;
+                }
+            }
+            ctx.sources.extend(new_sources.iter().cloned());
+            mapping = Mapping::new(&self.options, &ctx).map_err(ServiceError::Validation)?;
+        }
+        let (ctx, mapping) = (ctx, mapping);
         report.format = Some(table.format);
         report.encoding = table.encoding.map(str::to_owned);
         report.delimiter = table.delimiter;
@@ -909,6 +931,16 @@ impl ImportRun<'_> {
             drop(table);
             // Pass 1 of an earlier chunk decided to save; say so again for the summary.
             self.decide(&mut p.report);
+        }
+
+        // The new sources go in before the first lead that names one.
+        for s in &new_sources {
+            match crate::services::sources::add_source(self.store, &self.tenant.id, s.id.clone(), &s.name)
+                .await
+            {
+                Ok(_) | Err(ServiceError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
 
         // Pass 2: the same rows, the same answers; now write.
