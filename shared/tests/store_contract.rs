@@ -891,10 +891,14 @@ async fn capture(
     tenant: &Tenant,
     sub: Submission,
 ) -> Result<Submission, ServiceError> {
+    // The form route reads its form (to check the post) before it stores the submission, and
+    // hands it on, so processing does not read it again.
+    let form = settings::get_form(store, &tenant.id, sub.form.as_deref().unwrap()).await?;
     let Intake::New(sub) = capture::store_submission(store, tenant, sub).await? else {
         panic!("a new submission id");
     };
-    capture::process_submission(store, &SystemClock, &NoPlatform, tenant, sub).await
+    let known = Some(capture::Known::Form(form));
+    capture::process_known(store, &SystemClock, &NoPlatform, tenant, sub, known).await
 }
 
 /// A capture is one write after the raw submission: the lead, its timeline and the
@@ -945,7 +949,8 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         .unwrap();
     let (writes, reads) = split(faults.take_calls());
     assert_eq!(writes, ["put_record", "increment_counter", "create_lead"]);
-    // The form, the email lookup, and the lead's context (sources, custom fields, reps).
+    // The form (once: the route's read is handed on), the email lookup, and the lead's
+    // context (sources, custom fields, reps).
     assert_eq!(reads, 5);
     assert_eq!(done.status, SubmissionStatus::Processed);
     assert_eq!(stored("s-new").await, done);

@@ -16,7 +16,7 @@ use leadgate_api::error::ApiError;
 use leadgate_core::domain::capture::{Channel, Submission, SubmissionStatus};
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::settings::CaptureForm;
-use leadgate_core::services::capture::{Intake, process_submission, store_submission};
+use leadgate_core::services::capture::{Intake, Known, process_known, store_submission};
 use leadgate_core::services::settings::get_form;
 use serde_json::{Map, Value, json};
 
@@ -245,7 +245,8 @@ pub async fn submit(
     let outcome = if spam {
         Ok(sub.clone())
     } else {
-        process_submission(&*st.store, &*st.clock, &*st.fetcher, &tenant, sub.clone()).await
+        let known = Some(Known::Form(form.clone()));
+        process_known(&*st.store, &*st.clock, &*st.fetcher, &tenant, sub.clone(), known).await
     };
     let mut res = match outcome {
         // Stored but not processed (storage hiccup): it is safe, and replayable.

@@ -16,7 +16,7 @@ use leadgate_core::domain::Tenant;
 use leadgate_core::domain::capture::{
     Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus,
 };
-use leadgate_core::services::capture::{Intake, get_channel, process_submission, store_submission};
+use leadgate_core::services::capture::{Intake, Known, get_channel, process_known, store_submission};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -51,12 +51,13 @@ fn id_text(v: &Value) -> Option<String> {
 async fn take(
     st: &CaptureState,
     tenant: &Tenant,
-    channel: Channel,
+    known: &Known,
     external: String,
     form: Option<String>,
     payload: Value,
     is_test: bool,
 ) -> Result<Submission, ApiError> {
+    let channel = known.channel();
     let sub = Submission {
         id: format!("{}-{external}", channel.as_str()),
         channel,
@@ -76,7 +77,16 @@ async fn take(
         Intake::Seen(s) if s.status == SubmissionStatus::Failed => s,
         Intake::Seen(s) => return Ok(s),
     };
-    match process_submission(&*st.store, &*st.clock, &*st.fetcher, tenant, sub.clone()).await {
+    match process_known(
+        &*st.store,
+        &*st.clock,
+        &*st.fetcher,
+        tenant,
+        sub.clone(),
+        Some(known.clone()),
+    )
+    .await
+    {
         Ok(done) => Ok(done),
         Err(e) => {
             tracing::error!(error = ?e, submission = %sub.id, "capture processing failed; kept for replay");
@@ -129,6 +139,7 @@ pub async fn meta_deliver(
     .map_err(|e| ApiError::BadSignature(e.to_string()))?;
     limit_platform(&st, &tenant, Channel::Meta)?;
     let v = parse_json(&body)?;
+    let known = Known::Meta(cfg);
     let mut taken = 0;
     for entry in v["entry"].as_array().into_iter().flatten() {
         for change in entry["changes"]
@@ -144,7 +155,7 @@ pub async fn meta_deliver(
             take(
                 &st,
                 &tenant,
-                Channel::Meta,
+                &known,
                 leadgen_id,
                 id_text(&value["form_id"]),
                 value.clone(),
@@ -183,7 +194,7 @@ pub async fn google_deliver(
     take(
         &st,
         &tenant,
-        Channel::Google,
+        &Known::Google(cfg),
         lead_id,
         id_text(&v["form_id"]),
         payload,
@@ -251,6 +262,7 @@ pub async fn linkedin_deliver(
         .map_err(|e| ApiError::BadSignature(e.to_string()))?;
     limit_platform(&st, &tenant, Channel::Linkedin)?;
     let v = parse_json(&body)?;
+    let known = Known::Linkedin(cfg);
     // One notification, or a batch of them.
     let notes: Vec<Value> = match &v {
         Value::Array(a) => a.clone(),
@@ -268,7 +280,7 @@ pub async fn linkedin_deliver(
         take(
             &st,
             &tenant,
-            Channel::Linkedin,
+            &known,
             urn,
             id_text(&n["leadGenForm"]),
             n.clone(),

@@ -145,6 +145,27 @@ fn form_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// What the entry point already read to check a delivery (the form, the channel's secrets):
+/// processing uses it instead of reading it again.
+#[derive(Debug, Clone)]
+pub enum Known {
+    Form(crate::domain::settings::CaptureForm),
+    Meta(MetaConfig),
+    Google(GoogleConfig),
+    Linkedin(LinkedinConfig),
+}
+
+impl Known {
+    pub fn channel(&self) -> Channel {
+        match self {
+            Known::Form(_) => Channel::Form,
+            Known::Meta(_) => Channel::Meta,
+            Known::Google(_) => Channel::Google,
+            Known::Linkedin(_) => Channel::Linkedin,
+        }
+    }
+}
+
 struct Plan {
     pairs: Vec<(String, String)>,
     mapping: std::collections::BTreeMap<String, String>,
@@ -158,15 +179,20 @@ async fn plan(
     fetcher: &dyn LeadFetcher,
     tenant: &Tenant,
     sub: &Submission,
+    known: Option<Known>,
 ) -> Result<Plan, String> {
     let missing = |c: &str| format!("the {c} channel is not configured for this tenant");
     let external = sub.external_id.clone().unwrap_or_default();
+    let known = known.filter(|k| k.channel() == sub.channel);
     match sub.channel {
         Channel::Form => {
             let key = sub.form.clone().unwrap_or_default();
-            let form = get_form(store, &tenant.id, &key)
-                .await
-                .map_err(|_| format!("form '{key}' no longer exists"))?;
+            let form = match known {
+                Some(Known::Form(f)) if f.key == key => f,
+                _ => get_form(store, &tenant.id, &key)
+                    .await
+                    .map_err(|_| format!("form '{key}' no longer exists"))?,
+            };
             Ok(Plan {
                 pairs: form_pairs(&sub.payload),
                 mapping: form.mapping,
@@ -175,10 +201,13 @@ async fn plan(
             })
         }
         Channel::Google => {
-            let cfg: GoogleConfig = get_channel(store, tenant, Channel::Google)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or(missing("google"))?;
+            let cfg: GoogleConfig = match known {
+                Some(Known::Google(c)) => c,
+                _ => get_channel(store, tenant, Channel::Google)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or(missing("google"))?,
+            };
             Ok(Plan {
                 pairs: google_pairs(&sub.payload),
                 mapping: Default::default(),
@@ -187,10 +216,13 @@ async fn plan(
             })
         }
         Channel::Meta => {
-            let cfg: MetaConfig = get_channel(store, tenant, Channel::Meta)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or(missing("meta"))?;
+            let cfg: MetaConfig = match known {
+                Some(Known::Meta(c)) => c,
+                _ => get_channel(store, tenant, Channel::Meta)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or(missing("meta"))?,
+            };
             let pairs = fetcher
                 .meta_lead(&cfg, &external)
                 .await
@@ -203,10 +235,13 @@ async fn plan(
             })
         }
         Channel::Linkedin => {
-            let cfg: LinkedinConfig = get_channel(store, tenant, Channel::Linkedin)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or(missing("linkedin"))?;
+            let cfg: LinkedinConfig = match known {
+                Some(Known::Linkedin(c)) => c,
+                _ => get_channel(store, tenant, Channel::Linkedin)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .ok_or(missing("linkedin"))?,
+            };
             let pairs = fetcher
                 .linkedin_response(&cfg, &external)
                 .await
@@ -227,12 +262,25 @@ pub async fn process_submission(
     clock: &dyn Clock,
     fetcher: &dyn LeadFetcher,
     tenant: &Tenant,
+    sub: Submission,
+) -> Result<Submission, ServiceError> {
+    process_known(store, clock, fetcher, tenant, sub, None).await
+}
+
+/// `process_submission` with what the entry point read already (its form or channel
+/// settings), so a delivery reads them once.
+pub async fn process_known(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
     mut sub: Submission,
+    known: Option<Known>,
 ) -> Result<Submission, ServiceError> {
     sub.attempts += 1;
     sub.error = None;
     sub.errors.clear();
-    match plan(store, fetcher, tenant, &sub).await {
+    match plan(store, fetcher, tenant, &sub, known).await {
         Err(why) => {
             sub.status = SubmissionStatus::Failed;
             sub.error = Some(why);
