@@ -1188,6 +1188,26 @@ async fn history_and_warnings(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     keep.data_quality = Some(leadgate_core::domain::data_quality::DataQuality::KeepFlagged);
     let r = e.import("kept.csv", bad_phone.as_bytes().to_vec(), keep).await;
     assert_eq!((r.outcome, r.created), (ImportOutcome::Completed, 1), "{r:?}");
+
+    // An update row keeps a malformed value aside too (valid_rows), and the rest applies.
+    let update = "Name,Email,Phone,Company,Source\nAnn Lee,ann@lee.example,12,Lee Partners,Referral\n";
+    let r = e
+        .import(
+            "update.csv",
+            update.as_bytes().to_vec(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Update),
+        )
+        .await;
+    assert_eq!((r.updated, r.error_rows), (1, 0), "{r:?}");
+    let ann = e.leads().await.into_iter().find(|l| l.name == "Ann Lee").unwrap();
+    assert_eq!(ann.company.as_deref(), Some("Lee Partners"));
+    assert_eq!(
+        (
+            ann.data_warnings[0].field.as_str(),
+            ann.data_warnings[0].value.as_str()
+        ),
+        ("phone", "12")
+    );
 }
 
 /// The templates, as the API serves them, import their own example row cleanly: the CSV's
@@ -1344,6 +1364,11 @@ async fn preview_then_run(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) 
     let queued = run_validated_job(&*e.store, &*e.blobs, &e.tenant, &job.id, None)
         .await
         .unwrap();
+    // Asked again before it starts (its start was lost): the same run, asked for again.
+    let again = run_validated_job(&*e.store, &*e.blobs, &e.tenant, &job.id, None)
+        .await
+        .unwrap();
+    assert_eq!((again.status, again.run), (queued.status, queued.run));
     assert_eq!(
         (queued.status, queued.options.mode),
         (ImportJobStatus::Queued, ImportMode::AllOrNothing)

@@ -808,6 +808,30 @@ async fn when_an_import_mapping_names_what_does_not_exist_should_answer_422_nami
         "{}",
         r.body
     );
+    let twice = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(job(
+                json!({"values": {"status": {"a": "new"}, " status": {"b": "new"}}}),
+            )),
+        )
+        .await;
+    assert_eq!(twice.body["errors"][0]["code"], "target_taken", "{}", twice.body);
+    let huge: serde_json::Map<String, Value> = (0..400)
+        .map(|i| (format!("{i:0>199}"), json!("ignore")))
+        .collect();
+    let big = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &a,
+            Some(job(json!({"columns": huge}))),
+        )
+        .await;
+    assert_eq!(big.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", big.body);
+    assert_eq!(big.body["errors"][0]["code"], "too_large", "{}", big.body);
     let ok = h
         .call(
             Method::POST,

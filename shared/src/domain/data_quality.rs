@@ -61,6 +61,30 @@ fn slot<'a>(input: &'a mut LeadInput, field: &str) -> Option<&'a mut Option<Stri
     })
 }
 
+/// Whether every error is a malformed value of a field that can be kept aside.
+pub fn all_keepable(errs: &[crate::domain::error::FieldError]) -> bool {
+    !errs.is_empty()
+        && errs
+            .iter()
+            .all(|e| KEEPABLE.contains(&e.field.as_str()) && e.code != "required")
+}
+
+/// Takes the values the errors are about out of `input`, as warnings.
+pub fn set_aside(input: &mut LeadInput, errs: &[crate::domain::error::FieldError]) -> Vec<DataWarning> {
+    let mut warnings = Vec::new();
+    for e in errs {
+        if let Some(value) = slot(input, &e.field).and_then(Option::take) {
+            warnings.push(DataWarning::new(
+                &e.field,
+                value.trim(),
+                e.code,
+                e.message.clone(),
+            ));
+        }
+    }
+    warnings
+}
+
 impl NewLead {
     /// Parses under `policy`. Under `KeepFlagged`, when the only errors are malformed contact
     /// values and what remains is a usable identity (a name and a valid email or phone), the
@@ -75,24 +99,11 @@ impl NewLead {
             Ok(n) => return Ok(n),
             Err(e) => e,
         };
-        let keepable = |e: &crate::domain::error::FieldError| {
-            KEEPABLE.contains(&e.field.as_str()) && e.code != "required"
-        };
-        if policy == DataQuality::Reject || errs.0.is_empty() || !errs.0.iter().all(keepable) {
+        if policy == DataQuality::Reject || !all_keepable(&errs.0) {
             return Err(errs);
         }
         let mut kept = input.clone();
-        let mut warnings = Vec::new();
-        for e in &errs.0 {
-            if let Some(value) = slot(&mut kept, &e.field).and_then(Option::take) {
-                warnings.push(DataWarning::new(
-                    &e.field,
-                    value.trim(),
-                    e.code,
-                    e.message.clone(),
-                ));
-            }
-        }
+        let warnings = set_aside(&mut kept, &errs.0);
         match NewLead::parse(&kept, ctx) {
             Ok(mut n) if n.email.is_some() || n.phone.is_some() || n.mobile.is_some() => {
                 n.data_warnings = warnings;

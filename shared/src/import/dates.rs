@@ -28,7 +28,13 @@ pub enum DateError {
     Unparseable,
     /// Day and month could swap and no order was given.
     Ambiguous,
+    /// A date, but not one a lead was made or worked on (before 1970: a spreadsheet's zero
+    /// date, a typo).
+    Implausible,
 }
+
+/// The earliest year a lead's date may have.
+const FIRST_YEAR: i32 = 1970;
 
 const ISO_TIMES: &[&str] = &[
     "%Y-%m-%d %H:%M:%S%.f",
@@ -51,8 +57,21 @@ const TIMES: &[&str] = &[
 /// Reads a date cell. `order` settles only cells whose day and month could swap; dotted
 /// dates (`05.01.2026`) are day first wherever they are written.
 pub fn parse_date(cell: &str, order: Option<DateOrder>) -> Result<DateTime<Utc>, DateError> {
+    use chrono::Datelike;
+    let t = parse_any(cell, order)?;
+    if t.year() < FIRST_YEAR {
+        return Err(DateError::Implausible);
+    }
+    Ok(t)
+}
+
+fn parse_any(cell: &str, order: Option<DateOrder>) -> Result<DateTime<Utc>, DateError> {
     let s = cell.trim();
-    if s.len() > 64 {
+    // chrono reads signed and longer years (`-4000-01-01`, `20260-01-01`); no export writes them.
+    if s.len() > 64
+        || s.starts_with(['-', '+'])
+        || s.len() >= 5 && s.as_bytes()[..5].iter().all(u8::is_ascii_digit)
+    {
         return Err(DateError::Unparseable);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
@@ -104,6 +123,7 @@ pub fn apply_row_dates(new: &mut NewLead, dates: &RowDates, order: Option<DateOr
                 "ambiguous_date",
                 format!("{field}: day and month could be either; set the import's date_order (dmy or mdy)"),
             ),
+            Err(DateError::Implausible) => ("implausible_date", format!("{field} is before {FIRST_YEAR}")),
             Err(DateError::Unparseable) => (
                 "invalid_date",
                 format!("{field} is not a date (YYYY-MM-DD, DD.MM.YYYY, MM/DD/YYYY, 5 Jan 2026…)"),
@@ -189,8 +209,24 @@ mod tests {
             assert_eq!(parse_date(cell, order), Ok(at(want)), "{cell}");
         }
         assert_eq!(parse_date("03/04/2026", None), Err(DateError::Ambiguous));
-        for bad in ["yesterday", "31/02/2026", "2026-13-01", "1/5", ""] {
+        for bad in [
+            "yesterday",
+            "31/02/2026",
+            "2026-13-01",
+            "1/5",
+            "",
+            "-4000-01-01 00:00",
+            "20260-01-01",
+            "+2026-01-01",
+        ] {
             assert_eq!(parse_date(bad, None), Err(DateError::Unparseable), "{bad}");
+        }
+        for old in ["1899-12-31", "0001-01-01", "01/01/1900"] {
+            assert_eq!(
+                parse_date(old, Some(DateOrder::Dmy)),
+                Err(DateError::Implausible),
+                "{old}"
+            );
         }
     }
 }

@@ -403,7 +403,9 @@ pub const LANGUAGES: &[Language] = &[
             ("Puesto", "position"),
             ("Origen", "source"),
             ("Fuente", "source"),
-            ("Estado", "status"),
+            // Not "Estado" alone: in Mexican and Brazilian address columns it is the region.
+            ("Estado del lead", "status"),
+            ("Estado del cliente potencial", "status"),
             ("Código postal", "postal_code"),
             ("Sitio web", "website"),
         ],
@@ -414,8 +416,8 @@ pub const LANGUAGES: &[Language] = &[
             ("Cualificado", "qualified"),
             ("No calificado", "unqualified"),
         ],
-        sample: "Nombre completo;Correo electrónico;Teléfono;Empresa;Origen;Estado\nLucía Gómez;lucia@gomez.example;+34 912 345 678;Gómez SL;Referral;Nuevo\n",
-        expect_status: "new",
+        sample: "Nombre completo;Correo electrónico;Teléfono;Empresa;Origen;Estado del lead\nLucía Gómez;lucia@gomez.example;+34 912 345 678;Gómez SL;Referral;Contactado\n",
+        expect_status: "contacted",
     },
     Language {
         language: "Italian",

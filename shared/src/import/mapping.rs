@@ -67,6 +67,9 @@ const VALUE_FIELDS: &[&str] = &["status", "source", "owner"];
 /// Most entries an explicit mapping may hold, per map; and the longest name or value in it.
 const MAX_ENTRIES: usize = 500;
 const MAX_TEXT: usize = 200;
+/// The options travel in the job, the claim and the profile records (a DynamoDB item holds
+/// 400 KB with everything else in it).
+const MAX_OPTIONS_BYTES: usize = 64 * 1024;
 
 fn import_synonym(norm: &str) -> Option<&'static str> {
     Some(match norm {
@@ -169,6 +172,14 @@ impl Mapping {
         let mut mapping = Mapping::default();
         let mut err =
             |field: String, code: &'static str, msg: String| errs.push(FieldError::new(field, code, msg));
+        let size = serde_json::to_vec(options).map_or(usize::MAX, |v| v.len());
+        if size > MAX_OPTIONS_BYTES {
+            err(
+                "options".into(),
+                "too_large",
+                format!("the options are {size} bytes; at most {MAX_OPTIONS_BYTES}"),
+            );
+        }
         for (name, map) in [
             ("columns", options.columns.len()),
             ("values", options.values.len()),
@@ -241,6 +252,10 @@ impl Mapping {
                     continue;
                 }
             };
+            if mapping.values.contains_key(&col) {
+                err(at, "target_taken", format!("'{field}' is translated twice"));
+                continue;
+            }
             if values.len() > MAX_ENTRIES {
                 err(at, "too_many", format!("at most {MAX_ENTRIES} values"));
                 continue;
@@ -428,12 +443,17 @@ fn takes_value(col: &Column, value: &str, ctx: &LeadContext) -> Result<(), Strin
 pub fn map_headers(headers: &[String], defs: &[CustomFieldDef], mapping: &Mapping) -> Vec<Column> {
     let mut taken: std::collections::HashSet<Column> =
         mapping.columns.values().map(|(_, c)| c.clone()).collect();
+    let mut explicit_seen = std::collections::HashSet::new();
     headers
         .iter()
         .map(|h| {
             let norm = normalize_name(h);
             if let Some((_, col)) = mapping.columns.get(&norm) {
-                return col.clone();
+                // The same header twice: the first column is the mapped one.
+                return match explicit_seen.insert(norm) {
+                    true => col.clone(),
+                    false => Column::Unknown,
+                };
             }
             let col = defs
                 .iter()
@@ -608,5 +628,21 @@ mod tests {
         assert_eq!(input.custom["budget"], serde_json::json!("1200"));
         assert_eq!(input.status.as_deref(), Some("Contacted"));
         assert_eq!(input.address.postal_code.as_deref(), Some("560001"));
+    }
+
+    /// A header the explicit mapping names, twice in the file: the first column is mapped,
+    /// the second is unknown (its cells must not overwrite the first's).
+    #[test]
+    fn when_a_mapped_header_repeats_should_map_the_first_only() {
+        let options = ImportOptions {
+            columns: [("Stage".to_string(), "status".to_string())].into(),
+            ..Default::default()
+        };
+        let mapping = Mapping::new(&options, &LeadContext::default()).unwrap();
+        let headers = ["Stage", "Email", "stage"].map(String::from);
+        assert_eq!(
+            map_headers(&headers, &[], &mapping),
+            [Column::Field("status"), Column::Field("email"), Column::Unknown]
+        );
     }
 }

@@ -514,7 +514,7 @@ impl Checker<'_> {
                 input.status = None;
             }
             let now = self.run.clock.now();
-            let same = update::updated_lead(&before, &input, self.ctx, now)
+            let same = update::updated_lead(&before, &input, self.ctx, now, self.run.options.quality())
                 .is_ok_and(|after| update::changed_fields(&before, &after).is_empty());
             return Ok(if same {
                 Row::Update {
@@ -526,7 +526,13 @@ impl Checker<'_> {
                 Row::Converted { lead: before.id, key }
             });
         }
-        let after = match update::updated_lead(&before, &row.input, self.ctx, self.run.clock.now()) {
+        let after = match update::updated_lead(
+            &before,
+            &row.input,
+            self.ctx,
+            self.run.clock.now(),
+            self.run.options.quality(),
+        ) {
             Err(e) => return Ok(Row::Invalid(e)),
             Ok(after) => after,
         };
@@ -1214,10 +1220,12 @@ impl ImportRun<'_> {
             }
             let current = self.store.get_lead(&self.tenant.id, &before.id).await?;
             match current {
-                Some(c) if !update::is_converted(&c) => match update::updated_lead(&c, input, ctx, now) {
-                    Ok(a) => (before, after) = (c, a),
-                    Err(_) => break,
-                },
+                Some(c) if !update::is_converted(&c) => {
+                    match update::updated_lead(&c, input, ctx, now, self.options.quality()) {
+                        Ok(a) => (before, after) = (c, a),
+                        Err(_) => break,
+                    }
+                }
                 _ => break,
             }
         }

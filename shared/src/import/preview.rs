@@ -19,6 +19,8 @@ const MAX_VALUE_LEN: usize = 80;
 /// largest row shown: the preview travels in the job record, which a DynamoDB item bounds.
 const MAX_COLUMNS: usize = 200;
 const MAX_ROW_BYTES: usize = 4096;
+/// What the whole preview may grow to (about; values and rows stop being added past it).
+const MAX_BYTES: usize = 120 * 1024;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Preview {
@@ -26,6 +28,9 @@ pub struct Preview {
     /// The first valid rows, parsed as they would be stored (normalized email, E.164 phones,
     /// source ids, translated values).
     pub rows: Vec<serde_json::Value>,
+    /// About how large the preview is (kept under `MAX_BYTES`; carried across chunks).
+    #[serde(default)]
+    pub approx_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,9 +108,11 @@ impl Preview {
                 other_values: 0,
             })
             .collect();
+        let approx_bytes = headers.len().min(MAX_COLUMNS) * 160;
         Preview {
             columns,
             rows: vec![],
+            approx_bytes,
         }
     }
 
@@ -135,7 +142,8 @@ impl Preview {
             let value: String = cell.chars().take(MAX_VALUE_LEN).collect();
             if let Some(v) = stats.values.iter_mut().find(|v| v.value == value) {
                 v.count += 1;
-            } else if stats.values.len() < MAX_VALUES {
+            } else if stats.values.len() < MAX_VALUES && self.approx_bytes < MAX_BYTES {
+                self.approx_bytes += value.len() + 48;
                 stats.values.push(ValueStats {
                     maps_to: mapping.maps_value(col, cell, ctx),
                     value,
@@ -147,8 +155,11 @@ impl Preview {
         }
         if let Some(n) = valid.filter(|_| self.rows.len() < PREVIEW_ROWS)
             && let Ok(row) = serde_json::to_value(n)
-            && row.to_string().len() <= MAX_ROW_BYTES
+            && let len = row.to_string().len()
+            && len <= MAX_ROW_BYTES
+            && self.approx_bytes + len <= MAX_BYTES
         {
+            self.approx_bytes += len;
             self.rows.push(row);
         }
     }

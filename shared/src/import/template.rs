@@ -123,17 +123,20 @@ pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
 /// The CSV template: the valid-values title row, the header, the example row.
 pub fn template_csv(cols: &[TemplateColumn]) -> Vec<u8> {
     let mut w = csv::Writer::from_writer(Vec::new());
+    // Cells are neutralized as an export's are (a source named "=cmd" must not run in a
+    // spreadsheet); the import restores them.
+    let safe = |v: &str| crate::cells::neutralize(v).into_owned();
     let title = cols
         .iter()
         .enumerate()
         .map(|(i, c)| match (i, c.valid_values.is_empty()) {
             (0, _) => VALID_VALUES_TITLE.to_owned(),
             (_, true) => String::new(),
-            (_, false) => format!("one of: {}", c.valid_values.join(" | ")),
+            (_, false) => safe(&format!("one of: {}", c.valid_values.join(" | "))),
         });
     let _ = w.write_record(title);
-    let _ = w.write_record(cols.iter().map(|c| c.header.as_str()));
-    let _ = w.write_record(cols.iter().map(|c| c.example.as_str()));
+    let _ = w.write_record(cols.iter().map(|c| safe(&c.header)));
+    let _ = w.write_record(cols.iter().map(|c| safe(&c.example)));
     w.into_inner().unwrap_or_default()
 }
 

@@ -8,6 +8,7 @@
 //! - tags add to the lead's tags; custom values merge by key; the address merges by part;
 //! - a converted lead is never overwritten (the caller checks `is_converted` first).
 
+use crate::domain::data_quality::{self, DataQuality};
 use crate::domain::error::FieldError;
 use crate::domain::lead::{Lead, LeadContext, LeadInput};
 use crate::domain::status::LeadStatus;
@@ -69,8 +70,29 @@ pub fn row_patch(input: &LeadInput, lead: &Lead) -> LeadPatch {
 }
 
 /// The lead after the row, or the row's errors (an illegal status move names the allowed
-/// ones).
+/// ones). Under `keep_flagged`, malformed contact values (or an owner who is no rep) are
+/// kept aside in the lead's `data_warnings` and the rest of the row applies, as for a new
+/// lead.
 pub fn updated_lead(
+    lead: &Lead,
+    input: &LeadInput,
+    ctx: &LeadContext,
+    now: DateTime<Utc>,
+    quality: DataQuality,
+) -> Result<Lead, Vec<FieldError>> {
+    match apply_row(lead, input, ctx, now) {
+        Err(errs) if quality == DataQuality::KeepFlagged && data_quality::all_keepable(&errs) => {
+            let mut kept = input.clone();
+            let warnings = data_quality::set_aside(&mut kept, &errs);
+            let mut next = apply_row(lead, &kept, ctx, now).map_err(|_| errs)?;
+            next.data_warnings.extend(warnings);
+            Ok(next)
+        }
+        other => other,
+    }
+}
+
+fn apply_row(
     lead: &Lead,
     input: &LeadInput,
     ctx: &LeadContext,

@@ -120,6 +120,7 @@ fn is_zero(n: &u32) -> bool {
 /// Runs a `validated` job again on the file it validated, without a new upload: with the
 /// same options (in `all_or_nothing` when they were `validate`) or `options` (checked like a
 /// new job's). Refused when the job is not validated, or its file changed or is gone since.
+/// Asked again of a `queued` job (without options), it only asks for the start again.
 pub async fn run_validated_job(
     store: &dyn LeadStore,
     blobs: &dyn BlobStore,
@@ -131,24 +132,20 @@ pub async fn run_validated_job(
         .await?
         .ok_or(ServiceError::NotFound { what: "import job" })?;
     let job = found.value;
-    if job.status != ImportJobStatus::Validated {
-        return Err(ServiceError::InUse(format!(
-            "only a validated job can be run; this one is {}",
-            serde_json::to_value(job.status)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        )));
-    }
-    let options = match options {
-        Some(o) => o,
-        None => ImportOptions {
-            mode: crate::import::ImportMode::AllOrNothing,
-            ..job.options.clone()
-        },
+    // A queued job whose start was lost (the marker's write failed) is asked for again.
+    let validated_run = match job.status {
+        ImportJobStatus::Validated => job.run,
+        ImportJobStatus::Queued if options.is_none() => job.run.saturating_sub(1),
+        other => {
+            return Err(ServiceError::InUse(format!(
+                "only a validated job can be run; this one is {}",
+                serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )));
+        }
     };
-    let ctx = crate::services::leads::load_context(store, tenant).await?;
-    crate::import::mapping::Mapping::new(&options, &ctx)?;
     let key = BlobKey::parse(&job.key)?;
     let etag = match blobs.head(&key).await {
         Ok(Some(meta)) => meta.etag,
@@ -159,35 +156,14 @@ pub async fn run_validated_job(
         }
         Err(e) => return Err(e.into()),
     };
-    if job.claim.as_deref() != Some(super::imports::claim_id(&job.key, &etag, job.run).as_str()) {
+    if job.claim.as_deref() != Some(super::imports::claim_id(&job.key, &etag, validated_run).as_str()) {
         return Err(ServiceError::InUse(
             "the file changed since it was validated; its new version is imported as it arrives".into(),
         ));
     }
-    let job_key = job.key.clone();
-    let queued = ImportJob {
-        options,
-        status: ImportJobStatus::Queued,
-        run: job.run + 1,
-        progress: None,
-        failure: None,
-        lease_until: None,
-        report: None,
-        ..job
-    };
-    // Conditional on the version read: of two runs asked at once, one is queued.
-    put_typed(
-        store,
-        &tenant.id,
-        IMPORT_JOB,
-        id,
-        &queued,
-        Expect::Version(found.version),
-    )
-    .await?;
     // A dropped file's key does not name its job: this record leads its next run to it.
     let pointer = serde_json::json!({ "job": id });
-    let rerun_id = super::imports::claim_id(&job_key, &etag, 0);
+    let rerun_id = super::imports::claim_id(&job.key, &etag, 0);
     store
         .put_record(
             &tenant.id,
@@ -197,8 +173,42 @@ pub async fn run_validated_job(
             Expect::Any,
         )
         .await?;
-    // The Lambda import function starts on this marker; the gateway's scan finds the job's
-    // new claim by itself.
+    let queued = if job.status == ImportJobStatus::Queued {
+        job
+    } else {
+        let options = match options {
+            Some(o) => o,
+            None => ImportOptions {
+                mode: crate::import::ImportMode::AllOrNothing,
+                ..job.options.clone()
+            },
+        };
+        let ctx = crate::services::leads::load_context(store, tenant).await?;
+        crate::import::mapping::Mapping::new(&options, &ctx)?;
+        let queued = ImportJob {
+            options,
+            status: ImportJobStatus::Queued,
+            run: job.run + 1,
+            progress: None,
+            failure: None,
+            lease_until: None,
+            report: None,
+            ..job
+        };
+        // Conditional on the version read: of two runs asked at once, one is queued.
+        put_typed(
+            store,
+            &tenant.id,
+            IMPORT_JOB,
+            id,
+            &queued,
+            Expect::Version(found.version),
+        )
+        .await?;
+        queued
+    };
+    // The Lambda import function starts on this marker (after the job names its new run);
+    // the gateway's scan finds the job's new claim by itself.
     super::imports::leave_continuation(blobs, &key, &etag, &format!("run{}", queued.run)).await?;
     Ok(queued)
 }

@@ -490,16 +490,50 @@ pub async fn list_visible_leads(
     Ok(store.list_leads(&tenant.id, &query).await?)
 }
 
+/// Where a lead's attachments live in the bucket (`attachments/{tenant}/{lead}/…`).
+pub fn attachments_prefix(tenant: &TenantId, lead: &LeadId) -> String {
+    format!("attachments/{tenant}/{lead}/")
+}
+
+/// Deletes a lead, its timeline and its attachments. Deleting is for admins (a rep's mistake
+/// must not erase a lead for everyone). The files go after the lead: a failure there leaves
+/// files of a deleted lead, logged, never a lead without its files.
 pub async fn delete_lead(
     store: &dyn LeadStore,
+    blobs: &dyn crate::ports::blob::BlobStore,
     tenant: &Tenant,
     principal: &crate::domain::tenant::Principal,
     id: &LeadId,
     expected_version: Option<u64>,
 ) -> Result<(), ServiceError> {
+    if principal.role != crate::domain::tenant::Role::Admin {
+        return Err(ServiceError::Forbidden("deleting a lead is for admins"));
+    }
     get_visible_lead(store, tenant, principal, id).await?;
     match store.delete_lead(&tenant.id, id, expected_version).await {
-        Err(crate::ports::store::StoreError::NotFound) => Err(ServiceError::NotFound { what: "lead" }),
-        other => Ok(other?),
+        Err(crate::ports::store::StoreError::NotFound) => {
+            return Err(ServiceError::NotFound { what: "lead" });
+        }
+        other => other?,
+    }
+    let prefix = attachments_prefix(&tenant.id, id);
+    let mut after: Option<String> = None;
+    loop {
+        let page = match blobs.list(&prefix, after.as_deref(), 1000).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(lead = %id, error = %e, "attachments of a deleted lead could not be listed");
+                return Ok(());
+            }
+        };
+        for meta in &page.items {
+            if let Err(e) = blobs.delete(&meta.key).await {
+                tracing::warn!(lead = %id, error = %e, "an attachment of a deleted lead could not be removed");
+            }
+        }
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(()),
+        }
     }
 }

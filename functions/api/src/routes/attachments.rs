@@ -12,7 +12,7 @@ use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::filename::check_filename;
 use leadgate_core::ports::blob::{BlobKey, UploadTerms};
 use leadgate_core::services::activities::{AttachmentRef, record_attachment};
-use leadgate_core::services::leads::get_visible_lead;
+use leadgate_core::services::leads::{attachments_prefix, get_visible_lead};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -66,10 +66,6 @@ pub struct AttachmentDownload {
     pub expires_in_seconds: u64,
 }
 
-fn prefix(tenant: &str, lead: &str) -> String {
-    format!("attachments/{tenant}/{lead}/")
-}
-
 /// `type/subtype` of HTTP token characters (RFC 9110), as the schema's pattern says: it is
 /// signed into the upload URL as a header, so nothing else may pass.
 fn is_mime_type(s: &str) -> bool {
@@ -118,7 +114,7 @@ pub async fn create_attachment(
     let filename = new.filename.clone();
     let key = BlobKey::parse(&format!(
         "{}{att}/{}",
-        prefix(caller.tenant.id.as_str(), &lead.id.to_string()),
+        attachments_prefix(&caller.tenant.id, &lead.id),
         leadgate_core::domain::filename::key_segment(&filename)
     ))
     .map_err(|_| {
@@ -171,7 +167,7 @@ pub async fn list_attachments(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Vec<Attachment>>> {
     let lead = get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
-    let prefix = prefix(caller.tenant.id.as_str(), &lead.id.to_string());
+    let prefix = attachments_prefix(&caller.tenant.id, &lead.id);
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
@@ -216,7 +212,7 @@ pub async fn download_attachment(
     }
     let prefix = format!(
         "{}{attachment_id}/",
-        prefix(caller.tenant.id.as_str(), &lead.id.to_string())
+        attachments_prefix(&caller.tenant.id, &lead.id)
     );
     let page = st
         .blobs

@@ -211,6 +211,7 @@ pub async fn delete_lead(
 ) -> ApiResult<StatusCode> {
     svc::delete_lead(
         &*st.store,
+        &*st.blobs,
         &caller.tenant,
         &caller.principal,
         &lead_id(&id)?,
