@@ -203,6 +203,12 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"name": "k", "user": "u", "role": "admin"})),
         ),
         (Method::DELETE, "/v1/settings/api-keys/{key}", None),
+        (Method::GET, "/v1/settings/import-profiles", None),
+        (Method::GET, "/v1/settings/import-profiles/{profile}", None),
+        (Method::DELETE, "/v1/settings/import-profiles/{profile}", None),
+        (Method::GET, "/v1/imports/{job}", None),
+        (Method::POST, "/v1/imports/{job}/run", Some(json!({}))),
+        (Method::DELETE, "/v1/imports/{job}", None),
     ]
 }
 
@@ -240,6 +246,22 @@ async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() 
         Some(json!({"key": "contact", "name": "C", "source": "website-form"})),
     )
     .await;
+    h.call(
+        Method::PUT,
+        "/v1/settings/import-profiles/crm",
+        &admin,
+        Some(json!({"name": "crm", "options": {"columns": {"private notes": "ignore"}}})),
+    )
+    .await;
+    let job = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &admin,
+            Some(json!({"filename": "private.csv"})),
+        )
+        .await;
+    let job_id = job.body["job"]["id"].as_str().unwrap().to_owned();
     let keys = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
     let acme_key_id = keys.body[0]["id"].as_str().unwrap().to_owned();
     let before = h
@@ -253,14 +275,19 @@ async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() 
             .replace("{field}", "budget")
             .replace("{rep}", "ana")
             .replace("{form}", "contact")
-            .replace("{key}", &acme_key_id);
+            .replace("{key}", &acme_key_id)
+            .replace("{profile}", "crm")
+            .replace("{job}", &job_id);
         let r = h.call(method.clone(), &path, &h.globex_admin, body).await;
         let text = r.body.to_string();
         assert!(
             !text.contains("Secret Sam") && !text.contains("sam@acme.test") && !text.contains("private"),
             "{method} {path} leaked: {text}"
         );
-        if template.contains("{lead}") || template.contains("{key}") {
+        if ["{lead}", "{key}", "{profile}", "{job}"]
+            .iter()
+            .any(|p| template.contains(p))
+        {
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {text}");
         }
         if template == "/v1/leads" && method == Method::GET {
@@ -274,6 +301,14 @@ async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() 
         .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
         .await;
     assert_eq!(after.body, before.body, "acme's lead is untouched");
+    let profile = h
+        .call(Method::GET, "/v1/settings/import-profiles/crm", &admin, None)
+        .await;
+    assert_eq!(profile.body["options"]["columns"]["private notes"], "ignore");
+    let job = h
+        .call(Method::GET, &format!("/v1/imports/{job_id}"), &admin, None)
+        .await;
+    assert_eq!(job.body["status"], "awaiting_upload");
     let keys_after = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
     assert!(keys_after.body[0].get("revoked_at").is_none());
     let form = h
@@ -934,6 +969,43 @@ async fn when_import_profiles_are_saved_should_check_them_and_jobs_should_use_th
         )
         .await;
     assert_eq!(job.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", job.body);
+}
+
+/// Deleting a lead is for admins (a rep gets 403 and the lead stays), and takes its
+/// attachments out of the bucket with it.
+#[tokio::test]
+async fn when_a_lead_is_deleted_should_need_an_admin_and_remove_its_files() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &a,
+            Some(
+                json!({"name": "Del Dee", "email": "del@dee.example", "source": "referral", "owner": "ana"}),
+            ),
+        )
+        .await;
+    let id = lead.body["id"].as_str().unwrap().to_owned();
+    let lead_id = leadgate_core::domain::LeadId::parse(&id).unwrap();
+    let tenant = leadgate_core::domain::TenantId::parse("acme").unwrap();
+    let prefix = leadgate_core::services::leads::attachments_prefix(&tenant, &lead_id);
+    let file = leadgate_core::ports::blob::BlobKey::parse(&format!("{prefix}0123abcd/contract.pdf")).unwrap();
+    h.blobs
+        .put(&file, bytes::Bytes::from_static(b"%PDF-1.7"), "application/pdf")
+        .await
+        .unwrap();
+    let by_rep = h
+        .call(Method::DELETE, &format!("/v1/leads/{id}"), &h.acme_rep, None)
+        .await;
+    assert_eq!(by_rep.status, StatusCode::FORBIDDEN, "{}", by_rep.body);
+    let still = h.call(Method::GET, &format!("/v1/leads/{id}"), &a, None).await;
+    assert_eq!(still.status, StatusCode::OK);
+    let by_admin = h.call(Method::DELETE, &format!("/v1/leads/{id}"), &a, None).await;
+    assert_eq!(by_admin.status, StatusCode::NO_CONTENT, "{}", by_admin.body);
+    let left = h.blobs.list(&prefix, None, 10).await.unwrap();
+    assert!(left.items.is_empty(), "{:?}", left.items);
 }
 
 /// Probe findings: inputs that answered 500 or text/plain now answer a 4xx problem+json

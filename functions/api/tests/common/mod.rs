@@ -26,6 +26,7 @@ pub struct Harness {
     pub base: String,
     http: reqwest::Client,
     pub store: Arc<dyn LeadStore>,
+    pub blobs: Arc<dyn leadgate_core::ports::blob::BlobStore>,
     pub acme_admin: String,
     pub acme_rep: String,
     pub globex_admin: String,
@@ -73,7 +74,7 @@ pub const FIXTURE_KEY: &str = "lg_fixture_admin_key_for_lambda_events_0001";
 pub async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn LeadStore> = Arc::new(SqliteStore::in_memory().unwrap());
-    let blobs = Arc::new(
+    let blobs: Arc<dyn leadgate_core::ports::blob::BlobStore> = Arc::new(
         LocalBlobStore::open(LocalBlobConfig {
             root: dir.path().join("bucket"),
             public_url: "http://127.0.0.1:9".into(),
@@ -104,7 +105,7 @@ pub async fn harness() -> Harness {
     let globex_admin = key(&*store, &globex, "admin", Role::Admin, None).await;
     let app = lambda_router(ApiState {
         store: store.clone(),
-        blobs,
+        blobs: blobs.clone(),
         clock: Arc::new(SystemClock),
         fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
     });
@@ -117,6 +118,7 @@ pub async fn harness() -> Harness {
         base,
         http: reqwest::Client::new(),
         store,
+        blobs,
         acme_admin,
         acme_rep,
         globex_admin,
