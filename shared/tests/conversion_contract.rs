@@ -149,7 +149,7 @@ async fn converts_once_and_links(store: Arc<dyn LeadStore>) {
         other => panic!("expected the first result, got {other:?}"),
     }
     assert_eq!(
-        list_deals(&*f.store, &f.tenant, None, None, None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, None, None, None, 50)
             .await
             .unwrap()
             .items
@@ -159,6 +159,7 @@ async fn converts_once_and_links(store: Arc<dyn LeadStore>) {
     let by_stage = list_deals(
         &*f.store,
         &f.tenant,
+        &f.admin,
         Some(&RepId::parse("ana").unwrap()),
         Some("proposal"),
         None,
@@ -168,7 +169,7 @@ async fn converts_once_and_links(store: Arc<dyn LeadStore>) {
     .unwrap();
     assert_eq!(by_stage.items.len(), 1);
     assert!(
-        list_deals(&*f.store, &f.tenant, None, Some("won"), None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, None, Some("won"), None, 50)
             .await
             .unwrap()
             .items
@@ -201,7 +202,7 @@ async fn concurrent_double_convert(store: Arc<dyn LeadStore>) {
     assert_eq!(converted, 1, "exactly one conversion wins");
     assert_eq!(deal_ids.len(), 1, "everyone sees the same deal");
     assert_eq!(
-        list_deals(&*f.store, &f.tenant, None, None, None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, None, None, None, 50)
             .await
             .unwrap()
             .items
@@ -467,11 +468,78 @@ async fn bulk_mixed_outcomes(store: Arc<dyn LeadStore>) {
         .await,
         Err(ServiceError::Validation(_))
     ));
-    let deals: Vec<Deal> = list_deals(&*f.store, &f.tenant, None, Some("discovery"), None, 2)
+    let deals: Vec<Deal> = list_deals(&*f.store, &f.tenant, &f.admin, None, Some("discovery"), None, 2)
         .await
         .unwrap()
         .items;
     assert_eq!(deals.len(), 2, "default stage is the first one; page of 2");
+}
+
+/// With `reps_see_own_leads_only`, a rep lists and reads only the prospects and deals
+/// converted from leads they own; the others are not found (as their leads are not).
+async fn reps_see_own_prospects_and_deals(store: Arc<dyn LeadStore>) {
+    use leadgate_core::services::conversion::{get_deal, get_prospect, list_prospects};
+    let mut f = fixture(store).await;
+    reps::put_rep(
+        &*f.store,
+        &f.tenant.id,
+        Rep {
+            id: RepId::parse("ben").unwrap(),
+            name: "Ben".into(),
+            weight: 1,
+            active: true,
+        },
+    )
+    .await
+    .unwrap();
+    let mut converted = vec![];
+    for (name, owner) in [("Ana Lead", "ana"), ("Ben Lead", "ben")] {
+        let id = f.lead(name, LeadStatus::Qualified, Some(owner)).await;
+        let ConvertOutcome::Converted(r) = f.convert(&id, &with_deal()).await.unwrap() else {
+            panic!("converted");
+        };
+        converted.push(r);
+    }
+    let mut settings = f.tenant.settings.clone();
+    settings.reps_see_own_leads_only = true;
+    f.tenant = tenants::update_settings(&*f.store, &f.tenant.id, settings)
+        .await
+        .unwrap();
+    let ana = Principal {
+        tenant: f.tenant.id.clone(),
+        user: "ana".into(),
+        role: Role::Rep,
+    };
+    let prospects = list_prospects(&*f.store, &f.tenant, &ana, None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        prospects
+            .items
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["Ana Lead"]
+    );
+    let deals = list_deals(&*f.store, &f.tenant, &ana, None, None, None, 50)
+        .await
+        .unwrap();
+    assert_eq!(deals.items.len(), 1);
+    let bens = &converted[1];
+    assert!(matches!(
+        get_prospect(&*f.store, &f.tenant, &ana, &bens.prospect.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    let ben_deal = bens.deal.as_ref().unwrap();
+    assert!(matches!(
+        get_deal(&*f.store, &f.tenant, &ana, &ben_deal.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(
+        get_deal(&*f.store, &f.tenant, &f.admin, &ben_deal.id)
+            .await
+            .is_ok()
+    );
 }
 
 macro_rules! contract {
@@ -509,6 +577,10 @@ macro_rules! contract {
             case!(
                 when_converting_in_bulk_should_report_each_lead,
                 bulk_mixed_outcomes
+            );
+            case!(
+                when_reps_see_only_their_own_leads_should_see_only_their_prospects_and_deals,
+                reps_see_own_prospects_and_deals
             );
         }
     };

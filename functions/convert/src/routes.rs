@@ -162,6 +162,7 @@ pub async fn list_prospects(
     let page = svc::list_prospects(
         &*st.store,
         &caller.tenant,
+        &caller.principal,
         owner(&p)?.as_ref(),
         p.cursor.as_deref(),
         leadgate_core::domain::query::page_limit(p.limit)?,
@@ -180,7 +181,9 @@ pub async fn get_prospect(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Prospect>> {
-    Ok(Json(svc::get_prospect(&*st.store, &caller.tenant, &id).await?))
+    Ok(Json(
+        svc::get_prospect(&*st.store, &caller.tenant, &caller.principal, &id).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/deals", tag = "conversion", params(ListParams),
@@ -193,6 +196,7 @@ pub async fn list_deals(
     let page = svc::list_deals(
         &*st.store,
         &caller.tenant,
+        &caller.principal,
         owner(&p)?.as_ref(),
         p.stage.as_deref(),
         p.cursor.as_deref(),
@@ -212,5 +216,7 @@ pub async fn get_deal(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Deal>> {
-    Ok(Json(svc::get_deal(&*st.store, &caller.tenant, &id).await?))
+    Ok(Json(
+        svc::get_deal(&*st.store, &caller.tenant, &caller.principal, &id).await?,
+    ))
 }

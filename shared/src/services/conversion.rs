@@ -401,22 +401,38 @@ pub async fn convert_many(
     Ok(out)
 }
 
+/// Whether `principal` may see a prospect or deal with this owner: a rep limited to their
+/// own leads sees only what was converted from them (the same rule as for leads).
+fn visible(tenant: &Tenant, principal: &Principal, owner: Option<&RepId>) -> bool {
+    principal
+        .owner_scope(&tenant.settings)
+        .is_none_or(|scope| owner == Some(&scope))
+}
+
 pub async fn get_prospect(
     store: &dyn LeadStore,
     tenant: &Tenant,
+    principal: &Principal,
     id: &str,
 ) -> Result<Prospect, ServiceError> {
-    Ok(get_typed::<Prospect>(store, &tenant.id, kinds::PROSPECT, id)
+    get_typed::<Prospect>(store, &tenant.id, kinds::PROSPECT, id)
         .await?
-        .ok_or(ServiceError::NotFound { what: "prospect" })?
-        .value)
+        .map(|v| v.value)
+        .filter(|p| visible(tenant, principal, p.owner.as_ref()))
+        .ok_or(ServiceError::NotFound { what: "prospect" })
 }
 
-pub async fn get_deal(store: &dyn LeadStore, tenant: &Tenant, id: &str) -> Result<Deal, ServiceError> {
-    Ok(get_typed::<Deal>(store, &tenant.id, kinds::DEAL, id)
+pub async fn get_deal(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    id: &str,
+) -> Result<Deal, ServiceError> {
+    get_typed::<Deal>(store, &tenant.id, kinds::DEAL, id)
         .await?
-        .ok_or(ServiceError::NotFound { what: "deal" })?
-        .value)
+        .map(|v| v.value)
+        .filter(|d| visible(tenant, principal, d.owner.as_ref()))
+        .ok_or(ServiceError::NotFound { what: "deal" })
 }
 
 /// Pages through records of a kind (in id order, i.e. creation order), keeping those `keep`
@@ -466,12 +482,13 @@ async fn page_records<T: serde::de::DeserializeOwned>(
 pub async fn list_prospects(
     store: &dyn LeadStore,
     tenant: &Tenant,
+    principal: &Principal,
     owner: Option<&RepId>,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Prospect>, ServiceError> {
     page_records(store, tenant, kinds::PROSPECT, cursor, limit, |p: &Prospect| {
-        owner.is_none_or(|o| p.owner.as_ref() == Some(o))
+        owner.is_none_or(|o| p.owner.as_ref() == Some(o)) && visible(tenant, principal, p.owner.as_ref())
     })
     .await
 }
@@ -479,13 +496,16 @@ pub async fn list_prospects(
 pub async fn list_deals(
     store: &dyn LeadStore,
     tenant: &Tenant,
+    principal: &Principal,
     owner: Option<&RepId>,
     stage: Option<&str>,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Deal>, ServiceError> {
     page_records(store, tenant, kinds::DEAL, cursor, limit, |d: &Deal| {
-        owner.is_none_or(|o| d.owner.as_ref() == Some(o)) && stage.is_none_or(|s| d.stage == s)
+        owner.is_none_or(|o| d.owner.as_ref() == Some(o))
+            && stage.is_none_or(|s| d.stage == s)
+            && visible(tenant, principal, d.owner.as_ref())
     })
     .await
 }
