@@ -1,33 +1,27 @@
-//! Leads and activities in the single table.
-//!
-//! Lists run one Query per write shard, concurrently, each with the same key range and
-//! filter, and merge the results by sort key. The cursor is the position of the last lead
-//! returned; because positions are unique and every shard query starts strictly after it,
-//! no lead is skipped or repeated across pages however the shards interleave.
+//! Leads and activities in the single table: the writes (create with its guards, batches,
+//! changes with their records and entries, delete), reads by id and contact, the timeline.
+//! Lists are in `lead_list`.
 
 use super::keys::{self, ACTIVITY_PREFIX, LEAD_SK};
-use super::table::{self, IndexDef, PK, SK};
+use super::table::{self, PK, SK};
 use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, key, n, s, sdk};
-use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
+use crate::adapters::lead_index::{activity_pos, created_pos};
 use crate::domain::activity::Activity;
-use crate::domain::custom_field::CustomValue;
 use crate::domain::duplicate::{DuplicateMatch, MatchKey, match_keys};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
-use crate::domain::query::{
-    LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
-};
-use crate::domain::time::{position, time_prefix};
+use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
+use crate::domain::time::position;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 use std::collections::HashMap;
 
 /// Sort keys are `{micros:016}#{id}`; these bound every possible one.
-const POS_MIN: &str = "0";
-const POS_MAX: &str = "~";
+pub(super) const POS_MIN: &str = "0";
+pub(super) const POS_MAX: &str = "~";
 
 type TxError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
 
@@ -66,200 +60,11 @@ fn put_item(
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
-fn parse_lead(item: &Item) -> Result<Lead, StoreError> {
+pub(super) fn parse_lead(item: &Item) -> Result<Lead, StoreError> {
     let av = item
         .get("lead")
         .ok_or_else(|| StoreError::Corrupt("lead item without lead attribute".into()))?;
     sd::from_attribute_value(av.clone()).map_err(|e| StoreError::Corrupt(format!("lead: {e}")))
-}
-
-fn custom_av(v: &CustomValue) -> AttributeValue {
-    match v {
-        CustomValue::Bool(b) => AttributeValue::Bool(*b),
-        CustomValue::Number(x) => AttributeValue::N(x.to_string()),
-        CustomValue::Text(t) => AttributeValue::S(t.clone()),
-    }
-}
-
-/// A Query plan: which index, key range and filter serve a LeadQuery.
-struct Plan {
-    index: IndexDef,
-    /// Partition key for a shard.
-    pk: Box<dyn Fn(u16) -> String + Send + Sync>,
-    lo: String,
-    hi: String,
-    filter: Vec<String>,
-    names: HashMap<String, String>,
-    values: HashMap<String, AttributeValue>,
-    forward: bool,
-    after: Option<String>,
-}
-
-impl Plan {
-    fn new(tenant: &TenantId, q: &LeadQuery) -> Result<Self, StoreError> {
-        let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
-        let t = tenant.clone();
-        let (index, pk): (IndexDef, Box<dyn Fn(u16) -> String + Send + Sync>) =
-            match (q.sort, &q.status, &q.owner, &q.source) {
-                (SortField::LastActivity, ..) => {
-                    (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh)))
-                }
-                (SortField::Created, Some(st), ..) => {
-                    let st = st.as_str();
-                    (table::BY_STATUS, Box::new(move |sh| keys::status_pk(&t, st, sh)))
-                }
-                (SortField::Created, None, Some(o), _) => {
-                    let o = match o {
-                        OwnerFilter::Unassigned => None,
-                        OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
-                    };
-                    (
-                        table::BY_OWNER,
-                        Box::new(move |sh| keys::owner_pk(&t, o.as_deref(), sh)),
-                    )
-                }
-                (SortField::Created, None, None, Some(src)) => {
-                    let src = src.as_str().to_owned();
-                    (
-                        table::BY_SOURCE,
-                        Box::new(move |sh| keys::source_pk(&t, &src, sh)),
-                    )
-                }
-                (SortField::Created, None, None, None) => {
-                    (table::BY_CREATED, Box::new(move |sh| keys::all_pk(&t, sh)))
-                }
-            };
-        let mut plan = Plan {
-            index,
-            pk,
-            lo: POS_MIN.into(),
-            hi: POS_MAX.into(),
-            filter: vec![],
-            names: HashMap::from([("#lead".to_owned(), "lead".to_owned())]),
-            values: HashMap::new(),
-            forward: q.order == SortOrder::Asc,
-            after: after.clone(),
-        };
-        // The index's own sort range comes from its date range; the other range is a filter.
-        let (key_range, filter_range, filter_attr) = match q.sort {
-            SortField::Created => (q.created, q.last_activity, "activity_sk"),
-            SortField::LastActivity => (q.last_activity, q.created, "created_sk"),
-        };
-        if let Some(f) = key_range.from {
-            plan.lo = time_prefix(f);
-        }
-        if let Some(t) = key_range.to {
-            plan.hi = time_prefix(t);
-        }
-        if let Some(a) = &after {
-            if plan.forward {
-                plan.lo = plan.lo.max(a.clone());
-            } else {
-                plan.hi = plan.hi.min(a.clone());
-            }
-        }
-        if let Some(f) = filter_range.from {
-            plan.cond(
-                &format!("{filter_attr} >= :rf"),
-                ":rf",
-                AttributeValue::S(time_prefix(f)),
-            );
-        }
-        if let Some(t) = filter_range.to {
-            plan.cond(
-                &format!("{filter_attr} < :rt"),
-                ":rt",
-                AttributeValue::S(time_prefix(t)),
-            );
-        }
-        if index != table::BY_STATUS
-            && let Some(st) = q.status
-        {
-            plan.names.insert("#status".into(), "status".into());
-            plan.cond(
-                "#lead.#status = :st",
-                ":st",
-                AttributeValue::S(st.as_str().into()),
-            );
-        }
-        if index != table::BY_OWNER {
-            match &q.owner {
-                None => {}
-                Some(OwnerFilter::Unassigned) => {
-                    plan.names.insert("#owner".into(), "owner".into());
-                    plan.filter.push("attribute_not_exists(#lead.#owner)".into());
-                }
-                Some(OwnerFilter::Rep(r)) => {
-                    plan.names.insert("#owner".into(), "owner".into());
-                    plan.cond("#lead.#owner = :ow", ":ow", AttributeValue::S(r.as_str().into()));
-                }
-            }
-        }
-        if index != table::BY_SOURCE
-            && let Some(src) = &q.source
-        {
-            plan.names.insert("#source".into(), "source".into());
-            plan.cond(
-                "#lead.#source = :src",
-                ":src",
-                AttributeValue::S(src.as_str().into()),
-            );
-        }
-        if !q.tags.is_empty() {
-            plan.names.insert("#tags".into(), "tags".into());
-        }
-        for (i, tag) in q.tags.iter().enumerate() {
-            let v = format!(":tag{i}");
-            plan.cond(
-                &format!("contains(#lead.#tags, {v})"),
-                &v,
-                AttributeValue::S(tag.as_str().into()),
-            );
-        }
-        if !q.custom.is_empty() {
-            plan.names.insert("#custom".into(), "custom".into());
-        }
-        for (i, (k, val)) in q.custom.iter().enumerate() {
-            if !is_safe_custom_key(k) {
-                return Err(StoreError::Invalid(format!("custom field key {k:?}")));
-            }
-            let (name, v) = (format!("#cf{i}"), format!(":cf{i}"));
-            plan.names.insert(name.clone(), k.clone());
-            plan.cond(&format!("#lead.#custom.{name} = {v}"), &v, custom_av(val));
-        }
-        if let Some(job) = &q.import_job {
-            plan.names.insert("#prov".into(), "provenance".into());
-            plan.names.insert("#form".into(), "form".into());
-            plan.names.insert("#channel".into(), "channel".into());
-            plan.values
-                .insert(":importch".into(), AttributeValue::S("import".into()));
-            plan.cond(
-                "#lead.#prov.#form = :job AND #lead.#prov.#channel = :importch",
-                ":job",
-                AttributeValue::S(job.clone()),
-            );
-        }
-        // The lead map leaves an empty list out, so a lead has warnings when the key is there.
-        if let Some(has) = q.has_warnings {
-            plan.names.insert("#dw".into(), "data_warnings".into());
-            plan.filter.push(match has {
-                true => "attribute_exists(#lead.#dw)".into(),
-                false => "attribute_not_exists(#lead.#dw)".into(),
-            });
-        }
-        if let Some(p) = &q.text_prefix {
-            plan.values.insert(":q".into(), AttributeValue::S(p.clone()));
-            plan.filter.push(
-                "(begins_with(s_name, :q) OR begins_with(s_email, :q) OR begins_with(s_company, :q))".into(),
-            );
-        }
-        Ok(plan)
-    }
-
-    fn cond(&mut self, expr: &str, placeholder: &str, v: AttributeValue) {
-        self.filter.push(expr.to_owned());
-        self.values.insert(placeholder.to_owned(), v);
-    }
 }
 
 impl DynamoStore {
@@ -757,81 +562,6 @@ impl DynamoStore {
                 None => return Ok(()),
             }
         }
-    }
-
-    /// Queries one shard until it has `want` leads past the cursor, or runs out.
-    async fn query_shard(
-        &self,
-        plan: &Plan,
-        shard: u16,
-        want: usize,
-    ) -> Result<Vec<(String, Lead)>, StoreError> {
-        let mut out_items = Vec::new();
-        let mut start: Option<Item> = None;
-        let mut names = plan.names.clone();
-        names.insert("#ipk".into(), plan.index.pk.into());
-        names.insert("#isk".into(), plan.index.sk.into());
-        let mut values = plan.values.clone();
-        values.insert(":ipk".into(), s((plan.pk)(shard)));
-        values.insert(":lo".into(), s(plan.lo.clone()));
-        values.insert(":hi".into(), s(plan.hi.clone()));
-        let filter = (!plan.filter.is_empty()).then(|| plan.filter.join(" AND "));
-        // Only the #lead alias may go unused (when nothing filters on it).
-        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
-            names.remove("#lead");
-        }
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(plan.index.name)
-                .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
-                .scan_index_forward(plan.forward)
-                .limit((want as i32 + 1).max(25))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items() {
-                let pos = get_s(item, plan.index.sk).unwrap_or_default().to_owned();
-                if plan.after.as_deref() == Some(pos.as_str()) {
-                    continue;
-                }
-                out_items.push((pos, parse_lead(item)?));
-            }
-            match out.last_evaluated_key() {
-                Some(k) if out_items.len() < want => start = Some(k.clone()),
-                _ => return Ok(out_items),
-            }
-        }
-    }
-
-    pub(super) async fn list(&self, t: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
-        let plan = Plan::new(t, q)?;
-        let size = q.page_size();
-        let shard_results =
-            futures::future::try_join_all((0..self.shards).map(|sh| self.query_shard(&plan, sh, size + 1)))
-                .await?;
-        let mut merged: Vec<(String, Lead)> = shard_results.into_iter().flatten().collect();
-        merged.sort_by(|a, b| a.0.cmp(&b.0));
-        if !plan.forward {
-            merged.reverse();
-        }
-        let more = merged.len() > size;
-        merged.truncate(size);
-        let next_cursor = if more {
-            merged.last().map(|(p, _)| q.cursor_for(p.clone()))
-        } else {
-            None
-        };
-        Ok(Page {
-            items: merged.into_iter().map(|(_, l)| l).collect(),
-            next_cursor,
-        })
     }
 
     pub(super) async fn timeline(

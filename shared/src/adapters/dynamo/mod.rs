@@ -2,6 +2,7 @@
 //! layout and `leads` for the sharded, merged list queries.
 
 mod keys;
+mod lead_list;
 mod leads;
 mod records;
 pub mod table;
