@@ -1595,8 +1595,91 @@ async fn known_exports_import(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
     );
 }
 
+/// Legacy encodings as Excel saves "CSV" in Poland, Russia and Japan: the file is detected as
+/// what it is (it used to be read as Windows-1252, turning every name into mojibake).
+async fn legacy_encodings(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let e = Env::new(store, blobs).await;
+    let cases: [(&'static encoding_rs::Encoding, &str, &[&str]); 3] = [
+        (
+            encoding_rs::WINDOWS_1250,
+            "windows-1250",
+            &[
+                "Łukasz Wróbel",
+                "Małgorzata Kowalczyk",
+                "Zdeněk Dvořák",
+                "Jiří Novotný",
+                "Agnieszka Wiśniewska",
+                "Paweł Zieliński",
+            ],
+        ),
+        (
+            encoding_rs::WINDOWS_1251,
+            "windows-1251",
+            &[
+                "Иван Петров",
+                "Мария Смирнова",
+                "Алексей Кузнецов",
+                "Ольга Попова",
+                "Дмитрий Соколов",
+                "Наталья Лебедева",
+            ],
+        ),
+        (
+            encoding_rs::SHIFT_JIS,
+            "Shift_JIS",
+            &[
+                "山田太郎",
+                "佐藤花子",
+                "鈴木一郎",
+                "高橋美咲",
+                "田中健太",
+                "伊藤さくら",
+            ],
+        ),
+    ];
+    for (i, (enc, label, names)) in cases.into_iter().enumerate() {
+        let mut text = String::from("Name,Email,Lead Source\r\n");
+        for (j, n) in names.iter().enumerate() {
+            text.push_str(&format!("{n},p{i}x{j}@legacy.example,Referral\r\n"));
+        }
+        let (bytes, _, bad) = enc.encode(&text);
+        assert!(!bad, "{label}");
+        let r = e
+            .import(
+                &format!("legacy-{i}.csv"),
+                bytes.into_owned(),
+                opts(ImportMode::AllOrNothing, DuplicatePolicy::Skip),
+            )
+            .await;
+        assert_eq!(
+            (r.encoding.as_deref(), r.created),
+            (Some(label), names.len() as u64),
+            "{r:?}"
+        );
+        let q = LeadQuery {
+            import_job: Some(r.job_id.clone()),
+            limit: 50,
+            ..Default::default()
+        };
+        let mut got: Vec<String> = e
+            .store
+            .list_leads(&e.tenant.id, &q)
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        got.sort();
+        let mut want: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        want.sort();
+        assert_eq!(got, want, "{label}");
+    }
+}
+
 store_and_bucket_cases!(
     when_other_crms_exports_are_imported_should_read_every_dialect => other_crm_exports,
+    when_a_csv_is_in_a_legacy_encoding_should_detect_which => legacy_encodings,
     when_the_admin_maps_columns_and_values_should_import_by_the_mapping => explicit_mapping,
     when_a_file_is_dropped_into_a_profile_folder_should_import_by_the_profile => profiles_for_folder_drops,
     when_migrated_leads_bring_dates_and_bad_values_should_keep_both => history_and_warnings,

@@ -356,8 +356,8 @@ where
     })
 }
 
-/// Picks the encoding: a BOM says it; otherwise UTF-8 if every byte is valid UTF-8, else
-/// Windows-1252.
+/// Picks the encoding: a BOM says it; otherwise UTF-8 if every byte is valid UTF-8; else
+/// the legacy encoding the bytes look like (`legacy_encoding`).
 fn detect_encoding(path: &Path) -> Result<(&'static encoding_rs::Encoding, usize), TableError> {
     let head = sniff(path)?;
     if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(&head) {
@@ -372,10 +372,33 @@ fn detect_encoding(path: &Path) -> Result<(&'static encoding_rs::Encoding, usize
         out.clear();
         let (_, _, bad) = dec.decode_to_string(&buf[..n], &mut out, n == 0);
         if bad {
-            return Ok((encoding_rs::WINDOWS_1252, 0));
+            return Ok((legacy_encoding(path)?, 0));
         }
         if n == 0 {
             return Ok((encoding_rs::UTF_8, 0));
+        }
+    }
+}
+
+/// How much of a non-UTF-8 file the detector reads: enough text for a confident guess.
+const DETECT_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The legacy encoding a file that is not UTF-8 is most likely in: Windows-1252 for Western
+/// Europe, but also Windows-1250/1251, ISO-8859-x, Shift_JIS, EUC-KR, GBK, Big5… An export
+/// from a Polish, Russian or Japanese Excel is not Windows-1252, and reading it as such turns
+/// every name into mojibake. chardetng (Firefox's detector) over the file's first 4 MiB, not a
+/// hand-written guess: telling these apart needs its per-language statistics.
+fn legacy_encoding(path: &Path) -> Result<&'static encoding_rs::Encoding, TableError> {
+    // ISO-2022-JP is 7-bit, so valid UTF-8: it never gets here.
+    let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    let mut r = BufReader::new(File::open(path)?).take(DETECT_BYTES);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = r.read(&mut buf)?;
+        det.feed(&buf[..n], n == 0);
+        if n == 0 {
+            // No top-level domain to go by; UTF-8 was ruled out already.
+            return Ok(det.guess(None, chardetng::Utf8Detection::Deny));
         }
     }
 }
