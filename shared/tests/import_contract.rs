@@ -408,6 +408,26 @@ fn huge_dimension_xlsx() -> Vec<u8> {
     })
 }
 
+/// The same claim in a sheet whose XML uses a namespace prefix (`<x:dimension>`), as some
+/// writers do: a search for `<dimension` missed it.
+fn huge_prefixed_dimension_xlsx() -> Vec<u8> {
+    rewrite_zip(&huge_dimension_xlsx(), |name, data| {
+        if name == "xl/worksheets/sheet1.xml" {
+            let text = String::from_utf8(data).unwrap();
+            let main = "xmlns=\"http://schemas.openxmlformats.org/spreadsheetml/2006/main\"";
+            assert!(text.contains(main), "{text}");
+            text.replace("</", "\u{1}")
+                .replace('<', "<x:")
+                .replace('\u{1}', "</x:")
+                .replace("<x:?xml", "<?xml")
+                .replace(main, &main.replace("xmlns=", "xmlns:x="))
+                .into_bytes()
+        } else {
+            data
+        }
+    })
+}
+
 fn zip_bomb_xlsx() -> Vec<u8> {
     let book = xlsx(&[&["Name"], &["A"]]);
     rewrite_zip(&book, |name, data| {
@@ -446,6 +466,11 @@ async fn hostile_files(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
             "",
         ),
         ("huge.xlsx", huge_dimension_xlsx(), "more than 20000000 cells"),
+        (
+            "huge-prefixed.xlsx",
+            huge_prefixed_dimension_xlsx(),
+            "more than 20000000 cells",
+        ),
         ("bomb.xlsx", zip_bomb_xlsx(), "zip bomb"),
     ];
     for (name, body, expect) in cases {

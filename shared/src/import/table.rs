@@ -142,18 +142,9 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Table, TableError> {
     open_csv(path, scratch)
 }
 
-/// Column letters and row digits of a cell reference ("XFD1048576") as (row, column).
-fn cell_ref(r: &str) -> Option<(u64, u64)> {
-    let letters: String = r.chars().take_while(|c| c.is_ascii_alphabetic()).collect();
-    let digits = &r[letters.len()..];
-    let col = letters.bytes().try_fold(0u64, |acc, b| {
-        Some(acc * 26 + u64::from(b.to_ascii_uppercase().checked_sub(b'A')? + 1))
-    })?;
-    Some((digits.parse().ok()?, col))
-}
-
 /// Checks an XLSX/ODS archive before a spreadsheet reader inflates it: the declared sizes and
-/// ratios of its entries, and the declared dimension of each worksheet.
+/// ratios of its entries. (A worksheet's declared dimension is checked as its reader opens:
+/// `stream_sheet`.)
 fn check_archive(path: &Path) -> Result<(), TableError> {
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path)?))
         .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
@@ -161,7 +152,6 @@ fn check_archive(path: &Path) -> Result<(), TableError> {
         return Err(TableError::ZipBomb(format!("{} entries", zip.len())));
     }
     let mut total = 0u64;
-    let mut sheets = Vec::new();
     for i in 0..zip.len() {
         let f = zip
             .by_index_raw(i)
@@ -174,31 +164,9 @@ fn check_archive(path: &Path) -> Result<(), TableError> {
                 f.size() / f.compressed_size().max(1)
             )));
         }
-        if name.starts_with("xl/worksheets/") && name.ends_with(".xml") {
-            sheets.push(i);
-        }
     }
     if total > MAX_UNZIPPED {
         return Err(TableError::ZipBomb(format!("{total} bytes uncompressed")));
-    }
-    for i in sheets {
-        let mut head = Vec::with_capacity(16 * 1024);
-        let f = zip
-            .by_index(i)
-            .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
-        f.take(16 * 1024).read_to_end(&mut head)?;
-        let text = String::from_utf8_lossy(&head);
-        let Some(start) = text.find("<dimension ref=\"") else {
-            continue;
-        };
-        let rest = &text[start + 16..];
-        let Some(end) = rest.find('"') else { continue };
-        let last = rest[..end].rsplit(':').next().unwrap_or("");
-        if let Some((rows, cols)) = cell_ref(last)
-            && rows.saturating_mul(cols) > MAX_CELLS as u64
-        {
-            return Err(TableError::TooManyCells);
-        }
     }
     Ok(())
 }
@@ -273,6 +241,15 @@ fn stream_sheet(
             return;
         }
     };
+    // The sheet's declared size, as calamine read it (whatever the XML's namespace prefix), is
+    // refused before a cell is read; the cell count below still holds for sheets that lie.
+    let d = reader.dimensions();
+    let declared =
+        u64::from(d.end.0.saturating_sub(d.start.0) + 1) * u64::from(d.end.1.saturating_sub(d.start.1) + 1);
+    if declared > MAX_CELLS as u64 {
+        let _ = tx.send(Err(TableError::TooManyCells));
+        return;
+    }
     // Sends a finished row; false when the import stopped listening.
     let send = |row: usize, cells: Vec<String>| -> bool {
         if cells.iter().all(|c| c.trim().is_empty()) {
