@@ -487,6 +487,18 @@ async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_fil
     for path in ["/v1/leads", "/v1/leads/{id}/convert", "/v1/captures"] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
+    // The document is checked in (`openapi.json`) for integrators, and must be what the
+    // gateway serves: `LEADGATE_UPDATE_OPENAPI=1 cargo test --test gateway` writes it anew.
+    let checked_in = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    if std::env::var("LEADGATE_UPDATE_OPENAPI").as_deref() == Ok("1") {
+        std::fs::write(&checked_in, serde_json::to_string_pretty(&doc).unwrap() + "\n").unwrap();
+    }
+    let on_disk: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&checked_in).expect("openapi.json is checked in")).unwrap();
+    assert!(
+        on_disk == doc,
+        "openapi.json differs from the served document; run LEADGATE_UPDATE_OPENAPI=1 cargo test --test gateway and commit it"
+    );
 
     // A website form posts to the capture route of the same gateway.
     let form = json!({"key": "contact", "name": "Contact", "source": "website-form", "thank_you_url": "https://example.com/thanks"});
