@@ -4,13 +4,13 @@
 //! functions that handle them.
 
 use leadgate_core::adapters::dynamo::table::{INDEXES, PK, SK, key_attributes};
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::collections::BTreeSet;
 
 fn template() -> Value {
     let path = format!("{}/../infra/template.yaml", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_yaml::from_str(&text).expect("the template is YAML")
+    serde_norway::from_str(&text).expect("the template is YAML")
 }
 
 fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
