@@ -93,9 +93,26 @@ impl S3Config {
     }
 }
 
-/// Shared AWS SDK config: the default chain, with region and endpoint overrides.
+/// How long a connection may take to open, and one attempt of an SDK call to finish (a
+/// multipart part of the largest export included), before it is retried.
+pub const SDK_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const SDK_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// Attempts per SDK call, with adaptive retry: throttled bulk writes (imports into DynamoDB)
+/// slow their own rate instead of failing.
+pub const SDK_MAX_ATTEMPTS: u32 = 5;
+
+/// Shared AWS SDK config: the default chain (which also reads `AWS_ENDPOINT_URL`,
+/// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), with region and endpoint overrides,
+/// explicit timeouts and adaptive retry.
 pub async fn aws_sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(SDK_CONNECT_TIMEOUT)
+                .operation_attempt_timeout(SDK_ATTEMPT_TIMEOUT)
+                .build(),
+        )
+        .retry_config(aws_config::retry::RetryConfig::adaptive().with_max_attempts(SDK_MAX_ATTEMPTS));
     if let Some(r) = region {
         loader = loader.region(aws_config::Region::new(r.to_owned()));
     } else if endpoint.is_some() {
@@ -106,4 +123,20 @@ pub async fn aws_sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws
         loader = loader.endpoint_url(e);
     }
     loader.load().await
+}
+
+#[cfg(test)]
+mod sdk_tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn when_the_sdk_is_configured_should_time_out_and_retry_adaptively() {
+        let cfg = aws_sdk_config(Some("eu-west-1"), Some("http://127.0.0.1:9")).await;
+        let retry = cfg.retry_config().unwrap();
+        assert_eq!(retry.mode(), aws_config::retry::RetryMode::Adaptive);
+        assert_eq!(retry.max_attempts(), SDK_MAX_ATTEMPTS);
+        let t = cfg.timeout_config().unwrap();
+        assert_eq!(t.connect_timeout(), Some(SDK_CONNECT_TIMEOUT));
+        assert_eq!(t.operation_attempt_timeout(), Some(SDK_ATTEMPT_TIMEOUT));
+    }
 }
