@@ -1,19 +1,12 @@
-//! What every Lambda entry point does once at cold start: JSON logs for CloudWatch (the
-//! runtime stamps the time), and the DynamoDB and S3 adapters from the function's environment,
-//! failing fast with a message that names the missing setting.
+//! What every Lambda entry point does once at cold start: the DynamoDB and S3 adapters from
+//! the function's environment, failing fast with a message that names the missing setting.
+//! (Logs are lambda_runtime's subscriber, set up in each `main`: it follows the function's
+//! LoggingConfig.)
 
 use crate::adapters::dynamo::DynamoStore;
 use crate::adapters::s3_blob::S3BlobStore;
 use crate::config::{DynamoConfig, S3Config};
 use std::sync::Arc;
-
-pub fn init_logs() {
-    tracing_subscriber::fmt()
-        .json()
-        .with_target(false)
-        .without_time()
-        .init();
-}
 
 pub struct AwsAdapters {
     pub store: Arc<DynamoStore>,

@@ -2,13 +2,14 @@
 
 use leadgate_api::{ApiState, lambda_router};
 use leadgate_core::adapters::platform_http::PlatformClient;
-use leadgate_core::lambda::{self, AwsAdapters};
+use leadgate_core::lambda::AwsAdapters;
 use leadgate_core::ports::clock::SystemClock;
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda::init_logs();
+    // Honours AWS_LAMBDA_LOG_LEVEL (then RUST_LOG) and AWS_LAMBDA_LOG_FORMAT=JSON.
+    lambda_http::tracing::init_default_subscriber();
     let aws = AwsAdapters::from_env().await?;
     let state = ApiState {
         store: aws.store,

@@ -2,14 +2,15 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
-use leadgate_core::lambda::{self, AwsAdapters};
+use leadgate_core::lambda::AwsAdapters;
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_export::{ExportDeps, handle_s3_event};
 use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda::init_logs();
+    // Honours AWS_LAMBDA_LOG_LEVEL (then RUST_LOG) and AWS_LAMBDA_LOG_FORMAT=JSON.
+    lambda_runtime::tracing::init_default_subscriber();
     let aws = AwsAdapters::from_env().await?;
     let deps = ExportDeps {
         store: aws.store,
