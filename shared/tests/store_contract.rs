@@ -868,6 +868,22 @@ impl LeadFetcher for NoPlatform {
     }
 }
 
+/// The form the capture cases post to.
+fn contact_form() -> CaptureForm {
+    CaptureForm {
+        key: "contact".into(),
+        name: "Contact".into(),
+        source: SourceId::parse("website-form").unwrap(),
+        allowed_origins: vec![],
+        thank_you_url: None,
+        honeypot_field: None,
+        mapping: Default::default(),
+        on_resubmission: Default::default(),
+        rate_limit_per_minute: 1000,
+        signing_secret: None,
+    }
+}
+
 fn form_post(id: &str, email: &str) -> Submission {
     Submission {
         id: id.into(),
@@ -919,19 +935,7 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         active: true,
     };
     reps::put_rep(&*store, &t, ana).await.unwrap();
-    let form = CaptureForm {
-        key: "contact".into(),
-        name: "Contact".into(),
-        source: SourceId::parse("website-form").unwrap(),
-        allowed_origins: vec![],
-        thank_you_url: None,
-        honeypot_field: None,
-        mapping: Default::default(),
-        on_resubmission: Default::default(),
-        rate_limit_per_minute: 1000,
-        signing_secret: None,
-    };
-    settings::put_form(&*store, &t, form).await.unwrap();
+    settings::put_form(&*store, &t, contact_form()).await.unwrap();
     let stored = |id: &'static str| {
         let (store, tenant) = (store.clone(), tenant.clone());
         async move { capture::get_submission(&*store, &tenant, id).await.unwrap() }
@@ -1041,19 +1045,7 @@ async fn capture_keeps_flagged_leads(store: Arc<dyn LeadStore>) {
     use leadgate_core::domain::data_quality::DataQuality;
     let t = TenantId::parse(&common::unique("flagged")).unwrap();
     let (mut tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
-    let form = CaptureForm {
-        key: "contact".into(),
-        name: "Contact".into(),
-        source: SourceId::parse("website-form").unwrap(),
-        allowed_origins: vec![],
-        thank_you_url: None,
-        honeypot_field: None,
-        mapping: Default::default(),
-        on_resubmission: Default::default(),
-        rate_limit_per_minute: 1000,
-        signing_secret: None,
-    };
-    settings::put_form(&*store, &t, form).await.unwrap();
+    settings::put_form(&*store, &t, contact_form()).await.unwrap();
     let post = |id: &str, email: &str| {
         let mut sub = form_post(id, email);
         sub.payload["fields"]["phone"] = serde_json::json!("12");

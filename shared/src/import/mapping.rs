@@ -6,7 +6,7 @@
 //! fields can be translated by `options.values` (a CRM's own status names).
 
 use super::ImportOptions;
-use crate::domain::capture::{normalize_name, synonym};
+use crate::domain::capture::{LEAD_FIELDS, normalize_name, synonym};
 use crate::domain::custom_field::{CustomFieldDef, CustomFieldType};
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::lead::{LeadContext, LeadInput};
@@ -25,41 +25,21 @@ pub enum Column {
     Unknown,
 }
 
-/// The lead fields a column can fill (besides `custom:<key>`), as `row_input` reads them.
-pub const FIELDS: &[&str] = &[
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "mobile",
-    "company",
-    "position",
-    "website",
-    "company_number",
-    "tax_id",
-    "street",
-    "city",
-    "state",
-    "country",
-    "postal_code",
+/// The fields only a file fills (a form's are capture's `LEAD_FIELDS`).
+const FILE_FIELDS: &[&str] = &[
     "source",
     "status",
     "owner",
     "tags",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "gclid",
-    "fbclid",
-    "page_url",
-    "referrer",
-    "consent",
     "created_at",
     "last_activity_at",
 ];
+
+/// Every lead field a column can fill (besides `custom:<key>`), as `row_input` reads them:
+/// capture's, then the file-only ones.
+pub fn fields() -> impl Iterator<Item = &'static str> {
+    LEAD_FIELDS.iter().chain(FILE_FIELDS).copied()
+}
 
 /// The fields whose cell values `options.values` may translate (plus select custom fields).
 const VALUE_FIELDS: &[&str] = &["status", "source", "owner"];
@@ -210,7 +190,7 @@ impl Mapping {
                     format!(
                         "'{target}' is not a lead field, `custom:<key>` of one of your custom fields, or `ignore`; \
                          fields: {}",
-                        FIELDS.join(", ")
+                        fields().collect::<Vec<_>>().join(", ")
                     ),
                 );
                 continue;
@@ -410,7 +390,7 @@ fn target_column(target: &str, defs: &[CustomFieldDef]) -> Option<Column> {
             .find(|d| d.key == key)
             .map(|d| Column::Custom(d.key.clone()));
     }
-    FIELDS.iter().find(|f| **f == t).map(|f| Column::Field(f))
+    fields().find(|f| *f == t).map(Column::Field)
 }
 
 /// Whether `col` takes `value` (a translation's target): a status, a live source, a rep, an

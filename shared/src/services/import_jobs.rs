@@ -183,8 +183,7 @@ pub async fn run_validated_job(
                 ..job.options.clone()
             },
         };
-        let ctx = crate::services::leads::load_context(store, tenant).await?;
-        crate::import::mapping::Mapping::new(&options, &ctx)?;
+        check_options(store, tenant, &options).await?;
         let queued = ImportJob {
             options,
             status: ImportJobStatus::Queued,
@@ -213,6 +212,19 @@ pub async fn run_validated_job(
     Ok(queued)
 }
 
+/// Checks import options against the tenant (`Mapping::new`: targets, values, sizes), as a
+/// job, a run or a profile takes them (the import checks them again: a field or rep may
+/// have gone since).
+pub async fn check_options(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    options: &ImportOptions,
+) -> Result<(), ServiceError> {
+    let ctx = crate::services::leads::load_context(store, tenant).await?;
+    crate::import::mapping::Mapping::new(options, &ctx)?;
+    Ok(())
+}
+
 /// Creates a job that waits for its file at `imports/{tenant}/{job}/{filename}`.
 pub async fn create_import_job(
     store: &dyn LeadStore,
@@ -223,8 +235,7 @@ pub async fn create_import_job(
     now: DateTime<Utc>,
 ) -> Result<ImportJob, ServiceError> {
     let name = crate::domain::filename::check_filename(filename)?;
-    let ctx = crate::services::leads::load_context(store, tenant).await?;
-    crate::import::mapping::Mapping::new(&options, &ctx)?;
+    check_options(store, tenant, &options).await?;
     let tenant = &tenant.id;
     let name = name.as_str();
     let id = uuid::Uuid::now_v7().to_string();

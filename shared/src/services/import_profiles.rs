@@ -8,11 +8,9 @@ use crate::domain::error::FieldError;
 use crate::domain::ids::{is_slug, slug_schema};
 use crate::domain::tenant::Tenant;
 use crate::import::ImportOptions;
-use crate::import::mapping::Mapping;
 use crate::ports::blob::BlobKey;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, list_typed, put_typed};
 use crate::services::ServiceError;
-use crate::services::leads::load_context;
 use serde::{Deserialize, Serialize};
 
 pub const IMPORT_PROFILE: &str = "import_profile";
@@ -44,8 +42,7 @@ pub async fn put_profile(
         )
         .into());
     }
-    let ctx = load_context(store, tenant).await?;
-    Mapping::new(&profile.options, &ctx)?;
+    super::import_jobs::check_options(store, tenant, &profile.options).await?;
     put_typed(
         store,
         &tenant.id,

@@ -177,24 +177,19 @@ impl ImportRun<'_> {
     async fn checkpoint(&self, p: &mut Progress) -> Result<bool, ServiceError> {
         // Pass 2 adds no report rows, but the switch to it checkpoints pass 1's last ones.
         self.flush_parts(&mut p.parts).await?;
-        self.sink
-            .save(&Checkpoint {
-                pass: p.pass,
-                rows_done: p.rows_done,
-                counters: p.report.counters(),
-                error_parts: p.parts.error_parts,
-                duplicate_parts: p.parts.duplicate_parts,
-                started_at: p.report.started_at,
-                preview: p.report.preview.clone(),
-            })
-            .await?;
+        self.sink.save(&Self::checkpoint_of(p)).await?;
         p.since_checkpoint = 0;
         p.last_checkpoint = Instant::now();
         Ok(self.budget.spent(p.rows_this_run))
     }
 
     fn paused(p: &Progress) -> RunResult {
-        RunResult::Paused(Checkpoint {
+        RunResult::Paused(Self::checkpoint_of(p))
+    }
+
+    /// Where the run stands, to go on from.
+    fn checkpoint_of(p: &Progress) -> Checkpoint {
+        Checkpoint {
             pass: p.pass,
             rows_done: p.rows_done,
             counters: p.report.counters(),
@@ -202,7 +197,7 @@ impl ImportRun<'_> {
             duplicate_parts: p.parts.duplicate_parts,
             started_at: p.report.started_at,
             preview: p.report.preview.clone(),
-        })
+        }
     }
 
     /// Imports the file at `path` (already downloaded), from `self.resume` if set, until done
