@@ -80,6 +80,12 @@ pub struct GatewayConfig {
     #[arg(long, env = "LEADGATE_REQUEST_TIMEOUT_SECS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub request_timeout_secs: u64,
+    /// Seconds between scans of the bucket folder's imports/ and exports/requests/. A file
+    /// closed or moved into imports/ is imported at once through filesystem notifications;
+    /// the scan finds what they miss (a file found by a scan waits one interval to settle).
+    #[arg(long, env = "LEADGATE_FOLDER_POLL_SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub folder_poll_secs: u64,
     /// Local development only: let Meta and LinkedIn base URLs point at any http(s) host (a
     /// fake platform on this machine). Without it only the platforms' own HTTPS hosts are called.
     #[arg(long, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]

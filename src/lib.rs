@@ -4,6 +4,7 @@
 
 pub mod bootstrap;
 pub mod config;
+mod folder_events;
 pub mod http;
 pub mod server;
 pub mod telemetry;
@@ -57,10 +58,13 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         clock: std::sync::Arc::new(SystemClock),
         scratch: settings.data_dir.join("tmp"),
     };
-    tokio::spawn(leadgate_import::watch_folder(
-        import_deps,
-        std::time::Duration::from_secs(2),
-    ));
+    let poll = std::time::Duration::from_secs(config.folder_poll_secs);
+    let arrivals = leadgate_import::Arrivals::default();
+    // Held until the gateway stops: dropping it ends the notifications.
+    let _import_events = local_blobs
+        .as_ref()
+        .and_then(|local| folder_events::watch_imports(local.root(), arrivals.clone()));
+    tokio::spawn(leadgate_import::watch_folder(import_deps, poll, arrivals));
     // And for exports/requests/: each request is written to exports/ once.
     tokio::spawn(leadgate_export::watch_folder(
         leadgate_export::ExportDeps {
@@ -69,7 +73,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
             clock: std::sync::Arc::new(SystemClock),
             scratch: settings.data_dir.join("tmp"),
         },
-        std::time::Duration::from_secs(2),
+        poll,
     ));
     let state = http::AppState {
         store,

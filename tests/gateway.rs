@@ -545,6 +545,39 @@ async fn poll_json(
 }
 
 #[tokio::test]
+async fn when_a_file_is_moved_into_the_folder_should_import_it_without_waiting_for_a_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Scans an hour apart: only the filesystem notification can start this import.
+    let run = start_binary(
+        &["--data-dir", data.to_str().unwrap(), "--folder-poll-secs", "3600"],
+        &[],
+    );
+    let key = std::fs::read_to_string(data.join("admin-key.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let folder = data.join("bucket/imports/default");
+    std::fs::create_dir_all(&folder).unwrap();
+    // The watch on a new folder is added when its creation is seen; give it that moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let staged = dir.path().join("staged.csv");
+    std::fs::write(
+        &staged,
+        "Name,Email,Lead Source\nMoved Mia,mia@moved.example,Referral\n",
+    )
+    .unwrap();
+    std::fs::rename(&staged, folder.join("moved.csv")).unwrap();
+    let http = reqwest::Client::new();
+    let page = poll_json(&http, &format!("{}/v1/leads?q=mia", run.base), &key, |b| {
+        b["items"].as_array().is_some_and(|a| !a.is_empty())
+    })
+    .await;
+    assert_eq!(page["items"][0]["email"], "mia@moved.example");
+    run.interrupt_and_wait();
+}
+
+#[tokio::test]
 async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_jobs_and_exports_work_over_http()
  {
     use reqwest::Method;

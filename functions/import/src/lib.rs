@@ -12,9 +12,9 @@ use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 pub use leadgate_core::services::imports::Continuation;
 use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Clone)]
@@ -123,20 +123,45 @@ async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Co
     Ok(c)
 }
 
-/// The local gateway's stand-in for the S3 trigger: every `interval`, imports each object
-/// under `imports/` not imported yet at its current version. A run that was killed is taken
-/// over by a later scan once its lease has run out.
+/// Files known to be complete before a scan could tell (the gateway's filesystem
+/// notifications: a file closed after writing, or moved in), and the signal that wakes the
+/// watcher for them.
+#[derive(Clone, Default)]
+pub struct Arrivals {
+    /// Bucket keys (`imports/…`) of complete files.
+    pub complete: Arc<Mutex<HashSet<String>>>,
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl Arrivals {
+    /// Says that the object at `key` is complete and wakes the watcher.
+    pub fn arrived(&self, key: String) {
+        self.complete
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        self.wake.notify_one();
+    }
+}
+
+/// The local gateway's stand-in for the S3 trigger: imports each object under `imports/`
+/// not imported yet at its current version, when `arrivals` says a file is complete, and
+/// every `interval` (the fallback when notifications are missing or dropped). A run that
+/// was killed is taken over by a later scan once its lease has run out.
 ///
-/// A file is imported once it has kept its size and modification time for one interval: a
-/// file still being copied into the folder is left for the next scan (S3 only announces
-/// complete objects, a folder does not).
-pub async fn watch_folder(deps: ImportDeps, interval: Duration) {
+/// A file found by a scan alone is imported once it has kept its size and modification time
+/// for one interval: one still being copied into the folder is left for the next scan (S3
+/// only announces complete objects, a folder does not).
+pub async fn watch_folder(deps: ImportDeps, interval: Duration, arrivals: Arrivals) {
     let mut last_seen = HashMap::new();
     loop {
-        if let Err(e) = scan(&deps, Some(&mut last_seen)).await {
+        if let Err(e) = scan(&deps, Some((&mut last_seen, &arrivals))).await {
             tracing::error!(error = %e, "import folder scan failed");
         }
-        tokio::time::sleep(interval).await;
+        tokio::select! {
+            _ = arrivals.wake.notified() => {}
+            _ = tokio::time::sleep(interval) => {}
+        }
     }
 }
 
@@ -145,7 +170,19 @@ pub async fn scan_once(deps: &ImportDeps) -> Result<usize, String> {
     scan(deps, None).await
 }
 
-async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String>>) -> Result<usize, String> {
+/// Imports what is ready: with `settled` (the last scan's versions and the arrivals), an
+/// object whose version has not changed since the last scan or that arrived complete;
+/// without it, every object.
+async fn scan(
+    deps: &ImportDeps,
+    mut settled: Option<(&mut HashMap<String, String>, &Arrivals)>,
+) -> Result<usize, String> {
+    let complete: HashSet<String> = match &settled {
+        Some((_, arrivals)) => {
+            std::mem::take(&mut *arrivals.complete.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+        None => HashSet::new(),
+    };
     let mut after: Option<String> = None;
     let mut done = 0;
     let mut now_seen = HashMap::new();
@@ -156,9 +193,9 @@ async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String
             .await
             .map_err(|e| e.to_string())?;
         for meta in &page.items {
-            if let Some(last) = settled.as_deref() {
+            if let Some((last, _)) = settled.as_ref() {
                 now_seen.insert(meta.key.to_string(), meta.etag.clone());
-                if last.get(meta.key.as_str()) != Some(&meta.etag) {
+                if last.get(meta.key.as_str()) != Some(&meta.etag) && !complete.contains(meta.key.as_str()) {
                     continue;
                 }
             }
@@ -195,8 +232,8 @@ async fn scan(deps: &ImportDeps, mut settled: Option<&mut HashMap<String, String
         match page.next_after {
             Some(a) => after = Some(a),
             None => {
-                if let Some(last) = settled.as_deref_mut() {
-                    *last = now_seen;
+                if let Some((last, _)) = settled.as_mut() {
+                    **last = now_seen;
                 }
                 return Ok(done);
             }
