@@ -4,6 +4,8 @@
 mod common;
 
 use bytes::Bytes;
+use leadgate_core::domain::Email;
+use leadgate_core::domain::duplicate::MatchKey;
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;
 use leadgate_core::import::mapping::Column;
@@ -715,6 +717,67 @@ async fn chunked_import_matches_one_go(store: Arc<dyn LeadStore>, blobs: Arc<dyn
     .await
     .unwrap();
     assert_eq!(again, ObjectImport::AlreadyHandled);
+}
+
+/// Rows are matched 500 at a time: a row repeating a row of an earlier batch, the row just
+/// before a batch's first, or a stored lead is still found, under `skip` and `update`.
+async fn duplicates_across_batches(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let file = || {
+        let mut s = String::from("First Name,Last Name,Email,Company,Lead Source\n");
+        for i in 0..1_100 {
+            let email = match i {
+                500 => "row0@batch.example".to_string(),
+                501 => "row499@batch.example".to_string(),
+                1_000 => "stored1@chunk.example".to_string(),
+                _ => format!("row{i}@batch.example"),
+            };
+            s.push_str(&format!("Ann{i},Lee,{email},New Co {i},Referral\n"));
+        }
+        s.into_bytes()
+    };
+    let e = Env::new(store.clone(), blobs.clone()).await;
+    seed_stored(&e).await;
+    let skip = e
+        .import(
+            "batches.csv",
+            file(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Skip),
+        )
+        .await;
+    // [rows, valid, errors, duplicates, created, updated, skipped]
+    assert_eq!(counts(&skip), [1_100, 1_100, 0, 3, 1_097, 0, 3], "{skip:?}");
+    let dups = e.report_file(&skip.duplicates_csv).await;
+    let names = |line: &str, first: &str| dups.lines().any(|l| l.starts_with(line) && l.contains(first));
+    assert!(names("502,", ",line 2,"), "row 500 names row 0's line: {dups}");
+    assert!(
+        names("503,", ",line 501,"),
+        "row 501 names row 499's line: {dups}"
+    );
+
+    let u = Env::new(store, blobs).await;
+    seed_stored(&u).await;
+    let update = u
+        .import(
+            "batches.csv",
+            file(),
+            opts(ImportMode::ValidRows, DuplicatePolicy::Update),
+        )
+        .await;
+    assert_eq!(counts(&update), [1_100, 1_100, 0, 3, 1_097, 1, 2], "{update:?}");
+    let stored = u
+        .store
+        .find_leads_by_contact(
+            &u.tenant.id,
+            &MatchKey::Email(Email::parse("stored1@chunk.example").unwrap()),
+        )
+        .await
+        .unwrap();
+    let lead = u.store.get_lead(&u.tenant.id, &stored[0]).await.unwrap().unwrap();
+    assert_eq!(
+        lead.company.as_deref(),
+        Some("New Co 1000"),
+        "row 1000 updated it"
+    );
 }
 
 async fn killed_run_resumes_exactly_once(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
@@ -1715,5 +1778,6 @@ store_and_bucket_cases!(
     when_files_are_hostile_should_report_clearly_and_save_nothing => hostile_files,
     when_the_same_object_arrives_ten_times_should_import_once => same_object_imports_once,
     when_an_import_runs_in_budgeted_chunks_should_match_one_run => chunked_import_matches_one_go,
+    when_duplicates_span_lookup_batches_should_still_be_found => duplicates_across_batches,
     when_a_run_is_killed_after_a_write_should_resume_without_duplicates => killed_run_resumes_exactly_once,
 );

@@ -1116,6 +1116,73 @@ async fn capture_keeps_flagged_leads(store: Arc<dyn LeadStore>) {
     assert_eq!(replayed.status, SubmissionStatus::Processed, "{replayed:?}");
 }
 
+/// The batch lookups an import makes give what the one-key lookups give, for many keys at
+/// once (more than one query's worth), and only the asking tenant's leads.
+async fn bulk_lookups(store: Arc<dyn LeadStore>) {
+    let a = TenantId::parse(&common::unique("bulk-a")).unwrap();
+    let b = TenantId::parse(&common::unique("bulk-b")).unwrap();
+    let mut leads = Vec::new();
+    for i in 0..620 {
+        let mut l = new_lead(
+            &a,
+            &format!("Bulk {i}"),
+            Some(&format!("bulk{i}@example.com")),
+            t0(),
+        );
+        if i % 2 == 0 {
+            l.phone =
+                Some(Phone::parse_field(&format!("+44 20 7946 {i:04}"), Region::default(), "phone").unwrap());
+        }
+        leads.push(l);
+    }
+    // Two leads share one email (an earlier import under `create`).
+    let twin = new_lead(&a, "Twin", Some("bulk7@example.com"), t0());
+    leads.push(twin.clone());
+    store.put_leads_batch(&leads, &[]).await.unwrap();
+    // Tenant B holds a lead with one of A's emails: never part of A's answers.
+    let other = new_lead(&b, "Other", Some("bulk1@example.com"), t0());
+    store
+        .put_leads_batch(std::slice::from_ref(&other), &[])
+        .await
+        .unwrap();
+
+    let email = |s: &str| MatchKey::Email(Email::parse(s).unwrap());
+    let mut keys: Vec<MatchKey> = (0..600).map(|i| email(&format!("bulk{i}@example.com"))).collect();
+    keys.push(email("nobody@example.com"));
+    keys.push(MatchKey::Phone(
+        Phone::parse_field("+44 20 7946 0010", Region::default(), "phone").unwrap(),
+    ));
+    let found = store.find_leads_by_contacts(&a, &keys).await.unwrap();
+    // Each key's answer is exactly the single-key lookup's.
+    for key in &keys {
+        let mut batch: Vec<LeadId> = found
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, id)| *id)
+            .collect();
+        let mut one = store.find_leads_by_contact(&a, key).await.unwrap();
+        batch.sort();
+        one.sort();
+        assert_eq!(batch, one, "{key:?}");
+    }
+    assert_eq!(found.len(), 600 + 1 + 1, "600 emails, the twin, one phone");
+    assert!(found.iter().all(|(_, id)| *id != other.id));
+    assert!(store.find_leads_by_contacts(&a, &[]).await.unwrap().is_empty());
+
+    let ids: Vec<LeadId> = leads
+        .iter()
+        .take(550)
+        .map(|l| l.id)
+        .chain([other.id, LeadId::new()])
+        .collect();
+    let got = store.get_leads(&a, &ids).await.unwrap();
+    let got_ids: HashSet<LeadId> = got.iter().map(|l| l.id).collect();
+    assert_eq!(got.len(), 550, "A's 550, not B's lead, not an unknown id");
+    assert!(leads.iter().take(550).all(|l| got_ids.contains(&l.id)));
+    let back = got.iter().find(|l| l.id == leads[3].id).unwrap();
+    assert_eq!(back.name, "Bulk 3");
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1176,6 +1243,10 @@ macro_rules! contract {
             case!(
                 when_a_captured_phone_is_malformed_should_keep_the_lead_flagged,
                 capture_keeps_flagged_leads
+            );
+            case!(
+                when_many_contacts_or_ids_are_looked_up_at_once_should_answer_as_one_by_one,
+                bulk_lookups
             );
         }
     };

@@ -6,7 +6,7 @@ use crate::domain::ids::LeadId;
 use crate::domain::phone::Phone;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "key", content = "value", rename_all = "snake_case")]
 pub enum MatchKey {
     Email(Email),

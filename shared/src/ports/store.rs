@@ -163,12 +163,16 @@ pub trait LeadStore: Send + Sync + 'static {
         records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError>;
     /// Stores many new leads without guards (imports, after their own duplicate pass), each
-    /// with its timeline `entries` (which must belong to leads of the batch) in the same
-    /// atomic write: SQLite writes the batch in one transaction, DynamoDB in transactions
-    /// that never split a lead from its entries. A lead or entry whose id exists is replaced,
-    /// so a resumed import rewrites what a killed one wrote instead of adding to it.
+    /// with its timeline `entries` (which must belong to leads of the batch). SQLite writes
+    /// the batch in one transaction; DynamoDB in BatchWriteItem calls, several in flight,
+    /// which is not atomic: a caller checkpoints only after the batch is written, so a batch
+    /// cut short is written again whole. A lead or entry whose id exists is replaced, so a
+    /// resumed import rewrites what a killed one wrote instead of adding to it.
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError>;
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError>;
+    /// The stored leads among `ids`, in no particular order: the batch form of `get_lead`, for
+    /// imports under `update` (one call per 500 rows instead of one per matched row).
+    async fn get_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError>;
     /// Replaces the lead if it is still at `lead.version`; returns it at the next version.
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError>;
     /// Deletes the lead and its timeline; with `expected_version`, only at that version.
@@ -185,6 +189,14 @@ pub trait LeadStore: Send + Sync + 'static {
         tenant: &TenantId,
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError>;
+    /// The batch form of `find_leads_by_contact`, for imports: every (key, lead) pair for
+    /// these keys, in no particular order. One query a batch instead of one a row, which
+    /// was most of an import's time (BENCHMARKS.md, target 3).
+    async fn find_leads_by_contacts(
+        &self,
+        tenant: &TenantId,
+        keys: &[MatchKey],
+    ) -> Result<Vec<(MatchKey, LeadId)>, StoreError>;
 
     /// One atomic write: the lead (stored if still at `lead.version`, saved at the next
     /// version with `last_activity_at` moved to the newest activity), records (each written

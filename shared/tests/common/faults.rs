@@ -195,6 +195,10 @@ impl LeadStore for FaultyStore {
         self.faults.log("get_lead");
         self.inner.get_lead(tenant, id).await
     }
+    async fn get_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
+        self.faults.log("get_leads");
+        self.inner.get_leads(tenant, ids).await
+    }
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
         self.faults.log("update_lead");
         self.inner.update_lead(lead).await
@@ -215,6 +219,15 @@ impl LeadStore for FaultyStore {
         self.faults.log("find_leads_by_contact");
         self.faults.store(Stage::Lookup).await?;
         self.inner.find_leads_by_contact(tenant, key).await
+    }
+    async fn find_leads_by_contacts(
+        &self,
+        tenant: &TenantId,
+        keys: &[MatchKey],
+    ) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
+        self.faults.log("find_leads_by_contacts");
+        self.faults.store(Stage::Lookup).await?;
+        self.inner.find_leads_by_contacts(tenant, keys).await
     }
     async fn commit_lead_change(
         &self,

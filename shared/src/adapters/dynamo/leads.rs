@@ -15,9 +15,11 @@ use crate::domain::time::position;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
-use std::collections::HashMap;
+
+/// Reads one bulk lookup keeps in flight (index queries, GetItems).
+const LOOKUPS_IN_FLIGHT: usize = 16;
 
 /// Sort keys are `{micros:016}#{id}`; these bound every possible one.
 pub(super) const POS_MIN: &str = "0";
@@ -181,6 +183,37 @@ impl DynamoStore {
         }
     }
 
+    /// Strongly consistent GetItems, `LOOKUPS_IN_FLIGHT` at a time (BatchGetItem would save
+    /// calls, not time, and adds its own unprocessed-keys loop).
+    pub(super) async fn get_many(&self, t: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let found: Vec<Option<(Lead, u64)>> = futures::stream::iter(ids.iter().copied())
+            .map(|id| async move { self.get_lead_item(t, &id).await })
+            .buffer_unordered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().map(|(l, _)| l).collect())
+    }
+
+    /// Each key is its own GSI query (an index has no batch get): `LOOKUPS_IN_FLIGHT` of them
+    /// at a time, so a batch costs a few round trips, not one per key.
+    pub(super) async fn find_by_contacts(
+        &self,
+        t: &TenantId,
+        keys: &[MatchKey],
+    ) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
+        use futures::{StreamExt, TryStreamExt};
+        let found: Vec<Vec<(MatchKey, LeadId)>> = futures::stream::iter(keys.iter().cloned())
+            .map(|k| async move {
+                let ids = self.find_by_contact(t, &k).await?;
+                Ok::<_, StoreError>(ids.into_iter().map(|id| (k.clone(), id)).collect())
+            })
+            .buffer_unordered(LOOKUPS_IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     pub(super) async fn create(
         &self,
         lead: &Lead,
@@ -305,62 +338,29 @@ impl DynamoStore {
     /// Each lead goes in one transaction with its timeline entries, so no lead is ever stored
     /// without them; transactions hold up to 100 items, so groups are packed until the next
     /// would not fit. The puts are unconditional: a resumed import rewrites the same items.
+    /// BatchWriteItem, several calls in flight (`batch_write`): half the write units of
+    /// transactions and many times their speed. Not atomic per lead: a run that dies part-way
+    /// through a batch has not checkpointed it, so the run that takes over writes the whole
+    /// batch again, with the same ids, and no checkpointed lead lacks its entries.
     pub(super) async fn put_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
-        const MAX_TX_ITEMS: usize = 100;
-        let mut by_lead: HashMap<LeadId, Vec<&Activity>> = HashMap::new();
-        for a in entries {
-            by_lead.entry(a.lead_id).or_default().push(a);
-        }
-        let mut txs: Vec<Vec<TransactWriteItem>> = vec![Vec::new()];
-        for l in leads {
-            let mut group = vec![put_item(&self.table, self.lead_item(l)?, None, None)?];
-            for a in by_lead.remove(&l.id).unwrap_or_default() {
-                group.push(put_item(&self.table, Self::activity_item(a)?, None, None)?);
-            }
-            if group.len() > MAX_TX_ITEMS {
-                return Err(StoreError::Invalid(
-                    "too many timeline entries for one lead".into(),
-                ));
-            }
-            let last = txs.last_mut().expect("never empty");
-            if last.len() + group.len() > MAX_TX_ITEMS {
-                txs.push(group);
-            } else {
-                last.extend(group);
-            }
-        }
-        if !by_lead.is_empty() {
+        let in_batch: std::collections::HashSet<&LeadId> = leads.iter().map(|l| &l.id).collect();
+        if entries.iter().any(|a| !in_batch.contains(&a.lead_id)) {
             return Err(StoreError::Invalid(
                 "a timeline entry for a lead that is not in the batch".into(),
             ));
         }
-        for items in txs.into_iter().filter(|t| !t.is_empty()) {
-            self.transact(items).await?;
+        let put = |item: Item| -> Result<WriteRequest, StoreError> {
+            let p = PutRequest::builder().set_item(Some(item)).build().map_err(sdk)?;
+            Ok(WriteRequest::builder().put_request(p).build())
+        };
+        let mut requests = Vec::with_capacity(leads.len() + entries.len());
+        for l in leads {
+            requests.push(put(self.lead_item(l)?)?);
         }
-        Ok(())
-    }
-
-    /// Runs a transaction of unconditional writes, retrying conflicts and throttling.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        loop {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => match cancel_codes(&e) {
-                    Some(codes) if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS => {
-                        attempt += 1;
-                        backoff(attempt).await;
-                    }
-                    _ => return Err(sdk(e)),
-                },
-            }
+        for a in entries {
+            requests.push(put(Self::activity_item(a)?)?);
         }
+        self.batch_write(requests).await
     }
 
     /// Puts `next` over the stored lead if it is still at `expected`.

@@ -32,6 +32,10 @@ pub struct DynamoStore {
     shards: u16,
 }
 
+/// BatchWriteItem calls one bulk write keeps in flight: enough to hide the round trip, few
+/// enough that a provisioned table's burst is not spent at once.
+const WRITES_IN_FLIGHT: usize = 8;
+
 impl DynamoStore {
     pub async fn connect(cfg: &DynamoConfig) -> Result<Self, StoreError> {
         let shared = aws_sdk_config(cfg.region.as_deref(), cfg.endpoint.as_deref()).await;
@@ -111,40 +115,53 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// BatchWriteItem in chunks of 25, retrying UnprocessedItems with jittered backoff.
+    /// BatchWriteItem in chunks of 25, `WRITES_IN_FLIGHT` chunks at a time: one call after
+    /// another waited a round trip per 25 items. Throttled calls are retried by the SDK's
+    /// adaptive retry (`config.rs`), which also slows the client down; items a call leaves
+    /// unprocessed are retried here with jittered backoff.
     async fn batch_write(
         &self,
         requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
     ) -> Result<(), StoreError> {
-        for chunk in requests.chunks(25) {
-            let mut pending = chunk.to_vec();
-            let mut attempt = 0;
-            while !pending.is_empty() {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, pending)
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                pending = out
-                    .unprocessed_items()
-                    .and_then(|m| m.get(&self.table))
-                    .cloned()
-                    .unwrap_or_default();
-                if !pending.is_empty() {
-                    attempt += 1;
-                    if attempt > MAX_ATTEMPTS * 2 {
-                        return Err(StoreError::Unavailable(
-                            format!(
-                                "{} items stayed unprocessed after {attempt} retries",
-                                pending.len()
-                            )
-                            .into(),
-                        ));
-                    }
-                    backoff(attempt).await;
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(requests.chunks(25).map(<[_]>::to_vec))
+            .map(|chunk| self.write_chunk(chunk))
+            .buffer_unordered(WRITES_IN_FLIGHT)
+            .try_for_each(|()| async { Ok(()) })
+            .await
+    }
+
+    /// One BatchWriteItem of at most 25 requests, until none is left unprocessed.
+    async fn write_chunk(
+        &self,
+        mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.table, pending)
+                .send()
+                .await
+                .map_err(sdk)?;
+            pending = out
+                .unprocessed_items()
+                .and_then(|m| m.get(&self.table))
+                .cloned()
+                .unwrap_or_default();
+            if !pending.is_empty() {
+                attempt += 1;
+                if attempt > MAX_ATTEMPTS * 2 {
+                    return Err(StoreError::Unavailable(
+                        format!(
+                            "{} items stayed unprocessed after {attempt} retries",
+                            pending.len()
+                        )
+                        .into(),
+                    ));
                 }
+                backoff(attempt).await;
             }
         }
         Ok(())
@@ -171,6 +188,10 @@ impl LeadStore for DynamoStore {
         Ok(self.get_lead_item(tenant, id).await?.map(|(l, _)| l))
     }
 
+    async fn get_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
+        self.get_many(tenant, ids).await
+    }
+
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError> {
         self.update(lead).await
     }
@@ -194,6 +215,14 @@ impl LeadStore for DynamoStore {
         key: &MatchKey,
     ) -> Result<Vec<LeadId>, StoreError> {
         self.find_by_contact(tenant, key).await
+    }
+
+    async fn find_leads_by_contacts(
+        &self,
+        tenant: &TenantId,
+        keys: &[MatchKey],
+    ) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
+        self.find_by_contacts(tenant, keys).await
     }
 
     async fn commit_lead_change(

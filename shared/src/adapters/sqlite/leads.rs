@@ -50,6 +50,50 @@ pub fn find_by_contact(c: &Connection, tenant: &TenantId, key: &MatchKey) -> Res
     }
 }
 
+/// Keys a query names at most: well under SQLite's 32,766 bound parameters.
+const KEYS_PER_QUERY: usize = 500;
+
+/// Every (key, lead) pair for these keys: one `IN (…)` query per column and 500 keys, on
+/// the same partial indexes `find_by_contact` uses.
+pub fn find_by_contacts(
+    c: &Connection,
+    tenant: &TenantId,
+    keys: &[MatchKey],
+) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
+    let mut by_value: std::collections::HashMap<(&str, &str), &MatchKey> = Default::default();
+    for k in keys {
+        match k {
+            MatchKey::Email(e) => by_value.insert(("email", e.as_str()), k),
+            MatchKey::Phone(p) => by_value.insert(("phone", p.as_str()), k),
+        };
+    }
+    let mut found = Vec::new();
+    for column in ["email", "phone"] {
+        let values: Vec<&str> = by_value
+            .keys()
+            .filter(|(col, _)| *col == column)
+            .map(|(_, v)| *v)
+            .collect();
+        for chunk in values.chunks(KEYS_PER_QUERY) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            // The column name is one of two constants, never input.
+            let sql = format!("SELECT {column}, id FROM leads WHERE tenant = ? AND {column} IN ({marks})");
+            let mut st = c.prepare_cached(&sql).map_err(db)?;
+            let params = std::iter::once(tenant.as_str()).chain(chunk.iter().copied());
+            let mut rows = st.query(rusqlite::params_from_iter(params)).map_err(db)?;
+            while let Some(r) = rows.next().map_err(db)? {
+                let value: String = r.get(0).map_err(db)?;
+                let id: String = r.get(1).map_err(db)?;
+                let id = LeadId::parse(&id).map_err(|e| corrupt("lead id", e.message))?;
+                if let Some(k) = by_value.get(&(column, value.as_str())) {
+                    found.push(((*k).clone(), id));
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
 const INSERT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
         created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
@@ -217,6 +261,23 @@ pub fn get(c: &Connection, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead
         .optional()
         .map_err(db)?;
     doc.as_deref().map(parse_lead).transpose()
+}
+
+/// The stored leads among `ids`: one `IN (…)` query per 500 ids.
+pub fn get_many(c: &Connection, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
+    let ids: Vec<String> = ids.iter().map(LeadId::to_string).collect();
+    let mut found = Vec::new();
+    for chunk in ids.chunks(KEYS_PER_QUERY) {
+        let marks = vec!["?"; chunk.len()].join(",");
+        let sql = format!("SELECT doc FROM leads WHERE tenant = ? AND id IN ({marks})");
+        let mut st = c.prepare_cached(&sql).map_err(db)?;
+        let params = std::iter::once(tenant.as_str()).chain(chunk.iter().map(String::as_str));
+        let mut rows = st.query(rusqlite::params_from_iter(params)).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            found.push(parse_lead(&r.get::<_, String>(0).map_err(db)?)?);
+        }
+    }
+    Ok(found)
 }
 
 fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>, StoreError> {

@@ -3,6 +3,37 @@
 
 use super::*;
 
+/// Rows read and matched against the store a batch at a time.
+pub(super) const LOOKUP_ROWS: usize = 500;
+
+/// One data row of a batch: where it is, its cells, and the cells read against the header.
+pub(super) struct BatchRow {
+    pub(super) ordinal: u64,
+    pub(super) line: usize,
+    pub(super) cells: Vec<String>,
+    pub(super) read: ReadRow,
+}
+
+/// Up to `LOOKUP_ROWS` rows, what the store holds for them, and the error that cut the
+/// batch short, if the file broke.
+#[derive(Default)]
+pub(super) struct RowBatch {
+    pub(super) rows: Vec<BatchRow>,
+    pub(super) known: Known,
+    pub(super) broken: Option<super::table::TableError>,
+}
+
+/// What the store said about a batch's rows: the leads their contacts match and, under
+/// `update`, each lead a row matched alone (the one it would update).
+#[derive(Default)]
+pub(super) struct Known {
+    pub(super) contacts: KnownContacts,
+    pub(super) leads: std::collections::HashMap<LeadId, Lead>,
+}
+
+/// A row as a new lead, or why it is not one.
+pub(super) type Parsed = Result<NewLead, Vec<FieldError>>;
+
 /// What one row turned out to be.
 pub(super) enum Row {
     Invalid(Vec<FieldError>),
@@ -40,9 +71,27 @@ pub(super) enum Row {
 
 /// The id of the lead made from data row `ordinal` of job `job`: the same on every run, so a
 /// resumed run overwrites what a killed one wrote instead of adding to it. A UUIDv7 whose
-/// time is the job's start and whose other bits hash (job, row).
+/// time is the job's start, whose next 48 bits are the row (so a job's ids ascend with its
+/// rows and its leads are appended to the store's indexes, not scattered through them) and
+/// whose last bits hash the job.
 pub fn import_lead_id(job: &str, ordinal: u64, started_at: DateTime<Utc>) -> LeadId {
-    LeadId::from_uuid(derived_uuid(&format!("{job}\n{ordinal}"), started_at))
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(job.as_bytes());
+    let mut rand = [0u8; 10];
+    // The builder keeps 4 bits of `rand[0]` (beside the version), all of `rand[1]`, and 6 of
+    // `rand[2]` (beside the variant): the row's low 36 bits go in `rand[0..2]` and
+    // `rand[3..6]`, most significant first, and the job's hash around them. 2^36 rows is
+    // far more than a file can hold.
+    let row = ordinal.to_be_bytes();
+    rand[0] = row[3];
+    rand[1] = row[4];
+    rand[2] = digest[0];
+    rand[3] = row[5];
+    rand[4] = row[6];
+    rand[5] = row[7];
+    rand[6..].copy_from_slice(&digest[1..5]);
+    let millis = started_at.timestamp_millis().max(0) as u64;
+    LeadId::from_uuid(uuid::Builder::from_unix_timestamp_millis(millis, &rand).into_uuid())
 }
 
 /// A UUIDv7 whose time is `at` and whose other bits hash `seed`: the same on every run.
@@ -178,61 +227,117 @@ impl Checker<'_> {
     /// Whether the row claims its contacts within the file (later rows with them are file
     /// duplicates). Decided from the row alone, so a resumed run replays it without the
     /// store: a valid new lead does; under `update` any row with contacts does.
-    pub(super) fn claims(&self, row: &ReadRow) -> bool {
+    /// `parsed` keeps the row's parse, when this needed it, for the caller to `take_parsed`:
+    /// a row is parsed once, not once per question.
+    pub(super) fn claims(&self, row: &ReadRow, parsed: &mut Option<Parsed>) -> bool {
         !row.keys.is_empty()
             && row.errors.is_empty()
-            && (self.run.options.duplicates == DuplicatePolicy::Update || self.parse_new(row).is_ok())
+            && (self.run.options.duplicates == DuplicatePolicy::Update
+                || parsed.get_or_insert_with(|| self.parse_new(row)).is_ok())
+    }
+
+    /// The row's parse: the one `claims` kept, or a new one.
+    fn take_parsed(&self, parsed: &mut Option<Parsed>, row: &ReadRow) -> Parsed {
+        parsed.take().unwrap_or_else(|| self.parse_new(row))
     }
 
     /// A row an earlier chunk already handled: only its contacts are remembered.
     pub(super) fn replay(&mut self, line: usize, cells: &[String]) -> Result<(), ServiceError> {
         let row = self.read(cells);
-        if self.claims(&row) {
+        if self.claims(&row, &mut None) {
             self.seen.first_line(&row.keys, line).map_err(scratch_err)?;
         }
         Ok(())
+    }
+
+    /// The next `LOOKUP_ROWS` rows (fewer at the end), each read against the header, with
+    /// the stored leads their contacts match looked up in one store call. Within a batch,
+    /// rows are matched against the store as it was before the batch: pass 1 writes nothing,
+    /// and in pass 2 a row the batch writes is found by later rows through `seen` first.
+    pub(super) async fn next_batch(
+        // `&mut`, as a shared borrow held across the lookup would need the scratch
+        // connection to be `Sync`.
+        &mut self,
+        rows: &mut impl Iterator<Item = (u64, Result<(usize, Vec<String>), super::table::TableError>)>,
+    ) -> Result<RowBatch, ServiceError> {
+        let mut batch = RowBatch::default();
+        for (ordinal, row) in rows.by_ref() {
+            match row {
+                Ok((line, cells)) => {
+                    let read = self.read(&cells);
+                    batch.rows.push(BatchRow {
+                        ordinal,
+                        line,
+                        cells,
+                        read,
+                    });
+                }
+                Err(e) => {
+                    batch.broken = Some(e);
+                    break;
+                }
+            }
+            if batch.rows.len() == LOOKUP_ROWS {
+                break;
+            }
+        }
+        let (store, tenant) = (self.run.store, &self.run.tenant.id);
+        let keys = batch.rows.iter().flat_map(|r| r.read.keys.iter().cloned());
+        batch.known.contacts = KnownContacts::look_up(store, tenant, keys).await?;
+        if self.run.options.duplicates == DuplicatePolicy::Update {
+            let mut ids: Vec<LeadId> = batch
+                .rows
+                .iter()
+                .filter_map(|r| {
+                    let own = import_lead_id(&self.run.job_id, r.ordinal, self.started_at);
+                    batch.known.contacts.matches(&r.read.keys, Some(&own))
+                })
+                .filter(|(_, leads)| leads.len() == 1)
+                .map(|(_, leads)| leads[0])
+                .collect();
+            ids.sort();
+            ids.dedup();
+            if !ids.is_empty() {
+                let leads = store.get_leads(tenant, &ids).await?;
+                batch.known.leads = leads.into_iter().map(|l| (l.id, l)).collect();
+            }
+        }
+        Ok(batch)
     }
 
     pub(super) async fn check(
         &mut self,
         line: usize,
         ordinal: u64,
-        cells: &[String],
+        row: ReadRow,
+        known: &Known,
     ) -> Result<Row, ServiceError> {
-        let row = self.read(cells);
         let policy = self.run.options.duplicates;
-        if self.claims(&row)
+        let mut parsed = None;
+        if self.claims(&row, &mut parsed)
             && let Some(first_line) = self.seen.first_line(&row.keys, line).map_err(scratch_err)?
         {
-            let new = self.parse_new(&row).ok().map(Box::new);
+            // Only `create` makes a lead of a file duplicate.
+            let new = match policy {
+                DuplicatePolicy::Create => self.take_parsed(&mut parsed, &row).ok().map(Box::new),
+                _ => None,
+            };
             let key = row.keys[0].clone();
             return Ok(Row::FileDuplicate { first_line, key, new });
         }
-        let email = row.keys.iter().find_map(|k| match k {
-            MatchKey::Email(e) => Some(e),
-            MatchKey::Phone(_) => None,
-        });
-        let phone = row.keys.iter().find_map(|k| match k {
-            MatchKey::Phone(p) => Some(p),
-            MatchKey::Email(_) => None,
-        });
         // This row's own lead, written by a run that was killed before its checkpoint, is
         // not a duplicate of itself.
         let own = import_lead_id(&self.run.job_id, ordinal, self.started_at);
-        let found = if row.keys.is_empty() {
-            None
-        } else {
-            find_matches(self.run.store, &self.run.tenant.id, email, phone, Some(&own)).await?
-        };
+        let found = known.contacts.matches(&row.keys, Some(&own));
         let Some((key, leads)) = found else {
-            return Ok(match self.parse_new(&row) {
+            return Ok(match self.take_parsed(&mut parsed, &row) {
                 Err(e) => Row::Invalid(e),
                 Ok(_) if row.converted => Row::Invalid(vec![converted_error()]),
                 Ok(n) => Row::Fresh(Box::new(n)),
             });
         };
         if policy != DuplicatePolicy::Update {
-            return Ok(match self.parse_new(&row) {
+            return Ok(match self.take_parsed(&mut parsed, &row) {
                 Err(e) => Row::Invalid(e),
                 Ok(_) if row.converted && policy == DuplicatePolicy::Create => {
                     Row::Invalid(vec![converted_error()])
@@ -264,9 +369,9 @@ impl Checker<'_> {
                 new: None,
             });
         }
-        let Some(before) = self.run.store.get_lead(&self.run.tenant.id, &leads[0]).await? else {
+        let Some(before) = known.leads.get(&leads[0]).cloned() else {
             // Deleted since it was matched: the row is a new lead after all.
-            return Ok(match self.parse_new(&row) {
+            return Ok(match self.take_parsed(&mut parsed, &row) {
                 Err(e) => Row::Invalid(e),
                 Ok(n) => Row::Fresh(Box::new(n)),
             });
@@ -327,4 +432,25 @@ pub(super) fn converted_error() -> FieldError {
         "invalid_status",
         "a lead is converted only through conversion; a converted row can only match a stored lead",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn when_rows_follow_each_other_should_have_ascending_ids_unique_to_the_job() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 10, 0, 0).unwrap();
+        let ids: Vec<String> = [0u64, 1, 255, 256, 65_535, 65_536, 1 << 24, (1 << 36) - 1]
+            .iter()
+            .map(|&n| import_lead_id("job-a", n, at).to_string())
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted, "ids ascend with the row");
+        assert_eq!(import_lead_id("job-a", 7, at), import_lead_id("job-a", 7, at));
+        assert_ne!(import_lead_id("job-a", 7, at), import_lead_id("job-b", 7, at));
+        let uuid = uuid::Uuid::parse_str(&ids[3]).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+    }
 }

@@ -52,7 +52,7 @@ use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{LeadStore, StoreError};
 use crate::services::ServiceError;
-use crate::services::duplicates::find_matches;
+use crate::services::duplicates::KnownContacts;
 use crate::services::leads::{change_entries, contact_taken, load_context};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -390,107 +390,131 @@ impl ImportRun<'_> {
         checker: &mut Checker<'_>,
         p: &mut Progress,
     ) -> Result<Step, ServiceError> {
-        let skip = p.rows_done;
-        for (ordinal, row) in (0u64..).zip(table) {
-            let (line, cells) = match row {
-                Ok(r) => r,
+        let mut rows = (0u64..).zip(table);
+        for (_, row) in rows.by_ref().take(p.rows_done as usize) {
+            match row {
+                Ok((line, cells)) => checker.replay(line, &cells)?,
                 Err(e) => return Ok(Step::Unreadable(e.to_string())),
-            };
-            if ordinal < skip {
-                checker.replay(line, &cells)?;
-                continue;
-            }
-            p.report.rows += 1;
-            let row = checker.check(line, ordinal, &cells).await?;
-            if let Some(preview) = p.report.preview.as_mut() {
-                let (errors, valid) = match &row {
-                    Row::Invalid(errs) => (errs.as_slice(), None),
-                    Row::Fresh(n) => (&[][..], Some(n.as_ref())),
-                    _ => (&[][..], None),
-                };
-                preview.count(
-                    checker.columns,
-                    &cells,
-                    errors,
-                    valid,
-                    checker.mapping,
-                    checker.ctx,
-                );
-            }
-            let dup = |key: &MatchKey, matched: String, action: &str| {
-                let [k, v] = key_cells(key);
-                [line.to_string(), k, v, matched, action.to_owned()]
-            };
-            let policy = self.options.duplicates;
-            let record = match row {
-                Row::Invalid(errs) => {
-                    p.report.error_rows += 1;
-                    // The report has the header's columns, then its own: the row is cut or
-                    // padded to the header's width (cells past it are named in the error).
-                    let width = checker.columns.len();
-                    for e in errs {
-                        let mut rec: Vec<String> = cells.iter().take(width).cloned().collect();
-                        rec.resize(width, String::new());
-                        rec.extend([line.to_string(), e.field.clone(), e.message.clone()]);
-                        p.parts.errors.write_record(&rec).map_err(csv_err)?;
-                    }
-                    None
-                }
-                Row::FileDuplicate { first_line, key, new } => {
-                    p.report.valid_rows += 1;
-                    p.report.duplicate_rows += 1;
-                    let action = if policy == DuplicatePolicy::Create && new.is_some() {
-                        "create"
-                    } else {
-                        "skip"
-                    };
-                    Some(dup(&key, format!("line {first_line}"), action))
-                }
-                Row::StoreDuplicate { leads, key, .. } => {
-                    p.report.valid_rows += 1;
-                    p.report.duplicate_rows += 1;
-                    let action = match policy {
-                        DuplicatePolicy::Create => "create",
-                        _ => "skip",
-                    };
-                    Some(dup(&key, ids_cell(&leads), action))
-                }
-                Row::Update { before, after, key } => {
-                    p.report.valid_rows += 1;
-                    p.report.duplicate_rows += 1;
-                    let action = if update::changed_fields(&before, &after).is_empty() {
-                        "unchanged"
-                    } else {
-                        "update"
-                    };
-                    Some(dup(&key, before.id.to_string(), action))
-                }
-                Row::Converted { lead, key } => {
-                    p.report.valid_rows += 1;
-                    p.report.duplicate_rows += 1;
-                    Some(dup(&key, lead.to_string(), "skip: the lead is converted"))
-                }
-                Row::Ambiguous { leads, key } => {
-                    p.report.valid_rows += 1;
-                    p.report.duplicate_rows += 1;
-                    Some(dup(&key, ids_cell(&leads), "ambiguous: nothing written"))
-                }
-                Row::Fresh(_) => {
-                    p.report.valid_rows += 1;
-                    None
-                }
-            };
-            if let Some(rec) = record {
-                p.parts.duplicates.write_record(&rec).map_err(csv_err)?;
-            }
-            p.rows_done += 1;
-            p.rows_this_run += 1;
-            p.since_checkpoint += 1;
-            if self.checkpoint_due(p) && self.checkpoint(p).await? {
-                return Ok(Step::Paused);
             }
         }
-        Ok(Step::Done)
+        loop {
+            let batch = checker.next_batch(&mut rows).await?;
+            let last = batch.rows.len() < checker::LOOKUP_ROWS;
+            for row in batch.rows {
+                if self.classify_row(checker, p, row, &batch.known).await? {
+                    return Ok(Step::Paused);
+                }
+            }
+            if let Some(e) = batch.broken {
+                return Ok(Step::Unreadable(e.to_string()));
+            }
+            if last {
+                return Ok(Step::Done);
+            }
+        }
+    }
+
+    /// One row of pass 1: counted, previewed, reported; true when the run pauses after it.
+    async fn classify_row(
+        &self,
+        checker: &mut Checker<'_>,
+        p: &mut Progress,
+        row: BatchRow,
+        known: &Known,
+    ) -> Result<bool, ServiceError> {
+        let BatchRow {
+            ordinal,
+            line,
+            cells,
+            read,
+        } = row;
+        p.report.rows += 1;
+        let row = checker.check(line, ordinal, read, known).await?;
+        if let Some(preview) = p.report.preview.as_mut() {
+            let (errors, valid) = match &row {
+                Row::Invalid(errs) => (errs.as_slice(), None),
+                Row::Fresh(n) => (&[][..], Some(n.as_ref())),
+                _ => (&[][..], None),
+            };
+            preview.count(
+                checker.columns,
+                &cells,
+                errors,
+                valid,
+                checker.mapping,
+                checker.ctx,
+            );
+        }
+        let dup = |key: &MatchKey, matched: String, action: &str| {
+            let [k, v] = key_cells(key);
+            [line.to_string(), k, v, matched, action.to_owned()]
+        };
+        let policy = self.options.duplicates;
+        let record = match row {
+            Row::Invalid(errs) => {
+                p.report.error_rows += 1;
+                // The report has the header's columns, then its own: the row is cut or
+                // padded to the header's width (cells past it are named in the error).
+                let width = checker.columns.len();
+                for e in errs {
+                    let mut rec: Vec<String> = cells.iter().take(width).cloned().collect();
+                    rec.resize(width, String::new());
+                    rec.extend([line.to_string(), e.field.clone(), e.message.clone()]);
+                    p.parts.errors.write_record(&rec).map_err(csv_err)?;
+                }
+                None
+            }
+            Row::FileDuplicate { first_line, key, new } => {
+                p.report.valid_rows += 1;
+                p.report.duplicate_rows += 1;
+                let action = if policy == DuplicatePolicy::Create && new.is_some() {
+                    "create"
+                } else {
+                    "skip"
+                };
+                Some(dup(&key, format!("line {first_line}"), action))
+            }
+            Row::StoreDuplicate { leads, key, .. } => {
+                p.report.valid_rows += 1;
+                p.report.duplicate_rows += 1;
+                let action = match policy {
+                    DuplicatePolicy::Create => "create",
+                    _ => "skip",
+                };
+                Some(dup(&key, ids_cell(&leads), action))
+            }
+            Row::Update { before, after, key } => {
+                p.report.valid_rows += 1;
+                p.report.duplicate_rows += 1;
+                let action = if update::changed_fields(&before, &after).is_empty() {
+                    "unchanged"
+                } else {
+                    "update"
+                };
+                Some(dup(&key, before.id.to_string(), action))
+            }
+            Row::Converted { lead, key } => {
+                p.report.valid_rows += 1;
+                p.report.duplicate_rows += 1;
+                Some(dup(&key, lead.to_string(), "skip: the lead is converted"))
+            }
+            Row::Ambiguous { leads, key } => {
+                p.report.valid_rows += 1;
+                p.report.duplicate_rows += 1;
+                Some(dup(&key, ids_cell(&leads), "ambiguous: nothing written"))
+            }
+            Row::Fresh(_) => {
+                p.report.valid_rows += 1;
+                None
+            }
+        };
+        if let Some(rec) = record {
+            p.parts.duplicates.write_record(&rec).map_err(csv_err)?;
+        }
+        p.rows_done += 1;
+        p.rows_this_run += 1;
+        p.since_checkpoint += 1;
+        Ok(self.checkpoint_due(p) && self.checkpoint(p).await?)
     }
 }
 

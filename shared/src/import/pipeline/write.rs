@@ -1,10 +1,52 @@
-//! Pass 2: new leads in batches with their timeline entries, updates one by one with what
-//! they replaced, duplicates per the policy.
+//! Pass 2: new leads in batches with their timeline entries, updates each in its own write
+//! with what they replaced (several in flight), duplicates per the policy.
 
 use super::*;
+use futures::StreamExt;
+
+/// Updates pass 2 keeps in flight. Each is its own write with its own version check; in
+/// flight together, SQLite's writer commits them in groups (one fsync a group) and DynamoDB
+/// takes them in parallel. One row per lead, so no two of them touch the same lead.
+const UPDATES_IN_FLIGHT: usize = 64;
+
+/// A batch of new leads being written: started by `start_write`, awaited by `settle`.
+type InFlight<'a> = futures::future::MaybeDone<
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, ServiceError>> + Send + 'a>>,
+>;
+
+/// What pass 2 does with a row once it is counted.
+pub(super) enum RowWrite {
+    Nothing,
+    Create(Box<NewLead>),
+    Update {
+        before: Box<Lead>,
+        after: Box<Lead>,
+        /// The row's input, applied again if the lead changes under the write.
+        input: Box<LeadInput>,
+    },
+}
+
+/// How an update ended.
+pub(super) enum Saved {
+    Updated,
+    /// The row says what the lead says: nothing written.
+    Unchanged,
+    /// The lead became converted, or stopped taking the row, while the row was applied.
+    Skipped,
+}
+
+impl ImportReport {
+    fn tally(&mut self, saved: Saved) {
+        match saved {
+            Saved::Updated => self.updated += 1,
+            Saved::Unchanged => self.unchanged += 1,
+            Saved::Skipped => self.skipped += 1,
+        }
+    }
+}
 
 impl ImportRun<'_> {
-    /// Pass 2: new leads in batches, updates one by one, duplicates per policy.
+    /// Pass 2: new leads in batches, updates several at a time, duplicates per policy.
     pub(super) async fn write(
         &self,
         table: Table,
@@ -12,61 +54,113 @@ impl ImportRun<'_> {
         p: &mut Progress,
     ) -> Result<Step, ServiceError> {
         let now = self.clock.now();
-        let mut batch: Vec<Lead> = Vec::with_capacity(BATCH);
+        let mut batch_leads: Vec<Lead> = Vec::with_capacity(BATCH);
         let mut entries: Vec<Activity> = Vec::with_capacity(BATCH);
-        let policy = self.options.duplicates;
-        let skip = p.rows_done;
-        for (ordinal, row) in (0u64..).zip(table) {
+        let ctx = checker.ctx;
+        let mut updates = futures::stream::FuturesUnordered::new();
+        let mut writing: Option<InFlight<'_>> = None;
+        let mut rows = (0u64..).zip(table);
+        for (_, row) in rows.by_ref().take(p.rows_done as usize) {
             let (line, cells) = row.map_err(csv_err)?;
-            if ordinal < skip {
-                checker.replay(line, &cells)?;
-                continue;
+            checker.replay(line, &cells)?;
+        }
+        loop {
+            let batch = checker.next_batch(&mut rows).await?;
+            let last = batch.rows.len() < checker::LOOKUP_ROWS;
+            for row in batch.rows {
+                let ordinal = row.ordinal;
+                match self.write_row(checker, p, row, &batch.known).await? {
+                    RowWrite::Nothing => {}
+                    RowWrite::Create(new) => {
+                        let id = import_lead_id(&self.job_id, ordinal, checker.started_at);
+                        let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
+                        lead.provenance.form = Some(self.job_id.clone());
+                        entries.push(self.created_entry(&lead, ordinal, checker.started_at));
+                        batch_leads.push(lead);
+                    }
+                    RowWrite::Update { before, after, input } => {
+                        updates.push(self.save_update(*before, *after, *input, ctx));
+                        if updates.len() >= UPDATES_IN_FLIGHT
+                            && let Some(saved) = updates.next().await
+                        {
+                            p.report.tally(saved?);
+                        }
+                    }
+                }
+                if batch_leads.len() == BATCH {
+                    // One batch is written while the next is read and checked.
+                    Self::settle(&mut writing, &mut p.report).await?;
+                    writing = self.start_write(&mut batch_leads, &mut entries).await?;
+                }
+                if self.checkpoint_due(p) {
+                    // The checkpoint must not claim rows still in the batch or in flight.
+                    Self::settle(&mut writing, &mut p.report).await?;
+                    writing = self.start_write(&mut batch_leads, &mut entries).await?;
+                    Self::settle(&mut writing, &mut p.report).await?;
+                    while let Some(saved) = updates.next().await {
+                        p.report.tally(saved?);
+                    }
+                    if self.checkpoint(p).await? {
+                        return Ok(Step::Paused);
+                    }
+                }
             }
-            p.rows_done += 1;
-            p.rows_this_run += 1;
-            p.since_checkpoint += 1;
-            let new = match checker.check(line, ordinal, &cells).await? {
-                Row::Invalid(_) => None,
-                Row::Fresh(n) => Some(n),
-                Row::StoreDuplicate { new, .. } if policy == DuplicatePolicy::Create => Some(new),
-                Row::FileDuplicate { new: Some(new), .. } if policy == DuplicatePolicy::Create => Some(new),
-                Row::Update { before, after, .. } => {
-                    // The row's input, in case the lead changes under the write and the row
-                    // must be applied again (the checker itself stays on this task).
-                    let input = checker.read(&cells).input;
-                    self.save_update(*before, *after, &input, checker.ctx, &mut p.report)
-                        .await?;
-                    None
-                }
-                Row::Ambiguous { .. } => {
-                    p.report.ambiguous += 1;
-                    None
-                }
-                Row::FileDuplicate { .. } | Row::StoreDuplicate { .. } | Row::Converted { .. } => {
-                    p.report.skipped += 1;
-                    None
-                }
-            };
-            if let Some(new) = new {
-                let id = import_lead_id(&self.job_id, ordinal, checker.started_at);
-                let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
-                lead.provenance.form = Some(self.job_id.clone());
-                entries.push(self.created_entry(&lead, ordinal, checker.started_at));
-                batch.push(lead);
+            if let Some(e) = batch.broken {
+                return Err(csv_err(e));
             }
-            if batch.len() == BATCH {
-                self.flush(&mut batch, &mut entries, &mut p.report).await?;
-            }
-            if self.checkpoint_due(p) {
-                // The checkpoint must not claim rows that are still in the batch.
-                self.flush(&mut batch, &mut entries, &mut p.report).await?;
-                if self.checkpoint(p).await? {
-                    return Ok(Step::Paused);
-                }
+            if last {
+                break;
             }
         }
-        self.flush(&mut batch, &mut entries, &mut p.report).await?;
+        Self::settle(&mut writing, &mut p.report).await?;
+        writing = self.start_write(&mut batch_leads, &mut entries).await?;
+        Self::settle(&mut writing, &mut p.report).await?;
+        while let Some(saved) = updates.next().await {
+            p.report.tally(saved?);
+        }
         Ok(Step::Done)
+    }
+
+    /// One row of pass 2, counted; what is to be written is returned, for the caller's batch
+    /// or its updates in flight.
+    async fn write_row(
+        &self,
+        checker: &mut Checker<'_>,
+        p: &mut Progress,
+        row: BatchRow,
+        known: &Known,
+    ) -> Result<RowWrite, ServiceError> {
+        let policy = self.options.duplicates;
+        let BatchRow {
+            ordinal,
+            line,
+            cells,
+            read,
+        } = row;
+        p.rows_done += 1;
+        p.rows_this_run += 1;
+        p.since_checkpoint += 1;
+        Ok(match checker.check(line, ordinal, read, known).await? {
+            Row::Invalid(_) => RowWrite::Nothing,
+            Row::Fresh(n) => RowWrite::Create(n),
+            Row::StoreDuplicate { new, .. } if policy == DuplicatePolicy::Create => RowWrite::Create(new),
+            Row::FileDuplicate { new: Some(new), .. } if policy == DuplicatePolicy::Create => {
+                RowWrite::Create(new)
+            }
+            Row::Update { before, after, .. } => RowWrite::Update {
+                before,
+                after,
+                input: Box::new(checker.read(&cells).input),
+            },
+            Row::Ambiguous { .. } => {
+                p.report.ambiguous += 1;
+                RowWrite::Nothing
+            }
+            Row::FileDuplicate { .. } | Row::StoreDuplicate { .. } | Row::Converted { .. } => {
+                p.report.skipped += 1;
+                RowWrite::Nothing
+            }
+        })
     }
 
     /// The `imported` entry of a lead the job creates. Its id and time come from (job, row)
@@ -96,10 +190,9 @@ impl ImportRun<'_> {
         &self,
         mut before: Lead,
         mut after: Lead,
-        input: &LeadInput,
+        input: LeadInput,
         ctx: &LeadContext,
-        report: &mut ImportReport,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Saved, ServiceError> {
         let actor = Actor::Import {
             job: self.job_id.clone(),
         };
@@ -107,8 +200,7 @@ impl ImportRun<'_> {
             let fields = update::changed_fields(&before, &after);
             if fields.is_empty() {
                 // Re-importing an export changes nothing: no write, no new version.
-                report.unchanged += 1;
-                return Ok(());
+                return Ok(Saved::Unchanged);
             }
             let now = self.clock.now();
             let imported = ActivityKind::Imported {
@@ -127,17 +219,14 @@ impl ImportRun<'_> {
             // What the update replaced goes in the same write, for undoing the import.
             let undo = crate::services::import_undo::undo_record(&self.job_id, &before)?;
             match self.store.commit_lead_change(&after, &[undo], &entries).await {
-                Ok(_) => {
-                    report.updated += 1;
-                    return Ok(());
-                }
+                Ok(_) => return Ok(Saved::Updated),
                 Err(StoreError::Conflict { .. }) => {}
                 Err(e) => return Err(e.into()),
             }
             let current = self.store.get_lead(&self.tenant.id, &before.id).await?;
             match current {
                 Some(c) if !update::is_converted(&c) => {
-                    match update::updated_lead(&c, input, ctx, now, self.options.quality()) {
+                    match update::updated_lead(&c, &input, ctx, now, self.options.quality()) {
                         Ok(a) => (before, after) = (c, a),
                         Err(_) => break,
                     }
@@ -145,21 +234,22 @@ impl ImportRun<'_> {
                 _ => break,
             }
         }
-        report.skipped += 1;
-        Ok(())
+        Ok(Saved::Skipped)
     }
 
     /// Gives rows without an owner one from the weighted round robin (one counter
-    /// reservation per batch), then writes the batch with its timeline entries.
-    pub(super) async fn flush(
+    /// reservation per batch), then starts writing the batch (taken from `batch` and
+    /// `entries`) with its timeline entries: the write is polled once, which hands it to the
+    /// store (SQLite's writer thread works on it from there), and goes on until `settle`.
+    async fn start_write(
         &self,
         batch: &mut Vec<Lead>,
         entries: &mut Vec<Activity>,
-        report: &mut ImportReport,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Option<InFlight<'_>>, ServiceError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
+        let (mut batch, entries) = (std::mem::take(batch), std::mem::take(entries));
         let unowned = batch.iter().filter(|l| l.owner.is_none()).count();
         let reps = crate::services::reps::list_reps(self.store, &self.tenant.id).await?;
         let mut owners =
@@ -169,10 +259,27 @@ impl ImportRun<'_> {
         for lead in batch.iter_mut().filter(|l| l.owner.is_none()) {
             lead.owner = owners.next();
         }
-        self.store.put_leads_batch(batch, entries).await?;
-        report.created += batch.len() as u64;
-        batch.clear();
-        entries.clear();
+        let write = async move {
+            self.store.put_leads_batch(&batch, &entries).await?;
+            Ok(batch.len() as u64)
+        };
+        let mut write = futures::future::maybe_done(Box::pin(write) as _);
+        let _ = futures::poll!(&mut write);
+        Ok(Some(write))
+    }
+
+    /// Waits for the batch being written, if any, and counts its leads as created.
+    async fn settle(
+        writing: &mut Option<InFlight<'_>>,
+        report: &mut ImportReport,
+    ) -> Result<(), ServiceError> {
+        if let Some(mut write) = writing.take() {
+            (&mut write).await;
+            let written = std::pin::Pin::new(&mut write)
+                .take_output()
+                .expect("a finished write has its output")?;
+            report.created += written;
+        }
         Ok(())
     }
 }
