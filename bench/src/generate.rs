@@ -16,10 +16,11 @@ const CITY: [&str; 6] = ["Berlin", "Köln", "Paris", "Madrid", "London", "Boston
 pub fn row(i: usize) -> [String; 12] {
     let first = FIRST[i % FIRST.len()];
     let last = LAST[(i / 8) % LAST.len()];
+    // Every lead its own number (below 8M leads), so a file of new leads has no duplicates.
     let phone = match i % 3 {
         0 => format!("+49 30 {}", 20_000_000 + i % 70_000_000),
-        1 => format!("+44 20 7946 {:04}", i % 10_000),
-        _ => format!("+1 (212) 55{}-{:04}", 1 + i % 9, i % 10_000),
+        1 => format!("+44 20 7{:03} {:04}", (i / 10_000) % 1_000, i % 10_000),
+        _ => format!("+1 (212) {}-{:04}", 200 + (i / 10_000) % 800, i % 10_000),
     };
     [
         first.to_owned(),
@@ -61,11 +62,17 @@ pub const HEADERS: [&str; 12] = [
     "Tags",
 ];
 
-pub fn csv(rows: usize, out: &Path) -> Result<serde_json::Value, String> {
+/// Leads number `leads` as CSV (`retitled`: another title each, see `GenCsv`).
+pub fn csv(leads: std::ops::Range<usize>, retitled: bool, out: &Path) -> Result<serde_json::Value, String> {
     let mut w = csv::Writer::from_path(out).map_err(|e| e.to_string())?;
     w.write_record(HEADERS).map_err(|e| e.to_string())?;
-    for i in 0..rows {
-        w.write_record(row(i)).map_err(|e| e.to_string())?;
+    let rows = leads.len();
+    for i in leads {
+        let mut r = row(i);
+        if retitled {
+            r[5] = format!("{} (new)", r[5]);
+        }
+        w.write_record(r).map_err(|e| e.to_string())?;
     }
     w.flush().map_err(|e| e.to_string())?;
     Ok(serde_json::json!({"generated": out, "rows": rows}))

@@ -25,6 +25,14 @@ enum Cmd {
         rows: usize,
         #[arg(long)]
         out: PathBuf,
+        /// The first lead's number: a file from 700,000 with 1,000,000 rows repeats the last
+        /// 300,000 leads of a file from 0 (30% match) and adds 700,000 new ones.
+        #[arg(long, default_value_t = 0)]
+        start: usize,
+        /// Every lead with another job title than the same number's lead of a plain file, so
+        /// an `update` import of matching rows changes them.
+        #[arg(long)]
+        retitled: bool,
     },
     /// A 10-column lead XLSX with `rows` rows.
     GenXlsx {
@@ -75,7 +83,12 @@ enum Cmd {
 fn main() {
     let cli = Cli::parse();
     let out = match cli.cmd {
-        Cmd::GenCsv { rows, out } => generate::csv(rows, &out),
+        Cmd::GenCsv {
+            rows,
+            out,
+            start,
+            retitled,
+        } => generate::csv(start..start + rows, retitled, &out),
         Cmd::GenXlsx { rows, out } => generate::xlsx(rows, &out),
         Cmd::Pipeline { file } => measure::pipeline(&file),
         Cmd::CsvRaw { file } => measure::csv_raw(&file),
