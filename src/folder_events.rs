@@ -29,16 +29,22 @@ pub fn watch_imports(bucket: &Path, arrivals: Arrivals) -> Option<notify::Recomm
             return None;
         }
     };
+    let events_root = root.clone();
     let handler = move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
         if !is_complete(&event.kind) {
             return;
         }
-        // A rename within the tree names both paths; the file is at the last.
-        if let Some(key) = event.paths.last().and_then(|p| bucket_key(&root, p)) {
-            arrivals.arrived(key);
+        // A rename within the tree names both paths; the file is at the last. Its version
+        // now is the one the event vouches for.
+        let Some(path) = event.paths.last() else { return };
+        if let (Some(key), Ok(meta)) = (bucket_key(&events_root, path), std::fs::metadata(path)) {
+            arrivals.arrived(key, leadgate_core::adapters::local_blob::etag_of(&meta));
         }
     };
+    // Watched by its canonical path, which events then name: a data folder reached through
+    // a symlink (macOS's /tmp) still yields keys.
+    let imports = root.join("imports");
     let watched = notify::recommended_watcher(handler)
         .and_then(|mut w| w.watch(&imports, RecursiveMode::Recursive).map(|()| w));
     match watched {

@@ -12,7 +12,7 @@ use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 pub use leadgate_core::services::imports::Continuation;
 use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -128,18 +128,19 @@ async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Co
 /// watcher for them.
 #[derive(Clone, Default)]
 pub struct Arrivals {
-    /// Bucket keys (`imports/…`) of complete files.
-    pub complete: Arc<Mutex<HashSet<String>>>,
+    /// Bucket keys (`imports/…`) of complete files, each with its version (etag) when it was
+    /// complete: a file written again since is a version no event vouched for.
+    pub complete: Arc<Mutex<HashMap<String, String>>>,
     pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Arrivals {
-    /// Says that the object at `key` is complete and wakes the watcher.
-    pub fn arrived(&self, key: String) {
+    /// Says that the object at `key` was complete at version `etag`, and wakes the watcher.
+    pub fn arrived(&self, key: String, etag: String) {
         self.complete
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key);
+            .insert(key, etag);
         self.wake.notify_one();
     }
 }
@@ -177,11 +178,11 @@ async fn scan(
     deps: &ImportDeps,
     mut settled: Option<(&mut HashMap<String, String>, &Arrivals)>,
 ) -> Result<usize, String> {
-    let complete: HashSet<String> = match &settled {
+    let complete: HashMap<String, String> = match &settled {
         Some((_, arrivals)) => {
             std::mem::take(&mut *arrivals.complete.lock().unwrap_or_else(|e| e.into_inner()))
         }
-        None => HashSet::new(),
+        None => HashMap::new(),
     };
     let mut after: Option<String> = None;
     let mut done = 0;
@@ -195,7 +196,8 @@ async fn scan(
         for meta in &page.items {
             if let Some((last, _)) = settled.as_ref() {
                 now_seen.insert(meta.key.to_string(), meta.etag.clone());
-                if last.get(meta.key.as_str()) != Some(&meta.etag) && !complete.contains(meta.key.as_str()) {
+                let vouched = complete.get(meta.key.as_str()) == Some(&meta.etag);
+                if last.get(meta.key.as_str()) != Some(&meta.etag) && !vouched {
                     continue;
                 }
             }

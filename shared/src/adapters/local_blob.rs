@@ -51,17 +51,22 @@ fn io(e: std::io::Error) -> BlobError {
 }
 
 fn meta_of(key: &BlobKey, m: &std::fs::Metadata) -> BlobMeta {
+    BlobMeta {
+        key: key.clone(),
+        size: m.len(),
+        etag: etag_of(m),
+    }
+}
+
+/// A file's version, as `list` and `head` report it: its size and modification time.
+pub fn etag_of(m: &std::fs::Metadata) -> String {
     let mtime = m
         .modified()
         .ok()
         .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    BlobMeta {
-        key: key.clone(),
-        size: m.len(),
-        etag: format!("{:x}-{mtime:x}", m.len()),
-    }
+    format!("{:x}-{mtime:x}", m.len())
 }
 
 impl LocalBlobStore {

@@ -118,6 +118,8 @@ pub(super) struct Checker<'a> {
     pub(super) mapping: &'a Mapping,
     pub(super) seen: SeenContacts,
     pub(super) started_at: DateTime<Utc>,
+    /// Which of the two id layouts the job's leads have (`ImportRun::ascending_ids`).
+    pub(super) ascending_ids: bool,
 }
 
 /// A row read against the header: its input (no default source), its contacts, and the
@@ -132,6 +134,16 @@ pub(super) struct ReadRow {
 }
 
 impl Checker<'_> {
+    /// The id of the lead made from data row `ordinal`, in the job's id layout.
+    pub(super) fn lead_id(&self, ordinal: u64) -> LeadId {
+        let job = &self.run.job_id;
+        match self.ascending_ids {
+            true => import_lead_id(job, ordinal, self.started_at),
+            // The layout before ids ascended: all bits but the time hash (job, row).
+            false => LeadId::from_uuid(derived_uuid(&format!("{job}\n{ordinal}"), self.started_at)),
+        }
+    }
+
     pub(super) fn read(&self, cells: &[String]) -> ReadRow {
         let mut errors = Vec::new();
         // Every row is read against the header. Missing cells at the end are empty (short
@@ -289,7 +301,7 @@ impl Checker<'_> {
                 .rows
                 .iter()
                 .filter_map(|r| {
-                    let own = import_lead_id(&self.run.job_id, r.ordinal, self.started_at);
+                    let own = self.lead_id(r.ordinal);
                     batch.known.contacts.matches(&r.read.keys, Some(&own))
                 })
                 .filter(|(_, leads)| leads.len() == 1)
@@ -327,7 +339,7 @@ impl Checker<'_> {
         }
         // This row's own lead, written by a run that was killed before its checkpoint, is
         // not a duplicate of itself.
-        let own = import_lead_id(&self.run.job_id, ordinal, self.started_at);
+        let own = self.lead_id(ordinal);
         let found = known.contacts.matches(&row.keys, Some(&own));
         let Some((key, leads)) = found else {
             return Ok(match self.take_parsed(&mut parsed, &row) {
@@ -452,5 +464,31 @@ mod tests {
         assert_ne!(import_lead_id("job-a", 7, at), import_lead_id("job-b", 7, at));
         let uuid = uuid::Uuid::parse_str(&ids[3]).unwrap();
         assert_eq!(uuid.get_version_num(), 7);
+    }
+
+    #[test]
+    fn when_a_checkpoint_predates_ascending_ids_should_say_so() {
+        let at = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 2, 10, 0, 0).unwrap();
+        let now = Checkpoint {
+            pass: Pass::Write,
+            rows_done: 5_000,
+            counters: Counters::default(),
+            error_parts: 1,
+            duplicate_parts: 1,
+            started_at: at,
+            preview: None,
+            ascending_ids: true,
+        };
+        let mut old = serde_json::to_value(&now).unwrap();
+        old.as_object_mut().unwrap().remove("ascending_ids");
+        let back: Checkpoint = serde_json::from_value(old).unwrap();
+        assert!(!back.ascending_ids, "a run begun before keeps its ids");
+        assert_eq!(
+            Checkpoint {
+                ascending_ids: true,
+                ..back
+            },
+            now
+        );
     }
 }

@@ -90,6 +90,10 @@ pub struct Checkpoint {
     /// Pass 1's preview so far.
     #[serde(default)]
     pub preview: Option<super::preview::Preview>,
+    /// The job's lead ids ascend with the row (`import_lead_id`); absent, and so false, in
+    /// the checkpoints of runs begun before they did.
+    #[serde(default)]
+    pub ascending_ids: bool,
 }
 
 /// Persists checkpoints (the import's claim record). An error stops the run, e.g. when
@@ -177,18 +181,18 @@ impl ImportRun<'_> {
     async fn checkpoint(&self, p: &mut Progress) -> Result<bool, ServiceError> {
         // Pass 2 adds no report rows, but the switch to it checkpoints pass 1's last ones.
         self.flush_parts(&mut p.parts).await?;
-        self.sink.save(&Self::checkpoint_of(p)).await?;
+        self.sink.save(&self.checkpoint_of(p)).await?;
         p.since_checkpoint = 0;
         p.last_checkpoint = Instant::now();
         Ok(self.budget.spent(p.rows_this_run))
     }
 
-    fn paused(p: &Progress) -> RunResult {
-        RunResult::Paused(Self::checkpoint_of(p))
+    fn paused(&self, p: &Progress) -> RunResult {
+        RunResult::Paused(self.checkpoint_of(p))
     }
 
     /// Where the run stands, to go on from.
-    fn checkpoint_of(p: &Progress) -> Checkpoint {
+    fn checkpoint_of(&self, p: &Progress) -> Checkpoint {
         Checkpoint {
             pass: p.pass,
             rows_done: p.rows_done,
@@ -197,7 +201,14 @@ impl ImportRun<'_> {
             duplicate_parts: p.parts.duplicate_parts,
             started_at: p.report.started_at,
             preview: p.report.preview.clone(),
+            ascending_ids: self.ascending_ids(),
         }
+    }
+
+    /// Whether this job's lead ids ascend with the row: every job's do, except one begun by
+    /// an earlier version and resumed from its checkpoint, which keeps the ids it began with.
+    fn ascending_ids(&self) -> bool {
+        self.resume.as_ref().is_none_or(|c| c.ascending_ids)
     }
 
     /// Imports the file at `path` (already downloaded), from `self.resume` if set, until done
@@ -301,6 +312,7 @@ impl ImportRun<'_> {
                 mapping: &mapping,
                 seen: SeenContacts::create(&seen_path).map_err(scratch_err)?,
                 started_at: started,
+                ascending_ids: self.ascending_ids(),
             })
         };
         let mut p = Progress {
@@ -316,7 +328,7 @@ impl ImportRun<'_> {
         if p.pass == Pass::Classify {
             let mut checker = new_checker()?;
             match self.classify(table, &mut checker, &mut p).await? {
-                Step::Paused => return Ok(Self::paused(&p)),
+                Step::Paused => return Ok(self.paused(&p)),
                 Step::Unreadable(msg) => {
                     p.report.outcome = ImportOutcome::Unreadable;
                     p.report.message = Some(msg);
@@ -336,7 +348,7 @@ impl ImportRun<'_> {
             p.pass = Pass::Write;
             p.rows_done = 0;
             if self.checkpoint(&mut p).await? {
-                return Ok(Self::paused(&p));
+                return Ok(self.paused(&p));
             }
         } else {
             drop(table);
@@ -358,7 +370,7 @@ impl ImportRun<'_> {
         let (table, _, _) = open_table(path, &scratch_file, &ctx, &mapping).map_err(csv_err)?;
         let mut checker = new_checker()?;
         if self.write(table, &mut checker, &mut p).await? == Step::Paused {
-            return Ok(Self::paused(&p));
+            return Ok(self.paused(&p));
         }
         p.report.outcome = ImportOutcome::Completed;
         self.finish(p.report, Some(&headers), p.parts).await

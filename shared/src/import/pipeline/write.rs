@@ -59,66 +59,82 @@ impl ImportRun<'_> {
         let ctx = checker.ctx;
         let mut updates = futures::stream::FuturesUnordered::new();
         let mut writing: Option<InFlight<'_>> = None;
-        let mut rows = (0u64..).zip(table);
-        for (_, row) in rows.by_ref().take(p.rows_done as usize) {
-            let (line, cells) = row.map_err(csv_err)?;
-            checker.replay(line, &cells)?;
-        }
-        loop {
-            let batch = checker.next_batch(&mut rows).await?;
-            let last = batch.rows.len() < checker::LOOKUP_ROWS;
-            for row in batch.rows {
-                let ordinal = row.ordinal;
-                match self.write_row(checker, p, row, &batch.known).await? {
-                    RowWrite::Nothing => {}
-                    RowWrite::Create(new) => {
-                        let id = import_lead_id(&self.job_id, ordinal, checker.started_at);
-                        let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
-                        lead.provenance.form = Some(self.job_id.clone());
-                        entries.push(self.created_entry(&lead, ordinal, checker.started_at));
-                        batch_leads.push(lead);
+        let outcome = async {
+            let mut rows = (0u64..).zip(table);
+            for (_, row) in rows.by_ref().take(p.rows_done as usize) {
+                let (line, cells) = row.map_err(csv_err)?;
+                checker.replay(line, &cells)?;
+            }
+            loop {
+                // Each batch is matched against the store with every earlier update written,
+                // so what a row finds does not depend on when those updates landed.
+                while let Some(saved) = updates.next().await {
+                    p.report.tally(saved?);
+                }
+                let batch = checker.next_batch(&mut rows).await?;
+                let last = batch.rows.len() < checker::LOOKUP_ROWS;
+                for row in batch.rows {
+                    let ordinal = row.ordinal;
+                    match self.write_row(checker, p, row, &batch.known).await? {
+                        RowWrite::Nothing => {}
+                        RowWrite::Create(new) => {
+                            let id = checker.lead_id(ordinal);
+                            let mut lead = Lead::from_new(self.tenant.id.clone(), id, *new, now);
+                            lead.provenance.form = Some(self.job_id.clone());
+                            entries.push(self.created_entry(&lead, ordinal, checker.started_at));
+                            batch_leads.push(lead);
+                        }
+                        RowWrite::Update { before, after, input } => {
+                            updates.push(self.save_update(*before, *after, *input, ctx));
+                            if updates.len() >= UPDATES_IN_FLIGHT
+                                && let Some(saved) = updates.next().await
+                            {
+                                p.report.tally(saved?);
+                            }
+                        }
                     }
-                    RowWrite::Update { before, after, input } => {
-                        updates.push(self.save_update(*before, *after, *input, ctx));
-                        if updates.len() >= UPDATES_IN_FLIGHT
-                            && let Some(saved) = updates.next().await
-                        {
+                    if batch_leads.len() == BATCH {
+                        // One batch is written while the next is read and checked.
+                        Self::settle(&mut writing, &mut p.report).await?;
+                        writing = self.start_write(&mut batch_leads, &mut entries).await?;
+                    }
+                    if self.checkpoint_due(p) {
+                        // The checkpoint must not claim rows still in the batch or in flight.
+                        Self::settle(&mut writing, &mut p.report).await?;
+                        writing = self.start_write(&mut batch_leads, &mut entries).await?;
+                        Self::settle(&mut writing, &mut p.report).await?;
+                        while let Some(saved) = updates.next().await {
                             p.report.tally(saved?);
+                        }
+                        if self.checkpoint(p).await? {
+                            return Ok(Step::Paused);
                         }
                     }
                 }
-                if batch_leads.len() == BATCH {
-                    // One batch is written while the next is read and checked.
-                    Self::settle(&mut writing, &mut p.report).await?;
-                    writing = self.start_write(&mut batch_leads, &mut entries).await?;
+                if let Some(e) = batch.broken {
+                    return Err(csv_err(e));
                 }
-                if self.checkpoint_due(p) {
-                    // The checkpoint must not claim rows still in the batch or in flight.
-                    Self::settle(&mut writing, &mut p.report).await?;
-                    writing = self.start_write(&mut batch_leads, &mut entries).await?;
-                    Self::settle(&mut writing, &mut p.report).await?;
-                    while let Some(saved) = updates.next().await {
-                        p.report.tally(saved?);
-                    }
-                    if self.checkpoint(p).await? {
-                        return Ok(Step::Paused);
-                    }
+                if last {
+                    break;
                 }
             }
-            if let Some(e) = batch.broken {
-                return Err(csv_err(e));
+            Self::settle(&mut writing, &mut p.report).await?;
+            writing = self.start_write(&mut batch_leads, &mut entries).await?;
+            Self::settle(&mut writing, &mut p.report).await?;
+            while let Some(saved) = updates.next().await {
+                p.report.tally(saved?);
             }
-            if last {
-                break;
-            }
+            Ok::<_, ServiceError>(Step::Done)
         }
-        Self::settle(&mut writing, &mut p.report).await?;
-        writing = self.start_write(&mut batch_leads, &mut entries).await?;
-        Self::settle(&mut writing, &mut p.report).await?;
-        while let Some(saved) = updates.next().await {
-            p.report.tally(saved?);
+        .await;
+        if outcome.is_err() {
+            // Nothing may still be writing when the error goes up: an `all_or_nothing` run
+            // that gives up undoes what it wrote, and must find all of it. Their own
+            // errors are the same failure seen again.
+            let _ = Self::settle(&mut writing, &mut p.report).await;
+            while updates.next().await.is_some() {}
         }
-        Ok(Step::Done)
+        outcome
     }
 
     /// One row of pass 2, counted; what is to be written is returned, for the caller's batch
