@@ -233,7 +233,7 @@ proptest! {
             0..8,
         ),
     ) {
-        if let Ok(q) = LeadQuery::from_params(&pairs, &[]) {
+        if let Ok(q) = LeadQuery::from_params(&pairs, &crate::domain::lead::LeadContext::default()) {
             let _ = q.after();
         }
     }

@@ -315,7 +315,7 @@ async fn filtered_export_matches_the_store(store: Arc<dyn LeadStore>, blobs: Arc
     e.seed().await;
     let expected = e
         .query(LeadQuery {
-            status: Some(LeadStatus::Qualified),
+            status: vec![LeadStatus::Qualified],
             tags: vec![Tag::parse("vip").unwrap()],
             ..Default::default()
         })
@@ -494,7 +494,7 @@ async fn scoped_to_the_rep_and_the_tenant(store: Arc<dyn LeadStore>, blobs: Arc<
     assert_eq!(rows[0], ["Email", "Owner"]);
     let anas = e
         .query(LeadQuery {
-            owner: Some(OwnerFilter::Rep(RepId::parse("ana").unwrap())),
+            owner: vec![OwnerFilter::Rep(RepId::parse("ana").unwrap())],
             ..Default::default()
         })
         .await;

@@ -12,7 +12,7 @@ use leadgate_core::domain::capture::{Channel, LinkedinConfig, MetaConfig, Submis
 use leadgate_core::domain::custom_field::CustomValue;
 use leadgate_core::domain::duplicate::MatchKey;
 use leadgate_core::domain::lead::{ExternalRef, Lead, NewLead, Provenance, Tag};
-use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder};
+use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder, TagMode};
 use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::settings::CaptureForm;
 use leadgate_core::domain::tenant::Tenant;
@@ -510,26 +510,26 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
     };
     let queries = vec![
         LeadQuery {
-            status: Some(LeadStatus::New),
-            owner: Some(OwnerFilter::Rep(ana.clone())),
+            status: vec![LeadStatus::New],
+            owner: vec![OwnerFilter::Rep(ana.clone())],
             created: range,
             tags: vec![Tag::parse("vip").unwrap()],
             custom: vec![("tier".into(), CustomValue::Text("gold".into()))],
             ..Default::default()
         },
         LeadQuery {
-            owner: Some(OwnerFilter::Unassigned),
+            owner: vec![OwnerFilter::Unassigned],
             tags: vec![Tag::parse("expo").unwrap()],
             ..Default::default()
         },
         LeadQuery {
-            source: Some(SourceId::parse("referral").unwrap()),
+            source: vec![SourceId::parse("referral").unwrap()],
             order: SortOrder::Asc,
             ..Default::default()
         },
         LeadQuery {
             sort: SortField::LastActivity,
-            status: Some(LeadStatus::Qualified),
+            status: vec![LeadStatus::Qualified],
             last_activity: DateRange {
                 from: Some(t0() + Duration::hours(120)),
                 to: None,
@@ -552,11 +552,38 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
         },
         LeadQuery {
             text_prefix: Some("bruno 4".into()),
-            owner: Some(OwnerFilter::Rep(bob.clone())),
+            owner: vec![OwnerFilter::Rep(bob.clone())],
             ..Default::default()
         },
         LeadQuery {
-            status: Some(LeadStatus::Converted),
+            status: vec![LeadStatus::Converted],
+            ..Default::default()
+        },
+        // Several values: any of them, on whichever index the rest of the query picks.
+        LeadQuery {
+            status: vec![LeadStatus::New, LeadStatus::Qualified],
+            owner: vec![OwnerFilter::Rep(bob.clone()), OwnerFilter::Unassigned],
+            ..Default::default()
+        },
+        LeadQuery {
+            owner: vec![OwnerFilter::Rep(ana.clone()), OwnerFilter::Rep(bob.clone())],
+            source: vec![
+                SourceId::parse("referral").unwrap(),
+                SourceId::parse("website-form").unwrap(),
+            ],
+            order: SortOrder::Asc,
+            ..Default::default()
+        },
+        LeadQuery {
+            tags: vec![Tag::parse("vip").unwrap(), Tag::parse("expo").unwrap()],
+            tag_mode: TagMode::Any,
+            status: vec![LeadStatus::Contacted],
+            ..Default::default()
+        },
+        LeadQuery {
+            sort: SortField::LastActivity,
+            owner: vec![OwnerFilter::Unassigned, OwnerFilter::Rep(ana.clone())],
+            tags: vec![Tag::parse("vip").unwrap(), Tag::parse("expo").unwrap()],
             ..Default::default()
         },
     ];
@@ -582,7 +609,7 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
         let want_ids: Vec<LeadId> = want.iter().map(|l| l.id).collect();
         let got_ids: Vec<LeadId> = got.iter().map(|l| l.id).collect();
         assert_eq!(got_ids, want_ids, "query #{qi} {base:?}");
-        if qi == 0 || qi == 1 || qi == 5 {
+        if [0, 1, 5, 9, 10, 11, 12].contains(&qi) {
             assert!(
                 !want_ids.is_empty(),
                 "query #{qi} should exercise a non-empty result"

@@ -1234,3 +1234,104 @@ async fn when_a_patch_takes_another_leads_email_or_phone_should_refuse_it() {
         .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
 }
+
+#[tokio::test]
+async fn when_working_the_list_should_filter_by_names_and_values_and_edit_in_bulk() {
+    let h = harness().await;
+    let a = h.acme_admin.clone();
+    let mut ids = Vec::new();
+    for (i, source) in ["Referral", "referral", "Website form", "Partner"]
+        .iter()
+        .enumerate()
+    {
+        let r = h
+            .call(Method::POST, "/v1/leads", &a, Some(json!({"name": format!("Bulk {i}"), "email": format!("bulk{i}@example.com"), "source": source})))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    // Source by name, several values; before this, `source=Referral` was a 422.
+    let listed = h
+        .call(
+            Method::GET,
+            "/v1/leads?source=Referral,website-form&owner=Ana&order=asc",
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let got: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, ids[..3].iter().map(String::as_str).collect::<Vec<_>>());
+    let unknown = h.call(Method::GET, "/v1/leads?source=Billboard", &a, None).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unknown.body.to_string().contains("Referral"), "{}", unknown.body);
+
+    let bulk = h
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &a,
+            Some(json!({
+                "filter": {"source": "Referral"}, "action": {"type": "set_status", "status": "contacted"}
+            })),
+        )
+        .await;
+    assert_eq!(bulk.status, StatusCode::OK, "{}", bulk.body);
+    assert_eq!(bulk.body["changed"], 2, "{}", bulk.body);
+    assert_eq!(bulk.body["items"][0]["outcome"], "changed");
+    let contacted = h
+        .call(Method::GET, "/v1/leads?status=contacted,qualified", &a, None)
+        .await;
+    assert_eq!(contacted.body["items"].as_array().unwrap().len(), 2);
+    let timeline = h
+        .call(Method::GET, &format!("/v1/leads/{}/activities", ids[0]), &a, None)
+        .await;
+    assert_eq!(timeline.body["items"][0]["type"], "status_changed");
+
+    let bad = h
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &a,
+            Some(json!({"lead_ids": [ids[0]], "action": {"type": "set_status", "status": "won"}})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    let both = h
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &a,
+            Some(json!({"lead_ids": [ids[0]], "filter": {}, "action": {"type": "round_robin"}})),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", both.body);
+    let by_rep = h
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &h.acme_rep,
+            Some(json!({"lead_ids": [ids[0]], "action": {"type": "delete"}})),
+        )
+        .await;
+    assert_eq!(by_rep.status, StatusCode::FORBIDDEN, "{}", by_rep.body);
+    let other_tenant = h
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &h.globex_admin,
+            Some(json!({"lead_ids": ids, "action": {"type": "add_tags", "tags": ["x"]}})),
+        )
+        .await;
+    assert_eq!(other_tenant.status, StatusCode::OK);
+    assert_eq!(
+        other_tenant.body["skipped"], 4,
+        "another tenant's leads are not found: {}",
+        other_tenant.body
+    );
+}

@@ -43,6 +43,7 @@ const EXPECTED: &[&str] = &[
     "POST /v1/imports",
     "POST /v1/imports/{id}/run",
     "POST /v1/leads",
+    "POST /v1/leads/bulk",
     "POST /v1/leads/{id}/activities",
     "POST /v1/leads/{id}/assign",
     "POST /v1/leads/{id}/attachments",

@@ -83,6 +83,11 @@ pub enum ActivityKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         fields: Vec<String>,
     },
+    /// A person changed these fields (besides status and owner, which have their own
+    /// entries), by PATCH or in a bulk edit.
+    FieldsChanged {
+        fields: Vec<String>,
+    },
     /// An import's change to this lead was undone (`DELETE /v1/imports/{id}`).
     ImportUndone {
         job_id: String,

@@ -10,7 +10,7 @@ use crate::domain::email::Email;
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{LeadId, RepId, SourceId, TenantId};
 use crate::domain::phone::{Phone, Region};
-use crate::domain::rep::Rep;
+use crate::domain::rep::{Rep, find_rep};
 use crate::domain::source::{Source, resolve_source};
 use crate::domain::status::LeadStatus;
 use chrono::{DateTime, Utc};
@@ -463,21 +463,16 @@ impl NewLead {
             },
         };
 
-        let owner = non_blank(&input.owner).and_then(|o| {
-            let id = errs.take(RepId::parse(o).map_err(|mut e| {
-                e.field = "owner".into();
-                e
-            }))?;
-            match ctx.reps.iter().find(|r| r.id == id) {
-                Some(r) if r.active => Some(id),
-                _ => {
-                    errs.push(FieldError::new(
-                        "owner",
-                        "unknown_owner",
-                        format!("owner '{o}' is not an active rep of this tenant"),
-                    ));
-                    None
-                }
+        // By id or by name, as a list filter takes it.
+        let owner = non_blank(&input.owner).and_then(|o| match find_rep(&ctx.reps, o) {
+            Some(r) if r.active => Some(r.id.clone()),
+            _ => {
+                errs.push(FieldError::new(
+                    "owner",
+                    "unknown_owner",
+                    format!("owner '{o}' is not an active rep of this tenant"),
+                ));
+                None
             }
         });
 

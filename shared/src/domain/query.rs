@@ -5,11 +5,12 @@
 //! sort it was made for, base64url-encoded. Positions are unique, so "strictly after the
 //! cursor" pages through every lead exactly once however the shards interleave.
 
-use crate::domain::custom_field::CustomFieldDef;
 use crate::domain::custom_field::CustomValue;
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{RepId, SourceId};
-use crate::domain::lead::{Lead, Tag};
+use crate::domain::lead::{Lead, LeadContext, Tag};
+use crate::domain::rep::find_rep;
+use crate::domain::source::find_source;
 use crate::domain::status::LeadStatus;
 use crate::domain::time::position;
 use base64::Engine;
@@ -37,6 +38,27 @@ pub enum OwnerFilter {
     Unassigned,
     Rep(RepId),
 }
+
+impl OwnerFilter {
+    pub fn matches(&self, owner: Option<&RepId>) -> bool {
+        match self {
+            OwnerFilter::Unassigned => owner.is_none(),
+            OwnerFilter::Rep(r) => owner == Some(r),
+        }
+    }
+}
+
+/// Whether a lead needs every listed tag or any one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TagMode {
+    #[default]
+    All,
+    Any,
+}
+
+/// Values one multi-value filter takes (`status=new,contacted`): enough for any real list,
+/// and bounded so a DynamoDB filter expression stays far under its size limits.
+pub const MAX_FILTER_VALUES: usize = 20;
 
 /// A half-open time range: `from <= t < to`. Either end may be open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -77,13 +99,17 @@ fn limit_out_of_range() -> FieldError {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeadQuery {
-    pub status: Option<LeadStatus>,
-    pub owner: Option<OwnerFilter>,
-    pub source: Option<SourceId>,
+    /// Any of these statuses (none: every status).
+    pub status: Vec<LeadStatus>,
+    /// Any of these owners.
+    pub owner: Vec<OwnerFilter>,
+    /// Any of these sources.
+    pub source: Vec<SourceId>,
     pub created: DateRange,
     pub last_activity: DateRange,
-    /// Every tag must be present.
+    /// Every tag must be present, or any one of them under `TagMode::Any`.
     pub tags: Vec<Tag>,
+    pub tag_mode: TagMode,
     /// Every custom value must be equal (values already typed by the field definitions).
     pub custom: Vec<(String, CustomValue)>,
     /// Lower-case prefix of the name, email or company.
@@ -101,12 +127,13 @@ pub struct LeadQuery {
 impl Default for LeadQuery {
     fn default() -> Self {
         Self {
-            status: None,
-            owner: None,
-            source: None,
+            status: vec![],
+            owner: vec![],
+            source: vec![],
             created: DateRange::default(),
             last_activity: DateRange::default(),
             tags: vec![],
+            tag_mode: TagMode::All,
             custom: vec![],
             text_prefix: None,
             import_job: None,
@@ -175,16 +202,15 @@ impl LeadQuery {
     /// Whether a lead passes every filter. The stores push what they can into their indexes;
     /// this is the reference the contract suite checks them against.
     pub fn matches(&self, l: &Lead) -> bool {
-        self.status.is_none_or(|s| l.status == s)
-            && match &self.owner {
-                None => true,
-                Some(OwnerFilter::Unassigned) => l.owner.is_none(),
-                Some(OwnerFilter::Rep(r)) => l.owner.as_ref() == Some(r),
-            }
-            && self.source.as_ref().is_none_or(|s| &l.source == s)
+        (self.status.is_empty() || self.status.contains(&l.status))
+            && (self.owner.is_empty() || self.owner.iter().any(|o| o.matches(l.owner.as_ref())))
+            && (self.source.is_empty() || self.source.contains(&l.source))
             && self.created.contains(l.created_at)
             && self.last_activity.contains(l.last_activity_at)
-            && self.tags.iter().all(|t| l.tags.contains(t))
+            && match self.tag_mode {
+                TagMode::All => self.tags.iter().all(|t| l.tags.contains(t)),
+                TagMode::Any => self.tags.is_empty() || self.tags.iter().any(|t| l.tags.contains(t)),
+            }
             && self.custom.iter().all(|(k, v)| l.custom.get(k) == Some(v))
             && self
                 .import_job
@@ -241,33 +267,103 @@ fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldE
 }
 
 pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
+    last_activity_to, tag, tag_mode, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
+
+/// The values of a multi-value parameter: comma-separated, and the parameter may repeat.
+fn values(v: &str) -> impl Iterator<Item = &str> {
+    v.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn push_unique<T: PartialEq>(list: &mut Vec<T>, v: T) {
+    if !list.contains(&v) {
+        list.push(v);
+    }
+}
+
+/// An owner as a person writes it: `unassigned`, a rep's id or a rep's name.
+fn owner_filter(ctx: &LeadContext, raw: &str) -> Result<OwnerFilter, FieldError> {
+    if raw.eq_ignore_ascii_case("unassigned") {
+        return Ok(OwnerFilter::Unassigned);
+    }
+    find_rep(&ctx.reps, raw)
+        .map(|r| OwnerFilter::Rep(r.id.clone()))
+        .ok_or_else(|| {
+            let names: Vec<&str> = ctx.reps.iter().map(|r| r.name.as_str()).collect();
+            FieldError::new(
+                "owner",
+                "unknown_owner",
+                format!(
+                    "no rep has this id or name; reps: {}, or `unassigned`",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+/// A source as a person writes it: its id or its name (retired ones too: old leads keep them).
+fn source_filter(ctx: &LeadContext, raw: &str) -> Result<SourceId, FieldError> {
+    find_source(&ctx.sources, raw)
+        .map(|s| s.id.clone())
+        .ok_or_else(|| {
+            let names: Vec<&str> = ctx.sources.iter().map(|s| s.name.as_str()).collect();
+            FieldError::new(
+                "source",
+                "invalid_source",
+                format!("no source has this id or name; sources: {}", names.join(", ")),
+            )
+        })
+}
 
 impl LeadQuery {
-    /// The list filters from query parameters (the API's `GET /v1/leads`, an export's
-    /// filters), every bad one named in the error.
-    pub fn from_params(
-        pairs: &[(String, String)],
-        defs: &[CustomFieldDef],
-    ) -> Result<LeadQuery, FieldErrors> {
+    /// The list filters from query parameters (the API's `GET /v1/leads`, an export's and a
+    /// bulk edit's filters), every bad one named in the error. Owners and sources are named by
+    /// id or by name, and `ctx` holds the tenant's reps, sources and custom fields to resolve
+    /// them; `needs_context` says whether a query string needs it at all.
+    pub fn from_params(pairs: &[(String, String)], ctx: &LeadContext) -> Result<LeadQuery, FieldErrors> {
         let mut q = LeadQuery::default();
         let mut errs = FieldErrors::default();
         for (k, v) in pairs {
             let v = v.trim();
             let before = errs.0.len();
             match k.as_str() {
-                "status" => q.status = errs.take(LeadStatus::parse(v)),
-                "owner" if v == "unassigned" => q.owner = Some(OwnerFilter::Unassigned),
-                "owner" => q.owner = errs.take(RepId::parse(v).map(OwnerFilter::Rep)),
-                "source" => q.source = errs.take(SourceId::parse(v)),
+                "status" => {
+                    for s in values(v) {
+                        if let Some(s) = errs.take(LeadStatus::parse(s)) {
+                            push_unique(&mut q.status, s);
+                        }
+                    }
+                }
+                "owner" => {
+                    for o in values(v) {
+                        if let Some(o) = errs.take(owner_filter(ctx, o)) {
+                            push_unique(&mut q.owner, o);
+                        }
+                    }
+                }
+                "source" => {
+                    for s in values(v) {
+                        if let Some(s) = errs.take(source_filter(ctx, s)) {
+                            push_unique(&mut q.source, s);
+                        }
+                    }
+                }
+                "tag_mode" => match v {
+                    "all" => q.tag_mode = TagMode::All,
+                    "any" => q.tag_mode = TagMode::Any,
+                    _ => errs.push(FieldError::new(
+                        "tag_mode",
+                        "invalid_tag_mode",
+                        "tag_mode is `all` or `any`",
+                    )),
+                },
                 "created_from" => q.created.from = errs.take(parse_time(k, v, false)),
                 "created_to" => q.created.to = errs.take(parse_time(k, v, true)),
                 "last_activity_from" => q.last_activity.from = errs.take(parse_time(k, v, false)),
                 "last_activity_to" => q.last_activity.to = errs.take(parse_time(k, v, true)),
                 "tag" | "tags" => {
-                    for t in v.split(',').filter(|t| !t.trim().is_empty()) {
+                    for t in values(v) {
                         if let Some(tag) = errs.take(Tag::parse(t)) {
-                            q.tags.push(tag);
+                            push_unique(&mut q.tags, tag);
                         }
                     }
                 }
@@ -324,7 +420,7 @@ impl LeadQuery {
                 },
                 "cursor" => q.cursor = Some(v.to_owned()),
                 other => match other.strip_prefix("cf.") {
-                    Some(key) => match defs.iter().find(|d| d.key == key) {
+                    Some(key) => match ctx.custom_fields.iter().find(|d| d.key == key) {
                         Some(def) => {
                             if let Some(val) =
                                 errs.take(def.parse_value(&serde_json::Value::String(v.to_owned())))
@@ -350,17 +446,109 @@ impl LeadQuery {
                 e.field = k.clone();
             }
         }
+        for (name, n) in [
+            ("status", q.status.len()),
+            ("owner", q.owner.len()),
+            ("source", q.source.len()),
+            ("tag", q.tags.len()),
+        ] {
+            if n > MAX_FILTER_VALUES {
+                errs.push(FieldError::new(
+                    name,
+                    "too_many_values",
+                    format!("{name} takes at most {MAX_FILTER_VALUES} values"),
+                ));
+            }
+        }
         if !errs.is_empty() {
             return Err(errs);
         }
         q.after()?;
         Ok(q)
     }
+
+    /// Whether these parameters name owners, sources or custom fields, which `from_params`
+    /// resolves against the tenant: a list without them skips reading the tenant's settings.
+    pub fn needs_context(pairs: &[(String, String)]) -> bool {
+        pairs
+            .iter()
+            .any(|(k, _)| k == "owner" || k == "source" || k.starts_with("cf."))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::rep::Rep;
+    use crate::domain::source::seeded_sources;
+
+    fn ctx() -> LeadContext {
+        let rep = |id: &str, name: &str, active| Rep {
+            id: RepId::parse(id).unwrap(),
+            name: name.into(),
+            weight: 1,
+            active,
+        };
+        LeadContext {
+            sources: seeded_sources(),
+            reps: vec![rep("ana", "Ana Lima", true), rep("ben", "Ben Okafor", false)],
+            ..Default::default()
+        }
+    }
+
+    fn params(q: &str) -> Vec<(String, String)> {
+        q.split('&')
+            .map(|kv| kv.split_once('=').unwrap())
+            .map(|(k, v)| (k.to_owned(), v.replace("%20", " ")))
+            .collect()
+    }
+
+    #[test]
+    fn when_filters_name_several_values_by_name_or_id_should_take_any_of_them() {
+        let q = LeadQuery::from_params(
+            &params("status=new,contacted&status=new&owner=Ana%20Lima,ben,unassigned&source=Referral&source=website-form&tag=vip,expo&tag_mode=any"),
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(q.status, [LeadStatus::New, LeadStatus::Contacted]);
+        assert_eq!(
+            q.owner,
+            [
+                OwnerFilter::Rep(RepId::parse("ana").unwrap()),
+                OwnerFilter::Rep(RepId::parse("ben").unwrap()),
+                OwnerFilter::Unassigned
+            ]
+        );
+        let sources: Vec<&str> = q.source.iter().map(|s| s.as_str()).collect();
+        assert_eq!(sources, ["referral", "website-form"]);
+        assert_eq!(q.tag_mode, TagMode::Any);
+        assert_eq!(q.tags.len(), 2);
+    }
+
+    #[test]
+    fn when_a_filter_names_what_does_not_exist_should_say_which_and_list_the_choices() {
+        let e =
+            LeadQuery::from_params(&params("owner=carl&source=Billboard&tag_mode=some"), &ctx()).unwrap_err();
+        let got: Vec<(&str, &str)> = e.0.iter().map(|f| (f.field.as_str(), f.code)).collect();
+        assert_eq!(
+            got,
+            [
+                ("owner", "unknown_owner"),
+                ("source", "invalid_source"),
+                ("tag_mode", "invalid_tag_mode")
+            ]
+        );
+        assert!(e.0[0].message.contains("Ana Lima"), "{}", e.0[0].message);
+        assert!(e.0[1].message.contains("Referral"), "{}", e.0[1].message);
+        let many = (0..=MAX_FILTER_VALUES)
+            .map(|i| format!("t{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let e = LeadQuery::from_params(&params(&format!("tag={many}")), &ctx()).unwrap_err();
+        assert_eq!(e.0[0].code, "too_many_values");
+        assert!(LeadQuery::needs_context(&params("owner=ana")));
+        assert!(!LeadQuery::needs_context(&params("status=new&tag=vip")));
+    }
 
     #[test]
     fn when_cursor_is_reused_with_other_sort_should_reject() {

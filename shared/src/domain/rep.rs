@@ -44,6 +44,15 @@ impl Rep {
 /// The counter name the round robin uses in the store.
 pub const ASSIGNMENT_COUNTER: &str = "assignment";
 
+/// The rep a person refers to, by id or by name (case-insensitive), active or not: the one
+/// lookup behind an owner given on a lead and an owner in a list filter.
+pub fn find_rep<'a>(reps: &'a [Rep], raw: &str) -> Option<&'a Rep> {
+    let wanted = raw.trim();
+    reps.iter()
+        .find(|r| r.id.as_str() == wanted)
+        .or_else(|| reps.iter().find(|r| r.name.trim().eq_ignore_ascii_case(wanted)))
+}
+
 /// Picks the rep for counter value `n` (1-based, as the store returns it). Reps are taken in
 /// id order so every process computes the same rotation from the same list.
 pub fn pick_weighted(reps: &[Rep], n: u64) -> Option<&Rep> {
@@ -89,6 +98,17 @@ mod tests {
             .map(|n| pick_weighted(&reps, n).unwrap().id.as_str().to_owned())
             .collect();
         assert_eq!(picks, ["a", "a", "b", "a", "a", "b"]);
+    }
+
+    #[test]
+    fn when_finding_a_rep_should_take_the_id_before_a_name() {
+        let mut reps = vec![rep("ana", 1, true), rep("ben", 1, false)];
+        reps[0].name = "Ana Lima".into();
+        reps[1].name = "ana".into();
+        assert_eq!(find_rep(&reps, "ana").unwrap().id.as_str(), "ana");
+        assert_eq!(find_rep(&reps, " ana LIMA ").unwrap().id.as_str(), "ana");
+        assert_eq!(find_rep(&reps, "ben").unwrap().id.as_str(), "ben");
+        assert!(find_rep(&reps, "carl").is_none());
     }
 
     #[test]

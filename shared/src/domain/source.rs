@@ -48,14 +48,19 @@ pub fn parse_source_name(raw: &str) -> Result<String, FieldError> {
     Ok(s.to_owned())
 }
 
+/// The source a person or a file refers to, by id or by name (case-insensitive), retired or
+/// not: a list filter may name a retired source, a new lead may not (`resolve_source`).
+pub fn find_source<'a>(sources: &'a [Source], raw: &str) -> Option<&'a Source> {
+    let wanted = raw.trim();
+    sources
+        .iter()
+        .find(|s| s.id.as_str() == wanted || s.name.eq_ignore_ascii_case(wanted))
+}
+
 /// Finds the source a person or a file refers to, by id or by name (case-insensitive),
 /// refusing retired ones; the error lists the valid choices.
 pub fn resolve_source<'a>(sources: &'a [Source], raw: &str) -> Result<&'a Source, FieldError> {
-    let wanted = raw.trim();
-    let found = sources
-        .iter()
-        .find(|s| s.id.as_str() == wanted || s.name.eq_ignore_ascii_case(wanted));
-    match found {
+    match find_source(sources, raw) {
         Some(s) if !s.retired => Ok(s),
         _ => {
             let valid: Vec<&str> = sources

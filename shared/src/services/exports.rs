@@ -87,7 +87,7 @@ pub struct NewExport {
 
 /// The filters as the list query, page-sized; `limit` and `cursor` are the export's business.
 fn export_query(
-    tenant_defs: &[crate::domain::custom_field::CustomFieldDef],
+    ctx: &crate::domain::lead::LeadContext,
     filters: &BTreeMap<String, String>,
 ) -> Result<LeadQuery, ServiceError> {
     if let Some(k) = filters.keys().find(|k| *k == "limit" || *k == "cursor") {
@@ -99,7 +99,7 @@ fn export_query(
         .into());
     }
     let pairs: Vec<(String, String)> = filters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut q = LeadQuery::from_params(&pairs, tenant_defs).map_err(|mut e| {
+    let mut q = LeadQuery::from_params(&pairs, ctx).map_err(|mut e| {
         for f in &mut e.0 {
             f.field = format!("filters.{}", f.field);
         }
@@ -134,7 +134,7 @@ pub async fn create_export_job(
     now: DateTime<Utc>,
 ) -> Result<ExportJob, ServiceError> {
     let ctx = load_context(store, tenant).await?;
-    export_query(&ctx.custom_fields, &new.filters)?;
+    export_query(&ctx, &new.filters)?;
     ExportColumns::resolve(&ctx, new.columns.as_deref())?;
     let id = uuid::Uuid::now_v7().to_string();
     let key = format!("exports/{}/{id}.{}", tenant.id, new.format.extension());
@@ -346,7 +346,7 @@ async fn write_export(
     let ctx = load_context(store, &tenant).await?;
     let job = claim.job.clone();
     let columns = ExportColumns::resolve(&ctx, job.columns.as_deref())?;
-    let mut query = export_query(&ctx.custom_fields, &job.filters)?;
+    let mut query = export_query(&ctx, &job.filters)?;
     // Whoever asked: a rep limited to their own leads exports only those.
     let principal = Principal {
         tenant: tenant.id.clone(),

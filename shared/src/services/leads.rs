@@ -294,7 +294,7 @@ pub async fn patch_lead(
     let actor = Actor::User {
         id: principal.user.clone(),
     };
-    let entries = change_entries(&lead, &next, &actor, now, "manual");
+    let entries = edit_entries(&lead, &next, &actor, now, "manual");
     Ok(store.commit_lead_change(&next, &[], &entries).await?)
 }
 
@@ -461,6 +461,33 @@ pub fn change_entries(
     entries
 }
 
+/// The timeline entries a person's edit calls for: `change_entries`, and one naming the other
+/// fields it changed. PATCH and bulk edits write these; imports write their own `imported`.
+pub fn edit_entries(
+    before: &Lead,
+    after: &Lead,
+    actor: &Actor,
+    now: chrono::DateTime<chrono::Utc>,
+    reason: &str,
+) -> Vec<Activity> {
+    let mut entries = change_entries(before, after, actor, now, reason);
+    let fields: Vec<String> = crate::import::update::changed_fields(before, after)
+        .into_iter()
+        .filter(|f| f != "status" && f != "owner")
+        .collect();
+    if !fields.is_empty() {
+        let kind = ActivityKind::FieldsChanged { fields };
+        entries.push(Activity::new(
+            before.tenant.clone(),
+            before.id,
+            now,
+            actor.clone(),
+            kind,
+        ));
+    }
+    entries
+}
+
 /// Lists leads, limited to the principal's own when the tenant says so.
 pub async fn list_visible_leads(
     store: &dyn LeadStore,
@@ -469,22 +496,17 @@ pub async fn list_visible_leads(
     mut query: crate::domain::query::LeadQuery,
 ) -> Result<crate::domain::query::Page<Lead>, ServiceError> {
     use crate::domain::query::OwnerFilter;
+    // A rep limited to their own leads lists only those: an owner filter that does not
+    // include them lists nothing.
     if let Some(me) = principal.owner_scope(&tenant.settings) {
-        match &query.owner {
-            Some(OwnerFilter::Rep(r)) if *r != me => {
-                return Ok(crate::domain::query::Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-            Some(OwnerFilter::Unassigned) => {
-                return Ok(crate::domain::query::Page {
-                    items: vec![],
-                    next_cursor: None,
-                });
-            }
-            _ => query.owner = Some(OwnerFilter::Rep(me)),
+        let mine = OwnerFilter::Rep(me);
+        if !query.owner.is_empty() && !query.owner.contains(&mine) {
+            return Ok(crate::domain::query::Page {
+                items: vec![],
+                next_cursor: None,
+            });
         }
+        query.owner = vec![mine];
     }
     query.after()?;
     Ok(store.list_leads(&tenant.id, &query).await?)

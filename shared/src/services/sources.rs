@@ -105,7 +105,7 @@ pub async fn delete_source(
     id: &SourceId,
 ) -> Result<(), ServiceError> {
     let probe = LeadQuery {
-        source: Some(id.clone()),
+        source: vec![id.clone()],
         limit: 1,
         ..LeadQuery::default()
     };

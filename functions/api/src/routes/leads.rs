@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use leadgate_core::domain::activity::Actor;
 use leadgate_core::domain::lead::{Lead, LeadInput};
 use leadgate_core::domain::query::LeadQuery;
-use leadgate_core::services::custom_fields::list_custom_fields;
+use leadgate_core::services::bulk_edit::{BulkEditReport, BulkEditRequest, EditPorts, bulk_edit};
 use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
 use serde::{Deserialize, Serialize};
 
@@ -127,10 +127,13 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
 
 /// Lists leads with filters, a sort and an opaque cursor.
 #[utoipa::path(get, path = "/v1/leads", tag = "leads",
-    params(("status" = Option<String>, Query), ("owner" = Option<String>, Query, description = "rep id or `unassigned`"),
-           ("source" = Option<String>, Query), ("created_from" = Option<String>, Query), ("created_to" = Option<String>, Query),
+    params(("status" = Option<String>, Query, description = "one or more statuses, comma-separated or repeated: any of them (`new,contacted`)"),
+           ("owner" = Option<String>, Query, description = "one or more reps by id or name, or `unassigned`, comma-separated or repeated: any of them"),
+           ("source" = Option<String>, Query, description = "one or more sources by id or name (`Referral`), comma-separated or repeated: any of them"),
+           ("created_from" = Option<String>, Query), ("created_to" = Option<String>, Query),
            ("last_activity_from" = Option<String>, Query), ("last_activity_to" = Option<String>, Query),
-           ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match"),
+           ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match, or any under `tag_mode=any`"),
+           ("tag_mode" = Option<String>, Query, description = "`all` (default) or `any`"),
            ("q" = Option<String>, Query, description = "prefix of name, email or company"),
            ("import_job" = Option<String>, Query, format = Uuid, description = "leads created by this import job"),
            ("has_warnings" = Option<bool>, Query, description = "leads with (true) or without (false) data warnings: values kept aside because they did not parse"),
@@ -144,12 +147,13 @@ pub async fn list_leads(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<LeadPage>> {
     let pairs = query_pairs(raw.as_deref())?;
-    let defs = if pairs.iter().any(|(k, _)| k.starts_with("cf.")) {
-        list_custom_fields(&*st.store, &caller.tenant.id).await?
+    // Reading the tenant's reps, sources and fields costs three reads: only when named.
+    let ctx = if LeadQuery::needs_context(&pairs) {
+        svc::load_context(&*st.store, &caller.tenant).await?
     } else {
-        vec![]
+        Default::default()
     };
-    let q = LeadQuery::from_params(&pairs, &defs)?;
+    let q = LeadQuery::from_params(&pairs, &ctx)?;
     let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
     Ok(Json(LeadPage {
         items: page.items,
@@ -252,4 +256,27 @@ pub async fn assign_lead(
     )
     .await?;
     Ok(lead_response(StatusCode::OK, &lead))
+}
+
+/// Does one action to many leads: assign (to a rep by id or name, or by round robin), change
+/// status, add or remove tags, set the source or a custom field, or delete (admins). The leads
+/// are named by `lead_ids` (up to 1,000) or by `filter`, the parameters of `GET /v1/leads`
+/// (up to 1,000 matching). Each lead changes on its own, with its timeline entry in the same
+/// write; a rep reaches only the leads they may see. `dry_run` reports and changes nothing.
+#[utoipa::path(post, path = "/v1/leads/bulk", tag = "leads", request_body = BulkEditRequest,
+    responses((status = 200, description = "one result per lead", body = BulkEditReport),
+              (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn bulk_edit_leads(
+    State(st): State<ApiState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<BulkEditRequest>,
+) -> ApiResult<Json<BulkEditReport>> {
+    let ports = EditPorts {
+        store: &*st.store,
+        blobs: &*st.blobs,
+        clock: &*st.clock,
+    };
+    Ok(Json(
+        bulk_edit(&ports, &caller.tenant, &caller.principal, req).await?,
+    ))
 }

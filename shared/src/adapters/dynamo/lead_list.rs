@@ -11,7 +11,7 @@ use crate::adapters::lead_index::is_safe_custom_key;
 use crate::domain::custom_field::CustomValue;
 use crate::domain::ids::TenantId;
 use crate::domain::lead::Lead;
-use crate::domain::query::{LeadQuery, OwnerFilter, Page, SortField, SortOrder};
+use crate::domain::query::{LeadQuery, OwnerFilter, Page, SortField, SortOrder, TagMode};
 use crate::domain::time::time_prefix;
 use crate::ports::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -44,7 +44,9 @@ impl Plan {
         let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
         let t = tenant.clone();
         let (index, pk): (IndexDef, Box<dyn Fn(u16) -> String + Send + Sync>) =
-            match (q.sort, &q.status, &q.owner, &q.source) {
+            // An index serves a filter with one value; several values are a filter expression
+            // (`IN`) on whichever index the rest of the query picks.
+            match (q.sort, one(&q.status), one(&q.owner), one(&q.source)) {
                 (SortField::LastActivity, ..) => {
                     (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh)))
                 }
@@ -116,49 +118,51 @@ impl Plan {
                 AttributeValue::S(time_prefix(t)),
             );
         }
-        if index != table::BY_STATUS
-            && let Some(st) = q.status
-        {
+        if index != table::BY_STATUS && !q.status.is_empty() {
             plan.names.insert("#status".into(), "status".into());
-            plan.cond(
-                "#lead.#status = :st",
-                ":st",
-                AttributeValue::S(st.as_str().into()),
-            );
+            let vals = q.status.iter().map(|st| st.as_str().to_owned());
+            let list = plan.values_list("st", vals);
+            plan.filter.push(format!("#lead.#status IN ({list})"));
         }
-        if index != table::BY_OWNER {
-            match &q.owner {
-                None => {}
-                Some(OwnerFilter::Unassigned) => {
-                    plan.names.insert("#owner".into(), "owner".into());
-                    plan.filter.push("attribute_not_exists(#lead.#owner)".into());
-                }
-                Some(OwnerFilter::Rep(r)) => {
-                    plan.names.insert("#owner".into(), "owner".into());
-                    plan.cond("#lead.#owner = :ow", ":ow", AttributeValue::S(r.as_str().into()));
-                }
+        if index != table::BY_OWNER && !q.owner.is_empty() {
+            plan.names.insert("#owner".into(), "owner".into());
+            let reps: Vec<String> = q
+                .owner
+                .iter()
+                .filter_map(|o| match o {
+                    OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
+                    OwnerFilter::Unassigned => None,
+                })
+                .collect();
+            let mut any = Vec::new();
+            if q.owner.contains(&OwnerFilter::Unassigned) {
+                any.push("attribute_not_exists(#lead.#owner)".to_owned());
             }
+            if !reps.is_empty() {
+                let list = plan.values_list("ow", reps.into_iter());
+                any.push(format!("#lead.#owner IN ({list})"));
+            }
+            plan.filter.push(format!("({})", any.join(" OR ")));
         }
-        if index != table::BY_SOURCE
-            && let Some(src) = &q.source
-        {
+        if index != table::BY_SOURCE && !q.source.is_empty() {
             plan.names.insert("#source".into(), "source".into());
-            plan.cond(
-                "#lead.#source = :src",
-                ":src",
-                AttributeValue::S(src.as_str().into()),
-            );
+            let vals = q.source.iter().map(|src| src.as_str().to_owned());
+            let list = plan.values_list("src", vals);
+            plan.filter.push(format!("#lead.#source IN ({list})"));
         }
         if !q.tags.is_empty() {
             plan.names.insert("#tags".into(), "tags".into());
-        }
-        for (i, tag) in q.tags.iter().enumerate() {
-            let v = format!(":tag{i}");
-            plan.cond(
-                &format!("contains(#lead.#tags, {v})"),
-                &v,
-                AttributeValue::S(tag.as_str().into()),
-            );
+            let vals = q.tags.iter().map(|t| t.as_str().to_owned());
+            let list = plan.values_list("tag", vals);
+            let tests: Vec<String> = list
+                .split(", ")
+                .map(|v| format!("contains(#lead.#tags, {v})"))
+                .collect();
+            let join = match q.tag_mode {
+                TagMode::All => " AND ",
+                TagMode::Any => " OR ",
+            };
+            plan.filter.push(format!("({})", tests.join(join)));
         }
         if !q.custom.is_empty() {
             plan.names.insert("#custom".into(), "custom".into());
@@ -203,6 +207,25 @@ impl Plan {
     fn cond(&mut self, expr: &str, placeholder: &str, v: AttributeValue) {
         self.filter.push(expr.to_owned());
         self.values.insert(placeholder.to_owned(), v);
+    }
+
+    /// Binds each value to `:{prefix}{i}` and returns the placeholders, comma-separated.
+    fn values_list(&mut self, prefix: &str, vals: impl Iterator<Item = String>) -> String {
+        let mut marks = Vec::new();
+        for (i, v) in vals.enumerate() {
+            let mark = format!(":{prefix}{i}");
+            self.values.insert(mark.clone(), AttributeValue::S(v));
+            marks.push(mark);
+        }
+        marks.join(", ")
+    }
+}
+
+/// The single value of a filter, when it has exactly one (an index can serve it).
+fn one<T>(values: &[T]) -> Option<&T> {
+    match values {
+        [v] => Some(v),
+        _ => None,
     }
 }
 

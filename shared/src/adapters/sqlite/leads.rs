@@ -8,7 +8,8 @@ use crate::domain::duplicate::{DuplicateMatch, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{
-    LeadQuery, OwnerFilter, Page, SortField, SortOrder, decode_position_cursor, encode_position_cursor,
+    LeadQuery, OwnerFilter, Page, SortField, SortOrder, TagMode, decode_position_cursor,
+    encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
@@ -381,32 +382,68 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
     let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
     let mut sql = String::from("SELECT doc FROM leads WHERE tenant = ?");
     let mut args: Vec<Value> = vec![Value::Text(tenant.as_str().to_owned())];
-    let mut push = |sql: &mut String, clause: &str, v: Value| {
+    fn push(sql: &mut String, args: &mut Vec<Value>, clause: &str, v: Value) {
         sql.push_str(clause);
         args.push(v);
-    };
-    if let Some(s) = q.status {
-        push(&mut sql, " AND status = ?", Value::Text(s.as_str().into()));
     }
-    match &q.owner {
-        None => {}
-        Some(OwnerFilter::Unassigned) => sql.push_str(" AND owner IS NULL"),
-        Some(OwnerFilter::Rep(r)) => push(&mut sql, " AND owner = ?", Value::Text(r.as_str().into())),
+    // Each multi-value filter is one `IN` (any of its values); filters AND together.
+    fn one_of(sql: &mut String, args: &mut Vec<Value>, col: &str, vals: Vec<String>) {
+        let marks = vec!["?"; vals.len()].join(",");
+        sql.push_str(&format!("{col} IN ({marks})"));
+        args.extend(vals.into_iter().map(Value::Text));
     }
-    if let Some(s) = &q.source {
-        push(&mut sql, " AND source = ?", Value::Text(s.as_str().into()));
+    if !q.status.is_empty() {
+        sql.push_str(" AND ");
+        let vals = q.status.iter().map(|s| s.as_str().to_owned()).collect();
+        one_of(&mut sql, &mut args, "status", vals);
+    }
+    if !q.owner.is_empty() {
+        let reps: Vec<String> = q
+            .owner
+            .iter()
+            .filter_map(|o| match o {
+                OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
+                OwnerFilter::Unassigned => None,
+            })
+            .collect();
+        let unassigned = q.owner.contains(&OwnerFilter::Unassigned);
+        sql.push_str(" AND (");
+        if unassigned {
+            sql.push_str("owner IS NULL");
+        }
+        if !reps.is_empty() {
+            sql.push_str(if unassigned { " OR " } else { "" });
+            one_of(&mut sql, &mut args, "owner", reps);
+        }
+        sql.push(')');
+    }
+    if !q.source.is_empty() {
+        sql.push_str(" AND ");
+        let vals = q.source.iter().map(|s| s.as_str().to_owned()).collect();
+        one_of(&mut sql, &mut args, "source", vals);
     }
     for (col, range) in [("created_pos", q.created), ("activity_pos", q.last_activity)] {
         if let Some(f) = range.from {
-            push(&mut sql, &format!(" AND {col} >= ?"), Value::Text(time_prefix(f)));
+            push(
+                &mut sql,
+                &mut args,
+                &format!(" AND {col} >= ?"),
+                Value::Text(time_prefix(f)),
+            );
         }
         if let Some(t) = range.to {
-            push(&mut sql, &format!(" AND {col} < ?"), Value::Text(time_prefix(t)));
+            push(
+                &mut sql,
+                &mut args,
+                &format!(" AND {col} < ?"),
+                Value::Text(time_prefix(t)),
+            );
         }
     }
     if let Some(job) = &q.import_job {
         push(
             &mut sql,
+            &mut args,
             " AND json_extract(doc, '$.provenance.channel') = 'import' AND json_extract(doc, '$.provenance.form') = ?",
             Value::Text(job.clone()),
         );
@@ -417,12 +454,14 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
         Some(false) => sql.push_str(" AND json_type(doc, '$.data_warnings') IS NULL"),
         None => {}
     }
-    for tag in &q.tags {
-        push(
-            &mut sql,
-            " AND instr(tags, ?) > 0",
-            Value::Text(format!(",{},", tag.as_str())),
-        );
+    if !q.tags.is_empty() {
+        let join = match q.tag_mode {
+            TagMode::All => " AND ",
+            TagMode::Any => " OR ",
+        };
+        let tests = vec!["instr(tags, ?) > 0"; q.tags.len()].join(join);
+        sql.push_str(&format!(" AND ({tests})"));
+        args.extend(q.tags.iter().map(|t| Value::Text(format!(",{},", t.as_str()))));
     }
     for (k, v) in &q.custom {
         if !is_safe_custom_key(k) {

@@ -1,0 +1,468 @@
+//! Bulk edit: one action over up to 1,000 leads, named by id or by the list's filters.
+//!
+//! The action is checked against the tenant once, before any lead is touched, so a wrong rep
+//! or status is one 422 and not a thousand failures. Then each lead is changed on its own,
+//! through the same `apply_patch` as a PATCH, its change and timeline entries in one write
+//! (`commit_lead_change`): a lead is never half-edited, and a lead that moved under us is read
+//! again and retried. The answer has one result per lead, as bulk conversion's does.
+
+use crate::domain::activity::Actor;
+use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::ids::{LeadId, RepId, SourceId};
+use crate::domain::lead::{Lead, LeadContext, Tag};
+use crate::domain::query::{LeadQuery, MAX_PAGE};
+use crate::domain::rep::find_rep;
+use crate::domain::source::resolve_source;
+use crate::domain::status::LeadStatus;
+use crate::domain::tenant::{Principal, Role, Tenant};
+use crate::ports::blob::BlobStore;
+use crate::ports::clock::Clock;
+use crate::ports::store::LeadStore;
+use crate::services::ServiceError;
+use crate::services::leads::{
+    LeadPatch, apply_patch, delete_lead, edit_entries, get_visible_lead, list_visible_leads, load_context,
+};
+use crate::services::reps::reserve_round_robin;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The most leads one bulk edit takes, by ids or by filter.
+pub const MAX_BULK_EDIT: usize = 1_000;
+/// Leads edited at once: each is a read and a write, so this hides DynamoDB's round trips;
+/// SQLite's writer commits them in groups.
+const EDITS_IN_FLIGHT: usize = 16;
+/// Times a lead changed by someone else during the edit is read again and the action applied
+/// to its new version (the actions set values, so applying one again is safe).
+const ATTEMPTS: usize = 3;
+const MAX_TAGS: usize = 20;
+
+/// What to do to every lead.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BulkAction {
+    /// Give the leads to a rep (id or name); `null` leaves them unassigned.
+    Assign {
+        owner: Option<String>,
+    },
+    /// Hand the leads out by the weighted round robin, one rep each.
+    RoundRobin,
+    /// Move each lead to this status, where its status allows it.
+    SetStatus {
+        status: String,
+    },
+    AddTags {
+        tags: Vec<String>,
+    },
+    RemoveTags {
+        tags: Vec<String>,
+    },
+    /// Source by id or name.
+    SetSource {
+        source: String,
+    },
+    /// One custom field's value; `null` removes it.
+    SetCustom {
+        key: String,
+        value: serde_json::Value,
+    },
+    /// Delete the leads, their timelines and attachments (admins only).
+    Delete,
+}
+
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkEditRequest {
+    /// The leads by id, 1-1,000. Send this or `filter`.
+    #[serde(default)]
+    #[schema(max_items = 1000, min_items = 1)]
+    pub lead_ids: Option<Vec<String>>,
+    /// The leads `GET /v1/leads` lists with these parameters (`{"status": "new", "tag":
+    /// "expo"}`), up to 1,000 of them; `limit` and `cursor` do not apply.
+    #[serde(default)]
+    pub filter: Option<BTreeMap<String, String>>,
+    pub action: BulkAction,
+    /// Report what would change and change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EditOutcome {
+    Changed,
+    /// `dry_run`: this lead would change.
+    WouldChange,
+    /// The lead already is as the action asks.
+    Unchanged,
+    /// Not applied to this lead, for the `reason` given (not found, a status it cannot move
+    /// to, a value its other fields refuse).
+    Skipped,
+    /// The store failed or the lead kept changing; nothing was changed for this lead.
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EditResult {
+    pub lead_id: String,
+    pub outcome: EditOutcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub errors: Vec<FieldError>,
+    /// The lead's version after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BulkEditReport {
+    pub dry_run: bool,
+    /// Leads the request named (distinct ids) or the filter matched.
+    pub matched: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    /// One result per lead, in the order of `lead_ids` or of the list.
+    pub items: Vec<EditResult>,
+}
+
+/// The action, checked against the tenant: ids instead of names, parsed values.
+#[derive(Debug, Clone)]
+enum Checked {
+    Owner(Option<RepId>),
+    RoundRobin,
+    Status(LeadStatus),
+    AddTags(Vec<Tag>),
+    RemoveTags(Vec<Tag>),
+    Source(SourceId),
+    Custom(String, serde_json::Value),
+    Delete,
+}
+
+fn field(name: &str, code: &'static str, message: impl Into<String>) -> ServiceError {
+    FieldError::new(format!("action.{name}"), code, message).into()
+}
+
+fn check_action(
+    action: &BulkAction,
+    ctx: &LeadContext,
+    principal: &Principal,
+) -> Result<Checked, ServiceError> {
+    let tags = |raw: &[String]| -> Result<Vec<Tag>, ServiceError> {
+        if raw.is_empty() || raw.len() > MAX_TAGS {
+            return Err(field("tags", "out_of_range", format!("send 1-{MAX_TAGS} tags")));
+        }
+        let mut errs = FieldErrors::default();
+        let parsed: Vec<Tag> = raw.iter().filter_map(|t| errs.take(Tag::parse(t))).collect();
+        if errs.is_empty() {
+            Ok(parsed)
+        } else {
+            Err(errs.into())
+        }
+    };
+    Ok(match action {
+        BulkAction::Assign { owner: None } => Checked::Owner(None),
+        BulkAction::Assign { owner: Some(o) } => match find_rep(&ctx.reps, o) {
+            Some(r) if r.active => Checked::Owner(Some(r.id.clone())),
+            _ => {
+                return Err(field(
+                    "owner",
+                    "unknown_owner",
+                    "not an active rep of this tenant",
+                ));
+            }
+        },
+        BulkAction::RoundRobin => {
+            if !ctx.reps.iter().any(|r| r.active && r.weight > 0) {
+                return Err(field(
+                    "type",
+                    "no_active_reps",
+                    "no active rep has a weight above 0",
+                ));
+            }
+            Checked::RoundRobin
+        }
+        BulkAction::SetStatus { status } => match LeadStatus::parse(status) {
+            Ok(LeadStatus::Converted) => {
+                return Err(field(
+                    "status",
+                    "invalid_status",
+                    "leads are converted by POST /v1/leads/convert, which makes their prospects",
+                ));
+            }
+            Ok(s) => Checked::Status(s),
+            Err(e) => return Err(field("status", e.code, e.message)),
+        },
+        BulkAction::AddTags { tags: t } => Checked::AddTags(tags(t)?),
+        BulkAction::RemoveTags { tags: t } => Checked::RemoveTags(tags(t)?),
+        BulkAction::SetSource { source } => match resolve_source(&ctx.sources, source) {
+            Ok(s) => Checked::Source(s.id.clone()),
+            Err(e) => return Err(field("source", e.code, e.message)),
+        },
+        BulkAction::SetCustom { key, value } => match ctx.custom_fields.iter().find(|d| &d.key == key) {
+            None => {
+                return Err(field(
+                    "key",
+                    "unknown_field",
+                    format!("there is no custom field '{key}'"),
+                ));
+            }
+            Some(def) => {
+                if !value.is_null()
+                    && let Err(e) = def.parse_value(value)
+                {
+                    return Err(field("value", e.code, e.message));
+                }
+                Checked::Custom(key.clone(), value.clone())
+            }
+        },
+        BulkAction::Delete if principal.role != Role::Admin => {
+            return Err(ServiceError::Forbidden("deleting leads is for admins"));
+        }
+        BulkAction::Delete => Checked::Delete,
+    })
+}
+
+/// The patch that does `action` to `lead` (`rr` is its round-robin rep).
+fn patch_for(action: &Checked, lead: &Lead, rr: Option<&RepId>) -> LeadPatch {
+    let tags = |keep: &dyn Fn(&Tag) -> bool, add: &[Tag]| {
+        let mut t: Vec<String> = lead
+            .tags
+            .iter()
+            .filter(|t| keep(t))
+            .map(|t| t.to_string())
+            .collect();
+        t.extend(add.iter().map(|t| t.to_string()));
+        Some(t)
+    };
+    let mut p = LeadPatch::default();
+    match action {
+        Checked::Owner(o) => p.owner = Some(o.as_ref().map(|r| r.to_string())),
+        Checked::RoundRobin => p.owner = Some(rr.map(|r| r.to_string())),
+        Checked::Status(s) => p.status = Some(s.as_str().to_owned()),
+        Checked::AddTags(add) => p.tags = tags(&|_| true, add),
+        Checked::RemoveTags(rm) => p.tags = tags(&|t| !rm.contains(t), &[]),
+        Checked::Source(s) => p.source = Some(s.to_string()),
+        Checked::Custom(k, v) => p.custom = Some(BTreeMap::from([(k.clone(), v.clone())])),
+        Checked::Delete => {}
+    }
+    p
+}
+
+/// The leads the request names: its distinct ids, or what its filter lists for this caller.
+async fn target_ids(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    ctx: &LeadContext,
+    req: &BulkEditRequest,
+) -> Result<Vec<String>, ServiceError> {
+    match (&req.lead_ids, &req.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_BULK_EDIT {
+                return Err(FieldError::new(
+                    "lead_ids",
+                    "out_of_range",
+                    format!("send 1-{MAX_BULK_EDIT} lead ids"),
+                )
+                .into());
+            }
+            let mut errs = FieldErrors::default();
+            for (i, raw) in ids.iter().enumerate() {
+                if LeadId::parse(raw).is_err() {
+                    errs.push(FieldError::new(
+                        format!("lead_ids[{i}]"),
+                        "invalid_id",
+                        "a lead id is a UUID",
+                    ));
+                }
+            }
+            if !errs.is_empty() {
+                return Err(errs.into());
+            }
+            let mut seen = std::collections::HashSet::new();
+            Ok(ids.iter().filter(|i| seen.insert(i.as_str())).cloned().collect())
+        }
+        (None, Some(filter)) => {
+            if let Some(k) = filter.keys().find(|k| *k == "limit" || *k == "cursor") {
+                return Err(FieldError::new(
+                    format!("filter.{k}"),
+                    "unknown_parameter",
+                    "a bulk edit takes every matching lead: limit and cursor do not apply",
+                )
+                .into());
+            }
+            let pairs: Vec<(String, String)> = filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let mut q = LeadQuery::from_params(&pairs, ctx).map_err(|mut e| {
+                for f in &mut e.0 {
+                    f.field = format!("filter.{}", f.field);
+                }
+                e
+            })?;
+            q.limit = MAX_PAGE;
+            let mut ids = Vec::new();
+            loop {
+                let page = list_visible_leads(store, tenant, principal, q.clone()).await?;
+                ids.extend(page.items.iter().map(|l| l.id.to_string()));
+                if ids.len() > MAX_BULK_EDIT {
+                    return Err(FieldError::new(
+                        "filter",
+                        "too_many_leads",
+                        format!(
+                            "more than {MAX_BULK_EDIT} leads match; narrow the filter (GET /v1/leads with it \
+                             lists them) and edit in parts"
+                        ),
+                    )
+                    .into());
+                }
+                match page.next_cursor {
+                    Some(c) => q.cursor = Some(c),
+                    None => return Ok(ids),
+                }
+            }
+        }
+        _ => Err(FieldError::new("lead_ids", "required", "send `lead_ids` or `filter`, not both").into()),
+    }
+}
+
+/// The ports one bulk edit uses.
+pub struct EditPorts<'a> {
+    pub store: &'a dyn LeadStore,
+    pub blobs: &'a dyn BlobStore,
+    pub clock: &'a dyn Clock,
+}
+
+/// Checks the action, finds the leads and edits each on its own, reporting one result per lead.
+pub async fn bulk_edit(
+    ports: &EditPorts<'_>,
+    tenant: &Tenant,
+    principal: &Principal,
+    req: BulkEditRequest,
+) -> Result<BulkEditReport, ServiceError> {
+    let ctx = load_context(ports.store, tenant).await?;
+    let action = check_action(&req.action, &ctx, principal)?;
+    let ids = target_ids(ports.store, tenant, principal, &ctx, &req).await?;
+    // One reservation for the whole batch: each lead takes the next slot, as a batch of
+    // captures would. A lead skipped later leaves its slot unused.
+    let rr = match (&action, req.dry_run) {
+        (Checked::RoundRobin, false) => {
+            reserve_round_robin(ports.store, &tenant.id, &ctx.reps, ids.len()).await?
+        }
+        _ => vec![],
+    };
+    let edit = Edit {
+        ports,
+        tenant,
+        principal,
+        ctx: &ctx,
+        action: &action,
+        dry_run: req.dry_run,
+    };
+    // The futures are made before they are streamed (lazily: each starts when polled), which
+    // keeps the stream's item types free of the borrowed ids' lifetimes for axum's `Send`.
+    let edits: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| edit.one(raw, rr.get(i)))
+        .collect();
+    let items: Vec<EditResult> = futures::stream::iter(edits)
+        .buffered(EDITS_IN_FLIGHT)
+        .collect()
+        .await;
+    let count = |o: EditOutcome| items.iter().filter(|r| r.outcome == o).count();
+    Ok(BulkEditReport {
+        dry_run: req.dry_run,
+        matched: items.len(),
+        changed: count(EditOutcome::Changed) + count(EditOutcome::WouldChange),
+        unchanged: count(EditOutcome::Unchanged),
+        skipped: count(EditOutcome::Skipped),
+        failed: count(EditOutcome::Failed),
+        items,
+    })
+}
+
+struct Edit<'a> {
+    ports: &'a EditPorts<'a>,
+    tenant: &'a Tenant,
+    principal: &'a Principal,
+    ctx: &'a LeadContext,
+    action: &'a Checked,
+    dry_run: bool,
+}
+
+impl Edit<'_> {
+    async fn one(&self, raw: &str, rr: Option<&RepId>) -> EditResult {
+        let result = |outcome, reason: Option<String>, errors: Vec<FieldError>, version| EditResult {
+            lead_id: raw.to_owned(),
+            outcome,
+            reason,
+            errors,
+            version,
+        };
+        let Ok(id) = LeadId::parse(raw) else {
+            return result(EditOutcome::Skipped, Some("not a lead id".into()), vec![], None);
+        };
+        for _ in 0..ATTEMPTS {
+            match self.attempt(&id, rr).await {
+                Err(ServiceError::VersionConflict) => continue,
+                Ok((outcome, version)) => return result(outcome, None, vec![], version),
+                Err(ServiceError::NotFound { .. }) => {
+                    return result(EditOutcome::Skipped, Some("lead not found".into()), vec![], None);
+                }
+                Err(ServiceError::Transition(t)) => {
+                    return result(EditOutcome::Skipped, Some(t.to_string()), vec![], None);
+                }
+                Err(ServiceError::Validation(e)) => {
+                    let reason = "the change does not fit this lead's other fields".to_owned();
+                    return result(EditOutcome::Skipped, Some(reason), e.0, None);
+                }
+                Err(e) => {
+                    tracing::error!(lead = %id, error = ?e, "bulk edit of one lead failed");
+                    let reason = "storage failed; nothing was changed for this lead".to_owned();
+                    return result(EditOutcome::Failed, Some(reason), vec![], None);
+                }
+            }
+        }
+        let reason = "the lead kept changing during the edit; retry".to_owned();
+        result(EditOutcome::Failed, Some(reason), vec![], None)
+    }
+
+    /// One read and at most one write of one lead.
+    async fn attempt(
+        &self,
+        id: &LeadId,
+        rr: Option<&RepId>,
+    ) -> Result<(EditOutcome, Option<u64>), ServiceError> {
+        let store = self.ports.store;
+        let lead = get_visible_lead(store, self.tenant, self.principal, id).await?;
+        if let Checked::Delete = self.action {
+            if self.dry_run {
+                return Ok((EditOutcome::WouldChange, Some(lead.version)));
+            }
+            let (blobs, v) = (self.ports.blobs, Some(lead.version));
+            delete_lead(store, blobs, self.tenant, self.principal, id, v).await?;
+            return Ok((EditOutcome::Changed, None));
+        }
+        let now = self.ports.clock.now();
+        let next = apply_patch(&lead, &patch_for(self.action, &lead, rr), self.ctx, now)?;
+        let actor = Actor::User {
+            id: self.principal.user.clone(),
+        };
+        let reason = match self.action {
+            Checked::RoundRobin => "round_robin",
+            _ => "bulk",
+        };
+        let entries = edit_entries(&lead, &next, &actor, now, reason);
+        if entries.is_empty() {
+            return Ok((EditOutcome::Unchanged, Some(lead.version)));
+        }
+        if self.dry_run {
+            return Ok((EditOutcome::WouldChange, Some(lead.version)));
+        }
+        let saved = store.commit_lead_change(&next, &[], &entries).await?;
+        Ok((EditOutcome::Changed, Some(saved.version)))
+    }
+}
