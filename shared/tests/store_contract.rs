@@ -12,7 +12,9 @@ use leadgate_core::domain::capture::{Channel, LinkedinConfig, MetaConfig, Submis
 use leadgate_core::domain::custom_field::CustomValue;
 use leadgate_core::domain::duplicate::MatchKey;
 use leadgate_core::domain::lead::{ExternalRef, Lead, NewLead, Provenance, Tag};
-use leadgate_core::domain::query::{DateRange, LeadQuery, OwnerFilter, SortField, SortOrder, TagMode};
+use leadgate_core::domain::query::{
+    DateRange, LeadCount, LeadQuery, OwnerFilter, SortField, SortOrder, TagMode,
+};
 use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::settings::CaptureForm;
 use leadgate_core::domain::tenant::Tenant;
@@ -609,12 +611,58 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
         let want_ids: Vec<LeadId> = want.iter().map(|l| l.id).collect();
         let got_ids: Vec<LeadId> = got.iter().map(|l| l.id).collect();
         assert_eq!(got_ids, want_ids, "query #{qi} {base:?}");
+        // A count of the same filters: exact within the bound, whatever the cursor.
+        let count = store.count_leads(&t, &q, 10_000).await.unwrap();
+        assert_eq!(
+            count,
+            LeadCount {
+                count: want_ids.len() as u64,
+                exact: true
+            },
+            "count #{qi} {base:?}"
+        );
+        // Past a tiny bound a store may estimate, and must say so.
+        let small = store.count_leads(&t, &base, 12).await.unwrap();
+        if small.exact {
+            assert_eq!(small.count, want_ids.len() as u64, "count #{qi} claims exact");
+        }
         if [0, 1, 5, 9, 10, 11, 12].contains(&qi) {
             assert!(
                 !want_ids.is_empty(),
                 "query #{qi} should exercise a non-empty result"
             );
         }
+    }
+}
+
+/// Counting past the bound: an estimate that says it is one, near the truth when leads
+/// arrive evenly (here one an hour).
+async fn count_estimates_past_the_bound(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("count");
+    for i in 0..200i64 {
+        let at = t0() + Duration::hours(i);
+        create(
+            &*store,
+            &new_lead(&t, &format!("C {i}"), Some(&format!("c{i}@example.com")), at),
+        )
+        .await;
+    }
+    let all = store
+        .count_leads(&t, &LeadQuery::default(), 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        all,
+        LeadCount {
+            count: 200,
+            exact: true
+        }
+    );
+    let est = store.count_leads(&t, &LeadQuery::default(), 80).await.unwrap();
+    if !est.exact {
+        assert!((120..=280).contains(&est.count), "estimate {est:?} for 200");
+    } else {
+        assert_eq!(est.count, 200);
     }
 }
 
@@ -1231,6 +1279,10 @@ macro_rules! contract {
                 tenant_isolation
             );
             case!(when_version_is_stale_should_conflict, version_conflict);
+            case!(
+                when_a_count_passes_its_bound_should_estimate_and_say_so,
+                count_estimates_past_the_bound
+            );
             case!(
                 when_20_creates_share_external_id_should_make_one_lead,
                 concurrent_external_id

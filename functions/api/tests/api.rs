@@ -1270,6 +1270,22 @@ async fn when_working_the_list_should_filter_by_names_and_values_and_edit_in_bul
     let unknown = h.call(Method::GET, "/v1/leads?source=Billboard", &a, None).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.body.to_string().contains("Referral"), "{}", unknown.body);
+    let count = h
+        .call(
+            Method::GET,
+            "/v1/leads/count?source=Referral,website-form&owner=Ana",
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(count.status, StatusCode::OK, "{}", count.body);
+    assert_eq!(count.body, json!({"count": 3, "exact": true}));
+    let paged = h.call(Method::GET, "/v1/leads/count?limit=5", &a, None).await;
+    assert_eq!(paged.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let theirs = h
+        .call(Method::GET, "/v1/leads/count", &h.globex_admin, None)
+        .await;
+    assert_eq!(theirs.body["count"], 0, "counts are the tenant's own");
 
     let bulk = h
         .call(

@@ -226,6 +226,19 @@ impl LeadQuery {
     }
 }
 
+/// How many leads match a list's filters. `exact: false` is an estimate: DynamoDB counts up
+/// to `EXACT_COUNT_UP_TO` and extrapolates past it (see `adapters/dynamo/lead_list.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LeadCount {
+    pub count: u64,
+    /// Whether every matching lead was counted; `false`: an estimate.
+    pub exact: bool,
+}
+
+/// Leads a count reads one by one before it may estimate instead (DynamoDB bills and waits
+/// for every item a count reads; SQLite counts from its indexes and is always exact).
+pub const EXACT_COUNT_UP_TO: u64 = 10_000;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
     pub items: Vec<T>,

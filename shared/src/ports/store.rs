@@ -10,7 +10,7 @@ use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::duplicate::{DuplicateMatch, MatchKey};
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead};
-use crate::domain::query::{LeadQuery, Page};
+use crate::domain::query::{LeadCount, LeadQuery, Page};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -183,6 +183,14 @@ pub trait LeadStore: Send + Sync + 'static {
         expected_version: Option<u64>,
     ) -> Result<(), StoreError>;
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError>;
+    /// How many leads match the query's filters (its sort, cursor and limit aside): exact up
+    /// to `exact_up_to` at least; past it a store may estimate, and says so.
+    async fn count_leads(
+        &self,
+        tenant: &TenantId,
+        query: &LeadQuery,
+        exact_up_to: u64,
+    ) -> Result<LeadCount, StoreError>;
     /// Leads with this normalized email or E.164 phone (or mobile, when no phone).
     async fn find_leads_by_contact(
         &self,

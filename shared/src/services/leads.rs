@@ -488,28 +488,56 @@ pub fn edit_entries(
     entries
 }
 
+/// The query as this principal may run it: limited to their own leads when the tenant says
+/// so (`None`: an owner filter that excludes them, which matches nothing they may see).
+fn visible_query(
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    mut query: crate::domain::query::LeadQuery,
+) -> Result<Option<crate::domain::query::LeadQuery>, ServiceError> {
+    use crate::domain::query::OwnerFilter;
+    if let Some(me) = principal.owner_scope(&tenant.settings) {
+        let mine = OwnerFilter::Rep(me);
+        if !query.owner.is_empty() && !query.owner.contains(&mine) {
+            return Ok(None);
+        }
+        query.owner = vec![mine];
+    }
+    query.after()?;
+    Ok(Some(query))
+}
+
 /// Lists leads, limited to the principal's own when the tenant says so.
 pub async fn list_visible_leads(
     store: &dyn LeadStore,
     tenant: &Tenant,
     principal: &crate::domain::tenant::Principal,
-    mut query: crate::domain::query::LeadQuery,
+    query: crate::domain::query::LeadQuery,
 ) -> Result<crate::domain::query::Page<Lead>, ServiceError> {
-    use crate::domain::query::OwnerFilter;
-    // A rep limited to their own leads lists only those: an owner filter that does not
-    // include them lists nothing.
-    if let Some(me) = principal.owner_scope(&tenant.settings) {
-        let mine = OwnerFilter::Rep(me);
-        if !query.owner.is_empty() && !query.owner.contains(&mine) {
-            return Ok(crate::domain::query::Page {
-                items: vec![],
-                next_cursor: None,
-            });
-        }
-        query.owner = vec![mine];
+    match visible_query(tenant, principal, query)? {
+        Some(q) => Ok(store.list_leads(&tenant.id, &q).await?),
+        None => Ok(crate::domain::query::Page {
+            items: vec![],
+            next_cursor: None,
+        }),
     }
-    query.after()?;
-    Ok(store.list_leads(&tenant.id, &query).await?)
+}
+
+/// Counts the leads a list with these filters would return to this principal.
+pub async fn count_visible_leads(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &crate::domain::tenant::Principal,
+    query: crate::domain::query::LeadQuery,
+) -> Result<crate::domain::query::LeadCount, ServiceError> {
+    use crate::domain::query::{EXACT_COUNT_UP_TO, LeadCount};
+    match visible_query(tenant, principal, query)? {
+        Some(q) => Ok(store.count_leads(&tenant.id, &q, EXACT_COUNT_UP_TO).await?),
+        None => Ok(LeadCount {
+            count: 0,
+            exact: true,
+        }),
+    }
 }
 
 /// Where a lead's attachments live in the bucket (`attachments/{tenant}/{lead}/…`).

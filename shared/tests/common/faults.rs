@@ -8,7 +8,7 @@ use leadgate_core::domain::api_key::{ApiKeyRecord, KeyHash};
 use leadgate_core::domain::duplicate::MatchKey;
 use leadgate_core::domain::ids::{ApiKeyId, LeadId};
 use leadgate_core::domain::lead::Lead;
-use leadgate_core::domain::query::{LeadQuery, Page};
+use leadgate_core::domain::query::{LeadCount, LeadQuery, Page};
 use leadgate_core::ports::blob::{BlobError, BlobMeta, BlobPage, BlobReader, MultipartUpload, UploadTerms};
 use leadgate_core::ports::store::*;
 use std::sync::Mutex;
@@ -210,6 +210,15 @@ impl LeadStore for FaultyStore {
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
         self.faults.log("list_leads");
         self.inner.list_leads(tenant, query).await
+    }
+    async fn count_leads(
+        &self,
+        tenant: &TenantId,
+        query: &LeadQuery,
+        exact_up_to: u64,
+    ) -> Result<LeadCount, StoreError> {
+        self.faults.log("count_leads");
+        self.inner.count_leads(tenant, query, exact_up_to).await
     }
     async fn find_leads_by_contact(
         &self,

@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leadgate_core::domain::activity::Actor;
 use leadgate_core::domain::lead::{Lead, LeadInput};
-use leadgate_core::domain::query::LeadQuery;
+use leadgate_core::domain::query::{LeadCount, LeadQuery};
 use leadgate_core::services::bulk_edit::{BulkEditReport, BulkEditRequest, EditPorts, bulk_edit};
 use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
 use serde::{Deserialize, Serialize};
@@ -125,6 +125,17 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
         .map_err(|_| ApiError::BadRequest("the query string is malformed".into()))
 }
 
+/// The list query from its parameters. Reading the tenant's reps, sources and fields costs
+/// three reads, so only parameters that name them do.
+async fn list_query(st: &ApiState, caller: &Caller, pairs: &[(String, String)]) -> ApiResult<LeadQuery> {
+    let ctx = if LeadQuery::needs_context(pairs) {
+        svc::load_context(&*st.store, &caller.tenant).await?
+    } else {
+        Default::default()
+    };
+    Ok(LeadQuery::from_params(pairs, &ctx)?)
+}
+
 /// Lists leads with filters, a sort and an opaque cursor.
 #[utoipa::path(get, path = "/v1/leads", tag = "leads",
     params(("status" = Option<String>, Query, description = "one or more statuses, comma-separated or repeated: any of them (`new,contacted`)"),
@@ -147,18 +158,40 @@ pub async fn list_leads(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<LeadPage>> {
     let pairs = query_pairs(raw.as_deref())?;
-    // Reading the tenant's reps, sources and fields costs three reads: only when named.
-    let ctx = if LeadQuery::needs_context(&pairs) {
-        svc::load_context(&*st.store, &caller.tenant).await?
-    } else {
-        Default::default()
-    };
-    let q = LeadQuery::from_params(&pairs, &ctx)?;
+    let q = list_query(&st, &caller, &pairs).await?;
     let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
     Ok(Json(LeadPage {
         items: page.items,
         next_cursor: page.next_cursor,
     }))
+}
+
+/// Counts the leads `GET /v1/leads` would list with the same filters (`limit`, `cursor`,
+/// `sort` and `order` do not apply). Exact on SQLite; on DynamoDB exact up to 10,000 leads,
+/// and past that an estimate, with `exact: false`.
+#[utoipa::path(get, path = "/v1/leads/count", tag = "leads",
+    params(("status" = Option<String>, Query, description = "as for `GET /v1/leads`, as are the other filters: owner, source, created_from, created_to, last_activity_from, last_activity_to, tag, tag_mode, q, import_job, has_warnings, cf.<key>"),
+           ("owner" = Option<String>, Query), ("source" = Option<String>, Query),
+           ("tag" = Option<String>, Query), ("tag_mode" = Option<String>, Query), ("q" = Option<String>, Query)),
+    responses((status = 200, body = LeadCount), (status = 422, body = Problem)))]
+pub async fn count_leads(
+    State(st): State<ApiState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<LeadCount>> {
+    let pairs = query_pairs(raw.as_deref())?;
+    if let Some((k, _)) = pairs.iter().find(|(k, _)| k == "limit" || k == "cursor") {
+        return Err(leadgate_core::domain::error::FieldError::new(
+            k.clone(),
+            "unknown_parameter",
+            "a count takes every matching lead: limit and cursor do not apply",
+        )
+        .into());
+    }
+    let q = list_query(&st, &caller, &pairs).await?;
+    Ok(Json(
+        svc::count_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/leads/{id}", tag = "leads", params(("id" = String, Path)),

@@ -11,7 +11,7 @@ use crate::adapters::lead_index::is_safe_custom_key;
 use crate::domain::custom_field::CustomValue;
 use crate::domain::ids::TenantId;
 use crate::domain::lead::Lead;
-use crate::domain::query::{LeadQuery, OwnerFilter, Page, SortField, SortOrder, TagMode};
+use crate::domain::query::{LeadCount, LeadQuery, OwnerFilter, Page, SortField, SortOrder, TagMode};
 use crate::domain::time::time_prefix;
 use crate::ports::store::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -304,4 +304,136 @@ impl DynamoStore {
             next_cursor,
         })
     }
+}
+
+/// Microseconds since the epoch from a position's time prefix.
+fn micros_of(position: &str) -> Option<i64> {
+    position.get(..16)?.parse().ok()
+}
+
+impl DynamoStore {
+    /// Counts one shard, newest first, until it has read `up_to` leads (then it answers where
+    /// it stopped) or runs out. Count queries return no items, only how many were read and
+    /// how many matched; the bound is on what is read, which is what a count costs.
+    async fn count_shard(&self, plan: &Plan, shard: u16, up_to: u64) -> Result<ShardCount, StoreError> {
+        let mut names = plan.names.clone();
+        names.insert("#ipk".into(), plan.index.pk.into());
+        names.insert("#isk".into(), plan.index.sk.into());
+        let mut values = plan.values.clone();
+        values.insert(":ipk".into(), s((plan.pk)(shard)));
+        values.insert(":lo".into(), s(plan.lo.clone()));
+        values.insert(":hi".into(), s(plan.hi.clone()));
+        let filter = (!plan.filter.is_empty()).then(|| plan.filter.join(" AND "));
+        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
+            names.remove("#lead");
+        }
+        let (mut matched, mut read, mut start) = (0u64, 0u64, None);
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(plan.index.name)
+                .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .scan_index_forward(false)
+                .limit((up_to - read).clamp(1, 5_000) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk)?;
+            matched += out.count().max(0) as u64;
+            read += out.scanned_count().max(0) as u64;
+            match out.last_evaluated_key() {
+                None => {
+                    return Ok(ShardCount {
+                        matched,
+                        stopped_at: None,
+                    });
+                }
+                Some(k) if read >= up_to => {
+                    let stopped_at = get_s(k, plan.index.sk).map(str::to_owned);
+                    return Ok(ShardCount { matched, stopped_at });
+                }
+                Some(k) => start = Some(k.clone()),
+            }
+        }
+    }
+
+    /// The oldest (`forward`) or newest position in a shard's key range, matching or not.
+    async fn edge_position(&self, plan: &Plan, shard: u16, forward: bool) -> Result<Option<i64>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(plan.index.name)
+            .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
+            .expression_attribute_names("#ipk", plan.index.pk)
+            .expression_attribute_names("#isk", plan.index.sk)
+            .expression_attribute_values(":ipk", s((plan.pk)(shard)))
+            .expression_attribute_values(":lo", s(plan.lo.clone()))
+            .expression_attribute_values(":hi", s(plan.hi.clone()))
+            .scan_index_forward(forward)
+            .limit(1)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out
+            .items()
+            .first()
+            .and_then(|i| get_s(i, plan.index.sk))
+            .and_then(micros_of))
+    }
+
+    /// Counts what a list would return: exactly while the shards' key ranges hold up to
+    /// `exact_up_to` leads in all. A shard with more is estimated from how far back in time
+    /// its count got: if reading from its newest lead (at T1) back to time T found n matches,
+    /// and its oldest lead is at T0, it holds about n × (T1 − T0) / (T1 − T). Leads arrive
+    /// unevenly, so this is an estimate, and the answer says so.
+    pub(super) async fn count(
+        &self,
+        t: &TenantId,
+        q: &LeadQuery,
+        exact_up_to: u64,
+    ) -> Result<LeadCount, StoreError> {
+        let unpaged = LeadQuery {
+            cursor: None,
+            ..q.clone()
+        };
+        let plan = Plan::new(t, &unpaged)?;
+        let per_shard = exact_up_to.div_ceil(u64::from(self.shards.max(1))).max(1);
+        let shards =
+            futures::future::try_join_all((0..self.shards).map(|sh| self.count_shard(&plan, sh, per_shard)))
+                .await?;
+        let mut total = 0f64;
+        let mut exact = true;
+        for (sh, c) in shards.into_iter().enumerate() {
+            let Some(at) = c.stopped_at.as_deref().and_then(micros_of) else {
+                total += c.matched as f64;
+                continue;
+            };
+            exact = false;
+            let newest = self.edge_position(&plan, sh as u16, false).await?.unwrap_or(at);
+            let oldest = self.edge_position(&plan, sh as u16, true).await?.unwrap_or(at);
+            let (covered, span) = ((newest - at) as f64, (newest - oldest) as f64);
+            total += if covered > 0.0 && span > covered {
+                c.matched as f64 * span / covered
+            } else {
+                c.matched as f64
+            };
+        }
+        Ok(LeadCount {
+            count: total.round() as u64,
+            exact,
+        })
+    }
+}
+
+struct ShardCount {
+    matched: u64,
+    /// Where counting stopped with more to read: the position of the last lead read.
+    stopped_at: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
-use crate::domain::query::{LeadQuery, Page};
+use crate::domain::query::{LeadCount, LeadQuery, Page};
 use crate::ports::store::{
     CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite, StoreError,
 };
@@ -207,6 +207,15 @@ impl LeadStore for DynamoStore {
 
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
         self.list(tenant, query).await
+    }
+
+    async fn count_leads(
+        &self,
+        tenant: &TenantId,
+        query: &LeadQuery,
+        exact_up_to: u64,
+    ) -> Result<LeadCount, StoreError> {
+        self.count(tenant, query, exact_up_to).await
     }
 
     async fn find_leads_by_contact(

@@ -378,9 +378,20 @@ fn custom_value(v: &CustomValue) -> Value {
     }
 }
 
-pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
-    let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
-    let mut sql = String::from("SELECT doc FROM leads WHERE tenant = ?");
+/// Counts the leads matching the query's filters (its sort, cursor and limit aside): exact.
+pub fn count(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<u64, StoreError> {
+    let (sql, args) = filtered(tenant, q, "COUNT(*)")?;
+    c.prepare(&sql)
+        .map_err(db)?
+        .query_row(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, i64>(0))
+        .map(|n| n.max(0) as u64)
+        .map_err(db)
+}
+
+/// `SELECT {what} FROM leads WHERE` the tenant and every filter of the query, with its
+/// arguments: the one translation of a list query, shared by the page and the count.
+fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec<Value>), StoreError> {
+    let mut sql = format!("SELECT {what} FROM leads WHERE tenant = ?");
     let mut args: Vec<Value> = vec![Value::Text(tenant.as_str().to_owned())];
     fn push(sql: &mut String, args: &mut Vec<Value>, clause: &str, v: Value) {
         sql.push_str(clause);
@@ -477,6 +488,12 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
         );
         args.extend(std::iter::repeat_n(Value::Text(p.clone()), 6));
     }
+    Ok((sql, args))
+}
+
+pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
+    let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
+    let (mut sql, mut args) = filtered(tenant, q, "doc")?;
     let col = match q.sort {
         SortField::Created => "created_pos",
         SortField::LastActivity => "activity_pos",

@@ -98,7 +98,7 @@ use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
-use crate::domain::query::{LeadQuery, Page};
+use crate::domain::query::{LeadCount, LeadQuery, Page};
 use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite};
 use chrono::{DateTime, Utc};
 
@@ -151,6 +151,17 @@ impl LeadStore for SqliteStore {
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
         let (t, q) = (tenant.clone(), query.clone());
         self.read(move |c| leads::list(c, &t, &q)).await
+    }
+
+    async fn count_leads(
+        &self,
+        tenant: &TenantId,
+        query: &LeadQuery,
+        _exact_up_to: u64,
+    ) -> Result<LeadCount, StoreError> {
+        let (t, q) = (tenant.clone(), query.clone());
+        let count = self.read(move |c| leads::count(c, &t, &q)).await?;
+        Ok(LeadCount { count, exact: true })
     }
 
     async fn find_leads_by_contact(
