@@ -250,6 +250,18 @@ async fn status_tags_source_and_custom(store: Arc<dyn LeadStore>, blobs: Arc<dyn
             fields: vec!["tags".into()]
         }
     );
+    let before_tags = f.lead(&new[1]).await.unwrap().last_activity_at;
+    f.run(
+        &f.admin,
+        json!({"lead_ids": [new[1].to_string()], "action": {"type": "add_tags", "tags": ["later"]}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        f.lead(&new[1]).await.unwrap().last_activity_at,
+        before_tags,
+        "editing fields is not activity on the lead"
+    );
     let removed = f
         .run(
             &f.admin,
@@ -384,6 +396,84 @@ async fn reps_reach_only_their_own_and_delete_is_for_admins(
     }
 }
 
+async fn review_cases_spellings_previews_required_fields_and_slots(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let f = fixture(store, blobs).await;
+    let ids = f.leads(2, LeadStatus::New, None, &[]).await;
+    use EditOutcome::*;
+    // One lead, two spellings of its id: edited once.
+    let upper = ids[0].to_string().to_uppercase();
+    let twice = f
+        .run(
+            &f.admin,
+            json!({"lead_ids": [ids[0].to_string(), upper], "action": {"type": "round_robin"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&twice), [Changed], "{twice:?}");
+    assert_eq!(f.timeline(&ids[0]).await.len(), 1);
+    // A round-robin preview of unassigned leads says they would be handed out, and takes no slot.
+    let before = f
+        .store
+        .increment_counter(&f.tenant.id, "assignment", 1)
+        .await
+        .unwrap();
+    let preview = f
+        .run(
+            &f.admin,
+            json!({"filter": {"owner": "unassigned"}, "action": {"type": "round_robin"}, "dry_run": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes(&preview), [WouldChange], "{preview:?}");
+    // Ids nobody can see take no slot either.
+    let ghosts: Vec<String> = (0..5).map(|_| LeadId::new().to_string()).collect();
+    let skipped = f
+        .run(
+            &f.admin,
+            json!({"lead_ids": ghosts, "action": {"type": "round_robin"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped.skipped, 5);
+    let after = f
+        .store
+        .increment_counter(&f.tenant.id, "assignment", 1)
+        .await
+        .unwrap();
+    assert_eq!(after, before + 1, "no round-robin slot was spent");
+    // A required field can be changed, not removed: one 422, not a skip per lead.
+    let mut def = custom_fields::list_custom_fields(&*f.store, &f.tenant.id)
+        .await
+        .unwrap()
+        .remove(0);
+    def.required = true;
+    custom_fields::put_custom_field(&*f.store, &f.tenant.id, def)
+        .await
+        .unwrap();
+    for value in [json!(null), json!("  ")] {
+        let e = f
+            .run(&f.admin, json!({"lead_ids": ids_json(&ids), "action": {"type": "set_custom", "key": "tier", "value": value}}))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, ServiceError::Validation(v) if v.0[0].code == "required"),
+            "{e:?}"
+        );
+    }
+    // A filter with no condition, or a condition with no value, reaches nothing.
+    for filter in [json!({}), json!({"owner": ""}), json!({"status": " , "})] {
+        let e = f
+            .run(&f.admin, json!({"filter": filter, "action": {"type": "delete"}}))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ServiceError::Validation(_)), "{filter}: {e:?}");
+    }
+    assert!(f.lead(&ids[1]).await.is_some());
+}
+
 async fn a_failed_write_changes_nothing_for_that_lead(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     let f = fixture(store.clone(), blobs).await;
     let ids = f.leads(6, LeadStatus::New, None, &[]).await;
@@ -430,4 +520,5 @@ store_and_bucket_cases!(
     when_a_filter_names_reps_and_values_should_edit_those_and_refuse_past_the_bound => filter_by_names_and_values_and_the_bound,
     when_a_rep_edits_in_bulk_should_reach_only_their_own_leads_and_not_delete => reps_reach_only_their_own_and_delete_is_for_admins,
     when_one_write_fails_should_leave_that_lead_untouched_and_change_the_rest => a_failed_write_changes_nothing_for_that_lead,
+    when_ids_repeat_previews_hand_out_or_filters_are_empty_should_do_what_was_meant => review_cases_spellings_previews_required_fields_and_slots,
 );

@@ -11,7 +11,7 @@ use leadgate_core::domain::lead::Tag;
 use leadgate_core::domain::query::{LeadQuery, OwnerFilter};
 use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
-use leadgate_core::domain::{Lead, LeadStatus, RepId};
+use leadgate_core::domain::{Lead, LeadId, LeadStatus, RepId};
 use leadgate_core::export::ExportFormat;
 use leadgate_core::import::pipeline::ImportReport;
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
@@ -486,12 +486,28 @@ async fn scoped_to_the_rep_and_the_tenant(store: Arc<dyn LeadStore>, blobs: Arc<
             NewExport {
                 format: ExportFormat::Csv,
                 filters: BTreeMap::new(),
-                columns: Some(vec!["email".into(), "Owner".into()]),
+                columns: Some(vec![
+                    "email".into(),
+                    "Owner".into(),
+                    "owner name".into(),
+                    "ID".into(),
+                    "Last Activity".into(),
+                ]),
             },
         )
         .await;
     let rows = e.rows(&job).await;
-    assert_eq!(rows[0], ["Email", "Owner"]);
+    assert_eq!(rows[0], ["Email", "Owner", "Owner Name", "ID", "Last Activity"]);
+    for r in &rows[1..] {
+        assert_eq!(r[2], "ANA", "the owner's display name beside the id");
+        let id = LeadId::parse(&r[3]).unwrap();
+        let lead = e.store.get_lead(&e.tenant.id, &id).await.unwrap().unwrap();
+        assert_eq!(
+            r[4],
+            lead.last_activity_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
     let anas = e
         .query(LeadQuery {
             owner: vec![OwnerFilter::Rep(RepId::parse("ana").unwrap())],

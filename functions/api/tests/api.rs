@@ -1267,6 +1267,12 @@ async fn when_working_the_list_should_filter_by_names_and_values_and_edit_in_bul
         .map(|l| l["id"].as_str().unwrap())
         .collect();
     assert_eq!(got, ids[..3].iter().map(String::as_str).collect::<Vec<_>>());
+    let first = &listed.body["items"][0];
+    assert_eq!(
+        (first["source_name"].as_str(), first["owner_name"].as_str()),
+        (Some("Referral"), Some("Ana"))
+    );
+    assert_eq!(first["source"], "referral", "the id stays beside the name");
     let unknown = h.call(Method::GET, "/v1/leads?source=Billboard", &a, None).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.body.to_string().contains("Referral"), "{}", unknown.body);

@@ -110,6 +110,15 @@ pub struct Activity {
     pub kind: ActivityKind,
 }
 
+impl ActivityKind {
+    /// Whether this entry is activity on the lead, moving its `last_activity_at`: a touch
+    /// (a call, a status change, a capture), not an edit of its fields, as a CRM's "last
+    /// activity" view and a stale-lead filter expect.
+    pub fn counts_as_activity(&self) -> bool {
+        !matches!(self, ActivityKind::FieldsChanged { .. })
+    }
+}
+
 impl Activity {
     pub fn new(
         tenant: TenantId,

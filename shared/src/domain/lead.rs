@@ -251,6 +251,23 @@ pub struct Lead {
 }
 
 impl Lead {
+    /// The lead as a change with these timeline entries stores it: the next version, and
+    /// `last_activity_at` moved to the newest entry that counts as activity. Both stores'
+    /// `commit_lead_change` use this one rule.
+    pub fn changed_with(&self, entries: &[crate::domain::activity::Activity]) -> Lead {
+        let mut next = self.clone();
+        next.version = self.version + 1;
+        let latest = entries
+            .iter()
+            .filter(|a| a.kind.counts_as_activity())
+            .map(|a| a.at)
+            .max();
+        if let Some(latest) = latest {
+            next.last_activity_at = next.last_activity_at.max(latest);
+        }
+        next
+    }
+
     /// A fresh lead at version 1 from parsed input, created now unless the input brings its
     /// history (a migrated lead's own created and last-activity dates, never after `now`).
     pub fn from_new(tenant: TenantId, id: LeadId, n: NewLead, now: DateTime<Utc>) -> Self {
@@ -470,7 +487,7 @@ impl NewLead {
                 errs.push(FieldError::new(
                     "owner",
                     "unknown_owner",
-                    format!("owner '{o}' is not an active rep of this tenant"),
+                    format!("owner '{o}' is not an active rep of this tenant, or names several (use the id)"),
                 ));
                 None
             }

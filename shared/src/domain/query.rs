@@ -306,7 +306,7 @@ fn owner_filter(ctx: &LeadContext, raw: &str) -> Result<OwnerFilter, FieldError>
                 "owner",
                 "unknown_owner",
                 format!(
-                    "no rep has this id or name; reps: {}, or `unassigned`",
+                    "no rep has this id or name, or several share it (use the id); reps: {}, or `unassigned`",
                     names.join(", ")
                 ),
             )
@@ -338,6 +338,12 @@ impl LeadQuery {
         for (k, v) in pairs {
             let v = v.trim();
             let before = errs.0.len();
+            // A filter named with no value is a mistake, not "any": in a bulk edit it would
+            // reach every lead.
+            if matches!(k.as_str(), "status" | "owner" | "source") && values(v).next().is_none() {
+                errs.push(FieldError::new(k.clone(), "empty", format!("{k} needs a value")));
+                continue;
+            }
             match k.as_str() {
                 "status" => {
                     for s in values(v) {

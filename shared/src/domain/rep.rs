@@ -44,13 +44,26 @@ impl Rep {
 /// The counter name the round robin uses in the store.
 pub const ASSIGNMENT_COUNTER: &str = "assignment";
 
+/// The display name of a lead's owner: the rep's name now, or the id if the rep is gone.
+pub fn rep_name(reps: &[Rep], id: &RepId) -> String {
+    reps.iter()
+        .find(|r| &r.id == id)
+        .map_or_else(|| id.to_string(), |r| r.name.clone())
+}
+
 /// The rep a person refers to, by id or by name (case-insensitive), active or not: the one
-/// lookup behind an owner given on a lead and an owner in a list filter.
+/// lookup behind an owner given on a lead and an owner in a list filter. Names need not be
+/// unique, so a name two reps share finds neither (use the id).
 pub fn find_rep<'a>(reps: &'a [Rep], raw: &str) -> Option<&'a Rep> {
     let wanted = raw.trim();
-    reps.iter()
-        .find(|r| r.id.as_str() == wanted)
-        .or_else(|| reps.iter().find(|r| r.name.trim().eq_ignore_ascii_case(wanted)))
+    if let Some(r) = reps.iter().find(|r| r.id.as_str() == wanted) {
+        return Some(r);
+    }
+    let mut named = reps.iter().filter(|r| r.name.trim().eq_ignore_ascii_case(wanted));
+    match (named.next(), named.next()) {
+        (Some(r), None) => Some(r),
+        _ => None,
+    }
 }
 
 /// Picks the rep for counter value `n` (1-based, as the store returns it). Reps are taken in
@@ -109,6 +122,12 @@ mod tests {
         assert_eq!(find_rep(&reps, " ana LIMA ").unwrap().id.as_str(), "ana");
         assert_eq!(find_rep(&reps, "ben").unwrap().id.as_str(), "ben");
         assert!(find_rep(&reps, "carl").is_none());
+        reps.push(rep("cy", 1, true));
+        reps[2].name = "Ana Lima".into();
+        assert!(
+            find_rep(&reps, "ana lima").is_none(),
+            "a shared name is ambiguous"
+        );
     }
 
     #[test]

@@ -48,6 +48,14 @@ pub fn parse_source_name(raw: &str) -> Result<String, FieldError> {
     Ok(s.to_owned())
 }
 
+/// The display name of a lead's source: its name now, or its id if it is gone.
+pub fn source_name(sources: &[Source], id: &SourceId) -> String {
+    sources
+        .iter()
+        .find(|s| &s.id == id)
+        .map_or_else(|| id.to_string(), |s| s.name.clone())
+}
+
 /// The source a person or a file refers to, by id or by name (case-insensitive), retired or
 /// not: a list filter may name a retired source, a new lead may not (`resolve_source`).
 pub fn find_source<'a>(sources: &'a [Source], raw: &str) -> Option<&'a Source> {

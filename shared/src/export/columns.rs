@@ -5,6 +5,8 @@
 use crate::domain::custom_field::CustomValue;
 use crate::domain::error::FieldError;
 use crate::domain::lead::{Lead, LeadContext};
+use crate::domain::rep::rep_name;
+use crate::domain::source::source_name;
 use crate::import::template::template_columns;
 
 /// What one column shows.
@@ -29,7 +31,20 @@ enum Field {
     Owner,
     Tags,
     Custom(String),
+    Id,
+    Created,
+    LastActivity,
+    OwnerName,
 }
+
+/// Columns an export adds when asked for by name, after the template's: what a report needs
+/// and an import does not read back (the default export stays the template, so it imports).
+const EXTRA: [(&str, Field); 4] = [
+    ("ID", Field::Id),
+    ("Created", Field::Created),
+    ("Last Activity", Field::LastActivity),
+    ("Owner Name", Field::OwnerName),
+];
 
 #[derive(Debug, Clone)]
 pub struct ExportColumns {
@@ -57,7 +72,7 @@ fn fixed(header: &str) -> Option<Field> {
         "Lead Status" => Field::Status,
         "Owner" => Field::Owner,
         "Tags" => Field::Tags,
-        _ => return None,
+        _ => return EXTRA.iter().find(|(h, _)| *h == header).map(|(_, f)| f.clone()),
     })
 }
 
@@ -65,9 +80,14 @@ impl ExportColumns {
     /// The template's columns, or the `chosen` ones (matched case-insensitively, in the order
     /// given). An unknown or repeated column is an error that lists the valid ones.
     pub fn resolve(ctx: &LeadContext, chosen: Option<&[String]>) -> Result<Self, FieldError> {
-        let all: Vec<String> = template_columns(ctx).into_iter().map(|c| c.header).collect();
+        let template: Vec<String> = template_columns(ctx).into_iter().map(|c| c.header).collect();
+        let all: Vec<String> = template
+            .iter()
+            .cloned()
+            .chain(EXTRA.iter().map(|(h, _)| (*h).to_owned()))
+            .collect();
         let headers: Vec<String> = match chosen {
-            None => all.clone(),
+            None => template,
             Some([]) => {
                 return Err(FieldError::new(
                     "columns",
@@ -141,12 +161,7 @@ impl ExportColumns {
                 Field::State => opt(&lead.address.state),
                 Field::Country => opt(&lead.address.country),
                 Field::PostalCode => opt(&lead.address.postal_code),
-                Field::Source => ctx
-                    .sources
-                    .iter()
-                    .find(|s| s.id == lead.source)
-                    .map(|s| s.name.clone())
-                    .unwrap_or_else(|| lead.source.to_string()),
+                Field::Source => source_name(&ctx.sources, &lead.source),
                 Field::Status => lead.status.as_str().to_owned(),
                 Field::Owner => lead.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
                 Field::Tags => lead
@@ -155,6 +170,16 @@ impl ExportColumns {
                     .map(|t| t.as_str())
                     .collect::<Vec<_>>()
                     .join("; "),
+                Field::Id => lead.id.to_string(),
+                Field::Created => lead.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                Field::LastActivity => lead
+                    .last_activity_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                Field::OwnerName => lead
+                    .owner
+                    .as_ref()
+                    .map(|o| rep_name(&ctx.reps, o))
+                    .unwrap_or_default(),
                 Field::Custom(key) => match lead.custom.get(key) {
                     None => String::new(),
                     Some(CustomValue::Bool(b)) => b.to_string(),

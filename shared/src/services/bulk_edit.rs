@@ -171,7 +171,7 @@ fn check_action(
                 return Err(field(
                     "owner",
                     "unknown_owner",
-                    "not an active rep of this tenant",
+                    "not an active rep of this tenant, or a name several reps share (use the id)",
                 ));
             }
         },
@@ -211,9 +211,12 @@ fn check_action(
                 ));
             }
             Some(def) => {
-                if !value.is_null()
-                    && let Err(e) = def.parse_value(value)
-                {
+                let removes = value.is_null() || value.as_str().is_some_and(|v| v.trim().is_empty());
+                if removes && def.required {
+                    let message = format!("'{key}' is required: it can be changed, not removed");
+                    return Err(field("value", "required", message));
+                }
+                if !removes && let Err(e) = def.parse_value(value) {
                     return Err(field("value", e.code, e.message));
                 }
                 Checked::Custom(key.clone(), value.clone())
@@ -259,7 +262,7 @@ async fn target_ids(
     principal: &Principal,
     ctx: &LeadContext,
     req: &BulkEditRequest,
-) -> Result<Vec<String>, ServiceError> {
+) -> Result<(Vec<(String, LeadId)>, Option<LeadQuery>), ServiceError> {
     match (&req.lead_ids, &req.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_BULK_EDIT {
@@ -283,10 +286,24 @@ async fn target_ids(
             if !errs.is_empty() {
                 return Err(errs.into());
             }
+            // Distinct by the id, not its spelling: a UUID has several.
             let mut seen = std::collections::HashSet::new();
-            Ok(ids.iter().filter(|i| seen.insert(i.as_str())).cloned().collect())
+            let distinct = ids
+                .iter()
+                .filter_map(|raw| LeadId::parse(raw).ok().map(|id| (raw.clone(), id)))
+                .filter(|(_, id)| seen.insert(*id))
+                .collect();
+            Ok((distinct, None))
         }
         (None, Some(filter)) => {
+            if filter.is_empty() {
+                return Err(FieldError::new(
+                    "filter",
+                    "empty",
+                    "a filter names at least one condition (every lead is not a bulk edit's reach)",
+                )
+                .into());
+            }
             if let Some(k) = filter.keys().find(|k| *k == "limit" || *k == "cursor") {
                 return Err(FieldError::new(
                     format!("filter.{k}"),
@@ -306,7 +323,7 @@ async fn target_ids(
             let mut ids = Vec::new();
             loop {
                 let page = list_visible_leads(store, tenant, principal, q.clone()).await?;
-                ids.extend(page.items.iter().map(|l| l.id.to_string()));
+                ids.extend(page.items.iter().map(|l| (l.id.to_string(), l.id)));
                 if ids.len() > MAX_BULK_EDIT {
                     return Err(FieldError::new(
                         "filter",
@@ -320,7 +337,10 @@ async fn target_ids(
                 }
                 match page.next_cursor {
                     Some(c) => q.cursor = Some(c),
-                    None => return Ok(ids),
+                    None => {
+                        q.cursor = None;
+                        return Ok((ids, Some(q)));
+                    }
                 }
             }
         }
@@ -344,30 +364,19 @@ pub async fn bulk_edit(
 ) -> Result<BulkEditReport, ServiceError> {
     let ctx = load_context(ports.store, tenant).await?;
     let action = check_action(&req.action, &ctx, principal)?;
-    let ids = target_ids(ports.store, tenant, principal, &ctx, &req).await?;
-    // One reservation for the whole batch: each lead takes the next slot, as a batch of
-    // captures would. A lead skipped later leaves its slot unused.
-    let rr = match (&action, req.dry_run) {
-        (Checked::RoundRobin, false) => {
-            reserve_round_robin(ports.store, &tenant.id, &ctx.reps, ids.len()).await?
-        }
-        _ => vec![],
-    };
+    let (ids, filter) = target_ids(ports.store, tenant, principal, &ctx, &req).await?;
     let edit = Edit {
         ports,
         tenant,
         principal,
         ctx: &ctx,
         action: &action,
+        filter: filter.as_ref(),
         dry_run: req.dry_run,
     };
     // The futures are made before they are streamed (lazily: each starts when polled), which
     // keeps the stream's item types free of the borrowed ids' lifetimes for axum's `Send`.
-    let edits: Vec<_> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| edit.one(raw, rr.get(i)))
-        .collect();
+    let edits: Vec<_> = ids.iter().map(|(raw, id)| edit.one(raw, *id)).collect();
     let items: Vec<EditResult> = futures::stream::iter(edits)
         .buffered(EDITS_IN_FLIGHT)
         .collect()
@@ -390,11 +399,18 @@ struct Edit<'a> {
     principal: &'a Principal,
     ctx: &'a LeadContext,
     action: &'a Checked,
+    /// The filter that chose the leads: a lead read again after a conflict must still match.
+    filter: Option<&'a LeadQuery>,
     dry_run: bool,
 }
 
+/// Why a lead was not edited, beyond the service's errors.
+enum Skip {
+    NoLongerMatches,
+}
+
 impl Edit<'_> {
-    async fn one(&self, raw: &str, rr: Option<&RepId>) -> EditResult {
+    async fn one(&self, raw: &str, id: LeadId) -> EditResult {
         let result = |outcome, reason: Option<String>, errors: Vec<FieldError>, version| EditResult {
             lead_id: raw.to_owned(),
             outcome,
@@ -402,24 +418,29 @@ impl Edit<'_> {
             errors,
             version,
         };
-        let Ok(id) = LeadId::parse(raw) else {
-            return result(EditOutcome::Skipped, Some("not a lead id".into()), vec![], None);
-        };
+        // A round-robin slot is taken once the lead is known to be edited, and kept across
+        // retries: slots are shared with capture and imports, so none is spent on a lead
+        // that is skipped (or that a caller cannot see).
+        let mut slot: Option<Option<RepId>> = None;
         for _ in 0..ATTEMPTS {
-            match self.attempt(&id, rr).await {
-                Err(ServiceError::VersionConflict) => continue,
+            match self.attempt(&id, &mut slot).await {
+                Err(Ok(ServiceError::VersionConflict)) => continue,
                 Ok((outcome, version)) => return result(outcome, None, vec![], version),
-                Err(ServiceError::NotFound { .. }) => {
+                Err(Err(Skip::NoLongerMatches)) => {
+                    let reason = "the lead changed and no longer matches the filter".to_owned();
+                    return result(EditOutcome::Skipped, Some(reason), vec![], None);
+                }
+                Err(Ok(ServiceError::NotFound { .. })) => {
                     return result(EditOutcome::Skipped, Some("lead not found".into()), vec![], None);
                 }
-                Err(ServiceError::Transition(t)) => {
+                Err(Ok(ServiceError::Transition(t))) => {
                     return result(EditOutcome::Skipped, Some(t.to_string()), vec![], None);
                 }
-                Err(ServiceError::Validation(e)) => {
+                Err(Ok(ServiceError::Validation(e))) => {
                     let reason = "the change does not fit this lead's other fields".to_owned();
                     return result(EditOutcome::Skipped, Some(reason), e.0, None);
                 }
-                Err(e) => {
+                Err(Ok(e)) => {
                     tracing::error!(lead = %id, error = ?e, "bulk edit of one lead failed");
                     let reason = "storage failed; nothing was changed for this lead".to_owned();
                     return result(EditOutcome::Failed, Some(reason), vec![], None);
@@ -434,20 +455,39 @@ impl Edit<'_> {
     async fn attempt(
         &self,
         id: &LeadId,
-        rr: Option<&RepId>,
-    ) -> Result<(EditOutcome, Option<u64>), ServiceError> {
+        slot: &mut Option<Option<RepId>>,
+    ) -> Result<(EditOutcome, Option<u64>), Result<ServiceError, Skip>> {
         let store = self.ports.store;
-        let lead = get_visible_lead(store, self.tenant, self.principal, id).await?;
-        if let Checked::Delete = self.action {
-            if self.dry_run {
-                return Ok((EditOutcome::WouldChange, Some(lead.version)));
-            }
-            let (blobs, v) = (self.ports.blobs, Some(lead.version));
-            delete_lead(store, blobs, self.tenant, self.principal, id, v).await?;
-            return Ok((EditOutcome::Changed, None));
+        let lead = get_visible_lead(store, self.tenant, self.principal, id)
+            .await
+            .map_err(Ok)?;
+        if self.filter.is_some_and(|q| !q.matches(&lead)) {
+            return Err(Err(Skip::NoLongerMatches));
         }
+        let would = Ok((EditOutcome::WouldChange, Some(lead.version)));
+        match (self.action, self.dry_run) {
+            // A preview takes no slot, so it cannot say which rep; every lead it reaches is
+            // handed out again.
+            (Checked::RoundRobin | Checked::Delete, true) => return would,
+            (Checked::Delete, false) => {
+                let (blobs, v) = (self.ports.blobs, Some(lead.version));
+                delete_lead(store, blobs, self.tenant, self.principal, id, v)
+                    .await
+                    .map_err(Ok)?;
+                return Ok((EditOutcome::Changed, None));
+            }
+            (Checked::RoundRobin, false) if slot.is_none() => {
+                let reps = &self.ctx.reps;
+                let picked = reserve_round_robin(store, &self.tenant.id, reps, 1)
+                    .await
+                    .map_err(Ok)?;
+                *slot = Some(picked.into_iter().next());
+            }
+            _ => {}
+        }
+        let rr = slot.as_ref().and_then(|s| s.as_ref());
         let now = self.ports.clock.now();
-        let next = apply_patch(&lead, &patch_for(self.action, &lead, rr), self.ctx, now)?;
+        let next = apply_patch(&lead, &patch_for(self.action, &lead, rr), self.ctx, now).map_err(Ok)?;
         let actor = Actor::User {
             id: self.principal.user.clone(),
         };
@@ -460,9 +500,12 @@ impl Edit<'_> {
             return Ok((EditOutcome::Unchanged, Some(lead.version)));
         }
         if self.dry_run {
-            return Ok((EditOutcome::WouldChange, Some(lead.version)));
+            return would;
         }
-        let saved = store.commit_lead_change(&next, &[], &entries).await?;
+        let saved = store
+            .commit_lead_change(&next, &[], &entries)
+            .await
+            .map_err(|e| Ok(e.into()))?;
         Ok((EditOutcome::Changed, Some(saved.version)))
     }
 }

@@ -11,16 +11,55 @@ use axum::response::{IntoResponse, Response};
 use leadgate_core::domain::activity::Actor;
 use leadgate_core::domain::lead::{Lead, LeadInput};
 use leadgate_core::domain::query::{LeadCount, LeadQuery};
+use leadgate_core::domain::rep::rep_name;
+use leadgate_core::domain::source::source_name;
 use leadgate_core::services::bulk_edit::{BulkEditReport, BulkEditRequest, EditPorts, bulk_edit};
 use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeadPage {
-    pub items: Vec<Lead>,
+    pub items: Vec<LeadListItem>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// A lead as a list shows it: with its source's and owner's display names beside their ids.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LeadListItem {
+    #[serde(flatten)]
+    pub lead: Lead,
+    /// The source's name now (a renamed source shows its new name).
+    pub source_name: String,
+    /// The owner's name, when the lead has an owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_name: Option<String>,
+}
+
+/// Names the page's sources and owners: two settings reads, only when the page has leads.
+async fn with_names(
+    st: &ApiState,
+    tenant: &leadgate_core::domain::TenantId,
+    leads: Vec<Lead>,
+) -> ApiResult<Vec<LeadListItem>> {
+    if leads.is_empty() {
+        return Ok(vec![]);
+    }
+    let sources = leadgate_core::services::sources::list_sources(&*st.store, tenant).await?;
+    let reps = leadgate_core::services::reps::list_reps(&*st.store, tenant).await?;
+    Ok(leads
+        .into_iter()
+        .map(|lead| {
+            let source_name = source_name(&sources, &lead.source);
+            let owner_name = lead.owner.as_ref().map(|o| rep_name(&reps, o));
+            LeadListItem {
+                lead,
+                source_name,
+                owner_name,
+            }
+        })
+        .collect())
 }
 
 fn lead_response(status: StatusCode, lead: &Lead) -> Response {
@@ -161,7 +200,7 @@ pub async fn list_leads(
     let q = list_query(&st, &caller, &pairs).await?;
     let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
     Ok(Json(LeadPage {
-        items: page.items,
+        items: with_names(&st, &caller.tenant.id, page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }

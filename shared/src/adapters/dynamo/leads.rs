@@ -444,11 +444,7 @@ impl DynamoStore {
         records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
-        let mut next = lead.clone();
-        next.version = lead.version + 1;
-        if let Some(latest) = activities.iter().map(|a| a.at).max() {
-            next.last_activity_at = next.last_activity_at.max(latest);
-        }
+        let next = lead.changed_with(activities);
         let new_only = Some("attribute_not_exists(pk)");
         let mut extra = Vec::with_capacity(records.len() + activities.len());
         for r in records {

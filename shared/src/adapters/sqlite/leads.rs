@@ -580,11 +580,7 @@ pub fn commit_change(
     activities: &[Activity],
 ) -> Result<Lead, StoreError> {
     let tx = c.savepoint().map_err(db)?;
-    let mut next = lead.clone();
-    next.version = lead.version + 1;
-    if let Some(latest) = activities.iter().map(|a| a.at).max() {
-        next.last_activity_at = next.last_activity_at.max(latest);
-    }
+    let next = lead.changed_with(activities);
     replace(&tx, &next, lead.version)?;
     for r in records {
         super::records::put_in(&tx, &lead.tenant, r.kind, &r.id, &r.body, r.expect)?;
