@@ -54,6 +54,7 @@ fn context() -> LeadContext {
         sources: seeded_sources(),
         custom_fields: vec![],
         reps: vec![],
+        unqualified: Default::default(),
     }
 }
 

@@ -202,6 +202,7 @@ proptest! {
             sources: seeded_sources(),
             custom_fields: vec![],
             reps: vec![],
+            unqualified: Default::default(),
         };
         let input = LeadInput {
             name,

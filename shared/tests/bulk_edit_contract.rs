@@ -8,15 +8,18 @@ use common::faults::{Fault, Faults, FaultyStore, Stage};
 use leadgate_core::domain::activity::{ActivityKind, Actor};
 use leadgate_core::domain::custom_field::{CustomFieldDef, CustomFieldType, CustomValue};
 use leadgate_core::domain::lead::{Lead, NewLead, Provenance, Tag};
+use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{Email, LeadId, LeadStatus, RepId, SourceId};
 use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::activities::{NewActivity, add_activity};
 use leadgate_core::services::bulk_edit::{
     BulkEditReport, BulkEditRequest, EditOutcome, EditPorts, MAX_BULK_EDIT, bulk_edit,
 };
+use leadgate_core::services::leads::{LeadPatch, load_context, patch_lead};
 use leadgate_core::services::{ServiceError, custom_fields, reps, tenants};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -474,6 +477,108 @@ async fn review_cases_spellings_previews_required_fields_and_slots(
     assert!(f.lead(&ids[1]).await.is_some());
 }
 
+async fn unqualified_reasons_and_contact_moves(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
+    let mut f = fixture(store, blobs).await;
+    let mut settings = f.tenant.settings.clone();
+    settings.unqualified_reason_required = true;
+    settings.contact_moves_new_to_contacted = true;
+    f.tenant = tenants::update_settings(&*f.store, &f.tenant.id, settings)
+        .await
+        .unwrap();
+    let ids = f.leads(3, LeadStatus::New, None, &[]).await;
+    let patch = |v: serde_json::Value| serde_json::from_value::<LeadPatch>(v).unwrap();
+    let change = |id: LeadId, v: serde_json::Value| {
+        let (f, p) = (&f, patch(v));
+        async move { patch_lead(&*f.store, &SystemClock, &f.tenant, &f.admin, &id, p, None).await }
+    };
+    // Required: no reason is one 422 naming the choices; a reason is taken in the list's spelling.
+    let e = change(ids[0], json!({"status": "unqualified"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Validation(v) if v.0[0].code == "required" && v.0[0].message.contains("No budget")),
+        "{e:?}"
+    );
+    let l = change(
+        ids[0],
+        json!({"status": "unqualified", "unqualified_reason": "no BUDGET"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(l.unqualified_reason.as_deref(), Some("No budget"));
+    assert_eq!(
+        f.timeline(&ids[0]).await[0],
+        ActivityKind::StatusChanged {
+            from: LeadStatus::New,
+            to: LeadStatus::Unqualified,
+            reason: Some("No budget".into())
+        }
+    );
+    let e = change(
+        ids[1],
+        json!({"status": "contacted", "unqualified_reason": "Wrong fit"}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&e, ServiceError::Validation(v) if v.0[0].code == "not_unqualified"),
+        "{e:?}"
+    );
+    // In bulk: the reason is checked once, then carried by each lead.
+    let bulk = |v| f.run(&f.admin, v);
+    let refused = bulk(
+        json!({"lead_ids": ids_json(&ids[1..]), "action": {"type": "set_status", "status": "unqualified"}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&refused, ServiceError::Validation(v) if v.0[0].field == "action.reason"),
+        "{refused:?}"
+    );
+    let done = bulk(json!({"lead_ids": [ids[1].to_string()], "action": {"type": "set_status", "status": "unqualified", "reason": "Wrong fit"}}))
+        .await
+        .unwrap();
+    assert_eq!(done.changed, 1, "{done:?}");
+    // Filterable, by the list's names.
+    let ctx = load_context(&*f.store, &f.tenant).await.unwrap();
+    let pairs = vec![("unqualified_reason".to_owned(), "no budget".to_owned())];
+    let q = LeadQuery::from_params(&pairs, &ctx).unwrap();
+    let page = f.store.list_leads(&f.tenant.id, &q).await.unwrap();
+    let listed: Vec<LeadId> = page.items.iter().map(|l| l.id).collect();
+    assert_eq!(listed, [ids[0]]);
+    // Back to contacted: the reason goes with the status.
+    let back = change(ids[0], json!({"status": "contacted"})).await.unwrap();
+    assert_eq!(back.unqualified_reason, None);
+    // A call logged on a new lead moves it to contacted, in the same write.
+    let call =
+        serde_json::from_value::<NewActivity>(json!({"type": "call", "direction": "outbound"})).unwrap();
+    add_activity(&*f.store, &SystemClock, &f.tenant, &f.admin, &ids[2], call)
+        .await
+        .unwrap();
+    let l = f.lead(&ids[2]).await.unwrap();
+    assert_eq!((l.status, l.version), (LeadStatus::Contacted, 2));
+    let kinds: Vec<&'static str> = f
+        .timeline(&ids[2])
+        .await
+        .iter()
+        .map(|k| match k {
+            ActivityKind::StatusChanged { .. } => "status_changed",
+            ActivityKind::Call { .. } => "call",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds.len(), 2);
+    assert!(
+        kinds.contains(&"status_changed") && kinds.contains(&"call"),
+        "{kinds:?}"
+    );
+    let note = serde_json::from_value::<NewActivity>(json!({"type": "note", "body": "later"})).unwrap();
+    add_activity(&*f.store, &SystemClock, &f.tenant, &f.admin, &ids[2], note)
+        .await
+        .unwrap();
+    assert_eq!(f.lead(&ids[2]).await.unwrap().status, LeadStatus::Contacted);
+}
+
 async fn a_failed_write_changes_nothing_for_that_lead(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) {
     let f = fixture(store.clone(), blobs).await;
     let ids = f.leads(6, LeadStatus::New, None, &[]).await;
@@ -521,4 +626,5 @@ store_and_bucket_cases!(
     when_a_rep_edits_in_bulk_should_reach_only_their_own_leads_and_not_delete => reps_reach_only_their_own_and_delete_is_for_admins,
     when_one_write_fails_should_leave_that_lead_untouched_and_change_the_rest => a_failed_write_changes_nothing_for_that_lead,
     when_ids_repeat_previews_hand_out_or_filters_are_empty_should_do_what_was_meant => review_cases_spellings_previews_required_fields_and_slots,
+    when_leads_are_unqualified_should_take_a_listed_reason_and_calls_should_move_new_leads => unqualified_reasons_and_contact_moves,
 );

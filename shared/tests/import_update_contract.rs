@@ -215,7 +215,8 @@ Both Renamed,both@x.example,,,,
             k,
             ActivityKind::StatusChanged {
                 from: LeadStatus::New,
-                to: LeadStatus::Qualified
+                to: LeadStatus::Qualified,
+                reason: None
             }
         )),
         "{kinds:?}"

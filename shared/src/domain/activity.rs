@@ -29,6 +29,9 @@ pub enum ActivityKind {
     StatusChanged {
         from: LeadStatus,
         to: LeadStatus,
+        /// Why, for a move to unqualified (from the tenant's reasons).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     Note {
         body: String,

@@ -230,6 +230,9 @@ pub struct Lead {
     pub address: Address,
     pub source: SourceId,
     pub status: LeadStatus,
+    /// Why the lead is unqualified, from the tenant's reasons (only while it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unqualified_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<RepId>,
     #[serde(default)]
@@ -292,6 +295,7 @@ impl Lead {
             address: n.address,
             source: n.source,
             status: n.status,
+            unqualified_reason: None,
             owner: n.owner,
             tags: n.tags,
             custom: n.custom,
@@ -383,6 +387,7 @@ pub struct LeadContext {
     pub sources: Vec<Source>,
     pub custom_fields: Vec<CustomFieldDef>,
     pub reps: Vec<Rep>,
+    pub unqualified: crate::domain::unqualified::UnqualifiedPolicy,
 }
 
 fn non_blank(v: &Option<String>) -> Option<&str> {
@@ -588,6 +593,7 @@ mod tests {
                 weight: 1,
                 active: true,
             }],
+            unqualified: Default::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod source;
 pub mod status;
 pub mod tenant;
 pub mod time;
+pub mod unqualified;
 pub mod whole;
 
 pub use activity::{Activity, ActivityKind, Actor};

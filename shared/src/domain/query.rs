@@ -105,6 +105,8 @@ pub struct LeadQuery {
     pub owner: Vec<OwnerFilter>,
     /// Any of these sources.
     pub source: Vec<SourceId>,
+    /// Unqualified for any of these reasons.
+    pub unqualified_reason: Vec<String>,
     pub created: DateRange,
     pub last_activity: DateRange,
     /// Every tag must be present, or any one of them under `TagMode::Any`.
@@ -130,6 +132,7 @@ impl Default for LeadQuery {
             status: vec![],
             owner: vec![],
             source: vec![],
+            unqualified_reason: vec![],
             created: DateRange::default(),
             last_activity: DateRange::default(),
             tags: vec![],
@@ -205,6 +208,10 @@ impl LeadQuery {
         (self.status.is_empty() || self.status.contains(&l.status))
             && (self.owner.is_empty() || self.owner.iter().any(|o| o.matches(l.owner.as_ref())))
             && (self.source.is_empty() || self.source.contains(&l.source))
+            && (self.unqualified_reason.is_empty()
+                || l.unqualified_reason
+                    .as_ref()
+                    .is_some_and(|r| self.unqualified_reason.contains(r)))
             && self.created.contains(l.created_at)
             && self.last_activity.contains(l.last_activity_at)
             && match self.tag_mode {
@@ -280,7 +287,7 @@ fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldE
 }
 
 pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, tag_mode, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
+    last_activity_to, tag, tag_mode, unqualified_reason, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
 
 /// The values of a multi-value parameter: comma-separated, and the parameter may repeat.
 fn values(v: &str) -> impl Iterator<Item = &str> {
@@ -340,7 +347,9 @@ impl LeadQuery {
             let before = errs.0.len();
             // A filter named with no value is a mistake, not "any": in a bulk edit it would
             // reach every lead.
-            if matches!(k.as_str(), "status" | "owner" | "source") && values(v).next().is_none() {
+            if matches!(k.as_str(), "status" | "owner" | "source" | "unqualified_reason")
+                && values(v).next().is_none()
+            {
                 errs.push(FieldError::new(k.clone(), "empty", format!("{k} needs a value")));
                 continue;
             }
@@ -363,6 +372,13 @@ impl LeadQuery {
                     for s in values(v) {
                         if let Some(s) = errs.take(source_filter(ctx, s)) {
                             push_unique(&mut q.source, s);
+                        }
+                    }
+                }
+                "unqualified_reason" => {
+                    for r in values(v) {
+                        if let Some(r) = errs.take(ctx.unqualified.find(r)) {
+                            push_unique(&mut q.unqualified_reason, r);
                         }
                     }
                 }
@@ -469,6 +485,7 @@ impl LeadQuery {
             ("status", q.status.len()),
             ("owner", q.owner.len()),
             ("source", q.source.len()),
+            ("unqualified_reason", q.unqualified_reason.len()),
             ("tag", q.tags.len()),
         ] {
             if n > MAX_FILTER_VALUES {
@@ -491,7 +508,7 @@ impl LeadQuery {
     pub fn needs_context(pairs: &[(String, String)]) -> bool {
         pairs
             .iter()
-            .any(|(k, _)| k == "owner" || k == "source" || k.starts_with("cf."))
+            .any(|(k, _)| k == "owner" || k == "source" || k == "unqualified_reason" || k.starts_with("cf."))
     }
 }
 

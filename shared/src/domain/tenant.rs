@@ -5,7 +5,7 @@ use crate::domain::phone::Region;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TenantSettings {
     /// Region used to read phone numbers written without a country code.
     pub default_region: Region,
@@ -16,6 +16,37 @@ pub struct TenantSettings {
     /// platform let through beside a valid email): keep it flagged (default), or fail it.
     #[serde(default)]
     pub capture_data_quality: crate::domain::data_quality::DataQuality,
+    /// Why a lead is unqualified: the choices a move to unqualified takes.
+    #[serde(default = "crate::domain::unqualified::seeded_reasons")]
+    pub unqualified_reasons: Vec<String>,
+    /// Whether a move to unqualified needs one of `unqualified_reasons`.
+    #[serde(default)]
+    pub unqualified_reason_required: bool,
+    /// Logging a call or an email on a new lead moves it to contacted.
+    #[serde(default)]
+    pub contact_moves_new_to_contacted: bool,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        Self {
+            default_region: Region::default(),
+            reps_see_own_leads_only: false,
+            capture_data_quality: Default::default(),
+            unqualified_reasons: crate::domain::unqualified::seeded_reasons(),
+            unqualified_reason_required: false,
+            contact_moves_new_to_contacted: false,
+        }
+    }
+}
+
+impl TenantSettings {
+    pub fn unqualified(&self) -> crate::domain::unqualified::UnqualifiedPolicy {
+        crate::domain::unqualified::UnqualifiedPolicy {
+            reasons: self.unqualified_reasons.clone(),
+            required: self.unqualified_reason_required,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

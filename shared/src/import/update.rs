@@ -66,6 +66,7 @@ pub fn row_patch(input: &LeadInput, lead: &Lead) -> LeadPatch {
         tags,
         custom: (!input.custom.is_empty()).then(|| input.custom.clone()),
         version: None,
+        unqualified_reason: None,
     }
 }
 

@@ -5,11 +5,12 @@ use crate::domain::activity::{Activity, ActivityKind, Actor, Direction};
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{ActivityId, LeadId};
 use crate::domain::query::Page;
+use crate::domain::status::LeadStatus;
 use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::clock::Clock;
 use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
-use crate::services::leads::get_visible_lead;
+use crate::services::leads::{change_entries, get_visible_lead};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
@@ -191,6 +192,21 @@ pub async fn add_activity(
     if let ActivityKind::TaskCreated { task_id, .. } = &activity.kind {
         // The task is known by the id of the activity that created it.
         activity.id = *task_id;
+    }
+    let reached = matches!(
+        activity.kind,
+        ActivityKind::Call { .. } | ActivityKind::Email { .. }
+    );
+    if reached && lead.status == LeadStatus::New && tenant.settings.contact_moves_new_to_contacted {
+        // The call and the move it makes are one write: the timeline never shows one
+        // without the other. A lead changed meanwhile is a 409, as for any change.
+        let mut next = lead.clone();
+        next.status = LeadStatus::Contacted;
+        next.updated_at = activity.at;
+        let moved = change_entries(&lead, &next, &activity.actor, activity.at, "contact");
+        let entries: Vec<Activity> = std::iter::once(activity.clone()).chain(moved).collect();
+        store.commit_lead_change(&next, &[], &entries).await?;
+        return Ok(activity);
     }
     store.append_activity(&activity).await?;
     Ok(activity)

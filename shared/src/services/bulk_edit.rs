@@ -47,9 +47,12 @@ pub enum BulkAction {
     },
     /// Hand the leads out by the weighted round robin, one rep each.
     RoundRobin,
-    /// Move each lead to this status, where its status allows it.
+    /// Move each lead to this status, where its status allows it; to `unqualified` with one
+    /// of the tenant's reasons (required if the tenant says so).
     SetStatus {
         status: String,
+        #[serde(default)]
+        reason: Option<String>,
     },
     AddTags {
         tags: Vec<String>,
@@ -134,7 +137,7 @@ pub struct BulkEditReport {
 enum Checked {
     Owner(Option<RepId>),
     RoundRobin,
-    Status(LeadStatus),
+    Status(LeadStatus, Option<String>),
     AddTags(Vec<Tag>),
     RemoveTags(Vec<Tag>),
     Source(SourceId),
@@ -185,7 +188,7 @@ fn check_action(
             }
             Checked::RoundRobin
         }
-        BulkAction::SetStatus { status } => match LeadStatus::parse(status) {
+        BulkAction::SetStatus { status, reason } => match LeadStatus::parse(status) {
             Ok(LeadStatus::Converted) => {
                 return Err(field(
                     "status",
@@ -193,7 +196,21 @@ fn check_action(
                     "leads are converted by POST /v1/leads/convert, which makes their prospects",
                 ));
             }
-            Ok(s) => Checked::Status(s),
+            Ok(LeadStatus::Unqualified) => {
+                let reason = ctx
+                    .unqualified
+                    .reason_for(reason.as_deref())
+                    .map_err(|e| field("reason", e.code, e.message))?;
+                Checked::Status(LeadStatus::Unqualified, reason)
+            }
+            Ok(_) if reason.is_some() => {
+                return Err(field(
+                    "reason",
+                    "not_unqualified",
+                    "a reason goes with status unqualified",
+                ));
+            }
+            Ok(s) => Checked::Status(s, None),
             Err(e) => return Err(field("status", e.code, e.message)),
         },
         BulkAction::AddTags { tags: t } => Checked::AddTags(tags(t)?),
@@ -245,7 +262,12 @@ fn patch_for(action: &Checked, lead: &Lead, rr: Option<&RepId>) -> LeadPatch {
     match action {
         Checked::Owner(o) => p.owner = Some(o.as_ref().map(|r| r.to_string())),
         Checked::RoundRobin => p.owner = Some(rr.map(|r| r.to_string())),
-        Checked::Status(s) => p.status = Some(s.as_str().to_owned()),
+        Checked::Status(s, reason) => {
+            p.status = Some(s.as_str().to_owned());
+            if reason.is_some() {
+                p.unqualified_reason = Some(reason.clone());
+            }
+        }
         Checked::AddTags(add) => p.tags = tags(&|_| true, add),
         Checked::RemoveTags(rm) => p.tags = tags(&|t| !rm.contains(t), &[]),
         Checked::Source(s) => p.source = Some(s.to_string()),

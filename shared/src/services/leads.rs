@@ -83,6 +83,7 @@ pub async fn load_context(store: &dyn LeadStore, tenant: &Tenant) -> Result<Lead
         sources: list_sources(store, &tenant.id).await?,
         custom_fields: list_custom_fields(store, &tenant.id).await?,
         reps: list_reps(store, &tenant.id).await?,
+        unqualified: tenant.settings.unqualified(),
     })
 }
 
@@ -204,6 +205,10 @@ pub struct LeadPatch {
     pub address: Option<crate::domain::lead::Address>,
     pub source: Option<String>,
     pub status: Option<String>,
+    /// With `status: unqualified` (or on an unqualified lead): one of the tenant's reasons.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub unqualified_reason: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub owner: Option<Option<String>>,
@@ -368,7 +373,17 @@ pub fn apply_patch(
             }
         },
     };
-    let (Some(n), Some(status)) = (parsed, status) else {
+    let reason = status.and_then(|st| {
+        let kept = lead.unqualified_reason.clone();
+        match unqualified_reason(lead.status, st, kept, &patch.unqualified_reason, &ctx.unqualified) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errs.push(e);
+                None
+            }
+        }
+    });
+    let (Some(n), Some(status), Some(reason)) = (parsed, status, reason) else {
         return Err(ServiceError::Validation(errs));
     };
     let mut next = lead.clone();
@@ -384,6 +399,7 @@ pub fn apply_patch(
     next.address = n.address;
     next.source = n.source;
     next.status = status;
+    next.unqualified_reason = reason;
     next.owner = n.owner;
     next.tags = n.tags;
     if custom_patched {
@@ -401,6 +417,30 @@ pub fn apply_patch(
         .retain(|w| !set.iter().any(|(f, changed)| *changed && w.field == *f));
     next.updated_at = now;
     Ok(next)
+}
+
+/// The reason a lead carries after a change from `from` to `to`: a move to unqualified takes
+/// the given reason (required if the tenant says so); staying unqualified keeps the reason
+/// unless one is given; any other status has none, and a reason given to it is an error.
+fn unqualified_reason(
+    from: crate::domain::status::LeadStatus,
+    to: crate::domain::status::LeadStatus,
+    kept: Option<String>,
+    given: &Option<Option<String>>,
+    policy: &crate::domain::unqualified::UnqualifiedPolicy,
+) -> Result<Option<String>, crate::domain::error::FieldError> {
+    use crate::domain::status::LeadStatus::Unqualified;
+    match (to == Unqualified, from == Unqualified, given) {
+        (true, _, Some(g)) => policy.reason_for(g.as_deref()),
+        (true, false, None) => policy.reason_for(None),
+        (true, true, None) => Ok(kept),
+        (false, _, Some(Some(g))) if !g.trim().is_empty() => Err(crate::domain::error::FieldError::new(
+            "unqualified_reason",
+            "not_unqualified",
+            "a reason goes with status unqualified",
+        )),
+        (false, ..) => Ok(None),
+    }
 }
 
 /// Whether a change gives the lead an email or phone another lead has, by the matcher every
@@ -435,6 +475,7 @@ pub fn change_entries(
         let a = ActivityKind::StatusChanged {
             from: before.status,
             to: after.status,
+            reason: after.unqualified_reason.clone(),
         };
         entries.push(Activity::new(
             before.tenant.clone(),
@@ -473,7 +514,9 @@ pub fn edit_entries(
     let mut entries = change_entries(before, after, actor, now, reason);
     let fields: Vec<String> = crate::import::update::changed_fields(before, after)
         .into_iter()
+        // Status and owner have their own entries; a status change carries its reason.
         .filter(|f| f != "status" && f != "owner")
+        .filter(|f| f != "unqualified_reason" || after.status == before.status)
         .collect();
     if !fields.is_empty() {
         let kind = ActivityKind::FieldsChanged { fields };

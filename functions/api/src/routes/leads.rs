@@ -184,6 +184,7 @@ async fn list_query(st: &ApiState, caller: &Caller, pairs: &[(String, String)]) 
            ("last_activity_from" = Option<String>, Query), ("last_activity_to" = Option<String>, Query),
            ("tag" = Option<String>, Query, description = "repeat or comma-separate; all must match, or any under `tag_mode=any`"),
            ("tag_mode" = Option<String>, Query, description = "`all` (default) or `any`"),
+           ("unqualified_reason" = Option<String>, Query, description = "one or more of the tenant's unqualified reasons, comma-separated or repeated: any of them"),
            ("q" = Option<String>, Query, description = "prefix of name, email or company"),
            ("import_job" = Option<String>, Query, format = Uuid, description = "leads created by this import job"),
            ("has_warnings" = Option<bool>, Query, description = "leads with (true) or without (false) data warnings: values kept aside because they did not parse"),
@@ -211,7 +212,7 @@ pub async fn list_leads(
 #[utoipa::path(get, path = "/v1/leads/count", tag = "leads",
     params(("status" = Option<String>, Query, description = "as for `GET /v1/leads`, as are the other filters: owner, source, created_from, created_to, last_activity_from, last_activity_to, tag, tag_mode, q, import_job, has_warnings, cf.<key>"),
            ("owner" = Option<String>, Query), ("source" = Option<String>, Query),
-           ("tag" = Option<String>, Query), ("tag_mode" = Option<String>, Query), ("q" = Option<String>, Query)),
+           ("tag" = Option<String>, Query), ("tag_mode" = Option<String>, Query), ("q" = Option<String>, Query), ("unqualified_reason" = Option<String>, Query)),
     responses((status = 200, body = LeadCount), (status = 422, body = Problem)))]
 pub async fn count_leads(
     State(st): State<ApiState>,

@@ -381,6 +381,13 @@ pub struct TenantSettingsChange {
     pub default_region: Option<String>,
     pub reps_see_own_leads_only: Option<bool>,
     pub capture_data_quality: Option<leadgate_core::domain::data_quality::DataQuality>,
+    /// Why a lead is unqualified: the whole list, 0-30 distinct reasons of 1-80 characters.
+    #[schema(max_items = 30)]
+    pub unqualified_reasons: Option<Vec<String>>,
+    /// Whether moving a lead to unqualified needs a reason from the list.
+    pub unqualified_reason_required: Option<bool>,
+    /// Whether logging a call or an email on a new lead moves it to contacted.
+    pub contact_moves_new_to_contacted: Option<bool>,
 }
 
 #[utoipa::path(patch, path = "/v1/settings/tenant", tag = "settings", request_body = TenantSettingsChange,
@@ -401,6 +408,16 @@ pub async fn change_tenant_settings(
     if let Some(q) = change.capture_data_quality {
         s.capture_data_quality = q;
     }
+    if let Some(reasons) = change.unqualified_reasons {
+        s.unqualified_reasons = reasons;
+    }
+    if let Some(required) = change.unqualified_reason_required {
+        s.unqualified_reason_required = required;
+    }
+    if let Some(moves) = change.contact_moves_new_to_contacted {
+        s.contact_moves_new_to_contacted = moves;
+    }
+    s.unqualified().validate()?;
     Ok(Json(
         tenants::update_settings(&*st.store, &caller.tenant.id, s)
             .await?

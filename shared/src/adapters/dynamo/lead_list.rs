@@ -150,6 +150,11 @@ impl Plan {
             let list = plan.values_list("src", vals);
             plan.filter.push(format!("#lead.#source IN ({list})"));
         }
+        if !q.unqualified_reason.is_empty() {
+            plan.names.insert("#ur".into(), "unqualified_reason".into());
+            let list = plan.values_list("ur", q.unqualified_reason.iter().cloned());
+            plan.filter.push(format!("#lead.#ur IN ({list})"));
+        }
         if !q.tags.is_empty() {
             plan.names.insert("#tags".into(), "tags".into());
             let vals = q.tags.iter().map(|t| t.as_str().to_owned());

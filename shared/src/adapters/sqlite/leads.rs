@@ -433,6 +433,11 @@ fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec
         let vals = q.source.iter().map(|s| s.as_str().to_owned()).collect();
         one_of(&mut sql, &mut args, "source", vals);
     }
+    if !q.unqualified_reason.is_empty() {
+        sql.push_str(" AND ");
+        let col = "json_extract(doc, '$.unqualified_reason')";
+        one_of(&mut sql, &mut args, col, q.unqualified_reason.clone());
+    }
     for (col, range) in [("created_pos", q.created), ("activity_pos", q.last_activity)] {
         if let Some(f) = range.from {
             push(
