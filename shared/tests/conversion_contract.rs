@@ -12,10 +12,12 @@ use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{LeadId, LeadStatus, RepId};
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::{LeadStore, RecordWrite, StoreError, kinds};
+use leadgate_core::services::conversion::get_deal;
 use leadgate_core::services::conversion::{
     BulkOutcome, ConvertOutcome, ConvertRequest, DealInput, MoneyInput, convert_lead, convert_many,
     list_deals,
 };
+use leadgate_core::services::deals::{DealPatch, patch_deal};
 use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead, get_lead};
 use leadgate_core::services::{ServiceError, reps, tenants};
 use std::sync::Arc;
@@ -542,6 +544,121 @@ async fn reps_see_own_prospects_and_deals(store: Arc<dyn LeadStore>) {
     );
 }
 
+/// A deal is worked after conversion: fields change at their version, a stage move lands on
+/// the lead's timeline in the same write, a stale version or a bad value changes nothing.
+async fn deals_are_edited_at_their_version(store: Arc<dyn LeadStore>) {
+    let f = fixture(store).await;
+    let id = f.lead("Deal Maker", LeadStatus::Qualified, Some("ana")).await;
+    let ConvertOutcome::Converted(r) = f.convert(&id, &with_deal()).await.unwrap() else {
+        panic!("converts");
+    };
+    let deal = r.deal.unwrap();
+    assert_eq!(deal.version, 1);
+    let patch = |v: serde_json::Value| serde_json::from_value::<DealPatch>(v).unwrap();
+    let lead_before = get_lead(&*f.store, &f.tenant.id, &id).await.unwrap();
+    let moved = patch_deal(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &deal.id,
+        patch(serde_json::json!({"stage": "Negotiation", "value": {"amount": 20000, "currency": "EUR"}, "expected_close_date": null})),
+        Some(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!((moved.stage.as_str(), moved.version), ("negotiation", 2));
+    assert_eq!(moved.value.as_ref().unwrap().amount, "20000.00");
+    assert_eq!(moved.expected_close_date, None);
+    let stored = get_deal(&*f.store, &f.tenant, &f.admin, &deal.id).await.unwrap();
+    assert_eq!(stored, moved, "what is answered is what is stored");
+    let lead = get_lead(&*f.store, &f.tenant.id, &id).await.unwrap();
+    assert_eq!(lead.version, lead_before.version + 1);
+    let timeline = f
+        .store
+        .list_activities(&f.tenant.id, &id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        timeline.items[0].kind,
+        ActivityKind::DealStageChanged {
+            deal_id: deal.id.clone(),
+            from: "proposal".into(),
+            to: "negotiation".into()
+        }
+    );
+    // A stale version, a bad stage: a 409 and a 422 naming it, nothing written.
+    let stale = patch_deal(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &deal.id,
+        patch(serde_json::json!({"stage": "won"})),
+        Some(1),
+    )
+    .await;
+    assert!(matches!(stale, Err(ServiceError::VersionConflict)), "{stale:?}");
+    let bad = patch_deal(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &deal.id,
+        patch(serde_json::json!({"stage": "lost-in-space", "owner": "nobody"})),
+        Some(2),
+    )
+    .await;
+    let Err(ServiceError::Validation(errs)) = bad else {
+        panic!("{bad:?}");
+    };
+    let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["stage", "owner"]);
+    assert_eq!(
+        get_deal(&*f.store, &f.tenant, &f.admin, &deal.id)
+            .await
+            .unwrap()
+            .version,
+        2
+    );
+    // Without a stage move, only the deal changes.
+    let renamed = patch_deal(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &deal.id,
+        patch(serde_json::json!({"name": "Pilot, phase 2", "version": 2})),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.version), ("Pilot, phase 2", 3));
+    assert_eq!(
+        get_lead(&*f.store, &f.tenant.id, &id).await.unwrap().version,
+        lead.version
+    );
+    // A rep limited to their own leads cannot reach another rep's deal.
+    let mut scoped = f.tenant.clone();
+    scoped.settings.reps_see_own_leads_only = true;
+    let ben = Principal {
+        tenant: f.tenant.id.clone(),
+        user: "ben".into(),
+        role: Role::Rep,
+    };
+    let hidden = patch_deal(
+        &*f.store,
+        &SystemClock,
+        &scoped,
+        &ben,
+        &deal.id,
+        patch(serde_json::json!({"name": "Mine"})),
+        Some(3),
+    )
+    .await;
+    assert!(matches!(hidden, Err(ServiceError::NotFound { .. })), "{hidden:?}");
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -577,6 +694,10 @@ macro_rules! contract {
             case!(
                 when_converting_in_bulk_should_report_each_lead,
                 bulk_mixed_outcomes
+            );
+            case!(
+                when_a_deal_is_edited_should_check_its_version_and_put_stage_moves_on_the_timeline,
+                deals_are_edited_at_their_version
             );
             case!(
                 when_reps_see_only_their_own_leads_should_see_only_their_prospects_and_deals,

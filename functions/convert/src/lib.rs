@@ -22,7 +22,7 @@ pub fn api() -> ApiPart {
         .routes(routes!(routes::list_prospects))
         .routes(routes!(routes::get_prospect))
         .routes(routes!(routes::list_deals))
-        .routes(routes!(routes::get_deal))
+        .routes(routes!(routes::get_deal, routes::patch_deal))
         .split_for_parts()
 }
 

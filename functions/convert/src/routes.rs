@@ -2,17 +2,18 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leadgate_api::ApiState;
 use leadgate_api::error::{ApiError, ApiResult, Problem};
 use leadgate_api::extract::{ApiJson, Caller};
-use leadgate_api::routes::lead_id;
+use leadgate_api::routes::{etag, if_match, lead_id};
 use leadgate_core::domain::RepId;
 use leadgate_core::domain::conversion::{Deal, Prospect};
 use leadgate_core::services::conversion::{
     self as svc, BulkItem, ConversionResult, ConvertOutcome, ConvertRequest,
 };
+use leadgate_core::services::deals::{self, DealPatch};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -219,4 +220,39 @@ pub async fn get_deal(
     Ok(Json(
         svc::get_deal(&*st.store, &caller.tenant, &caller.principal, &id).await?,
     ))
+}
+
+/// Changes a deal: name, stage, value, expected close date, owner. Needs the version it is
+/// based on, as `If-Match` (the deal's ETag) or `version`; a stale one is a 409. A stage move
+/// goes on the lead's timeline in the same write.
+#[utoipa::path(patch, path = "/v1/deals/{id}", tag = "conversion", request_body = DealPatch,
+    params(("id" = String, Path),
+           ("If-Match" = Option<String>, Header, nullable = false, pattern = "^(W/)?\"?[0-9]{1,19}\"?$",
+            description = "the deal's version, as its ETag gives it (or send `version` in the body instead)")),
+    responses((status = 200, body = Deal), (status = 404, body = Problem), (status = 409, body = Problem),
+              (status = 422, body = Problem), (status = 428, body = Problem)))]
+pub async fn patch_deal(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(patch): ApiJson<DealPatch>,
+) -> ApiResult<Response> {
+    let expected = if_match(&headers)?;
+    if expected.is_none() && patch.version.is_none() {
+        return Err(ApiError::PreconditionRequired);
+    }
+    let deal = deals::patch_deal(
+        &*st.store,
+        &*st.clock,
+        &caller.tenant,
+        &caller.principal,
+        &id,
+        patch,
+        expected,
+    )
+    .await?;
+    let mut res = Json(&deal).into_response();
+    res.headers_mut().insert(header::ETAG, etag(deal.version));
+    Ok(res)
 }

@@ -236,6 +236,45 @@ async fn when_converting_over_http_should_create_then_replay_and_refuse_the_unre
     assert_eq!(status, 422);
     assert_eq!(p["errors"][0]["field"], "deal.stage");
 
+    // The deal is worked over HTTP: a change needs its version (428 without), a stale one
+    // is a 409, and the answer carries the next version as its ETag.
+    let path = format!("/v1/deals/{deal_id}");
+    let (status, _) = e
+        .call(Method::PATCH, &path, &e.acme, Some(json!({"stage": "won"})))
+        .await;
+    assert_eq!(status, 428);
+    let (status, deal) = e
+        .call(
+            Method::PATCH,
+            &path,
+            &e.acme,
+            Some(json!({"stage": "won", "version": 1})),
+        )
+        .await;
+    assert_eq!(
+        (status, deal["stage"].as_str(), deal["version"].as_u64()),
+        (200, Some("won"), Some(2)),
+        "{deal}"
+    );
+    let (status, _) = e
+        .call(
+            Method::PATCH,
+            &path,
+            &e.acme,
+            Some(json!({"name": "Late", "version": 1})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, _) = e
+        .call(
+            Method::PATCH,
+            &path,
+            &e.globex,
+            Some(json!({"name": "Theirs", "version": 2})),
+        )
+        .await;
+    assert_eq!(status, 404, "another tenant's deal is not found");
+
     // Another tenant sees none of it.
     for path in [
         format!("/v1/deals/{deal_id}"),

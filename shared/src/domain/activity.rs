@@ -86,6 +86,12 @@ pub enum ActivityKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         fields: Vec<String>,
     },
+    /// A deal converted from this lead moved to another pipeline stage.
+    DealStageChanged {
+        deal_id: String,
+        from: String,
+        to: String,
+    },
     /// A person changed these fields (besides status and owner, which have their own
     /// entries), by PATCH or in a bulk edit.
     FieldsChanged {

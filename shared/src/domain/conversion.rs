@@ -126,6 +126,11 @@ pub struct Deal {
     #[schema(value_type = Option<String>)]
     pub owner: Option<RepId>,
     pub created_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// The stored record's version, for `If-Match` on a change (filled in when read).
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Why a lead cannot be converted: the status (a 409), or missing data (a 422 naming fields).

@@ -140,18 +140,7 @@ async fn plan_deal(
     let stages = get_stages(store, &tenant.id).await?;
     let stage = match input.stage.as_deref() {
         None => stages.first().map(|s| s.id.clone()),
-        Some(wanted) => match stages.iter().find(|s| s.id == wanted.trim()) {
-            Some(s) => Some(s.id.clone()),
-            None => {
-                let valid: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
-                errs.push(FieldError::new(
-                    "deal.stage",
-                    "invalid_stage",
-                    format!("stage must be one of: {}", valid.join(", ")),
-                ));
-                None
-            }
-        },
+        Some(wanted) => errs.take(stage_id(&stages, wanted, "deal.stage")),
     };
     if !errs.is_empty() {
         return Err(ServiceError::Validation(errs));
@@ -166,7 +155,31 @@ async fn plan_deal(
         stage: stage.unwrap_or_default(),
         owner: lead.owner.clone(),
         created_at: now,
+        updated_at: None,
+        version: 1,
     }))
+}
+
+/// A pipeline stage a person names, by id (or name, case-insensitively); the error lists them.
+pub fn stage_id(
+    stages: &[crate::domain::settings::PipelineStage],
+    wanted: &str,
+    field: &str,
+) -> Result<String, FieldError> {
+    let wanted = wanted.trim();
+    stages
+        .iter()
+        .find(|s| s.id == wanted)
+        .or_else(|| stages.iter().find(|s| s.name.eq_ignore_ascii_case(wanted)))
+        .map(|s| s.id.clone())
+        .ok_or_else(|| {
+            let valid: Vec<&str> = stages.iter().map(|s| s.id.as_str()).collect();
+            FieldError::new(
+                field,
+                "invalid_stage",
+                format!("stage must be one of: {}", valid.join(", ")),
+            )
+        })
 }
 
 /// The result of a conversion that already happened, read back from its records.
@@ -185,7 +198,10 @@ async fn existing_result(store: &dyn LeadStore, lead: &Lead) -> Result<Conversio
         None => None,
         Some(d) => get_typed::<Deal>(store, &lead.tenant, kinds::DEAL, d)
             .await?
-            .map(|v| v.value),
+            .map(|v| Deal {
+                version: v.version,
+                ..v.value
+            }),
     };
     Ok(ConversionResult {
         lead_id: lead.id,
@@ -430,7 +446,10 @@ pub async fn get_deal(
 ) -> Result<Deal, ServiceError> {
     get_typed::<Deal>(store, &tenant.id, kinds::DEAL, id)
         .await?
-        .map(|v| v.value)
+        .map(|v| Deal {
+            version: v.version,
+            ..v.value
+        })
         .filter(|d| visible(tenant, principal, d.owner.as_ref()))
         .ok_or(ServiceError::NotFound { what: "deal" })
 }
@@ -444,6 +463,7 @@ async fn page_records<T: serde::de::DeserializeOwned>(
     cursor: Option<&str>,
     limit: u32,
     keep: impl Fn(&T) -> bool,
+    versioned: impl Fn(&mut T, u64),
 ) -> Result<Page<T>, ServiceError> {
     let mut after = match cursor {
         Some(c) => Some(decode_position_cursor(c)?),
@@ -458,8 +478,9 @@ async fn page_records<T: serde::de::DeserializeOwned>(
         let done = batch.len() < 500;
         for r in batch {
             after = Some(r.id.clone());
-            let v: T = serde_json::from_value(r.body)
+            let mut v: T = serde_json::from_value(r.body)
                 .map_err(|e| ServiceError::Store(StoreError::Corrupt(format!("{kind} {}: {e}", r.id))))?;
+            versioned(&mut v, r.version);
             if keep(&v) {
                 items.push(v);
                 if items.len() == limit {
@@ -487,10 +508,10 @@ pub async fn list_prospects(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Prospect>, ServiceError> {
-    page_records(store, tenant, kinds::PROSPECT, cursor, limit, |p: &Prospect| {
+    let keep = |p: &Prospect| {
         owner.is_none_or(|o| p.owner.as_ref() == Some(o)) && visible(tenant, principal, p.owner.as_ref())
-    })
-    .await
+    };
+    page_records(store, tenant, kinds::PROSPECT, cursor, limit, keep, |_, _| {}).await
 }
 
 pub async fn list_deals(
@@ -502,10 +523,11 @@ pub async fn list_deals(
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Deal>, ServiceError> {
-    page_records(store, tenant, kinds::DEAL, cursor, limit, |d: &Deal| {
+    let keep = |d: &Deal| {
         owner.is_none_or(|o| d.owner.as_ref() == Some(o))
             && stage.is_none_or(|s| d.stage == s)
             && visible(tenant, principal, d.owner.as_ref())
-    })
-    .await
+    };
+    let versioned = |d: &mut Deal, v| d.version = v;
+    page_records(store, tenant, kinds::DEAL, cursor, limit, keep, versioned).await
 }

@@ -7,6 +7,7 @@ pub mod bulk_edit;
 pub mod capture;
 pub mod conversion;
 pub mod custom_fields;
+pub mod deals;
 pub mod duplicates;
 pub mod error;
 pub mod exports;
