@@ -14,8 +14,8 @@ use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::{LeadStore, RecordWrite, StoreError, kinds};
 use leadgate_core::services::conversion::get_deal;
 use leadgate_core::services::conversion::{
-    BulkOutcome, ConvertOutcome, ConvertRequest, DealInput, MoneyInput, convert_lead, convert_many,
-    list_deals,
+    BulkOutcome, ConvertOutcome, ConvertRequest, DealFilter, DealInput, MoneyInput, convert_lead,
+    convert_many, list_deals,
 };
 use leadgate_core::services::deals::{DealPatch, patch_deal};
 use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead, get_lead};
@@ -104,6 +104,13 @@ impl Fixture {
     }
 }
 
+fn stage(id: &str) -> DealFilter {
+    DealFilter {
+        stages: vec![id.into()],
+        ..Default::default()
+    }
+}
+
 fn with_deal() -> ConvertRequest {
     ConvertRequest {
         deal: Some(DealInput {
@@ -151,7 +158,7 @@ async fn converts_once_and_links(store: Arc<dyn LeadStore>) {
         other => panic!("expected the first result, got {other:?}"),
     }
     assert_eq!(
-        list_deals(&*f.store, &f.tenant, &f.admin, None, None, None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, &DealFilter::default(), None, 50)
             .await
             .unwrap()
             .items
@@ -162,16 +169,24 @@ async fn converts_once_and_links(store: Arc<dyn LeadStore>) {
         &*f.store,
         &f.tenant,
         &f.admin,
-        Some(&RepId::parse("ana").unwrap()),
-        Some("proposal"),
+        // Owners and stages by name, several each.
+        &DealFilter::parse(&*f.store, &f.tenant, Some("Ana, ana"), Some("Proposal,won"))
+            .await
+            .unwrap(),
         None,
         50,
     )
     .await
     .unwrap();
     assert_eq!(by_stage.items.len(), 1);
+    let unknown = DealFilter::parse(&*f.store, &f.tenant, Some("zed"), Some("nowhere")).await;
+    let Err(ServiceError::Validation(e)) = unknown else {
+        panic!("{unknown:?}");
+    };
+    let fields: Vec<&str> = e.0.iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["owner", "stage"]);
     assert!(
-        list_deals(&*f.store, &f.tenant, &f.admin, None, Some("won"), None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, &stage("won"), None, 50)
             .await
             .unwrap()
             .items
@@ -204,7 +219,7 @@ async fn concurrent_double_convert(store: Arc<dyn LeadStore>) {
     assert_eq!(converted, 1, "exactly one conversion wins");
     assert_eq!(deal_ids.len(), 1, "everyone sees the same deal");
     assert_eq!(
-        list_deals(&*f.store, &f.tenant, &f.admin, None, None, None, 50)
+        list_deals(&*f.store, &f.tenant, &f.admin, &DealFilter::default(), None, 50)
             .await
             .unwrap()
             .items
@@ -470,7 +485,7 @@ async fn bulk_mixed_outcomes(store: Arc<dyn LeadStore>) {
         .await,
         Err(ServiceError::Validation(_))
     ));
-    let deals: Vec<Deal> = list_deals(&*f.store, &f.tenant, &f.admin, None, Some("discovery"), None, 2)
+    let deals: Vec<Deal> = list_deals(&*f.store, &f.tenant, &f.admin, &stage("discovery"), None, 2)
         .await
         .unwrap()
         .items;
@@ -523,7 +538,7 @@ async fn reps_see_own_prospects_and_deals(store: Arc<dyn LeadStore>) {
             .collect::<Vec<_>>(),
         ["Ana Lead"]
     );
-    let deals = list_deals(&*f.store, &f.tenant, &ana, None, None, None, 50)
+    let deals = list_deals(&*f.store, &f.tenant, &ana, &DealFilter::default(), None, 50)
         .await
         .unwrap();
     assert_eq!(deals.items.len(), 1);

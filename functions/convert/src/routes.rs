@@ -104,9 +104,9 @@ pub async fn convert_many(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    #[param(pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
+    /// Prospects: a rep id. Deals: one or more reps by id or name, comma-separated.
     pub owner: Option<String>,
-    /// Deals only: a pipeline stage id.
+    /// Deals only: one or more pipeline stages by id or name, comma-separated.
     pub stage: Option<String>,
     /// The `next_cursor` of the previous page, as given.
     pub cursor: Option<String>,
@@ -194,12 +194,13 @@ pub async fn list_deals(
     caller: Caller,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<Page<Deal>>> {
+    let filter =
+        svc::DealFilter::parse(&*st.store, &caller.tenant, p.owner.as_deref(), p.stage.as_deref()).await?;
     let page = svc::list_deals(
         &*st.store,
         &caller.tenant,
         &caller.principal,
-        owner(&p)?.as_ref(),
-        p.stage.as_deref(),
+        &filter,
         p.cursor.as_deref(),
         leadgate_core::domain::query::page_limit(p.limit)?,
     )

@@ -514,20 +514,73 @@ pub async fn list_prospects(
     page_records(store, tenant, kinds::PROSPECT, cursor, limit, keep, |_, _| {}).await
 }
 
+/// Which deals a list shows: any of these owners and any of these stages (none: all).
+#[derive(Debug, Clone, Default)]
+pub struct DealFilter {
+    pub owners: Vec<RepId>,
+    pub stages: Vec<String>,
+}
+
+impl DealFilter {
+    /// The filter from `owner` and `stage` as people write them: several values,
+    /// comma-separated; reps and stages by id or name.
+    pub async fn parse(
+        store: &dyn LeadStore,
+        tenant: &Tenant,
+        owner: Option<&str>,
+        stage: Option<&str>,
+    ) -> Result<Self, ServiceError> {
+        let values = |v: Option<&str>| -> Vec<String> {
+            v.unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let mut f = DealFilter::default();
+        let mut errs = FieldErrors::default();
+        let owners = values(owner);
+        if !owners.is_empty() {
+            let reps = crate::services::reps::list_reps(store, &tenant.id).await?;
+            for o in owners {
+                match crate::domain::rep::find_rep(&reps, &o) {
+                    Some(r) => f.owners.push(r.id.clone()),
+                    None => errs.push(FieldError::new(
+                        "owner",
+                        "unknown_owner",
+                        "no rep has this id or name, or several share it (use the id)",
+                    )),
+                }
+            }
+        }
+        let stages = values(stage);
+        if !stages.is_empty() {
+            let all = get_stages(store, &tenant.id).await?;
+            for s in stages {
+                if let Some(id) = errs.take(stage_id(&all, &s, "stage")) {
+                    f.stages.push(id);
+                }
+            }
+        }
+        Ok(errs.into_result(|| f)?)
+    }
+
+    fn keeps(&self, d: &Deal) -> bool {
+        (self.owners.is_empty() || d.owner.as_ref().is_some_and(|o| self.owners.contains(o)))
+            && (self.stages.is_empty() || self.stages.contains(&d.stage))
+    }
+}
+
 pub async fn list_deals(
     store: &dyn LeadStore,
     tenant: &Tenant,
     principal: &Principal,
-    owner: Option<&RepId>,
-    stage: Option<&str>,
+    filter: &DealFilter,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Deal>, ServiceError> {
-    let keep = |d: &Deal| {
-        owner.is_none_or(|o| d.owner.as_ref() == Some(o))
-            && stage.is_none_or(|s| d.stage == s)
-            && visible(tenant, principal, d.owner.as_ref())
-    };
+    let keep = |d: &Deal| filter.keeps(d) && visible(tenant, principal, d.owner.as_ref());
     let versioned = |d: &mut Deal, v| d.version = v;
     page_records(store, tenant, kinds::DEAL, cursor, limit, keep, versioned).await
 }
