@@ -86,6 +86,7 @@ impl Fixture {
                     address: Default::default(),
                     source: SourceId::parse("website-form").unwrap(),
                     status,
+                    unqualified_reason: None,
                     owner: owner.map(|o| RepId::parse(o).unwrap()),
                     tags: tags
                         .iter()

@@ -671,6 +671,44 @@ async fn deals_are_edited_at_their_version(store: Arc<dyn LeadStore>) {
         Some(3),
     )
     .await;
+    // Given to ben, the deal leaves what ana hears back when she converts again.
+    let ben_rep = Rep {
+        id: RepId::parse("ben").unwrap(),
+        name: "Ben".into(),
+        weight: 1,
+        active: true,
+    };
+    reps::put_rep(&*f.store, &f.tenant.id, ben_rep).await.unwrap();
+    patch_deal(
+        &*f.store,
+        &SystemClock,
+        &f.tenant,
+        &f.admin,
+        &deal.id,
+        patch(serde_json::json!({"owner": "Ben"})),
+        Some(3),
+    )
+    .await
+    .unwrap();
+    let ana = Principal {
+        tenant: f.tenant.id.clone(),
+        user: "ana".into(),
+        role: Role::Rep,
+    };
+    let again = convert_lead(
+        &*f.store,
+        &SystemClock,
+        &scoped,
+        &ana,
+        &id,
+        &ConvertRequest::default(),
+        false,
+    )
+    .await;
+    let Ok(ConvertOutcome::AlreadyConverted(r)) = again else {
+        panic!("{again:?}");
+    };
+    assert!(r.deal.is_none(), "ana no longer sees the deal: {r:?}");
     assert!(matches!(hidden, Err(ServiceError::NotFound { .. })), "{hidden:?}");
 }
 

@@ -48,6 +48,7 @@ fn new_lead(tenant: &TenantId, name: &str, email: Option<&str>, at: DateTime<Utc
         address: Default::default(),
         source: SourceId::parse("website-form").unwrap(),
         status: LeadStatus::New,
+        unqualified_reason: None,
         owner: None,
         tags: BTreeSet::new(),
         custom: BTreeMap::new(),

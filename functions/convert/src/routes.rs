@@ -217,10 +217,11 @@ pub async fn get_deal(
     State(st): State<ApiState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Deal>> {
-    Ok(Json(
-        svc::get_deal(&*st.store, &caller.tenant, &caller.principal, &id).await?,
-    ))
+) -> ApiResult<Response> {
+    let deal = svc::get_deal(&*st.store, &caller.tenant, &caller.principal, &id).await?;
+    let mut res = Json(&deal).into_response();
+    res.headers_mut().insert(header::ETAG, etag(deal.version));
+    Ok(res)
 }
 
 /// Changes a deal: name, stage, value, expected close date, owner. Needs the version it is

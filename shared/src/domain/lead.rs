@@ -295,7 +295,7 @@ impl Lead {
             address: n.address,
             source: n.source,
             status: n.status,
-            unqualified_reason: None,
+            unqualified_reason: n.unqualified_reason,
             owner: n.owner,
             tags: n.tags,
             custom: n.custom,
@@ -345,6 +345,9 @@ pub struct LeadInput {
     pub address: Address,
     pub source: Option<String>,
     pub status: Option<String>,
+    /// With status `unqualified`: one of the tenant's reasons (required if it says so).
+    #[serde(default)]
+    pub unqualified_reason: Option<String>,
     pub owner: Option<String>,
     #[serde(default)]
     pub tags: Vec<String>,
@@ -369,6 +372,7 @@ pub struct NewLead {
     pub address: Address,
     pub source: SourceId,
     pub status: LeadStatus,
+    pub unqualified_reason: Option<String>,
     pub owner: Option<RepId>,
     pub tags: BTreeSet<Tag>,
     pub custom: BTreeMap<String, CustomValue>,
@@ -485,6 +489,23 @@ impl NewLead {
             },
         };
 
+        // A new lead is held to the tenant's reasons as a change to unqualified is.
+        let unqualified_reason = match status {
+            Some(LeadStatus::Unqualified) => errs
+                .take(ctx.unqualified.reason_for(input.unqualified_reason.as_deref()))
+                .flatten(),
+            _ => {
+                if non_blank(&input.unqualified_reason).is_some() {
+                    errs.push(FieldError::new(
+                        "unqualified_reason",
+                        "not_unqualified",
+                        "a reason goes with status unqualified",
+                    ));
+                }
+                None
+            }
+        };
+
         // By id or by name, as a list filter takes it.
         let owner = non_blank(&input.owner).and_then(|o| match find_rep(&ctx.reps, o) {
             Some(r) if r.active => Some(r.id.clone()),
@@ -566,6 +587,7 @@ impl NewLead {
             address,
             source,
             status,
+            unqualified_reason,
             owner,
             tags,
             custom,
@@ -595,6 +617,38 @@ mod tests {
             }],
             unqualified: Default::default(),
         }
+    }
+
+    #[test]
+    fn when_a_new_lead_is_unqualified_should_hold_it_to_the_tenants_reasons() {
+        let mut ctx = ctx();
+        ctx.unqualified.required = true;
+        let input = LeadInput {
+            name: Some("Una Q".into()),
+            email: Some("una@example.com".into()),
+            source: Some("referral".into()),
+            status: Some("unqualified".into()),
+            ..Default::default()
+        };
+        let e = NewLead::parse(&input, &ctx).unwrap_err();
+        assert_eq!(
+            (e.0[0].field.as_str(), e.0[0].code),
+            ("unqualified_reason", "required")
+        );
+        let with = LeadInput {
+            unqualified_reason: Some("no authority".into()),
+            ..input.clone()
+        };
+        let n = NewLead::parse(&with, &ctx).unwrap();
+        assert_eq!(n.unqualified_reason.as_deref(), Some("No authority"));
+        let stray = LeadInput {
+            status: Some("new".into()),
+            ..with
+        };
+        assert_eq!(
+            NewLead::parse(&stray, &ctx).unwrap_err().0[0].code,
+            "not_unqualified"
+        );
     }
 
     /// Keep flagged: a malformed contact value beside a valid one is kept aside; without a

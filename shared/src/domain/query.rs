@@ -481,6 +481,18 @@ impl LeadQuery {
                 e.field = k.clone();
             }
         }
+        // An empty range is a mistake, not "nothing": say so (DynamoDB refuses it outright).
+        for (name, range) in [("created", q.created), ("last_activity", q.last_activity)] {
+            if let (Some(from), Some(to)) = (range.from, range.to)
+                && from > to
+            {
+                errs.push(FieldError::new(
+                    format!("{name}_to"),
+                    "invalid_range",
+                    format!("{name}_to is before {name}_from"),
+                ));
+            }
+        }
         for (name, n) in [
             ("status", q.status.len()),
             ("owner", q.owner.len()),
@@ -582,6 +594,12 @@ mod tests {
             .join(",");
         let e = LeadQuery::from_params(&params(&format!("tag={many}")), &ctx()).unwrap_err();
         assert_eq!(e.0[0].code, "too_many_values");
+        let e = LeadQuery::from_params(&params("created_from=2026-02-01&created_to=2026-01-01"), &ctx())
+            .unwrap_err();
+        assert_eq!(
+            (e.0[0].field.as_str(), e.0[0].code),
+            ("created_to", "invalid_range")
+        );
         assert!(LeadQuery::needs_context(&params("owner=ana")));
         assert!(!LeadQuery::needs_context(&params("status=new&tag=vip")));
     }

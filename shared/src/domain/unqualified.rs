@@ -75,6 +75,14 @@ impl UnqualifiedPolicy {
         }
         for (i, r) in self.reasons.iter().enumerate() {
             let len = r.trim().chars().count();
+            if r.contains(',') {
+                // A filter takes several reasons comma-separated.
+                errs.push(FieldError::new(
+                    format!("unqualified_reasons[{i}]"),
+                    "invalid_character",
+                    "a reason has no comma",
+                ));
+            }
             if len == 0 || len > MAX_REASON_LEN || r.trim() != r {
                 errs.push(FieldError::new(
                     format!("unqualified_reasons[{i}]"),
@@ -113,5 +121,11 @@ mod tests {
         assert!(p.validate().is_err(), "a repeated reason");
         p.reasons = vec![];
         assert!(p.validate().is_err(), "required with nothing to give");
+        p.reasons = vec!["Budget, timing".into()];
+        assert_eq!(
+            p.validate().unwrap_err().0[0].code,
+            "invalid_character",
+            "a filter splits on commas"
+        );
     }
 }

@@ -29,6 +29,7 @@ pub enum Column {
 const FILE_FIELDS: &[&str] = &[
     "source",
     "status",
+    "unqualified_reason",
     "owner",
     "tags",
     "created_at",
@@ -55,6 +56,13 @@ fn import_synonym(norm: &str) -> Option<&'static str> {
     Some(match norm {
         "source" | "leadsource" | "origin" | "channel" => "source",
         "status" | "leadstatus" | "stage" => "status",
+        // HubSpot's "Lead Status Reason"/Salesforce's "Unqualified Reason"-style columns.
+        "unqualifiedreason"
+        | "disqualificationreason"
+        | "disqualifiedreason"
+        | "leadstatusreason"
+        | "reasonunqualified"
+        | "lostreason" => "unqualified_reason",
         "owner" | "leadowner" | "assignedto" | "rep" | "salesrep" | "contactowner" => "owner",
         "tags" | "tag" | "labels" | "label" => "tags",
         // A migrated lead's history; seed 004's list calls the created date `date`.
@@ -514,6 +522,7 @@ pub fn row_input(columns: &[Column], row: &[String], mapping: &Mapping) -> LeadI
             Column::Field("postal_code") => input.address.postal_code = s,
             Column::Field("source") => input.source = s,
             Column::Field("status") => input.status = s,
+            Column::Field("unqualified_reason") => input.unqualified_reason = s,
             Column::Field("owner") => input.owner = s,
             Column::Field("tags") => {
                 input.tags = v

@@ -66,7 +66,7 @@ pub fn row_patch(input: &LeadInput, lead: &Lead) -> LeadPatch {
         tags,
         custom: (!input.custom.is_empty()).then(|| input.custom.clone()),
         version: None,
-        unqualified_reason: None,
+        unqualified_reason: non_blank(&input.unqualified_reason).map(Some),
     }
 }
 

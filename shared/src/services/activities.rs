@@ -197,19 +197,33 @@ pub async fn add_activity(
         activity.kind,
         ActivityKind::Call { .. } | ActivityKind::Email { .. }
     );
-    if reached && lead.status == LeadStatus::New && tenant.settings.contact_moves_new_to_contacted {
-        // The call and the move it makes are one write: the timeline never shows one
-        // without the other. A lead changed meanwhile is a 409, as for any change.
+    if !reached || !tenant.settings.contact_moves_new_to_contacted {
+        store.append_activity(&activity).await?;
+        return Ok(activity);
+    }
+    // The call and the move it makes are one write: the timeline never shows one without the
+    // other. A lead that changed meanwhile (a capture, a note) is read again: logging a call
+    // must not fail because someone else touched the lead.
+    let mut lead = lead;
+    for _ in 0..3 {
+        if lead.status != LeadStatus::New {
+            store.append_activity(&activity).await?;
+            return Ok(activity);
+        }
         let mut next = lead.clone();
         next.status = LeadStatus::Contacted;
         next.updated_at = activity.at;
         let moved = change_entries(&lead, &next, &activity.actor, activity.at, "contact");
         let entries: Vec<Activity> = std::iter::once(activity.clone()).chain(moved).collect();
-        store.commit_lead_change(&next, &[], &entries).await?;
-        return Ok(activity);
+        match store.commit_lead_change(&next, &[], &entries).await {
+            Ok(_) => return Ok(activity),
+            Err(crate::ports::store::StoreError::Conflict { .. }) => {
+                lead = get_visible_lead(store, tenant, principal, lead_id).await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
-    store.append_activity(&activity).await?;
-    Ok(activity)
+    Err(ServiceError::VersionConflict)
 }
 
 pub async fn list_activities(

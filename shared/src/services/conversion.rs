@@ -183,7 +183,13 @@ pub fn stage_id(
 }
 
 /// The result of a conversion that already happened, read back from its records.
-async fn existing_result(store: &dyn LeadStore, lead: &Lead) -> Result<ConversionResult, ServiceError> {
+/// A deal the caller may no longer see (it was given to another rep) is left out.
+async fn existing_result(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    lead: &Lead,
+) -> Result<ConversionResult, ServiceError> {
     let links = lead.conversion.as_ref().ok_or_else(|| {
         ServiceError::Store(StoreError::Corrupt(format!(
             "converted lead {} has no links",
@@ -201,7 +207,8 @@ async fn existing_result(store: &dyn LeadStore, lead: &Lead) -> Result<Conversio
             .map(|v| Deal {
                 version: v.version,
                 ..v.value
-            }),
+            })
+            .filter(|d| visible(tenant, principal, d.owner.as_ref())),
     };
     Ok(ConversionResult {
         lead_id: lead.id,
@@ -232,7 +239,7 @@ pub async fn convert_lead(
     let lead = get_visible_lead(store, tenant, principal, id).await?;
     if lead.status == LeadStatus::Converted {
         return Ok(ConvertOutcome::AlreadyConverted(
-            existing_result(store, &lead).await?,
+            existing_result(store, tenant, principal, &lead).await?,
         ));
     }
     check_convertible(&lead).map_err(not_convertible)?;
@@ -287,7 +294,7 @@ pub async fn convert_lead(
             let now_lead = get_visible_lead(store, tenant, principal, id).await?;
             if now_lead.status == LeadStatus::Converted {
                 Ok(ConvertOutcome::AlreadyConverted(
-                    existing_result(store, &now_lead).await?,
+                    existing_result(store, tenant, principal, &now_lead).await?,
                 ))
             } else {
                 Err(ServiceError::VersionConflict)

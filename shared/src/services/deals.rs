@@ -138,6 +138,9 @@ pub async fn patch_deal(
                     return Err(ServiceError::VersionConflict);
                 }
             }
+            // The lead went between its read and the write: the next round writes the deal
+            // alone (or finds the deal gone).
+            Err(StoreError::NotFound) => continue,
             Err(e) => return Err(e.into()),
         }
     }

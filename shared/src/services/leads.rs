@@ -353,6 +353,7 @@ pub fn apply_patch(
         address: patch.address.clone().unwrap_or_else(|| lead.address.clone()),
         source: Some(patch.source.clone().unwrap_or_else(|| lead.source.to_string())),
         status: None,
+        unqualified_reason: None,
         owner: patched(lead.owner.as_ref().map(|o| o.to_string()), &patch.owner),
         tags: patch
             .tags

@@ -424,7 +424,9 @@ impl DynamoStore {
             let newest = self.edge_position(&plan, sh as u16, false).await?.unwrap_or(at);
             let oldest = self.edge_position(&plan, sh as u16, true).await?.unwrap_or(at);
             let (covered, span) = ((newest - at) as f64, (newest - oldest) as f64);
-            total += if covered > 0.0 && span > covered {
+            // Leads that share a time (a migration's dates) leave nothing to scale by, and a
+            // sliver of time scales wildly: past 100×, the count stands as read.
+            total += if covered > 0.0 && span > covered && span / covered <= 100.0 {
                 c.matched as f64 * span / covered
             } else {
                 c.matched as f64
