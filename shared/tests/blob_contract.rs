@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use leadgate_core::ports::blob::{BlobError, BlobKey, BlobStore, UploadTerms};
+use leadgate_core::ports::blob::{BlobError, BlobKey, BlobStore, ServeAs, UploadTerms};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
@@ -177,9 +177,27 @@ async fn presigned_urls(store: Arc<dyn BlobStore>, verifies_signatures: bool) {
     let res = put("%PDF-1.7 evil", "application/pdf", true).await.unwrap();
     assert_eq!(res.status().as_u16(), 412, "second PUT through a single-use URL");
     assert_eq!(read_all(&*store, &k).await, b"%PDF-1.7 fake");
-    let get_url = store.presign_get(&k, Duration::from_secs(300)).await.unwrap();
+    let serve = ServeAs {
+        content_type: Some("application/pdf"),
+        filename: Some("Angebot Müller.pdf"),
+    };
+    let get_url = store
+        .presign_get(&k, Duration::from_secs(300), serve)
+        .await
+        .unwrap();
     let res = http.get(&get_url).send().await.unwrap();
     assert!(res.status().is_success());
+    // Served as the file it is, with its name for the save dialog.
+    assert_eq!(res.headers()["content-type"], "application/pdf");
+    match res.headers().get("content-disposition") {
+        Some(v) => assert_eq!(v.to_str().unwrap(), serve.disposition().unwrap()),
+        // moto does not apply S3's response overrides (S3 does, from the signed query): the
+        // URL must still ask for them.
+        None => assert!(
+            get_url.contains("response-content-disposition=attachment"),
+            "{get_url}"
+        ),
+    }
     assert_eq!(res.bytes().await.unwrap(), "%PDF-1.7 fake");
     if !verifies_signatures {
         return;
@@ -188,6 +206,11 @@ async fn presigned_urls(store: Arc<dyn BlobStore>, verifies_signatures: bool) {
     let tampered = tamper(&get_url);
     let res = http.get(&tampered).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 403, "tampered URL {tampered}");
+    // Nor is a URL whose served type was changed (it would serve HTML from the bucket).
+    let retyped = get_url.replace("rct=application", "rct=text");
+    assert_ne!(retyped, get_url);
+    let res = http.get(&retyped).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "retyped URL {retyped}");
     // A GET URL does not allow a PUT.
     let res = http.put(&get_url).body("overwrite").send().await.unwrap();
     assert!(res.status().is_client_error());

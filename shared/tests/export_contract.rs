@@ -632,8 +632,13 @@ impl BlobStore for CountingBlobs {
         }
         self.inner.start_multipart(key, content_type).await
     }
-    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError> {
-        self.inner.presign_get(key, ttl).await
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        serve: leadgate_core::ports::blob::ServeAs<'_>,
+    ) -> Result<String, BlobError> {
+        self.inner.presign_get(key, ttl, serve).await
     }
     async fn presign_put(
         &self,

@@ -784,6 +784,36 @@ async fn when_attaching_a_file_should_presign_upload_list_and_download() {
         .call(Method::GET, &format!("/v1/leads/{id}/activities"), &a, None)
         .await;
     assert_eq!(timeline.body["items"][0]["type"], "attachment");
+    // Once the file is there, its download is served as the type it was announced with,
+    // under its name (the URL signs both).
+    let tenant = leadgate_core::domain::TenantId::parse("acme").unwrap();
+    let lead_id = leadgate_core::domain::LeadId::parse(id).unwrap();
+    let att = up.body["id"].as_str().unwrap();
+    let prefix = leadgate_core::services::leads::attachments_prefix(&tenant, &lead_id);
+    let key = leadgate_core::ports::blob::BlobKey::parse(&format!("{prefix}{att}/quote.pdf")).unwrap();
+    h.blobs
+        .put(
+            &key,
+            bytes::Bytes::from_static(b"%PDF-1.7 12b"),
+            "application/pdf",
+        )
+        .await
+        .unwrap();
+    let down = h
+        .call(
+            Method::GET,
+            &format!("/v1/leads/{id}/attachments/{att}"),
+            &a,
+            None,
+        )
+        .await;
+    assert_eq!(down.status, StatusCode::OK, "{}", down.body);
+    let url = down.body["download_url"].as_str().unwrap();
+    assert!(url.contains("rct=application%2Fpdf"), "{url}");
+    assert!(
+        url.contains("rcd=attachment%3B%20filename%3D%22quote%2Epdf%22"),
+        "{url}"
+    );
 }
 
 /// An import job's mapping is checked when the job is made: an unknown option, target or

@@ -8,7 +8,7 @@
 
 use crate::config::LocalBlobConfig;
 use crate::ports::blob::{
-    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
+    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, ServeAs, UploadTerms,
 };
 use axum::Router;
 use axum::body::Body;
@@ -138,8 +138,13 @@ impl LocalBlobStore {
         if grant.once {
             url.push_str("&once=1");
         }
-        if grant.content_type.is_some() {
-            url.push_str("&typed=1");
+        match (grant.method, grant.content_type) {
+            ("GET", Some(ct)) => url.push_str(&format!("&rct={}", utf8_percent_encode(ct, NON_ALPHANUMERIC))),
+            (_, Some(_)) => url.push_str("&typed=1"),
+            _ => {}
+        }
+        if let Some(d) = grant.disposition {
+            url.push_str(&format!("&rcd={}", utf8_percent_encode(d, NON_ALPHANUMERIC)));
         }
         url
     }
@@ -175,13 +180,16 @@ struct Grant<'a> {
     expires: u64,
     size: Option<u64>,
     once: bool,
+    /// A PUT's required Content-Type; a GET's served one.
     content_type: Option<&'a str>,
+    /// A GET's Content-Disposition.
+    disposition: Option<&'a str>,
 }
 
 impl Grant<'_> {
     fn signed_text(&self) -> String {
         format!(
-            "{}\n{}\n{}\n{}\n{}\n{}",
+            "{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.method,
             self.key,
             self.expires,
@@ -189,6 +197,8 @@ impl Grant<'_> {
             u8::from(self.once),
             self.content_type
                 .map_or_else(|| "*".to_owned(), |c| format!("={c}")),
+            self.disposition
+                .map_or_else(|| "*".to_owned(), |d| format!("={d}")),
         )
     }
 }
@@ -200,6 +210,9 @@ struct Presigned {
     size: Option<u64>,
     once: Option<u8>,
     typed: Option<u8>,
+    /// A GET's served Content-Type and Content-Disposition (signed).
+    rct: Option<String>,
+    rcd: Option<String>,
 }
 
 fn denied() -> Response {
@@ -217,7 +230,8 @@ async fn serve_get(
         expires: p.expires,
         size: None,
         once: false,
-        content_type: None,
+        content_type: p.rct.as_deref(),
+        disposition: p.rcd.as_deref(),
     };
     if !store.verify(&grant, &p.signature) {
         return denied();
@@ -228,7 +242,19 @@ async fn serve_get(
     match store.get(&key).await {
         Ok(reader) => {
             let body = Body::from_stream(tokio_util::io::ReaderStream::new(reader));
-            ([(header::CONTENT_TYPE, "application/octet-stream")], body).into_response()
+            let mut res = body.into_response();
+            let served = grant.content_type.unwrap_or("application/octet-stream");
+            let h = res.headers_mut();
+            if let Ok(v) = axum::http::HeaderValue::from_str(served) {
+                h.insert(header::CONTENT_TYPE, v);
+            }
+            if let Some(v) = grant
+                .disposition
+                .and_then(|d| axum::http::HeaderValue::from_str(d).ok())
+            {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
         }
         Err(BlobError::NotFound) => (StatusCode::NOT_FOUND, "no such object").into_response(),
         Err(e) => {
@@ -263,6 +289,7 @@ async fn serve_put(
         } else {
             None
         },
+        disposition: None,
     };
     if !store.verify(&grant, &p.signature) {
         return denied();
@@ -431,14 +458,21 @@ impl BlobStore for LocalBlobStore {
         Ok(Box::new(LocalUpload::start(self, key).await?))
     }
 
-    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError> {
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        serve: ServeAs<'_>,
+    ) -> Result<String, BlobError> {
+        let disposition = serve.disposition();
         Ok(self.presign(Grant {
             method: "GET",
             key: key.as_str(),
             expires: now_secs() + ttl.as_secs(),
             size: None,
             once: false,
-            content_type: None,
+            content_type: serve.content_type,
+            disposition: disposition.as_deref(),
         }))
     }
 
@@ -455,6 +489,7 @@ impl BlobStore for LocalBlobStore {
             size: terms.exact_size,
             once: terms.once,
             content_type: terms.content_type,
+            disposition: None,
         }))
     }
 

@@ -4,7 +4,7 @@
 
 use crate::config::{S3Config, aws_sdk_config};
 use crate::ports::blob::{
-    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
+    BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, ServeAs, UploadTerms,
 };
 use aws_sdk_s3::Client;
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -260,13 +260,22 @@ impl BlobStore for S3BlobStore {
         }))
     }
 
-    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError> {
+    /// S3's response overrides (`response-content-type`, `response-content-disposition`) are
+    /// part of the signed query, so the URL cannot be changed to serve anything else.
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        serve: ServeAs<'_>,
+    ) -> Result<String, BlobError> {
         let conf = PresigningConfig::expires_in(ttl).map_err(sdk)?;
         let req = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(key.as_str())
+            .set_response_content_type(serve.content_type.map(str::to_owned))
+            .set_response_content_disposition(serve.disposition())
             .presigned(conf)
             .await
             .map_err(sdk)?;

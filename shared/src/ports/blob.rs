@@ -129,6 +129,36 @@ impl UploadTerms<'_> {
     }
 }
 
+/// How a presigned download is served: the content type and a file name for the browser's
+/// save dialog (`Content-Disposition: attachment`), signed into the URL on both stores.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServeAs<'a> {
+    pub content_type: Option<&'a str>,
+    pub filename: Option<&'a str>,
+}
+
+impl ServeAs<'_> {
+    /// `attachment; filename="…"; filename*=UTF-8''…` (RFC 6266): an ASCII stand-in for old
+    /// clients, the exact name for the rest.
+    pub fn disposition(&self) -> Option<String> {
+        let name = self.filename?;
+        let ascii: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let exact = percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC);
+        Some(format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{exact}"
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     async fn put(&self, key: &BlobKey, body: Bytes, content_type: &str) -> Result<BlobMeta, BlobError>;
@@ -140,7 +170,12 @@ pub trait BlobStore: Send + Sync + 'static {
         key: &BlobKey,
         content_type: &str,
     ) -> Result<Box<dyn MultipartUpload>, BlobError>;
-    async fn presign_get(&self, key: &BlobKey, ttl: Duration) -> Result<String, BlobError>;
+    async fn presign_get(
+        &self,
+        key: &BlobKey,
+        ttl: Duration,
+        serve: ServeAs<'_>,
+    ) -> Result<String, BlobError>;
     async fn presign_put(
         &self,
         key: &BlobKey,
@@ -155,6 +190,19 @@ pub trait BlobStore: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn when_a_download_is_named_should_say_so_for_every_browser() {
+        let serve = ServeAs {
+            content_type: None,
+            filename: Some("Angebot \"Müller\".pdf"),
+        };
+        assert_eq!(
+            serve.disposition().unwrap(),
+            "attachment; filename=\"Angebot _M_ller_.pdf\"; filename*=UTF-8''Angebot%20%22M%C3%BCller%22%2Epdf"
+        );
+        assert_eq!(ServeAs::default().disposition(), None);
+    }
 
     #[test]
     fn when_key_escapes_or_is_odd_should_reject() {

@@ -146,6 +146,8 @@ pub mod kinds {
     pub const DEAL: &str = "deal";
     pub const SUBMISSION: &str = "submission";
     pub const CHANNEL: &str = "channel";
+    /// What an attachment was announced as (its content type), read when it is downloaded.
+    pub const ATTACHMENT: &str = "attachment";
 }
 
 #[async_trait::async_trait]

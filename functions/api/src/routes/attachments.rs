@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::filename::check_filename;
-use leadgate_core::ports::blob::{BlobKey, UploadTerms};
+use leadgate_core::ports::blob::{BlobKey, ServeAs, UploadTerms};
+use leadgate_core::ports::store::{Expect, kinds};
 use leadgate_core::services::activities::{AttachmentRef, record_attachment};
 use leadgate_core::services::leads::{attachments_prefix, get_visible_lead};
 use serde::{Deserialize, Serialize};
@@ -122,6 +123,20 @@ pub async fn create_attachment(
             FieldError::new("filename", "invalid_filename", "the filename cannot be stored").into(),
         )
     })?;
+    // The type the upload is bound to is the one the download is served as.
+    let announced = serde_json::json!({
+        "lead_id": lead.id.to_string(), "filename": filename, "content_type": new.content_type, "size": new.size,
+    });
+    st.store
+        .put_record(
+            &caller.tenant.id,
+            kinds::ATTACHMENT,
+            &att,
+            &announced,
+            Expect::Absent,
+        )
+        .await
+        .map_err(leadgate_core::services::ServiceError::from)?;
     let terms = UploadTerms {
         content_type: Some(&new.content_type),
         exact_size: Some(new.size),
@@ -230,9 +245,22 @@ pub async fn download_attachment(
         .strip_prefix(&prefix)
         .unwrap_or_default()
         .to_owned();
+    let announced = st
+        .store
+        .get_record(&caller.tenant.id, kinds::ATTACHMENT, &attachment_id)
+        .await
+        .map_err(leadgate_core::services::ServiceError::from)?;
+    let content_type = announced
+        .as_ref()
+        .and_then(|r| r.body["content_type"].as_str())
+        .filter(|t| is_mime_type(t));
+    let serve = ServeAs {
+        content_type,
+        filename: Some(&filename),
+    };
     let download_url = st
         .blobs
-        .presign_get(&meta.key, URL_TTL)
+        .presign_get(&meta.key, URL_TTL, serve)
         .await
         .map_err(ApiError::internal)?;
     Ok(Json(AttachmentDownload {

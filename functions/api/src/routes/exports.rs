@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use leadgate_core::ports::blob::BlobKey;
+use leadgate_core::ports::blob::{BlobKey, ServeAs};
 use leadgate_core::services::exports::{self as svc, ExportJob, ExportStatus, NewExport};
 use serde::Serialize;
 use std::time::Duration;
@@ -64,12 +64,14 @@ pub async fn get_export(
     let download_url = match job.status {
         ExportStatus::Completed => {
             let key = BlobKey::parse(&job.key).map_err(ApiError::internal)?;
-            Some(
-                st.blobs
-                    .presign_get(&key, DOWNLOAD_TTL)
-                    .await
-                    .map_err(ApiError::internal)?,
-            )
+            // Saved as `leads-{job}.csv` (or .xlsx), typed as the file is.
+            let filename = format!("leads-{}.{}", job.id, job.format.extension());
+            let serve = ServeAs {
+                content_type: Some(job.format.content_type()),
+                filename: Some(&filename),
+            };
+            let url = st.blobs.presign_get(&key, DOWNLOAD_TTL, serve).await;
+            Some(url.map_err(ApiError::internal)?)
         }
         _ => None,
     };
