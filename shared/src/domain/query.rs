@@ -166,6 +166,20 @@ impl LeadQuery {
         position(t, &lead.id.to_string())
     }
 
+    /// The owner filter as the stores take it: the reps' ids, and whether unassigned leads
+    /// are wanted too.
+    pub fn owner_split(&self) -> (Vec<String>, bool) {
+        let reps = self
+            .owner
+            .iter()
+            .filter_map(|o| match o {
+                OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
+                OwnerFilter::Unassigned => None,
+            })
+            .collect();
+        (reps, self.owner.contains(&OwnerFilter::Unassigned))
+    }
+
     /// The position after which this page starts, checked against the query's sort.
     pub fn after(&self) -> Result<Option<String>, FieldError> {
         let Some(c) = &self.cursor else {
@@ -513,6 +527,31 @@ impl LeadQuery {
         }
         q.after()?;
         Ok(q)
+    }
+
+    /// The filters of work that takes every matching lead (an export, a bulk edit), given as
+    /// a map: the list's parameters less `limit` and `cursor`, every error named under
+    /// `{field}.`.
+    pub fn from_filters(
+        filters: &std::collections::BTreeMap<String, String>,
+        ctx: &LeadContext,
+        field: &str,
+    ) -> Result<LeadQuery, FieldErrors> {
+        if let Some(k) = filters.keys().find(|k| *k == "limit" || *k == "cursor") {
+            return Err(FieldError::new(
+                format!("{field}.{k}"),
+                "unknown_parameter",
+                "every matching lead is taken: limit and cursor do not apply",
+            )
+            .into());
+        }
+        let pairs: Vec<(String, String)> = filters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        LeadQuery::from_params(&pairs, ctx).map_err(|mut e| {
+            for f in &mut e.0 {
+                f.field = format!("{field}.{}", f.field);
+            }
+            e
+        })
     }
 
     /// Whether these parameters name owners, sources or custom fields, which `from_params`

@@ -20,7 +20,8 @@ use crate::ports::clock::Clock;
 use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
 use crate::services::leads::{
-    LeadPatch, apply_patch, delete_lead, edit_entries, get_visible_lead, list_visible_leads, load_context,
+    LeadPatch, apply_patch, delete_lead, distinct_lead_ids, edit_entries, get_visible_lead,
+    list_visible_leads, load_context,
 };
 use crate::services::reps::reserve_round_robin;
 use futures::StreamExt;
@@ -286,37 +287,7 @@ async fn target_ids(
     req: &BulkEditRequest,
 ) -> Result<(Vec<(String, LeadId)>, Option<LeadQuery>), ServiceError> {
     match (&req.lead_ids, &req.filter) {
-        (Some(ids), None) => {
-            if ids.is_empty() || ids.len() > MAX_BULK_EDIT {
-                return Err(FieldError::new(
-                    "lead_ids",
-                    "out_of_range",
-                    format!("send 1-{MAX_BULK_EDIT} lead ids"),
-                )
-                .into());
-            }
-            let mut errs = FieldErrors::default();
-            for (i, raw) in ids.iter().enumerate() {
-                if LeadId::parse(raw).is_err() {
-                    errs.push(FieldError::new(
-                        format!("lead_ids[{i}]"),
-                        "invalid_id",
-                        "a lead id is a UUID",
-                    ));
-                }
-            }
-            if !errs.is_empty() {
-                return Err(errs.into());
-            }
-            // Distinct by the id, not its spelling: a UUID has several.
-            let mut seen = std::collections::HashSet::new();
-            let distinct = ids
-                .iter()
-                .filter_map(|raw| LeadId::parse(raw).ok().map(|id| (raw.clone(), id)))
-                .filter(|(_, id)| seen.insert(*id))
-                .collect();
-            Ok((distinct, None))
-        }
+        (Some(ids), None) => Ok((distinct_lead_ids(ids, MAX_BULK_EDIT)?, None)),
         (None, Some(filter)) => {
             if filter.is_empty() {
                 return Err(FieldError::new(
@@ -326,21 +297,7 @@ async fn target_ids(
                 )
                 .into());
             }
-            if let Some(k) = filter.keys().find(|k| *k == "limit" || *k == "cursor") {
-                return Err(FieldError::new(
-                    format!("filter.{k}"),
-                    "unknown_parameter",
-                    "a bulk edit takes every matching lead: limit and cursor do not apply",
-                )
-                .into());
-            }
-            let pairs: Vec<(String, String)> = filter.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let mut q = LeadQuery::from_params(&pairs, ctx).map_err(|mut e| {
-                for f in &mut e.0 {
-                    f.field = format!("filter.{}", f.field);
-                }
-                e
-            })?;
+            let mut q = LeadQuery::from_filters(filter, ctx, "filter")?;
             q.limit = MAX_PAGE;
             let mut ids = Vec::new();
             loop {

@@ -17,7 +17,7 @@ use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, get_typed, kinds};
 use crate::services::ServiceError;
-use crate::services::leads::get_visible_lead;
+use crate::services::leads::{distinct_lead_ids, get_visible_lead};
 use crate::services::settings::get_stages;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -341,28 +341,10 @@ pub async fn convert_many(
     defaults: &ConvertRequest,
     dry_run: bool,
 ) -> Result<Vec<BulkItem>, ServiceError> {
-    if ids.is_empty() || ids.len() > MAX_BULK {
-        return Err(
-            FieldError::new("lead_ids", "out_of_range", format!("send 1-{MAX_BULK} lead ids")).into(),
-        );
-    }
-    // Ids that are not ids are the client's mistake, refused before anything is converted.
-    let mut errs = FieldErrors::default();
-    for (i, raw) in ids.iter().enumerate() {
-        if LeadId::parse(raw).is_err() {
-            errs.push(FieldError::new(
-                format!("lead_ids[{i}]"),
-                "invalid_id",
-                "a lead id is a UUID",
-            ));
-        }
-    }
-    if !errs.is_empty() {
-        return Err(errs.into());
-    }
-    let mut seen = std::collections::HashSet::new();
+    // Ids that are not ids are the client's mistake, refused before anything is converted;
+    // one spelled two ways is converted once.
     let mut out = Vec::new();
-    for raw in ids.iter().filter(|i| seen.insert(i.as_str())) {
+    for (raw, id) in distinct_lead_ids(ids, MAX_BULK)? {
         let item = |outcome,
                     reason: Option<String>,
                     errors: Vec<FieldError>,
@@ -373,15 +355,6 @@ pub async fn convert_many(
             errors,
             prospect_id: r.map(|r| r.prospect.id.clone()),
             deal_id: r.and_then(|r| r.deal.as_ref().map(|d| d.id.clone())),
-        };
-        let Ok(id) = LeadId::parse(raw) else {
-            out.push(item(
-                BulkOutcome::Skipped,
-                Some("not a lead id".into()),
-                vec![],
-                None,
-            ));
-            continue;
         };
         out.push(
             match convert_lead(store, clock, tenant, principal, &id, defaults, dry_run).await {

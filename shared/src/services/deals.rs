@@ -79,20 +79,18 @@ pub async fn patch_deal(
         },
         Expect::Version(deal.version),
     )?;
+    let saved = Deal {
+        version: deal.version + 1,
+        ..next.clone()
+    };
+    // The deal on its own: no stage move, or no lead left to tell.
+    let alone = || {
+        let expect = Expect::Version(deal.version);
+        put_typed(store, &tenant.id, kinds::DEAL, &deal.id, &record.body, expect)
+    };
     if next.stage == deal.stage {
-        put_typed(
-            store,
-            &tenant.id,
-            kinds::DEAL,
-            &deal.id,
-            &record.body,
-            Expect::Version(deal.version),
-        )
-        .await?;
-        return Ok(Deal {
-            version: deal.version + 1,
-            ..next
-        });
+        alone().await?;
+        return Ok(saved);
     }
     let moved = ActivityKind::DealStageChanged {
         deal_id: deal.id.clone(),
@@ -105,31 +103,15 @@ pub async fn patch_deal(
     for _ in 0..ATTEMPTS {
         let Some(lead) = store.get_lead(&tenant.id, &deal.lead_id).await? else {
             // The lead was deleted: the deal stands alone, with no timeline to write to.
-            put_typed(
-                store,
-                &tenant.id,
-                kinds::DEAL,
-                &deal.id,
-                &record.body,
-                Expect::Version(deal.version),
-            )
-            .await?;
-            return Ok(Deal {
-                version: deal.version + 1,
-                ..next
-            });
+            alone().await?;
+            return Ok(saved);
         };
         let entry = Activity::new(tenant.id.clone(), lead.id, now, actor.clone(), moved.clone());
         match store
             .commit_lead_change(&lead, std::slice::from_ref(&record), &[entry])
             .await
         {
-            Ok(_) => {
-                return Ok(Deal {
-                    version: deal.version + 1,
-                    ..next
-                });
-            }
+            Ok(_) => return Ok(saved),
             // Either the deal or the lead moved. The deal moving is the caller's 409; the
             // lead moving (a note, a capture) is ours to retry.
             Err(StoreError::Conflict { .. }) => {

@@ -8,7 +8,6 @@
 //! is taken over when its lease runs out. A failed run puts the job back for the trigger's
 //! retry; after `MAX_ATTEMPTS` the job is failed for good.
 
-use crate::domain::error::FieldError;
 use crate::domain::ids::TenantId;
 use crate::domain::query::LeadQuery;
 use crate::domain::tenant::{Principal, Role, Tenant};
@@ -90,21 +89,7 @@ fn export_query(
     ctx: &crate::domain::lead::LeadContext,
     filters: &BTreeMap<String, String>,
 ) -> Result<LeadQuery, ServiceError> {
-    if let Some(k) = filters.keys().find(|k| *k == "limit" || *k == "cursor") {
-        return Err(FieldError::new(
-            format!("filters.{k}"),
-            "unknown_parameter",
-            "an export takes every matching lead: limit and cursor do not apply",
-        )
-        .into());
-    }
-    let pairs: Vec<(String, String)> = filters.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let mut q = LeadQuery::from_params(&pairs, ctx).map_err(|mut e| {
-        for f in &mut e.0 {
-            f.field = format!("filters.{}", f.field);
-        }
-        e
-    })?;
+    let mut q = LeadQuery::from_filters(filters, ctx, "filters")?;
     q.limit = PAGE;
     Ok(q)
 }

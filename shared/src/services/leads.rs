@@ -164,6 +164,30 @@ pub async fn create_lead(
     Ok(CreateResult::Created(Box::new(lead)))
 }
 
+/// The lead ids a bulk request names: 1-`max` UUIDs (each bad one named as `lead_ids[i]`),
+/// distinct by the id rather than its spelling, in the order given, each with its spelling.
+pub fn distinct_lead_ids(ids: &[String], max: usize) -> Result<Vec<(String, LeadId)>, ServiceError> {
+    use crate::domain::error::{FieldError, FieldErrors};
+    if ids.is_empty() || ids.len() > max {
+        return Err(FieldError::new("lead_ids", "out_of_range", format!("send 1-{max} lead ids")).into());
+    }
+    let mut errs = FieldErrors::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, raw) in ids.iter().enumerate() {
+        match LeadId::parse(raw) {
+            Ok(id) if seen.insert(id) => out.push((raw.clone(), id)),
+            Ok(_) => {}
+            Err(_) => errs.push(FieldError::new(
+                format!("lead_ids[{i}]"),
+                "invalid_id",
+                "a lead id is a UUID",
+            )),
+        }
+    }
+    Ok(errs.into_result(|| out)?)
+}
+
 /// Reads a lead, as `NotFound` when it is missing or belongs to another tenant.
 pub async fn get_lead(store: &dyn LeadStore, tenant: &TenantId, id: &LeadId) -> Result<Lead, ServiceError> {
     store

@@ -126,16 +126,9 @@ impl Plan {
         }
         if index != table::BY_OWNER && !q.owner.is_empty() {
             plan.names.insert("#owner".into(), "owner".into());
-            let reps: Vec<String> = q
-                .owner
-                .iter()
-                .filter_map(|o| match o {
-                    OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
-                    OwnerFilter::Unassigned => None,
-                })
-                .collect();
+            let (reps, unassigned) = q.owner_split();
             let mut any = Vec::new();
-            if q.owner.contains(&OwnerFilter::Unassigned) {
+            if unassigned {
                 any.push("attribute_not_exists(#lead.#owner)".to_owned());
             }
             if !reps.is_empty() {
@@ -214,6 +207,36 @@ impl Plan {
         self.values.insert(placeholder.to_owned(), v);
     }
 
+    /// The Query of one shard: the index, its key range and the filter, with every name and
+    /// value they use (the page and the count add their own direction, limit and start).
+    fn query(
+        &self,
+        store: &DynamoStore,
+        shard: u16,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let mut names = self.names.clone();
+        names.insert("#ipk".into(), self.index.pk.into());
+        names.insert("#isk".into(), self.index.sk.into());
+        let mut values = self.values.clone();
+        values.insert(":ipk".into(), s((self.pk)(shard)));
+        values.insert(":lo".into(), s(self.lo.clone()));
+        values.insert(":hi".into(), s(self.hi.clone()));
+        let filter = (!self.filter.is_empty()).then(|| self.filter.join(" AND "));
+        // Only the #lead alias may go unused (when nothing filters on it).
+        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
+            names.remove("#lead");
+        }
+        store
+            .client
+            .query()
+            .table_name(&store.table)
+            .index_name(self.index.name)
+            .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
+            .set_filter_expression(filter)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+    }
+
     /// Binds each value to `:{prefix}{i}` and returns the placeholders, comma-separated.
     fn values_list(&mut self, prefix: &str, vals: impl Iterator<Item = String>) -> String {
         let mut marks = Vec::new();
@@ -244,28 +267,9 @@ impl DynamoStore {
     ) -> Result<Vec<(String, Lead)>, StoreError> {
         let mut out_items = Vec::new();
         let mut start: Option<Item> = None;
-        let mut names = plan.names.clone();
-        names.insert("#ipk".into(), plan.index.pk.into());
-        names.insert("#isk".into(), plan.index.sk.into());
-        let mut values = plan.values.clone();
-        values.insert(":ipk".into(), s((plan.pk)(shard)));
-        values.insert(":lo".into(), s(plan.lo.clone()));
-        values.insert(":hi".into(), s(plan.hi.clone()));
-        let filter = (!plan.filter.is_empty()).then(|| plan.filter.join(" AND "));
-        // Only the #lead alias may go unused (when nothing filters on it).
-        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
-            names.remove("#lead");
-        }
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(plan.index.name)
-                .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
+            let out = plan
+                .query(self, shard)
                 .scan_index_forward(plan.forward)
                 .limit((want as i32 + 1).max(25))
                 .set_exclusive_start_key(start.take())
@@ -321,28 +325,10 @@ impl DynamoStore {
     /// it stopped) or runs out. Count queries return no items, only how many were read and
     /// how many matched; the bound is on what is read, which is what a count costs.
     async fn count_shard(&self, plan: &Plan, shard: u16, up_to: u64) -> Result<ShardCount, StoreError> {
-        let mut names = plan.names.clone();
-        names.insert("#ipk".into(), plan.index.pk.into());
-        names.insert("#isk".into(), plan.index.sk.into());
-        let mut values = plan.values.clone();
-        values.insert(":ipk".into(), s((plan.pk)(shard)));
-        values.insert(":lo".into(), s(plan.lo.clone()));
-        values.insert(":hi".into(), s(plan.hi.clone()));
-        let filter = (!plan.filter.is_empty()).then(|| plan.filter.join(" AND "));
-        if filter.as_deref().is_none_or(|f| !f.contains("#lead")) {
-            names.remove("#lead");
-        }
         let (mut matched, mut read, mut start) = (0u64, 0u64, None);
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(plan.index.name)
-                .key_condition_expression("#ipk = :ipk AND #isk BETWEEN :lo AND :hi")
-                .set_filter_expression(filter.clone())
-                .set_expression_attribute_names(Some(names.clone()))
-                .set_expression_attribute_values(Some(values.clone()))
+            let out = plan
+                .query(self, shard)
                 .select(aws_sdk_dynamodb::types::Select::Count)
                 .scan_index_forward(false)
                 .limit((up_to - read).clamp(1, 5_000) as i32)

@@ -8,8 +8,7 @@ use crate::domain::duplicate::{DuplicateMatch, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{
-    LeadQuery, OwnerFilter, Page, SortField, SortOrder, TagMode, decode_position_cursor,
-    encode_position_cursor,
+    LeadQuery, Page, SortField, SortOrder, TagMode, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
@@ -409,15 +408,7 @@ fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec
         one_of(&mut sql, &mut args, "status", vals);
     }
     if !q.owner.is_empty() {
-        let reps: Vec<String> = q
-            .owner
-            .iter()
-            .filter_map(|o| match o {
-                OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
-                OwnerFilter::Unassigned => None,
-            })
-            .collect();
-        let unassigned = q.owner.contains(&OwnerFilter::Unassigned);
+        let (reps, unassigned) = q.owner_split();
         sql.push_str(" AND (");
         if unassigned {
             sql.push_str("owner IS NULL");
