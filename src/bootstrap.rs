@@ -1,4 +1,5 @@
-//! First start: the `default` tenant (with its seeded sources) and an admin API key.
+//! First start: the `default` tenant (with its seeded sources) and an admin API key, and a
+//! platform operator key (for `/v1/tenants`) in `{data}/operator-key.txt`.
 //!
 //! The key is written to `{data}/admin-key.txt` (mode 0600) before its hash is stored, so a
 //! crash in between loses nothing: the next start sees no key for the tenant and makes one.
@@ -34,9 +35,21 @@ pub enum AdminKey {
 pub struct FirstStart {
     pub tenant_created: bool,
     pub admin_key: AdminKey,
+    /// The operator key file, when one was written now.
+    pub operator_key: Option<PathBuf>,
 }
 
 impl FirstStart {
+    /// One line about the operator key when it was made now. Never the key itself.
+    pub fn operator_key_hint(&self) -> Option<String> {
+        self.operator_key.as_ref().map(|p| {
+            format!(
+                "created a platform operator key for /v1/tenants: `cat {}`",
+                p.display()
+            )
+        })
+    }
+
     /// One line for the console about where the admin key is. Never the key itself.
     pub fn admin_key_hint(&self) -> String {
         match &self.admin_key {
@@ -79,6 +92,7 @@ pub async fn bootstrap(
 ) -> Result<FirstStart, ServiceError> {
     let tenant = TenantId::parse(DEFAULT_TENANT)?;
     let (_, tenant_created) = tenants::ensure_tenant(store, &tenant, "Default", clock.now()).await?;
+    let operator_key = ensure_operator_key(store, clock, settings).await?;
     if !store.list_api_keys(&tenant).await?.is_empty() {
         let file = settings.admin_key_file();
         let env_key_valid = match &settings.admin_key {
@@ -91,6 +105,7 @@ pub async fn bootstrap(
                 file: file.exists().then_some(file),
                 env_key_valid,
             },
+            operator_key,
         });
     }
     let new = NewKey {
@@ -116,5 +131,24 @@ pub async fn bootstrap(
     Ok(FirstStart {
         tenant_created,
         admin_key,
+        operator_key,
     })
+}
+
+/// Makes a platform operator key when the platform has none, written first to
+/// `{data}/operator-key.txt` (mode 0600) as the admin key is. `None` when keys exist.
+async fn ensure_operator_key(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    settings: &Settings,
+) -> Result<Option<PathBuf>, ServiceError> {
+    if !store.list_api_keys(&tenants::platform()).await?.is_empty() {
+        return Ok(None);
+    }
+    let key = generate_key();
+    let file = settings.data_dir.join("operator-key.txt");
+    write_private(&file, key.expose())
+        .map_err(|e| ServiceError::Store(leadgate_core::ports::store::StoreError::unavailable(e)))?;
+    tenants::create_operator_key(store, "first-start operator key", Some(key), clock.now()).await?;
+    Ok(Some(file))
 }

@@ -26,36 +26,47 @@ pub enum BlobKind {
     S3,
 }
 
+/// The gateway's flags. The store and bucket flags are global: the admin subcommands
+/// (`leadgate tenant …`, `leadgate key …`) take them after their own name too, and act on the
+/// same store the gateway serves.
 #[derive(Debug, Clone, Parser)]
-#[command(
-    name = "leadgate",
-    version,
-    about = "Leadgate: inbound lead capture gateway and lead-management API"
-)]
+#[command(name = "leadgate")]
 pub struct GatewayConfig {
     /// Address to listen on.
     #[arg(long, env = "LEADGATE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: String,
     /// Folder for the embedded database, the bucket folder and the first-start admin key.
-    #[arg(long, env = "LEADGATE_DATA_DIR", default_value = "./data")]
+    #[arg(long, global = true, env = "LEADGATE_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    #[arg(long, env = "LEADGATE_STORE", value_enum, default_value = "sqlite")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEADGATE_STORE",
+        value_enum,
+        default_value = "sqlite"
+    )]
     pub store: StoreKind,
-    #[arg(long, env = "LEADGATE_DYNAMODB_ENDPOINT")]
+    #[arg(long, global = true, env = "LEADGATE_DYNAMODB_ENDPOINT")]
     pub dynamodb_endpoint: Option<String>,
-    #[arg(long, env = "LEADGATE_TABLE", default_value = "leadgate")]
+    #[arg(long, global = true, env = "LEADGATE_TABLE", default_value = "leadgate")]
     pub table: String,
     /// Write shards of the DynamoDB filter indexes (fixed for the life of a table).
-    #[arg(long, env = "LEADGATE_SHARDS", default_value_t = DynamoConfig::DEFAULT_SHARDS,
+    #[arg(long, global = true, env = "LEADGATE_SHARDS", default_value_t = DynamoConfig::DEFAULT_SHARDS,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub shards: u16,
-    #[arg(long, env = "LEADGATE_BLOBS", value_enum, default_value = "local")]
+    #[arg(
+        long,
+        global = true,
+        env = "LEADGATE_BLOBS",
+        value_enum,
+        default_value = "local"
+    )]
     pub blobs: BlobKind,
-    #[arg(long, env = "LEADGATE_S3_ENDPOINT")]
+    #[arg(long, global = true, env = "LEADGATE_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
-    #[arg(long, env = "LEADGATE_BUCKET", default_value = "leadgate")]
+    #[arg(long, global = true, env = "LEADGATE_BUCKET", default_value = "leadgate")]
     pub bucket: String,
-    #[arg(long, env = "AWS_REGION")]
+    #[arg(long, global = true, env = "AWS_REGION")]
     pub region: Option<String>,
     /// Base URL that presigned links to the local bucket folder point at.
     /// Defaults to http://{listen address}.
@@ -166,12 +177,9 @@ impl GatewayConfig {
         }
     }
 
-    /// Checks the flags and prepares the data directory. `addr` is the bound address (which
-    /// differs from `listen` when it asked for port 0).
-    pub fn resolve(&self, addr: SocketAddr) -> Result<Settings, GatewayError> {
-        if let Some(k) = &self.admin_key {
-            check_supplied_key(k).map_err(|e| GatewayError::Config(format!("LEADGATE_ADMIN_KEY: {e}")))?;
-        }
+    /// The store the flags name, with the data directory made and closed to other users
+    /// (the gateway and the admin subcommands both start here).
+    pub fn store_config(&self) -> Result<StoreConfig, GatewayError> {
         std::fs::create_dir_all(&self.data_dir).map_err(io(format!(
             "cannot create data directory {}",
             self.data_dir.display()
@@ -184,7 +192,7 @@ impl GatewayConfig {
                 format!("cannot restrict data directory {}", self.data_dir.display()),
             ))?;
         }
-        let store = match self.store {
+        Ok(match self.store {
             StoreKind::Sqlite => StoreConfig::Sqlite {
                 path: self.data_dir.join("leadgate.sqlite3"),
             },
@@ -194,7 +202,16 @@ impl GatewayConfig {
                 region: self.region.clone(),
                 shards: self.shards,
             }),
-        };
+        })
+    }
+
+    /// Checks the flags and prepares the data directory. `addr` is the bound address (which
+    /// differs from `listen` when it asked for port 0).
+    pub fn resolve(&self, addr: SocketAddr) -> Result<Settings, GatewayError> {
+        if let Some(k) = &self.admin_key {
+            check_supplied_key(k).map_err(|e| GatewayError::Config(format!("LEADGATE_ADMIN_KEY: {e}")))?;
+        }
+        let store = self.store_config()?;
         let blobs = match self.blobs {
             BlobKind::Local => BlobConfig::Local(LocalBlobConfig {
                 root: self.data_dir.join("bucket"),

@@ -3,6 +3,7 @@
 //! `main.rs` only parses the config and calls `run`; everything here is testable in-process.
 
 pub mod bootstrap;
+pub mod cli;
 pub mod config;
 mod folder_events;
 pub mod http;
@@ -96,7 +97,11 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         settings.store_label(),
         settings.blobs_label()
     );
-    println!("  {}", first.admin_key_hint());
+    // One line, so whoever reads the banner knows where it ends.
+    match first.operator_key_hint() {
+        Some(op) => println!("  {}; {op}", first.admin_key_hint()),
+        None => println!("  {}", first.admin_key_hint()),
+    }
     tracing::info!(%addr, "listening");
     server::serve(listener, app, config.limits(), shutdown)
         .await

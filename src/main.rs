@@ -1,16 +1,11 @@
-//! The single-machine Leadgate gateway: reads its config, starts logging, and runs.
+//! The `leadgate` binary: parses the command line, starts logging, and hands over to
+//! `leadgate::cli::main` (the gateway by default, or an admin subcommand).
 
 use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let config = leadgate::config::GatewayConfig::parse();
+    let cli = leadgate::cli::Cli::parse();
     leadgate::telemetry::init();
-    match leadgate::run(config).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("leadgate: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    leadgate::cli::main(cli).await
 }

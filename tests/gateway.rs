@@ -1004,3 +1004,205 @@ fn keep_alive_415s(addr: &str, key: &str, n: usize) -> Vec<u16> {
     }
     out
 }
+
+/// What a finished `leadgate` subcommand left: exit code, stdout, stderr.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn leadgate(args: &[&str], envs: &[(&str, &str)]) -> Ran {
+    let out = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args(args)
+        .envs(envs.iter().copied())
+        .env_remove("LEADGATE_ADMIN_KEY")
+        .output()
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+async fn get_with_key(url: &str, key: &str) -> u16 {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// The admin subcommands as a user runs them, on the store flags of one backend: a tenant
+/// made with its first key, listed, its keys made, listed and revoked, suspended under the
+/// running gateway (its key gets 403 at once) and resumed; every wrong input exits 2 and
+/// changes nothing.
+async fn cli_drives_tenants_and_keys(store_args: &[&str], envs: &[(&str, &str)]) {
+    let id = format!("cli-{}", uuid_like());
+    let with =
+        |rest: &[&str]| -> Vec<String> { store_args.iter().chain(rest).map(|s| s.to_string()).collect() };
+    let run = |rest: &[&str]| {
+        let args = with(rest);
+        leadgate(&args.iter().map(String::as_str).collect::<Vec<_>>(), envs)
+    };
+    let made = run(&["tenant", "create", &id, "--name", "Cli Co"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let made: serde_json::Value = serde_json::from_str(&made.stdout).unwrap();
+    assert_eq!(made["tenant"]["id"], id.as_str());
+    let admin = made["admin_key"]["key"].as_str().unwrap().to_owned();
+    assert!(admin.starts_with("lg_"));
+    for (bad, says) in [
+        (vec!["tenant", "create", id.as_str(), "--name", "Again"], "exists"),
+        (vec!["tenant", "create", "platform", "--name", "P"], "reserved"),
+        (vec!["tenant", "create", "Not A Slug", "--name", "P"], "tenant id"),
+        (vec!["tenant", "suspend", "no-such-tenant"], "not found"),
+        (
+            vec!["key", "create", "--tenant", "no-such-tenant", "--name", "k"],
+            "not found",
+        ),
+        (
+            vec![
+                "key",
+                "create",
+                "--tenant",
+                id.as_str(),
+                "--name",
+                "k",
+                "--role",
+                "rep",
+            ],
+            "--user",
+        ),
+        (
+            vec!["key", "revoke", "not-a-key-id", "--tenant", id.as_str()],
+            "api_key",
+        ),
+    ] {
+        let r = run(&bad);
+        assert_eq!(r.code, 2, "{bad:?}: {} {}", r.stdout, r.stderr);
+        assert!(r.stderr.contains(says), "{bad:?}: {}", r.stderr);
+    }
+    let listed = run(&["tenant", "list"]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{id}\tactive\t")) && l.ends_with("\tCli Co")),
+        "{}",
+        listed.stdout
+    );
+    let rep = run(&[
+        "key",
+        "create",
+        "--tenant",
+        &id,
+        "--role",
+        "rep",
+        "--user",
+        "ana",
+        "--name",
+        "ana's phone",
+    ]);
+    assert_eq!(rep.code, 0, "{}", rep.stderr);
+    let rep: serde_json::Value = serde_json::from_str(&rep.stdout).unwrap();
+    let keys = run(&["key", "list", "--tenant", &id]);
+    assert_eq!(
+        keys.stdout.lines().count(),
+        3,
+        "header, admin, rep: {}",
+        keys.stdout
+    );
+    assert!(
+        !keys.stdout.contains(rep["key"].as_str().unwrap()),
+        "a list never shows a key"
+    );
+    let revoked = run(&["key", "revoke", rep["id"].as_str().unwrap(), "--tenant", &id]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    let op = run(&["key", "create", "--operator", "--name", "ops"]);
+    assert_eq!(op.code, 0, "{}", op.stderr);
+    let op_key = serde_json::from_str::<serde_json::Value>(&op.stdout).unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Under the running gateway: suspension shows at once, for the tenant's key only.
+    let data = tempfile::tempdir().unwrap();
+    let mut gateway_args: Vec<&str> = store_args.to_vec();
+    if !store_args.contains(&"--data-dir") {
+        gateway_args.extend(["--data-dir", data.path().to_str().unwrap()]);
+    }
+    let gw = start_binary(&gateway_args, envs);
+    let leads = format!("{}/v1/leads", gw.base);
+    assert_eq!(get_with_key(&leads, &admin).await, 200);
+    assert_eq!(
+        get_with_key(&leads, rep["key"].as_str().unwrap()).await,
+        401,
+        "revoked"
+    );
+    assert_eq!(
+        get_with_key(&format!("{}/v1/tenants/{id}", gw.base), &op_key).await,
+        200
+    );
+    let s = run(&["tenant", "suspend", &id]);
+    assert_eq!(
+        (s.code, s.stdout.trim()),
+        (0, format!("{id}\tsuspended").as_str()),
+        "{}",
+        s.stderr
+    );
+    assert_eq!(get_with_key(&leads, &admin).await, 403);
+    let r = run(&["tenant", "resume", &id]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(get_with_key(&leads, &admin).await, 200);
+    gw.interrupt_and_wait();
+}
+
+#[tokio::test]
+async fn when_the_cli_manages_tenants_and_keys_on_sqlite_should_act_on_the_gateways_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli_drives_tenants_and_keys(&["--data-dir", data.to_str().unwrap()], &[]).await;
+}
+
+#[tokio::test]
+async fn when_the_cli_manages_tenants_and_keys_on_dynamodb_should_act_on_the_gateways_store() {
+    let Ok(dynamo) = std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT") else {
+        panic!("LEADGATE_TEST_DYNAMODB_ENDPOINT must be set (scripts/test does this)");
+    };
+    let table = format!("cli-{}", uuid_like());
+    let envs = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    cli_drives_tenants_and_keys(
+        &[
+            "--store",
+            "dynamodb",
+            "--dynamodb-endpoint",
+            &dynamo,
+            "--table",
+            &table,
+        ],
+        &envs,
+    )
+    .await;
+    // A store that cannot be reached is a failure (1), not a refusal (2).
+    let r = leadgate(
+        &[
+            "--store",
+            "dynamodb",
+            "--dynamodb-endpoint",
+            "http://127.0.0.1:9",
+            "tenant",
+            "list",
+        ],
+        &envs,
+    );
+    assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+}

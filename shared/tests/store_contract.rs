@@ -1259,6 +1259,92 @@ async fn bulk_lookups(store: Arc<dyn LeadStore>) {
     assert_eq!(back.name, "Bulk 3");
 }
 
+/// The operator's tenant work on either store: create (seeded, with a first admin key that
+/// authenticates), the list paged in id order with each tenant once, suspend and resume (a
+/// suspended tenant is not active; its settings stay), and the platform id refused.
+async fn tenants_created_listed_suspended(store: Arc<dyn LeadStore>) {
+    use leadgate_core::services::tenants::NewTenant;
+    let prefix = common::tenant("op");
+    let ids: Vec<TenantId> = ["a", "b", "c"]
+        .iter()
+        .map(|s| TenantId::parse(&format!("{prefix}-{s}")).unwrap())
+        .collect();
+    for id in &ids {
+        let new = NewTenant::parse(id.as_str(), "  Op Co ").unwrap();
+        let (t, record, key) = tenants::create_tenant(&*store, &new, t0()).await.unwrap();
+        assert_eq!((t.name.as_str(), t.is_suspended()), ("Op Co", false));
+        let who = leadgate_core::services::api_keys::authenticate(&*store, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (&who.tenant, who.role),
+            (id, leadgate_core::domain::tenant::Role::Admin)
+        );
+        assert_eq!(record.tenant, *id);
+        assert_eq!(
+            sources::list_sources(&*store, id).await.unwrap().len(),
+            7,
+            "seeded"
+        );
+    }
+    let again = tenants::create_tenant(&*store, &NewTenant::parse(ids[0].as_str(), "X").unwrap(), t0()).await;
+    assert!(matches!(again, Err(ServiceError::AlreadyExists(_))), "{again:?}");
+    assert!(NewTenant::parse("platform", "P").is_err());
+    assert!(NewTenant::parse(ids[0].as_str(), "").is_err());
+    // Every page in id order; ours appear once each, in order (other tests add their own).
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = tenants::list_tenants(&*store, cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    assert_eq!(seen, sorted, "id order");
+    let ours: Vec<&TenantId> = seen.iter().filter(|t| ids.contains(t)).collect();
+    assert_eq!(ours, ids.iter().collect::<Vec<_>>());
+    // Suspend twice keeps the first time; the settings are untouched; resume serves again.
+    let mut settings = tenants::get_tenant(&*store, &ids[1])
+        .await
+        .unwrap()
+        .unwrap()
+        .settings;
+    settings.reps_see_own_leads_only = true;
+    tenants::update_settings(&*store, &ids[1], settings.clone())
+        .await
+        .unwrap();
+    let s = tenants::set_suspended(&*store, &ids[1], Some(t0()))
+        .await
+        .unwrap();
+    let s2 = tenants::set_suspended(&*store, &ids[1], Some(t0() + chrono::Duration::hours(1)))
+        .await
+        .unwrap();
+    assert_eq!(s2.suspended_at, s.suspended_at);
+    let err = tenants::active_tenant(&*store, &ids[1]).await;
+    assert!(matches!(err, Err(ServiceError::Forbidden(_))), "{err:?}");
+    assert!(
+        tenants::active_tenant(&*store, &ids[0]).await.is_ok(),
+        "others are served"
+    );
+    let r = tenants::set_suspended(&*store, &ids[1], None).await.unwrap();
+    assert!(!r.is_suspended());
+    let back = tenants::active_tenant(&*store, &ids[1]).await.unwrap();
+    assert_eq!(back.settings, settings);
+    let missing = tenants::active_tenant(&*store, &common::tenant("none")).await;
+    assert!(
+        matches!(missing, Err(ServiceError::NotFound { .. })),
+        "{missing:?}"
+    );
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1327,6 +1413,10 @@ macro_rules! contract {
             case!(
                 when_many_contacts_or_ids_are_looked_up_at_once_should_answer_as_one_by_one,
                 bulk_lookups
+            );
+            case!(
+                when_the_operator_creates_lists_and_suspends_tenants_should_hold,
+                tenants_created_listed_suspended
             );
         }
     };

@@ -1,6 +1,8 @@
 //! Authentication: an API key (`Authorization: Bearer lg_…`, looked up by its hash), or, behind
 //! API Gateway, the JWT authorizer's claims (`tenant` or `custom:tenant`, `sub`, and
-//! `groups`/`cognito:groups` containing `admin` for admins). The tenant must exist.
+//! `groups`/`cognito:groups` containing `admin` for admins). The tenant must exist and not
+//! be suspended. The platform operator's routes take an operator key (an API key of the
+//! platform partition) or a JWT in the `platform-operator` group, and nothing else does.
 
 use crate::ApiState;
 use crate::error::ApiError;
@@ -13,7 +15,7 @@ use lambda_http::request::RequestContext;
 use leadgate_core::domain::tenant::{Principal, Role};
 use leadgate_core::domain::{ApiKeyId, TenantId};
 use leadgate_core::secret::Secret;
-use leadgate_core::services::{api_keys, tenants};
+use leadgate_core::services::{ServiceError, api_keys, tenants};
 use std::collections::HashMap;
 
 /// JWT claims from the API Gateway HTTP API authorizer, when the request came through it.
@@ -58,6 +60,9 @@ fn principal_from_claims(claims: &HashMap<String, String>) -> Result<Principal, 
     Ok(Principal { tenant, user, role })
 }
 
+/// The JWT group that makes a platform operator behind API Gateway.
+pub const OPERATOR_GROUP: &str = "platform-operator";
+
 /// What authentication needs from a request, taken out before anything awaits.
 struct Credentials {
     claims: Option<HashMap<String, String>>,
@@ -99,9 +104,16 @@ pub async fn require_caller(State(state): State<ApiState>, mut req: Request, nex
     let creds = Credentials::of(&req);
     let caller = async {
         let (principal, key_id) = resolve(&state, creds).await?;
-        let tenant = tenants::get_tenant(&*state.store, &principal.tenant)
-            .await?
-            .ok_or(ApiError::Forbidden("the tenant does not exist"))?;
+        let tenant = match tenants::active_tenant(&*state.store, &principal.tenant).await {
+            Ok(t) => t,
+            Err(ServiceError::NotFound { .. }) if tenants::is_operator(&principal) => {
+                return Err(ApiError::Forbidden("an operator key works only on /v1/tenants"));
+            }
+            Err(ServiceError::NotFound { .. }) => {
+                return Err(ApiError::Forbidden("the tenant does not exist"));
+            }
+            Err(e) => return Err(e.into()),
+        };
         Ok::<_, ApiError>(Caller {
             principal,
             tenant,
@@ -144,5 +156,42 @@ mod tests {
             principal_from_claims(&none),
             Err(ApiError::Forbidden(_))
         ));
+    }
+}
+
+/// The platform operator, put in the request by `require_operator`.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    pub user: String,
+}
+
+async fn resolve_operator(state: &ApiState, creds: Credentials) -> Result<Operator, ApiError> {
+    const NOT_OPERATOR: ApiError =
+        ApiError::Forbidden("this needs a platform operator key or the platform-operator group");
+    if let Some(claims) = &creds.claims {
+        if !groups(claims).iter().any(|g| g == OPERATOR_GROUP) {
+            return Err(NOT_OPERATOR);
+        }
+        let user = claims
+            .get("sub")
+            .cloned()
+            .ok_or(ApiError::Forbidden("the token has no sub claim"))?;
+        return Ok(Operator { user });
+    }
+    let (principal, _) = resolve(state, creds).await?;
+    if !tenants::is_operator(&principal) {
+        return Err(NOT_OPERATOR);
+    }
+    Ok(Operator { user: principal.user })
+}
+
+pub async fn require_operator(State(state): State<ApiState>, mut req: Request, next: Next) -> Response {
+    let creds = Credentials::of(&req);
+    match resolve_operator(&state, creds).await {
+        Ok(op) => {
+            req.extensions_mut().insert(op);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
     }
 }

@@ -19,7 +19,7 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use routes::{activities, attachments, exports, imports, keys, leads, settings};
+use routes::{activities, attachments, exports, imports, keys, leads, settings, tenants};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -110,6 +110,16 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
 }
 
 /// Routes and the OpenAPI document that describes exactly them.
+/// The platform operator's routes (tenants), authenticated by `auth::require_operator`.
+fn operator_api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::new()
+        .routes(routes!(tenants::create_tenant, tenants::list_tenants))
+        .routes(routes!(tenants::get_tenant))
+        .routes(routes!(tenants::suspend_tenant))
+        .routes(routes!(tenants::resume_tenant))
+        .split_for_parts()
+}
+
 pub type ApiPart = (Router<ApiState>, utoipa::openapi::OpenApi);
 
 /// Serves API parts together: each route behind authentication, one OpenAPI document of all
@@ -117,6 +127,9 @@ pub type ApiPart = (Router<ApiState>, utoipa::openapi::OpenApi);
 pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
     let mut routes = Router::new();
     let mut doc = ApiDoc::openapi();
+    // The operator's routes are served wherever the API is, behind their own credential.
+    let (operator_routes, operator_doc) = operator_api();
+    doc.merge(operator_doc);
     for (r, d) in parts {
         routes = routes.merge(r);
         doc.merge(d);
@@ -128,8 +141,13 @@ pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
         state.clone(),
         auth::require_caller,
     ));
+    let operator_routes = operator_routes.route_layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_operator,
+    ));
     Router::new()
         .merge(routes)
+        .merge(operator_routes)
         .route(
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),

@@ -1387,3 +1387,134 @@ async fn when_working_the_list_should_filter_by_names_and_values_and_edit_in_bul
         other_tenant.body
     );
 }
+
+/// Tenants are the platform operator's: an operator key creates (with a first admin key shown
+/// once), lists, suspends and resumes them; no tenant key reaches those routes and an operator
+/// key reaches nothing else. A suspended tenant gets 403 on every route and keeps its data.
+#[tokio::test]
+async fn when_the_operator_manages_tenants_should_create_list_suspend_resume_and_no_one_else_may() {
+    let h = harness().await;
+    let (_, op) =
+        leadgate_core::services::tenants::create_operator_key(&*h.store, "ops", None, chrono::Utc::now())
+            .await
+            .unwrap();
+    let op = op.expose().to_owned();
+    let new = json!({"id": "initech", "name": "Initech"});
+    // Tenant credentials, none, and a wrong one.
+    for (key, status) in [
+        (h.acme_admin.as_str(), StatusCode::FORBIDDEN),
+        (h.acme_rep.as_str(), StatusCode::FORBIDDEN),
+        (h.globex_admin.as_str(), StatusCode::FORBIDDEN),
+        ("", StatusCode::UNAUTHORIZED),
+        (
+            "lg_not_a_key_at_all_000000000000000000000",
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        for (method, path) in [
+            (Method::POST, "/v1/tenants"),
+            (Method::GET, "/v1/tenants"),
+            (Method::GET, "/v1/tenants/acme"),
+            (Method::POST, "/v1/tenants/acme/suspend"),
+            (Method::POST, "/v1/tenants/acme/resume"),
+        ] {
+            let r = h.call(method.clone(), path, key, Some(new.clone())).await;
+            assert_eq!(r.status, status, "{method} {path} with {key:.6}: {}", r.body);
+        }
+    }
+    // The operator key opens no tenant's routes.
+    let r = h.call(Method::GET, "/v1/leads", &op, None).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+
+    let created = h.call(Method::POST, "/v1/tenants", &op, Some(new.clone())).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["tenant"]["status"], "active");
+    let initech_admin = created.body["admin_key"]["key"].as_str().unwrap().to_owned();
+    let sources = h
+        .call(Method::GET, "/v1/settings/sources", &initech_admin, None)
+        .await;
+    assert_eq!(sources.status, StatusCode::OK, "{}", sources.body);
+    assert!(
+        sources
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == "referral"),
+        "seeded sources"
+    );
+    let again = h.call(Method::POST, "/v1/tenants", &op, Some(new.clone())).await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    for bad in [
+        json!({"id": "platform", "name": "P"}),
+        json!({"id": "Bad Id", "name": "B"}),
+        json!({"id": "ok", "name": " "}),
+    ] {
+        let r = h.call(Method::POST, "/v1/tenants", &op, Some(bad.clone())).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
+    }
+    // The list, a page at a time.
+    let mut seen = Vec::new();
+    let mut path = "/v1/tenants?limit=1".to_owned();
+    loop {
+        let page = h.call(Method::GET, &path, &op, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        assert!(page.body["items"].as_array().unwrap().len() <= 1);
+        seen.extend(
+            page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/tenants?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["acme", "globex", "initech"]);
+    assert_eq!(
+        h.call(Method::GET, "/v1/tenants/nope", &op, None).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Suspended: every route of acme answers 403, for the admin and the rep; globex is served.
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(json!({"name": "Kept Kay", "email": "kay@acme.test", "source": "referral"})),
+        )
+        .await;
+    let lead_id = lead.body["id"].as_str().unwrap().to_owned();
+    let s = h.call(Method::POST, "/v1/tenants/acme/suspend", &op, None).await;
+    assert_eq!(s.status, StatusCode::OK, "{}", s.body);
+    assert_eq!(s.body["status"], "suspended");
+    for (method, template, body) in every_route() {
+        let path = template
+            .replace("{lead}", &lead_id)
+            .replace("{source}", "partner")
+            .replace("{field}", "budget")
+            .replace("{rep}", "ana")
+            .replace("{form}", "contact")
+            .replace("{key}", "01a2395a-f8db-76eb-b670-9045bf3ad973")
+            .replace("{profile}", "crm")
+            .replace("{job}", "01a2395a-f8db-76eb-b670-9045bf3ad973");
+        for key in [&h.acme_admin, &h.acme_rep] {
+            let r = h.call(method.clone(), &path, key, body.clone()).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {}", r.body);
+        }
+    }
+    let globex = h.call(Method::GET, "/v1/leads", &h.globex_admin, None).await;
+    assert_eq!(globex.status, StatusCode::OK);
+    let listed = h.call(Method::GET, "/v1/tenants/acme", &op, None).await;
+    assert_eq!(listed.body["status"], "suspended");
+    let r = h.call(Method::POST, "/v1/tenants/acme/resume", &op, None).await;
+    assert_eq!(r.body["status"], "active", "{}", r.body);
+    let back = h
+        .call(Method::GET, &format!("/v1/leads/{lead_id}"), &h.acme_admin, None)
+        .await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_eq!(back.body["name"], "Kept Kay", "the data stayed");
+}

@@ -18,7 +18,8 @@ use leadgate_core::domain::{Tenant, TenantId};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use leadgate_core::services::tenants::get_tenant;
+use leadgate_core::services::ServiceError;
+use leadgate_core::services::tenants::active_tenant;
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -52,7 +53,12 @@ pub(crate) fn no_endpoint() -> ApiError {
 /// The tenant named in a capture URL; unknown or malformed is a 404.
 pub(crate) async fn load_tenant(st: &CaptureState, raw: &str) -> Result<Tenant, ApiError> {
     let id = TenantId::parse(raw).map_err(|_| no_endpoint())?;
-    get_tenant(&*st.store, &id).await?.ok_or_else(no_endpoint)
+    match active_tenant(&*st.store, &id).await {
+        Ok(t) => Ok(t),
+        Err(ServiceError::NotFound { .. }) => Err(no_endpoint()),
+        // Suspended: 403, as on every other route; nothing is stored.
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The webhook routes, with the 64 KiB body limit of form posts (platform deliveries are

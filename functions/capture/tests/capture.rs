@@ -1072,3 +1072,70 @@ async fn when_a_platform_delivers_past_its_rate_should_answer_429_but_not_for_fo
     assert_eq!(statuses.get(&200).copied(), Some(limit), "{statuses:?}");
     assert_eq!(statuses.get(&429).copied(), Some(5), "{statuses:?}");
 }
+
+/// A suspended tenant captures nothing: forms and platform deliveries answer 403 (the
+/// platforms retry later) and no lead or submission is stored; resumed, it captures again.
+#[tokio::test]
+async fn when_the_tenant_is_suspended_should_answer_403_and_store_nothing() {
+    let e = env().await;
+    tenants::set_suspended(&*e.store, &e.tenant.id, Some(chrono::Utc::now()))
+        .await
+        .unwrap();
+    let form = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"name": "Sus Pended", "email": "sus@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 403);
+    let google = e
+        .http
+        .post(format!("{}/capture/acme/google", e.base))
+        .json(
+            &json!({"lead_id": "susp-1", "google_key": GOOGLE_KEY, "user_column_data": [
+            {"column_name": "User Email", "string_value": "g@example.com", "column_id": "EMAIL"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(google.status().as_u16(), 403);
+    let verify = e
+        .http
+        .get(format!(
+            "{}/capture/acme/meta?hub.mode=subscribe&hub.verify_token=meta-verify-token&hub.challenge=42",
+            e.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verify.status().as_u16(), 403);
+    // An unknown tenant is still the same 404 as ever.
+    let unknown = e
+        .http
+        .post(format!("{}/capture/nobody/forms/contact", e.base))
+        .json(&json!({"email": "x@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status().as_u16(), 404);
+    let submissions = e
+        .store
+        .list_records(&e.tenant.id, "submission", None, 100)
+        .await
+        .unwrap();
+    assert!(submissions.is_empty(), "{submissions:?}");
+    tenants::set_suspended(&*e.store, &e.tenant.id, None)
+        .await
+        .unwrap();
+    assert!(e.leads().await.is_empty(), "nothing was captured while suspended");
+    let form = e
+        .http
+        .post(e.form_url("contact"))
+        .json(&json!({"name": "Back Again", "email": "back@example.com"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status().as_u16(), 201);
+    assert_eq!(e.leads().await.len(), 1);
+}

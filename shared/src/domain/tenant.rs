@@ -56,6 +56,16 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     #[serde(default)]
     pub settings: TenantSettings,
+    /// Set while a platform operator has the tenant suspended: every route answers 403 and
+    /// nothing is captured, imported or exported; its data stays as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+impl Tenant {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -135,6 +135,8 @@ pub struct Versioned<T> {
 /// Record kinds, one per settings collection.
 pub mod kinds {
     pub const TENANT: &str = "tenant";
+    /// The operator's index of tenants, in the platform partition.
+    pub const TENANT_ENTRY: &str = "tenant_entry";
     pub const SOURCE: &str = "source";
     pub const CUSTOM_FIELD: &str = "custom_field";
     pub const REP: &str = "rep";

@@ -1,6 +1,7 @@
 //! API keys: create (the key is returned once), authenticate, list, revoke.
 
 use crate::domain::api_key::{ApiKeyRecord, KeyHash, display_prefix, generate_key};
+use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::domain::tenant::{Principal, Role};
 use crate::ports::store::{LeadStore, StoreError};
@@ -15,6 +16,29 @@ pub struct NewKey<'a> {
     pub name: &'a str,
 }
 
+impl NewKey<'_> {
+    /// A key's name is 1-80 characters and its user 1-128 (both trimmed): checked here for
+    /// the API and the CLI alike.
+    pub fn check(&self) -> Result<(), FieldErrors> {
+        let mut errs = FieldErrors::default();
+        if self.name.trim().is_empty() || self.name.chars().count() > 80 {
+            errs.push(FieldError::new(
+                "name",
+                "invalid_length",
+                "a key name is 1-80 characters",
+            ));
+        }
+        if self.user.trim().is_empty() || self.user.chars().count() > 128 {
+            errs.push(FieldError::new(
+                "user",
+                "invalid_length",
+                "user is 1-128 characters",
+            ));
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+}
+
 /// Stores the hash of `key` (a freshly generated one when `None`) and returns the record with
 /// the key itself, which is never stored.
 pub async fn create_api_key(
@@ -23,13 +47,14 @@ pub async fn create_api_key(
     key: Option<Secret>,
     now: DateTime<Utc>,
 ) -> Result<(ApiKeyRecord, Secret), ServiceError> {
+    new.check()?;
     let key = key.unwrap_or_else(generate_key);
     let record = ApiKeyRecord {
         id: ApiKeyId::new(),
         tenant: new.tenant.clone(),
-        user: new.user.to_owned(),
+        user: new.user.trim().to_owned(),
         role: new.role,
-        name: new.name.to_owned(),
+        name: new.name.trim().to_owned(),
         hash: KeyHash::of(&key),
         prefix: display_prefix(&key),
         created_at: now,

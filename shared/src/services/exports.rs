@@ -19,7 +19,6 @@ use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, list_typed, put_typed};
 use crate::services::ServiceError;
 use crate::services::leads::{list_visible_leads, load_context};
-use crate::services::tenants::get_tenant;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -325,9 +324,7 @@ async fn write_export(
     claim: &mut Claim<'_>,
     scratch: &Path,
 ) -> Result<Option<(u64, u64)>, ServiceError> {
-    let tenant = get_tenant(store, claim.tenant)
-        .await?
-        .ok_or(ServiceError::NotFound { what: "tenant" })?;
+    let tenant = crate::services::tenants::active_tenant(store, claim.tenant).await?;
     let ctx = load_context(store, &tenant).await?;
     let job = claim.job.clone();
     let columns = ExportColumns::resolve(&ctx, job.columns.as_deref())?;

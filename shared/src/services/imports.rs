@@ -28,7 +28,6 @@ use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, put_typed};
 use crate::services::ServiceError;
 use crate::services::import_profiles::options_for_drop;
-use crate::services::tenants::get_tenant;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -434,9 +433,7 @@ pub async fn import_object_with(
     let tenant_id = tenant_of(key).ok_or(ServiceError::NotFound {
         what: "tenant in the import key",
     })?;
-    let tenant = get_tenant(store, &tenant_id)
-        .await?
-        .ok_or(ServiceError::NotFound { what: "tenant" })?;
+    let tenant = crate::services::tenants::active_tenant(store, &tenant_id).await?;
     // A file uploaded for an import job runs with the job's options and reports to it; so
     // does a dropped file whose validated job was asked to run.
     let job = match job_of(store, &tenant_id, key).await? {

@@ -8,7 +8,6 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use leadgate_core::domain::api_key::ApiKeyRecord;
-use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::ids::ApiKeyId;
 use leadgate_core::domain::tenant::Role;
 use leadgate_core::services::api_keys::{self as svc, NewKey};
@@ -55,7 +54,7 @@ pub struct CreatedApiKey {
     pub key: String,
 }
 
-fn view(r: ApiKeyRecord) -> ApiKeyView {
+pub fn view(r: ApiKeyRecord) -> ApiKeyView {
     ApiKeyView {
         id: r.id.to_string(),
         name: r.name,
@@ -86,31 +85,13 @@ pub async fn create_key(
     ApiJson(new): ApiJson<NewApiKey>,
 ) -> ApiResult<(StatusCode, Json<CreatedApiKey>)> {
     caller.require_admin()?;
-    let mut errs = FieldErrors::default();
-    if new.name.trim().is_empty() || new.name.chars().count() > 80 {
-        errs.push(FieldError::new(
-            "name",
-            "invalid_length",
-            "a key name is 1-80 characters",
-        ));
-    }
-    if new.user.trim().is_empty() || new.user.chars().count() > 128 {
-        errs.push(FieldError::new(
-            "user",
-            "invalid_length",
-            "user is 1-128 characters",
-        ));
-    }
-    if !errs.is_empty() {
-        return Err(ApiError::Validation(errs));
-    }
     let (rec, key) = svc::create_api_key(
         &*st.store,
         NewKey {
             tenant: &caller.tenant.id,
-            user: new.user.trim(),
+            user: &new.user,
             role: new.role,
-            name: new.name.trim(),
+            name: &new.name,
         },
         None,
         st.clock.now(),

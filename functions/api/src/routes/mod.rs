@@ -7,6 +7,7 @@ pub mod imports;
 pub mod keys;
 pub mod leads;
 pub mod settings;
+pub mod tenants;
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, HeaderValue, header};
