@@ -9,6 +9,7 @@ mod folder_events;
 pub mod http;
 pub mod server;
 pub mod telemetry;
+mod uploads;
 
 use crate::config::GatewayConfig;
 use leadgate_core::adapters::{build_blobs, build_store};
@@ -66,6 +67,10 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         .as_ref()
         .and_then(|local| folder_events::watch_imports(local.root(), arrivals.clone()));
     tokio::spawn(leadgate_import::watch_folder(import_deps, poll, arrivals));
+    // And for attachments/: a file uploaded goes on its lead's timeline.
+    if let Some(local) = &local_blobs {
+        uploads::record_arrivals(local, store.clone(), std::sync::Arc::new(SystemClock));
+    }
     // And for exports/requests/: each request is written to exports/ once.
     tokio::spawn(leadgate_export::watch_folder(
         leadgate_export::ExportDeps {

@@ -456,6 +456,31 @@ async fn when_a_rep_uses_the_running_gateway_should_work_a_lead_and_upload_a_fil
         refused.map(|r| r.status().is_client_error()).unwrap_or(true),
         "an oversized second upload was taken"
     );
+    // The file arrived: it is on the timeline now, with its real size and type, once.
+    let mut entries = Vec::new();
+    for _ in 0..100 {
+        let (_, _, timeline) = send(&http, Method::GET, &format!("{lead_url}/activities"), &key, None).await;
+        entries = timeline["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "attachment")
+            .cloned()
+            .collect::<Vec<_>>();
+        if !entries.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (
+            &entries[0]["filename"],
+            &entries[0]["size"],
+            &entries[0]["content_type"]
+        ),
+        (&json!("brief.txt"), &json!(11), &json!("text/plain"))
+    );
     let (_, _, files) = send(&http, Method::GET, &format!("{lead_url}/attachments"), &key, None).await;
     assert_eq!(files[0]["filename"], "brief.txt");
     let att = files[0]["id"].as_str().unwrap();

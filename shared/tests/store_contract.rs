@@ -1345,6 +1345,112 @@ async fn tenants_created_listed_suspended(store: Arc<dyn LeadStore>) {
     );
 }
 
+/// An attachment goes on the timeline when it arrives, not when its upload URL is issued:
+/// with the real size and the announced type, once however often the bucket says so, and
+/// never for a key that was not announced for that lead.
+async fn attachment_arrives_once(store: Arc<dyn LeadStore>) {
+    use leadgate_core::ports::blob::BlobKey;
+    use leadgate_core::services::attachments::{
+        AnnouncedAttachment, Arrival, announce, arrived, attachments_prefix,
+    };
+    let t = common::tenant("att");
+    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Att", t0()).await.unwrap();
+    let lead = create(
+        &*store,
+        &new_lead(&t, "Ann Attach", Some("ann@att.example"), t0()),
+    )
+    .await;
+    let other = create(
+        &*store,
+        &new_lead(&t, "Otto Other", Some("otto@att.example"), t0()),
+    )
+    .await;
+    let rep = leadgate_core::domain::tenant::Principal {
+        tenant: t.clone(),
+        user: "ana".into(),
+        role: leadgate_core::domain::tenant::Role::Rep,
+    };
+    let id = "0123456789abcdef0123456789abcdef";
+    let announced = AnnouncedAttachment {
+        lead_id: lead.id,
+        filename: "Quote for Ann.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 9,
+        announced_by: None,
+        arrived_at: None,
+    };
+    announce(&*store, &tenant, &rep, &lead.id, id, announced)
+        .await
+        .unwrap();
+    let entries = |l: LeadId| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            store
+                .list_activities(&t, &l, None, 50)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter(|a| matches!(a.kind, ActivityKind::Attachment { .. }))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(entries(lead.id).await.is_empty(), "announced is not arrived");
+    let key = BlobKey::parse(&format!(
+        "{}{id}/Quote for Ann.pdf",
+        attachments_prefix(&t, &lead.id)
+    ))
+    .unwrap();
+    let clock = leadgate_core::ports::clock::SystemClock;
+    // Two deliveries at once, and one later: one entry.
+    let (a, b) = tokio::join!(
+        arrived(&*store, &clock, &key, 9),
+        arrived(&*store, &clock, &key, 9)
+    );
+    let mut got = [a.unwrap(), b.unwrap()];
+    got.sort_by_key(|x| format!("{x:?}"));
+    assert_eq!(got, [Arrival::AlreadyRecorded, Arrival::Recorded]);
+    assert_eq!(
+        arrived(&*store, &clock, &key, 9).await.unwrap(),
+        Arrival::AlreadyRecorded
+    );
+    let on = entries(lead.id).await;
+    assert_eq!(on.len(), 1);
+    match &on[0].kind {
+        ActivityKind::Attachment {
+            filename,
+            size,
+            content_type,
+            key: k,
+        } => {
+            assert_eq!(
+                (filename.as_str(), *size, content_type.as_deref()),
+                ("Quote for Ann.pdf", 9, Some("application/pdf"))
+            );
+            assert_eq!(k, key.as_str());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(on[0].actor, Actor::User { id: "ana".into() });
+    // The same id under another lead, a key nobody announced, and another prefix: nothing.
+    let moved = BlobKey::parse(&format!("{}{id}/x.pdf", attachments_prefix(&t, &other.id))).unwrap();
+    let unannounced = BlobKey::parse(&format!(
+        "{}fedcba9876543210fedcba9876543210/y.pdf",
+        attachments_prefix(&t, &lead.id)
+    ))
+    .unwrap();
+    let elsewhere = BlobKey::parse(&format!("imports/{t}/leads.csv")).unwrap();
+    for k in [moved, unannounced, elsewhere] {
+        assert_eq!(
+            arrived(&*store, &clock, &k, 1).await.unwrap(),
+            Arrival::Ignored,
+            "{k}"
+        );
+    }
+    assert!(entries(other.id).await.is_empty());
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1417,6 +1523,10 @@ macro_rules! contract {
             case!(
                 when_the_operator_creates_lists_and_suspends_tenants_should_hold,
                 tenants_created_listed_suspended
+            );
+            case!(
+                when_an_attachment_arrives_should_go_on_the_timeline_once,
+                attachment_arrives_once
             );
         }
     };

@@ -10,6 +10,7 @@ use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::attachments;
 pub use leadgate_core::services::imports::Continuation;
 use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation};
 use std::collections::HashMap;
@@ -34,7 +35,8 @@ pub use leadgate_core::services::imports::CONTINUE_PREFIX;
 pub const DEADLINE_MARGIN: Duration = Duration::from_secs(90);
 
 /// Handles an S3 ObjectCreated event: each `imports/…` object is imported once per version;
-/// each `imports-continue/…` marker goes on with a paused import. `deadline` is when the
+/// each `imports-continue/…` marker goes on with a paused import; each `attachments/…` object
+/// goes on its lead's timeline once. `deadline` is when the
 /// invocation ends: an import still running near it pauses at a checkpoint and leaves a
 /// marker for the next invocation. Errors are returned (so Lambda retries and then
 /// dead-letters the event); the per-object claim makes the retry safe.
@@ -53,6 +55,15 @@ pub async fn handle_s3_event(
             continue;
         };
         let raw_key = decode_s3_key(raw);
+        // An attachment uploaded to a lead: it goes on the lead's timeline, once.
+        if raw_key.starts_with("attachments/") {
+            let key = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
+            let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
+            attachments::arrived(&*deps.store, &*deps.clock, &key, size)
+                .await
+                .map_err(|e| format!("{key}: {e}"))?;
+            continue;
+        }
         let (key, etag) = if raw_key.starts_with(CONTINUE_PREFIX) {
             let marker = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
             let c = read_continuation(&*deps.blobs, &marker).await?;

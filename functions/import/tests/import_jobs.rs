@@ -83,6 +83,20 @@ async fn env() -> Env {
 }
 
 impl Env {
+    /// One API call with the admin key: status and JSON body.
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates an import job, uploads `file` to its URL, runs one folder scan (which must
     /// import it) and returns the job as the API then shows it.
     async fn import_through_job(&self, job: Value, file: impl Into<reqwest::Body>) -> Value {
@@ -486,4 +500,47 @@ async fn when_a_file_is_dropped_into_the_folder_should_list_it_as_a_job() {
     assert_eq!(undone["status"], "undone");
     assert_eq!(undone["undo"]["deleted"], 0);
     assert_eq!(undo(path).await.unwrap().status(), 409);
+}
+
+/// On AWS an uploaded attachment reaches the lead's timeline through the bucket's
+/// ObjectCreated event: the handler records it with the event's size, once per delivery.
+#[tokio::test]
+async fn when_the_bucket_reports_an_attachment_should_put_it_on_the_timeline_once() {
+    let e = env().await;
+    let (status, lead) = e
+        .call(
+            reqwest::Method::POST,
+            "/v1/leads",
+            Some(json!({"name": "Ada Attach", "email": "ada@attach.example", "source": "referral"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    let id = lead["id"].as_str().unwrap();
+    let (status, up) = e
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            Some(json!({"filename": "spec.pdf", "content_type": "application/pdf", "size": 2048})),
+        )
+        .await;
+    assert_eq!(status, 201, "{up}");
+    let key = format!("attachments/acme/{id}/{}/spec.pdf", up["id"].as_str().unwrap());
+    let mut event = s3_event_for(&key, "etag-1");
+    event.records[0].s3.object.size = Some(2048);
+    handle_s3_event(&e.deps, event.clone(), None).await.unwrap();
+    handle_s3_event(&e.deps, event, None).await.unwrap();
+    let (_, timeline) = e
+        .call(reqwest::Method::GET, &format!("/v1/leads/{id}/activities"), None)
+        .await;
+    let files: Vec<&Value> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "attachment")
+        .collect();
+    assert_eq!(files.len(), 1, "{timeline}");
+    assert_eq!(
+        (&files[0]["size"], &files[0]["content_type"]),
+        (&json!(2048), &json!("application/pdf"))
+    );
 }

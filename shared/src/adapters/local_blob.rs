@@ -40,6 +40,9 @@ const KEY_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
 #[derive(Debug, Clone)]
 pub struct LocalBlobStore {
     cfg: LocalBlobConfig,
+    /// Where an object uploaded through a presigned URL is announced: the stand-in for the
+    /// bucket's ObjectCreated notification (`notify_uploads`).
+    uploads: Arc<std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<BlobMeta>>>,
 }
 
 fn io(e: std::io::Error) -> BlobError {
@@ -72,7 +75,16 @@ pub fn etag_of(m: &std::fs::Metadata) -> String {
 impl LocalBlobStore {
     pub fn open(cfg: LocalBlobConfig) -> Result<Self, BlobError> {
         std::fs::create_dir_all(cfg.root.join(TMP_DIR)).map_err(io)?;
-        Ok(Self { cfg })
+        Ok(Self {
+            cfg,
+            uploads: Default::default(),
+        })
+    }
+
+    /// Sends every object uploaded through a presigned URL from now on, once it is stored,
+    /// as S3 sends ObjectCreated. Set once; a later call is ignored.
+    pub fn notify_uploads(&self, to: tokio::sync::mpsc::UnboundedSender<BlobMeta>) {
+        let _ = self.uploads.set(to);
     }
 
     pub fn root(&self) -> &Path {
@@ -343,7 +355,13 @@ async fn serve_put(
     }
     .await;
     match result {
-        Ok(Ok(meta)) => (StatusCode::OK, [(header::ETAG, format!("\"{}\"", meta.etag))]).into_response(),
+        Ok(Ok(meta)) => {
+            let etag = format!("\"{}\"", meta.etag);
+            if let Some(to) = store.uploads.get() {
+                let _ = to.send(meta);
+            }
+            (StatusCode::OK, [(header::ETAG, etag)]).into_response()
+        }
         Ok(Err(status)) => (status, "the upload does not match its URL's terms").into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "local blob write failed");

@@ -60,10 +60,13 @@ pub enum ActivityKind {
     TaskCompleted {
         task_id: ActivityId,
     },
+    /// A file that arrived in the bucket, with its real size and the type it was uploaded as.
     Attachment {
         key: String,
         filename: String,
         size: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_type: Option<String>,
     },
     Assigned {
         from: Option<RepId>,

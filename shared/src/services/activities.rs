@@ -240,37 +240,3 @@ pub async fn list_activities(
     }
     Ok(store.list_activities(&tenant.id, lead_id, cursor, limit).await?)
 }
-
-/// A file attached to a lead: its bucket key, the name people see, and its size.
-#[derive(Debug, Clone)]
-pub struct AttachmentRef {
-    pub key: String,
-    pub filename: String,
-    pub size: u64,
-}
-
-/// Records an attachment on the timeline.
-pub async fn record_attachment(
-    store: &dyn LeadStore,
-    clock: &dyn Clock,
-    tenant: &Tenant,
-    principal: &Principal,
-    lead_id: &LeadId,
-    file: AttachmentRef,
-) -> Result<(), ServiceError> {
-    let kind = ActivityKind::Attachment {
-        key: file.key,
-        filename: file.filename,
-        size: file.size,
-    };
-    let a = Activity::new(
-        tenant.id.clone(),
-        *lead_id,
-        clock.now(),
-        Actor::User {
-            id: principal.user.clone(),
-        },
-        kind,
-    );
-    Ok(store.append_activity(&a).await?)
-}

@@ -608,10 +608,7 @@ pub async fn count_visible_leads(
     }
 }
 
-/// Where a lead's attachments live in the bucket (`attachments/{tenant}/{lead}/…`).
-pub fn attachments_prefix(tenant: &TenantId, lead: &LeadId) -> String {
-    format!("attachments/{tenant}/{lead}/")
-}
+pub use crate::services::attachments::attachments_prefix;
 
 /// Deletes a lead, its timeline and its attachments. Deleting is for admins (a rep's mistake
 /// must not erase a lead for everyone). The files go after the lead: a failure there leaves

@@ -3,6 +3,7 @@
 
 pub mod activities;
 pub mod api_keys;
+pub mod attachments;
 pub mod bulk_edit;
 pub mod capture;
 pub mod conversion;

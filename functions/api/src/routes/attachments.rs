@@ -1,5 +1,6 @@
 //! Attachments: a presigned upload URL, the list of uploaded files, and a presigned download.
-//! Files live under `attachments/{tenant}/{lead}/{attachment}/{filename}` in the bucket.
+//! Files live under `attachments/{tenant}/{lead}/{attachment}/{filename}` in the bucket; a
+//! file goes on the timeline when it arrives (`services::attachments`).
 
 use super::lead_id;
 use crate::ApiState;
@@ -11,9 +12,9 @@ use axum::http::StatusCode;
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::filename::check_filename;
 use leadgate_core::ports::blob::{BlobKey, ServeAs, UploadTerms};
-use leadgate_core::ports::store::{Expect, kinds};
-use leadgate_core::services::activities::{AttachmentRef, record_attachment};
-use leadgate_core::services::leads::{attachments_prefix, get_visible_lead};
+use leadgate_core::ports::store::kinds;
+use leadgate_core::services::attachments::{AnnouncedAttachment, announce, attachments_prefix};
+use leadgate_core::services::leads::get_visible_lead;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -123,20 +124,25 @@ pub async fn create_attachment(
             FieldError::new("filename", "invalid_filename", "the filename cannot be stored").into(),
         )
     })?;
-    // The type the upload is bound to is the one the download is served as.
-    let announced = serde_json::json!({
-        "lead_id": lead.id.to_string(), "filename": filename, "content_type": new.content_type, "size": new.size,
-    });
-    st.store
-        .put_record(
-            &caller.tenant.id,
-            kinds::ATTACHMENT,
-            &att,
-            &announced,
-            Expect::Absent,
-        )
-        .await
-        .map_err(leadgate_core::services::ServiceError::from)?;
+    // The type the upload is bound to is the one the download is served as; the timeline
+    // entry is written when the file arrives (services::attachments::arrived).
+    let announced = AnnouncedAttachment {
+        lead_id: lead.id,
+        filename: filename.clone(),
+        content_type: new.content_type.clone(),
+        size: new.size,
+        announced_by: None,
+        arrived_at: None,
+    };
+    announce(
+        &*st.store,
+        &caller.tenant,
+        &caller.principal,
+        &lead.id,
+        &att,
+        announced,
+    )
+    .await?;
     let terms = UploadTerms {
         content_type: Some(&new.content_type),
         exact_size: Some(new.size),
@@ -147,20 +153,6 @@ pub async fn create_attachment(
         .presign_put(&key, URL_TTL, terms)
         .await
         .map_err(ApiError::internal)?;
-    let file = AttachmentRef {
-        key: key.to_string(),
-        filename,
-        size: new.size,
-    };
-    record_attachment(
-        &*st.store,
-        &*st.clock,
-        &caller.tenant,
-        &caller.principal,
-        &lead.id,
-        file,
-    )
-    .await?;
     Ok((
         StatusCode::CREATED,
         Json(AttachmentUpload {
