@@ -75,3 +75,33 @@ async fn when_events_arrive_through_api_gateway_should_serve_each_route_family()
     assert_eq!(status, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
 }
+
+/// Behind API Gateway the operator is a JWT in the `platform-operator` group: it creates a
+/// tenant, whose own tokens then work; a tenant admin's token is refused on the route.
+#[tokio::test]
+async fn when_an_operator_token_arrives_through_api_gateway_should_create_a_tenant() {
+    let h = harness().await;
+    let (status, body) = run(
+        &h,
+        "api-create-tenant-operator-jwt.json",
+        &[("groups", "admin"), ("tenant_id", "initech")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, body) = run(
+        &h,
+        "api-create-tenant-operator-jwt.json",
+        &[("groups", "platform-operator"), ("tenant_id", "initech")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["tenant"]["id"], "initech");
+    assert!(body["admin_key"]["key"].as_str().unwrap().starts_with("lg_"));
+    let created = leadgate_core::services::tenants::get_tenant(
+        &*h.store,
+        &leadgate_core::domain::TenantId::parse("initech").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(created.map(|t| t.name), Some("Initech".to_owned()));
+}
