@@ -99,7 +99,7 @@ pub struct GatewayConfig {
     pub folder_poll_secs: u64,
     /// Local development only: let Meta and LinkedIn base URLs point at any http(s) host (a
     /// fake platform on this machine). Without it only the platforms' own HTTPS hosts are called.
-    #[arg(long, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]
+    #[arg(long, global = true, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]
     pub allow_any_platform_host: bool,
     /// On first start, use this as the admin API key instead of generating one (for scripts).
     #[arg(skip = std::env::var("LEADGATE_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new))]

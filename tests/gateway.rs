@@ -1173,6 +1173,31 @@ async fn cli_drives_tenants_and_keys(store_args: &[&str], envs: &[(&str, &str)])
         get_with_key(&format!("{}/v1/tenants/{id}", gw.base), &op_key).await,
         200
     );
+    // A capture that fails (a form post with neither email nor phone) is replayed from the
+    // CLI: still failing, it is listed and the exit code says so; an unknown id is refused.
+    let http = reqwest::Client::new();
+    let form = serde_json::json!({"key": "contact", "name": "Contact", "source": "website-form"});
+    let put = http
+        .put(format!("{}/v1/settings/capture-forms/contact", gw.base))
+        .bearer_auth(&admin)
+        .json(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let posted = http
+        .post(format!("{}/capture/{id}/forms/contact", gw.base))
+        .json(&serde_json::json!({"Full Name": "No Contact"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_client_error(), "{}", posted.status());
+    let replayed = run(&["captures", "replay", "--failed", "--tenant", &id]);
+    assert_eq!(replayed.code, 1, "{} {}", replayed.stdout, replayed.stderr);
+    assert_eq!(replayed.stdout.lines().count(), 1, "{}", replayed.stdout);
+    assert!(replayed.stdout.contains("\tfailed\t"), "{}", replayed.stdout);
+    let unknown = run(&["captures", "replay", "no-such-capture", "--tenant", &id]);
+    assert_eq!(unknown.code, 2, "{}", unknown.stderr);
     let s = run(&["tenant", "suspend", &id]);
     assert_eq!(
         (s.code, s.stdout.trim()),
@@ -1230,4 +1255,134 @@ async fn when_the_cli_manages_tenants_and_keys_on_dynamodb_should_act_on_the_gat
         &envs,
     );
     assert_eq!(r.code, 1, "{} {}", r.stdout, r.stderr);
+}
+
+/// `leadgate import` and `leadgate export` as a user runs them, on one backend's store and
+/// bucket flags: a spreadsheet another program wrote (title rows, ragged cells) is refused
+/// whole by default (exit 2, nothing saved), imported under `--mode valid-rows` with plain
+/// progress lines on a non-terminal, then exported to CSV and XLSX files.
+async fn cli_imports_and_exports(args: &[&str], envs: &[(&str, &str)]) {
+    let id = format!("io-{}", uuid_like());
+    let run = |rest: &[&str]| {
+        let all: Vec<&str> = args.iter().chain(rest).copied().collect();
+        leadgate(&all, envs)
+    };
+    assert_eq!(run(&["tenant", "create", &id, "--name", "Io"]).code, 0);
+    let sheet = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/shared/tests/fixtures/title_ragged.xlsx"
+    );
+    let refused = run(&["import", sheet, "--tenant", &id]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    let job: serde_json::Value = serde_json::from_str(&refused.stdout).unwrap();
+    assert_eq!(
+        (job["status"].as_str(), job["report"]["created"].as_u64()),
+        (Some("rejected"), Some(0))
+    );
+    let done = run(&["import", sheet, "--tenant", &id, "--mode", "valid-rows"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let job: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(
+        (job["status"].as_str(), job["report"]["created"].as_u64()),
+        (Some("completed"), Some(2))
+    );
+    assert!(
+        done.stderr
+            .lines()
+            .any(|l| l.starts_with("import ") && l.ends_with(" completed")),
+        "plain progress lines: {}",
+        done.stderr
+    );
+    for (bad, says) in [
+        (
+            vec!["import", sheet, "--tenant", id.as_str(), "--profile", "nope"],
+            "no import profile",
+        ),
+        (
+            vec!["import", "/no/such/file.csv", "--tenant", id.as_str()],
+            "cannot read",
+        ),
+        (vec!["import", sheet, "--tenant", "no-such-tenant"], "not found"),
+    ] {
+        let r = run(&bad);
+        assert_eq!(r.code, 2, "{bad:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{bad:?}: {}", r.stderr);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("new.csv");
+    let out = run(&[
+        "export",
+        "status=new",
+        "--tenant",
+        &id,
+        "-o",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 3, "header and two leads: {text}");
+    assert!(text.contains("ana@acme.example"), "{text}");
+    let xlsx = dir.path().join("all.xlsx");
+    let out = run(&["export", "--tenant", &id, "-o", xlsx.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        std::fs::read(&xlsx).unwrap().starts_with(b"PK"),
+        "an XLSX is a zip"
+    );
+    let bad = run(&["export", "bogus=1", "--tenant", &id, "-o", csv.to_str().unwrap()]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("bogus"), "{}", bad.stderr);
+    // Suspended: neither imports nor exports run.
+    assert_eq!(run(&["tenant", "suspend", &id]).code, 0);
+    let r = run(&["export", "--tenant", &id, "-o", csv.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("suspended"), "{}", r.stderr);
+}
+
+#[tokio::test]
+async fn when_the_cli_imports_and_exports_on_sqlite_and_a_folder_should_report_and_write_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli_imports_and_exports(&["--data-dir", data.to_str().unwrap()], &[]).await;
+}
+
+#[tokio::test]
+async fn when_the_cli_imports_and_exports_on_dynamodb_and_s3_should_report_and_write_files() {
+    let (Ok(dynamo), Ok(s3)) = (
+        std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT"),
+        std::env::var("LEADGATE_TEST_S3_ENDPOINT"),
+    ) else {
+        panic!(
+            "LEADGATE_TEST_DYNAMODB_ENDPOINT and LEADGATE_TEST_S3_ENDPOINT must be set (scripts/test does this)"
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("cli-io-{}", uuid_like());
+    let bucket = format!("cli-io-{}", uuid_like());
+    let data = dir.path().to_str().unwrap();
+    cli_imports_and_exports(
+        &[
+            "--data-dir",
+            data,
+            "--store",
+            "dynamodb",
+            "--dynamodb-endpoint",
+            &dynamo,
+            "--table",
+            &table,
+            "--blobs",
+            "s3",
+            "--s3-endpoint",
+            &s3,
+            "--bucket",
+            &bucket,
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    )
+    .await;
 }

@@ -5,7 +5,11 @@
 //! Exit codes say what happened: 0 done, 2 the input was rejected (a bad flag, an unknown
 //! tenant or key, an id that is taken), 1 a failure (the store could not be reached).
 
+pub mod captures;
+pub mod export;
+pub mod import;
 pub mod key;
+mod progress;
 pub mod tenant;
 
 use crate::GatewayError;
@@ -40,6 +44,13 @@ pub enum Command {
     /// API keys of a tenant (`--tenant`) or of the platform operator (`--operator`).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Imports a CSV/Excel file into a tenant, with progress, and prints the job's report.
+    Import(import::ImportArgs),
+    /// Exports a tenant's leads (filtered as the list is) to a CSV or XLSX file, with progress.
+    Export(export::ExportArgs),
+    /// Failed captures: replay them.
+    #[command(subcommand)]
+    Captures(captures::CapturesCommand),
 }
 
 /// Why a subcommand stopped, and so its exit code.
@@ -93,6 +104,27 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
+/// The store, the bucket and a scratch folder, as the gateway opens them.
+pub struct Opened {
+    pub store: Arc<dyn LeadStore>,
+    pub blobs: Arc<dyn leadgate_core::ports::blob::BlobStore>,
+    pub scratch: std::path::PathBuf,
+}
+
+async fn open_all(config: &GatewayConfig) -> Result<Opened, CliError> {
+    // No listener: a local bucket's presigned links are not made here.
+    let settings = config.resolve(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let store = open_store(config).await?;
+    let (blobs, _) = leadgate_core::adapters::build_blobs(&settings.blobs)
+        .await
+        .map_err(|e| CliError::Failed(format!("could not open the bucket: {}", error_chain(&e))))?;
+    Ok(Opened {
+        store,
+        blobs,
+        scratch: settings.data_dir.join("tmp"),
+    })
+}
+
 async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn LeadStore>, CliError> {
     let store_config = config.store_config()?;
     build_store(&store_config)
@@ -110,6 +142,26 @@ pub async fn main(cli: Cli) -> ExitCode {
         },
         Command::Key(c) => match open_store(&cli.config).await {
             Ok(store) => key::run(&*store, c, &mut std::io::stdout()).await,
+            Err(e) => Err(e),
+        },
+        Command::Import(args) => match open_all(&cli.config).await {
+            Ok(opened) => import::run(opened, args, &mut std::io::stdout()).await,
+            Err(e) => Err(e),
+        },
+        Command::Export(args) => match open_all(&cli.config).await {
+            Ok(opened) => export::run(opened, args, &mut std::io::stdout()).await,
+            Err(e) => Err(e),
+        },
+        Command::Captures(c) => match open_store(&cli.config).await {
+            Ok(store) => {
+                captures::run(
+                    &*store,
+                    c,
+                    cli.config.allow_any_platform_host,
+                    &mut std::io::stdout(),
+                )
+                .await
+            }
             Err(e) => Err(e),
         },
     };

@@ -55,6 +55,7 @@ pub struct ExportJob {
     pub role: Role,
     /// Where the file goes in the bucket.
     pub key: String,
+    /// The rows written: so far while `running` (every 5,000), all of them once `completed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rows: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,7 +94,8 @@ fn export_query(
     Ok(q)
 }
 
-fn request_key(tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
+/// The request object that starts an export job: `exports/requests/{tenant}/{job}.json`.
+pub fn request_key(tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
     Ok(BlobKey::parse(&format!("{REQUEST_PREFIX}{tenant}/{id}.json"))?)
 }
 
@@ -227,9 +229,14 @@ impl Claim<'_> {
         }
     }
 
-    async fn renew(&mut self) -> Result<bool, ServiceError> {
+    /// Extends the lease, and says how many rows are written so far (the job's progress).
+    async fn renew(&mut self, rows_so_far: u64) -> Result<bool, ServiceError> {
         let until = self.clock.now() + LEASE;
-        self.write(|j| j.lease_until = Some(until)).await
+        self.write(|j| {
+            j.lease_until = Some(until);
+            j.rows = Some(rows_so_far);
+        })
+        .await
     }
 }
 
@@ -346,7 +353,7 @@ async fn write_export(
             let rows = page.items.iter().map(|l| columns.cells(l, &ctx)).collect();
             writer.write_rows(rows).await?;
             pages += 1;
-            if pages.is_multiple_of(RENEW_EVERY) && !claim.renew().await? {
+            if pages.is_multiple_of(RENEW_EVERY) && !claim.renew(writer.rows()).await? {
                 return Ok(false);
             }
             match page.next_cursor {

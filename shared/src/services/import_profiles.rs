@@ -67,6 +67,33 @@ pub async fn get_profile(
         })
 }
 
+/// The options a new import job runs with: those given, or a saved profile's, not both;
+/// neither is the defaults. For the API's `POST /v1/imports` and `leadgate import` alike.
+pub async fn options_or_profile(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    options: Option<crate::import::ImportOptions>,
+    profile: Option<&str>,
+) -> Result<crate::import::ImportOptions, ServiceError> {
+    use crate::domain::error::FieldError;
+    match (options, profile) {
+        (Some(_), Some(_)) => {
+            Err(FieldError::new("profile", "conflict", "give `options` or a `profile`, not both").into())
+        }
+        (Some(o), None) => Ok(o),
+        (None, Some(name)) => match find_profile(store, tenant, name).await? {
+            Some(p) => Ok(p.options),
+            None => Err(FieldError::new(
+                "profile",
+                "unknown_profile",
+                format!("no import profile '{name}'"),
+            )
+            .into()),
+        },
+        (None, None) => Ok(Default::default()),
+    }
+}
+
 async fn find_profile(
     store: &dyn LeadStore,
     tenant: &Tenant,

@@ -7,7 +7,6 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use leadgate_core::domain::error::FieldError;
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::template::{template_columns, template_csv, template_xlsx};
 use leadgate_core::ports::blob::{BlobKey, UploadTerms};
@@ -52,27 +51,9 @@ pub async fn create_job(
     ApiJson(new): ApiJson<NewImportJob>,
 ) -> ApiResult<(StatusCode, Json<CreatedImportJob>)> {
     caller.require_admin()?;
-    let options = match (new.options, new.profile) {
-        (Some(_), Some(_)) => {
-            return Err(
-                FieldError::new("profile", "conflict", "give `options` or a `profile`, not both").into(),
-            );
-        }
-        (Some(o), None) => o,
-        (None, Some(name)) => {
-            import_profiles::get_profile(&*st.store, &caller.tenant, &name)
-                .await
-                .map_err(|_| {
-                    FieldError::new(
-                        "profile",
-                        "unknown_profile",
-                        format!("no import profile '{name}'"),
-                    )
-                })?
-                .options
-        }
-        (None, None) => ImportOptions::default(),
-    };
+    let options =
+        import_profiles::options_or_profile(&*st.store, &caller.tenant, new.options, new.profile.as_deref())
+            .await?;
     let job = svc::create_import_job(
         &*st.store,
         &caller.tenant,
