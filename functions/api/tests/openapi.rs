@@ -55,6 +55,11 @@ const EXPECTED: &[&str] = &[
     "PUT /v1/settings/import-profiles/{name}",
     "PUT /v1/settings/pipeline-stages",
     "PUT /v1/settings/reps/{id}",
+    "GET /v1/tenants",
+    "GET /v1/tenants/{id}",
+    "POST /v1/tenants",
+    "POST /v1/tenants/{id}/resume",
+    "POST /v1/tenants/{id}/suspend",
 ];
 
 #[tokio::test]
