@@ -209,12 +209,55 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/imports/{job}", None),
         (Method::POST, "/v1/imports/{job}/run", Some(json!({}))),
         (Method::DELETE, "/v1/imports/{job}", None),
+        (Method::GET, "/v1/imports", None),
+        (Method::POST, "/v1/imports", Some(json!({"filename": "x.csv"}))),
+        (Method::GET, "/v1/leads/count", None),
+        (
+            Method::POST,
+            "/v1/leads/bulk",
+            Some(json!({"lead_ids": ["{lead}"], "action": {"type": "add_tags", "tags": ["hacked"]}})),
+        ),
+        (
+            Method::POST,
+            "/v1/leads/bulk",
+            Some(
+                json!({"filter": {"source": "partner"}, "action": {"type": "set_status", "status": "contacted"}}),
+            ),
+        ),
+        (Method::GET, "/v1/exports", None),
+        (Method::POST, "/v1/exports", Some(json!({"format": "csv"}))),
+        (Method::GET, "/v1/tenants", None),
+        (Method::GET, "/v1/tenants/acme", None),
+        (Method::POST, "/v1/tenants/acme/suspend", None),
+        (
+            Method::POST,
+            "/v1/tenants",
+            Some(json!({"id": "evil", "name": "Evil"})),
+        ),
     ]
+}
+
+/// `every_route` with its placeholders filled in; `{lead}` also inside bodies.
+fn filled(template: &str, body: &Option<Value>, ids: &[(&str, &str)]) -> (String, Option<Value>) {
+    let fill = |t: &str| ids.iter().fold(t.to_owned(), |acc, (k, v)| acc.replace(k, v));
+    (
+        fill(template),
+        body.as_ref()
+            .map(|b| serde_json::from_str(&fill(&b.to_string())).unwrap()),
+    )
 }
 
 #[tokio::test]
 async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() {
-    let h = harness().await;
+    tenant_probe(harness().await).await;
+}
+
+#[tokio::test]
+async fn when_another_tenant_probes_every_route_on_dynamodb_should_see_and_change_nothing() {
+    tenant_probe(common::harness_on(common::dynamo_store().await).await).await;
+}
+
+async fn tenant_probe(h: common::Harness) {
     let admin = h.acme_admin.clone();
     let lead = h
         .call(
@@ -268,16 +311,18 @@ async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() 
         .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
         .await;
 
+    let ids = [
+        ("{lead}", lead_id.as_str()),
+        ("{source}", "partner"),
+        ("{field}", "budget"),
+        ("{rep}", "ana"),
+        ("{form}", "contact"),
+        ("{key}", acme_key_id.as_str()),
+        ("{profile}", "crm"),
+        ("{job}", job_id.as_str()),
+    ];
     for (method, template, body) in every_route() {
-        let path = template
-            .replace("{lead}", &lead_id)
-            .replace("{source}", "partner")
-            .replace("{field}", "budget")
-            .replace("{rep}", "ana")
-            .replace("{form}", "contact")
-            .replace("{key}", &acme_key_id)
-            .replace("{profile}", "crm")
-            .replace("{job}", &job_id);
+        let (path, body) = filled(template, &body, &ids);
         let r = h.call(method.clone(), &path, &h.globex_admin, body).await;
         let text = r.body.to_string();
         assert!(
@@ -301,6 +346,13 @@ async fn when_another_tenant_probes_every_route_should_see_and_change_nothing() 
         .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
         .await;
     assert_eq!(after.body, before.body, "acme's lead is untouched");
+    let evil = leadgate_core::services::tenants::get_tenant(
+        &*h.store,
+        &leadgate_core::domain::TenantId::parse("evil").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(evil.is_none(), "no tenant key creates tenants");
     let profile = h
         .call(Method::GET, "/v1/settings/import-profiles/crm", &admin, None)
         .await;
@@ -1402,7 +1454,15 @@ async fn when_working_the_list_should_filter_by_names_and_values_and_edit_in_bul
 /// key reaches nothing else. A suspended tenant gets 403 on every route and keeps its data.
 #[tokio::test]
 async fn when_the_operator_manages_tenants_should_create_list_suspend_resume_and_no_one_else_may() {
-    let h = harness().await;
+    operator_probe(harness().await).await;
+}
+
+#[tokio::test]
+async fn when_the_operator_manages_tenants_on_dynamodb_should_hold_the_same() {
+    operator_probe(common::harness_on(common::dynamo_store().await).await).await;
+}
+
+async fn operator_probe(h: common::Harness) {
     let (_, op) =
         leadgate_core::services::tenants::create_operator_key(&*h.store, "ops", None, chrono::Utc::now())
             .await
@@ -1500,16 +1560,18 @@ async fn when_the_operator_manages_tenants_should_create_list_suspend_resume_and
     let s = h.call(Method::POST, "/v1/tenants/acme/suspend", &op, None).await;
     assert_eq!(s.status, StatusCode::OK, "{}", s.body);
     assert_eq!(s.body["status"], "suspended");
+    let ids = [
+        ("{lead}", lead_id.as_str()),
+        ("{source}", "partner"),
+        ("{field}", "budget"),
+        ("{rep}", "ana"),
+        ("{form}", "contact"),
+        ("{key}", "01a2395a-f8db-76eb-b670-9045bf3ad973"),
+        ("{profile}", "crm"),
+        ("{job}", "01a2395a-f8db-76eb-b670-9045bf3ad973"),
+    ];
     for (method, template, body) in every_route() {
-        let path = template
-            .replace("{lead}", &lead_id)
-            .replace("{source}", "partner")
-            .replace("{field}", "budget")
-            .replace("{rep}", "ana")
-            .replace("{form}", "contact")
-            .replace("{key}", "01a2395a-f8db-76eb-b670-9045bf3ad973")
-            .replace("{profile}", "crm")
-            .replace("{job}", "01a2395a-f8db-76eb-b670-9045bf3ad973");
+        let (path, body) = filled(template, &body, &ids);
         for key in [&h.acme_admin, &h.acme_rep] {
             let r = h.call(method.clone(), &path, key, body.clone()).await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}: {}", r.body);
@@ -1526,4 +1588,192 @@ async fn when_the_operator_manages_tenants_should_create_list_suspend_resume_and
         .await;
     assert_eq!(back.status, StatusCode::OK, "{}", back.body);
     assert_eq!(back.body["name"], "Kept Kay", "the data stayed");
+}
+
+/// Roles hold on every route: a rep limited to their own leads, probing every operation
+/// against another rep's lead and the admin's settings, reads nothing of it and changes
+/// nothing; what is for admins answers 403, a lead they may not see 404.
+#[tokio::test]
+async fn when_a_rep_probes_every_route_should_reach_only_what_reps_may() {
+    role_probe(harness().await).await;
+}
+
+#[tokio::test]
+async fn when_a_rep_probes_every_route_on_dynamodb_should_reach_only_what_reps_may() {
+    role_probe(common::harness_on(common::dynamo_store().await).await).await;
+}
+
+/// What a rep may not do at all, whoever's data it is.
+fn admin_only(method: &Method, template: &str) -> bool {
+    let settings_write = template.starts_with("/v1/settings/") && *method != Method::GET;
+    settings_write
+        || template.starts_with("/v1/settings/api-keys")
+        || template.starts_with("/v1/settings/import-profiles")
+        || template.starts_with("/v1/settings/capture-forms")
+        || template.starts_with("/v1/imports")
+        || template.starts_with("/v1/tenants")
+        || (*method == Method::DELETE && template == "/v1/leads/{lead}")
+}
+
+async fn role_probe(h: common::Harness) {
+    let admin = h.acme_admin.clone();
+    let bo = h
+        .call(
+            Method::PUT,
+            "/v1/settings/reps/bo",
+            &admin,
+            Some(json!({"name": "Bo", "weight": 1, "active": true})),
+        )
+        .await;
+    assert_eq!(bo.status, StatusCode::OK, "{}", bo.body);
+    let lead = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &admin,
+            Some(json!({"name": "Secret Sam", "email": "sam@acme.test", "source": "partner", "owner": "bo"})),
+        )
+        .await;
+    let lead_id = lead.body["id"].as_str().unwrap().to_owned();
+    h.call(
+        Method::POST,
+        &format!("/v1/leads/{lead_id}/activities"),
+        &admin,
+        Some(json!({"type": "note", "body": "private"})),
+    )
+    .await;
+    for (path, body) in [
+        (
+            "/v1/settings/custom-fields/budget",
+            json!({"key": "budget", "label": "Budget", "type": "number"}),
+        ),
+        (
+            "/v1/settings/capture-forms/contact",
+            json!({"key": "contact", "name": "C", "source": "website-form"}),
+        ),
+        (
+            "/v1/settings/import-profiles/crm",
+            json!({"name": "crm", "options": {"columns": {"private notes": "ignore"}}}),
+        ),
+    ] {
+        let r = h.call(Method::PUT, path, &admin, Some(body)).await;
+        assert!(r.status.is_success(), "{path}: {}", r.body);
+    }
+    let job = h
+        .call(
+            Method::POST,
+            "/v1/imports",
+            &admin,
+            Some(json!({"filename": "private.csv"})),
+        )
+        .await;
+    let job_id = job.body["job"]["id"].as_str().unwrap().to_owned();
+    let keys = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
+    let key_id = keys.body[0]["id"].as_str().unwrap().to_owned();
+    let r = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &admin,
+            Some(json!({"reps_see_own_leads_only": true})),
+        )
+        .await;
+    assert_eq!(r.body["reps_see_own_leads_only"], true);
+    let before = h
+        .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
+        .await;
+    let settings_before: Vec<Value> = {
+        let mut v = Vec::new();
+        for p in [
+            "/v1/settings/sources",
+            "/v1/settings/custom-fields",
+            "/v1/settings/reps",
+            "/v1/settings/pipeline-stages",
+            "/v1/settings/tenant",
+            "/v1/settings/capture-forms/contact",
+            "/v1/settings/import-profiles/crm",
+        ] {
+            v.push(h.call(Method::GET, p, &admin, None).await.body);
+        }
+        v
+    };
+
+    let ids = [
+        ("{lead}", lead_id.as_str()),
+        ("{source}", "partner"),
+        ("{field}", "budget"),
+        ("{rep}", "bo"),
+        ("{form}", "contact"),
+        ("{key}", key_id.as_str()),
+        ("{profile}", "crm"),
+        ("{job}", job_id.as_str()),
+    ];
+    for (method, template, body) in every_route() {
+        let (path, body) = filled(template, &body, &ids);
+        let r = h.call(method.clone(), &path, &h.acme_rep, body).await;
+        let text = r.body.to_string();
+        assert!(
+            !text.contains("Secret Sam") && !text.contains("sam@acme.test") && !text.contains("private"),
+            "{method} {path} leaked: {text}"
+        );
+        if admin_only(&method, template) {
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} is for admins: {text}"
+            );
+        } else if template.contains("{lead}") {
+            assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {path}: {text}");
+        } else {
+            assert!(
+                r.status != StatusCode::FORBIDDEN,
+                "{method} {path} is open to reps: {text}"
+            );
+        }
+        if template == "/v1/leads/count" {
+            // What ana counts is what ana can list (the lead she made above, maybe), never bo's.
+            let listed = h
+                .call(Method::GET, "/v1/leads?limit=200", &h.acme_rep, None)
+                .await;
+            assert_eq!(
+                r.body["count"].as_u64(),
+                Some(listed.body["items"].as_array().unwrap().len() as u64)
+            );
+            assert!(!listed.body.to_string().contains(&lead_id));
+        }
+    }
+    let after = h
+        .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
+        .await;
+    assert_eq!(after.body, before.body, "bo's lead is untouched");
+    let mut settings_after = Vec::new();
+    for p in [
+        "/v1/settings/sources",
+        "/v1/settings/custom-fields",
+        "/v1/settings/reps",
+        "/v1/settings/pipeline-stages",
+        "/v1/settings/tenant",
+        "/v1/settings/capture-forms/contact",
+        "/v1/settings/import-profiles/crm",
+    ] {
+        settings_after.push(h.call(Method::GET, p, &admin, None).await.body);
+    }
+    assert_eq!(settings_after, settings_before, "no setting changed");
+    let job = h
+        .call(Method::GET, &format!("/v1/imports/{job_id}"), &admin, None)
+        .await;
+    assert_eq!(job.body["status"], "awaiting_upload");
+    let keys_after = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
+    assert!(
+        keys_after
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k.get("revoked_at").is_none())
+    );
+    assert!(
+        keys_after.body.as_array().unwrap().len() == keys.body.as_array().unwrap().len(),
+        "no key was made"
+    );
 }

@@ -72,8 +72,29 @@ pub async fn key(
 pub const FIXTURE_KEY: &str = "lg_fixture_admin_key_for_lambda_events_0001";
 
 pub async fn harness() -> Harness {
+    harness_on(Arc::new(SqliteStore::in_memory().unwrap())).await
+}
+
+/// A fresh table on DynamoDB Local (scripts/test starts it and sets the endpoint).
+pub async fn dynamo_store() -> Arc<dyn LeadStore> {
+    let endpoint = std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("LEADGATE_TEST_DYNAMODB_ENDPOINT must be set (scripts/test does this)");
+    let config = leadgate_core::config::StoreConfig::Dynamo(leadgate_core::config::DynamoConfig {
+        table: format!("api-{}", uuid::Uuid::now_v7().simple()),
+        endpoint: Some(endpoint),
+        region: Some("us-east-1".into()),
+        shards: 4,
+    });
+    leadgate_core::adapters::build_store(&config)
+        .await
+        .expect("a table on DynamoDB Local")
+}
+
+/// The harness on a given store: the probes run on both.
+pub async fn harness_on(store: Arc<dyn LeadStore>) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn LeadStore> = Arc::new(SqliteStore::in_memory().unwrap());
     let blobs: Arc<dyn leadgate_core::ports::blob::BlobStore> = Arc::new(
         LocalBlobStore::open(LocalBlobConfig {
             root: dir.path().join("bucket"),
