@@ -16,6 +16,9 @@ SCHEMATHESIS_REQUIREMENTS="schemathesis==4.32.5"
 MOTO_VENV="$LEADGATE_CACHE/venv-moto"
 TOOLS_VENV="$LEADGATE_CACHE/venv-tools"
 SCHEMATHESIS_VENV="$LEADGATE_CACHE/venv-schemathesis"
+# cargo-deny from crates.io, built once into the cache (about 2 minutes on 2 cores).
+CARGO_DENY_VERSION="0.20.2"
+CARGO_DENY="$LEADGATE_CACHE/cargo-deny-$CARGO_DENY_VERSION/bin/cargo-deny"
 SERVICE_LOGS="$(mktemp -d "${TMPDIR:-/tmp}/leadgate-services.XXXXXX")"
 SERVICE_PIDS=()
 
@@ -157,4 +160,12 @@ stop_services() {
   done
   SERVICE_PIDS=()
   rm -rf "$SERVICE_LOGS"
+}
+
+# install_cargo_deny: the pinned cargo-deny, built into the cache when missing.
+install_cargo_deny() {
+  if [ -x "$CARGO_DENY" ]; then return; fi
+  log "building cargo-deny $CARGO_DENY_VERSION into the cache"
+  cargo install --quiet --locked --root "$LEADGATE_CACHE/cargo-deny-$CARGO_DENY_VERSION" \
+    "cargo-deny@$CARGO_DENY_VERSION"
 }
