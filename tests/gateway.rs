@@ -1338,6 +1338,9 @@ async fn cli_imports_and_exports(args: &[&str], envs: &[(&str, &str)]) {
     let r = run(&["export", "--tenant", &id, "-o", csv.to_str().unwrap()]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("suspended"), "{}", r.stderr);
+    let r = run(&["import", sheet, "--tenant", &id, "--mode", "valid-rows"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("suspended"), "{}", r.stderr);
 }
 
 #[tokio::test]

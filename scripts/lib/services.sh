@@ -85,7 +85,7 @@ run_schemathesis() {
   SERVICE_PIDS+=("$pid")
   wait_for gateway "$pid" "http://127.0.0.1:$port/healthz"
   # The tenant's routes with the tenant's admin key; the operator's (/v1/tenants) with the
-  # operator key, each run checking that the other credential is refused on its routes.
+  # operator key. That each credential is refused on the other's routes is the API tests' job.
   "$SCHEMATHESIS_VENV/bin/st" --config-file "$ROOT/scripts/schemathesis.toml" run \
     "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
     -H "Authorization: Bearer $(cat "$data/admin-key.txt")" --exclude-path-regex '^/v1/tenants' \

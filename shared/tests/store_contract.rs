@@ -1449,6 +1449,23 @@ async fn attachment_arrives_once(store: Arc<dyn LeadStore>) {
         );
     }
     assert!(entries(other.id).await.is_empty());
+    // Suspended: a file arriving on a URL issued before is kept off the timeline.
+    let late = "00112233445566778899aabbccddeeff";
+    let announced = AnnouncedAttachment {
+        lead_id: lead.id,
+        filename: "late.pdf".into(),
+        content_type: "application/pdf".into(),
+        size: 3,
+        announced_by: None,
+        arrived_at: None,
+    };
+    announce(&*store, &tenant, &rep, &lead.id, late, announced)
+        .await
+        .unwrap();
+    tenants::set_suspended(&*store, &t, Some(t0())).await.unwrap();
+    let key = BlobKey::parse(&format!("{}{late}/late.pdf", attachments_prefix(&t, &lead.id))).unwrap();
+    assert_eq!(arrived(&*store, &clock, &key, 3).await.unwrap(), Arrival::Ignored);
+    assert_eq!(entries(lead.id).await.len(), 1, "only the first file");
 }
 
 macro_rules! contract {

@@ -80,6 +80,11 @@ pub async fn run(
         }
         ids
     } else {
+        // Every id is checked before any is replayed: an unknown one refuses the command
+        // with nothing changed.
+        for id in &args.ids {
+            capture::get_submission(store, &tenant, id).await?;
+        }
         args.ids
     };
     let mut still_failed = 0usize;

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
@@ -120,10 +120,15 @@ pub async fn run(opened: super::Opened, args: ExportArgs, out: &mut dyn Write) -
     let mut progress = Progress::new(format!("export {}", job.id));
     progress.update("writing", 0, Some(total));
     let request = exports::request_key(&tenant.id, &job.id)?;
-    let mut run = Some({
+    let spawn_run = || {
         let (store, blobs, clock) = (store.clone(), blobs.clone(), clock.clone());
+        let (request, scratch) = (request.clone(), scratch.clone());
         tokio::spawn(async move { exports::run_export(&*store, &*blobs, &*clock, &request, &scratch).await })
-    });
+    };
+    // As for imports: follow whoever runs it, and try again every few seconds in case that
+    // run died (its lease runs out, or a failed attempt put the job back to pending).
+    let mut run = Some(spawn_run());
+    let mut last_try = Instant::now();
     let job = loop {
         if let Some(handle) = run.as_mut().filter(|h| h.is_finished()) {
             match handle.await {
@@ -134,8 +139,13 @@ pub async fn run(opened: super::Opened, args: ExportArgs, out: &mut dyn Write) -
             run = None;
         }
         let job = exports::get_export_job(&*store, &principal, &job.id).await?;
-        if matches!(job.status, ExportStatus::Completed | ExportStatus::Failed) && run.is_none() {
+        let finished = matches!(job.status, ExportStatus::Completed | ExportStatus::Failed);
+        if finished && run.is_none() {
             break job;
+        }
+        if run.is_none() && !finished && last_try.elapsed() >= Duration::from_secs(5) {
+            run = Some(spawn_run());
+            last_try = Instant::now();
         }
         progress.update("writing", job.rows.unwrap_or(0), Some(total));
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -18,7 +18,7 @@ use leadgate_core::services::{ServiceError, import_profiles, tenants};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -60,6 +60,9 @@ pub struct ImportArgs {
 
 /// The bucket reads the file in parts of this size (S3's multipart floor is 5 MiB).
 const PART: usize = 8 * 1024 * 1024;
+
+/// How often a job someone else runs is tried again (its lease may have run out).
+const RETRY_EVERY: Duration = Duration::from_secs(5);
 
 async fn upload(blobs: &dyn BlobStore, key: &BlobKey, file: &Path) -> Result<BlobMeta, CliError> {
     let mut f = tokio::fs::File::open(file)
@@ -132,14 +135,17 @@ pub async fn run(opened: super::Opened, args: ImportArgs, out: &mut dyn Write) -
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| CliError::Rejected(format!("{} is not a file", args.file.display())))?;
+    // The file must be readable before a job is made for it.
+    std::fs::File::open(&args.file)
+        .map_err(|e| CliError::Rejected(format!("cannot read {}: {e}", args.file.display())))?;
     let job = imports::create_import_job(&*store, &tenant, "cli", &filename, options, clock.now()).await?;
     let key = BlobKey::parse(&job.key).map_err(ServiceError::from)?;
     let mut progress = Progress::new(format!("import {}", job.id));
     progress.update("uploading", 0, None);
     let meta = upload(&*blobs, &key, &args.file).await?;
-    let run = {
+    let spawn_run = || {
         let (store, blobs, clock) = (store.clone(), blobs.clone(), clock.clone());
-        let (key, etag) = (key.clone(), meta.etag.clone());
+        let (key, etag, scratch) = (key.clone(), meta.etag.clone(), scratch.clone());
         tokio::spawn(async move {
             imports::import_object(
                 &*store,
@@ -154,8 +160,10 @@ pub async fn run(opened: super::Opened, args: ImportArgs, out: &mut dyn Write) -
             .await
         })
     };
-    // Follow the job's progress until it is finished, whoever runs it.
-    let mut run = Some(run);
+    // Follow the job until it is finished, whoever runs it. A run elsewhere that dies leaves
+    // its lease to run out: this run is tried again every few seconds and takes over then.
+    let mut run = Some(spawn_run());
+    let mut last_try = Instant::now();
     let job = loop {
         if let Some(handle) = run.as_mut().filter(|h| h.is_finished()) {
             match handle.await {
@@ -169,6 +177,10 @@ pub async fn run(opened: super::Opened, args: ImportArgs, out: &mut dyn Write) -
             imports::get_import_job(&*store, &*blobs, &tenant.id, &job.id, clock.now()).await?;
         if finished(job.status) && run.is_none() {
             break job;
+        }
+        if run.is_none() && !finished(job.status) && last_try.elapsed() >= RETRY_EVERY {
+            run = Some(spawn_run());
+            last_try = Instant::now();
         }
         if let Some(p) = &job.progress {
             progress.update(phase_name(p.phase), p.rows_done, p.rows_total);

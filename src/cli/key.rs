@@ -37,10 +37,10 @@ pub enum KeyCommand {
         #[arg(long)]
         name: String,
         /// A tenant key's role.
-        #[arg(long, value_enum, default_value = "admin")]
+        #[arg(long, value_enum, default_value = "admin", conflicts_with = "operator")]
         role: RoleArg,
         /// The user it acts as; for a rep key, the rep id. Default: "admin".
-        #[arg(long)]
+        #[arg(long, conflicts_with = "operator")]
         user: Option<String>,
     },
     /// Lists keys: id, role, user, prefix, created, revoked, name (tab-separated).

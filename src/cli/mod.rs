@@ -75,9 +75,12 @@ impl CliError {
 impl From<ServiceError> for CliError {
     fn from(e: ServiceError) -> Self {
         match e {
-            ServiceError::Store(_) | ServiceError::Blob(_) | ServiceError::Export(_) => {
-                CliError::Failed(error_chain(&e))
-            }
+            // The store or the bucket failed, or kept changing under the command: trying
+            // again may work, so it is not the input's fault.
+            ServiceError::Store(_)
+            | ServiceError::Blob(_)
+            | ServiceError::Export(_)
+            | ServiceError::VersionConflict => CliError::Failed(error_chain(&e)),
             other => CliError::Rejected(other.to_string()),
         }
     }
@@ -135,7 +138,10 @@ async fn open_store(config: &GatewayConfig) -> Result<Arc<dyn LeadStore>, CliErr
 /// Runs the command line: the gateway, or one admin subcommand.
 pub async fn main(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => crate::run(cli.config).await.map_err(CliError::from),
+        // The gateway exits 1 on any failure to start, as it always has.
+        Command::Serve => crate::run(cli.config)
+            .await
+            .map_err(|e| CliError::Failed(error_chain(&e))),
         Command::Tenant(c) => match open_store(&cli.config).await {
             Ok(store) => tenant::run(&*store, c, &mut std::io::stdout()).await,
             Err(e) => Err(e),

@@ -53,13 +53,18 @@ pub async fn run(store: &dyn LeadStore, command: TenantCommand, out: &mut dyn Wr
             loop {
                 let page = tenants::list_tenants(store, cursor.as_deref(), tenants::MAX_TENANT_PAGE).await?;
                 for t in &page.items {
+                    // A name is free text: a tab or line break in it would break the columns.
+                    let name: String = t
+                        .name
+                        .chars()
+                        .map(|c| if c.is_control() { ' ' } else { c })
+                        .collect();
                     writeln!(
                         out,
-                        "{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{name}",
                         t.id,
                         status(t),
-                        t.created_at.to_rfc3339(),
-                        t.name
+                        t.created_at.to_rfc3339()
                     )
                     .map_err(out_err)?;
                 }

@@ -92,6 +92,18 @@ async fn when_an_operator_token_arrives_through_api_gateway_should_create_a_tena
     let req = lambda_http::request::from_str(&as_admin).unwrap();
     let res = tower::ServiceExt::oneshot(h.app.clone(), req).await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // A tenant claim naming the platform's own partition reaches no tenant route.
+    let path = format!(
+        "{}/../../events/api-list-leads-jwt.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let as_platform = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("\"custom:tenant\": \"acme\"", "\"custom:tenant\": \"platform\"");
+    assert!(as_platform.contains("\"platform\""));
+    let req = lambda_http::request::from_str(&as_platform).unwrap();
+    let res = tower::ServiceExt::oneshot(h.app.clone(), req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let (status, body) = run(&h, "api-create-tenant-operator-jwt.json", &[]).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["tenant"]["id"], "initech");

@@ -40,6 +40,9 @@ pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<Ex
             .map_err(|e| format!("{key}: {e}"))?;
         match &run {
             ExportRun::InProgress => return Err(format!("{key}: an export of this job is in progress")),
+            // Failed, so the event is retried and then kept in the dead-letter queue, from
+            // which it can be sent again once the tenant is resumed.
+            ExportRun::Suspended => return Err(format!("{key}: the tenant is suspended")),
             ExportRun::NotAJob => tracing::warn!(%key, "export request names no job; ignored"),
             ExportRun::Done(_) | ExportRun::AlreadyHandled => {}
         }
@@ -72,7 +75,13 @@ pub async fn scan_once(deps: &ExportDeps) -> Result<usize, String> {
         for meta in &page.items {
             match run_export(&*deps.store, &*deps.blobs, &*deps.clock, &meta.key, &deps.scratch).await {
                 Ok(ExportRun::Done(_)) => done += 1,
-                Ok(ExportRun::AlreadyHandled | ExportRun::InProgress | ExportRun::NotAJob) => {}
+                // A suspended tenant's request stays; a later scan runs it once resumed.
+                Ok(
+                    ExportRun::AlreadyHandled
+                    | ExportRun::InProgress
+                    | ExportRun::NotAJob
+                    | ExportRun::Suspended,
+                ) => {}
                 // Retried at the next scan, until the job's attempts run out.
                 Err(e) => tracing::warn!(error = %e, "export failed"),
             }

@@ -277,3 +277,49 @@ async fn when_s3_reports_an_export_request_should_write_it_once() {
     let again = handle_s3_event(&e.deps, event).await.unwrap();
     assert_eq!(again, vec![ExportRun::AlreadyHandled]);
 }
+
+/// A suspended tenant's export waits: the scan leaves its request and spends no attempt, and
+/// runs it once the tenant is resumed.
+#[tokio::test]
+async fn when_the_tenant_is_suspended_should_leave_the_export_waiting() {
+    use reqwest::Method;
+    let e = env().await;
+    e.lead("Sue Spend", "sue@x.example", None).await;
+    let (code, job) = e
+        .call(
+            Method::POST,
+            "/v1/exports",
+            &e.admin,
+            Some(json!({"format": "csv"})),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let tenant = leadgate_core::domain::TenantId::parse("acme").unwrap();
+    tenants::set_suspended(&*e.deps.store, &tenant, Some(chrono::Utc::now()))
+        .await
+        .unwrap();
+    for _ in 0..4 {
+        assert_eq!(scan_once(&e.deps).await.unwrap(), 0);
+    }
+    tenants::set_suspended(&*e.deps.store, &tenant, None)
+        .await
+        .unwrap();
+    let (_, waiting) = e
+        .call(Method::GET, &format!("/v1/exports/{id}"), &e.admin, None)
+        .await;
+    assert_eq!(
+        (waiting["status"].as_str(), waiting["attempts"].as_u64()),
+        (Some("pending"), Some(0)),
+        "{waiting}"
+    );
+    assert_eq!(scan_once(&e.deps).await.unwrap(), 1);
+    let (_, done) = e
+        .call(Method::GET, &format!("/v1/exports/{id}"), &e.admin, None)
+        .await;
+    assert_eq!(
+        (done["status"].as_str(), done["rows"].as_u64()),
+        (Some("completed"), Some(1)),
+        "{done}"
+    );
+}

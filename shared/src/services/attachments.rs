@@ -90,6 +90,12 @@ pub async fn arrived(
     let Some((tenant, lead_id, id)) = parse_attachment_key(key) else {
         return Ok(Arrival::Ignored);
     };
+    // A suspended tenant's data stays as it is: a file uploaded on a URL issued before the
+    // suspension is kept in the bucket (and listed), not put on the timeline.
+    if let Err(ServiceError::Forbidden(_)) = crate::services::tenants::active_tenant(store, &tenant).await {
+        tracing::warn!(%tenant, "an attachment arrived for a suspended tenant; not on the timeline");
+        return Ok(Arrival::Ignored);
+    }
     for _ in 0..5 {
         let Some(record) = get_typed::<AnnouncedAttachment>(store, &tenant, kinds::ATTACHMENT, &id).await?
         else {

@@ -193,6 +193,9 @@ pub enum ExportRun {
     InProgress,
     /// The key names no job (a stray object, or a job of another tenant's key).
     NotAJob,
+    /// The tenant is suspended: the job waits, untouched (no attempt spent), until it is
+    /// resumed and the request is seen again.
+    Suspended,
 }
 
 /// The claim a run holds: the job as last written and its version.
@@ -264,6 +267,11 @@ pub async fn run_export(
             return Ok(ExportRun::InProgress);
         }
         ExportStatus::Running | ExportStatus::Pending => {}
+    }
+    // Checked before the claim: a suspended tenant's job must not spend its attempts.
+    if let Err(ServiceError::Forbidden(_)) = crate::services::tenants::active_tenant(store, &tenant_id).await
+    {
+        return Ok(ExportRun::Suspended);
     }
     let mut claim = Claim {
         store,

@@ -3,9 +3,10 @@
 //!
 //! A tenant's record lives in the tenant's own partition under a fixed id, so a request reads
 //! only its own tenant. The operator's list is an index of entries in the platform partition
-//! (`PLATFORM`, a slug no tenant may take): one small entry per tenant, written after the
-//! tenant record and re-written by every `ensure_tenant`, so a crash in between is mended by
-//! the next start or create. Operator keys are API keys in the platform partition.
+//! (`PLATFORM`, a slug no tenant may take): one small entry per tenant, written before the
+//! tenant record (the list skips an entry whose record never came) and re-written by every
+//! `ensure_tenant`. A create that stopped before the first admin key is finished by the next
+//! create of the same id. Operator keys are API keys in the platform partition.
 
 use crate::domain::api_key::ApiKeyRecord;
 use crate::domain::error::FieldError;
@@ -114,6 +115,12 @@ impl NewTenant {
                 "invalid_length",
                 "a tenant name is 1-120 characters",
             ));
+        } else if name.chars().any(char::is_control) {
+            errs.push(FieldError::new(
+                "name",
+                "invalid_characters",
+                "a tenant name has no control characters",
+            ));
         }
         match id {
             Some(id) if errs.is_empty() => Ok(Self {
@@ -126,14 +133,16 @@ impl NewTenant {
 }
 
 /// Creates a tenant with its seeded sources and its first admin key, which is returned once.
-/// An id that is taken is a conflict (its index entry is mended on the way).
+/// An id that is taken is a conflict (its index entry is mended on the way), unless the tenant
+/// has no key at all: then an earlier create stopped short, and this one makes the key.
 pub async fn create_tenant(
     store: &dyn LeadStore,
     new: &NewTenant,
     now: DateTime<Utc>,
 ) -> Result<(Tenant, ApiKeyRecord, Secret), ServiceError> {
     let (tenant, created) = ensure_tenant(store, &new.id, &new.name, now).await?;
-    if !created {
+    // A tenant without any key is a create that stopped before its key: this one finishes it.
+    if !created && !store.list_api_keys(&tenant.id).await?.is_empty() {
         return Err(ServiceError::AlreadyExists(format!(
             "a tenant with id '{}' exists",
             new.id
@@ -231,7 +240,9 @@ pub async fn ensure_tenant(
         index_tenant(store, id).await?;
         return Ok((t, false));
     }
-    // Sources first: if we crash between the two writes, the next call finishes the job.
+    // Sources, then the operator's index entry, then the record: a crash in between leaves
+    // nothing a request can use (no record) and the next call finishes the job. The entry of
+    // a tenant whose record never came is skipped by the list.
     for s in seeded_sources() {
         match put_typed(store, id, kinds::SOURCE, s.id.as_str(), &s, Expect::Absent).await {
             Ok(_) | Err(StoreError::Conflict { .. }) => {}
@@ -245,7 +256,8 @@ pub async fn ensure_tenant(
         settings: TenantSettings::default(),
         suspended_at: None,
     };
-    let outcome = match put_typed(
+    index_tenant(store, id).await?;
+    match put_typed(
         store,
         id,
         kinds::TENANT,
@@ -255,17 +267,15 @@ pub async fn ensure_tenant(
     )
     .await
     {
-        Ok(_) => (tenant, true),
+        Ok(_) => Ok((tenant, true)),
         Err(StoreError::Conflict { .. }) => {
             let t = get_tenant(store, id)
                 .await?
                 .ok_or(ServiceError::NotFound { what: "tenant" })?;
-            (t, false)
+            Ok((t, false))
         }
-        Err(e) => return Err(e.into()),
-    };
-    index_tenant(store, id).await?;
-    Ok(outcome)
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Registers a platform operator key (a fresh one when `key` is `None`); returned once.
