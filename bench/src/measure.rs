@@ -55,6 +55,7 @@ fn context() -> LeadContext {
         custom_fields: vec![],
         reps: vec![],
         unqualified: Default::default(),
+        overdue_cutoff: Default::default(),
     }
 }
 

@@ -203,6 +203,7 @@ proptest! {
             custom_fields: vec![],
             reps: vec![],
             unqualified: Default::default(),
+            overdue_cutoff: Default::default(),
         };
         let input = LeadInput {
             name,

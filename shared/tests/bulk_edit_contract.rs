@@ -43,6 +43,7 @@ async fn fixture(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStore>) -> Fixtur
             name: name.into(),
             weight: 1,
             active: true,
+            available: true,
         };
         reps::put_rep(&*store, &id, rep).await.unwrap();
     }

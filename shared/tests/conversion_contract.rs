@@ -41,6 +41,7 @@ async fn fixture(store: Arc<dyn LeadStore>) -> Fixture {
             name: "Ana".into(),
             weight: 1,
             active: true,
+            available: true,
         },
     )
     .await
@@ -505,6 +506,7 @@ async fn reps_see_own_prospects_and_deals(store: Arc<dyn LeadStore>) {
             name: "Ben".into(),
             weight: 1,
             active: true,
+            available: true,
         },
     )
     .await
@@ -677,6 +679,7 @@ async fn deals_are_edited_at_their_version(store: Arc<dyn LeadStore>) {
         name: "Ben".into(),
         weight: 1,
         active: true,
+        available: true,
     };
     reps::put_rep(&*f.store, &f.tenant.id, ben_rep).await.unwrap();
     patch_deal(

@@ -90,6 +90,7 @@ impl Env {
                     name: r.to_uppercase(),
                     weight: 1,
                     active: true,
+                    available: true,
                 },
             )
             .await

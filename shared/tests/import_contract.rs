@@ -293,6 +293,7 @@ async fn modes_and_duplicates(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
             name: id.into(),
             weight: 1,
             active: true,
+            available: true,
         };
         leadgate_core::services::reps::put_rep(&*e.store, &e.tenant.id, rep)
             .await
@@ -927,6 +928,7 @@ async fn hubspot_mapping(e: &Env) -> ImportOptions {
         name: "Ana Ruiz".into(),
         weight: 1,
         active: true,
+        available: true,
     };
     reps::put_rep(&*e.store, &e.tenant.id, ana).await.unwrap();
     let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
@@ -1632,6 +1634,7 @@ async fn known_exports_import(store: Arc<dyn LeadStore>, blobs: Arc<dyn BlobStor
         name: "Ana".into(),
         weight: 1,
         active: true,
+        available: true,
     };
     reps::put_rep(&*e.store, &e.tenant.id, ana).await.unwrap();
     let new_ones = "Name,Email,Lead Source\n\

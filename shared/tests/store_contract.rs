@@ -505,6 +505,10 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
             .insert("budget".into(), CustomValue::Number((i % 4) as f64 * 1000.0));
         l.custom.insert("vip_flag".into(), CustomValue::Bool(i % 7 == 0));
         l.last_activity_at = t0() + Duration::hours(200 - i);
+        if i % 4 == 1 || i % 9 == 0 {
+            l.first_response_at = Some(l.created_at + Duration::minutes(30));
+            l.response_time_seconds = Some(1800);
+        }
         all.push(create(&*store, &l).await);
     }
     let range = DateRange {
@@ -587,6 +591,23 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
             sort: SortField::LastActivity,
             owner: vec![OwnerFilter::Unassigned, OwnerFilter::Rep(ana.clone())],
             tags: vec![Tag::parse("vip").unwrap(), Tag::parse("expo").unwrap()],
+            ..Default::default()
+        },
+        // Overdue as `overdue=true` reads it: new, never answered, created before a cutoff.
+        LeadQuery {
+            status: vec![LeadStatus::New],
+            awaiting_response: true,
+            created: DateRange {
+                from: None,
+                to: Some(t0() + Duration::hours(90)),
+            },
+            order: SortOrder::Asc,
+            ..Default::default()
+        },
+        LeadQuery {
+            sort: SortField::LastActivity,
+            awaiting_response: true,
+            owner: vec![OwnerFilter::Rep(ana.clone()), OwnerFilter::Unassigned],
             ..Default::default()
         },
     ];
@@ -737,6 +758,7 @@ async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
                 name: id.into(),
                 weight,
                 active,
+                available: true,
             },
         )
         .await
@@ -1009,6 +1031,7 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         name: "Ana".into(),
         weight: 1,
         active: true,
+        available: true,
     };
     reps::put_rep(&*store, &t, ana).await.unwrap();
     settings::put_form(&*store, &t, contact_form()).await.unwrap();

@@ -69,6 +69,7 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::assign_lead))
         .routes(routes!(leads::bulk_edit_leads))
         .routes(routes!(leads::count_leads))
+        .routes(routes!(leads::my_queue))
         .routes(routes!(activities::list_activities, activities::add_activity))
         .routes(routes!(
             attachments::create_attachment,

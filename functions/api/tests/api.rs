@@ -1777,3 +1777,231 @@ async fn role_probe(h: common::Harness) {
         "no key was made"
     );
 }
+
+/// Speed to lead: the first outbound touch is recorded with the time it took; `overdue=true`
+/// lists (and counts) new leads past the tenant's SLA that nobody answered, unassigned ones
+/// included; a rep's queue puts those first; the SLA is a checked setting.
+#[tokio::test]
+async fn when_leads_wait_for_an_answer_should_time_it_list_the_overdue_and_queue_them_first() {
+    use leadgate_core::domain::{Lead, LeadId, LeadInput, NewLead};
+    use leadgate_core::ports::store::CreateGuards;
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    for bad in [
+        json!({"response_sla_minutes": 0}),
+        json!({"response_sla_minutes": 10081}),
+    ] {
+        let r = h
+            .call(Method::PATCH, "/v1/settings/tenant", &admin, Some(bad.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
+    }
+    let r = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &admin,
+            Some(json!({"response_sla_minutes": 30})),
+        )
+        .await;
+    assert_eq!(r.body["response_sla_minutes"], 30, "{}", r.body);
+    let bo = h
+        .call(
+            Method::PUT,
+            "/v1/settings/reps/bo",
+            &admin,
+            Some(json!({"name": "Bo", "weight": 1, "active": true})),
+        )
+        .await;
+    assert_eq!(bo.status, StatusCode::OK);
+    // Leads as they stand, some created hours ago (through the store: the API dates a new
+    // lead now).
+    let tenant = leadgate_core::services::tenants::get_tenant(
+        &*h.store,
+        &leadgate_core::domain::TenantId::parse("acme").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let ctx = leadgate_core::services::leads::load_context(&*h.store, &tenant)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let put = |name: &str, owner: Option<&str>, status: &str, age_minutes: i64, answered: bool| {
+        let input = LeadInput {
+            name: Some(name.into()),
+            email: Some(format!("{}@speed.example", name.to_lowercase().replace(' ', "."))),
+            source: Some("referral".into()),
+            owner: owner.map(str::to_owned),
+            status: Some(status.into()),
+            ..Default::default()
+        };
+        let mut lead = Lead::from_new(
+            tenant.id.clone(),
+            LeadId::new(),
+            NewLead::parse(&input, &ctx).unwrap(),
+            now - chrono::Duration::minutes(age_minutes),
+        );
+        if answered {
+            lead.first_response_at = Some(lead.created_at + chrono::Duration::minutes(5));
+            lead.response_time_seconds = Some(300);
+        }
+        let store = h.store.clone();
+        async move {
+            store
+                .create_lead(&lead, &CreateGuards::default(), &[], &[])
+                .await
+                .unwrap();
+            lead.id.to_string()
+        }
+    };
+    let oldest = put("Old Olga", Some("ana"), "new", 180, false).await;
+    let older = put("Older Otto", None, "new", 120, false).await;
+    let answered = put("Ans Wered", Some("ana"), "new", 150, true).await;
+    let contacted = put("Con Tacted", Some("ana"), "contacted", 240, false).await;
+    let fresh = put("Fresh Fay", Some("ana"), "new", 10, false).await;
+    let _bens = put("Bens Lead", Some("bo"), "new", 90, false).await;
+
+    let ids = |r: &common::Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let overdue = h
+        .call(Method::GET, "/v1/leads?overdue=true&order=asc", &admin, None)
+        .await;
+    assert_eq!(overdue.status, StatusCode::OK, "{}", overdue.body);
+    let listed = ids(&overdue);
+    assert!(listed.contains(&oldest) && listed.contains(&older), "{listed:?}");
+    assert!(!listed.contains(&answered) && !listed.contains(&contacted) && !listed.contains(&fresh));
+    let count = h
+        .call(Method::GET, "/v1/leads/count?overdue=true", &admin, None)
+        .await;
+    assert_eq!(count.body["count"].as_u64(), Some(listed.len() as u64));
+    let unassigned = h
+        .call(
+            Method::GET,
+            "/v1/leads?overdue=true&owner=unassigned",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(ids(&unassigned), std::slice::from_ref(&older));
+    let conflict = h
+        .call(
+            Method::GET,
+            "/v1/leads?overdue=true&status=contacted",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(conflict.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Ana's queue: her overdue lead first, then her other open leads oldest first.
+    let queue = h.call(Method::GET, "/v1/me/queue", &h.acme_rep, None).await;
+    assert_eq!(queue.status, StatusCode::OK, "{}", queue.body);
+    assert_eq!(
+        ids(&queue),
+        [oldest.clone(), contacted.clone(), answered.clone(), fresh.clone()]
+    );
+    let flags: Vec<bool> = queue.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["overdue"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags, [true, false, false, false]);
+    let short = h
+        .call(Method::GET, "/v1/me/queue?limit=2", &h.acme_rep, None)
+        .await;
+    assert_eq!(ids(&short), [oldest.clone(), contacted.clone()]);
+
+    // Ana calls Olga: answered three hours in, no longer overdue, and a later call does not
+    // move the time. A note would not have counted.
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{oldest}/activities"),
+            &h.acme_rep,
+            Some(json!({"type": "note", "body": "will call"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{oldest}/activities"),
+            &h.acme_rep,
+            Some(json!({"type": "call", "direction": "outbound"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let got = h
+        .call(Method::GET, &format!("/v1/leads/{oldest}"), &admin, None)
+        .await;
+    let secs = got.body["response_time_seconds"].as_i64().unwrap();
+    assert!((180 * 60..=181 * 60).contains(&secs), "{secs}");
+    let first = got.body["first_response_at"].clone();
+    h.call(
+        Method::POST,
+        &format!("/v1/leads/{oldest}/activities"),
+        &h.acme_rep,
+        Some(json!({"type": "call", "direction": "outbound"})),
+    )
+    .await;
+    let again = h
+        .call(Method::GET, &format!("/v1/leads/{oldest}"), &admin, None)
+        .await;
+    assert_eq!(again.body["first_response_at"], first);
+    let overdue = h.call(Method::GET, "/v1/leads?overdue=true", &admin, None).await;
+    assert!(!ids(&overdue).contains(&oldest));
+}
+
+/// A rep who is out stays a rep (their weight and leads kept) but gets no new lead from the
+/// round robin until they are back.
+#[tokio::test]
+async fn when_a_rep_is_out_should_get_no_round_robin_lead_until_back() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    let out = h
+        .call(
+            Method::PUT,
+            "/v1/settings/reps/bo",
+            &admin,
+            Some(json!({"name": "Bo", "weight": 1, "active": true, "available": false})),
+        )
+        .await;
+    assert_eq!(
+        (out.status, &out.body["available"]),
+        (StatusCode::OK, &json!(false)),
+        "{}",
+        out.body
+    );
+    let owners = |from: usize| {
+        let h = &h;
+        let admin = admin.clone();
+        async move {
+            let mut owners = Vec::new();
+            for i in from..from + 4 {
+                let r = h
+                    .call(Method::POST, "/v1/leads", &admin, Some(json!({"name": format!("Rr {i}"), "email": format!("rr{i}@rr.example"), "source": "referral"})))
+                    .await;
+                owners.push(r.body["owner"].as_str().unwrap_or("-").to_owned());
+            }
+            owners
+        }
+    };
+    assert_eq!(owners(0).await, ["ana", "ana", "ana", "ana"]);
+    h.call(
+        Method::PUT,
+        "/v1/settings/reps/bo",
+        &admin,
+        Some(json!({"name": "Bo", "weight": 1, "active": true})),
+    )
+    .await;
+    let back = owners(4).await;
+    assert_eq!(back.iter().filter(|o| *o == "bo").count(), 2, "{back:?}");
+}

@@ -23,6 +23,7 @@ const EXPECTED: &[&str] = &[
     "GET /v1/imports/{id}",
     "GET /v1/leads",
     "GET /v1/leads/count",
+    "GET /v1/me/queue",
     "GET /v1/leads/{id}",
     "GET /v1/leads/{id}/activities",
     "GET /v1/leads/{id}/attachments",

@@ -51,6 +51,7 @@ async fn env() -> Env {
                 name: "Ana".into(),
                 weight: 1,
                 active: true,
+                available: true,
             },
         )
         .await

@@ -129,6 +129,22 @@ impl ActivityKind {
     pub fn counts_as_activity(&self) -> bool {
         !matches!(self, ActivityKind::FieldsChanged { .. })
     }
+
+    /// Whether this entry answers the lead (speed to lead): a call or email logged as
+    /// outbound, or a move from new to contacted or qualified. Notes, tasks and inbound
+    /// messages are not answers.
+    pub fn is_response(&self) -> bool {
+        use crate::domain::status::LeadStatus;
+        match self {
+            ActivityKind::Call { direction, .. } | ActivityKind::Email { direction, .. } => {
+                *direction == Direction::Outbound
+            }
+            ActivityKind::StatusChanged { from, to, .. } => {
+                *from == LeadStatus::New && matches!(to, LeadStatus::Contacted | LeadStatus::Qualified)
+            }
+            _ => false,
+        }
+    }
 }
 
 impl Activity {

@@ -250,13 +250,21 @@ pub struct Lead {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub last_activity_at: DateTime<Utc>,
+    /// The first response: the first call or email logged as outbound, or the first move
+    /// from new to contacted or qualified. Set once, by the change that makes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Seconds from `created_at` to `first_response_at` (speed to lead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_time_seconds: Option<i64>,
     pub version: u64,
 }
 
 impl Lead {
-    /// The lead as a change with these timeline entries stores it: the next version, and
-    /// `last_activity_at` moved to the newest entry that counts as activity. Both stores'
-    /// `commit_lead_change` use this one rule.
+    /// The lead as a change with these timeline entries stores it: the next version,
+    /// `last_activity_at` moved to the newest entry that counts as activity, and the first
+    /// response recorded if one of them is the first. Both stores' `commit_lead_change` use
+    /// this one rule.
     pub fn changed_with(&self, entries: &[crate::domain::activity::Activity]) -> Lead {
         let mut next = self.clone();
         next.version = self.version + 1;
@@ -268,7 +276,22 @@ impl Lead {
         if let Some(latest) = latest {
             next.last_activity_at = next.last_activity_at.max(latest);
         }
+        if next.first_response_at.is_none()
+            && let Some(first) = entries
+                .iter()
+                .filter(|a| a.kind.is_response())
+                .map(|a| a.at)
+                .min()
+        {
+            next.first_response_at = Some(first);
+            next.response_time_seconds = Some((first - next.created_at).num_seconds().max(0));
+        }
         next
+    }
+
+    /// Whether the lead waits for its first response: new, never answered.
+    pub fn awaits_response(&self) -> bool {
+        self.status == LeadStatus::New && self.first_response_at.is_none()
     }
 
     /// A fresh lead at version 1 from parsed input, created now unless the input brings its
@@ -305,6 +328,8 @@ impl Lead {
             created_at,
             updated_at: now,
             last_activity_at,
+            first_response_at: None,
+            response_time_seconds: None,
             version: 1,
         }
     }
@@ -387,6 +412,9 @@ pub struct NewLead {
 /// What parsing needs to know about the tenant.
 #[derive(Debug, Clone, Default)]
 pub struct LeadContext {
+    /// Leads created before this and still awaiting their first response are overdue: now
+    /// less the tenant's response SLA, when the context was read.
+    pub overdue_cutoff: DateTime<Utc>,
     pub region: Region,
     pub sources: Vec<Source>,
     pub custom_fields: Vec<CustomFieldDef>,
@@ -614,9 +642,79 @@ mod tests {
                 name: "Ana".into(),
                 weight: 1,
                 active: true,
+                available: true,
             }],
             unqualified: Default::default(),
+            overdue_cutoff: Default::default(),
         }
+    }
+
+    #[test]
+    fn when_a_lead_is_first_answered_should_record_that_once() {
+        use crate::domain::activity::{Activity, ActivityKind, Actor, Direction};
+        let input = LeadInput {
+            name: Some("Speedy".into()),
+            email: Some("speedy@example.com".into()),
+            source: Some("referral".into()),
+            ..Default::default()
+        };
+        let t0 = DateTime::parse_from_rfc3339("2026-03-01T09:00:00Z")
+            .unwrap()
+            .to_utc();
+        let lead = Lead::from_new(
+            TenantId::parse("t").unwrap(),
+            LeadId::new(),
+            NewLead::parse(&input, &ctx()).unwrap(),
+            t0,
+        );
+        let at = |mins: i64, kind: ActivityKind| {
+            Activity::new(
+                lead.tenant.clone(),
+                lead.id,
+                t0 + chrono::Duration::minutes(mins),
+                Actor::System,
+                kind,
+            )
+        };
+        let call = |direction| ActivityKind::Call {
+            direction,
+            duration_seconds: None,
+            outcome: None,
+            notes: None,
+        };
+        let note = ActivityKind::Note {
+            body: "thinking".into(),
+        };
+        // A note and an inbound call are no answer.
+        let l = lead.changed_with(&[at(5, note), at(6, call(Direction::Inbound))]);
+        assert!(l.first_response_at.is_none() && l.awaits_response());
+        // An outbound call 42 minutes in is; a later email does not move it.
+        let l = l.changed_with(&[at(42, call(Direction::Outbound))]);
+        assert_eq!(l.first_response_at, Some(t0 + chrono::Duration::minutes(42)));
+        assert_eq!(l.response_time_seconds, Some(42 * 60));
+        let email = ActivityKind::Email {
+            direction: Direction::Outbound,
+            subject: "hi".into(),
+            body: None,
+        };
+        let l = l.changed_with(&[at(90, email)]);
+        assert_eq!(l.response_time_seconds, Some(42 * 60));
+        // A move from new to contacted answers too; one to unqualified does not.
+        let moved = |to| ActivityKind::StatusChanged {
+            from: LeadStatus::New,
+            to,
+            reason: None,
+        };
+        assert_eq!(
+            lead.changed_with(&[at(7, moved(LeadStatus::Contacted))])
+                .response_time_seconds,
+            Some(7 * 60)
+        );
+        assert!(
+            lead.changed_with(&[at(7, moved(LeadStatus::Unqualified))])
+                .first_response_at
+                .is_none()
+        );
     }
 
     #[test]

@@ -120,6 +120,9 @@ pub struct LeadQuery {
     pub import_job: Option<String>,
     /// Leads with (`true`) or without (`false`) data warnings.
     pub has_warnings: Option<bool>,
+    /// Only leads never answered (no `first_response_at`); with `overdue=true`, the status is
+    /// new and the created range ends at the tenant's overdue cutoff.
+    pub awaiting_response: bool,
     pub sort: SortField,
     pub order: SortOrder,
     pub limit: u32,
@@ -141,6 +144,7 @@ impl Default for LeadQuery {
             text_prefix: None,
             import_job: None,
             has_warnings: None,
+            awaiting_response: false,
             sort: SortField::Created,
             order: SortOrder::Desc,
             limit: 50,
@@ -238,6 +242,7 @@ impl LeadQuery {
                 .as_ref()
                 .is_none_or(|j| l.provenance.channel == "import" && l.provenance.form.as_ref() == Some(j))
             && self.has_warnings.is_none_or(|w| w != l.data_warnings.is_empty())
+            && (!self.awaiting_response || l.first_response_at.is_none())
             && self.text_prefix.as_ref().is_none_or(|p| {
                 l.search_terms()
                     .iter()
@@ -301,7 +306,7 @@ fn parse_time(field: &str, v: &str, upper: bool) -> Result<DateTime<Utc>, FieldE
 }
 
 pub const LIST_PARAMS: &str = "status, owner, source, created_from, created_to, last_activity_from, \
-    last_activity_to, tag, tag_mode, unqualified_reason, q, import_job, has_warnings, cf.<key>, sort, order, limit, cursor";
+    last_activity_to, tag, tag_mode, unqualified_reason, q, import_job, has_warnings, overdue, cf.<key>, sort, order, limit, cursor";
 
 /// The values of a multi-value parameter: comma-separated, and the parameter may repeat.
 fn values(v: &str) -> impl Iterator<Item = &str> {
@@ -441,6 +446,14 @@ impl LeadQuery {
                         "has_warnings is `true` or `false`",
                     )),
                 },
+                "overdue" => match v {
+                    "true" => q.awaiting_response = true,
+                    _ => errs.push(FieldError::new(
+                        "overdue",
+                        "invalid_overdue",
+                        "overdue takes `true`: new leads past the response SLA without a first response",
+                    )),
+                },
                 "sort" => match v {
                     "created" => q.sort = SortField::Created,
                     "last_activity" => q.sort = SortField::LastActivity,
@@ -493,6 +506,28 @@ impl LeadQuery {
             // Name the parameter the caller sent, not the type that rejected it.
             for e in &mut errs.0[before..] {
                 e.field = k.clone();
+            }
+        }
+        // Overdue: new, never answered, created before the tenant's cutoff. The status and
+        // the range are the ones the stores already filter (and index) by.
+        if q.awaiting_response {
+            if q.status.is_empty() || q.status.contains(&LeadStatus::New) {
+                q.status = vec![LeadStatus::New];
+            } else {
+                errs.push(FieldError::new(
+                    "overdue",
+                    "conflict",
+                    "overdue leads are new leads: leave status out or include new",
+                ));
+            }
+            q.created.to = Some(
+                q.created
+                    .to
+                    .map_or(ctx.overdue_cutoff, |t| t.min(ctx.overdue_cutoff)),
+            );
+            if q.created.from.is_some_and(|f| f > ctx.overdue_cutoff) {
+                // Nothing created after the cutoff is overdue yet: an empty, valid range.
+                q.created.from = Some(ctx.overdue_cutoff);
             }
         }
         // An empty range is a mistake, not "nothing": say so (DynamoDB refuses it outright).
@@ -557,9 +592,13 @@ impl LeadQuery {
     /// Whether these parameters name owners, sources or custom fields, which `from_params`
     /// resolves against the tenant: a list without them skips reading the tenant's settings.
     pub fn needs_context(pairs: &[(String, String)]) -> bool {
-        pairs
-            .iter()
-            .any(|(k, _)| k == "owner" || k == "source" || k == "unqualified_reason" || k.starts_with("cf."))
+        pairs.iter().any(|(k, _)| {
+            k == "owner"
+                || k == "source"
+                || k == "unqualified_reason"
+                || k == "overdue"
+                || k.starts_with("cf.")
+        })
     }
 }
 
@@ -575,11 +614,45 @@ mod tests {
             name: name.into(),
             weight: 1,
             active,
+            available: true,
         };
         LeadContext {
             sources: seeded_sources(),
             reps: vec![rep("ana", "Ana Lima", true), rep("ben", "Ben Okafor", false)],
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn when_overdue_is_asked_should_read_new_unanswered_leads_before_the_cutoff() {
+        let cutoff = DateTime::parse_from_rfc3339("2026-05-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let ctx = LeadContext {
+            overdue_cutoff: cutoff,
+            ..ctx()
+        };
+        assert!(LeadQuery::needs_context(&params("overdue=true")));
+        let q = LeadQuery::from_params(&params("overdue=true"), &ctx).unwrap();
+        assert_eq!(
+            (q.status.as_slice(), q.awaiting_response, q.created.to),
+            (&[LeadStatus::New][..], true, Some(cutoff))
+        );
+        let q = LeadQuery::from_params(
+            &params("overdue=true&status=new,contacted&created_to=2026-06-01"),
+            &ctx,
+        )
+        .unwrap();
+        assert_eq!(
+            (q.status.as_slice(), q.created.to),
+            (&[LeadStatus::New][..], Some(cutoff))
+        );
+        // Created after the cutoff: nothing is overdue yet, and that is no error.
+        let q = LeadQuery::from_params(&params("overdue=true&created_from=2026-05-02"), &ctx).unwrap();
+        assert_eq!(q.created.from, q.created.to);
+        for bad in ["overdue=true&status=contacted", "overdue=false", "overdue=yes"] {
+            let e = LeadQuery::from_params(&params(bad), &ctx).unwrap_err();
+            assert_eq!(e.0[0].field, "overdue", "{bad}");
         }
     }
 

@@ -16,11 +16,24 @@ pub struct Rep {
     /// Relative share of new leads, 0-100. Zero keeps the rep active but out of rotation.
     pub weight: u32,
     pub active: bool,
+    /// In today's rotation: `false` while the rep is out. The round robin skips them; their
+    /// weight and their leads stay as they are.
+    #[serde(default = "available_by_default")]
+    pub available: bool,
+}
+
+fn available_by_default() -> bool {
+    true
 }
 
 pub const MAX_WEIGHT: u32 = 100;
 
 impl Rep {
+    /// Whether the round robin may give this rep a new lead: active, available, weighted.
+    pub fn in_rotation(&self) -> bool {
+        self.active && self.available && self.weight > 0
+    }
+
     pub fn validate(&self) -> Result<(), FieldErrors> {
         let mut errs = FieldErrors::default();
         if self.name.trim().is_empty() || self.name.chars().count() > 120 {
@@ -69,7 +82,7 @@ pub fn find_rep<'a>(reps: &'a [Rep], raw: &str) -> Option<&'a Rep> {
 /// Picks the rep for counter value `n` (1-based, as the store returns it). Reps are taken in
 /// id order so every process computes the same rotation from the same list.
 pub fn pick_weighted(reps: &[Rep], n: u64) -> Option<&Rep> {
-    let mut eligible: Vec<&Rep> = reps.iter().filter(|r| r.active && r.weight > 0).collect();
+    let mut eligible: Vec<&Rep> = reps.iter().filter(|r| r.in_rotation()).collect();
     eligible.sort_by(|a, b| a.id.cmp(&b.id));
     let total: u64 = eligible.iter().map(|r| u64::from(r.weight)).sum();
     if total == 0 {
@@ -96,6 +109,7 @@ mod tests {
             name: id.into(),
             weight,
             active,
+            available: true,
         }
     }
 
@@ -134,5 +148,16 @@ mod tests {
     fn when_no_rep_is_eligible_should_pick_none() {
         assert!(pick_weighted(&[rep("a", 0, true), rep("b", 3, false)], 1).is_none());
         assert!(pick_weighted(&[], 7).is_none());
+    }
+
+    #[test]
+    fn when_a_rep_is_out_should_skip_them_and_keep_the_others_shares() {
+        let mut out = rep("b", 5, true);
+        out.available = false;
+        let reps = [rep("a", 1, true), out, rep("c", 2, true)];
+        let picks: Vec<&str> = (1..=6)
+            .map(|n| pick_weighted(&reps, n).unwrap().id.as_str())
+            .collect();
+        assert_eq!(picks, ["a", "c", "c", "a", "c", "c"]);
     }
 }

@@ -25,6 +25,17 @@ pub struct TenantSettings {
     /// Logging a call or an email on a new lead moves it to contacted.
     #[serde(default)]
     pub contact_moves_new_to_contacted: bool,
+    /// Minutes a new lead may wait for its first response before it is overdue (1-10080).
+    #[serde(default = "default_response_sla")]
+    #[schema(minimum = 1, maximum = 10080)]
+    pub response_sla_minutes: u32,
+}
+
+/// Seed 000: leads answered within the first hour convert best.
+pub const DEFAULT_RESPONSE_SLA_MINUTES: u32 = 60;
+
+fn default_response_sla() -> u32 {
+    DEFAULT_RESPONSE_SLA_MINUTES
 }
 
 impl Default for TenantSettings {
@@ -36,11 +47,32 @@ impl Default for TenantSettings {
             unqualified_reasons: crate::domain::unqualified::seeded_reasons(),
             unqualified_reason_required: false,
             contact_moves_new_to_contacted: false,
+            response_sla_minutes: DEFAULT_RESPONSE_SLA_MINUTES,
         }
     }
 }
 
 impl TenantSettings {
+    /// Every rule the settings keep together: the unqualified reasons, and an SLA of one
+    /// minute to a week.
+    pub fn validate(&self) -> Result<(), crate::domain::error::FieldErrors> {
+        self.unqualified().validate()?;
+        if !(1..=10_080).contains(&self.response_sla_minutes) {
+            return Err(crate::domain::error::FieldError::new(
+                "response_sla_minutes",
+                "out_of_range",
+                "response_sla_minutes is 1-10080 (a week)",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// When a lead created before it and still unanswered is overdue, seen at `now`.
+    pub fn overdue_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - chrono::Duration::minutes(i64::from(self.response_sla_minutes))
+    }
+
     pub fn unqualified(&self) -> crate::domain::unqualified::UnqualifiedPolicy {
         crate::domain::unqualified::UnqualifiedPolicy {
             reasons: self.unqualified_reasons.clone(),

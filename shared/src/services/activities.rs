@@ -193,28 +193,39 @@ pub async fn add_activity(
         // The task is known by the id of the activity that created it.
         activity.id = *task_id;
     }
+    // A call or email may move a new lead to contacted (tenant option), and an outbound one
+    // may be its first response: either way the entry and the lead's change are one write,
+    // so the timeline never shows one without the other. A lead that changed meanwhile (a
+    // capture, a note) is read again: logging a call must not fail because someone else
+    // touched the lead.
     let reached = matches!(
         activity.kind,
         ActivityKind::Call { .. } | ActivityKind::Email { .. }
     );
-    if !reached || !tenant.settings.contact_moves_new_to_contacted {
-        store.append_activity(&activity).await?;
-        return Ok(activity);
-    }
-    // The call and the move it makes are one write: the timeline never shows one without the
-    // other. A lead that changed meanwhile (a capture, a note) is read again: logging a call
-    // must not fail because someone else touched the lead.
+    let may_move = reached && tenant.settings.contact_moves_new_to_contacted;
+    let answers = activity.kind.is_response();
     let mut lead = lead;
     for _ in 0..3 {
-        if lead.status != LeadStatus::New {
+        let moving = may_move && lead.status == LeadStatus::New;
+        let first_answer = answers && lead.first_response_at.is_none();
+        if !moving && !first_answer {
             store.append_activity(&activity).await?;
             return Ok(activity);
         }
         let mut next = lead.clone();
-        next.status = LeadStatus::Contacted;
-        next.updated_at = activity.at;
-        let moved = change_entries(&lead, &next, &activity.actor, activity.at, "contact");
-        let entries: Vec<Activity> = std::iter::once(activity.clone()).chain(moved).collect();
+        let mut entries = vec![activity.clone()];
+        if moving {
+            next.status = LeadStatus::Contacted;
+            next.updated_at = activity.at;
+            entries.extend(change_entries(
+                &lead,
+                &next,
+                &activity.actor,
+                activity.at,
+                "contact",
+            ));
+        }
+        // `commit_lead_change` records the first response from the entries (`Lead::changed_with`).
         match store.commit_lead_change(&next, &[], &entries).await {
             Ok(_) => return Ok(activity),
             Err(crate::ports::store::StoreError::Conflict { .. }) => {

@@ -11,7 +11,7 @@ use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::ids::{LeadId, RepId, SourceId};
 use crate::domain::lead::{Lead, LeadContext, Tag};
 use crate::domain::query::{LeadQuery, MAX_PAGE};
-use crate::domain::rep::find_rep;
+use crate::domain::rep::{Rep, find_rep};
 use crate::domain::source::resolve_source;
 use crate::domain::status::LeadStatus;
 use crate::domain::tenant::{Principal, Role, Tenant};
@@ -180,7 +180,7 @@ fn check_action(
             }
         },
         BulkAction::RoundRobin => {
-            if !ctx.reps.iter().any(|r| r.active && r.weight > 0) {
+            if !ctx.reps.iter().any(Rep::in_rotation) {
                 return Err(field(
                     "type",
                     "no_active_reps",

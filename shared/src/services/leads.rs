@@ -79,6 +79,8 @@ pub enum CreateResult {
 /// Everything parsing a lead needs to know about the tenant.
 pub async fn load_context(store: &dyn LeadStore, tenant: &Tenant) -> Result<LeadContext, ServiceError> {
     Ok(LeadContext {
+        // "Overdue" is read against the time the request is read at.
+        overdue_cutoff: tenant.settings.overdue_cutoff(chrono::Utc::now()),
         region: tenant.settings.default_region,
         sources: list_sources(store, &tenant.id).await?,
         custom_fields: list_custom_fields(store, &tenant.id).await?,

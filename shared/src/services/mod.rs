@@ -17,6 +17,7 @@ pub mod import_profiles;
 pub mod import_undo;
 pub mod imports;
 pub mod leads;
+pub mod queue;
 pub mod reps;
 pub mod settings;
 pub mod sources;

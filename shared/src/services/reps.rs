@@ -29,7 +29,7 @@ pub async fn reserve_round_robin(
     reps: &[Rep],
     count: usize,
 ) -> Result<Vec<RepId>, ServiceError> {
-    if count == 0 || !reps.iter().any(|r| r.active && r.weight > 0) {
+    if count == 0 || !reps.iter().any(Rep::in_rotation) {
         return Ok(vec![]);
     }
     let last = store

@@ -5,7 +5,7 @@ use crate::ApiState;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::extract::{ApiJson, Caller};
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use leadgate_core::domain::activity::Actor;
@@ -188,6 +188,7 @@ async fn list_query(st: &ApiState, caller: &Caller, pairs: &[(String, String)]) 
            ("q" = Option<String>, Query, description = "prefix of name, email or company"),
            ("import_job" = Option<String>, Query, format = Uuid, description = "leads created by this import job"),
            ("has_warnings" = Option<bool>, Query, description = "leads with (true) or without (false) data warnings: values kept aside because they did not parse"),
+           ("overdue" = Option<String>, Query, pattern = "^true$", description = "`true`: new leads past the tenant's response SLA (`response_sla_minutes`) without a first response, unassigned ones included"),
            ("cf.<key>" = Option<String>, Query, description = "custom field equals"),
            ("sort" = Option<String>, Query), ("order" = Option<String>, Query),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
@@ -210,9 +211,10 @@ pub async fn list_leads(
 /// `sort` and `order` do not apply). Exact on SQLite; on DynamoDB exact up to 10,000 leads,
 /// and past that an estimate, with `exact: false`.
 #[utoipa::path(get, path = "/v1/leads/count", tag = "leads",
-    params(("status" = Option<String>, Query, description = "as for `GET /v1/leads`, as are the other filters: owner, source, created_from, created_to, last_activity_from, last_activity_to, tag, tag_mode, q, import_job, has_warnings, cf.<key>"),
+    params(("status" = Option<String>, Query, description = "as for `GET /v1/leads`, as are the other filters: owner, source, created_from, created_to, last_activity_from, last_activity_to, tag, tag_mode, q, import_job, has_warnings, overdue, cf.<key>"),
            ("owner" = Option<String>, Query), ("source" = Option<String>, Query),
-           ("tag" = Option<String>, Query), ("tag_mode" = Option<String>, Query), ("q" = Option<String>, Query), ("unqualified_reason" = Option<String>, Query)),
+           ("tag" = Option<String>, Query), ("tag_mode" = Option<String>, Query), ("q" = Option<String>, Query), ("unqualified_reason" = Option<String>, Query),
+           ("overdue" = Option<String>, Query, pattern = "^true$")),
     responses((status = 200, body = LeadCount), (status = 422, body = Problem)))]
 pub async fn count_leads(
     State(st): State<ApiState>,
@@ -352,4 +354,38 @@ pub async fn bulk_edit_leads(
     Ok(Json(
         bulk_edit(&ports, &caller.tenant, &caller.principal, req).await?,
     ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    /// 1-200, default 50: the queue's first leads (it has no further pages).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Queue {
+    pub items: Vec<leadgate_core::services::queue::QueueItem>,
+}
+
+/// The caller's queue (speed to lead): their open leads, the overdue ones first (new, never
+/// answered, past the tenant's response SLA; oldest first), then the others oldest first.
+#[utoipa::path(get, path = "/v1/me/queue", tag = "leads", params(QueueParams),
+    responses((status = 200, body = Queue), (status = 422, body = Problem)))]
+pub async fn my_queue(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<QueueParams>,
+) -> ApiResult<Json<Queue>> {
+    let limit = leadgate_core::domain::query::page_limit(p.limit)?;
+    let items = leadgate_core::services::queue::my_queue(
+        &*st.store,
+        &caller.tenant,
+        &caller.principal,
+        limit,
+        st.clock.now(),
+    )
+    .await?;
+    Ok(Json(Queue { items }))
 }

@@ -185,9 +185,17 @@ pub struct RepBody {
     #[serde(deserialize_with = "leadgate_core::domain::whole::int32")]
     pub weight: u32,
     pub active: bool,
+    /// In today's rotation; `false` while the rep is out (leave, a day off): the round robin
+    /// skips them, their weight and their leads stay. Default `true`.
+    #[serde(default = "yes")]
+    pub available: bool,
 }
 
-/// Creates or updates a rep, their round-robin weight and active flag.
+fn yes() -> bool {
+    true
+}
+
+/// Creates or updates a rep, their round-robin weight, active and available flags.
 #[utoipa::path(put, path = "/v1/settings/reps/{id}", tag = "settings", request_body = RepBody,
     params(("id" = String, Path)), responses((status = 200, body = Rep), (status = 422, body = Problem)))]
 pub async fn put_rep(
@@ -203,6 +211,7 @@ pub async fn put_rep(
         name: body.name.trim().to_owned(),
         weight: body.weight,
         active: body.active,
+        available: body.available,
     };
     Ok(Json(reps::put_rep(&*st.store, &caller.tenant.id, rep).await?))
 }
@@ -388,6 +397,9 @@ pub struct TenantSettingsChange {
     pub unqualified_reason_required: Option<bool>,
     /// Whether logging a call or an email on a new lead moves it to contacted.
     pub contact_moves_new_to_contacted: Option<bool>,
+    /// Minutes a new lead may wait for its first response before it is overdue.
+    #[schema(minimum = 1, maximum = 10080)]
+    pub response_sla_minutes: Option<u32>,
 }
 
 #[utoipa::path(patch, path = "/v1/settings/tenant", tag = "settings", request_body = TenantSettingsChange,
@@ -417,7 +429,10 @@ pub async fn change_tenant_settings(
     if let Some(moves) = change.contact_moves_new_to_contacted {
         s.contact_moves_new_to_contacted = moves;
     }
-    s.unqualified().validate()?;
+    if let Some(minutes) = change.response_sla_minutes {
+        s.response_sla_minutes = minutes;
+    }
+    s.validate()?;
     Ok(Json(
         tenants::update_settings(&*st.store, &caller.tenant.id, s)
             .await?

@@ -116,6 +116,7 @@ pub async fn harness_on(store: Arc<dyn LeadStore>) -> Harness {
                 name: "Ana".into(),
                 weight: 1,
                 active: true,
+                available: true,
             },
         )
         .await

@@ -193,6 +193,10 @@ impl Plan {
                 false => "attribute_not_exists(#lead.#dw)".into(),
             });
         }
+        if q.awaiting_response {
+            plan.names.insert("#fr".into(), "first_response_at".into());
+            plan.filter.push("attribute_not_exists(#lead.#fr)".into());
+        }
         if let Some(p) = &q.text_prefix {
             plan.values.insert(":q".into(), AttributeValue::S(p.clone()));
             plan.filter.push(

@@ -461,6 +461,10 @@ fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec
         Some(false) => sql.push_str(" AND json_type(doc, '$.data_warnings') IS NULL"),
         None => {}
     }
+    // Never answered: the document leaves a missing first response out.
+    if q.awaiting_response {
+        sql.push_str(" AND json_type(doc, '$.first_response_at') IS NULL");
+    }
     if !q.tags.is_empty() {
         let join = match q.tag_mode {
             TagMode::All => " AND ",
