@@ -5,7 +5,7 @@
 //!   guide says), keyed by the client secret; a `hmacsha256=` prefix on the header value is
 //!   tolerated. The validation challenge is the hex HMAC of challengeCode.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 pub const TOLERANCE_SECS: i64 = 300;
