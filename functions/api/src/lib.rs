@@ -153,11 +153,27 @@ pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
             "/openapi.json",
             get(move || async move { axum::Json(doc.as_ref().clone()) }),
         )
+        .route("/docs", get(docs_page))
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .with_state(state)
 }
 
 /// The API router (this crate's routes only).
+/// A page that reads `/openapi.json` and shows every operation, its parameters, body and
+/// answers. Everything it needs is in it: it works offline and fetches nothing else, which
+/// its Content-Security-Policy holds it to.
+async fn docs_page() -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut res = axum::response::Html(include_str!("docs_page.html")).into_response();
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
+        ),
+    );
+    res
+}
+
 pub fn router(state: ApiState) -> Router {
     compose(state, vec![api()])
 }

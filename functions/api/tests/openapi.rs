@@ -112,3 +112,41 @@ async fn when_openapi_is_served_should_list_every_routed_operation() {
     assert!(doc["components"]["schemas"]["Lead"].is_object());
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
+
+/// `/docs` shows the API from `/openapi.json` alone: served without a key, and it loads
+/// nothing from anywhere else (no external script, style, font or image), which its CSP
+/// also holds it to.
+#[tokio::test]
+async fn when_the_docs_page_is_opened_should_need_nothing_from_the_internet() {
+    let h = common::harness().await;
+    let res = h
+        .app
+        .clone()
+        .oneshot(Request::get("/docs").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
+    let bytes = axum::body::to_bytes(res.into_body(), 1024 * 1024).await.unwrap();
+    let page = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(page.contains("fetch(\"/openapi.json\")"));
+    for external in ["http://", "https://", "//cdn", "src=\"", "<link"] {
+        assert!(
+            !page.contains(external),
+            "the page refers outside itself: {external}"
+        );
+    }
+}

@@ -1139,3 +1139,150 @@ async fn when_the_tenant_is_suspended_should_answer_403_and_store_nothing() {
     assert_eq!(form.status().as_u16(), 201);
     assert_eq!(e.leads().await.len(), 1);
 }
+
+/// The form as a browser submits it: the `action` and every named field of the page's form
+/// with what a person leaves in it. Hidden inputs keep their value; `typed` gives what is
+/// typed into a visible field or textarea (nothing: sent empty, as browsers do) and whether
+/// a checkbox is ticked. A small scanner over the example's plain markup, not an HTML parser.
+fn browser_form(
+    html: &str,
+    typed: &dyn Fn(&str) -> Option<String>,
+) -> (Option<String>, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let at = tag.find(&format!(" {name}=\""))? + name.len() + 3;
+        Some(tag[at..].split('"').next()?.to_owned())
+    };
+    let form_at = html.find("<form").expect("the page has a form");
+    let form = &html[form_at..html[form_at..].find("</form>").unwrap() + form_at];
+    let action = attr(&form[..form.find('>').unwrap()], "action");
+    let mut fields = Vec::new();
+    for (i, _) in form.match_indices('<') {
+        let tag = &form[i..i + form[i..].find('>').unwrap()];
+        let Some(name) = attr(tag, "name") else { continue };
+        if tag.starts_with("<textarea") {
+            fields.push((name.clone(), typed(&name).unwrap_or_default()));
+        } else if tag.starts_with("<input") {
+            match attr(tag, "type").as_deref() {
+                Some("hidden") => fields.push((name, attr(tag, "value").unwrap_or_default())),
+                Some("checkbox") => {
+                    if typed(&name).is_some() {
+                        fields.push((name, attr(tag, "value").unwrap_or_else(|| "on".into())));
+                    }
+                }
+                _ => fields.push((name.clone(), typed(&name).unwrap_or_default())),
+            }
+        }
+    }
+    (action, fields)
+}
+
+/// `examples/`: the capture-form settings, the plain HTML form (posted urlencoded as a
+/// browser does: a 303 to the thank-you page) and its fetch() version (the same fields as
+/// JSON: 201), and the honeypot keeping a bot's post out of the leads.
+#[tokio::test]
+async fn when_the_example_forms_are_posted_as_a_browser_would_should_capture_the_lead() {
+    let e = env().await;
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples");
+    let settings: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{examples}/capture-form.json")).unwrap())
+            .unwrap();
+    let put = e
+        .http
+        .put(format!("{}/v1/settings/capture-forms/contact", e.base))
+        .bearer_auth(&e.admin)
+        .json(&settings)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200, "{}", put.text().await.unwrap());
+    let person = |field: &str| -> Option<String> {
+        Some(
+            match field {
+                "first_name" => "Jana",
+                "last_name" => "Nováková",
+                "email" => "jana.novakova@example.cz",
+                "phone" => "+420 601 123 456",
+                "company" => "Kavárna s.r.o.",
+                "your_message" => "Do you deliver to Brno?",
+                "consent" => "ticked",
+                _ => return None,
+            }
+            .to_owned(),
+        )
+    };
+    let html = std::fs::read_to_string(format!("{examples}/contact-form.html")).unwrap();
+    let (action, fields) = browser_form(&html, &person);
+    let action = action.expect("the HTML form has an action");
+    let path = action
+        .strip_prefix("http://127.0.0.1:3000")
+        .expect("the example posts to the default gateway");
+    assert_eq!(path, "/capture/default/forms/contact");
+    let url = format!("{}{}", e.base, path.replace("/default/", "/acme/"));
+    let res = e
+        .http
+        .post(&url)
+        .header("origin", "https://www.example.com")
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "https://www.example.com/thanks");
+    let leads = e.leads().await;
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    let lead = &leads[0];
+    assert_eq!(
+        (lead["name"].as_str(), lead["email"].as_str()),
+        (Some("Jana Nováková"), Some("jana.novakova@example.cz"))
+    );
+    assert_eq!(
+        (lead["company"].as_str(), lead["phone"].as_str()),
+        (Some("Kavárna s.r.o."), Some("+420601123456"))
+    );
+    assert_eq!(lead["provenance"]["utm"]["campaign"], "spring-launch");
+    assert_eq!(
+        lead["provenance"]["consent_text"],
+        "I agree to be contacted about my request"
+    );
+    assert_eq!(
+        lead["provenance"]["unmapped"]["your_message"],
+        "Do you deliver to Brno?"
+    );
+
+    // A bot fills every field it sees, the hidden honeypot too: kept as spam, no lead.
+    let bot = |field: &str| Some(format!("bot-{field}@spam.example"));
+    let (_, fields) = browser_form(&html, &bot);
+    let res = e.http.post(&url).form(&fields).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303, "answered like success");
+    assert_eq!(e.leads().await.len(), 1);
+
+    // The fetch() page sends its form's fields as JSON.
+    let page = std::fs::read_to_string(format!("{examples}/contact-form-fetch.html")).unwrap();
+    assert!(page.contains("Object.fromEntries(new FormData(event.target))"));
+    assert!(page.contains(&format!("\"{action}\"")), "the same endpoint");
+    let other = |field: &str| match field {
+        "email" => Some("ola@example.no".to_owned()),
+        "first_name" => Some("Ola".to_owned()),
+        "last_name" => Some("Nordmann".to_owned()),
+        "phone" => Some("+47 912 34 567".to_owned()),
+        _ => person(field),
+    };
+    let (_, fields) = browser_form(&page, &other);
+    let body: serde_json::Map<String, Value> =
+        fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+    let res = e
+        .http
+        .post(&url)
+        .header("origin", "https://www.example.com")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://www.example.com"
+    );
+    let made: Value = res.json().await.unwrap();
+    assert!(made["lead_id"].is_string(), "{made}");
+}
