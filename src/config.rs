@@ -4,7 +4,9 @@
 
 use crate::GatewayError;
 use clap::{Parser, ValueEnum};
-use leadgate_core::config::{BlobConfig, DynamoConfig, LocalBlobConfig, S3Config, StoreConfig};
+use leadgate_core::config::{
+    BlobConfig, DynamoConfig, LocalBlobConfig, S3Config, StoreConfig, service_endpoint,
+};
 use leadgate_core::domain::api_key::check_supplied_key;
 use leadgate_core::secret::Secret;
 use std::net::SocketAddr;
@@ -198,7 +200,7 @@ impl GatewayConfig {
             },
             StoreKind::Dynamodb => StoreConfig::Dynamo(DynamoConfig {
                 table: self.table.clone(),
-                endpoint: self.dynamodb_endpoint.clone(),
+                endpoint: service_endpoint(self.dynamodb_endpoint.clone(), "DYNAMODB"),
                 region: self.region.clone(),
                 shards: self.shards,
             }),
@@ -223,7 +225,7 @@ impl GatewayConfig {
             }),
             BlobKind::S3 => BlobConfig::S3(S3Config {
                 bucket: self.bucket.clone(),
-                endpoint: self.s3_endpoint.clone(),
+                endpoint: service_endpoint(self.s3_endpoint.clone(), "S3"),
                 region: self.region.clone(),
             }),
         };

@@ -1389,3 +1389,70 @@ async fn when_the_cli_imports_and_exports_on_dynamodb_and_s3_should_report_and_w
     )
     .await;
 }
+
+/// The SDK's standard endpoint variables alone (`AWS_ENDPOINT_URL_DYNAMODB`,
+/// `AWS_ENDPOINT_URL_S3`, no flags) point the gateway at DynamoDB Local and moto as the flags
+/// do: the table and the bucket are made, and S3 is addressed path-style.
+#[tokio::test]
+async fn when_the_sdk_endpoint_variables_name_the_services_should_use_them_as_the_flags_do() {
+    let (Ok(dynamo), Ok(s3)) = (
+        std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT"),
+        std::env::var("LEADGATE_TEST_S3_ENDPOINT"),
+    ) else {
+        panic!(
+            "LEADGATE_TEST_DYNAMODB_ENDPOINT and LEADGATE_TEST_S3_ENDPOINT must be set (scripts/test does this)"
+        );
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let table = format!("env-{}", uuid_like());
+    let bucket = format!("env-{}", uuid_like());
+    let run = start_binary(
+        &[
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--store",
+            "dynamodb",
+            "--table",
+            &table,
+            "--blobs",
+            "s3",
+            "--bucket",
+            &bucket,
+        ],
+        &[
+            ("AWS_ENDPOINT_URL_DYNAMODB", &dynamo),
+            ("AWS_ENDPOINT_URL_S3", &s3),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_REGION", "us-east-1"),
+        ],
+    );
+    assert!(
+        run.printed
+            .iter()
+            .any(|l| l.contains(&format!("dynamodb table {table} at {dynamo}"))),
+        "{:?}",
+        run.printed
+    );
+    assert!(
+        run.printed
+            .iter()
+            .any(|l| l.contains(&format!("s3 bucket {bucket} at {s3}"))),
+        "{:?}",
+        run.printed
+    );
+    let (status, body) = get_json(&format!("{}/healthz", run.base)).await;
+    assert_eq!((status, body["store"].as_str()), (200, Some("ok")), "{body}");
+    // An export written through the bucket proves S3 is reachable path-style.
+    let key = std::fs::read_to_string(dir.path().join("admin-key.txt")).unwrap();
+    let http = reqwest::Client::new();
+    let made = http
+        .post(format!("{}/v1/exports", run.base))
+        .bearer_auth(key.trim())
+        .json(&serde_json::json!({"format": "csv"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status().as_u16(), 202, "{}", made.text().await.unwrap());
+    run.interrupt_and_wait();
+}

@@ -1082,7 +1082,17 @@ async fn when_a_lead_is_deleted_should_need_an_admin_and_remove_its_files() {
     let lead_id = leadgate_core::domain::LeadId::parse(&id).unwrap();
     let tenant = leadgate_core::domain::TenantId::parse("acme").unwrap();
     let prefix = leadgate_core::services::leads::attachments_prefix(&tenant, &lead_id);
-    let file = leadgate_core::ports::blob::BlobKey::parse(&format!("{prefix}0123abcd/contract.pdf")).unwrap();
+    // An attachment announced through the API, its file in the bucket.
+    let up = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{id}/attachments"),
+            &a,
+            Some(json!({"filename": "contract.pdf", "content_type": "application/pdf", "size": 8})),
+        )
+        .await;
+    let att = up.body["id"].as_str().unwrap().to_owned();
+    let file = leadgate_core::ports::blob::BlobKey::parse(&format!("{prefix}{att}/contract.pdf")).unwrap();
     h.blobs
         .put(&file, bytes::Bytes::from_static(b"%PDF-1.7"), "application/pdf")
         .await
@@ -1097,6 +1107,11 @@ async fn when_a_lead_is_deleted_should_need_an_admin_and_remove_its_files() {
     assert_eq!(by_admin.status, StatusCode::NO_CONTENT, "{}", by_admin.body);
     let left = h.blobs.list(&prefix, None, 10).await.unwrap();
     assert!(left.items.is_empty(), "{:?}", left.items);
+    let record = h.store.get_record(&tenant, "attachment", &att).await.unwrap();
+    assert!(
+        record.is_none(),
+        "the announcement went with the file: {record:?}"
+    );
 }
 
 /// Probe findings: inputs that answered 500 or text/plain now answer a 4xx problem+json

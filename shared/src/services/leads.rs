@@ -646,6 +646,22 @@ pub async fn delete_lead(
         for meta in &page.items {
             if let Err(e) = blobs.delete(&meta.key).await {
                 tracing::warn!(lead = %id, error = %e, "an attachment of a deleted lead could not be removed");
+                continue;
+            }
+            // Its announcement (file name, type) goes with it. One whose file never came has
+            // no object to find it by and stays: a name and a type, no content.
+            if let Some((_, _, att)) = crate::services::attachments::parse_attachment_key(&meta.key)
+                && let Err(e) = store
+                    .delete_record(
+                        &tenant.id,
+                        crate::ports::store::kinds::ATTACHMENT,
+                        &att,
+                        crate::ports::store::Expect::Any,
+                    )
+                    .await
+                && !matches!(e, crate::ports::store::StoreError::NotFound)
+            {
+                tracing::warn!(lead = %id, error = %e, "an attachment record of a deleted lead could not be removed");
             }
         }
         match page.next_after {

@@ -22,11 +22,11 @@ pub struct CreateTenant {
     /// The tenant's id, used in capture URLs and bucket keys: a slug (`acme`, `acme-eu`).
     #[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{0,63}$")]
     pub id: String,
-    /// The company's name, 1-120 characters.
+    /// The company's name, 1-120 characters, not blank, no control characters.
     #[schema(
         min_length = 1,
         max_length = 120,
-        pattern = "[^\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+        pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*[^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$"
     )]
     pub name: String,
 }
