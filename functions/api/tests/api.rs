@@ -1798,9 +1798,17 @@ async fn role_probe(h: common::Harness) {
 /// included; a rep's queue puts those first; the SLA is a checked setting.
 #[tokio::test]
 async fn when_leads_wait_for_an_answer_should_time_it_list_the_overdue_and_queue_them_first() {
+    speed_to_lead(harness().await).await;
+}
+
+#[tokio::test]
+async fn when_leads_wait_for_an_answer_on_dynamodb_should_hold_the_same() {
+    speed_to_lead(common::harness_on(common::dynamo_store().await).await).await;
+}
+
+async fn speed_to_lead(h: common::Harness) {
     use leadgate_core::domain::{Lead, LeadId, LeadInput, NewLead};
     use leadgate_core::ports::store::CreateGuards;
-    let h = harness().await;
     let admin = h.acme_admin.clone();
     for bad in [
         json!({"response_sla_minutes": 0}),
