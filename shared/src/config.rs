@@ -61,18 +61,20 @@ pub fn optional_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
-/// A custom endpoint for a service: ours (`LEADGATE_DYNAMODB_ENDPOINT`, from a flag or the
-/// environment) first, then the SDK's standard `AWS_ENDPOINT_URL_{SERVICE}` and
-/// `AWS_ENDPOINT_URL`. The SDK reads those by itself, but the adapters must know an endpoint
-/// is custom too: an emulator gets its table or bucket created, and S3 path-style addressing.
+/// The gateway's custom endpoint for a service: its flag first, then the SDK's standard
+/// `AWS_ENDPOINT_URL_{SERVICE}` and `AWS_ENDPOINT_URL`. The SDK reads those by itself, but
+/// the gateway must know an endpoint is custom too: on one machine it is an emulator, whose
+/// table or bucket is created, with S3 addressed path-style.
 pub fn service_endpoint(ours: Option<String>, service: &str) -> Option<String> {
     ours.or_else(|| optional_env(&format!("AWS_ENDPOINT_URL_{service}")))
         .or_else(|| optional_env("AWS_ENDPOINT_URL"))
 }
 
 impl DynamoConfig {
-    /// `LEADGATE_TABLE` (required), `LEADGATE_DYNAMODB_ENDPOINT` (else the SDK's
-    /// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL`), `AWS_REGION`, `LEADGATE_SHARDS`.
+    /// `LEADGATE_TABLE` (required), `LEADGATE_DYNAMODB_ENDPOINT`, `AWS_REGION`,
+    /// `LEADGATE_SHARDS`. A Lambda takes only our endpoint variable as an emulator's: the
+    /// SDK reads `AWS_ENDPOINT_URL_*` by itself, and a real endpoint (FIPS, VPC) there must
+    /// not make the function try to create its table.
     pub fn from_env() -> Result<Self, String> {
         let shards = match optional_env("LEADGATE_SHARDS") {
             None => Self::DEFAULT_SHARDS,
@@ -84,7 +86,7 @@ impl DynamoConfig {
         };
         Ok(Self {
             table: required_env("LEADGATE_TABLE")?,
-            endpoint: service_endpoint(optional_env("LEADGATE_DYNAMODB_ENDPOINT"), "DYNAMODB"),
+            endpoint: optional_env("LEADGATE_DYNAMODB_ENDPOINT"),
             region: optional_env("AWS_REGION"),
             shards,
         })
@@ -92,12 +94,11 @@ impl DynamoConfig {
 }
 
 impl S3Config {
-    /// `LEADGATE_BUCKET` (required), `LEADGATE_S3_ENDPOINT` (else `AWS_ENDPOINT_URL_S3`,
-    /// `AWS_ENDPOINT_URL`), `AWS_REGION`.
+    /// `LEADGATE_BUCKET` (required), `LEADGATE_S3_ENDPOINT`, `AWS_REGION`.
     pub fn from_env() -> Result<Self, String> {
         Ok(Self {
             bucket: required_env("LEADGATE_BUCKET")?,
-            endpoint: service_endpoint(optional_env("LEADGATE_S3_ENDPOINT"), "S3"),
+            endpoint: optional_env("LEADGATE_S3_ENDPOINT"),
             region: optional_env("AWS_REGION"),
         })
     }

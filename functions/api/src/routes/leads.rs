@@ -167,11 +167,13 @@ fn query_pairs(raw: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
 /// The list query from its parameters. Reading the tenant's reps, sources and fields costs
 /// three reads, so only parameters that name them do.
 async fn list_query(st: &ApiState, caller: &Caller, pairs: &[(String, String)]) -> ApiResult<LeadQuery> {
-    let ctx = if LeadQuery::needs_context(pairs) {
+    let mut ctx = if LeadQuery::needs_context(pairs) {
         svc::load_context(&*st.store, &caller.tenant).await?
     } else {
         Default::default()
     };
+    // `overdue` needs only the tenant's SLA, read against the request's clock.
+    ctx.overdue_cutoff = caller.tenant.settings.overdue_cutoff(st.clock.now());
     Ok(LeadQuery::from_params(pairs, &ctx)?)
 }
 
