@@ -420,23 +420,30 @@ async fn activities_move_last_activity(store: Arc<dyn LeadStore>) {
 
 async fn pagination_sees_every_lead_once(store: Arc<dyn LeadStore>) {
     let t = common::tenant("page");
-    // 1,050 leads; several share a created time so ties break by id.
+    // 1,050 leads; several share a created time so ties break by id, and many share a name,
+    // a company, a status, an owner or a source (or have none), so ties break by age.
+    let names = ["Émile", "emile", "Ana", "ana b", "Zoë", "Ben"];
     let leads: Vec<Lead> = (0..1050)
         .map(|i| {
-            let mut l = new_lead(&t, &format!("Lead {i}"), None, t0() + Duration::seconds(i / 3));
+            let name = names[(i as usize * 7) % names.len()];
+            let mut l = new_lead(&t, name, None, t0() + Duration::seconds(i / 3));
             l.last_activity_at = t0() + Duration::seconds((i * 7919) % 1050);
+            l.company = [None, Some("Acme"), Some("ÁCME"), Some("Zeta")][i as usize % 4].map(str::to_owned);
+            l.status = LeadStatus::ALL[(i as usize / 5) % 5];
+            l.owner = ["ana", "ben"]
+                .get(i as usize % 3)
+                .map(|o| RepId::parse(o).unwrap());
+            l.source = SourceId::parse(["web", "referral", "ads"][(i as usize / 2) % 3]).unwrap();
             l
         })
         .collect();
     for chunk in leads.chunks(200) {
         store.put_leads_batch(chunk, &[]).await.unwrap();
     }
-    for (sort, order) in [
-        (SortField::Created, SortOrder::Asc),
-        (SortField::Created, SortOrder::Desc),
-        (SortField::LastActivity, SortOrder::Asc),
-        (SortField::LastActivity, SortOrder::Desc),
-    ] {
+    let every_sort = SortField::ALL
+        .into_iter()
+        .flat_map(|f| [(f, SortOrder::Asc), (f, SortOrder::Desc)]);
+    for (sort, order) in every_sort {
         let mut q = LeadQuery {
             sort,
             order,
@@ -467,6 +474,32 @@ async fn pagination_sees_every_lead_once(store: Arc<dyn LeadStore>) {
         }
         assert_eq!(positions, sorted, "{sort:?} {order:?}: in order");
         assert_eq!(pages, 1050usize.div_ceil(37));
+        // What a reader sees, stated without positions.
+        let rank = |l: &Lead| LeadStatus::ALL.iter().position(|s| *s == l.status);
+        match (sort, order) {
+            (SortField::Name, SortOrder::Asc) => {
+                // Case and accents ignored: Émile and emile file together.
+                let names: Vec<&str> = seen.iter().map(|l| l.name.as_str()).collect();
+                assert!(names[..175].iter().all(|n| *n == "Ana"));
+                assert!(names[175..350].iter().all(|n| *n == "ana b"));
+                assert!(names[350..525].iter().all(|n| *n == "Ben"));
+                assert!(names[525..875].iter().all(|n| *n == "Émile" || *n == "emile"));
+                assert!(names[875..].iter().all(|n| *n == "Zoë"));
+            }
+            (SortField::Company, SortOrder::Asc) => {
+                assert!(seen[..787].iter().all(|l| l.company.is_some()));
+                assert!(seen[787..].iter().all(|l| l.company.is_none()));
+            }
+            (SortField::Status, SortOrder::Desc) => {
+                assert!(seen.windows(2).all(|w| rank(&w[0]) >= rank(&w[1])));
+                assert_eq!(seen[0].status, LeadStatus::Converted);
+            }
+            (SortField::Owner, SortOrder::Asc) => {
+                assert_eq!(seen[0].owner.as_ref().map(|o| o.as_str()), Some("ana"));
+                assert!(seen[700..].iter().all(|l| l.owner.is_none()));
+            }
+            _ => {}
+        }
     }
 }
 
@@ -611,7 +644,21 @@ async fn combined_filters(store: Arc<dyn LeadStore>) {
             ..Default::default()
         },
     ];
-    for (qi, base) in queries.into_iter().enumerate() {
+    // Each query again under a value sort (name, company, status, owner, source in turn),
+    // the other way round: every filter and range beside an index read in value order.
+    let value_sorted: Vec<LeadQuery> = queries
+        .iter()
+        .enumerate()
+        .map(|(i, q)| LeadQuery {
+            sort: SortField::BY_VALUE[i % SortField::BY_VALUE.len()],
+            order: match q.order {
+                SortOrder::Asc => SortOrder::Desc,
+                SortOrder::Desc => SortOrder::Asc,
+            },
+            ..q.clone()
+        })
+        .collect();
+    for (qi, base) in queries.into_iter().chain(value_sorted).enumerate() {
         let mut want: Vec<&Lead> = all.iter().filter(|l| base.matches(l)).collect();
         want.sort_by_key(|l| base.position_of(l));
         if base.order == SortOrder::Desc {

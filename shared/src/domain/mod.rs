@@ -17,6 +17,7 @@ pub mod phone;
 pub mod query;
 pub mod rep;
 pub mod settings;
+pub mod sort;
 pub mod source;
 pub mod status;
 pub mod tenant;

@@ -1,7 +1,7 @@
 //! The lead list query (filters, sort, cursor) that the API, export and both stores share,
 //! and the opaque cursor format.
 //!
-//! A cursor holds the position (`{micros:016}#{lead_id}`) of the last lead returned, plus the
+//! A cursor holds the position (`domain::sort`) of the last lead returned, plus the
 //! sort it was made for, base64url-encoded. Positions are unique, so "strictly after the
 //! cursor" pages through every lead exactly once however the shards interleave.
 
@@ -12,26 +12,11 @@ use crate::domain::lead::{Lead, LeadContext, Tag};
 use crate::domain::rep::find_rep;
 use crate::domain::source::find_source;
 use crate::domain::status::LeadStatus;
-use crate::domain::time::position;
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SortField {
-    #[default]
-    Created,
-    LastActivity,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum SortOrder {
-    Asc,
-    #[default]
-    Desc,
-}
+pub use crate::domain::sort::{SortField, SortOrder};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerFilter {
@@ -153,6 +138,10 @@ impl Default for LeadQuery {
     }
 }
 
+/// The longest position a cursor may carry: a text position is 64 characters of up to 4
+/// bytes, its separators and a created position.
+const MAX_POSITION_BYTES: usize = 400;
+
 #[derive(Debug, Serialize, Deserialize)]
 struct CursorBody {
     s: SortField,
@@ -163,11 +152,7 @@ struct CursorBody {
 impl LeadQuery {
     /// The sort position of a lead under this query's sort.
     pub fn position_of(&self, lead: &Lead) -> String {
-        let t = match self.sort {
-            SortField::Created => lead.created_at,
-            SortField::LastActivity => lead.last_activity_at,
-        };
-        position(t, &lead.id.to_string())
+        self.sort.position(lead)
     }
 
     /// The owner filter as the stores take it: the reps' ids, and whether unassigned leads
@@ -200,7 +185,7 @@ impl LeadQuery {
             .decode(c)
             .map_err(|_| bad())?;
         let body: CursorBody = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-        if body.s != self.sort || body.o != self.order || body.p.len() > 80 {
+        if body.s != self.sort || body.o != self.order || body.p.len() > MAX_POSITION_BYTES {
             return Err(bad());
         }
         Ok(Some(body.p))
@@ -454,13 +439,15 @@ impl LeadQuery {
                         "overdue takes `true`: new leads past the response SLA without a first response",
                     )),
                 },
-                "sort" => match v {
-                    "created" => q.sort = SortField::Created,
-                    "last_activity" => q.sort = SortField::LastActivity,
-                    _ => errs.push(FieldError::new(
+                "sort" => match SortField::parse(v) {
+                    Some(f) => q.sort = f,
+                    None => errs.push(FieldError::new(
                         "sort",
                         "invalid_sort",
-                        "sort is `created` or `last_activity`",
+                        format!(
+                            "sort is one of {}",
+                            SortField::ALL.map(|f| format!("`{}`", f.as_str())).join(", ")
+                        ),
                     )),
                 },
                 "order" => match v {

@@ -192,8 +192,10 @@ async fn list_query(st: &ApiState, caller: &Caller, pairs: &[(String, String)]) 
            ("has_warnings" = Option<bool>, Query, description = "leads with (true) or without (false) data warnings: values kept aside because they did not parse"),
            ("overdue" = Option<String>, Query, pattern = "^true$", description = "`true`: new leads past the tenant's response SLA (`response_sla_minutes`) without a first response, unassigned ones included"),
            ("cf.<key>" = Option<String>, Query, description = "custom field equals"),
-           ("sort" = Option<String>, Query), ("order" = Option<String>, Query),
-           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
+           ("sort" = Option<String>, Query, pattern = "^(created|last_activity|name|company|status|owner|source)$",
+            description = "`created` (default), `last_activity`, `name`, `company`, `status` (pipeline order), `owner` or `source` (by id); ties by age. Case and accents are ignored; leads without the value come last ascending"),
+           ("order" = Option<String>, Query, pattern = "^(asc|desc)$", description = "`desc` (default) or `asc`"),
+           ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query, description = "`next_cursor` of the previous page, with the same sort and order")),
     responses((status = 200, body = LeadPage), (status = 422, body = Problem)))]
 pub async fn list_leads(
     State(st): State<ApiState>,

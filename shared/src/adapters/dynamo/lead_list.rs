@@ -47,14 +47,16 @@ impl Plan {
             // An index serves a filter with one value; several values are a filter expression
             // (`IN`) on whichever index the rest of the query picks.
             match (q.sort, one(&q.status), one(&q.owner), one(&q.source)) {
+                // A value sort reads its own index in order; every filter is an expression.
+                (f, ..) if !f.is_time() => (table::sort_index(f), Box::new(move |sh| keys::all_pk(&t, sh))),
                 (SortField::LastActivity, ..) => {
                     (table::BY_ACTIVITY, Box::new(move |sh| keys::all_pk(&t, sh)))
                 }
-                (SortField::Created, Some(st), ..) => {
+                (_, Some(st), ..) => {
                     let st = st.as_str();
                     (table::BY_STATUS, Box::new(move |sh| keys::status_pk(&t, st, sh)))
                 }
-                (SortField::Created, None, Some(o), _) => {
+                (_, None, Some(o), _) => {
                     let o = match o {
                         OwnerFilter::Unassigned => None,
                         OwnerFilter::Rep(r) => Some(r.as_str().to_owned()),
@@ -64,14 +66,14 @@ impl Plan {
                         Box::new(move |sh| keys::owner_pk(&t, o.as_deref(), sh)),
                     )
                 }
-                (SortField::Created, None, None, Some(src)) => {
+                (_, None, None, Some(src)) => {
                     let src = src.as_str().to_owned();
                     (
                         table::BY_SOURCE,
                         Box::new(move |sh| keys::source_pk(&t, &src, sh)),
                     )
                 }
-                (SortField::Created, None, None, None) => {
+                (_, None, None, None) => {
                     (table::BY_CREATED, Box::new(move |sh| keys::all_pk(&t, sh)))
                 }
             };
@@ -86,15 +88,19 @@ impl Plan {
             forward: q.order == SortOrder::Asc,
             after: after.clone(),
         };
-        // The index's own sort range comes from its date range; the other range is a filter.
-        let (key_range, filter_range, filter_attr) = match q.sort {
-            SortField::Created => (q.created, q.last_activity, "activity_sk"),
-            SortField::LastActivity => (q.last_activity, q.created, "created_sk"),
+        // A time sort's own date range bounds its index's keys; any other range is a filter.
+        let (key_range, filter_ranges) = match q.sort {
+            SortField::Created => (Some(q.created), vec![(q.last_activity, "activity_sk")]),
+            SortField::LastActivity => (Some(q.last_activity), vec![(q.created, "created_sk")]),
+            _ => (
+                None,
+                vec![(q.created, "created_sk"), (q.last_activity, "activity_sk")],
+            ),
         };
-        if let Some(f) = key_range.from {
+        if let Some(f) = key_range.and_then(|r| r.from) {
             plan.lo = time_prefix(f);
         }
-        if let Some(t) = key_range.to {
+        if let Some(t) = key_range.and_then(|r| r.to) {
             plan.hi = time_prefix(t);
         }
         if let Some(a) = &after {
@@ -104,19 +110,23 @@ impl Plan {
                 plan.hi = plan.hi.min(a.clone());
             }
         }
-        if let Some(f) = filter_range.from {
-            plan.cond(
-                &format!("{filter_attr} >= :rf"),
-                ":rf",
-                AttributeValue::S(time_prefix(f)),
-            );
-        }
-        if let Some(t) = filter_range.to {
-            plan.cond(
-                &format!("{filter_attr} < :rt"),
-                ":rt",
-                AttributeValue::S(time_prefix(t)),
-            );
+        for (i, (range, attr)) in filter_ranges.into_iter().enumerate() {
+            if let Some(f) = range.from {
+                let mark = format!(":rf{i}");
+                plan.cond(
+                    &format!("{attr} >= {mark}"),
+                    &mark,
+                    AttributeValue::S(time_prefix(f)),
+                );
+            }
+            if let Some(t) = range.to {
+                let mark = format!(":rt{i}");
+                plan.cond(
+                    &format!("{attr} < {mark}"),
+                    &mark,
+                    AttributeValue::S(time_prefix(t)),
+                );
+            }
         }
         if index != table::BY_STATUS && !q.status.is_empty() {
             plan.names.insert("#status".into(), "status".into());
@@ -394,8 +404,12 @@ impl DynamoStore {
         q: &LeadQuery,
         exact_up_to: u64,
     ) -> Result<LeadCount, StoreError> {
+        // Counted in created order whatever the list's sort: the estimate reads time from
+        // the positions.
         let unpaged = LeadQuery {
             cursor: None,
+            sort: SortField::Created,
+            order: SortOrder::Desc,
             ..q.clone()
         };
         let plan = Plan::new(t, &unpaged)?;

@@ -105,6 +105,9 @@ impl DynamoStore {
         if let Some(p) = l.match_phone() {
             item.insert(table::BY_PHONE.pk.into(), s(keys::phone_pk(t, p.as_str())));
         }
+        for f in crate::domain::sort::SortField::BY_VALUE {
+            item.insert(table::sort_index(f).sk.into(), s(f.position(l)));
+        }
         for (k, v) in [("s_name", s_name), ("s_email", s_email), ("s_company", s_company)] {
             if let Some(v) = v {
                 item.insert(k.into(), s(v));

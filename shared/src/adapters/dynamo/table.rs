@@ -12,6 +12,14 @@
 //! | by_source    | `source_pk` = T#t#SRC#src#shard  | `created_sk`  | source filter           |
 //! | by_email     | `email_pk` = T#t#EM#email        | `created_sk`  | duplicate matcher       |
 //! | by_phone     | `phone_pk` = T#t#PH#e164         | `created_sk`  | duplicate matcher       |
+//! | by_name      | `all_pk`                         | `name_sk`     | sort by name            |
+//! | by_company   | `all_pk`                         | `company_sk`  | sort by company         |
+//! | by_stage     | `all_pk`                         | `status_sk`   | sort by status          |
+//! | by_rep       | `all_pk`                         | `owner_sk`    | sort by owner           |
+//! | by_origin    | `all_pk`                         | `source_sk`   | sort by source          |
+//!
+//! The sort keys of the last five are `SortField::position` (`domain::sort`). Twelve of the
+//! service's twenty indexes per table; ARCHITECTURE.md says what each costs.
 
 use crate::ports::store::StoreError;
 use aws_sdk_dynamodb::Client;
@@ -66,7 +74,33 @@ pub const BY_PHONE: IndexDef = IndexDef {
     sk: "created_sk",
 };
 
-pub const INDEXES: [IndexDef; 7] = [
+pub const BY_NAME: IndexDef = IndexDef {
+    name: "by_name",
+    pk: "all_pk",
+    sk: "name_sk",
+};
+pub const BY_COMPANY: IndexDef = IndexDef {
+    name: "by_company",
+    pk: "all_pk",
+    sk: "company_sk",
+};
+pub const BY_STAGE: IndexDef = IndexDef {
+    name: "by_stage",
+    pk: "all_pk",
+    sk: "status_sk",
+};
+pub const BY_REP: IndexDef = IndexDef {
+    name: "by_rep",
+    pk: "all_pk",
+    sk: "owner_sk",
+};
+pub const BY_ORIGIN: IndexDef = IndexDef {
+    name: "by_origin",
+    pk: "all_pk",
+    sk: "source_sk",
+};
+
+pub const INDEXES: [IndexDef; 12] = [
     BY_CREATED,
     BY_ACTIVITY,
     BY_STATUS,
@@ -74,7 +108,26 @@ pub const INDEXES: [IndexDef; 7] = [
     BY_SOURCE,
     BY_EMAIL,
     BY_PHONE,
+    BY_NAME,
+    BY_COMPANY,
+    BY_STAGE,
+    BY_REP,
+    BY_ORIGIN,
 ];
+
+/// The index a sort reads in order (the time sorts pick theirs with the filters).
+pub fn sort_index(f: crate::domain::sort::SortField) -> IndexDef {
+    use crate::domain::sort::SortField;
+    match f {
+        SortField::Created => BY_CREATED,
+        SortField::LastActivity => BY_ACTIVITY,
+        SortField::Name => BY_NAME,
+        SortField::Company => BY_COMPANY,
+        SortField::Status => BY_STAGE,
+        SortField::Owner => BY_REP,
+        SortField::Source => BY_ORIGIN,
+    }
+}
 
 /// Every key attribute of the table and its indexes (all strings).
 pub fn key_attributes() -> Vec<&'static str> {

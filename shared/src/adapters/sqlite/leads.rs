@@ -95,19 +95,44 @@ pub fn find_by_contacts(
 }
 
 const INSERT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
-        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
+        name_pos, company_pos, status_pos, owner_pos, source_pos)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+        ?16, ?17, ?18, ?19, ?20)";
 
 /// A batch put replaces a lead with the same id, as a DynamoDB PutRequest does: a resumed
 /// import rewrites the rows a killed run had written after its last checkpoint.
 const PUT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
-        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
+        name_pos, company_pos, status_pos, owner_pos, source_pos)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+        ?16, ?17, ?18, ?19, ?20)
      ON CONFLICT (tenant, id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
         source = excluded.source, email = excluded.email, phone = excluded.phone,
         created_pos = excluded.created_pos, activity_pos = excluded.activity_pos,
         s_name = excluded.s_name, s_email = excluded.s_email, s_company = excluded.s_company,
-        version = excluded.version, doc = excluded.doc, tags = excluded.tags";
+        version = excluded.version, doc = excluded.doc, tags = excluded.tags,
+        name_pos = excluded.name_pos, company_pos = excluded.company_pos,
+        status_pos = excluded.status_pos, owner_pos = excluded.owner_pos,
+        source_pos = excluded.source_pos";
+
+/// The column that holds a sort's positions (`SortField::position`), one per sort.
+fn sort_column(f: SortField) -> &'static str {
+    match f {
+        SortField::Created => "created_pos",
+        SortField::LastActivity => "activity_pos",
+        SortField::Name => "name_pos",
+        SortField::Company => "company_pos",
+        SortField::Status => "status_pos",
+        SortField::Owner => "owner_pos",
+        SortField::Source => "source_pos",
+    }
+}
+
+/// The positions of the value sorts, in `SortField::BY_VALUE` order (parameters ?16-?20).
+fn value_positions(l: &Lead) -> [String; 5] {
+    SortField::BY_VALUE.map(|f| f.position(l))
+}
 
 /// The `tags` column: ",vip,q4,", or empty.
 fn tags_column(l: &Lead) -> String {
@@ -127,6 +152,7 @@ fn insert_lead(tx: &Savepoint<'_>, l: &Lead) -> Result<(), StoreError> {
 
 fn write_lead(tx: &Savepoint<'_>, l: &Lead, sql: &str) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = l.search_terms();
+    let [name_pos, company_pos, status_pos, owner_pos, source_pos] = value_positions(l);
     tx.prepare_cached(sql)
         .map_err(db)?
         .execute(params![
@@ -145,6 +171,11 @@ fn write_lead(tx: &Savepoint<'_>, l: &Lead, sql: &str) -> Result<(), StoreError>
             l.version as i64,
             to_doc(l)?,
             tags_column(l),
+            name_pos,
+            company_pos,
+            status_pos,
+            owner_pos,
+            source_pos,
         ])
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -294,11 +325,13 @@ fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>
 /// Writes `next` (already at the new version) over the row still at `expected`.
 fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = next.search_terms();
+    let [name_pos, company_pos, status_pos, owner_pos, source_pos] = value_positions(next);
     let n = tx
         .prepare_cached(
             "UPDATE leads SET status = ?3, owner = ?4, source = ?5, email = ?6, phone = ?7,
                     activity_pos = ?8, s_name = ?9, s_email = ?10, s_company = ?11, version = ?12, doc = ?13,
-                    tags = ?15
+                    tags = ?15, name_pos = ?16, company_pos = ?17, status_pos = ?18,
+                    owner_pos = ?19, source_pos = ?20
              WHERE tenant = ?1 AND id = ?2 AND version = ?14",
         )
         .map_err(db)?
@@ -318,6 +351,11 @@ fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreEr
             to_doc(next)?,
             expected as i64,
             tags_column(next),
+            name_pos,
+            company_pos,
+            status_pos,
+            owner_pos,
+            source_pos,
         ])
         .map_err(db)?;
     if n == 1 {
@@ -494,10 +532,7 @@ fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec
 pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lead>, StoreError> {
     let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
     let (mut sql, mut args) = filtered(tenant, q, "doc")?;
-    let col = match q.sort {
-        SortField::Created => "created_pos",
-        SortField::LastActivity => "activity_pos",
-    };
+    let col = sort_column(q.sort);
     let (cmp, dir) = match q.order {
         SortOrder::Asc => (">", "ASC"),
         SortOrder::Desc => ("<", "DESC"),

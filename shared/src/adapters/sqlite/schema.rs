@@ -1,7 +1,7 @@
 //! The SQLite schema and its migrations, tracked with `PRAGMA user_version`.
 //!
 //! Leads keep the whole lead as JSON (`doc`) plus the columns that filters and sorts use.
-//! The sort columns hold the same `{micros:016}#{id}` positions as the DynamoDB sort keys, so
+//! The sort columns hold the same positions (`domain::sort`) as the DynamoDB sort keys, so
 //! cursors mean the same thing in both stores.
 
 use super::db;
@@ -94,7 +94,53 @@ UPDATE leads SET tags = COALESCE(
 -- with the same key is refused instead of answered with the first lead.
 ALTER TABLE idempotency_keys ADD COLUMN fingerprint TEXT;
 "#,
+    r#"
+-- The value sorts' positions (`domain::sort`), computed in Rust and filled for stored leads by
+-- `fill_value_positions`: one index each, so a sorted page reads its rows in order.
+ALTER TABLE leads ADD COLUMN name_pos    TEXT NOT NULL DEFAULT '';
+ALTER TABLE leads ADD COLUMN company_pos TEXT NOT NULL DEFAULT '';
+ALTER TABLE leads ADD COLUMN status_pos  TEXT NOT NULL DEFAULT '';
+ALTER TABLE leads ADD COLUMN owner_pos   TEXT NOT NULL DEFAULT '';
+ALTER TABLE leads ADD COLUMN source_pos  TEXT NOT NULL DEFAULT '';
+CREATE INDEX leads_name_pos    ON leads (tenant, name_pos);
+CREATE INDEX leads_company_pos ON leads (tenant, company_pos);
+CREATE INDEX leads_status_pos  ON leads (tenant, status_pos);
+CREATE INDEX leads_owner_pos   ON leads (tenant, owner_pos);
+CREATE INDEX leads_source_pos  ON leads (tenant, source_pos);
+"#,
 ];
+
+/// The migration (1-based) after which stored leads get their value-sort positions.
+const VALUE_POSITIONS_VERSION: usize = 4;
+
+/// Fills the value-sort columns of every stored lead from its document: the positions are the
+/// domain's rule (`SortField::position`), which SQL cannot state.
+fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    use crate::domain::lead::Lead;
+    use crate::domain::sort::SortField;
+    let rows: Vec<(String, String, String)> = tx
+        .prepare("SELECT tenant, id, doc FROM leads")
+        .map_err(db)?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    let mut update = tx
+        .prepare(
+            "UPDATE leads SET name_pos = ?3, company_pos = ?4, status_pos = ?5, owner_pos = ?6,
+                source_pos = ?7 WHERE tenant = ?1 AND id = ?2",
+        )
+        .map_err(db)?;
+    for (tenant, id, doc) in rows {
+        let lead: Lead =
+            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("lead {id}: {e}")))?;
+        let [a, b, c, d, e] = SortField::BY_VALUE.map(|f| f.position(&lead));
+        update
+            .execute(rusqlite::params![tenant, id, a, b, c, d, e])
+            .map_err(db)?;
+    }
+    Ok(())
+}
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
@@ -114,6 +160,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction().map_err(db)?;
         tx.execute_batch(sql).map_err(db)?;
+        if i + 1 == VALUE_POSITIONS_VERSION {
+            fill_value_positions(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db)?;
         tx.commit().map_err(db)?;
@@ -125,20 +174,36 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 mod tests {
     use super::*;
 
+    /// A stored lead document as a version 1 database holds one.
+    fn lead_doc() -> serde_json::Value {
+        serde_json::json!({
+            "id": crate::domain::ids::LeadId::new(), "tenant": "t", "name": "Émile Zola",
+            "company": "Acme", "owner": "ana", "source": "web", "status": "contacted",
+            "created_at": "2026-01-02T03:04:05Z", "updated_at": "2026-01-02T03:04:05Z",
+            "last_activity_at": "2026-01-02T03:04:05Z", "version": 1, "tags": []
+        })
+    }
+
     #[test]
     fn when_a_version_1_database_is_opened_should_fill_the_tags_column_from_each_document() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        for (id, doc) in [
-            ("a", r#"{"tags":["vip","q4"]}"#),
-            ("b", r#"{"tags":[]}"#),
-            ("c", "{}"),
+        for (id, tags) in [
+            ("a", serde_json::json!(["vip", "q4"])),
+            ("b", serde_json::json!([])),
+            ("c", serde_json::Value::Null),
         ] {
+            let mut doc = lead_doc();
+            match tags {
+                serde_json::Value::Null => doc.as_object_mut().unwrap().remove("tags"),
+                tags => doc.as_object_mut().unwrap().insert("tags".into(), tags),
+            };
+            let doc = doc.to_string();
             conn.execute(
                 "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
                     version, doc) VALUES ('t', ?1, 'new', 's', ?1, ?1, '', 1, ?2)",
-                [id, doc],
+                [id, &doc],
             )
             .unwrap();
         }
@@ -160,5 +225,34 @@ mod tests {
         );
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version as usize, MIGRATIONS.len());
+    }
+
+    #[test]
+    fn when_a_version_3_database_is_opened_should_give_every_lead_its_sort_positions() {
+        use crate::domain::lead::Lead;
+        use crate::domain::sort::SortField;
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        let doc = lead_doc();
+        let lead: Lead = serde_json::from_value(doc.clone()).unwrap();
+        conn.execute(
+            "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                version, doc) VALUES ('t', ?1, 'contacted', 'web', 'x', 'x', '', 1, ?2)",
+            [lead.id.to_string(), doc.to_string()],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let stored: [String; 5] = conn
+            .query_row(
+                "SELECT name_pos, company_pos, status_pos, owner_pos, source_pos FROM leads",
+                [],
+                |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
+            )
+            .unwrap();
+        assert_eq!(stored, SortField::BY_VALUE.map(|f| f.position(&lead)));
+        assert!(stored[0].starts_with("1emile zola\u{1}"), "{:?}", stored[0]);
     }
 }
