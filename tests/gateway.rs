@@ -733,6 +733,49 @@ async fn when_a_file_lands_in_the_running_gateways_folder_should_import_it_and_j
         .await
         .unwrap();
     assert_eq!(file, "\u{feff}Name,Email\nDropped Dora,dora@drop.example\n");
+
+    // A bulk edit whose filter matches more than 1,000 leads: a job the folder watcher runs.
+    let mut rows = String::from("Name,Email,Lead Source\n");
+    for i in 0..1100 {
+        rows.push_str(&format!("Bulk {i},bulk{i}@wave.example,Referral\n"));
+    }
+    std::fs::write(folder.join("wave.csv"), rows).unwrap();
+    poll_json(&http, &format!("{base}/v1/leads/count?q=bulk"), &key, |b| {
+        b["count"] == 1100
+    })
+    .await;
+    let (status, headers, job) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/leads/bulk"),
+        &key,
+        Some(json!({"filter": {"q": "bulk"}, "action": {"type": "add_tags", "tags": ["wave"]}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{job}");
+    let location = headers["location"].to_str().unwrap().to_owned();
+    assert_eq!(
+        location,
+        format!("/v1/bulk-edits/{}", job["id"].as_str().unwrap())
+    );
+    let done = poll_json(&http, &format!("{base}{location}"), &key, |b| {
+        b["status"] == "completed"
+    })
+    .await;
+    assert_eq!(
+        (&done["processed"], &done["changed"]),
+        (&json!(1100), &json!(1100)),
+        "{done}"
+    );
+    let (_, _, tagged) = send(
+        &http,
+        Method::GET,
+        &format!("{base}/v1/leads/count?tag=wave"),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(tagged["count"], 1100, "{tagged}");
     run.interrupt_and_wait();
 }
 

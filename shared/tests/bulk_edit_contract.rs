@@ -1,6 +1,7 @@
 //! Bulk edit on every store: one result per lead, each lead's change and timeline entry in
 //! one write, nothing changed by a dry run or for a lead whose write failed, a rep reaching
-//! only their own leads, filters by name and with several values, and the 1,000-lead bound.
+//! only their own leads, filters by name and with several values, and past 1,000 leads a job
+//! that resumes where it was cut off without doing a lead twice.
 
 mod common;
 
@@ -17,8 +18,9 @@ use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::activities::{NewActivity, add_activity};
 use leadgate_core::services::bulk_edit::{
-    BulkEditReport, BulkEditRequest, EditOutcome, EditPorts, MAX_BULK_EDIT, bulk_edit,
+    BulkEditAnswer, BulkEditReport, BulkEditRequest, EditOutcome, EditPorts, MAX_BULK_EDIT, bulk_edit,
 };
+use leadgate_core::services::bulk_jobs::{self, BulkJobStatus, BulkRun, run_bulk_job};
 use leadgate_core::services::leads::{LeadPatch, load_context, patch_lead};
 use leadgate_core::services::{ServiceError, custom_fields, reps, tenants};
 use serde_json::json;
@@ -119,6 +121,19 @@ impl Fixture {
         who: &Principal,
         req: serde_json::Value,
     ) -> Result<BulkEditReport, ServiceError> {
+        match self.answer(store, tenant, who, req).await? {
+            BulkEditAnswer::Report(r) => Ok(r),
+            BulkEditAnswer::Job(j) => panic!("a job where a report was expected: {j:?}"),
+        }
+    }
+
+    async fn answer(
+        &self,
+        store: &dyn LeadStore,
+        tenant: &Tenant,
+        who: &Principal,
+        req: serde_json::Value,
+    ) -> Result<BulkEditAnswer, ServiceError> {
         let req: BulkEditRequest = serde_json::from_value(req).unwrap();
         let ports = EditPorts {
             store,
@@ -333,20 +348,50 @@ async fn filter_by_names_and_values_and_the_bound(store: Arc<dyn LeadStore>, blo
         );
     }
 
-    // Past the bound nothing is changed and the answer says how to go on.
+    // Past the bound the filter becomes a job; nothing is changed until it runs.
     let many = f.leads(MAX_BULK_EDIT + 1, LeadStatus::New, None, &["mass"]).await;
-    let too_many = f
-        .run(
-            &f.admin,
-            json!({"filter": {"tag": "mass"}, "action": {"type": "add_tags", "tags": ["x"]}}),
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&too_many, ServiceError::Validation(e) if e.0[0].code == "too_many_leads"),
-        "{too_many:?}"
-    );
+    let req = json!({"filter": {"tag": "mass"}, "action": {"type": "add_tags", "tags": ["x"]}});
+    let answer = f.answer(&*f.store, &f.tenant, &f.admin, req).await.unwrap();
+    let BulkEditAnswer::Job(job) = answer else {
+        panic!("a filter over 1,000 leads makes a job: {answer:?}");
+    };
+    assert_eq!((job.status, job.processed), (BulkJobStatus::Pending, 0));
     assert_eq!(f.lead(&many[0]).await.unwrap().version, 1);
+    let request = bulk_jobs::request_key(&f.tenant.id, &job.id).unwrap();
+    assert!(
+        f.blobs.head(&request).await.unwrap().is_some(),
+        "the request object starts it"
+    );
+    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+        .await
+        .unwrap();
+    let BulkRun::Done(done) = run else {
+        panic!("{run:?}");
+    };
+    assert_eq!(
+        (done.status, done.processed, done.changed, done.unchanged),
+        (BulkJobStatus::Completed, 1001, 1001, 0)
+    );
+    for id in [&many[0], &many[500], &many[1000]] {
+        let l = f.lead(id).await.unwrap();
+        assert!(l.tags.contains(&Tag::parse("x").unwrap()), "{l:?}");
+        assert_eq!(l.version, 2);
+    }
+    assert!(
+        f.blobs.head(&request).await.unwrap().is_none(),
+        "a done request is removed"
+    );
+    let again = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, BulkRun::NotAJob | BulkRun::AlreadyHandled),
+        "{again:?}"
+    );
+    let seen = bulk_jobs::get_bulk_job(&*f.store, &f.admin, &job.id)
+        .await
+        .unwrap();
+    assert_eq!(seen.processed, 1001);
     let limited = f
         .run(
             &f.admin,
@@ -621,10 +666,67 @@ async fn a_failed_write_changes_nothing_for_that_lead(store: Arc<dyn LeadStore>,
     assert_eq!(entries.items[0].actor, Actor::User { id: "admin".into() });
 }
 
+/// A bulk-edit job that dies between pages goes on from its last checkpoint, and the page it
+/// died on is not handed out twice: every lead once, each with one `assigned` entry.
+async fn a_job_cut_off_mid_way_resumes_without_doing_a_lead_twice(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let f = fixture(store.clone(), blobs).await;
+    let ids = f
+        .leads(MAX_BULK_EDIT + 1, LeadStatus::New, None, &["spread"])
+        .await;
+    let req = json!({"filter": {"tag": "spread"}, "action": {"type": "round_robin"}});
+    let BulkEditAnswer::Job(job) = f.answer(&*f.store, &f.tenant, &f.admin, req).await.unwrap() else {
+        panic!("expected a job");
+    };
+    let request = bulk_jobs::request_key(&f.tenant.id, &job.id).unwrap();
+    let faults = Arc::new(Faults::default());
+    let faulty = FaultyStore {
+        inner: store,
+        faults: faults.clone(),
+    };
+    // The claim and two checkpoints are written; the third page's checkpoint fails.
+    faults.arm(Stage::Job, Fault::FailOnceAfter(3));
+    let cut = run_bulk_job(&faulty, &*f.blobs, &SystemClock, &request).await;
+    assert!(cut.is_err(), "{cut:?}");
+    let paused = bulk_jobs::get_bulk_job(&*f.store, &f.admin, &job.id)
+        .await
+        .unwrap();
+    assert_eq!((paused.status, paused.processed), (BulkJobStatus::Pending, 400));
+    let said = paused.error.clone().unwrap_or_default();
+    assert!(said.contains("storage failed") && said.contains("go on"), "{said}");
+    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+        .await
+        .unwrap();
+    let BulkRun::Done(done) = run else {
+        panic!("{run:?}");
+    };
+    assert_eq!(done.processed, 1001, "every lead counted once: {done:?}");
+    assert_eq!(
+        (done.changed, done.unchanged),
+        (801, 200),
+        "the page the first run died on was done already"
+    );
+    assert_eq!(done.attempts, 2);
+    for id in &ids {
+        let l = f.lead(id).await.unwrap();
+        assert!(l.owner.is_some());
+        let assigned = f
+            .timeline(id)
+            .await
+            .into_iter()
+            .filter(|k| matches!(k, ActivityKind::Assigned { .. }))
+            .count();
+        assert_eq!(assigned, 1, "lead {id} handed out once");
+    }
+}
+
 store_and_bucket_cases!(
+    when_a_bulk_job_is_cut_off_should_resume_and_hand_out_each_lead_once => a_job_cut_off_mid_way_resumes_without_doing_a_lead_twice,
     when_assigning_in_bulk_should_preview_then_change_each_lead_with_its_entry => assign_by_name_with_dry_run_and_per_lead_results,
     when_editing_status_tags_source_and_fields_in_bulk_should_report_each_lead => status_tags_source_and_custom,
-    when_a_filter_names_reps_and_values_should_edit_those_and_refuse_past_the_bound => filter_by_names_and_values_and_the_bound,
+    when_a_filter_names_reps_and_values_should_edit_those_and_run_a_job_past_the_bound => filter_by_names_and_values_and_the_bound,
     when_a_rep_edits_in_bulk_should_reach_only_their_own_leads_and_not_delete => reps_reach_only_their_own_and_delete_is_for_admins,
     when_one_write_fails_should_leave_that_lead_untouched_and_change_the_rest => a_failed_write_changes_nothing_for_that_lead,
     when_ids_repeat_previews_hand_out_or_filters_are_empty_should_do_what_was_meant => review_cases_spellings_previews_required_fields_and_slots,

@@ -68,6 +68,8 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::get_lead, leads::patch_lead, leads::delete_lead))
         .routes(routes!(leads::assign_lead))
         .routes(routes!(leads::bulk_edit_leads))
+        .routes(routes!(leads::list_bulk_edits))
+        .routes(routes!(leads::get_bulk_edit))
         .routes(routes!(leads::count_leads))
         .routes(routes!(leads::my_queue))
         .routes(routes!(activities::list_activities, activities::add_activity))

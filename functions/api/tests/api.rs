@@ -224,6 +224,8 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
                 json!({"filter": {"source": "partner"}, "action": {"type": "set_status", "status": "contacted"}}),
             ),
         ),
+        (Method::GET, "/v1/bulk-edits", None),
+        (Method::GET, "/v1/bulk-edits/{job}", None),
         (Method::GET, "/v1/exports", None),
         (Method::POST, "/v1/exports", Some(json!({"format": "csv"}))),
         (Method::GET, "/v1/tenants", None),

@@ -22,6 +22,8 @@ const EXPECTED: &[&str] = &[
     "GET /v1/imports/template",
     "GET /v1/imports/{id}",
     "GET /v1/leads",
+    "GET /v1/bulk-edits",
+    "GET /v1/bulk-edits/{id}",
     "GET /v1/leads/count",
     "GET /v1/me/queue",
     "GET /v1/leads/{id}",

@@ -1,12 +1,14 @@
-//! Export around the core (`services::exports`): the S3 trigger on `exports/requests/`
-//! (Lambda) and the local gateway's watched folder. The job routes are part of the API
-//! (`leadgate_api::routes::exports`), since the API function serves them.
+//! The background jobs around the core: exports (`services::exports`) and bulk edits of more
+//! than 1,000 leads (`services::bulk_jobs`). The S3 trigger on their request prefixes
+//! (Lambda) and the local gateway's watched folder run them. The job routes are part of the
+//! API (`leadgate_api::routes`), since the API function serves them.
 
 use aws_lambda_events::event::s3::S3Event;
 use leadgate_core::adapters::s3_blob::decode_event_key;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::bulk_jobs::{self, BulkRun, run_bulk_job};
 use leadgate_core::services::exports::{ExportRun, REQUEST_PREFIX, run_export};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +33,11 @@ pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<Ex
             continue;
         };
         let key = decode_event_key(raw);
+        if key.starts_with(bulk_jobs::REQUEST_PREFIX) {
+            let key = BlobKey::parse(&key).map_err(|e| e.to_string())?;
+            run_bulk(deps, &key).await?;
+            continue;
+        }
         if !key.starts_with(REQUEST_PREFIX) {
             continue;
         }
@@ -51,8 +58,25 @@ pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<Ex
     Ok(out)
 }
 
+/// Runs one bulk-edit job request. As with exports, a job held elsewhere, a suspended tenant
+/// or a failure is an error, so Lambda retries the event (and then keeps it in the DLQ).
+async fn run_bulk(deps: &ExportDeps, key: &BlobKey) -> Result<(), String> {
+    let run = run_bulk_job(&*deps.store, &*deps.blobs, &*deps.clock, key)
+        .await
+        .map_err(|e| format!("{key}: {e}"))?;
+    match run {
+        BulkRun::InProgress => Err(format!("{key}: a run of this bulk edit is in progress")),
+        BulkRun::Suspended => Err(format!("{key}: the tenant is suspended")),
+        BulkRun::NotAJob => {
+            tracing::warn!(%key, "bulk edit request names no job; ignored");
+            Ok(())
+        }
+        BulkRun::Done(_) | BulkRun::AlreadyHandled => Ok(()),
+    }
+}
+
 /// The local gateway's stand-in for the S3 trigger: every `interval`, runs each request under
-/// `exports/requests/`. Finished requests are removed, so the folder stays short.
+/// `exports/requests/` and `bulk-edits/requests/`. Finished requests are removed, so the folder stays short.
 pub async fn watch_folder(deps: ExportDeps, interval: Duration) {
     loop {
         if let Err(e) = scan_once(&deps).await {
@@ -88,7 +112,31 @@ pub async fn scan_once(deps: &ExportDeps) -> Result<usize, String> {
         }
         match page.next_after {
             Some(a) => after = Some(a),
-            None => return Ok(done),
+            None => break,
+        }
+    }
+    scan_bulk_edits(deps).await?;
+    Ok(done)
+}
+
+/// Runs each bulk-edit request under `bulk-edits/requests/`; one that failed stays for the next
+/// scan, until its job's attempts run out.
+async fn scan_bulk_edits(deps: &ExportDeps) -> Result<(), String> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = deps
+            .blobs
+            .list(bulk_jobs::REQUEST_PREFIX, after.as_deref(), 1000)
+            .await
+            .map_err(|e| e.to_string())?;
+        for meta in &page.items {
+            if let Err(e) = run_bulk(deps, &meta.key).await {
+                tracing::debug!(error = %e, "bulk edit not run this scan");
+            }
+        }
+        match page.next_after {
+            Some(a) => after = Some(a),
+            None => return Ok(()),
         }
     }
 }

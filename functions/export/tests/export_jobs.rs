@@ -323,3 +323,57 @@ async fn when_the_tenant_is_suspended_should_leave_the_export_waiting() {
         "{done}"
     );
 }
+
+/// A bulk edit past 1,000 leads is a job; the S3 event on its request runs it through the
+/// Lambda handler, once.
+#[tokio::test]
+async fn when_s3_reports_a_bulk_edit_request_should_edit_every_lead_once() {
+    use reqwest::Method;
+    let e = env().await;
+    for i in 0..1001 {
+        e.lead(&format!("Bulk {i}"), &format!("bulk{i}@s3.example"), None)
+            .await;
+    }
+    let (code, job) = e
+        .call(
+            Method::POST,
+            "/v1/leads/bulk",
+            &e.admin,
+            Some(json!({"filter": {"tag": "fair"}, "action": {"type": "set_status", "status": "contacted"}})),
+        )
+        .await;
+    assert_eq!(code, 202, "{job}");
+    let id = job["id"].as_str().unwrap();
+    let path = format!(
+        "{}/../../events/s3-bulk-edit-request.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: S3Event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let key = event.records[0].s3.object.key.clone().unwrap();
+    assert!(key.starts_with("bulk-edits/requests/acme/"), "{key}");
+    event.records[0].s3.object.key = Some(format!("bulk-edits/requests/acme/{id}.json"));
+    handle_s3_event(&e.deps, event.clone()).await.unwrap();
+    let (_, done) = e
+        .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.admin, None)
+        .await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (&done["processed"], &done["changed"]),
+        (&json!(1001), &json!(1001))
+    );
+    let (_, count) = e
+        .call(Method::GET, "/v1/leads/count?status=contacted", &e.admin, None)
+        .await;
+    assert_eq!(count["count"], 1001);
+    // The event again: the job is done, nothing runs twice.
+    handle_s3_event(&e.deps, event).await.unwrap();
+    let (_, again) = e
+        .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.admin, None)
+        .await;
+    assert_eq!(again["changed"], 1001);
+    // A rep sees only their own jobs.
+    let (code, _) = e
+        .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.rep, None)
+        .await;
+    assert_eq!(code, 404);
+}

@@ -1,4 +1,5 @@
-//! Bulk edit: one action over up to 1,000 leads, named by id or by the list's filters.
+//! Bulk edit: one action over up to 1,000 leads, named by id or by the list's filters (a
+//! filter that matches more becomes a job: `bulk_jobs`).
 //!
 //! The action is checked against the tenant once, before any lead is touched, so a wrong rep
 //! or status is one 422 and not a thousand failures. Then each lead is changed on its own,
@@ -19,6 +20,7 @@ use crate::ports::blob::BlobStore;
 use crate::ports::clock::Clock;
 use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
+use crate::services::bulk_jobs::{BulkEditJob, create_bulk_job};
 use crate::services::leads::{
     LeadPatch, apply_patch, delete_lead, distinct_lead_ids, edit_entries, get_visible_lead,
     list_visible_leads, load_context,
@@ -32,14 +34,14 @@ use std::collections::BTreeMap;
 pub const MAX_BULK_EDIT: usize = 1_000;
 /// Leads edited at once: each is a read and a write, so this hides DynamoDB's round trips;
 /// SQLite's writer commits them in groups.
-const EDITS_IN_FLIGHT: usize = 16;
+pub(crate) const EDITS_IN_FLIGHT: usize = 16;
 /// Times a lead changed by someone else during the edit is read again and the action applied
 /// to its new version (the actions set values, so applying one again is safe).
 const ATTEMPTS: usize = 3;
 const MAX_TAGS: usize = 20;
 
 /// What to do to every lead.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum BulkAction {
     /// Give the leads to a rep (id or name); `null` leaves them unassigned.
@@ -82,7 +84,8 @@ pub struct BulkEditRequest {
     #[schema(max_items = 1000, min_items = 1)]
     pub lead_ids: Option<Vec<String>>,
     /// The leads `GET /v1/leads` lists with these parameters (`{"status": "new", "tag":
-    /// "expo"}`), up to 1,000 of them; `limit` and `cursor` do not apply.
+    /// "expo"}`); `limit` and `cursor` do not apply. More than 1,000 leads make a job
+    /// (202, `/v1/bulk-edits/{id}`).
     #[serde(default)]
     pub filter: Option<BTreeMap<String, String>>,
     pub action: BulkAction,
@@ -91,7 +94,7 @@ pub struct BulkEditRequest {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EditOutcome {
     Changed,
@@ -133,9 +136,21 @@ pub struct BulkEditReport {
     pub items: Vec<EditResult>,
 }
 
+impl EditResult {
+    pub(crate) fn unchanged(lead: &Lead) -> Self {
+        EditResult {
+            lead_id: lead.id.to_string(),
+            outcome: EditOutcome::Unchanged,
+            reason: None,
+            errors: vec![],
+            version: Some(lead.version),
+        }
+    }
+}
+
 /// The action, checked against the tenant: ids instead of names, parsed values.
 #[derive(Debug, Clone)]
-enum Checked {
+pub(crate) enum Checked {
     Owner(Option<RepId>),
     RoundRobin,
     Status(LeadStatus, Option<String>),
@@ -150,7 +165,7 @@ fn field(name: &str, code: &'static str, message: impl Into<String>) -> ServiceE
     FieldError::new(format!("action.{name}"), code, message).into()
 }
 
-fn check_action(
+pub(crate) fn check_action(
     action: &BulkAction,
     ctx: &LeadContext,
     principal: &Principal,
@@ -278,16 +293,17 @@ fn patch_for(action: &Checked, lead: &Lead, rr: Option<&RepId>) -> LeadPatch {
     p
 }
 
-/// The leads the request names: its distinct ids, or what its filter lists for this caller.
+/// The leads the request names: its distinct ids, or what its filter lists for this caller;
+/// `None` when the filter matches more than `MAX_BULK_EDIT`.
 async fn target_ids(
     store: &dyn LeadStore,
     tenant: &Tenant,
     principal: &Principal,
     ctx: &LeadContext,
     req: &BulkEditRequest,
-) -> Result<(Vec<(String, LeadId)>, Option<LeadQuery>), ServiceError> {
+) -> Result<Option<(Vec<(String, LeadId)>, Option<LeadQuery>)>, ServiceError> {
     match (&req.lead_ids, &req.filter) {
-        (Some(ids), None) => Ok((distinct_lead_ids(ids, MAX_BULK_EDIT)?, None)),
+        (Some(ids), None) => Ok(Some((distinct_lead_ids(ids, MAX_BULK_EDIT)?, None))),
         (None, Some(filter)) => {
             if filter.is_empty() {
                 return Err(FieldError::new(
@@ -303,22 +319,15 @@ async fn target_ids(
             loop {
                 let page = list_visible_leads(store, tenant, principal, q.clone()).await?;
                 ids.extend(page.items.iter().map(|l| (l.id.to_string(), l.id)));
+                // More than one request edits: the caller makes it a job.
                 if ids.len() > MAX_BULK_EDIT {
-                    return Err(FieldError::new(
-                        "filter",
-                        "too_many_leads",
-                        format!(
-                            "more than {MAX_BULK_EDIT} leads match; narrow the filter (GET /v1/leads with it \
-                             lists them) and edit in parts"
-                        ),
-                    )
-                    .into());
+                    return Ok(None);
                 }
                 match page.next_cursor {
                     Some(c) => q.cursor = Some(c),
                     None => {
                         q.cursor = None;
-                        return Ok((ids, Some(q)));
+                        return Ok(Some((ids, Some(q))));
                     }
                 }
             }
@@ -334,16 +343,28 @@ pub struct EditPorts<'a> {
     pub clock: &'a dyn Clock,
 }
 
-/// Checks the action, finds the leads and edits each on its own, reporting one result per lead.
+/// What a bulk edit answers: the report, or the job that edits more than one request does.
+#[derive(Debug)]
+pub enum BulkEditAnswer {
+    Report(BulkEditReport),
+    Job(Box<BulkEditJob>),
+}
+
+/// Checks the action, finds the leads and edits each on its own, reporting one result per
+/// lead; a filter that matches more than `MAX_BULK_EDIT` leads becomes a job (`bulk_jobs`).
 pub async fn bulk_edit(
     ports: &EditPorts<'_>,
     tenant: &Tenant,
     principal: &Principal,
     req: BulkEditRequest,
-) -> Result<BulkEditReport, ServiceError> {
+) -> Result<BulkEditAnswer, ServiceError> {
     let ctx = load_context(ports.store, tenant).await?;
     let action = check_action(&req.action, &ctx, principal)?;
-    let (ids, filter) = target_ids(ports.store, tenant, principal, &ctx, &req).await?;
+    let Some((ids, filter)) = target_ids(ports.store, tenant, principal, &ctx, &req).await? else {
+        let filter = req.filter.unwrap_or_default();
+        let job = create_bulk_job(ports, tenant, principal, filter, req.action, req.dry_run).await?;
+        return Ok(BulkEditAnswer::Job(Box::new(job)));
+    };
     let edit = Edit {
         ports,
         tenant,
@@ -361,7 +382,7 @@ pub async fn bulk_edit(
         .collect()
         .await;
     let count = |o: EditOutcome| items.iter().filter(|r| r.outcome == o).count();
-    Ok(BulkEditReport {
+    Ok(BulkEditAnswer::Report(BulkEditReport {
         dry_run: req.dry_run,
         matched: items.len(),
         changed: count(EditOutcome::Changed) + count(EditOutcome::WouldChange),
@@ -369,18 +390,18 @@ pub async fn bulk_edit(
         skipped: count(EditOutcome::Skipped),
         failed: count(EditOutcome::Failed),
         items,
-    })
+    }))
 }
 
-struct Edit<'a> {
-    ports: &'a EditPorts<'a>,
-    tenant: &'a Tenant,
-    principal: &'a Principal,
-    ctx: &'a LeadContext,
-    action: &'a Checked,
+pub(crate) struct Edit<'a> {
+    pub ports: &'a EditPorts<'a>,
+    pub tenant: &'a Tenant,
+    pub principal: &'a Principal,
+    pub ctx: &'a LeadContext,
+    pub action: &'a Checked,
     /// The filter that chose the leads: a lead read again after a conflict must still match.
-    filter: Option<&'a LeadQuery>,
-    dry_run: bool,
+    pub filter: Option<&'a LeadQuery>,
+    pub dry_run: bool,
 }
 
 /// Why a lead was not edited, beyond the service's errors.
@@ -389,7 +410,7 @@ enum Skip {
 }
 
 impl Edit<'_> {
-    async fn one(&self, raw: &str, id: LeadId) -> EditResult {
+    pub(crate) async fn one(&self, raw: &str, id: LeadId) -> EditResult {
         let result = |outcome, reason: Option<String>, errors: Vec<FieldError>, version| EditResult {
             lead_id: raw.to_owned(),
             outcome,

@@ -16,8 +16,9 @@ use crate::export::columns::ExportColumns;
 use crate::export::writer::ExportWriter;
 use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
-use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, list_typed, put_typed};
+use crate::ports::store::{Expect, LeadStore, get_typed, list_typed, put_typed};
 use crate::services::ServiceError;
+use crate::services::job_claim::JobClaim;
 use crate::services::leads::{list_visible_leads, load_context};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -198,49 +199,17 @@ pub enum ExportRun {
     Suspended,
 }
 
-/// The claim a run holds: the job as last written and its version.
-struct Claim<'a> {
-    store: &'a dyn LeadStore,
-    clock: &'a dyn Clock,
-    tenant: &'a TenantId,
-    job: ExportJob,
-    version: u64,
-}
+type Claim<'a> = JobClaim<'a, ExportJob>;
 
-impl Claim<'_> {
-    /// Writes `change` if nobody took the job over; false when someone did.
-    async fn write(&mut self, change: impl FnOnce(&mut ExportJob)) -> Result<bool, ServiceError> {
-        let mut job = self.job.clone();
-        change(&mut job);
-        match put_typed(
-            self.store,
-            self.tenant,
-            EXPORT_JOB,
-            &job.id,
-            &job,
-            Expect::Version(self.version),
-        )
-        .await
-        {
-            Ok(v) => {
-                self.job = job;
-                self.version = v;
-                Ok(true)
-            }
-            Err(StoreError::Conflict { .. }) => Ok(false),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Extends the lease, and says how many rows are written so far (the job's progress).
-    async fn renew(&mut self, rows_so_far: u64) -> Result<bool, ServiceError> {
-        let until = self.clock.now() + LEASE;
-        self.write(|j| {
+/// Extends the lease, and says how many rows are written so far (the job's progress).
+async fn renew(claim: &mut Claim<'_>, rows_so_far: u64) -> Result<bool, ServiceError> {
+    let until = claim.clock.now() + LEASE;
+    claim
+        .write(|j| {
             j.lease_until = Some(until);
             j.rows = Some(rows_so_far);
         })
         .await
-    }
 }
 
 /// Runs the export a request object stands for, once.
@@ -277,6 +246,8 @@ pub async fn run_export(
         store,
         clock,
         tenant: &tenant_id,
+        kind: EXPORT_JOB,
+        id: id.clone(),
         job: found.value,
         version: found.version,
     };
@@ -361,7 +332,7 @@ async fn write_export(
             let rows = page.items.iter().map(|l| columns.cells(l, &ctx)).collect();
             writer.write_rows(rows).await?;
             pages += 1;
-            if pages.is_multiple_of(RENEW_EVERY) && !claim.renew(writer.rows()).await? {
+            if pages.is_multiple_of(RENEW_EVERY) && !renew(claim, writer.rows()).await? {
                 return Ok(false);
             }
             match page.next_cursor {

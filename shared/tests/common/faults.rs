@@ -25,7 +25,7 @@ pub enum Stage {
     Write,
     /// Writing report parts and the summary.
     Report,
-    /// Writing the job record.
+    /// Writing the job record (imports and bulk edits).
     Job,
     /// A lead's own write: `create_lead` or `commit_lead_change`.
     LeadWrite,
@@ -285,7 +285,9 @@ impl LeadStore for FaultyStore {
         expect: Expect,
     ) -> Result<u64, StoreError> {
         self.faults.log("put_record");
-        if kind == leadgate_core::services::imports::IMPORT_JOB {
+        if kind == leadgate_core::services::imports::IMPORT_JOB
+            || kind == leadgate_core::services::bulk_jobs::BULK_EDIT_JOB
+        {
             self.faults.store(Stage::Job).await?;
         }
         self.inner.put_record(tenant, kind, id, body, expect).await

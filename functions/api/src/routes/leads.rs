@@ -13,7 +13,10 @@ use leadgate_core::domain::lead::{Lead, LeadInput};
 use leadgate_core::domain::query::{LeadCount, LeadQuery};
 use leadgate_core::domain::rep::rep_name;
 use leadgate_core::domain::source::source_name;
-use leadgate_core::services::bulk_edit::{BulkEditReport, BulkEditRequest, EditPorts, bulk_edit};
+use leadgate_core::services::bulk_edit::{
+    BulkEditAnswer, BulkEditReport, BulkEditRequest, EditPorts, bulk_edit,
+};
+use leadgate_core::services::bulk_jobs::{self, BulkEditJob};
 use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
 use serde::{Deserialize, Serialize};
 
@@ -339,24 +342,59 @@ pub async fn assign_lead(
 
 /// Does one action to many leads: assign (to a rep by id or name, or by round robin), change
 /// status, add or remove tags, set the source or a custom field, or delete (admins). The leads
-/// are named by `lead_ids` (up to 1,000) or by `filter`, the parameters of `GET /v1/leads`
-/// (up to 1,000 matching). Each lead changes on its own, with its timeline entry in the same
-/// write; a rep reaches only the leads they may see. `dry_run` reports and changes nothing.
+/// are named by `lead_ids` (up to 1,000) or by `filter`, the parameters of `GET /v1/leads`.
+/// Each lead changes on its own, with its timeline entry in the same write; a rep reaches only
+/// the leads they may see. `dry_run` reports and changes nothing. A filter matching more than
+/// 1,000 leads starts a job instead (202, `Location: /v1/bulk-edits/{id}`), which goes on from
+/// where it got to if it is interrupted.
 #[utoipa::path(post, path = "/v1/leads/bulk", tag = "leads", request_body = BulkEditRequest,
     responses((status = 200, description = "one result per lead", body = BulkEditReport),
+              (status = 202, description = "more than 1,000 leads matched: the job that edits them", body = BulkEditJob),
               (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn bulk_edit_leads(
     State(st): State<ApiState>,
     caller: Caller,
     ApiJson(req): ApiJson<BulkEditRequest>,
-) -> ApiResult<Json<BulkEditReport>> {
+) -> ApiResult<Response> {
     let ports = EditPorts {
         store: &*st.store,
         blobs: &*st.blobs,
         clock: &*st.clock,
     };
+    Ok(
+        match bulk_edit(&ports, &caller.tenant, &caller.principal, req).await? {
+            BulkEditAnswer::Report(r) => Json(r).into_response(),
+            BulkEditAnswer::Job(job) => {
+                let location = HeaderValue::from_str(&format!("/v1/bulk-edits/{}", job.id))
+                    .map_err(ApiError::internal)?;
+                (StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(job)).into_response()
+            }
+        },
+    )
+}
+
+/// The caller's bulk-edit jobs (admins: every job of the tenant), newest first.
+#[utoipa::path(get, path = "/v1/bulk-edits", tag = "leads", responses((status = 200, body = Vec<BulkEditJob>)))]
+pub async fn list_bulk_edits(
+    State(st): State<ApiState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<BulkEditJob>>> {
     Ok(Json(
-        bulk_edit(&ports, &caller.tenant, &caller.principal, req).await?,
+        bulk_jobs::list_bulk_jobs(&*st.store, &caller.principal).await?,
+    ))
+}
+
+/// A bulk-edit job: its status, the leads handled so far and how each came out, and the first
+/// 100 skipped or failed leads with why.
+#[utoipa::path(get, path = "/v1/bulk-edits/{id}", tag = "leads", params(("id" = String, Path)),
+    responses((status = 200, body = BulkEditJob), (status = 404, body = Problem)))]
+pub async fn get_bulk_edit(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<BulkEditJob>> {
+    Ok(Json(
+        bulk_jobs::get_bulk_job(&*st.store, &caller.principal, &id).await?,
     ))
 }
 
