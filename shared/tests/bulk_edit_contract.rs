@@ -14,7 +14,7 @@ use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{Email, LeadId, LeadStatus, RepId, SourceId};
 use leadgate_core::ports::blob::BlobStore;
-use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::clock::{FixedClock, SystemClock};
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::activities::{NewActivity, add_activity};
 use leadgate_core::services::bulk_edit::{
@@ -362,7 +362,7 @@ async fn filter_by_names_and_values_and_the_bound(store: Arc<dyn LeadStore>, blo
         f.blobs.head(&request).await.unwrap().is_some(),
         "the request object starts it"
     );
-    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request, None)
         .await
         .unwrap();
     let BulkRun::Done(done) = run else {
@@ -381,7 +381,7 @@ async fn filter_by_names_and_values_and_the_bound(store: Arc<dyn LeadStore>, blo
         f.blobs.head(&request).await.unwrap().is_none(),
         "a done request is removed"
     );
-    let again = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+    let again = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request, None)
         .await
         .unwrap();
     assert!(
@@ -688,15 +688,18 @@ async fn a_job_cut_off_mid_way_resumes_without_doing_a_lead_twice(
     };
     // The claim and two checkpoints are written; the third page's checkpoint fails.
     faults.arm(Stage::Job, Fault::FailOnceAfter(3));
-    let cut = run_bulk_job(&faulty, &*f.blobs, &SystemClock, &request).await;
+    let cut = run_bulk_job(&faulty, &*f.blobs, &SystemClock, &request, None).await;
     assert!(cut.is_err(), "{cut:?}");
     let paused = bulk_jobs::get_bulk_job(&*f.store, &f.admin, &job.id)
         .await
         .unwrap();
     assert_eq!((paused.status, paused.processed), (BulkJobStatus::Pending, 400));
     let said = paused.error.clone().unwrap_or_default();
-    assert!(said.contains("storage failed") && said.contains("go on"), "{said}");
-    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request)
+    assert!(
+        said.contains("storage failed") && said.contains("go on"),
+        "{said}"
+    );
+    let run = run_bulk_job(&*f.store, &*f.blobs, &SystemClock, &request, None)
         .await
         .unwrap();
     let BulkRun::Done(done) = run else {
@@ -722,7 +725,57 @@ async fn a_job_cut_off_mid_way_resumes_without_doing_a_lead_twice(
     }
 }
 
+/// A run that dies right after its last page (every write after it failing, the lease still
+/// held) leaves a job that the next run, once the lease is over, does not start again from the
+/// first lead: the last page's write records the job completed.
+async fn a_job_that_dies_after_its_last_page_is_not_run_again(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let f = fixture(store.clone(), blobs).await;
+    let ids = f.leads(MAX_BULK_EDIT + 1, LeadStatus::New, None, &["last"]).await;
+    let req = json!({"filter": {"tag": "last"}, "action": {"type": "round_robin"}});
+    let BulkEditAnswer::Job(job) = f.answer(&*f.store, &f.tenant, &f.admin, req).await.unwrap() else {
+        panic!("expected a job");
+    };
+    let request = bulk_jobs::request_key(&f.tenant.id, &job.id).unwrap();
+    let faults = Arc::new(Faults::default());
+    let faulty = FaultyStore {
+        inner: store,
+        faults: faults.clone(),
+    };
+    // The claim and the six pages' writes (200 × 5 + 1 leads) work; every later write fails.
+    faults.arm(Stage::Job, Fault::FailAfter(7));
+    let _ = run_bulk_job(&faulty, &*f.blobs, &SystemClock, &request, None).await;
+    let later = FixedClock::new(chrono::Utc::now() + chrono::Duration::minutes(5));
+    let again = run_bulk_job(&*f.store, &*f.blobs, &later, &request, None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, BulkRun::AlreadyHandled | BulkRun::NotAJob),
+        "{again:?}"
+    );
+    let seen = bulk_jobs::get_bulk_job(&*f.store, &f.admin, &job.id)
+        .await
+        .unwrap();
+    assert_eq!(
+        (seen.status, seen.processed),
+        (BulkJobStatus::Completed, 1001),
+        "{seen:?}"
+    );
+    for id in ids.iter().step_by(50) {
+        let assigned = f
+            .timeline(id)
+            .await
+            .into_iter()
+            .filter(|k| matches!(k, ActivityKind::Assigned { .. }))
+            .count();
+        assert_eq!(assigned, 1, "lead {id} handed out once");
+    }
+}
+
 store_and_bucket_cases!(
+    when_a_bulk_job_dies_after_its_last_page_should_not_run_again => a_job_that_dies_after_its_last_page_is_not_run_again,
     when_a_bulk_job_is_cut_off_should_resume_and_hand_out_each_lead_once => a_job_cut_off_mid_way_resumes_without_doing_a_lead_twice,
     when_assigning_in_bulk_should_preview_then_change_each_lead_with_its_entry => assign_by_name_with_dry_run_and_per_lead_results,
     when_editing_status_tags_source_and_fields_in_bulk_should_report_each_lead => status_tags_source_and_custom,

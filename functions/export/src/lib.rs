@@ -26,7 +26,14 @@ pub struct ExportDeps {
 /// Handles an S3 ObjectCreated event on `exports/requests/…`: each request runs its job once.
 /// A job another invocation holds is an error, so Lambda retries it after that run's lease
 /// (a run that died) and the job is never left behind; a job that failed is an error too.
-pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<ExportRun>, String> {
+///
+/// `deadline` is when the invocation ends: a bulk-edit job still running near it pauses at a
+/// checkpoint and drops its request again for the next invocation.
+pub async fn handle_s3_event(
+    deps: &ExportDeps,
+    event: S3Event,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<ExportRun>, String> {
     let mut out = Vec::new();
     for record in event.records {
         let Some(raw) = record.s3.object.key.as_deref() else {
@@ -35,7 +42,7 @@ pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<Ex
         let key = decode_event_key(raw);
         if key.starts_with(bulk_jobs::REQUEST_PREFIX) {
             let key = BlobKey::parse(&key).map_err(|e| e.to_string())?;
-            run_bulk(deps, &key).await?;
+            run_bulk(deps, &key, deadline).await?;
             continue;
         }
         if !key.starts_with(REQUEST_PREFIX) {
@@ -60,8 +67,12 @@ pub async fn handle_s3_event(deps: &ExportDeps, event: S3Event) -> Result<Vec<Ex
 
 /// Runs one bulk-edit job request. As with exports, a job held elsewhere, a suspended tenant
 /// or a failure is an error, so Lambda retries the event (and then keeps it in the DLQ).
-async fn run_bulk(deps: &ExportDeps, key: &BlobKey) -> Result<(), String> {
-    let run = run_bulk_job(&*deps.store, &*deps.blobs, &*deps.clock, key)
+async fn run_bulk(
+    deps: &ExportDeps,
+    key: &BlobKey,
+    deadline: Option<std::time::Instant>,
+) -> Result<(), String> {
+    let run = run_bulk_job(&*deps.store, &*deps.blobs, &*deps.clock, key, deadline)
         .await
         .map_err(|e| format!("{key}: {e}"))?;
     match run {
@@ -71,7 +82,7 @@ async fn run_bulk(deps: &ExportDeps, key: &BlobKey) -> Result<(), String> {
             tracing::warn!(%key, "bulk edit request names no job; ignored");
             Ok(())
         }
-        BulkRun::Done(_) | BulkRun::AlreadyHandled => Ok(()),
+        BulkRun::Done(_) | BulkRun::AlreadyHandled | BulkRun::Paused => Ok(()),
     }
 }
 
@@ -130,7 +141,7 @@ async fn scan_bulk_edits(deps: &ExportDeps) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?;
         for meta in &page.items {
-            if let Err(e) = run_bulk(deps, &meta.key).await {
+            if let Err(e) = run_bulk(deps, &meta.key, None).await {
                 tracing::debug!(error = %e, "bulk edit not run this scan");
             }
         }

@@ -1,4 +1,5 @@
-//! Lambda entry point of export, triggered by S3 ObjectCreated on `exports/requests/`.
+//! Lambda entry point of export, triggered by S3 ObjectCreated on `exports/requests/` and
+//! `bulk-edits/requests/`.
 
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -20,7 +21,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        handle_s3_event(deps, event.payload).await.map(|r| r.len())
+        // The invocation's deadline as an Instant, so a long bulk edit pauses in time.
+        let left = event
+            .context
+            .deadline()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        let deadline = std::time::Instant::now() + left;
+        handle_s3_event(deps, event.payload, Some(deadline))
+            .await
+            .map(|r| r.len())
     }))
     .await
 }

@@ -269,12 +269,12 @@ async fn when_s3_reports_an_export_request_should_write_it_once() {
             .starts_with("exports/requests/")
     );
     record.s3.object.key = Some(format!("exports/requests/acme/{id}.json"));
-    let first = handle_s3_event(&e.deps, event.clone()).await.unwrap();
+    let first = handle_s3_event(&e.deps, event.clone(), None).await.unwrap();
     assert!(
         matches!(first.as_slice(), [ExportRun::Done(j)] if j.rows == Some(1) && j.key.ends_with(".xlsx")),
         "{first:?}"
     );
-    let again = handle_s3_event(&e.deps, event).await.unwrap();
+    let again = handle_s3_event(&e.deps, event, None).await.unwrap();
     assert_eq!(again, vec![ExportRun::AlreadyHandled]);
 }
 
@@ -352,7 +352,26 @@ async fn when_s3_reports_a_bulk_edit_request_should_edit_every_lead_once() {
     let key = event.records[0].s3.object.key.clone().unwrap();
     assert!(key.starts_with("bulk-edits/requests/acme/"), "{key}");
     event.records[0].s3.object.key = Some(format!("bulk-edits/requests/acme/{id}.json"));
-    handle_s3_event(&e.deps, event.clone()).await.unwrap();
+    // An invocation at its deadline pauses after one page and drops the request again.
+    let at_deadline = Some(std::time::Instant::now());
+    handle_s3_event(&e.deps, event.clone(), at_deadline)
+        .await
+        .unwrap();
+    let (_, paused) = e
+        .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.admin, None)
+        .await;
+    assert_eq!(
+        (&paused["status"], &paused["processed"]),
+        (&json!("pending"), &json!(200)),
+        "{paused}"
+    );
+    let request =
+        leadgate_core::services::bulk_jobs::request_key(&TenantId::parse("acme").unwrap(), id).unwrap();
+    assert!(
+        e.deps.blobs.head(&request).await.unwrap().is_some(),
+        "the request is there again"
+    );
+    handle_s3_event(&e.deps, event.clone(), None).await.unwrap();
     let (_, done) = e
         .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.admin, None)
         .await;
@@ -361,12 +380,16 @@ async fn when_s3_reports_a_bulk_edit_request_should_edit_every_lead_once() {
         (&done["processed"], &done["changed"]),
         (&json!(1001), &json!(1001))
     );
+    assert_eq!(
+        done["attempts"], 2,
+        "a paused job goes on in a second run: {done}"
+    );
     let (_, count) = e
         .call(Method::GET, "/v1/leads/count?status=contacted", &e.admin, None)
         .await;
     assert_eq!(count["count"], 1001);
     // The event again: the job is done, nothing runs twice.
-    handle_s3_event(&e.deps, event).await.unwrap();
+    handle_s3_event(&e.deps, event, None).await.unwrap();
     let (_, again) = e
         .call(Method::GET, &format!("/v1/bulk-edits/{id}"), &e.admin, None)
         .await;

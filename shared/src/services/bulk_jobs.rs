@@ -37,7 +37,9 @@ pub const BULK_EDIT_JOB: &str = "bulk_edit_job";
 pub const REQUEST_PREFIX: &str = "bulk-edits/requests/";
 /// How long a run's claim stays its own without a renewal (a page takes well under this).
 pub const LEASE: chrono::Duration = chrono::Duration::seconds(120);
-pub const MAX_ATTEMPTS: u32 = 3;
+pub const MAX_FAILURES: u32 = 3;
+/// Time kept back from a Lambda's deadline: a page and its checkpoint fit in it.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
 /// Leads per page, and so per checkpoint.
 const PAGE: u32 = 200;
 /// The skipped and failed results a job keeps, with their reasons (the counts cover all).
@@ -71,8 +73,12 @@ pub struct BulkEditJob {
     /// The first skipped or failed leads, with why (up to 100).
     #[serde(default)]
     pub problems: Vec<JobProblem>,
+    /// Runs started (a long job pauses near a Lambda's deadline and goes on in another).
     #[serde(default)]
     pub attempts: u32,
+    /// Runs that failed; the `MAX_FAILURES`th fails the job.
+    #[serde(default)]
+    pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -163,6 +169,7 @@ pub(crate) async fn create_bulk_job(
         failed: 0,
         problems: vec![],
         attempts: 0,
+        failures: 0,
         error: None,
         created_at: ports.clock.now(),
         started_at: None,
@@ -232,16 +239,22 @@ pub enum BulkRun {
     NotAJob,
     /// The tenant is suspended: the job waits, no attempt spent.
     Suspended,
+    /// The run stopped near its deadline at a checkpoint and dropped the request again, so
+    /// another run goes on from there.
+    Paused,
 }
 
 type Claim<'a> = JobClaim<'a, BulkEditJob>;
 
-/// Runs the job a request object stands for, once, from where the last run got to.
+/// Runs the job a request object stands for, once, from where the last run got to. With a
+/// `deadline` (a Lambda's), the run pauses at the first checkpoint within `DEADLINE_MARGIN` of
+/// it and puts the request object again, whose event starts the next run.
 pub async fn run_bulk_job(
     store: &dyn LeadStore,
     blobs: &dyn BlobStore,
     clock: &dyn Clock,
     request: &BlobKey,
+    deadline: Option<std::time::Instant>,
 ) -> Result<BulkRun, ServiceError> {
     let Some((tenant_id, id)) = request_of(request) else {
         return Ok(BulkRun::NotAJob);
@@ -287,29 +300,23 @@ pub async fn run_bulk_job(
         return Ok(BulkRun::InProgress);
     }
     let ports = EditPorts { store, blobs, clock };
-    match edit_pages(&ports, &mut claim, resumed).await {
-        Ok(true) => {
-            let finished = clock.now();
-            let done = claim
-                .write(|j| {
-                    j.status = BulkJobStatus::Completed;
-                    j.error = None;
-                    j.finished_at = Some(finished);
-                    j.lease_until = None;
-                    j.cursor = None;
-                })
-                .await?;
-            if !done {
-                return Ok(BulkRun::InProgress);
-            }
+    let stop_by = deadline.map(|d| d.checked_sub(DEADLINE_MARGIN).unwrap_or(d));
+    match edit_pages(&ports, &mut claim, resumed, stop_by).await {
+        Ok(Pages::Done) => {
             let _ = blobs.delete(request).await;
             tracing::info!(job = %id, processed = claim.job.processed, "bulk edit job done");
             Ok(BulkRun::Done(Box::new(claim.job)))
         }
-        Ok(false) => Ok(BulkRun::InProgress),
+        Ok(Pages::Paused) => {
+            let body = serde_json::json!({ "job_id": id }).to_string();
+            blobs.put(request, body.into(), "application/json").await?;
+            tracing::info!(job = %id, processed = claim.job.processed, "bulk edit job paused");
+            Ok(BulkRun::Paused)
+        }
+        Ok(Pages::LeaseLost) => Ok(BulkRun::InProgress),
         Err(e) => {
             tracing::error!(job = %id, error = ?e, "bulk edit job failed");
-            let last = claim.job.attempts >= MAX_ATTEMPTS;
+            let last = claim.job.failures + 1 >= MAX_FAILURES;
             // The cause as a caller may read it; any other cause stays in the log.
             let cause = match &e {
                 ServiceError::Validation(errs) => {
@@ -322,10 +329,11 @@ pub async fn run_bulk_job(
             let _ = claim
                 .write(|j| {
                     j.lease_until = None;
+                    j.failures += 1;
                     if last {
                         j.status = BulkJobStatus::Failed;
                         j.error = Some(format!(
-                            "the job failed {MAX_ATTEMPTS} times ({cause}); what it changed stays changed"
+                            "the job failed {MAX_FAILURES} times ({cause}); what it changed stays changed"
                         ));
                     } else {
                         j.status = BulkJobStatus::Pending;
@@ -340,38 +348,52 @@ pub async fn run_bulk_job(
     }
 }
 
-/// Edits page after page, writing the job after each. False when the lease was lost.
+/// How a run's pages ended.
+enum Pages {
+    /// Every page is done, and the job is recorded completed in the last page's write.
+    Done,
+    /// Stopped at a checkpoint near the deadline; the job is pending again.
+    Paused,
+    /// Someone else holds the job now.
+    LeaseLost,
+}
+
+/// Edits page after page, writing the job after each: the cursor after the page, its counts
+/// and the renewed lease, and, with the last page, the job completed in the same write (so a
+/// finished job can never be read as one not started). The action is checked against the
+/// tenant again for every page: a rep deactivated meanwhile fails the job instead of taking
+/// more leads.
 async fn edit_pages(
     ports: &EditPorts<'_>,
     claim: &mut Claim<'_>,
     mut resumed: bool,
-) -> Result<bool, ServiceError> {
+    stop_by: Option<std::time::Instant>,
+) -> Result<Pages, ServiceError> {
     let store = ports.store;
-    let tenant = crate::services::tenants::active_tenant(store, claim.tenant).await?;
-    let ctx = load_context(store, &tenant).await?;
     let job = claim.job.clone();
+    let tenant = crate::services::tenants::active_tenant(store, claim.tenant).await?;
     // As whoever asked: a rep limited to their own leads edits only those.
     let principal = Principal {
         tenant: tenant.id.clone(),
         user: job.requested_by.clone(),
         role: job.role,
     };
-    // Checked again: the tenant's reps, statuses and fields may have changed since the request.
-    let action = check_action(&job.action, &ctx, &principal)?;
-    let filter = LeadQuery::from_filters(&job.filter, &ctx, "filter")?;
-    let edit = Edit {
-        ports,
-        tenant: &tenant,
-        principal: &principal,
-        ctx: &ctx,
-        action: &action,
-        filter: Some(&filter),
-        dry_run: job.dry_run,
-    };
+    let started = job.started_at.unwrap_or(job.created_at);
     let mut cursor = job.cursor.clone();
     loop {
+        let ctx = load_context(store, &tenant).await?;
+        let action = check_action(&job.action, &ctx, &principal)?;
+        let filter = LeadQuery::from_filters(&job.filter, &ctx, "filter")?;
+        let edit = Edit {
+            ports,
+            tenant: &tenant,
+            principal: &principal,
+            ctx: &ctx,
+            action: &action,
+            filter: Some(&filter),
+            dry_run: job.dry_run,
+        };
         let page = list_visible_leads(store, &tenant, &principal, job_query(&filter, cursor.clone())).await?;
-        let started = job.started_at.unwrap_or(job.created_at);
         let mut results = Vec::with_capacity(page.items.len());
         let mut todo = Vec::new();
         for lead in &page.items {
@@ -391,11 +413,13 @@ async fn edit_pages(
         );
         resumed = false;
         cursor = page.next_cursor;
-        let (next, until) = (cursor.clone(), ports.clock.now() + LEASE);
+        let now = ports.clock.now();
+        let finished = cursor.is_none();
+        let pause = !finished && stop_by.is_some_and(|t| std::time::Instant::now() >= t);
+        let next = cursor.clone();
         let kept = claim
             .write(|j| {
                 j.cursor = next;
-                j.lease_until = Some(until);
                 for r in results {
                     j.processed += 1;
                     match r.outcome {
@@ -404,19 +428,29 @@ async fn edit_pages(
                         EditOutcome::Skipped => j.skipped += 1,
                         EditOutcome::Failed => j.failed += 1,
                     }
-                    if matches!(r.outcome, EditOutcome::Skipped | EditOutcome::Failed)
-                        && j.problems.len() < MAX_PROBLEMS
-                    {
+                    let problem = matches!(r.outcome, EditOutcome::Skipped | EditOutcome::Failed);
+                    if problem && j.problems.len() < MAX_PROBLEMS {
                         j.problems.push(JobProblem::of(&r));
                     }
                 }
+                if finished {
+                    j.status = BulkJobStatus::Completed;
+                    j.error = None;
+                    j.finished_at = Some(now);
+                    j.lease_until = None;
+                } else if pause {
+                    j.status = BulkJobStatus::Pending;
+                    j.lease_until = None;
+                } else {
+                    j.lease_until = Some(now + LEASE);
+                }
             })
             .await?;
-        if !kept {
-            return Ok(false);
-        }
-        if cursor.is_none() {
-            return Ok(true);
+        match (kept, finished, pause) {
+            (false, ..) => return Ok(Pages::LeaseLost),
+            (true, true, _) => return Ok(Pages::Done),
+            (true, false, true) => return Ok(Pages::Paused),
+            (true, false, false) => {}
         }
     }
 }

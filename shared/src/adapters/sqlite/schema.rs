@@ -114,16 +114,18 @@ CREATE INDEX leads_source_pos  ON leads (tenant, source_pos);
 const VALUE_POSITIONS_VERSION: usize = 4;
 
 /// Fills the value-sort columns of every stored lead from its document: the positions are the
-/// domain's rule (`SortField::position`), which SQL cannot state.
+/// domain's rule (`SortField::position`), which SQL cannot state. Leads are read 1,000 at a
+/// time in key order, so memory stays flat however many there are. A document that does not
+/// parse keeps empty positions (its lead sorts first) and is logged by id: one bad row must
+/// not keep the database from opening.
 fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     use crate::domain::lead::Lead;
     use crate::domain::sort::SortField;
-    let rows: Vec<(String, String, String)> = tx
-        .prepare("SELECT tenant, id, doc FROM leads")
-        .map_err(db)?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .map_err(db)?
-        .collect::<Result<_, _>>()
+    let mut read = tx
+        .prepare(
+            "SELECT tenant, id, doc FROM leads WHERE (tenant, id) > (?1, ?2)
+             ORDER BY tenant, id LIMIT 1000",
+        )
         .map_err(db)?;
     let mut update = tx
         .prepare(
@@ -131,15 +133,28 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
                 source_pos = ?7 WHERE tenant = ?1 AND id = ?2",
         )
         .map_err(db)?;
-    for (tenant, id, doc) in rows {
-        let lead: Lead =
-            serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("lead {id}: {e}")))?;
-        let [a, b, c, d, e] = SortField::BY_VALUE.map(|f| f.position(&lead));
-        update
-            .execute(rusqlite::params![tenant, id, a, b, c, d, e])
+    let mut after = (String::new(), String::new());
+    loop {
+        let rows: Vec<(String, String, String)> = read
+            .query_map([&after.0, &after.1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db)?
+            .collect::<Result<_, _>>()
             .map_err(db)?;
+        let Some((tenant, id, _)) = rows.last() else {
+            return Ok(());
+        };
+        after = (tenant.clone(), id.clone());
+        for (tenant, id, doc) in rows {
+            let Ok(lead) = serde_json::from_str::<Lead>(&doc) else {
+                tracing::warn!(lead = %id, "a stored lead does not parse; its sort positions stay empty");
+                continue;
+            };
+            let [a, b, c, d, e] = SortField::BY_VALUE.map(|f| f.position(&lead));
+            update
+                .execute(rusqlite::params![tenant, id, a, b, c, d, e])
+                .map_err(db)?;
+        }
     }
-    Ok(())
 }
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -244,15 +259,42 @@ mod tests {
             [lead.id.to_string(), doc.to_string()],
         )
         .unwrap();
+        // More leads than one batch of the fill, and one whose document no longer parses.
+        for i in 0..2_500 {
+            let mut other = lead_doc();
+            other["name"] = format!("Other {i}").into();
+            let id = other["id"].as_str().unwrap().to_owned();
+            conn.execute(
+                "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                    version, doc) VALUES ('u', ?1, 'new', 'web', 'x', 'x', '', 1, ?2)",
+                [id, other.to_string()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                version, doc) VALUES ('u', 'broken', 'new', 'web', 'x', 'x', '', 1, '{broken')",
+            [],
+        )
+        .unwrap();
         migrate(&mut conn).unwrap();
         let stored: [String; 5] = conn
             .query_row(
-                "SELECT name_pos, company_pos, status_pos, owner_pos, source_pos FROM leads",
+                "SELECT name_pos, company_pos, status_pos, owner_pos, source_pos FROM leads
+                 WHERE tenant = 't'",
                 [],
                 |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?]),
             )
             .unwrap();
         assert_eq!(stored, SortField::BY_VALUE.map(|f| f.position(&lead)));
         assert!(stored[0].starts_with("1emile zola\u{1}"), "{:?}", stored[0]);
+        let empty: Vec<String> = conn
+            .prepare("SELECT id FROM leads WHERE name_pos = ''")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(empty, ["broken"], "every other lead has its positions");
     }
 }
