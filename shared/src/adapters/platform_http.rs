@@ -40,6 +40,10 @@ impl PlatformClient {
     }
 
     fn build(any_host: bool) -> Self {
+        // reqwest is built without a crypto provider of its own: the process uses aws-lc-rs,
+        // as the AWS SDK does, so one TLS stack serves both. Installed once; a second call
+        // finds it there.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
