@@ -23,3 +23,12 @@ impl AwsAdapters {
         })
     }
 }
+
+/// An invocation's deadline (the runtime's wall-clock time) as an `Instant`, so a long run can
+/// compare it against a monotonic clock and pause in time.
+pub fn deadline_instant(deadline: std::time::SystemTime) -> std::time::Instant {
+    let left = deadline
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    std::time::Instant::now() + left
+}

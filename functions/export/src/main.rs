@@ -21,13 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<S3Event>| async move {
-        // The invocation's deadline as an Instant, so a long bulk edit pauses in time.
-        let left = event
-            .context
-            .deadline()
-            .duration_since(std::time::SystemTime::now())
-            .unwrap_or_default();
-        let deadline = std::time::Instant::now() + left;
+        // So a long bulk edit pauses in time.
+        let deadline = leadgate_core::lambda::deadline_instant(event.context.deadline());
         handle_s3_event(deps, event.payload, Some(deadline))
             .await
             .map(|r| r.len())

@@ -27,7 +27,7 @@ use crate::services::ServiceError;
 use crate::services::bulk_edit::{
     BulkAction, Checked, EDITS_IN_FLIGHT, Edit, EditOutcome, EditPorts, EditResult, check_action,
 };
-use crate::services::job_claim::JobClaim;
+use crate::services::job_claim::{self, JobClaim, LeasedJob, Opened, open_job, visible_to};
 use crate::services::leads::{list_visible_leads, load_context};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -118,18 +118,7 @@ impl JobProblem {
 }
 
 pub fn request_key(tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
-    Ok(BlobKey::parse(&format!("{REQUEST_PREFIX}{tenant}/{id}.json"))?)
-}
-
-/// The job a request key stands for: `bulk-edits/requests/{tenant}/{job}.json`.
-pub fn request_of(key: &BlobKey) -> Option<(TenantId, String)> {
-    let rest = key.as_str().strip_prefix(REQUEST_PREFIX)?;
-    let (tenant, file) = rest.split_once('/')?;
-    let id = file.strip_suffix(".json")?;
-    if id.is_empty() || id.contains('/') {
-        return None;
-    }
-    Some((TenantId::parse(tenant).ok()?, id.to_owned()))
+    job_claim::request_key(REQUEST_PREFIX, tenant, id)
 }
 
 /// The query a job pages through: the filter, oldest first, a page at a time.
@@ -207,7 +196,7 @@ pub async fn get_bulk_job(
     get_typed::<BulkEditJob>(store, &principal.tenant, BULK_EDIT_JOB, id)
         .await?
         .map(|v| v.value)
-        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .filter(|j| visible_to(principal, &j.requested_by))
         .ok_or(ServiceError::NotFound {
             what: "bulk edit job",
         })
@@ -222,7 +211,7 @@ pub async fn list_bulk_jobs(
         .await?
         .into_iter()
         .map(|v| v.value)
-        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .filter(|j| visible_to(principal, &j.requested_by))
         .collect();
     jobs.reverse();
     Ok(jobs)
@@ -256,38 +245,17 @@ pub async fn run_bulk_job(
     request: &BlobKey,
     deadline: Option<std::time::Instant>,
 ) -> Result<BulkRun, ServiceError> {
-    let Some((tenant_id, id)) = request_of(request) else {
-        return Ok(BulkRun::NotAJob);
-    };
-    let Some(found) = get_typed::<BulkEditJob>(store, &tenant_id, BULK_EDIT_JOB, &id).await? else {
-        return Ok(BulkRun::NotAJob);
-    };
-    let now = clock.now();
-    match found.value.status {
-        BulkJobStatus::Completed | BulkJobStatus::Failed => {
-            let _ = blobs.delete(request).await;
-            return Ok(BulkRun::AlreadyHandled);
-        }
-        BulkJobStatus::Running if found.value.lease_until.is_some_and(|t| t > now) => {
-            return Ok(BulkRun::InProgress);
-        }
-        BulkJobStatus::Running | BulkJobStatus::Pending => {}
-    }
-    if let Err(ServiceError::Forbidden(_)) = crate::services::tenants::active_tenant(store, &tenant_id).await
+    let mut claim: Claim = match open_job(store, blobs, clock, REQUEST_PREFIX, BULK_EDIT_JOB, request).await?
     {
-        return Ok(BulkRun::Suspended);
-    }
-    // A job someone already ran part of resumes: its first page may hold leads already done.
-    let resumed = found.value.started_at.is_some();
-    let mut claim = Claim {
-        store,
-        clock,
-        tenant: &tenant_id,
-        kind: BULK_EDIT_JOB,
-        id: id.clone(),
-        job: found.value,
-        version: found.version,
+        Opened::Ready(claim) => claim,
+        Opened::NotAJob => return Ok(BulkRun::NotAJob),
+        Opened::AlreadyHandled => return Ok(BulkRun::AlreadyHandled),
+        Opened::InProgress => return Ok(BulkRun::InProgress),
+        Opened::Suspended => return Ok(BulkRun::Suspended),
     };
+    let (now, id) = (clock.now(), claim.id.clone());
+    // A job someone already ran part of resumes: its first page may hold leads already done.
+    let resumed = claim.job.started_at.is_some();
     let taken = claim
         .write(|j| {
             j.status = BulkJobStatus::Running;
@@ -371,7 +339,7 @@ async fn edit_pages(
 ) -> Result<Pages, ServiceError> {
     let store = ports.store;
     let job = claim.job.clone();
-    let tenant = crate::services::tenants::active_tenant(store, claim.tenant).await?;
+    let tenant = crate::services::tenants::active_tenant(store, &claim.tenant).await?;
     // As whoever asked: a rep limited to their own leads edits only those.
     let principal = Principal {
         tenant: tenant.id.clone(),
@@ -473,4 +441,14 @@ async fn handed_out_by_job(
             && matches!(&a.actor, Actor::User { id } if id == requester)
             && matches!(&a.kind, ActivityKind::Assigned { reason, .. } if reason == "round_robin")
     }))
+}
+
+impl LeasedJob for BulkEditJob {
+    fn finished(&self) -> bool {
+        matches!(self.status, BulkJobStatus::Completed | BulkJobStatus::Failed)
+    }
+
+    fn held(&self, now: DateTime<Utc>) -> bool {
+        self.status == BulkJobStatus::Running && self.lease_until.is_some_and(|t| t > now)
+    }
 }

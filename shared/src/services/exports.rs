@@ -18,7 +18,7 @@ use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, get_typed, list_typed, put_typed};
 use crate::services::ServiceError;
-use crate::services::job_claim::JobClaim;
+use crate::services::job_claim::{self, JobClaim, LeasedJob, Opened, open_job, visible_to};
 use crate::services::leads::{list_visible_leads, load_context};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -97,18 +97,7 @@ fn export_query(
 
 /// The request object that starts an export job: `exports/requests/{tenant}/{job}.json`.
 pub fn request_key(tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
-    Ok(BlobKey::parse(&format!("{REQUEST_PREFIX}{tenant}/{id}.json"))?)
-}
-
-/// The job a request key stands for: `exports/requests/{tenant}/{job}.json`.
-pub fn request_of(key: &BlobKey) -> Option<(TenantId, String)> {
-    let rest = key.as_str().strip_prefix(REQUEST_PREFIX)?;
-    let (tenant, file) = rest.split_once('/')?;
-    let id = file.strip_suffix(".json")?;
-    if id.is_empty() || id.contains('/') {
-        return None;
-    }
-    Some((TenantId::parse(tenant).ok()?, id.to_owned()))
+    job_claim::request_key(REQUEST_PREFIX, tenant, id)
 }
 
 /// Records the job and drops its request object, which starts the export.
@@ -166,7 +155,7 @@ pub async fn get_export_job(
     get_typed::<ExportJob>(store, &principal.tenant, EXPORT_JOB, id)
         .await?
         .map(|v| v.value)
-        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .filter(|j| visible_to(principal, &j.requested_by))
         .ok_or(ServiceError::NotFound { what: "export job" })
 }
 
@@ -179,7 +168,7 @@ pub async fn list_export_jobs(
         .await?
         .into_iter()
         .map(|v| v.value)
-        .filter(|j| principal.is_admin() || j.requested_by == principal.user)
+        .filter(|j| visible_to(principal, &j.requested_by))
         .collect();
     jobs.reverse();
     Ok(jobs)
@@ -220,37 +209,14 @@ pub async fn run_export(
     request: &BlobKey,
     scratch: &Path,
 ) -> Result<ExportRun, ServiceError> {
-    let Some((tenant_id, id)) = request_of(request) else {
-        return Ok(ExportRun::NotAJob);
-    };
-    let Some(found) = get_typed::<ExportJob>(store, &tenant_id, EXPORT_JOB, &id).await? else {
-        return Ok(ExportRun::NotAJob);
+    let mut claim: Claim = match open_job(store, blobs, clock, REQUEST_PREFIX, EXPORT_JOB, request).await? {
+        Opened::Ready(claim) => claim,
+        Opened::NotAJob => return Ok(ExportRun::NotAJob),
+        Opened::AlreadyHandled => return Ok(ExportRun::AlreadyHandled),
+        Opened::InProgress => return Ok(ExportRun::InProgress),
+        Opened::Suspended => return Ok(ExportRun::Suspended),
     };
     let now = clock.now();
-    match found.value.status {
-        ExportStatus::Completed | ExportStatus::Failed => {
-            let _ = blobs.delete(request).await;
-            return Ok(ExportRun::AlreadyHandled);
-        }
-        ExportStatus::Running if found.value.lease_until.is_some_and(|t| t > now) => {
-            return Ok(ExportRun::InProgress);
-        }
-        ExportStatus::Running | ExportStatus::Pending => {}
-    }
-    // Checked before the claim: a suspended tenant's job must not spend its attempts.
-    if let Err(ServiceError::Forbidden(_)) = crate::services::tenants::active_tenant(store, &tenant_id).await
-    {
-        return Ok(ExportRun::Suspended);
-    }
-    let mut claim = Claim {
-        store,
-        clock,
-        tenant: &tenant_id,
-        kind: EXPORT_JOB,
-        id: id.clone(),
-        job: found.value,
-        version: found.version,
-    };
     if !claim
         .write(|j| {
             j.status = ExportStatus::Running;
@@ -310,7 +276,7 @@ async fn write_export(
     claim: &mut Claim<'_>,
     scratch: &Path,
 ) -> Result<Option<(u64, u64)>, ServiceError> {
-    let tenant = crate::services::tenants::active_tenant(store, claim.tenant).await?;
+    let tenant = crate::services::tenants::active_tenant(store, &claim.tenant).await?;
     let ctx = load_context(store, &tenant).await?;
     let job = claim.job.clone();
     let columns = ExportColumns::resolve(&ctx, job.columns.as_deref())?;
@@ -356,5 +322,15 @@ async fn write_export(
             writer.abort().await;
             Err(e)
         }
+    }
+}
+
+impl LeasedJob for ExportJob {
+    fn finished(&self) -> bool {
+        matches!(self.status, ExportStatus::Completed | ExportStatus::Failed)
+    }
+
+    fn held(&self, now: DateTime<Utc>) -> bool {
+        self.status == ExportStatus::Running && self.lease_until.is_some_and(|t| t > now)
     }
 }
