@@ -103,6 +103,22 @@ pub struct GatewayConfig {
     /// fake platform on this machine). Without it only the platforms' own HTTPS hosts are called.
     #[arg(long, global = true, env = "LEADGATE_ALLOW_ANY_PLATFORM_HOST")]
     pub allow_any_platform_host: bool,
+    /// Local development only: let webhook subscriptions point at this machine over http
+    /// (a receiver on loopback). Without it only public HTTPS addresses are delivered to.
+    #[arg(long, global = true, env = "LEADGATE_ALLOW_LOOPBACK_WEBHOOKS")]
+    pub allow_loopback_webhooks: bool,
+    /// How often the webhook worker looks for new events and due retries, in milliseconds.
+    #[arg(long, global = true, env = "LEADGATE_WEBHOOK_POLL_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_ms: u64,
+    /// The first retry's delay in seconds (it doubles up to an hour; tests shorten it).
+    #[arg(
+        long,
+        global = true,
+        env = "LEADGATE_WEBHOOK_FIRST_RETRY_SECS",
+        default_value_t = 10.0
+    )]
+    pub webhook_first_retry_secs: f64,
     /// On first start, use this as the admin API key instead of generating one (for scripts).
     #[arg(skip = std::env::var("LEADGATE_ADMIN_KEY").ok().filter(|k| !k.is_empty()).map(Secret::new))]
     pub admin_key: Option<Secret>,
@@ -171,6 +187,16 @@ fn signing_key(data_dir: &std::path::Path) -> Result<Secret, GatewayError> {
 }
 
 impl GatewayConfig {
+    /// Webhook retries: the default schedule, its first delay as configured.
+    pub fn webhook_retry(&self) -> leadgate_core::domain::webhook::RetryPolicy {
+        leadgate_core::domain::webhook::RetryPolicy {
+            first_delay: std::time::Duration::from_secs_f64(
+                self.webhook_first_retry_secs.clamp(0.01, 3600.0),
+            ),
+            ..Default::default()
+        }
+    }
+
     pub fn limits(&self) -> crate::server::Limits {
         crate::server::Limits {
             max_connections: self.max_connections as usize,

@@ -81,16 +81,38 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         },
         poll,
     ));
+    // Outbound webhooks: the worker sends what the outbox holds, by the same rules the API
+    // checks subscription URLs with.
+    let webhook_policy = if config.allow_loopback_webhooks {
+        tracing::warn!("webhooks may be delivered to this machine over http (--allow-loopback-webhooks)");
+        leadgate_core::domain::webhook_target::TargetPolicy::AllowLoopback
+    } else {
+        leadgate_core::domain::webhook_target::TargetPolicy::PublicHttps
+    };
+    tokio::spawn(leadgate_core::services::webhook_delivery::run_worker(
+        leadgate_core::services::webhook_delivery::Dispatcher {
+            store: store.clone(),
+            sender: std::sync::Arc::new(leadgate_core::adapters::webhook_http::WebhookClient::new(
+                webhook_policy,
+            )),
+            clock: std::sync::Arc::new(SystemClock),
+            retry: config.webhook_retry(),
+        },
+        std::time::Duration::from_millis(config.webhook_poll_ms),
+    ));
     let state = http::AppState {
         store,
         blobs,
         clock: std::sync::Arc::new(SystemClock),
-        fetcher: std::sync::Arc::new(if config.allow_any_platform_host {
-            tracing::warn!("platform base URLs may point at any host (--allow-any-platform-host)");
-            leadgate_core::adapters::platform_http::PlatformClient::allowing_any_host()
-        } else {
-            leadgate_core::adapters::platform_http::PlatformClient::new()
-        }),
+        fetcher: std::sync::Arc::new(
+            if config.allow_any_platform_host {
+                tracing::warn!("platform base URLs may point at any host (--allow-any-platform-host)");
+                leadgate_core::adapters::platform_http::PlatformClient::allowing_any_host()
+            } else {
+                leadgate_core::adapters::platform_http::PlatformClient::new()
+            }
+            .with_webhook_policy(webhook_policy),
+        ),
         local_blobs,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
     };

@@ -2,6 +2,10 @@
 //! A behaviour only one adapter has is a bug, so every case runs on both.
 
 mod common;
+// Outbound webhooks' contract, in this binary rather than one of its own (each test binary
+// links the AWS SDK again).
+#[path = "webhooks/contract.rs"]
+mod webhooks;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::faults::{Fault, Faults, FaultyStore, Stage, WRITES};

@@ -19,7 +19,7 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use routes::{activities, attachments, exports, imports, keys, leads, settings, tenants};
+use routes::{activities, attachments, exports, imports, keys, leads, settings, tenants, webhooks};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -101,6 +101,16 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
             settings::get_tenant_settings,
             settings::change_tenant_settings
         ))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(
+            webhooks::get_webhook,
+            webhooks::change_webhook,
+            webhooks::delete_webhook
+        ))
+        .routes(routes!(webhooks::rotate_webhook_secret))
+        .routes(routes!(webhooks::list_webhook_deliveries))
+        .routes(routes!(webhooks::replay_webhook_delivery))
+        .routes(routes!(webhooks::replay_failed_webhooks))
         .routes(routes!(keys::list_keys, keys::create_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(imports::create_job, imports::list_jobs))

@@ -7,7 +7,8 @@ pub mod admin;
 pub mod forms;
 pub mod limiter;
 pub mod platforms;
-pub mod signature;
+// The signature schemes live in the core: outbound webhooks sign with the forms' scheme.
+pub use leadgate_core::domain::signature;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

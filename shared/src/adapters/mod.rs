@@ -6,6 +6,7 @@ pub mod local_blob;
 pub mod platform_http;
 pub mod s3_blob;
 pub mod sqlite;
+pub mod webhook_http;
 
 use crate::config::{BlobConfig, StoreConfig};
 use crate::ports::blob::BlobStore;

@@ -20,6 +20,7 @@ pub struct PlatformClient {
     http: reqwest::Client,
     /// Local development and tests only: any http(s) host, loopback included.
     any_host: bool,
+    webhooks: crate::domain::webhook_target::TargetPolicy,
 }
 
 impl Default for PlatformClient {
@@ -51,7 +52,17 @@ impl PlatformClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { http, any_host }
+        Self {
+            http,
+            any_host,
+            webhooks: Default::default(),
+        }
+    }
+
+    /// Where webhook subscriptions may point (`AllowLoopback` for local development only).
+    pub fn with_webhook_policy(mut self, p: crate::domain::webhook_target::TargetPolicy) -> Self {
+        self.webhooks = p;
+        self
     }
 
     async fn get_json(
@@ -178,6 +189,10 @@ fn linkedin_form_id(response: &Value) -> Option<String> {
 
 #[async_trait::async_trait]
 impl LeadFetcher for PlatformClient {
+    fn webhook_policy(&self) -> crate::domain::webhook_target::TargetPolicy {
+        self.webhooks
+    }
+
     fn check_base_url(&self, platform: &'static str, url: &str) -> Result<(), FetchError> {
         check_platform_url(platform, url, self.any_host)
     }

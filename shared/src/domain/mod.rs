@@ -17,12 +17,15 @@ pub mod phone;
 pub mod query;
 pub mod rep;
 pub mod settings;
+pub mod signature;
 pub mod sort;
 pub mod source;
 pub mod status;
 pub mod tenant;
 pub mod time;
 pub mod unqualified;
+pub mod webhook;
+pub mod webhook_target;
 pub mod whole;
 
 pub use activity::{Activity, ActivityKind, Actor};

@@ -28,6 +28,12 @@ pub trait LeadFetcher: Send + Sync + 'static {
     /// Whether a channel's base URL may be called (`platform` is `meta` or `linkedin`): the
     /// settings route asks before storing one, and every fetch asks again.
     fn check_base_url(&self, platform: &'static str, url: &str) -> Result<(), FetchError>;
+    /// Where this deployment lets tenants point webhook subscriptions: the one place the
+    /// outbound rules of a deployment are set, so the API checks a URL by the same switch the
+    /// sender obeys. Public HTTPS unless built for local development.
+    fn webhook_policy(&self) -> crate::domain::webhook_target::TargetPolicy {
+        crate::domain::webhook_target::TargetPolicy::PublicHttps
+    }
     /// `GET {graph}/{leadgen_id}` → `field_data`.
     async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<Answers, FetchError>;
     /// The form response and its form's questions, as predefined-field names and answers.

@@ -5,3 +5,4 @@ pub mod blob;
 pub mod clock;
 pub mod fetch;
 pub mod store;
+pub mod webhook;

@@ -150,6 +150,35 @@ pub mod kinds {
     pub const CHANNEL: &str = "channel";
     /// What an attachment was announced as (its content type), read when it is downloaded.
     pub const ATTACHMENT: &str = "attachment";
+    /// Events written with their change, waiting to be fanned out to subscriptions.
+    pub const OUTBOX: &str = "outbox";
+    /// A tenant's webhook subscriptions.
+    pub const WEBHOOK: &str = "webhook";
+    /// The delivery log: one record per event and subscription.
+    pub const WEBHOOK_DELIVERY: &str = "webhook_delivery";
+    /// Deliveries still to attempt (same ids as their log rows), so a pass reads only these.
+    pub const WEBHOOK_QUEUE: &str = "webhook_queue";
+}
+
+/// A write's outbox entry as a record of that write. Written if absent: the same write sent
+/// again (a retried transaction) stays one entry.
+pub fn outbox_record(entry: &crate::domain::webhook::OutboxEntry) -> Result<RecordWrite, StoreError> {
+    RecordWrite::typed(kinds::OUTBOX, entry.record_id(), entry, Expect::Any)
+}
+
+/// `records` with the outbox entry of a lead's write added: what every adapter's lead write
+/// calls, so no lead changes without its events.
+pub fn with_lead_events(
+    records: &[RecordWrite],
+    lead: &Lead,
+    entries: &[Activity],
+    change: crate::domain::webhook::LeadChange,
+    at: DateTime<Utc>,
+) -> Result<Vec<RecordWrite>, StoreError> {
+    let entry = crate::domain::webhook::OutboxEntry::for_lead(lead, entries, change, at);
+    let mut out = records.to_vec();
+    out.push(outbox_record(&entry)?);
+    Ok(out)
 }
 
 #[async_trait::async_trait]

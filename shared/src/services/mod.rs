@@ -24,5 +24,7 @@ pub mod reps;
 pub mod settings;
 pub mod sources;
 pub mod tenants;
+pub mod webhook_delivery;
+pub mod webhooks;
 
 pub use error::ServiceError;

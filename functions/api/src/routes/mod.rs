@@ -8,6 +8,7 @@ pub mod keys;
 pub mod leads;
 pub mod settings;
 pub mod tenants;
+pub mod webhooks;
 
 use crate::error::ApiError;
 use axum::http::{HeaderMap, HeaderValue, header};

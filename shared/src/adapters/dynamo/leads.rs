@@ -12,7 +12,8 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
 use crate::domain::time::position;
-use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
+use crate::domain::webhook::LeadChange;
+use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest};
@@ -282,7 +283,7 @@ impl DynamoStore {
         for a in entries {
             items.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
         }
-        for r in records {
+        for r in &with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)? {
             items.push(self.record_write_item(t, r)?);
         }
         let mut attempt = 0;
@@ -449,8 +450,8 @@ impl DynamoStore {
     ) -> Result<Lead, StoreError> {
         let next = lead.changed_with(activities);
         let new_only = Some("attribute_not_exists(pk)");
-        let mut extra = Vec::with_capacity(records.len() + activities.len());
-        for r in records {
+        let mut extra = Vec::with_capacity(records.len() + activities.len() + 1);
+        for r in &with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)? {
             extra.push(self.record_write_item(&lead.tenant, r)?);
         }
         for a in activities {
@@ -493,7 +494,7 @@ impl DynamoStore {
         id: &LeadId,
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
-        let Some((_, found)) = self.get_lead_item(t, id).await? else {
+        let Some((mut gone, found)) = self.get_lead_item(t, id).await? else {
             return Err(StoreError::NotFound);
         };
         if let Some(e) = expected
@@ -511,10 +512,16 @@ impl DynamoStore {
             .expression_attribute_values(":v", n(found))
             .build()
             .map_err(sdk)?;
+        // Its `lead.deleted` event carries the lead as it was, one version on.
+        gone.version = found + 1;
+        let mut items = vec![TransactWriteItem::builder().delete(del).build()];
+        for r in &with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
+            items.push(self.record_write_item(t, r)?);
+        }
         match self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().delete(del).build())
+            .set_transact_items(Some(items))
             .send()
             .await
         {

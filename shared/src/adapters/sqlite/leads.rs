@@ -11,7 +11,8 @@ use crate::domain::query::{
     LeadQuery, Page, SortField, SortOrder, TagMode, decode_position_cursor, encode_position_cursor,
 };
 use crate::domain::time::{position, time_prefix};
-use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError};
+use crate::domain::webhook::LeadChange;
+use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Savepoint, params};
 
@@ -257,7 +258,8 @@ pub fn create(
     for a in entries {
         insert_activity(&tx, a)?;
     }
-    for r in records {
+    let records = with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)?;
+    for r in &records {
         super::records::put_in(&tx, t_id, r.kind, &r.id, &r.body, r.expect)?;
     }
     tx.commit().map_err(db)?;
@@ -396,6 +398,13 @@ pub fn delete(
             });
         }
         _ => {}
+    }
+    // Its `lead.deleted` event carries the lead as it was, one version on.
+    if let Some(mut gone) = get(&tx, tenant, id)? {
+        gone.version += 1;
+        for r in with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
+            super::records::put_in(&tx, tenant, r.kind, &r.id, &r.body, r.expect)?;
+        }
     }
     tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i])
         .map_err(db)?;
@@ -617,7 +626,8 @@ pub fn commit_change(
     let tx = c.savepoint().map_err(db)?;
     let next = lead.changed_with(activities);
     replace(&tx, &next, lead.version)?;
-    for r in records {
+    let records = with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)?;
+    for r in &records {
         super::records::put_in(&tx, &lead.tenant, r.kind, &r.id, &r.body, r.expect)?;
     }
     for a in activities {

@@ -1,5 +1,7 @@
 //! Webhook signatures, all HMAC-SHA256 and all compared in constant time:
 //! - forms: `X-Leadgate-Signature: t={unix},v1={hex}` over `"{t}.{body}"`, 300 s tolerance;
+//!   outbound webhooks sign with the same scheme (`Leadgate-Signature`, Stripe's), one `v1`
+//!   per valid secret while a rotation overlaps, so it is written here once for both ways;
 //! - Meta: `X-Hub-Signature-256: sha256={hex}` over the raw body, keyed by the app secret;
 //! - LinkedIn: `X-LI-Signature: {hex}` over `"hmacsha256=" + body` (as LinkedIn's webhook
 //!   guide says), keyed by the client secret; a `hmacsha256=` prefix on the header value is
@@ -53,6 +55,18 @@ fn verify_hex(key: &str, parts: &[&[u8]], hex_sig: &str) -> Result<(), Signature
     m.verify_slice(&sig).map_err(|_| SignatureError::Mismatch)
 }
 
+/// The `t={unix},v1={hex}[,v1={hex}…]` header for `body` sent at `t`, one `v1` per secret (a
+/// receiver accepts the delivery when any of them verifies with the secret it holds).
+pub fn timestamped_header(secrets: &[&str], t: i64, body: &[u8]) -> String {
+    let ts = t.to_string();
+    let mut out = format!("t={ts}");
+    for s in secrets {
+        out.push_str(",v1=");
+        out.push_str(&hmac_hex(s, &[ts.as_bytes(), b".", body]));
+    }
+    out
+}
+
 pub fn verify_form(
     secret: &str,
     header: Option<&str>,
@@ -60,21 +74,31 @@ pub fn verify_form(
     now_unix: i64,
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let (mut t, mut v1) = (None, None);
+    let (mut t, mut v1s) = (None, Vec::new());
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", v)) => t = v.parse::<i64>().ok(),
-            Some(("v1", v)) => v1 = Some(v),
+            Some(("v1", v)) => v1s.push(v),
             _ => {}
         }
     }
-    let (Some(t), Some(v1)) = (t, v1) else {
+    let Some(t) = t.filter(|_| !v1s.is_empty()) else {
         return Err(SignatureError::Malformed);
     };
     if (now_unix - t).abs() > TOLERANCE_SECS {
         return Err(SignatureError::Stale);
     }
-    verify_hex(secret, &[t.to_string().as_bytes(), b".", body], v1)
+    // Any one of the signatures (a sender rotating its secret sends two).
+    let ts = t.to_string();
+    let signed = [ts.as_bytes(), b".", body];
+    let mut last = SignatureError::Mismatch;
+    for v1 in v1s.iter().take(4) {
+        match verify_hex(secret, &signed, v1) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 pub fn verify_meta(app_secret: &str, header: Option<&str>, body: &[u8]) -> Result<(), SignatureError> {
@@ -127,6 +151,23 @@ mod tests {
             verify_form("k3y", Some("v1=zz"), body, t),
             Err(SignatureError::Malformed)
         );
+    }
+
+    #[test]
+    fn when_signed_with_two_secrets_should_verify_with_either() {
+        let body = br#"{"type":"lead.created"}"#;
+        let t = 1_800_000_000;
+        let h = timestamped_header(&["new", "old"], t, body);
+        assert_eq!(h.matches(",v1=").count(), 2);
+        assert_eq!(verify_form("new", Some(&h), body, t), Ok(()));
+        assert_eq!(verify_form("old", Some(&h), body, t), Ok(()));
+        assert_eq!(
+            verify_form("other", Some(&h), body, t),
+            Err(SignatureError::Mismatch)
+        );
+        // The scheme written out by hand: HMAC-SHA256 over "{t}.{body}".
+        let by_hand = hmac_hex("new", &[b"1800000000.", body]);
+        assert!(h.starts_with(&format!("t=1800000000,v1={by_hand},v1=")));
     }
 
     #[test]

@@ -1,0 +1,426 @@
+//! Outbound webhooks on every store: a lead's change writes its events in the same write (a
+//! refused or stale write leaves none), fan-out makes one delivery per subscription, a
+//! receiver that fails three times gets each event on the fourth try, a lead's events arrive
+//! in version order, signatures verify with the secret shown once, and failed deliveries can
+//! be replayed. Included in the store contract's binary (`store_contract.rs`).
+
+use crate::common;
+use leadgate_core::domain::LeadId;
+use leadgate_core::domain::activity::Actor;
+use leadgate_core::domain::signature::verify_form;
+use leadgate_core::domain::tenant::{Principal, Role, Tenant};
+use leadgate_core::domain::webhook::{DeliveryStatus, EventType, OutboxEntry, RetryPolicy};
+use leadgate_core::domain::webhook_target::TargetPolicy;
+use leadgate_core::ports::blob::BlobStore;
+use leadgate_core::ports::clock::SystemClock;
+use leadgate_core::ports::store::{LeadStore, kinds};
+use leadgate_core::ports::webhook::{Answer, Outbound, WebhookSender};
+use leadgate_core::services::leads::{
+    CreateLead, CreateResult, DuplicatePolicy, LeadPatch, create_lead, patch_lead,
+};
+use leadgate_core::services::webhook_delivery::Dispatcher;
+use leadgate_core::services::webhooks::{self as subs, SubscriptionInput};
+use leadgate_core::services::{ServiceError, tenants};
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// A receiver in-process: refuses each event's first `fail_first` attempts with a 503, then
+/// takes it; checks every signature against the secret it was given.
+#[derive(Default)]
+struct Receiver {
+    secret: Mutex<String>,
+    fail_first: u32,
+    tries: Mutex<HashMap<String, u32>>,
+    /// (event id, type, lead id, lead version) in the order taken.
+    taken: Mutex<Vec<(String, String, Option<String>, u64)>>,
+    bad_signatures: Mutex<u32>,
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for Receiver {
+    fn policy(&self) -> TargetPolicy {
+        TargetPolicy::PublicHttps
+    }
+
+    async fn send(&self, req: Outbound<'_>) -> Answer {
+        let secret = self.secret.lock().unwrap().clone();
+        let now = chrono::Utc::now().timestamp();
+        if verify_form(&secret, Some(req.signature), &req.body, now).is_err() {
+            *self.bad_signatures.lock().unwrap() += 1;
+        }
+        let n = {
+            let mut tries = self.tries.lock().unwrap();
+            let n = tries.entry(req.event_id.to_owned()).or_default();
+            *n += 1;
+            *n
+        };
+        if n <= self.fail_first {
+            return Answer {
+                status: Some(503),
+                latency_ms: 1,
+                error: None,
+                excerpt: Some("busy".into()),
+            };
+        }
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        assert_eq!(body["id"], req.event_id);
+        assert_eq!(body["type"], req.event_type);
+        let lead = &body["data"]["lead"];
+        self.taken.lock().unwrap().push((
+            req.event_id.to_owned(),
+            req.event_type.to_owned(),
+            lead["id"].as_str().map(str::to_owned),
+            lead["version"].as_u64().unwrap_or(0),
+        ));
+        Answer {
+            status: Some(204),
+            latency_ms: 1,
+            error: None,
+            excerpt: None,
+        }
+    }
+}
+
+async fn tenant(store: &dyn LeadStore) -> (Tenant, Principal) {
+    let id = common::tenant("hooks");
+    let (t, _) = tenants::ensure_tenant(store, &id, "Hooks", chrono::Utc::now())
+        .await
+        .unwrap();
+    let admin = Principal {
+        tenant: id,
+        user: "admin".into(),
+        role: Role::Admin,
+    };
+    (t, admin)
+}
+
+async fn create(
+    store: &dyn LeadStore,
+    t: &Tenant,
+    name: &str,
+    email: &str,
+) -> Result<CreateResult, ServiceError> {
+    create_lead(
+        store,
+        &SystemClock,
+        t,
+        CreateLead {
+            input: serde_json::from_value(json!({"name": name, "email": email, "source": "Referral"}))
+                .unwrap(),
+            actor: Actor::System,
+            external: None,
+            idempotency_key: None,
+            duplicates: DuplicatePolicy::Reject,
+            entries: vec![],
+            id: None,
+            records: vec![],
+            quality: Default::default(),
+        },
+    )
+    .await
+}
+
+async fn outbox(store: &dyn LeadStore, t: &Tenant) -> Vec<OutboxEntry> {
+    store
+        .list_records(&t.id, kinds::OUTBOX, None, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| serde_json::from_value(r.body).unwrap())
+        .collect()
+}
+
+fn patch(v: serde_json::Value) -> LeadPatch {
+    serde_json::from_value(v).unwrap()
+}
+
+pub async fn a_change_writes_its_events_in_the_same_write(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let (t, admin) = tenant(&*store).await;
+    let CreateResult::Created(lead) = create(&*store, &t, "Ada", "ada@example.com").await.unwrap() else {
+        panic!("created")
+    };
+    // A refused create (duplicate) writes no event.
+    let dup = create(&*store, &t, "Ada again", "ada@example.com").await.unwrap();
+    assert!(matches!(dup, CreateResult::Duplicate(_)));
+    let moved = patch_lead(
+        &*store,
+        &SystemClock,
+        &t,
+        &admin,
+        &lead.id,
+        patch(json!({"status": "contacted"})),
+        Some(1),
+    )
+    .await
+    .unwrap();
+    // A stale change (version 1 again) is refused and writes no event either.
+    let stale = patch_lead(
+        &*store,
+        &SystemClock,
+        &t,
+        &admin,
+        &lead.id,
+        patch(json!({"company": "X"})),
+        Some(1),
+    )
+    .await;
+    assert!(matches!(stale, Err(ServiceError::VersionConflict)), "{stale:?}");
+    leadgate_core::services::leads::delete_lead(&*store, &*blobs, &t, &admin, &lead.id, Some(moved.version))
+        .await
+        .unwrap();
+    let seen: Vec<(Vec<EventType>, u64)> = outbox(&*store, &t)
+        .await
+        .into_iter()
+        .map(|e| (e.types, e.version))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (vec![EventType::LeadCreated], 1),
+            (vec![EventType::LeadUpdated, EventType::LeadStatusChanged], 2),
+            (vec![EventType::LeadDeleted], 3),
+        ]
+    );
+}
+
+pub async fn a_failing_receiver_gets_every_event_in_lead_order(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    let (t, admin) = tenant(&*store).await;
+    let receiver = Arc::new(Receiver {
+        fail_first: 3,
+        ..Default::default()
+    });
+    let (sub, secret) = subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://hooks.example.com/leadgate".into()),
+            events: Some(vec![
+                "lead.created".into(),
+                "lead.updated".into(),
+                "lead.status_changed".into(),
+            ]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    *receiver.secret.lock().unwrap() = secret.expose().to_owned();
+    // A second subscription that wants nothing these leads do gets nothing.
+    subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://other.example.com/".into()),
+            events: Some(vec!["import.completed".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<LeadId> = Vec::new();
+    for i in 0..12 {
+        let CreateResult::Created(l) =
+            create(&*store, &t, &format!("Lead {i}"), &format!("l{i}@example.com"))
+                .await
+                .unwrap()
+        else {
+            panic!("created")
+        };
+        ids.push(l.id);
+    }
+    for id in &ids {
+        patch_lead(
+            &*store,
+            &SystemClock,
+            &t,
+            &admin,
+            id,
+            patch(json!({"company": "Acme"})),
+            None,
+        )
+        .await
+        .unwrap();
+        patch_lead(
+            &*store,
+            &SystemClock,
+            &t,
+            &admin,
+            id,
+            patch(json!({"status": "contacted"})),
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: receiver.clone(),
+        clock: Arc::new(SystemClock),
+        retry: RetryPolicy {
+            first_delay: std::time::Duration::from_millis(2),
+            max_delay: std::time::Duration::from_millis(10),
+            give_up_after: std::time::Duration::from_secs(3600),
+        },
+    };
+    // 12 leads: created, updated, updated + status_changed = 48 events, 4 tries each.
+    let expected = 12 * 4;
+    let started = std::time::Instant::now();
+    while receiver.taken.lock().unwrap().len() < expected {
+        assert!(started.elapsed().as_secs() < 120, "deliveries stalled");
+        dispatcher.tenant_pass(&t.id).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let taken = receiver.taken.lock().unwrap().clone();
+    assert_eq!(taken.len(), expected, "each event taken once");
+    assert_eq!(*receiver.bad_signatures.lock().unwrap(), 0);
+    assert!(receiver.tries.lock().unwrap().values().all(|&n| n == 4));
+    // Per lead, versions never go back.
+    let mut last: BTreeMap<String, u64> = BTreeMap::new();
+    for (_, ty, lead, version) in &taken {
+        let lead = lead.clone().unwrap();
+        let prev = last.insert(lead.clone(), *version).unwrap_or(0);
+        assert!(*version >= prev, "{lead}: {ty} at v{version} after v{prev}");
+    }
+    // The log says what happened: delivered on the fourth attempt, the 503s before it.
+    let page = subs::list_deliveries(
+        &*store,
+        &t.id,
+        &sub.id,
+        Some(DeliveryStatus::Delivered),
+        None,
+        200,
+    )
+    .await
+    .unwrap();
+    assert_eq!(page.items.len(), expected);
+    assert!(
+        page.items
+            .iter()
+            .all(|d| d.attempts == 4 && d.last_attempt.as_ref().unwrap().status_code == Some(204))
+    );
+    assert!(
+        store
+            .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_records(&t.id, kinds::OUTBOX, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn failed_deliveries_are_replayed_with_their_event_ids(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    let (t, _) = tenant(&*store).await;
+    // Fails every try until the policy gives up (immediately here), then takes the replays.
+    let receiver = Arc::new(Receiver {
+        fail_first: 1,
+        ..Default::default()
+    });
+    let (sub, secret) = subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://hooks.example.com/x".into()),
+            events: Some(vec!["lead.created".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    *receiver.secret.lock().unwrap() = secret.expose().to_owned();
+    for i in 0..3 {
+        create(&*store, &t, &format!("R {i}"), &format!("r{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: receiver.clone(),
+        clock: Arc::new(SystemClock),
+        retry: RetryPolicy {
+            first_delay: std::time::Duration::from_millis(2),
+            max_delay: std::time::Duration::from_millis(2),
+            give_up_after: std::time::Duration::ZERO,
+        },
+    };
+    let r = dispatcher.tenant_pass(&t.id).await.unwrap();
+    assert_eq!((r.fanned_out, r.attempted, r.delivered, r.failed), (3, 3, 0, 3));
+    let failed = subs::list_deliveries(&*store, &t.id, &sub.id, Some(DeliveryStatus::Failed), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 3);
+    let view = subs::get(&*store, &t.id, &sub.id).await.unwrap();
+    assert!(view.failing_since.is_some());
+    // One by hand, then everything failed since an hour ago.
+    subs::replay(&*store, &t.id, &sub.id, &failed.items[0].id, chrono::Utc::now())
+        .await
+        .unwrap();
+    let since = chrono::Utc::now() - chrono::Duration::hours(1);
+    assert_eq!(
+        subs::replay_failed(&*store, &t.id, &sub.id, since, chrono::Utc::now())
+            .await
+            .unwrap(),
+        2
+    );
+    let r = dispatcher.tenant_pass(&t.id).await.unwrap();
+    assert_eq!((r.attempted, r.delivered), (3, 3));
+    let taken: Vec<String> = receiver
+        .taken
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|x| x.0.clone())
+        .collect();
+    let first_ids: Vec<String> = failed.items.iter().map(|d| d.event_id.clone()).collect();
+    let mut a = taken.clone();
+    a.sort();
+    let mut b = first_ids;
+    b.sort();
+    assert_eq!(a, b, "a replay keeps the event id");
+    let view = subs::get(&*store, &t.id, &sub.id).await.unwrap();
+    assert!(view.failing_since.is_none() && view.last_success_at.is_some());
+    // Another tenant's admin cannot see or replay this subscription.
+    let (other, _) = tenant(&*store).await;
+    assert!(matches!(
+        subs::get(&*store, &other.id, &sub.id).await,
+        Err(ServiceError::NotFound { .. })
+    ));
+    assert!(matches!(
+        subs::replay(
+            &*store,
+            &other.id,
+            &sub.id,
+            &failed.items[0].id,
+            chrono::Utc::now()
+        )
+        .await,
+        Err(ServiceError::NotFound { .. })
+    ));
+}
+
+crate::store_and_bucket_cases!(
+    when_a_lead_changes_should_write_its_events_with_the_change_and_none_for_a_refused_one => a_change_writes_its_events_in_the_same_write,
+    when_a_receiver_fails_three_times_should_get_every_event_once_in_lead_order => a_failing_receiver_gets_every_event_in_lead_order,
+    when_deliveries_fail_should_be_replayed_with_their_event_ids => failed_deliveries_are_replayed_with_their_event_ids,
+);
