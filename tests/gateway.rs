@@ -1499,3 +1499,216 @@ async fn when_the_sdk_endpoint_variables_name_the_services_should_use_them_as_th
     assert_eq!(made.status().as_u16(), 202, "{}", made.text().await.unwrap());
     run.interrupt_and_wait();
 }
+
+type Taken = (String, String, String, u64);
+
+/// A webhook receiver on loopback, as a subscriber would write one: it checks each
+/// signature with its own HMAC-SHA256 over "{t}.{body}", refuses each event's first three
+/// attempts with a 503, then takes it.
+#[derive(Clone, Default)]
+struct Receiver {
+    secret: Arc<std::sync::Mutex<String>>,
+    tries: Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
+    /// (event id, type, lead id, lead version), in the order taken.
+    taken: Arc<std::sync::Mutex<Vec<Taken>>>,
+    forged: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl Receiver {
+    fn signed(&self, header: &str, body: &[u8]) -> bool {
+        use hmac::{KeyInit, Mac};
+        let secret = self.secret.lock().unwrap().clone();
+        let t = header
+            .split(',')
+            .find_map(|p| p.strip_prefix("t="))
+            .unwrap_or_default();
+        header.split(',').filter_map(|p| p.strip_prefix("v1=")).any(|v1| {
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(format!("{t}.").as_bytes());
+            mac.update(body);
+            hex::decode(v1).is_ok_and(|sig| mac.verify_slice(&sig).is_ok())
+        })
+    }
+
+    async fn serve(self) -> String {
+        use axum::http::HeaderMap;
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let me = self.clone();
+                async move {
+                    let sig = headers
+                        .get("leadgate-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if !me.signed(sig, &body) {
+                        me.forged.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        return StatusCode::UNAUTHORIZED;
+                    }
+                    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                    let id = event["id"].as_str().unwrap().to_owned();
+                    let n = {
+                        let mut tries = me.tries.lock().unwrap();
+                        let n = tries.entry(id.clone()).or_default();
+                        *n += 1;
+                        *n
+                    };
+                    if n <= 3 {
+                        return StatusCode::SERVICE_UNAVAILABLE;
+                    }
+                    me.taken.lock().unwrap().push((
+                        id,
+                        event["type"].as_str().unwrap().to_owned(),
+                        event["data"]["lead"]["id"].as_str().unwrap().to_owned(),
+                        event["data"]["lead"]["version"].as_u64().unwrap(),
+                    ));
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/hook")
+    }
+
+    fn distinct(&self) -> usize {
+        let taken = self.taken.lock().unwrap();
+        taken
+            .iter()
+            .map(|t| &t.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn when_a_receiver_fails_and_the_gateway_is_killed_should_deliver_1000_events_in_lead_order() {
+    use reqwest::Method;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let receiver = Receiver::default();
+    let url = receiver.clone().serve().await;
+    let args = [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--allow-loopback-webhooks",
+        "--webhook-poll-ms",
+        "50",
+        "--webhook-first-retry-secs",
+        "0.05",
+    ];
+    let run = start_binary(&args, &[]);
+    let key = std::fs::read_to_string(data.join("admin-key.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let http = reqwest::Client::new();
+    let base = run.base.clone();
+    // Without the development switch a loopback URL is refused; this gateway has it.
+    let (status, _, sub) = send(
+        &http,
+        Method::POST,
+        &format!("{base}/v1/settings/webhooks"),
+        &key,
+        Some(json!({"url": url, "events": ["lead.created", "lead.updated", "lead.status_changed"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{sub}");
+    *receiver.secret.lock().unwrap() = sub["secret"].as_str().unwrap().to_owned();
+    // 250 leads, each created, edited and moved: 1,000 events (the move is two types).
+    let mut leads = Vec::new();
+    for i in 0..250 {
+        let (status, _, lead) = send(
+            &http,
+            Method::POST,
+            &format!("{base}/v1/leads"),
+            &key,
+            Some(json!({"name": format!("Hook {i}"), "email": format!("hook{i}@example.com"), "source": "referral"})),
+        )
+        .await;
+        assert_eq!(status, 201, "{lead}");
+        leads.push(lead["id"].as_str().unwrap().to_owned());
+    }
+    for id in &leads {
+        for body in [
+            json!({"company": "Acme", "version": 1}),
+            json!({"status": "contacted", "version": 2}),
+        ] {
+            let (status, _, l) = send(
+                &http,
+                Method::PATCH,
+                &format!("{base}/v1/leads/{id}"),
+                &key,
+                Some(body),
+            )
+            .await;
+            assert_eq!(status, 200, "{l}");
+        }
+    }
+    // Killed mid-delivery, without a chance to finish anything, then started again.
+    let started = std::time::Instant::now();
+    while receiver.distinct() < 200 {
+        assert!(started.elapsed() < Duration::from_secs(120), "no deliveries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut child = run.child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let at_kill = receiver.distinct();
+    assert!(at_kill < 1000, "the kill came mid-delivery ({at_kill} of 1000)");
+    let again = start_binary(&args, &[]);
+    let started = std::time::Instant::now();
+    while receiver.distinct() < 1000 {
+        assert!(
+            started.elapsed() < Duration::from_secs(180),
+            "{} of 1000 events delivered",
+            receiver.distinct()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let taken = receiver.taken.lock().unwrap().clone();
+    assert_eq!(
+        receiver.forged.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "every delivery was signed"
+    );
+    // A duplicate only ever repeats an event id, with the same content.
+    let mut by_id: std::collections::HashMap<&str, (&str, &str, u64)> = Default::default();
+    for (id, ty, lead, v) in &taken {
+        let first = *by_id
+            .entry(id.as_str())
+            .or_insert((ty.as_str(), lead.as_str(), *v));
+        assert_eq!(
+            first,
+            (ty.as_str(), lead.as_str(), *v),
+            "{id} repeated with other content"
+        );
+    }
+    assert_eq!(by_id.len(), 1000);
+    // Per lead, the versions taken never go back.
+    let mut last: std::collections::HashMap<&str, u64> = Default::default();
+    for (_, ty, lead, v) in &taken {
+        let prev = last.insert(lead.as_str(), *v).unwrap_or(0);
+        assert!(*v >= prev, "{lead}: {ty} v{v} after v{prev}");
+    }
+    let refused_first = receiver.tries.lock().unwrap().values().all(|&n| n >= 4);
+    assert!(refused_first, "each event was refused three times first");
+    // The delivery log says the same.
+    let sub_id = sub["id"].as_str().unwrap();
+    let (_, _, page) = send(
+        &http,
+        Method::GET,
+        &format!(
+            "{}/v1/settings/webhooks/{sub_id}/deliveries?status=pending",
+            again.base
+        ),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(page["items"], json!([]), "nothing left pending: {page}");
+    again.interrupt_and_wait();
+}

@@ -228,6 +228,26 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::GET, "/v1/bulk-edits/{job}", None),
         (Method::GET, "/v1/exports", None),
         (Method::POST, "/v1/exports", Some(json!({"format": "csv"}))),
+        (Method::GET, "/v1/settings/webhooks", None),
+        (
+            Method::POST,
+            "/v1/settings/webhooks",
+            Some(json!({"url": "https://evil.example.com/", "events": ["lead.created"]})),
+        ),
+        (Method::GET, "/v1/settings/webhooks/{hook}", None),
+        (
+            Method::PATCH,
+            "/v1/settings/webhooks/{hook}",
+            Some(json!({"url": "https://evil.example.com/"})),
+        ),
+        (Method::POST, "/v1/settings/webhooks/{hook}/rotate-secret", None),
+        (Method::GET, "/v1/settings/webhooks/{hook}/deliveries", None),
+        (
+            Method::POST,
+            "/v1/settings/webhooks/{hook}/replay",
+            Some(json!({"since": "2020-01-01T00:00:00Z"})),
+        ),
+        (Method::DELETE, "/v1/settings/webhooks/{hook}", None),
         (Method::GET, "/v1/tenants", None),
         (Method::GET, "/v1/tenants/acme", None),
         (Method::POST, "/v1/tenants/acme/suspend", None),
@@ -307,6 +327,15 @@ async fn tenant_probe(h: common::Harness) {
         )
         .await;
     let job_id = job.body["job"]["id"].as_str().unwrap().to_owned();
+    let hook = h
+        .call(
+            Method::POST,
+            "/v1/settings/webhooks",
+            &admin,
+            Some(json!({"url": "https://hooks.acme.test/private", "events": ["lead.created"]})),
+        )
+        .await;
+    let hook_id = hook.body["id"].as_str().unwrap().to_owned();
     let keys = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
     let acme_key_id = keys.body[0]["id"].as_str().unwrap().to_owned();
     let before = h
@@ -322,6 +351,7 @@ async fn tenant_probe(h: common::Harness) {
         ("{key}", acme_key_id.as_str()),
         ("{profile}", "crm"),
         ("{job}", job_id.as_str()),
+        ("{hook}", hook_id.as_str()),
     ];
     for (method, template, body) in every_route() {
         let (path, body) = filled(template, &body, &ids);
@@ -331,7 +361,7 @@ async fn tenant_probe(h: common::Harness) {
             !text.contains("Secret Sam") && !text.contains("sam@acme.test") && !text.contains("private"),
             "{method} {path} leaked: {text}"
         );
-        if ["{lead}", "{key}", "{profile}", "{job}"]
+        if ["{lead}", "{key}", "{profile}", "{job}", "{hook}"]
             .iter()
             .any(|p| template.contains(p))
         {
@@ -363,6 +393,19 @@ async fn tenant_probe(h: common::Harness) {
         .call(Method::GET, &format!("/v1/imports/{job_id}"), &admin, None)
         .await;
     assert_eq!(job.body["status"], "awaiting_upload");
+    let hook_after = h
+        .call(
+            Method::GET,
+            &format!("/v1/settings/webhooks/{hook_id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(hook_after.body["url"], "https://hooks.acme.test/private");
+    assert_eq!(
+        hook_after.body["version"], hook.body["version"],
+        "acme's webhook is untouched"
+    );
     let keys_after = h.call(Method::GET, "/v1/settings/api-keys", &admin, None).await;
     assert!(keys_after.body[0].get("revoked_at").is_none());
     let form = h
@@ -1629,6 +1672,7 @@ fn admin_only(method: &Method, template: &str) -> bool {
         || template.starts_with("/v1/settings/capture-forms")
         || template.starts_with("/v1/imports")
         || template.starts_with("/v1/tenants")
+        || template.starts_with("/v1/settings/webhooks")
         || (*method == Method::DELETE && template == "/v1/leads/{lead}")
 }
 
@@ -1724,6 +1768,7 @@ async fn role_probe(h: common::Harness) {
         ("{key}", key_id.as_str()),
         ("{profile}", "crm"),
         ("{job}", job_id.as_str()),
+        ("{hook}", "wh_0123"),
     ];
     for (method, template, body) in every_route() {
         let (path, body) = filled(template, &body, &ids);
@@ -2119,4 +2164,111 @@ async fn value_sorts(h: common::Harness) {
     let unknown = h.call(Method::GET, "/v1/leads?sort=email", &admin, None).await;
     assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(unknown.body.to_string().contains("`company`"), "{}", unknown.body);
+}
+
+#[tokio::test]
+async fn when_an_admin_subscribes_to_webhooks_should_show_the_secret_once_and_refuse_inside_urls() {
+    let h = harness().await;
+    let admin = h.acme_admin.clone();
+    for (body, field) in [
+        (
+            json!({"url": "https://10.0.0.1/hook", "events": ["lead.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://169.254.169.254/latest", "events": ["lead.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "http://hooks.example.com/", "events": ["lead.created"]}),
+            "url",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/", "events": ["lead.exploded"]}),
+            "events[0]",
+        ),
+        (
+            json!({"url": "https://hooks.example.com/", "events": []}),
+            "events",
+        ),
+    ] {
+        let r = h
+            .call(Method::POST, "/v1/settings/webhooks", &admin, Some(body.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.body);
+        assert!(r.body.to_string().contains(field), "{body}: {}", r.body);
+    }
+    let made = h
+        .call(
+            Method::POST,
+            "/v1/settings/webhooks",
+            &admin,
+            Some(json!({"url": "https://hooks.example.com/leadgate", "events": ["lead.created", "lead.status_changed"]})),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let secret = made.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_") && secret.len() == 70, "{secret}");
+    let id = made.body["id"].as_str().unwrap().to_owned();
+    let read = h
+        .call(Method::GET, &format!("/v1/settings/webhooks/{id}"), &admin, None)
+        .await;
+    assert!(
+        !read.body.to_string().contains(&secret[6..]),
+        "the secret is shown once"
+    );
+    assert_eq!(
+        read.body["secret_hint"],
+        format!("whsec_…{}", &secret[secret.len() - 4..])
+    );
+    let listed = h.call(Method::GET, "/v1/settings/webhooks", &admin, None).await;
+    assert!(!listed.body.to_string().contains(&secret[6..]));
+    let rotated = h
+        .call(
+            Method::POST,
+            &format!("/v1/settings/webhooks/{id}/rotate-secret"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert_ne!(rotated.body["secret"], secret);
+    assert!(rotated.body["previous_secret_expires_at"].is_string());
+    let changed = h
+        .call(
+            Method::PATCH,
+            &format!("/v1/settings/webhooks/{id}"),
+            &admin,
+            Some(json!({"events": ["lead.deleted"], "active": false})),
+        )
+        .await;
+    assert_eq!(
+        changed.body["events"],
+        json!(["lead.deleted"]),
+        "{}",
+        changed.body
+    );
+    assert_eq!(changed.body["active"], false);
+    let log = h
+        .call(
+            Method::GET,
+            &format!("/v1/settings/webhooks/{id}/deliveries?status=failed"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(log.body["items"], json!([]), "{}", log.body);
+    let gone = h
+        .call(
+            Method::DELETE,
+            &format!("/v1/settings/webhooks/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    let read = h
+        .call(Method::GET, &format!("/v1/settings/webhooks/{id}"), &admin, None)
+        .await;
+    assert_eq!(read.status, StatusCode::NOT_FOUND);
 }

@@ -9,6 +9,15 @@ use std::collections::BTreeSet;
 use tower::ServiceExt;
 
 const EXPECTED: &[&str] = &[
+    "GET /v1/settings/webhooks",
+    "POST /v1/settings/webhooks",
+    "GET /v1/settings/webhooks/{id}",
+    "PATCH /v1/settings/webhooks/{id}",
+    "DELETE /v1/settings/webhooks/{id}",
+    "POST /v1/settings/webhooks/{id}/rotate-secret",
+    "GET /v1/settings/webhooks/{id}/deliveries",
+    "POST /v1/settings/webhooks/{id}/deliveries/{delivery_id}/replay",
+    "POST /v1/settings/webhooks/{id}/replay",
     "DELETE /v1/imports/{id}",
     "DELETE /v1/leads/{id}",
     "DELETE /v1/settings/api-keys/{id}",
@@ -98,7 +107,8 @@ async fn when_openapi_is_served_should_list_every_routed_operation() {
         let concrete = path
             .replace("{id}", &uuid::Uuid::now_v7().to_string())
             .replace("{key}", "k")
-            .replace("{attachment_id}", "abc");
+            .replace("{attachment_id}", "abc")
+            .replace("{delivery_id}", "d");
         let req = Request::builder()
             .method(method)
             .uri(&concrete)

@@ -172,8 +172,8 @@ pub async fn list_webhook_deliveries(
     }))
 }
 
-#[utoipa::path(post, path = "/v1/settings/webhooks/{id}/deliveries/{delivery}/replay", tag = "webhooks",
-    params(("id" = String, Path), ("delivery" = String, Path)),
+#[utoipa::path(post, path = "/v1/settings/webhooks/{id}/deliveries/{delivery_id}/replay", tag = "webhooks",
+    params(("id" = String, Path), ("delivery_id" = String, Path)),
     responses((status = 202, body = Delivery), (status = 404, body = Problem)))]
 pub async fn replay_webhook_delivery(
     State(st): State<ApiState>,
