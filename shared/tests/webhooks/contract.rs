@@ -25,6 +25,8 @@ use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
+type Taken = (String, String, Option<String>, u64);
+
 /// A receiver in-process: refuses each event's first `fail_first` attempts with a 503, then
 /// takes it; checks every signature against the secret it was given.
 #[derive(Default)]
@@ -33,7 +35,7 @@ struct Receiver {
     fail_first: u32,
     tries: Mutex<HashMap<String, u32>>,
     /// (event id, type, lead id, lead version) in the order taken.
-    taken: Mutex<Vec<(String, String, Option<String>, u64)>>,
+    taken: Mutex<Vec<Taken>>,
     bad_signatures: Mutex<u32>,
 }
 
