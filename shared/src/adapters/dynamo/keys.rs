@@ -54,6 +54,18 @@ pub fn record_pk(t: &TenantId, kind: &str) -> String {
     format!("T#{t}#R#{kind}")
 }
 
+/// The attribute naming a record item's kind (`rk`), which the stream filter matches on.
+/// (The update expressions in `records.rs` spell it out.)
+pub const RECORD_KIND: &str = "rk";
+
+/// The tenant of a record key of this kind (`T#{tenant}#R#{kind}`), as a stream record
+/// names it; `None` for any other key.
+pub fn record_pk_tenant(pk: &str, kind: &str) -> Option<TenantId> {
+    let rest = pk.strip_prefix("T#")?;
+    let tenant = rest.strip_suffix(kind)?.strip_suffix("#R#")?;
+    TenantId::parse(tenant).ok()
+}
+
 pub fn counter_pk(t: &TenantId, name: &str) -> String {
     format!("T#{t}#C#{name}")
 }

@@ -2,6 +2,7 @@
 //! layout and `leads` for the sharded, merged list queries.
 
 mod keys;
+pub use keys::{RECORD_KIND, record_pk_tenant};
 mod lead_list;
 mod leads;
 mod records;

@@ -52,6 +52,9 @@ impl DynamoStore {
         let mut item = Self::record_key(t, kind, id);
         item.insert("version".into(), n(version));
         item.insert("body".into(), s(body.to_string()));
+        // The kind as an attribute, so the table's stream can be filtered to outbox entries
+        // (the notify function's trigger) without parsing keys.
+        item.insert(keys::RECORD_KIND.into(), s(kind));
         item
     }
 
@@ -67,8 +70,11 @@ impl DynamoStore {
                 let update = Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(Self::record_key(t, r.kind, &r.id)))
-                    .update_expression("SET body = :b, version = if_not_exists(version, :zero) + :one")
+                    .update_expression(
+                        "SET body = :b, rk = :k, version = if_not_exists(version, :zero) + :one",
+                    )
                     .expression_attribute_values(":b", s(r.body.to_string()))
+                    .expression_attribute_values(":k", s(r.kind))
                     .expression_attribute_values(":zero", n(0))
                     .expression_attribute_values(":one", n(1))
                     .build()
@@ -116,8 +122,9 @@ impl DynamoStore {
                 .update_item()
                 .table_name(&self.table)
                 .set_key(Some(Self::record_key(t, kind, id)))
-                .update_expression("SET body = :b, version = if_not_exists(version, :zero) + :one")
+                .update_expression("SET body = :b, rk = :k, version = if_not_exists(version, :zero) + :one")
                 .expression_attribute_values(":b", s(body.to_string()))
+                .expression_attribute_values(":k", s(kind))
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(":one", n(1))
                 .return_values(ReturnValue::UpdatedNew)
