@@ -1712,3 +1712,69 @@ async fn when_a_receiver_fails_and_the_gateway_is_killed_should_deliver_1000_eve
     assert_eq!(page["items"], json!([]), "nothing left pending: {page}");
     again.interrupt_and_wait();
 }
+
+/// The README's verification snippets (Python and Node.js), run as a subscriber runs them:
+/// they accept what the gateway signs (one secret, or either of two during a rotation) and
+/// refuse a changed body, another secret and a stale timestamp.
+#[test]
+fn when_the_readme_snippets_verify_deliveries_should_accept_ours_and_refuse_forgeries() {
+    use leadgate_core::domain::signature::timestamped_header;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let block = |lang: &str, marker: &str| -> String {
+        readme
+            .split(&format!("```{lang}\n"))
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap())
+            .find(|code| code.contains(marker))
+            .unwrap_or_else(|| panic!("README has a {lang} block with {marker}"))
+            .to_owned()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let body = r#"{"id":"evt_1","type":"lead.created","data":{"lead":{"name":"Zoë"}}}"#;
+    let one = timestamped_header(&["whsec_one"], now, body.as_bytes());
+    let two = timestamped_header(&["whsec_new", "whsec_old"], now, body.as_bytes());
+    let stale = timestamped_header(&["whsec_one"], now - 600, body.as_bytes());
+    let cases = [
+        ("whsec_one", one.as_str(), body, true),
+        ("whsec_old", two.as_str(), body, true),
+        ("whsec_new", two.as_str(), body, true),
+        (
+            "whsec_one",
+            one.as_str(),
+            &body.replace("Zoë", "Zoe") as &str,
+            false,
+        ),
+        ("whsec_two", one.as_str(), body, false),
+        ("whsec_one", stale.as_str(), body, false),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let runners = [
+        (
+            "python3",
+            "verify.py",
+            block("python", "def verify(")
+                + "\nimport sys\nsys.exit(0 if verify(sys.argv[1], sys.argv[2], sys.argv[3].encode()) else 1)\n",
+        ),
+        (
+            "node",
+            "verify.js",
+            block("js", "function verify(")
+                + "\nconst [s, h, b] = process.argv.slice(2);\nprocess.exit(verify(s, h, Buffer.from(b)) ? 0 : 1);\n",
+        ),
+    ];
+    for (program, file, script) in runners {
+        let path = dir.path().join(file);
+        std::fs::write(&path, script).unwrap();
+        for (secret, header, body, ok) in cases {
+            let status = Command::new(program)
+                .arg(&path)
+                .args([secret, header, body])
+                .status()
+                .unwrap_or_else(|e| panic!("{program} runs: {e}"));
+            assert_eq!(status.success(), ok, "{program}: {secret} {header} {body}");
+        }
+    }
+}

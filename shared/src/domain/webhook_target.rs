@@ -138,7 +138,8 @@ mod tests {
             "ftp://example.com/",
             "https://100.64.1.1/",
             "https://0.0.0.0/",
-            "https:///nohost",
+            "https://",
+            "https://[fe80::1]/",
         ] {
             assert!(parse_target(raw, TargetPolicy::PublicHttps).is_err(), "{raw}");
         }
