@@ -277,6 +277,10 @@ pub trait LeadStore: Send + Sync + 'static {
         body: &serde_json::Value,
         expect: Expect,
     ) -> Result<u64, StoreError>;
+    /// Writes several records of one tenant atomically, each if its `expect` holds: all or
+    /// none (a change and the event that announces it, e.g. a failed capture and its
+    /// `capture.failed`). At most 25.
+    async fn put_records(&self, tenant: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError>;
     /// All records of a kind, in id order (settings lists are small; jobs page by id).
     async fn list_records(
         &self,

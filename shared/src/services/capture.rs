@@ -363,7 +363,28 @@ pub async fn process_known(
             }
         }
     }
-    put_typed(store, &tenant.id, kinds::SUBMISSION, &sub.id, &sub, Expect::Any).await?;
+    if sub.status == SubmissionStatus::Failed {
+        // The failure and its `capture.failed` event in one write; each failed attempt is its
+        // own event.
+        let event = crate::domain::webhook::OutboxEntry::other(
+            tenant.id.clone(),
+            crate::domain::webhook::EventType::CaptureFailed,
+            &format!("capture-{}-{}", sub.id, sub.attempts),
+            clock.now(),
+            serde_json::json!({ "submission": sub }),
+        );
+        store
+            .put_records(
+                &tenant.id,
+                &[
+                    RecordWrite::typed(kinds::SUBMISSION, sub.id.clone(), &sub, Expect::Any)?,
+                    crate::ports::store::outbox_record(&event)?,
+                ],
+            )
+            .await?;
+    } else {
+        put_typed(store, &tenant.id, kinds::SUBMISSION, &sub.id, &sub, Expect::Any).await?;
+    }
     Ok(sub)
 }
 

@@ -25,7 +25,7 @@ use crate::import::pipeline::{
 use crate::import::{ImportMode, ImportOptions};
 use crate::ports::blob::{BlobError, BlobKey, BlobStore};
 use crate::ports::clock::Clock;
-use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, put_typed};
+use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, get_typed, outbox_record, put_typed};
 use crate::services::ServiceError;
 use crate::services::import_profiles::options_for_drop;
 use chrono::{DateTime, Utc};
@@ -229,6 +229,32 @@ impl ClaimSink<'_> {
         let mut job = self.job();
         change(&mut job);
         put_typed(self.store, self.tenant, IMPORT_JOB, &job.id, &job, Expect::Any).await?;
+        *self.job.lock().unwrap_or_else(|p| p.into_inner()) = job.clone();
+        Ok(job)
+    }
+
+    /// `update_job` for a run's end: the job and its `import.completed` event (whatever the
+    /// outcome; the job says which) in one write.
+    async fn finish_job(&self, change: impl FnOnce(&mut ImportJob)) -> Result<ImportJob, ServiceError> {
+        use crate::domain::webhook::{EventType, OutboxEntry};
+        let mut job = self.job();
+        change(&mut job);
+        let event = OutboxEntry::other(
+            self.tenant.clone(),
+            EventType::ImportCompleted,
+            &format!("import-{}", job.id),
+            self.clock.now(),
+            serde_json::json!({ "import": job }),
+        );
+        self.store
+            .put_records(
+                self.tenant,
+                &[
+                    RecordWrite::typed(IMPORT_JOB, job.id.clone(), &job, Expect::Any)?,
+                    outbox_record(&event)?,
+                ],
+            )
+            .await?;
         *self.job.lock().unwrap_or_else(|p| p.into_inner()) = job.clone();
         Ok(job)
     }
@@ -645,7 +671,7 @@ async fn run_claimed(
         O::Rejected => ImportJobStatus::Rejected,
         O::Unreadable => ImportJobStatus::Unreadable,
     };
-    sink.update_job(|j| {
+    sink.finish_job(|j| {
         j.status = status;
         j.report = serde_json::to_value(&report).ok();
         j.progress = None;

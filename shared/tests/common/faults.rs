@@ -65,6 +65,7 @@ pub const WRITES: &[&str] = &[
     "commit_lead_change",
     "append_activity",
     "put_record",
+    "put_records",
     "delete_record",
     "increment_counter",
     "put_api_key",
@@ -275,6 +276,20 @@ impl LeadStore for FaultyStore {
     ) -> Result<Option<RawRecord>, StoreError> {
         self.faults.log("get_record");
         self.inner.get_record(tenant, kind, id).await
+    }
+    async fn put_records(
+        &self,
+        tenant: &TenantId,
+        records: &[leadgate_core::ports::store::RecordWrite],
+    ) -> Result<(), StoreError> {
+        self.faults.log("put_records");
+        if records.iter().any(|r| {
+            r.kind == leadgate_core::services::imports::IMPORT_JOB
+                || r.kind == leadgate_core::services::bulk_jobs::BULK_EDIT_JOB
+        }) {
+            self.faults.store(Stage::Job).await?;
+        }
+        self.inner.put_records(tenant, records).await
     }
     async fn put_record(
         &self,

@@ -421,7 +421,76 @@ pub async fn failed_deliveries_are_replayed_with_their_event_ids(
     ));
 }
 
+pub async fn imports_and_failed_captures_raise_their_events(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let (t, _) = tenant(&*store).await;
+    leadgate_core::services::settings::put_form(&*store, &t.id, crate::contact_form())
+        .await
+        .unwrap();
+    // A post with no name, email or phone is no lead: the capture fails, with its event.
+    let mut bad = crate::form_post(&common::unique("s"), "x@example.com");
+    bad.payload = json!({"fields": {"comment": "call me"}});
+    let failed = crate::capture(&*store, &t, bad).await.unwrap();
+    assert_eq!(
+        failed.status,
+        leadgate_core::domain::capture::SubmissionStatus::Failed
+    );
+    // A good one raises `lead.created` only.
+    let ok = crate::capture(
+        &*store,
+        &t,
+        crate::form_post(&common::unique("s"), "ok@example.com"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        ok.status,
+        leadgate_core::domain::capture::SubmissionStatus::Processed
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let report = common::import_at_once(
+        &*store,
+        &*blobs,
+        &t,
+        scratch.path(),
+        "two.csv",
+        b"Name,Email,Lead Source\nAna,ana@example.com,Referral\nBen,ben@example.com,Referral\n".to_vec(),
+        Default::default(),
+    )
+    .await;
+    assert_eq!(report.created, 2, "{report:?}");
+    let mut types: Vec<EventType> = outbox(&*store, &t)
+        .await
+        .into_iter()
+        .flat_map(|e| e.types)
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        vec![
+            EventType::LeadCreated,
+            EventType::ImportCompleted,
+            EventType::CaptureFailed
+        ],
+        "imported rows raise no lead.created each"
+    );
+    let entries = outbox(&*store, &t).await;
+    let import = entries
+        .iter()
+        .find(|e| e.types == [EventType::ImportCompleted])
+        .unwrap();
+    assert_eq!(import.data["import"]["status"], "completed");
+    let capture = entries
+        .iter()
+        .find(|e| e.types == [EventType::CaptureFailed])
+        .unwrap();
+    assert_eq!(capture.data["submission"]["id"], failed.id.as_str());
+}
+
 crate::store_and_bucket_cases!(
+    when_an_import_ends_or_a_capture_fails_should_raise_its_one_event => imports_and_failed_captures_raise_their_events,
     when_a_lead_changes_should_write_its_events_with_the_change_and_none_for_a_refused_one => a_change_writes_its_events_in_the_same_write,
     when_a_receiver_fails_three_times_should_get_every_event_once_in_lead_order => a_failing_receiver_gets_every_event_in_lead_order,
     when_deliveries_fail_should_be_replayed_with_their_event_ids => failed_deliveries_are_replayed_with_their_event_ids,

@@ -278,6 +278,10 @@ impl LeadStore for DynamoStore {
         self.record_put(tenant, kind, id, body, expect).await
     }
 
+    async fn put_records(&self, tenant: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
+        self.records_put(tenant, records).await
+    }
+
     async fn list_records(
         &self,
         tenant: &TenantId,

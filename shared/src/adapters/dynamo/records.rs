@@ -108,6 +108,39 @@ impl DynamoStore {
         Ok(self.record_get(t, kind, id).await?.map(|r| r.version))
     }
 
+    /// `put_records`: one TransactWriteItems; a failed expectation cancels it all.
+    pub(super) async fn records_put(&self, t: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        if records.len() > 25 {
+            return Err(StoreError::Invalid("at most 25 records in one write".into()));
+        }
+        let items = records
+            .iter()
+            .map(|r| self.record_write_item(t, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(_))
+                ) =>
+            {
+                Err(StoreError::Conflict {
+                    expected: None,
+                    found: None,
+                })
+            }
+            Err(e) => Err(sdk(e)),
+        }
+    }
+
     pub(super) async fn record_put(
         &self,
         t: &TenantId,

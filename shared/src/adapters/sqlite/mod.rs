@@ -231,6 +231,21 @@ impl LeadStore for SqliteStore {
         self.run(move |c| records::put(c, &t, &k, &i, &b, expect)).await
     }
 
+    async fn put_records(&self, tenant: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
+        if records.len() > 25 {
+            return Err(StoreError::Invalid("at most 25 records in one write".into()));
+        }
+        let (t, r) = (tenant.clone(), records.to_vec());
+        self.run(move |c| {
+            let tx = c.savepoint().map_err(db)?;
+            for w in &r {
+                records::put_in(&tx, &t, w.kind, &w.id, &w.body, w.expect)?;
+            }
+            tx.commit().map_err(db)
+        })
+        .await
+    }
+
     async fn list_records(
         &self,
         tenant: &TenantId,
