@@ -6,6 +6,7 @@
 mod generate;
 mod lambda;
 mod measure;
+mod receiver;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -78,6 +79,14 @@ enum Cmd {
         #[arg(long)]
         event: PathBuf,
     },
+    /// A webhook receiver on loopback (its URL written to `url_file`) that prints how many
+    /// events arrived and how fast once they stop.
+    Receiver {
+        #[arg(long)]
+        url_file: PathBuf,
+        #[arg(long, default_value_t = 600)]
+        give_up_secs: u64,
+    },
 }
 
 fn main() {
@@ -96,6 +105,10 @@ fn main() {
         Cmd::Seed { rows, data } => measure::seed(rows, &data),
         Cmd::Export { data, format } => measure::export(&data, &format),
         Cmd::LambdaStart { bin, event } => lambda::start(&bin, &event),
+        Cmd::Receiver {
+            url_file,
+            give_up_secs,
+        } => receiver::run(&url_file, give_up_secs),
     };
     match out {
         Ok(v) => println!("{v}"),

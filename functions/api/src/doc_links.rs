@@ -48,6 +48,20 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
         "$response.body#/id",
         &["change_source", "delete_source"],
     ),
+    (
+        "/v1/settings/webhooks",
+        "post",
+        "201",
+        "$response.body#/id",
+        &[
+            "get_webhook",
+            "change_webhook",
+            "delete_webhook",
+            "rotate_webhook_secret",
+            "list_webhook_deliveries",
+            "replay_failed_webhooks",
+        ],
+    ),
 ];
 
 fn operation<'a>(doc: &'a mut OpenApi, path: &str, method: &str) -> Option<&'a mut Operation> {
