@@ -20,6 +20,9 @@ pub enum NotifyEvent {
     Stream(StreamEvent),
     /// The minute schedule: every tenant's due retries.
     Schedule(EventBridgeEvent),
+    /// Anything else (an invocation by hand, a schedule with another payload): a pass over
+    /// every tenant, as the schedule's.
+    Other(serde_json::Value),
 }
 
 /// The tenants a stream batch names, once each.
@@ -47,9 +50,10 @@ pub async fn handle(d: &Dispatcher, event: LambdaEvent<NotifyEvent>) -> Result<P
                 total.attempted += r.attempted;
                 total.delivered += r.delivered;
                 total.failed += r.failed;
+                total.cut_short |= r.cut_short;
             }
             Ok(total)
         }
-        NotifyEvent::Schedule(_) => d.pass().await.map_err(|e| e.to_string()),
+        NotifyEvent::Schedule(_) | NotifyEvent::Other(_) => d.pass().await.map_err(|e| e.to_string()),
     }
 }

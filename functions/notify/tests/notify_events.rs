@@ -158,3 +158,170 @@ async fn when_the_stream_names_a_tenant_should_send_its_events_and_the_schedule_
             .is_empty()
     );
 }
+
+/// A Lambda runtime API on loopback that hands out one event and keeps the function's answer
+/// (the interface AWS and cargo-lambda's emulator provide).
+async fn runtime_api(event: String) -> (String, tokio::sync::mpsc::Receiver<String>) {
+    use axum::routing::{get, post};
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(1);
+    let served = Arc::new(tokio::sync::Mutex::new(false));
+    let next = {
+        let served = served.clone();
+        move || {
+            let served = served.clone();
+            let event = event.clone();
+            async move {
+                // One invocation only; later polls wait until the process is killed.
+                if std::mem::replace(&mut *served.lock().await, true) {
+                    std::future::pending::<()>().await;
+                }
+                let deadline = (chrono::Utc::now().timestamp_millis() + 60_000).to_string();
+                (
+                    [
+                        ("lambda-runtime-aws-request-id", "notify-1".to_owned()),
+                        ("lambda-runtime-deadline-ms", deadline),
+                        (
+                            "lambda-runtime-invoked-function-arn",
+                            "arn:aws:lambda:us-east-1:123456789012:function:notify".to_owned(),
+                        ),
+                        (
+                            "lambda-runtime-trace-id",
+                            "Root=1-00000000-000000000000000000000000".to_owned(),
+                        ),
+                    ],
+                    event,
+                )
+            }
+        }
+    };
+    let answer = move |body: String| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(body).await;
+            axum::http::StatusCode::ACCEPTED
+        }
+    };
+    let app = axum::Router::new()
+        .route("/2018-06-01/runtime/invocation/next", get(next))
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            post(answer.clone()),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            post(move |b: String| answer(format!("error: {b}"))),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, rx)
+}
+
+/// The built `leadgate-notify` binary, invoked through the runtime API with the stream
+/// fixture against DynamoDB Local: it fans the tenant's outbox out, and a deployed function
+/// (public HTTPS only) refuses to deliver to a loopback URL that a development gateway had
+/// let a tenant save, in its own words, without a connection.
+#[tokio::test]
+async fn when_the_function_binary_is_invoked_should_fan_out_and_refuse_a_loopback_url() {
+    let endpoint = std::env::var("LEADGATE_TEST_DYNAMODB_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("LEADGATE_TEST_DYNAMODB_ENDPOINT must be set (scripts/test does this)");
+    let table = format!("notify-bin-{}", LeadId::new().as_uuid().simple());
+    let store = leadgate_core::adapters::build_store(&leadgate_core::config::StoreConfig::Dynamo(
+        leadgate_core::config::DynamoConfig {
+            table: table.clone(),
+            endpoint: Some(endpoint.clone()),
+            region: Some("us-east-1".into()),
+            shards: 8,
+        },
+    ))
+    .await
+    .unwrap();
+    let tenant = leadgate_core::domain::TenantId::parse("notify-bin").unwrap();
+    let (t, _) = tenants::ensure_tenant(&*store, &tenant, "Acme", chrono::Utc::now())
+        .await
+        .unwrap();
+    // Saved under a development gateway's switch: loopback over http.
+    let (sub, _) = webhooks::create(
+        &*store,
+        &tenant,
+        SubscriptionInput {
+            url: Some("http://127.0.0.1:9/hook".into()),
+            events: Some(vec!["lead.created".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::AllowLoopback,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    leads::create_lead(
+        &*store,
+        &SystemClock,
+        &t,
+        leads::CreateLead {
+            input: serde_json::from_value(
+                serde_json::json!({"name": "Bo", "email": "bo@example.com", "source": "Referral"}),
+            )
+            .unwrap(),
+            actor: leadgate_core::domain::Actor::System,
+            external: None,
+            idempotency_key: None,
+            duplicates: Default::default(),
+            entries: vec![],
+            id: None,
+            records: vec![],
+            quality: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let path = format!(
+        "{}/../../events/dynamodb-outbox-insert.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let event = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("{{tenant}}", tenant.as_str());
+    let (api, mut answers) = runtime_api(event).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadgate-notify"))
+        .env("AWS_LAMBDA_RUNTIME_API", api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "notify")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("LEADGATE_TABLE", &table)
+        .env("LEADGATE_BUCKET", "unused")
+        .env("LEADGATE_DYNAMODB_ENDPOINT", &endpoint)
+        .env("LEADGATE_SHARDS", "8")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(60), answers.recv())
+        .await
+        .expect("an answer within 60 s")
+        .unwrap();
+    let _ = child.kill().await;
+    assert_eq!(answer.trim(), "0", "nothing delivered: {answer}");
+    assert!(
+        store
+            .list_records(&tenant, kinds::OUTBOX, None, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let log = webhooks::list_deliveries(&*store, &tenant, &sub.id, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.items.len(), 1);
+    let attempt = log.items[0].last_attempt.clone().unwrap();
+    assert_eq!(attempt.status_code, None);
+    assert_eq!(attempt.error.as_deref(), Some("a webhook URL must be https"));
+}

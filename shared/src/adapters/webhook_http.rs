@@ -94,8 +94,10 @@ impl WebhookSender for WebhookClient {
         let mut resp = match sent {
             Ok(r) => r,
             Err(e) => {
-                tracing::info!(error = %e, "webhook delivery could not be made");
-                return fail(if e.is_timeout() {
+                // Without the URL: a receiver's URL often carries its own credential.
+                let timed_out = e.is_timeout();
+                tracing::info!(error = %e.without_url(), "webhook delivery could not be made");
+                return fail(if timed_out {
                     "timed out after 5 s"
                 } else {
                     "could not be reached"

@@ -158,13 +158,15 @@ impl OutboxEntry {
         }
     }
 
-    /// Its id in the outbox: time first, so the outbox lists oldest first; the lead and its
-    /// version make it unique (a write is one version of one lead).
+    /// Its id in the outbox: for a lead's write, time first (the outbox lists oldest first)
+    /// then the lead and its version, which make it unique (a write is one version of one
+    /// lead). For an event about something else, its subject alone: the same event written
+    /// again (a run finished twice after a crash) is the same entry and the same event id.
     pub fn record_id(&self) -> String {
         let micros = self.at.timestamp_micros().max(0);
         match (self.lead_id, &self.subject) {
             (Some(l), _) => format!("{micros:016}-{}-{:010}", l.as_uuid().simple(), self.version),
-            (None, Some(k)) => format!("{micros:016}-{k}"),
+            (None, Some(k)) => format!("s-{k}"),
             (None, None) => format!("{micros:016}-{}", uuid::Uuid::new_v4().simple()),
         }
     }

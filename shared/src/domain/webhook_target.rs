@@ -5,7 +5,7 @@
 //! (`adapters::webhook_http`).
 
 use crate::domain::error::FieldError;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
 
 pub const MAX_URL_LEN: usize = 2048;
 
@@ -73,8 +73,10 @@ pub fn allowed(ip: IpAddr, policy: TargetPolicy) -> bool {
 }
 
 /// Public unicast: not loopback, private, shared (CGNAT), link-local (the metadata service),
-/// unspecified, broadcast, multicast, documentation or benchmarking space; IPv6 forms that
-/// embed an IPv4 address are judged by it.
+/// unspecified, broadcast, multicast, documentation or benchmarking space. IPv6 must be
+/// global unicast (2000::/3) outside the transition ranges that tunnel to other addresses
+/// (6to4, Teredo and the rest of 2001::/23); mapped and NAT64 forms are judged by the IPv4
+/// address they carry.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(a) => is_public_v4(a),
@@ -92,13 +94,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                     s[7] as u8,
                 ));
             }
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || a.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || a == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1))
+            let global_unicast = (s[0] & 0xe000) == 0x2000;
+            // 2001::/23 (Teredo and other protocol assignments), 2001:db8::/32
+            // (documentation), 2002::/16 (6to4).
+            let tunnels_or_reserved = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || s[0] == 0x2002; // 6to4
+            global_unicast && !tunnels_or_reserved
         }
     }
 }
@@ -113,6 +113,7 @@ fn is_public_v4(a: Ipv4Addr) -> bool {
         || a.is_multicast()
         || a.is_documentation()
         || o[0] == 0
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
         || (o[0] == 100 && (o[1] & 0xc0) == 64) // shared address space (CGNAT)
         || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking
         || o[0] >= 240)
@@ -140,6 +141,14 @@ mod tests {
             "https://0.0.0.0/",
             "https://",
             "https://[fe80::1]/",
+            "https://[::127.0.0.1]/",
+            "https://[2002:a9fe:a9fe::1]/",
+            "https://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "https://[fec0::1]/",
+            "https://192.0.0.170/",
+            "https://2130706433/",
+            "https://0x7f.1/",
+            "https://localhost./",
         ] {
             assert!(parse_target(raw, TargetPolicy::PublicHttps).is_err(), "{raw}");
         }
@@ -151,6 +160,7 @@ mod tests {
             .is_ok()
         );
         assert!(parse_target("https://8.8.8.8/", TargetPolicy::PublicHttps).is_ok());
+        assert!(parse_target("https://[2606:4700::1111]/", TargetPolicy::PublicHttps).is_ok());
     }
 
     #[test]

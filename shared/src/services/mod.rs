@@ -25,6 +25,7 @@ pub mod settings;
 pub mod sources;
 pub mod tenants;
 pub mod webhook_delivery;
+pub mod webhook_queue;
 pub mod webhooks;
 
 pub use error::ServiceError;

@@ -1,47 +1,41 @@
 //! Sending webhook events, the same code on one machine (a worker inside the gateway) and on
 //! AWS (the `notify` function, fed by the table's stream and a schedule).
 //!
-//! 1. **Fan-out**: each outbox entry (written with its change by the store) becomes one
-//!    delivery per event type and subscription that wants it (a log row and a queue row),
-//!    then the entry is removed. A crash in between fans it out again onto the same ids.
-//! 2. **Delivery**: due queue rows are sent, signed; a lead's deliveries to one subscription
-//!    go one at a time in version order, and a failure holds the later ones back. Failures
-//!    retry with back-off and jitter for a day, then the delivery is `failed`. A row leaves
-//!    the queue only after its outcome is written, so a crash sends it again: at least once,
-//!    with the same event id.
+//! 1. **Fan-out** (`webhook_queue::fan_out`): each outbox entry (written with its change by
+//!    the store) becomes one delivery per event type and subscription that wants it, a log
+//!    row and a queue row in one write (both only if absent), then the entry is removed. A
+//!    crash in between fans it out again onto the same ids, which are found and skipped.
+//! 2. **Delivery**: each active subscription's due queue rows are sent, signed; a lead's
+//!    deliveries to one subscription go one at a time in version order (then event type),
+//!    and a failure holds the later ones back. Failures retry with back-off and jitter for a
+//!    day from the first attempt, then the delivery is `failed`. A row leaves the queue only
+//!    after its outcome is written, and only at the version it was read at (a replay
+//!    meanwhile keeps it), so a crash sends it again: at least once, with the same event id.
+//! 3. A pass has a time budget, and tenants are served from where the last pass stopped, so
+//!    one tenant's slow receivers delay the others by at most a budget.
 
-use crate::domain::ids::{LeadId, TenantId};
+use crate::domain::ids::TenantId;
 use crate::domain::signature::timestamped_header;
 use crate::domain::webhook::{
-    Attempt, Delivery, DeliveryStatus, OutboxEntry, RESPONSE_EXCERPT, RetryPolicy, Subscription, event_body,
-    event_id,
+    Attempt, Delivery, DeliveryStatus, RESPONSE_EXCERPT, RetryPolicy, Subscription,
 };
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, StoreError, get_typed, kinds, list_typed, put_typed};
 use crate::ports::webhook::{Outbound, WebhookSender};
 use crate::services::ServiceError;
+use crate::services::webhook_queue::{self as rows, QueueRow};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Outbox entries fanned out per call, queue rows read per tenant and pass, and deliveries
-/// in flight at once.
-const OUTBOX_PAGE: u32 = 500;
-const QUEUE_PER_PASS: usize = 5_000;
-const IN_FLIGHT: usize = 32;
+pub use crate::services::webhook_queue::{Queued, fan_out, requeue};
 
-/// A queued delivery: enough to order and schedule it without reading its log row.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Queued {
-    pub subscription_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lead_id: Option<LeadId>,
-    #[serde(default)]
-    pub lead_version: u64,
-    pub due: DateTime<Utc>,
-}
+/// Deliveries in flight at once (each to its own lead's chain).
+const IN_FLIGHT: usize = 32;
+/// No new attempt starts after this much of a pass: a Lambda run stays under the schedule's
+/// minute (an attempt takes at most 5 s more), and the gateway's worker comes back at once.
+pub const PASS_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 
 /// Everything delivery needs.
 #[derive(Clone)]
@@ -59,6 +53,8 @@ pub struct PassReport {
     pub attempted: u64,
     pub delivered: u64,
     pub failed: u64,
+    /// Whether the budget ran out with work left.
+    pub cut_short: bool,
 }
 
 impl PassReport {
@@ -67,18 +63,61 @@ impl PassReport {
         self.attempted += o.attempted;
         self.delivered += o.delivered;
         self.failed += o.failed;
+        self.cut_short |= o.cut_short;
     }
 
     pub fn did_work(&self) -> bool {
-        self.fanned_out + self.attempted > 0
+        self.fanned_out + self.attempted > 0 || self.cut_short
+    }
+}
+
+/// When a pass started, to hold it to `PASS_BUDGET`.
+#[derive(Clone, Copy)]
+struct Budget(std::time::Instant);
+
+impl Budget {
+    fn now() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    fn spent(self) -> bool {
+        self.0.elapsed() >= PASS_BUDGET
+    }
+}
+
+/// Where the next pass starts in the tenant list (kept in the process: the gateway, or a
+/// warm Lambda).
+static NEXT_TENANT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+struct Outcome {
+    subscription_id: String,
+    attempted: bool,
+    delivered: bool,
+    gave_up: bool,
+    why: String,
+}
+
+impl Outcome {
+    fn skipped(sub: &str) -> Self {
+        Self {
+            subscription_id: sub.to_owned(),
+            attempted: false,
+            delivered: false,
+            gave_up: false,
+            why: String::new(),
+        }
     }
 }
 
 impl Dispatcher {
-    /// One pass over every tenant: fan out, then send what is due. Suspended tenants wait.
+    /// One pass over every tenant: fan out, then send what is due. Suspended tenants wait. A
+    /// tenant that fails (its store calls, a row that cannot be read) is logged and passed
+    /// over, never holding up the others; past the budget the pass stops, and the next one
+    /// starts at the tenant this one did not reach.
     pub async fn pass(&self) -> Result<PassReport, ServiceError> {
-        let mut total = PassReport::default();
+        let budget = Budget::now();
         let platform = crate::services::tenants::platform();
+        let mut tenants = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let entries = self
@@ -87,18 +126,43 @@ impl Dispatcher {
                 .await?;
             let done = entries.len() < 200;
             after = entries.last().map(|e| e.id.clone());
-            for e in entries {
-                let Ok(t) = TenantId::parse(&e.id) else { continue };
-                total.add(self.tenant_pass(&t).await?);
-            }
+            tenants.extend(entries.into_iter().filter_map(|e| TenantId::parse(&e.id).ok()));
             if done {
-                return Ok(total);
+                break;
             }
         }
+        let start = NEXT_TENANT.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(s) = start {
+            let at = tenants.iter().position(|t| t.as_str() >= s.as_str()).unwrap_or(0);
+            tenants.rotate_left(at);
+        }
+        let mut total = PassReport::default();
+        for t in &tenants {
+            if budget.spent() {
+                *NEXT_TENANT.lock().unwrap_or_else(|p| p.into_inner()) = Some(t.as_str().to_owned());
+                total.cut_short = true;
+                break;
+            }
+            match self.tenant_pass_within(t, budget).await {
+                Ok(r) => total.add(r),
+                Err(e) => {
+                    tracing::warn!(tenant = %t, error = %e, "webhook pass failed for a tenant; the others go on")
+                }
+            }
+        }
+        Ok(total)
     }
 
     /// Fan-out and delivery for one tenant (what the stream-fed function runs).
     pub async fn tenant_pass(&self, tenant: &TenantId) -> Result<PassReport, ServiceError> {
+        self.tenant_pass_within(tenant, Budget::now()).await
+    }
+
+    async fn tenant_pass_within(
+        &self,
+        tenant: &TenantId,
+        budget: Budget,
+    ) -> Result<PassReport, ServiceError> {
         match crate::services::tenants::get_tenant(&*self.store, tenant).await? {
             Some(t) if !t.is_suspended() => {}
             _ => return Ok(PassReport::default()),
@@ -107,61 +171,44 @@ impl Dispatcher {
             fanned_out: fan_out(&*self.store, tenant, self.clock.now()).await?,
             ..Default::default()
         };
-        report.add(self.deliver_due(tenant).await?);
+        report.add(self.deliver_due(tenant, budget).await?);
         Ok(report)
     }
 
-    /// Sends the tenant's due deliveries, a lead's in order.
-    pub async fn deliver_due(&self, tenant: &TenantId) -> Result<PassReport, ServiceError> {
-        let mut queue = Vec::new();
-        let mut after: Option<String> = None;
-        while queue.len() < QUEUE_PER_PASS {
-            let batch = self
-                .store
-                .list_records(tenant, kinds::WEBHOOK_QUEUE, after.as_deref(), 500)
-                .await?;
-            let done = batch.len() < 500;
-            after = batch.last().map(|r| r.id.clone());
-            for r in batch {
-                match serde_json::from_value::<Queued>(r.body) {
-                    Ok(q) => queue.push((r.id, q)),
-                    Err(e) => tracing::warn!(error = %e, "unreadable webhook queue row skipped"),
-                }
-            }
-            if done {
-                break;
-            }
-        }
-        if queue.is_empty() {
-            return Ok(PassReport::default());
-        }
+    /// Sends the tenant's due deliveries. Each active subscription's queue is read on its own
+    /// (`webhook_queue::chains`), so one piling up behind a dead receiver cannot hide
+    /// another's; a switched-off subscription's rows wait for it to be switched back on.
+    async fn deliver_due(&self, tenant: &TenantId, budget: Budget) -> Result<PassReport, ServiceError> {
         let subs: HashMap<String, (Subscription, u64)> =
             list_typed::<Subscription>(&*self.store, tenant, kinds::WEBHOOK)
                 .await?
                 .into_iter()
+                .filter(|s| s.value.active)
                 .map(|s| (s.value.id.clone(), (s.value, s.version)))
                 .collect();
-        // A lead's deliveries to one subscription form a chain, sent in version order; an
-        // event about no lead is a chain of its own.
-        let mut chains: BTreeMap<(String, String), Vec<(String, Queued)>> = BTreeMap::new();
-        for (id, q) in queue {
-            let key = q.lead_id.map(|l| l.to_string()).unwrap_or_else(|| id.clone());
-            chains
-                .entry((q.subscription_id.clone(), key))
-                .or_default()
-                .push((id, q));
+        // Owned, so the futures below borrow nothing but `self` and `tenant`.
+        let mut work: Vec<(Arc<Subscription>, Vec<QueueRow>)> = Vec::new();
+        for (id, (s, _)) in &subs {
+            let s = Arc::new(s.clone());
+            for chain in rows::chains(&*self.store, tenant, id).await? {
+                work.push((s.clone(), chain));
+            }
+        }
+        if work.is_empty() {
+            return Ok(PassReport::default());
         }
         let now = self.clock.now();
-        let outcomes: Vec<Result<Vec<ChainOutcome>, ServiceError>> =
-            futures::stream::iter(chains.into_values().map(|mut chain| {
-                chain.sort_by(|a, b| (a.1.lead_version, &a.0).cmp(&(b.1.lead_version, &b.0)));
-                let sub = subs.get(&chain[0].1.subscription_id).map(|(s, _)| s.clone());
-                self.send_chain(tenant, sub, chain, now)
-            }))
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
-        let mut report = PassReport::default();
+        let outcomes: Vec<Result<Vec<Outcome>, ServiceError>> = futures::stream::iter(
+            work.into_iter()
+                .map(|(s, chain)| self.send_chain(tenant, s, chain, now, budget)),
+        )
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+        let mut report = PassReport {
+            cut_short: budget.spent(),
+            ..Default::default()
+        };
         let mut by_sub: HashMap<String, (bool, String)> = HashMap::new();
         for o in outcomes {
             for c in o? {
@@ -194,21 +241,24 @@ impl Dispatcher {
         Ok(report)
     }
 
-    /// Sends a chain in order until one is not due yet or fails.
+    /// Sends a chain in order until one is not due yet or fails, or the budget is spent.
     async fn send_chain(
         &self,
         tenant: &TenantId,
-        sub: Option<Subscription>,
-        chain: Vec<(String, Queued)>,
+        sub: Arc<Subscription>,
+        chain: Vec<QueueRow>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<ChainOutcome>, ServiceError> {
+        budget: Budget,
+    ) -> Result<Vec<Outcome>, ServiceError> {
         let mut out = Vec::new();
-        for (id, q) in chain {
-            if q.due > now {
+        for row in chain {
+            if row.q.due > now || budget.spent() {
                 break;
             }
-            let o = self.attempt(tenant, sub.as_ref(), &id).await?;
-            let go_on = o.delivered || (!o.attempted && o.gave_up);
+            let o = self.attempt(tenant, &sub, &row).await?;
+            // A row that was not sent (already done, or its log row gone) does not hold the
+            // chain back; one that was sent and refused does.
+            let go_on = o.delivered || !o.attempted;
             out.push(o);
             if !go_on {
                 break;
@@ -221,34 +271,28 @@ impl Dispatcher {
     async fn attempt(
         &self,
         tenant: &TenantId,
-        sub: Option<&Subscription>,
-        id: &str,
-    ) -> Result<ChainOutcome, ServiceError> {
+        sub: &Subscription,
+        row: &QueueRow,
+    ) -> Result<Outcome, ServiceError> {
         let store = &*self.store;
-        let Some(found) = get_typed::<Delivery>(store, tenant, kinds::WEBHOOK_DELIVERY, id).await? else {
-            unqueue(store, tenant, id).await?;
-            return Ok(ChainOutcome::skipped(id));
+        let Some(found) = get_typed::<Delivery>(store, tenant, kinds::WEBHOOK_DELIVERY, &row.id).await?
+        else {
+            rows::unqueue(store, tenant, &row.id, Expect::Version(row.version)).await?;
+            return Ok(Outcome::skipped(&sub.id));
         };
         let (mut d, version) = (found.value, found.version);
+        // A stale row (its delivery already done: a fan-out repeated, or two passes at once)
+        // is dropped, not sent again.
+        if d.status != DeliveryStatus::Pending {
+            rows::unqueue(store, tenant, &row.id, Expect::Version(row.version)).await?;
+            return Ok(Outcome::skipped(&sub.id));
+        }
         let now = self.clock.now();
-        let Some(sub) = sub.filter(|s| s.active) else {
-            // Removed or switched off: the delivery ends as failed, and a replay can send it
-            // once the subscription is back.
-            d.status = DeliveryStatus::Failed;
-            d.next_attempt_at = None;
-            d.last_attempt = Some(Attempt {
-                at: now,
-                status_code: None,
-                latency_ms: 0,
-                error: Some("the subscription was removed or switched off".into()),
-                response_excerpt: None,
-            });
-            finish(store, tenant, &d, version, true).await?;
-            return Ok(ChainOutcome {
-                gave_up: true,
-                ..ChainOutcome::skipped(id)
-            });
-        };
+        // The day of retries starts at the first attempt since it was queued: a lead's later
+        // events may wait long behind an earlier one.
+        if d.last_attempt.as_ref().is_none_or(|a| a.at < d.scheduled_at) {
+            d.scheduled_at = now;
+        }
         let body =
             bytes::Bytes::from(serde_json::to_vec(&d.body).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         let signature = timestamped_header(&sub.signing_secrets(now), now.timestamp(), &body);
@@ -291,8 +335,8 @@ impl Dispatcher {
                 }
             }
         }
-        finish(store, tenant, &d, version, delivered || gave_up).await?;
-        Ok(ChainOutcome {
+        rows::finish(store, tenant, &d, version, row.version, delivered || gave_up).await?;
+        Ok(Outcome {
             subscription_id: sub.id.clone(),
             attempted: true,
             delivered,
@@ -300,181 +344,6 @@ impl Dispatcher {
             why: answer.why(),
         })
     }
-}
-
-struct ChainOutcome {
-    subscription_id: String,
-    attempted: bool,
-    delivered: bool,
-    gave_up: bool,
-    why: String,
-}
-
-impl ChainOutcome {
-    fn skipped(id: &str) -> Self {
-        Self {
-            subscription_id: id.split(':').next().unwrap_or_default().to_owned(),
-            attempted: false,
-            delivered: false,
-            gave_up: false,
-            why: String::new(),
-        }
-    }
-}
-
-/// Writes the outcome to the log, then takes the row off the queue (done) or moves its due
-/// time (retry). A log row changed meanwhile (a replay) wins; this attempt's outcome is
-/// dropped and the queue row stays for the replay.
-async fn finish(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-    d: &Delivery,
-    version: u64,
-    done: bool,
-) -> Result<(), ServiceError> {
-    match put_typed(
-        store,
-        tenant,
-        kinds::WEBHOOK_DELIVERY,
-        &d.id,
-        d,
-        Expect::Version(version),
-    )
-    .await
-    {
-        Ok(_) => {}
-        Err(StoreError::Conflict { .. }) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    }
-    if done {
-        unqueue(store, tenant, &d.id).await
-    } else {
-        let q = queued(d);
-        put_typed(store, tenant, kinds::WEBHOOK_QUEUE, &d.id, &q, Expect::Any).await?;
-        Ok(())
-    }
-}
-
-async fn unqueue(store: &dyn LeadStore, tenant: &TenantId, id: &str) -> Result<(), ServiceError> {
-    match store
-        .delete_record(tenant, kinds::WEBHOOK_QUEUE, id, Expect::Any)
-        .await
-    {
-        Ok(()) | Err(StoreError::NotFound) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn queued(d: &Delivery) -> Queued {
-    Queued {
-        subscription_id: d.subscription_id.clone(),
-        lead_id: d.lead_id,
-        lead_version: d.lead_version,
-        due: d.next_attempt_at.unwrap_or(d.scheduled_at),
-    }
-}
-
-/// Turns the tenant's outbox entries into deliveries; returns how many deliveries it made.
-pub async fn fan_out(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-    now: DateTime<Utc>,
-) -> Result<u64, ServiceError> {
-    let mut made = 0;
-    loop {
-        let batch = store
-            .list_records(tenant, kinds::OUTBOX, None, OUTBOX_PAGE)
-            .await?;
-        if batch.is_empty() {
-            return Ok(made);
-        }
-        let subs: Vec<Subscription> = list_typed::<Subscription>(store, tenant, kinds::WEBHOOK)
-            .await?
-            .into_iter()
-            .map(|s| s.value)
-            .collect();
-        let full = batch.len() == OUTBOX_PAGE as usize;
-        for r in batch {
-            match serde_json::from_value::<OutboxEntry>(r.body) {
-                Ok(entry) => {
-                    for t in &entry.types {
-                        for s in subs.iter().filter(|s| s.wants(*t)) {
-                            let d = Delivery {
-                                id: Delivery::id_for(&s.id, &r.id, *t),
-                                subscription_id: s.id.clone(),
-                                event_id: event_id(&r.id, *t),
-                                event_type: *t,
-                                lead_id: entry.lead_id,
-                                lead_version: entry.version,
-                                created_at: entry.at,
-                                scheduled_at: now,
-                                status: DeliveryStatus::Pending,
-                                attempts: 0,
-                                next_attempt_at: Some(now),
-                                last_attempt: None,
-                                body: event_body(&entry, &r.id, *t),
-                            };
-                            // Absent only: a fan-out repeated after a crash finds its rows.
-                            for (kind, body) in [
-                                (kinds::WEBHOOK_DELIVERY, serde_json::to_value(&d)),
-                                (kinds::WEBHOOK_QUEUE, serde_json::to_value(queued(&d))),
-                            ] {
-                                let body = body.map_err(|e| StoreError::Invalid(e.to_string()))?;
-                                match store.put_record(tenant, kind, &d.id, &body, Expect::Absent).await {
-                                    Ok(_) | Err(StoreError::Conflict { .. }) => {}
-                                    Err(e) => return Err(e.into()),
-                                }
-                            }
-                            made += 1;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, record = %r.id, "unreadable outbox entry dropped"),
-            }
-            match store
-                .delete_record(tenant, kinds::OUTBOX, &r.id, Expect::Any)
-                .await
-            {
-                Ok(()) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if !full {
-            return Ok(made);
-        }
-    }
-}
-
-/// Queues a delivery again now, with a fresh day of retries (a replay).
-pub async fn requeue(
-    store: &dyn LeadStore,
-    tenant: &TenantId,
-    mut d: Delivery,
-    version: u64,
-    now: DateTime<Utc>,
-) -> Result<Delivery, ServiceError> {
-    d.status = DeliveryStatus::Pending;
-    d.scheduled_at = now;
-    d.next_attempt_at = Some(now);
-    put_typed(
-        store,
-        tenant,
-        kinds::WEBHOOK_DELIVERY,
-        &d.id,
-        &d,
-        Expect::Version(version),
-    )
-    .await?;
-    put_typed(
-        store,
-        tenant,
-        kinds::WEBHOOK_QUEUE,
-        &d.id,
-        &queued(&d),
-        Expect::Any,
-    )
-    .await?;
-    Ok(d)
 }
 
 /// The gateway's worker: a pass every `interval`, or at once again while there is work.

@@ -238,14 +238,17 @@ pub async fn update(
     Ok(SubscriptionView::of(&s, v))
 }
 
-/// Removes it; its queued deliveries are marked failed when next looked at.
+/// Removes it and what it still had queued (its log is no longer reachable either).
 pub async fn delete(store: &dyn LeadStore, tenant: &TenantId, id: &str) -> Result<(), ServiceError> {
     match store.delete_record(tenant, kinds::WEBHOOK, id, Expect::Any).await {
-        Err(StoreError::NotFound) => Err(ServiceError::NotFound {
-            what: "webhook subscription",
-        }),
-        other => Ok(other?),
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::NotFound {
+                what: "webhook subscription",
+            });
+        }
+        other => other?,
     }
+    crate::services::webhook_queue::unqueue_subscription(store, tenant, id).await
 }
 
 /// A new signing secret, shown once; the old one keeps signing for a day.
@@ -336,7 +339,7 @@ pub async fn replay(
     let found = get_typed::<Delivery>(store, tenant, kinds::WEBHOOK_DELIVERY, delivery_id)
         .await?
         .ok_or(ServiceError::NotFound { what: "delivery" })?;
-    crate::services::webhook_delivery::requeue(store, tenant, found.value, found.version, now).await
+    crate::services::webhook_queue::requeue(store, tenant, found.value, found.version, now).await
 }
 
 /// Sends again every failed delivery of the subscription whose event came at or after
@@ -369,8 +372,7 @@ pub async fn replay_failed(
             else {
                 continue;
             };
-            crate::services::webhook_delivery::requeue(store, tenant, found.value, found.version, now)
-                .await?;
+            crate::services::webhook_queue::requeue(store, tenant, found.value, found.version, now).await?;
             queued += 1;
         }
         match page.next_cursor {

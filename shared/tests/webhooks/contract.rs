@@ -489,7 +489,155 @@ pub async fn imports_and_failed_captures_raise_their_events(
     assert_eq!(capture.data["submission"]["id"], failed.id.as_str());
 }
 
+/// Refuses everything until `open_at`, then takes everything.
+struct ClosedUntil {
+    open_at: std::time::Instant,
+    taken: Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for ClosedUntil {
+    fn policy(&self) -> TargetPolicy {
+        TargetPolicy::PublicHttps
+    }
+
+    async fn send(&self, req: Outbound<'_>) -> Answer {
+        let open = std::time::Instant::now() >= self.open_at;
+        if open {
+            self.taken.lock().unwrap().push(req.event_type.to_owned());
+        }
+        Answer {
+            status: Some(if open { 200 } else { 502 }),
+            latency_ms: 1,
+            error: None,
+            excerpt: None,
+        }
+    }
+}
+
+pub async fn a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_its_queue(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    let (t, admin) = tenant(&*store).await;
+    let receiver = Arc::new(ClosedUntil {
+        open_at: std::time::Instant::now() + std::time::Duration::from_millis(1500),
+        taken: Mutex::new(vec![]),
+    });
+    let (sub, _) = subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://hooks.example.com/x".into()),
+            events: Some(vec!["lead.created".into(), "lead.updated".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let CreateResult::Created(lead) = create(&*store, &t, "Wait", "wait@example.com").await.unwrap() else {
+        panic!("created")
+    };
+    patch_lead(
+        &*store,
+        &SystemClock,
+        &t,
+        &admin,
+        &lead.id,
+        patch(json!({"company": "Acme"})),
+        Some(1),
+    )
+    .await
+    .unwrap();
+    // The retry window is a second: lead.created gives up before the receiver opens;
+    // lead.updated, held behind it, starts its own second then and gets through.
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: receiver.clone(),
+        clock: Arc::new(SystemClock),
+        retry: RetryPolicy {
+            first_delay: std::time::Duration::from_millis(40),
+            max_delay: std::time::Duration::from_millis(80),
+            give_up_after: std::time::Duration::from_millis(1000),
+        },
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(4) && receiver.taken.lock().unwrap().is_empty() {
+        dispatcher.tenant_pass(&t.id).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(*receiver.taken.lock().unwrap(), vec!["lead.updated".to_owned()]);
+    let failed = subs::list_deliveries(&*store, &t.id, &sub.id, Some(DeliveryStatus::Failed), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(failed.items.len(), 1);
+    assert_eq!(failed.items[0].event_type, EventType::LeadCreated);
+    // Switched off, a subscription's new deliveries wait in its queue instead of failing;
+    // switched back on, they go.
+    subs::update(
+        &*store,
+        &t.id,
+        &sub.id,
+        SubscriptionInput {
+            active: Some(false),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    subs::replay(&*store, &t.id, &sub.id, &failed.items[0].id, chrono::Utc::now())
+        .await
+        .unwrap();
+    let r = dispatcher.tenant_pass(&t.id).await.unwrap();
+    assert_eq!(
+        (r.attempted, r.failed),
+        (0, 0),
+        "nothing is sent to a switched-off subscription"
+    );
+    subs::update(
+        &*store,
+        &t.id,
+        &sub.id,
+        SubscriptionInput {
+            active: Some(true),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    let r = dispatcher.tenant_pass(&t.id).await.unwrap();
+    assert_eq!((r.attempted, r.delivered), (1, 1));
+    // Deleting a subscription leaves nothing queued.
+    create(&*store, &t, "Later", "later@example.com").await.unwrap();
+    leadgate_core::services::webhook_delivery::fan_out(&*store, &t.id, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 5)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    subs::delete(&*store, &t.id, &sub.id).await.unwrap();
+    assert!(
+        store
+            .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 crate::store_and_bucket_cases!(
+    when_an_event_waits_behind_another_or_its_subscription_is_paused_should_still_get_delivered => a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_its_queue,
     when_an_import_ends_or_a_capture_fails_should_raise_its_one_event => imports_and_failed_captures_raise_their_events,
     when_a_lead_changes_should_write_its_events_with_the_change_and_none_for_a_refused_one => a_change_writes_its_events_in_the_same_write,
     when_a_receiver_fails_three_times_should_get_every_event_once_in_lead_order => a_failing_receiver_gets_every_event_in_lead_order,

@@ -29,7 +29,7 @@ pub(super) const POS_MAX: &str = "~";
 type TxError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
 
 /// Why a transaction was cancelled, per item, when it was.
-fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
+pub(super) fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
             c.cancellation_reasons()
@@ -41,7 +41,7 @@ fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
     }
 }
 
-fn is_retryable_tx(codes: &[String]) -> bool {
+pub(super) fn is_retryable_tx(codes: &[String]) -> bool {
     codes
         .iter()
         .any(|c| c == "TransactionConflict" || c == "ThrottlingError")

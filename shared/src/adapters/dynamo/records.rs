@@ -108,9 +108,10 @@ impl DynamoStore {
         Ok(self.record_get(t, kind, id).await?.map(|r| r.version))
     }
 
-    /// `put_records`: one TransactWriteItems; a failed expectation cancels it all.
+    /// `put_records`: one TransactWriteItems; a failed expectation cancels it all. Cancelled
+    /// by a concurrent transaction or throttling, it is tried again, as lead writes are.
     pub(super) async fn records_put(&self, t: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        use super::leads::{cancel_codes, is_retryable_tx};
         if records.len() > 25 {
             return Err(StoreError::Invalid("at most 25 records in one write".into()));
         }
@@ -118,26 +119,31 @@ impl DynamoStore {
             .iter()
             .map(|r| self.record_write_item(t, r))
             .collect::<Result<Vec<_>, _>>()?;
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(TransactWriteItemsError::TransactionCanceledException(_))
-                ) =>
+        let mut attempt = 0;
+        loop {
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
             {
-                Err(StoreError::Conflict {
-                    expected: None,
-                    found: None,
-                })
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match cancel_codes(&err) {
+                Some(codes) if is_retryable_tx(&codes) && attempt < super::MAX_ATTEMPTS => {
+                    super::backoff(attempt).await;
+                    attempt += 1;
+                }
+                Some(_) => {
+                    return Err(StoreError::Conflict {
+                        expected: None,
+                        found: None,
+                    });
+                }
+                None => return Err(sdk(err)),
             }
-            Err(e) => Err(sdk(e)),
         }
     }
 
