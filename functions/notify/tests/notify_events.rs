@@ -50,7 +50,7 @@ fn fixture(name: &str, tenant: &str) -> NotifyEvent {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{path}: {e}"))
-        .replace("{{tenant}}", tenant);
+        .replace("T#acme#", &format!("T#{tenant}#"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{name} is not a notify event: {e}"))
 }
 
