@@ -283,7 +283,7 @@ async fn when_the_function_binary_is_invoked_should_fan_out_and_refuse_a_loopbac
     );
     let event = std::fs::read_to_string(path)
         .unwrap()
-        .replace("{{tenant}}", tenant.as_str());
+        .replace("T#acme#", &format!("T#{}#", tenant.as_str()));
     let (api, mut answers) = runtime_api(event).await;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_leadgate-notify"))
         .env("AWS_LAMBDA_RUNTIME_API", api)
