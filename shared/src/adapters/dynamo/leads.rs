@@ -29,7 +29,7 @@ pub(super) const POS_MAX: &str = "~";
 type TxError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
 
 /// Why a transaction was cancelled, per item, when it was.
-pub(super) fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
+fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
     match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
             c.cancellation_reasons()
@@ -41,10 +41,42 @@ pub(super) fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
     }
 }
 
-pub(super) fn is_retryable_tx(codes: &[String]) -> bool {
+fn is_retryable_tx(codes: &[String]) -> bool {
     codes
         .iter()
         .any(|c| c == "TransactionConflict" || c == "ThrottlingError")
+}
+
+impl DynamoStore {
+    /// Sends a transaction, and again with back-off (up to `MAX_ATTEMPTS`) while it is
+    /// cancelled only by a concurrent transaction or throttling. On failure: the error, and
+    /// the cancellation reason of each item when it was a cancellation, for the caller to
+    /// read which condition failed.
+    pub(super) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<(), (TxError, Option<Vec<String>>)> {
+        let mut attempt = 0;
+        loop {
+            let err = match self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            match cancel_codes(&err) {
+                Some(codes) if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                codes => return Err((err, codes)),
+            }
+        }
+    }
 }
 
 fn put_item(
@@ -286,57 +318,43 @@ impl DynamoStore {
         for r in &with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)? {
             items.push(self.record_write_item(t, r)?);
         }
-        let mut attempt = 0;
-        loop {
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await;
-            let err = match res {
-                Ok(_) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
-                Err(e) => e,
-            };
-            let Some(codes) = cancel_codes(&err) else {
-                return Err(sdk(err));
-            };
-            if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS {
-                attempt += 1;
-                backoff(attempt).await;
-                continue;
-            }
-            // Items are [lead, ext?, idem?]; find which guard failed.
-            let mut guard_idx = 1;
-            if let Some(pk) = &ext_pk {
-                if codes
-                    .get(guard_idx)
-                    .is_some_and(|c| c == "ConditionalCheckFailed")
-                    && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
-                {
-                    return Ok(CreateOutcome::ExternalIdTaken(id));
-                }
-                guard_idx += 1;
-            }
-            if let Some(pk) = &idem_pk {
-                if codes
-                    .get(guard_idx)
-                    .is_some_and(|c| c == "ConditionalCheckFailed")
-                    && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
-                {
-                    return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
-                }
-                guard_idx += 1;
-            }
-            let failed = |c: &String| c == "ConditionalCheckFailed";
-            if codes.first().is_some_and(failed) || codes.iter().skip(guard_idx).any(failed) {
-                return Err(StoreError::Conflict {
-                    expected: None,
-                    found: Some(lead.version),
-                });
-            }
+        let (err, codes) = match self.transact(items).await {
+            Ok(()) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
+            Err(failed) => failed,
+        };
+        let Some(codes) = codes else {
             return Err(sdk(err));
+        };
+        // Items are [lead, ext?, idem?]; find which guard failed.
+        let mut guard_idx = 1;
+        if let Some(pk) = &ext_pk {
+            if codes
+                .get(guard_idx)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+                && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
+            {
+                return Ok(CreateOutcome::ExternalIdTaken(id));
+            }
+            guard_idx += 1;
         }
+        if let Some(pk) = &idem_pk {
+            if codes
+                .get(guard_idx)
+                .is_some_and(|c| c == "ConditionalCheckFailed")
+                && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
+            {
+                return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
+            }
+            guard_idx += 1;
+        }
+        let failed = |c: &String| c == "ConditionalCheckFailed";
+        if codes.first().is_some_and(failed) || codes.iter().skip(guard_idx).any(failed) {
+            return Err(StoreError::Conflict {
+                expected: None,
+                found: Some(lead.version),
+            });
+        }
+        Err(sdk(err))
     }
 
     /// Each lead goes in one transaction with its timeline entries, so no lead is ever stored
@@ -382,45 +400,30 @@ impl DynamoStore {
         )?;
         let mut items = vec![cond];
         items.extend(extra);
-        let mut attempt = 0;
-        loop {
-            match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => {
-                    let Some(codes) = cancel_codes(&e) else {
-                        return Err(sdk(e));
-                    };
-                    if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS {
-                        attempt += 1;
-                        backoff(attempt).await;
-                        continue;
-                    }
-                    if codes.iter().skip(1).any(|c| c == "ConditionalCheckFailed") {
-                        // An item written with the lead already exists: nothing was written.
-                        return Err(StoreError::Conflict {
-                            expected: None,
-                            found: None,
-                        });
-                    }
-                    if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
-                        return match self.get_lead_item(&next.tenant, &next.id).await? {
-                            None => Err(StoreError::NotFound),
-                            Some((_, found)) => Err(StoreError::Conflict {
-                                expected: Some(expected),
-                                found: Some(found),
-                            }),
-                        };
-                    }
-                    return Err(sdk(e));
-                }
-            }
+        let (err, codes) = match self.transact(items).await {
+            Ok(()) => return Ok(()),
+            Err(failed) => failed,
+        };
+        let Some(codes) = codes else {
+            return Err(sdk(err));
+        };
+        if codes.iter().skip(1).any(|c| c == "ConditionalCheckFailed") {
+            // An item written with the lead already exists: nothing was written.
+            return Err(StoreError::Conflict {
+                expected: None,
+                found: None,
+            });
         }
+        if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            return match self.get_lead_item(&next.tenant, &next.id).await? {
+                None => Err(StoreError::NotFound),
+                Some((_, found)) => Err(StoreError::Conflict {
+                    expected: Some(expected),
+                    found: Some(found),
+                }),
+            };
+        }
+        Err(sdk(err))
     }
 
     pub(super) async fn update(&self, lead: &Lead) -> Result<Lead, StoreError> {

@@ -109,9 +109,9 @@ impl DynamoStore {
     }
 
     /// `put_records`: one TransactWriteItems; a failed expectation cancels it all. Cancelled
-    /// by a concurrent transaction or throttling, it is tried again, as lead writes are.
+    /// by a concurrent transaction or throttling, it is tried again (`transact`), as lead
+    /// writes are.
     pub(super) async fn records_put(&self, t: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
-        use super::leads::{cancel_codes, is_retryable_tx};
         if records.len() > 25 {
             return Err(StoreError::Invalid("at most 25 records in one write".into()));
         }
@@ -119,31 +119,13 @@ impl DynamoStore {
             .iter()
             .map(|r| self.record_write_item(t, r))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut attempt = 0;
-        loop {
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            match cancel_codes(&err) {
-                Some(codes) if is_retryable_tx(&codes) && attempt < super::MAX_ATTEMPTS => {
-                    super::backoff(attempt).await;
-                    attempt += 1;
-                }
-                Some(_) => {
-                    return Err(StoreError::Conflict {
-                        expected: None,
-                        found: None,
-                    });
-                }
-                None => return Err(sdk(err)),
-            }
+        match self.transact(items).await {
+            Ok(()) => Ok(()),
+            Err((_, Some(_))) => Err(StoreError::Conflict {
+                expected: None,
+                found: None,
+            }),
+            Err((err, None)) => Err(sdk(err)),
         }
     }
 
