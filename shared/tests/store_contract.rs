@@ -26,7 +26,7 @@ use leadgate_core::domain::{Email, LeadId, LeadStatus, Phone, Region, RepId, Rol
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::fetch::{Answers, FetchError, LeadFetcher};
 use leadgate_core::ports::store::{
-    CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, StoreError, kinds,
+    CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, RecordWrite, StoreError, kinds,
 };
 use leadgate_core::secret::Secret;
 use leadgate_core::services::capture::{self, Intake};
@@ -938,6 +938,68 @@ async fn records_and_keys(store: Arc<dyn LeadStore>) {
         .await
         .unwrap();
     assert!(store.get_record(&t, kinds::STAGE, "s1").await.unwrap().is_none());
+
+    // Several records at once, removals among them: all or nothing, at most 100.
+    let put = |id: &str, expect| RecordWrite {
+        kind: kinds::STAGE,
+        id: id.into(),
+        body: Some(body.clone()),
+        expect,
+    };
+    let refused = store
+        .put_records(
+            &t,
+            &[
+                RecordWrite::remove(kinds::STAGE, "s2"),
+                put("s7", Expect::Absent),
+                put("s3", Expect::Absent),
+            ],
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
+    assert!(
+        store.get_record(&t, kinds::STAGE, "s2").await.unwrap().is_some(),
+        "removal undone"
+    );
+    assert!(store.get_record(&t, kinds::STAGE, "s7").await.unwrap().is_none());
+    store
+        .put_records(
+            &t,
+            &[
+                RecordWrite::remove(kinds::STAGE, "s2"),
+                RecordWrite::remove(kinds::STAGE, "never-there"),
+                put("s7", Expect::Absent),
+                put("s3", Expect::Version(1)),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(store.get_record(&t, kinds::STAGE, "s2").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .get_record(&t, kinds::STAGE, "s3")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    let hundred: Vec<_> = (0..100)
+        .map(|i| put(&format!("m{i:03}"), Expect::Absent))
+        .collect();
+    store.put_records(&t, &hundred).await.unwrap();
+    let listed = store
+        .list_records(&t, kinds::STAGE, Some("m"), 200)
+        .await
+        .unwrap();
+    assert_eq!(listed.iter().filter(|r| r.id.starts_with('m')).count(), 100);
+    let past: Vec<_> = (0..101)
+        .map(|i| put(&format!("n{i:03}"), Expect::Absent))
+        .collect();
+    assert!(matches!(
+        store.put_records(&t, &past).await,
+        Err(StoreError::Invalid(_))
+    ));
 
     let supplied = Secret::new("lg_supplied_admin_key_for_scripts_0123456789");
     let (rec, key) = api_keys::create_api_key(

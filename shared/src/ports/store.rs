@@ -80,13 +80,24 @@ pub enum Expect {
     Any,
 }
 
-/// A record written inside a lead's write (`create_lead`, `commit_lead_change`), on the same
-/// terms as `put_record`: if `expect` does not hold, nothing of the write happens.
+/// The most records one `put_records` writes: DynamoDB's limit on one `TransactWriteItems`
+/// (SQLite has none; the port keeps one limit so a caller sized for one store fits the other).
+pub const MAX_RECORDS_PER_WRITE: usize = 100;
+
+/// What both adapters answer to a `put_records` past `MAX_RECORDS_PER_WRITE`.
+pub fn too_many_records() -> StoreError {
+    StoreError::Invalid(format!("at most {MAX_RECORDS_PER_WRITE} records in one write"))
+}
+
+/// A record written inside a lead's write (`create_lead`, `commit_lead_change`) or with others
+/// (`put_records`), on the same terms as `put_record`: if `expect` does not hold, nothing of
+/// the write happens.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordWrite {
     pub kind: &'static str,
     pub id: String,
-    pub body: serde_json::Value,
+    /// The record's new body; `None` removes it (see `RecordWrite::remove`).
+    pub body: Option<serde_json::Value>,
     pub expect: Expect,
 }
 
@@ -96,8 +107,20 @@ impl RecordWrite {
         Self {
             kind,
             id: id.into(),
-            body,
+            body: Some(body),
             expect: Expect::Absent,
+        }
+    }
+
+    /// Removes the record, whatever its version, and is no failure if it is gone already:
+    /// what a consumed queue entry needs (the outbox entry a fan-out has turned into
+    /// deliveries, written with them).
+    pub fn remove(kind: &'static str, id: impl Into<String>) -> Self {
+        Self {
+            kind,
+            id: id.into(),
+            body: None,
+            expect: Expect::Any,
         }
     }
 
@@ -112,7 +135,7 @@ impl RecordWrite {
         Ok(Self {
             kind,
             id: id.into(),
-            body,
+            body: Some(body),
             expect,
         })
     }
@@ -279,7 +302,8 @@ pub trait LeadStore: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
     /// Writes several records of one tenant atomically, each if its `expect` holds: all or
     /// none (a change and the event that announces it, e.g. a failed capture and its
-    /// `capture.failed`). At most 25.
+    /// `capture.failed`; a page of outbox entries and the deliveries made of them). At most
+    /// `MAX_RECORDS_PER_WRITE`.
     async fn put_records(&self, tenant: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError>;
     /// All records of a kind, in id order (settings lists are small; jobs page by id).
     async fn list_records(

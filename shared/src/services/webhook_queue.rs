@@ -7,7 +7,9 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::webhook::{
     Delivery, DeliveryStatus, EventType, OutboxEntry, Subscription, event_body, event_id,
 };
-use crate::ports::store::{Expect, LeadStore, RecordWrite, StoreError, kinds, list_typed, put_typed};
+use crate::ports::store::{
+    Expect, LeadStore, MAX_RECORDS_PER_WRITE, RecordWrite, StoreError, kinds, list_typed, put_typed,
+};
 use crate::services::ServiceError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -50,6 +52,12 @@ pub fn queued(d: &Delivery) -> Queued {
 }
 
 /// Turns the tenant's outbox entries into deliveries; returns how many deliveries it made.
+///
+/// A page of entries becomes as few writes as the store allows: each write carries whole
+/// entries, their log and queue rows (absent only) with the removal of the entries
+/// themselves, so an entry is consumed exactly when its deliveries exist. A write refused
+/// because a row exists already (a fan-out repeated after a crash, or two running at once) is
+/// made again one delivery at a time, keeping what exists.
 pub async fn fan_out(
     store: &dyn LeadStore,
     tenant: &TenantId,
@@ -69,64 +77,113 @@ pub async fn fan_out(
             .map(|s| s.value)
             .collect();
         let full = batch.len() == OUTBOX_PAGE as usize;
+        let mut write: Vec<Consumed> = Vec::new();
+        let mut rows = 0;
         for r in batch {
-            match serde_json::from_value::<OutboxEntry>(r.body) {
-                Ok(entry) => {
-                    for t in &entry.types {
-                        for s in subs.iter().filter(|s| s.wants(*t)) {
-                            let d = Delivery {
-                                id: Delivery::id_for(&s.id, &r.id, *t),
-                                subscription_id: s.id.clone(),
-                                event_id: event_id(&r.id, *t),
-                                event_type: *t,
-                                lead_id: entry.lead_id,
-                                lead_version: entry.version,
-                                created_at: entry.at,
-                                scheduled_at: now,
-                                status: DeliveryStatus::Pending,
-                                attempts: 0,
-                                next_attempt_at: Some(now),
-                                last_attempt: None,
-                                body: event_body(&entry, &r.id, *t),
-                            };
-                            // The log and queue rows in one write, absent only: a fan-out
-                            // repeated after a crash finds them and leaves them be.
-                            let rows = [
-                                RecordWrite::typed(
-                                    kinds::WEBHOOK_DELIVERY,
-                                    d.id.clone(),
-                                    &d,
-                                    Expect::Absent,
-                                )?,
-                                RecordWrite::typed(
-                                    kinds::WEBHOOK_QUEUE,
-                                    d.id.clone(),
-                                    &queued(&d),
-                                    Expect::Absent,
-                                )?,
-                            ];
-                            match store.put_records(tenant, &rows).await {
-                                Ok(()) => made += 1,
-                                Err(StoreError::Conflict { .. }) => {}
-                                Err(e) => return Err(e.into()),
-                            }
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, record = %r.id, "unreadable outbox entry dropped"),
+            let consumed = consume(&r.id, r.body, &subs, now)?;
+            if rows + consumed.rows() > MAX_RECORDS_PER_WRITE && !write.is_empty() {
+                made += write_consumed(store, tenant, std::mem::take(&mut write)).await?;
+                rows = 0;
             }
-            match store
-                .delete_record(tenant, kinds::OUTBOX, &r.id, Expect::Any)
-                .await
-            {
-                Ok(()) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.into()),
-            }
+            rows += consumed.rows();
+            write.push(consumed);
+        }
+        if !write.is_empty() {
+            made += write_consumed(store, tenant, write).await?;
         }
         if !full {
             return Ok(made);
         }
     }
+}
+
+/// One outbox entry as writes: each delivery's log and queue rows, then the entry's removal.
+struct Consumed {
+    deliveries: Vec<[RecordWrite; 2]>,
+    remove: RecordWrite,
+}
+
+impl Consumed {
+    fn rows(&self) -> usize {
+        self.deliveries.len() * 2 + 1
+    }
+}
+
+fn consume(
+    id: &str,
+    body: serde_json::Value,
+    subs: &[Subscription],
+    now: DateTime<Utc>,
+) -> Result<Consumed, ServiceError> {
+    let mut deliveries = Vec::new();
+    match serde_json::from_value::<OutboxEntry>(body) {
+        Ok(entry) => {
+            for t in &entry.types {
+                for s in subs.iter().filter(|s| s.wants(*t)) {
+                    let d = Delivery {
+                        id: Delivery::id_for(&s.id, id, *t),
+                        subscription_id: s.id.clone(),
+                        event_id: event_id(id, *t),
+                        event_type: *t,
+                        lead_id: entry.lead_id,
+                        lead_version: entry.version,
+                        created_at: entry.at,
+                        scheduled_at: now,
+                        status: DeliveryStatus::Pending,
+                        attempts: 0,
+                        next_attempt_at: Some(now),
+                        last_attempt: None,
+                        body: event_body(&entry, id, *t),
+                    };
+                    deliveries.push([
+                        RecordWrite::typed(kinds::WEBHOOK_DELIVERY, d.id.clone(), &d, Expect::Absent)?,
+                        RecordWrite::typed(kinds::WEBHOOK_QUEUE, d.id.clone(), &queued(&d), Expect::Absent)?,
+                    ]);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, record = %id, "unreadable outbox entry dropped"),
+    }
+    Ok(Consumed {
+        deliveries,
+        remove: RecordWrite::remove(kinds::OUTBOX, id),
+    })
+}
+
+/// Writes whole consumed entries at once; refused (a row exists), entry by entry and delivery
+/// by delivery. Returns the deliveries made.
+async fn write_consumed(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    entries: Vec<Consumed>,
+) -> Result<u64, ServiceError> {
+    let made: usize = entries.iter().map(|e| e.deliveries.len()).sum();
+    let rows: usize = entries.iter().map(Consumed::rows).sum();
+    if rows <= MAX_RECORDS_PER_WRITE {
+        let all: Vec<RecordWrite> = entries
+            .iter()
+            .flat_map(|e| e.deliveries.iter().flatten().chain([&e.remove]))
+            .cloned()
+            .collect();
+        match store.put_records(tenant, &all).await {
+            Ok(()) => return Ok(made as u64),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // One delivery at a time; an entry is removed once each of its deliveries exists.
+    let mut made = 0;
+    for e in entries {
+        for pair in &e.deliveries {
+            match store.put_records(tenant, pair).await {
+                Ok(()) => made += 1,
+                Err(StoreError::Conflict { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        store.put_records(tenant, std::slice::from_ref(&e.remove)).await?;
+    }
+    Ok(made)
 }
 
 /// The subscription's first `QUEUE_PER_SUBSCRIPTION` queue rows as chains: a lead's rows in

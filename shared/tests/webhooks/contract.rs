@@ -13,12 +13,12 @@ use leadgate_core::domain::webhook::{DeliveryStatus, EventType, OutboxEntry, Ret
 use leadgate_core::domain::webhook_target::TargetPolicy;
 use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::SystemClock;
-use leadgate_core::ports::store::{LeadStore, kinds};
+use leadgate_core::ports::store::{Expect, LeadStore, RecordWrite, kinds};
 use leadgate_core::ports::webhook::{Answer, Outbound, WebhookSender};
 use leadgate_core::services::leads::{
     CreateLead, CreateResult, DuplicatePolicy, LeadPatch, create_lead, patch_lead,
 };
-use leadgate_core::services::webhook_delivery::Dispatcher;
+use leadgate_core::services::webhook_delivery::{Dispatcher, fan_out};
 use leadgate_core::services::webhooks::{self as subs, SubscriptionInput};
 use leadgate_core::services::{ServiceError, tenants};
 use serde_json::json;
@@ -636,7 +636,102 @@ pub async fn a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_it
     );
 }
 
+/// 120 leads' events fanned out in a handful of writes (one per entry and delivery before),
+/// each entry consumed with its deliveries; the fan-out repeated after a crash (entries back,
+/// one delivery lost) makes only the lost one and leaves no entry behind.
+pub async fn a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    let (t, _) = tenant(&*store).await;
+    let faults = Arc::new(common::faults::Faults::default());
+    let counted = common::faults::FaultyStore {
+        inner: store.clone(),
+        faults: faults.clone(),
+    };
+    let (sub, _) = subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://hooks.example.com/leadgate".into()),
+            events: Some(vec!["lead.created".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    for i in 0..120 {
+        create(&*store, &t, &format!("Lead {i}"), &format!("f{i}@example.com"))
+            .await
+            .unwrap();
+    }
+    let entries = store
+        .list_records(&t.id, kinds::OUTBOX, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 120);
+    faults.take_calls();
+    let made = fan_out(&counted, &t.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(made, 120);
+    let writes: Vec<_> = faults
+        .take_calls()
+        .into_iter()
+        .filter(|c| common::faults::WRITES.contains(c))
+        .collect();
+    // 120 entries × (log row, queue row, removal) = 360 rows, at most 100 in one write.
+    assert!(
+        writes.len() <= 4 && writes.iter().all(|w| *w == "put_records"),
+        "{writes:?}"
+    );
+    assert!(outbox(&*store, &t).await.is_empty(), "every entry consumed");
+    let queued = store
+        .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 1000)
+        .await
+        .unwrap();
+    let logged = store
+        .list_records(&t.id, kinds::WEBHOOK_DELIVERY, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!((queued.len(), logged.len()), (120, 120));
+    assert!(queued.iter().all(|r| r.id.starts_with(&format!("{}:", sub.id))));
+
+    // A crash after the deliveries were written but (say) before the entries went: the
+    // entries are back, and one delivery was never made.
+    for e in &entries {
+        store
+            .put_record(&t.id, kinds::OUTBOX, &e.id, &e.body, Expect::Any)
+            .await
+            .unwrap();
+    }
+    let lost = &queued[17].id;
+    store
+        .put_records(
+            &t.id,
+            &[
+                RecordWrite::remove(kinds::WEBHOOK_QUEUE, lost.clone()),
+                RecordWrite::remove(kinds::WEBHOOK_DELIVERY, lost.clone()),
+            ],
+        )
+        .await
+        .unwrap();
+    let made = fan_out(&*store, &t.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(made, 1, "only the lost delivery is made again");
+    assert!(outbox(&*store, &t).await.is_empty());
+    let again = store
+        .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| (&r.id, r.version)).collect::<Vec<_>>(),
+        queued.iter().map(|r| (&r.id, r.version)).collect::<Vec<_>>(),
+        "the same rows, none written twice"
+    );
+}
+
 crate::store_and_bucket_cases!(
+    when_a_page_of_events_fans_out_should_take_few_writes_and_a_repeat_should_add_nothing => a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing,
     when_an_event_waits_behind_another_or_its_subscription_is_paused_should_still_get_delivered => a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_its_queue,
     when_an_import_ends_or_a_capture_fails_should_raise_its_one_event => imports_and_failed_captures_raise_their_events,
     when_a_lead_changes_should_write_its_events_with_the_change_and_none_for_a_refused_one => a_change_writes_its_events_in_the_same_write,

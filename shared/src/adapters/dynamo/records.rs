@@ -9,8 +9,10 @@ use super::table::{PK, SK};
 use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
-use crate::ports::store::{Expect, RawRecord, RecordWrite, StoreError};
-use aws_sdk_dynamodb::types::{Put, ReturnValue, TransactWriteItem, Update};
+use crate::ports::store::{
+    Expect, MAX_RECORDS_PER_WRITE, RawRecord, RecordWrite, StoreError, too_many_records,
+};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
 fn parse_record(item: &Item) -> Result<RawRecord, StoreError> {
@@ -65,6 +67,24 @@ impl DynamoStore {
         t: &TenantId,
         r: &RecordWrite,
     ) -> Result<TransactWriteItem, StoreError> {
+        let Some(body) = &r.body else {
+            // A removal: unconditional (nothing to fail if it is gone), or at a version.
+            let (cond, expected) = match r.expect {
+                Expect::Any => (None, None),
+                Expect::Version(v) => (Some("version = :expected"), Some(v)),
+                Expect::Absent => return Err(StoreError::Invalid("a removal cannot expect absence".into())),
+            };
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(Self::record_key(t, r.kind, &r.id)))
+                .set_condition_expression(cond.map(str::to_owned))
+                .set_expression_attribute_values(
+                    expected.map(|v| Item::from([(":expected".to_owned(), n(v))])),
+                )
+                .build()
+                .map_err(sdk)?;
+            return Ok(TransactWriteItem::builder().delete(delete).build());
+        };
         let (next, cond, expected) = match r.expect {
             Expect::Any => {
                 let update = Update::builder()
@@ -73,7 +93,7 @@ impl DynamoStore {
                     .update_expression(
                         "SET body = :b, rk = :k, version = if_not_exists(version, :zero) + :one",
                     )
-                    .expression_attribute_values(":b", s(r.body.to_string()))
+                    .expression_attribute_values(":b", s(body.to_string()))
                     .expression_attribute_values(":k", s(r.kind))
                     .expression_attribute_values(":zero", n(0))
                     .expression_attribute_values(":one", n(1))
@@ -86,7 +106,7 @@ impl DynamoStore {
         };
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(Self::record_item(t, r.kind, &r.id, next, &r.body)))
+            .set_item(Some(Self::record_item(t, r.kind, &r.id, next, body)))
             .condition_expression(cond)
             .set_expression_attribute_values(expected.map(|v| Item::from([(":expected".to_owned(), n(v))])))
             .build()
@@ -112,8 +132,8 @@ impl DynamoStore {
     /// by a concurrent transaction or throttling, it is tried again (`transact`), as lead
     /// writes are.
     pub(super) async fn records_put(&self, t: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
-        if records.len() > 25 {
-            return Err(StoreError::Invalid("at most 25 records in one write".into()));
+        if records.len() > MAX_RECORDS_PER_WRITE {
+            return Err(too_many_records());
         }
         let items = records
             .iter()

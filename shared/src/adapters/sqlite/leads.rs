@@ -260,7 +260,7 @@ pub fn create(
     }
     let records = with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)?;
     for r in &records {
-        super::records::put_in(&tx, t_id, r.kind, &r.id, &r.body, r.expect)?;
+        super::records::write_in(&tx, t_id, r)?;
     }
     tx.commit().map_err(db)?;
     Ok(CreateOutcome::Created(Box::new(lead.clone())))
@@ -403,7 +403,7 @@ pub fn delete(
     if let Some(mut gone) = get(&tx, tenant, id)? {
         gone.version += 1;
         for r in with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
-            super::records::put_in(&tx, tenant, r.kind, &r.id, &r.body, r.expect)?;
+            super::records::write_in(&tx, tenant, &r)?;
         }
     }
     tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i])
@@ -628,7 +628,7 @@ pub fn commit_change(
     replace(&tx, &next, lead.version)?;
     let records = with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)?;
     for r in &records {
-        super::records::put_in(&tx, &lead.tenant, r.kind, &r.id, &r.body, r.expect)?;
+        super::records::write_in(&tx, &lead.tenant, r)?;
     }
     for a in activities {
         insert_activity(&tx, a)?;

@@ -99,7 +99,10 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadCount, LeadQuery, Page};
-use crate::ports::store::{CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite};
+use crate::ports::store::{
+    CreateGuards, CreateOutcome, Expect, LeadStore, MAX_RECORDS_PER_WRITE, RawRecord, RecordWrite,
+    too_many_records,
+};
 use chrono::{DateTime, Utc};
 
 #[async_trait::async_trait]
@@ -232,14 +235,14 @@ impl LeadStore for SqliteStore {
     }
 
     async fn put_records(&self, tenant: &TenantId, records: &[RecordWrite]) -> Result<(), StoreError> {
-        if records.len() > 25 {
-            return Err(StoreError::Invalid("at most 25 records in one write".into()));
+        if records.len() > MAX_RECORDS_PER_WRITE {
+            return Err(too_many_records());
         }
         let (t, r) = (tenant.clone(), records.to_vec());
         self.run(move |c| {
             let tx = c.savepoint().map_err(db)?;
             for w in &r {
-                records::put_in(&tx, &t, w.kind, &w.id, &w.body, w.expect)?;
+                records::write_in(&tx, &t, w)?;
             }
             tx.commit().map_err(db)
         })

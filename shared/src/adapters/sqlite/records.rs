@@ -3,7 +3,7 @@
 use super::{corrupt, db, is_unique_violation};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
-use crate::ports::store::{Expect, RawRecord, StoreError};
+use crate::ports::store::{Expect, RawRecord, RecordWrite, StoreError};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -129,9 +129,14 @@ pub fn delete(
     id: &str,
     expect: Expect,
 ) -> Result<(), StoreError> {
-    let t = tenant.as_str();
     let tx = c.savepoint().map_err(db)?;
-    match (version_of(&tx, t, kind, id)?, expect) {
+    delete_in(&tx, tenant.as_str(), kind, id, expect)?;
+    tx.commit().map_err(db)
+}
+
+/// `delete` inside the caller's transaction: a record that is gone already is `NotFound`.
+fn delete_in(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+    match (version_of(tx, t, kind, id)?, expect) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(f), Expect::Version(e)) if f != e => {
             return Err(StoreError::Conflict {
@@ -152,7 +157,19 @@ pub fn delete(
         params![t, kind, id],
     )
     .map_err(db)?;
-    tx.commit().map_err(db)
+    Ok(())
+}
+
+/// One `RecordWrite` inside the caller's transaction: a put, or a removal (unconditional
+/// removal of a record already gone is no failure).
+pub fn write_in(tx: &Connection, tenant: &TenantId, w: &RecordWrite) -> Result<(), StoreError> {
+    match &w.body {
+        Some(body) => put_in(tx, tenant, w.kind, &w.id, body, w.expect).map(|_| ()),
+        None => match delete_in(tx, tenant.as_str(), w.kind, &w.id, w.expect) {
+            Err(StoreError::NotFound) if w.expect == Expect::Any => Ok(()),
+            done => done,
+        },
+    }
 }
 
 pub fn increment(c: &Connection, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
