@@ -227,6 +227,32 @@ async fn version_conflict(store: Arc<dyn LeadStore>) {
         (now.name.as_str(), now.status, now.version),
         ("Jane", LeadStatus::Contacted, saved.version)
     );
+    // A create under an id the tenant's lead has (a caller's chosen id) is refused whole: no
+    // second lead, no outbox entry; the same id in another tenant is that tenant's own.
+    let mut twin = new_lead(&t, "Twin", Some("twin@example.com"), t0());
+    twin.id = lead.id;
+    let outbox_before = store
+        .list_records(&t, kinds::OUTBOX, None, 100)
+        .await
+        .unwrap()
+        .len();
+    match store.create_lead(&twin, &CreateGuards::default(), &[], &[]).await {
+        Err(StoreError::Conflict { expected: None, .. }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.get_lead(&t, &lead.id).await.unwrap().unwrap().name, "Jane");
+    assert_eq!(
+        store
+            .list_records(&t, kinds::OUTBOX, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        outbox_before
+    );
+    let elsewhere = common::tenant("v2");
+    let mut theirs = new_lead(&elsewhere, "Theirs", None, t0());
+    theirs.id = lead.id;
+    create(&*store, &theirs).await;
     store
         .delete_lead(&t, &lead.id, Some(saved.version))
         .await

@@ -2272,3 +2272,56 @@ async fn when_an_admin_subscribes_to_webhooks_should_show_the_secret_once_and_re
         .await;
     assert_eq!(read.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn when_a_create_names_its_id_should_keep_it_once_per_tenant() {
+    let h = harness().await;
+    let id = "0190f3a2-6c1e-7d3b-9a4f-2b8c5d6e7f80";
+    let body = json!({"id": id, "name": "Kept Id", "email": "kept@example.com", "source": "Referral"});
+    let created = h
+        .call(Method::POST, "/v1/leads", &h.acme_admin, Some(body.clone()))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.body["id"], id);
+    let got = h
+        .call(Method::GET, &format!("/v1/leads/{id}"), &h.acme_admin, None)
+        .await;
+    assert_eq!(
+        (got.status, got.body["name"].as_str()),
+        (StatusCode::OK, Some("Kept Id"))
+    );
+    // Taken in this tenant (even with other contacts): 409, and the first lead is untouched.
+    let again = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(json!({"id": id, "name": "Other", "email": "other@example.com", "source": "Referral"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
+    assert!(
+        again.body["detail"].as_str().unwrap().contains(id),
+        "{}",
+        again.body
+    );
+    // Another tenant's lead may have the same id; each sees its own.
+    let theirs = h
+        .call(Method::POST, "/v1/leads", &h.globex_admin, Some(body))
+        .await;
+    assert_eq!(theirs.status, StatusCode::CREATED, "{}", theirs.body);
+    let mine = h
+        .call(Method::GET, &format!("/v1/leads/{id}"), &h.acme_admin, None)
+        .await;
+    assert_eq!(mine.body["name"], "Kept Id");
+    // Not a UUID: 422 before anything is written.
+    let bad = h
+        .call(
+            Method::POST,
+            "/v1/leads",
+            &h.acme_admin,
+            Some(json!({"id": "lead-1", "name": "Bad Id", "source": "Referral"})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+}

@@ -117,10 +117,18 @@ impl Env {
 
     /// A lead moved to qualified through the API.
     async fn qualified_lead(&self, name: &str) -> String {
+        self.qualified_lead_with_id(name, None).await
+    }
+
+    /// A qualified lead, under the id given (as the `events/` fixtures name theirs).
+    async fn qualified_lead_with_id(&self, name: &str, id: Option<&str>) -> String {
         use reqwest::Method;
-        let (_, lead) = self
-            .call(Method::POST, "/v1/leads", &self.acme, Some(json!({"name": name, "email": format!("{}@x.com", name.to_lowercase()), "source": "referral"})))
-            .await;
+        let mut body =
+            json!({"name": name, "email": format!("{}@x.com", name.to_lowercase()), "source": "referral"});
+        if let Some(id) = id {
+            body["id"] = json!(id);
+        }
+        let (_, lead) = self.call(Method::POST, "/v1/leads", &self.acme, Some(body)).await;
         let id = lead["id"].as_str().unwrap().to_owned();
         let (status, q) = self
             .call(
@@ -341,25 +349,24 @@ async fn when_converting_over_http_should_create_then_replay_and_refuse_the_unre
     assert_eq!(status, 422);
 }
 
-fn fixture(name: &str, vars: &[(&str, &str)]) -> lambda_http::Request {
+fn fixture(name: &str) -> lambda_http::Request {
     let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
-    let mut text = std::fs::read_to_string(&path).unwrap();
-    for (k, v) in vars {
-        text = text.replace(&format!("{{{{{k}}}}}"), v);
-    }
-    lambda_http::request::from_str(&text).unwrap()
+    lambda_http::request::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
 #[tokio::test]
 async fn when_conversion_events_reach_the_convert_lambda_should_convert() {
     let e = env().await;
-    let one = e.qualified_lead("Dana").await;
-    let two = e.qualified_lead("Eve").await;
+    // The leads the fixtures name, by their ids.
+    e.qualified_lead_with_id("Dana", Some("0193a5b0-7c4e-7d2a-8f3b-5c6d7e8f9a01"))
+        .await;
+    e.qualified_lead_with_id("Eve", Some("0193a5b0-7c4e-7d2a-8f3b-5c6d7e8f9a02"))
+        .await;
     // The fixtures carry a rep's JWT (sub "ana"); the leads are hers by round robin.
     let app = leadgate_convert::lambda_router(e.state.clone());
     let res = app
         .clone()
-        .oneshot(fixture("convert-lead-jwt.json", &[("lead_id", &one)]))
+        .oneshot(fixture("convert-lead-jwt.json"))
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
@@ -368,10 +375,7 @@ async fn when_conversion_events_reach_the_convert_lambda_should_convert() {
     assert_eq!(body["deal"]["name"], "Initech pilot");
     let res = app
         .clone()
-        .oneshot(fixture(
-            "convert-bulk-jwt.json",
-            &[("lead_id", &one), ("other_id", &two)],
-        ))
+        .oneshot(fixture("convert-bulk-jwt.json"))
         .await
         .unwrap();
     let body: Value =
@@ -384,10 +388,7 @@ async fn when_conversion_events_reach_the_convert_lambda_should_convert() {
         .collect();
     assert_eq!(outcomes, ["already_converted", "converted"]);
     // The convert Lambda serves only its own routes, with the problem+json 404 elsewhere.
-    let res = app
-        .oneshot(fixture("api-list-leads-jwt.json", &[]))
-        .await
-        .unwrap();
+    let res = app.oneshot(fixture("api-list-leads-jwt.json")).await.unwrap();
     assert_eq!(res.status(), 404);
 }
 

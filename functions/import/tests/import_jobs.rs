@@ -251,25 +251,28 @@ async fn when_the_template_is_downloaded_should_list_columns_and_valid_values_an
 #[tokio::test]
 async fn when_s3_reports_a_new_object_should_import_it_once() {
     let e = env().await;
+    // The fixture describes the sample beside it as S3 reports it: its size, and its MD5 as
+    // the ETag of a single-part upload.
+    let sample = std::fs::read(format!(
+        "{}/../../events/s3-import-created.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let key = BlobKey::parse("imports/acme/weekly leads (Q4).csv").unwrap();
-    let meta = e
-        .deps
+    e.deps
         .blobs
-        .put(
-            &key,
-            bytes::Bytes::from_static(b"Name,Email,Lead Source\nS3 Sam,sam@s3.example,Partner\n"),
-            "text/csv",
-        )
+        .put(&key, bytes::Bytes::from(sample.clone()), "text/csv")
         .await
         .unwrap();
     let path = format!(
         "{}/../../events/s3-import-created.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(path)
-        .unwrap()
-        .replace("{{etag}}", &meta.etag);
+    let text = std::fs::read_to_string(path).unwrap();
     let event: S3Event = serde_json::from_str(&text).unwrap();
+    let object = &event.records[0].s3.object;
+    assert_eq!(object.size, Some(sample.len() as i64));
+    assert_eq!(object.e_tag.as_deref(), Some(md5_hex(&sample).as_str()));
     assert_eq!(
         decode_s3_key(event.records[0].s3.object.key.as_deref().unwrap()),
         "imports/acme/weekly leads (Q4).csv"
@@ -280,14 +283,23 @@ async fn when_s3_reports_a_new_object_should_import_it_once() {
     assert!(matches!(again.as_slice(), [ObjectImport::AlreadyHandled]));
 }
 
+fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    md5::Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn s3_event_for(key: &str, etag: &str) -> S3Event {
     let path = format!(
         "{}/../../events/s3-import-created.json",
         env!("CARGO_MANIFEST_DIR")
     );
-    let text = std::fs::read_to_string(path).unwrap().replace("{{etag}}", etag);
+    let text = std::fs::read_to_string(path).unwrap();
     let mut event: S3Event = serde_json::from_str(&text).unwrap();
     event.records[0].s3.object.key = Some(key.to_owned());
+    event.records[0].s3.object.e_tag = Some(etag.to_owned());
     event
 }
 

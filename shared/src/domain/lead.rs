@@ -355,6 +355,11 @@ impl Lead {
 #[schema(example = json!({"name": "Ada Lovelace", "email": "ada@example.com", "phone": "+44 20 7946 0958",
                           "company": "Analytical Engines Ltd", "source": "referral", "tags": ["vip"]}))]
 pub struct LeadInput {
+    /// The new lead's id, chosen by the caller (a UUID): one kept from the system the lead
+    /// comes from, or one a script names again later. A new one (UUIDv7) when absent; an id a
+    /// lead of the tenant already has is refused. Read on create only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<LeadId>,
     pub name: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,

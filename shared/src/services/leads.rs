@@ -8,7 +8,7 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
-use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite};
+use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError};
 use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
 use crate::services::duplicates::{find_duplicate, find_matches};
@@ -124,7 +124,8 @@ pub async fn create_lead(
     };
     new.owner = owner;
     let now = clock.now();
-    let lead = Lead::from_new(tenant.id.clone(), req.id.unwrap_or_default(), new, now);
+    let chosen_id = req.id.or(req.input.id);
+    let lead = Lead::from_new(tenant.id.clone(), chosen_id.unwrap_or_default(), new, now);
     let guards = CreateGuards {
         external: req.external.clone(),
         idempotency_key: req.idempotency_key.clone(),
@@ -142,7 +143,17 @@ pub async fn create_lead(
         .chain(req.entries.iter().cloned())
         .map(|kind| Activity::new(tenant.id.clone(), lead.id, now, req.actor.clone(), kind))
         .collect();
-    let lead = match store.create_lead(&lead, &guards, &entries, &req.records).await? {
+    let outcome = match store.create_lead(&lead, &guards, &entries, &req.records).await {
+        // The lead's own item exists: only a chosen id can meet one.
+        Err(StoreError::Conflict { .. }) if req.input.id.is_some() => {
+            return Err(ServiceError::AlreadyExists(format!(
+                "a lead with id {} already exists",
+                lead.id
+            )));
+        }
+        other => other?,
+    };
+    let lead = match outcome {
         CreateOutcome::Created(l) => *l,
         CreateOutcome::IdempotencyKeyTaken(id, stored) => {
             let asked = req.idempotency_key.as_ref().and_then(|k| k.fingerprint.as_ref());
@@ -365,6 +376,7 @@ pub fn apply_patch(
         ctx.custom_fields.clear();
     }
     let input = LeadInput {
+        id: None,
         name: Some(patch.name.clone().unwrap_or_else(|| lead.name.clone())),
         first_name: None,
         last_name: None,

@@ -239,6 +239,13 @@ pub fn create(
             }
         }
     }
+    // The id is taken (a caller's chosen id): what DynamoDB's condition on the lead item says.
+    if let Some(found) = get(&tx, t_id, &lead.id)? {
+        return Err(StoreError::Conflict {
+            expected: None,
+            found: Some(found.version),
+        });
+    }
     insert_lead(&tx, lead)?;
     let id = lead.id.to_string();
     if let Some(x) = &g.external {
