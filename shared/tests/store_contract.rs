@@ -258,6 +258,32 @@ async fn version_conflict(store: Arc<dyn LeadStore>) {
         .await
         .unwrap();
     assert!(store.get_lead(&t, &lead.id).await.unwrap().is_none());
+    // A deleted lead's id is not given again, even when a caller chooses it: no id names two
+    // leads over time (a webhook receiver, a deal or a bookmark would meet the wrong one).
+    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "V", t0()).await.unwrap();
+    let again = leadgate_core::services::leads::create_lead(
+        &*store,
+        &SystemClock,
+        &tenant,
+        leadgate_core::services::leads::CreateLead {
+            input: serde_json::from_value(serde_json::json!({
+                "id": lead.id.to_string(), "name": "Again", "email": "again@example.com",
+                "source": "website-form"
+            }))
+            .unwrap(),
+            actor: Actor::System,
+            external: None,
+            idempotency_key: None,
+            duplicates: leadgate_core::services::leads::DuplicatePolicy::Reject,
+            entries: vec![],
+            id: None,
+            records: vec![],
+            quality: Default::default(),
+        },
+    )
+    .await;
+    assert!(matches!(again, Err(ServiceError::AlreadyExists(_))), "{again:?}");
+    assert!(store.get_lead(&t, &lead.id).await.unwrap().is_none());
     assert!(matches!(
         store.update_lead(&saved).await,
         Err(StoreError::NotFound)
@@ -1010,6 +1036,18 @@ async fn records_and_keys(store: Arc<dyn LeadStore>) {
             .version,
         2
     );
+    // A removal is unconditional on both stores; one with an expectation is refused whole.
+    let conditional = RecordWrite {
+        kind: kinds::STAGE,
+        id: "s3".into(),
+        body: None,
+        expect: Expect::Version(2),
+    };
+    assert!(matches!(
+        store.put_records(&t, &[conditional]).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(store.get_record(&t, kinds::STAGE, "s3").await.unwrap().is_some());
     let hundred: Vec<_> = (0..100)
         .map(|i| put(&format!("m{i:03}"), Expect::Absent))
         .collect();

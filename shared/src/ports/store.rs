@@ -84,6 +84,10 @@ pub enum Expect {
 /// (SQLite has none; the port keeps one limit so a caller sized for one store fits the other).
 pub const MAX_RECORDS_PER_WRITE: usize = 100;
 
+/// The most bytes a caller packing many records into one `put_records` should estimate for
+/// it: DynamoDB refuses a transaction over 4 MB (not as a conflict), so a margin below that.
+pub const MAX_BYTES_PER_WRITE: usize = 3 * 1024 * 1024;
+
 /// What both adapters answer to a `put_records` past `MAX_RECORDS_PER_WRITE`.
 pub fn too_many_records() -> StoreError {
     StoreError::Invalid(format!("at most {MAX_RECORDS_PER_WRITE} records in one write"))
@@ -112,7 +116,8 @@ impl RecordWrite {
         }
     }
 
-    /// Removes the record, whatever its version, and is no failure if it is gone already:
+    /// Removes the record, whatever its version, and is no failure if it is gone already
+    /// (the only removal the port takes: both adapters refuse one with another `expect`):
     /// what a consumed queue entry needs (the outbox entry a fan-out has turned into
     /// deliveries, written with them).
     pub fn remove(kind: &'static str, id: impl Into<String>) -> Self {
@@ -181,6 +186,11 @@ pub mod kinds {
     pub const WEBHOOK_DELIVERY: &str = "webhook_delivery";
     /// Deliveries still to attempt (same ids as their log rows), so a pass reads only these.
     pub const WEBHOOK_QUEUE: &str = "webhook_queue";
+    /// A lead id that may not be given to a new lead: every deleted lead's (written with its
+    /// deletion) and every id a caller chose (written with its lead, absent only), so no id
+    /// names two leads over time: a webhook receiver or an old deal never meets another lead
+    /// under a known id.
+    pub const LEAD_ID: &str = "lead_id";
 }
 
 /// A write's outbox entry as a record of that write. Written if absent: the same write sent
@@ -201,6 +211,14 @@ pub fn with_lead_events(
     let entry = crate::domain::webhook::OutboxEntry::for_lead(lead, entries, change, at);
     let mut out = records.to_vec();
     out.push(outbox_record(&entry)?);
+    if change == crate::domain::webhook::LeadChange::Deleted {
+        out.push(RecordWrite::typed(
+            kinds::LEAD_ID,
+            lead.id.to_string(),
+            &serde_json::json!({"deleted_at": at, "version": lead.version}),
+            Expect::Any,
+        )?);
+    }
     Ok(out)
 }
 

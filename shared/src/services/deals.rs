@@ -70,15 +70,11 @@ pub async fn patch_deal(
     let now = clock.now();
     let mut next = apply(store, tenant, &deal, &patch).await?;
     next.updated_at = Some(now);
-    let record = RecordWrite::typed(
-        kinds::DEAL,
-        &deal.id,
-        &Deal {
-            version: 0,
-            ..next.clone()
-        },
-        Expect::Version(deal.version),
-    )?;
+    let stored = Deal {
+        version: 0,
+        ..next.clone()
+    };
+    let record = RecordWrite::typed(kinds::DEAL, &deal.id, &stored, Expect::Version(deal.version))?;
     let saved = Deal {
         version: deal.version + 1,
         ..next.clone()
@@ -86,7 +82,7 @@ pub async fn patch_deal(
     // The deal on its own: no stage move, or no lead left to tell.
     let alone = || {
         let expect = Expect::Version(deal.version);
-        put_typed(store, &tenant.id, kinds::DEAL, &deal.id, &record.body, expect)
+        put_typed(store, &tenant.id, kinds::DEAL, &deal.id, &stored, expect)
     };
     if next.stage == deal.stage {
         alone().await?;

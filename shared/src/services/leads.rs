@@ -8,7 +8,9 @@ use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
-use crate::ports::store::{CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError};
+use crate::ports::store::{
+    CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError, kinds,
+};
 use crate::services::ServiceError;
 use crate::services::custom_fields::list_custom_fields;
 use crate::services::duplicates::{find_duplicate, find_matches};
@@ -143,11 +145,22 @@ pub async fn create_lead(
         .chain(req.entries.iter().cloned())
         .map(|kind| Activity::new(tenant.id.clone(), lead.id, now, req.actor.clone(), kind))
         .collect();
-    let outcome = match store.create_lead(&lead, &guards, &entries, &req.records).await {
-        // The lead's own item exists: only a chosen id can meet one.
+    // A chosen id is claimed with the lead (absent only): one a lead has or had (deleted
+    // leads leave their claim) is refused, so an id never names two leads over time.
+    let mut records = req.records.clone();
+    if req.input.id.is_some() {
+        records.push(RecordWrite::new(
+            kinds::LEAD_ID,
+            lead.id.to_string(),
+            serde_json::json!({"chosen_at": now}),
+        ));
+    }
+    let outcome = match store.create_lead(&lead, &guards, &entries, &records).await {
+        // The lead's own item or its id's claim exists (the caller's records hold only
+        // fresh ids, and the timeline entries are new): the chosen id is taken.
         Err(StoreError::Conflict { .. }) if req.input.id.is_some() => {
             return Err(ServiceError::AlreadyExists(format!(
-                "a lead with id {} already exists",
+                "the id {} is taken: a lead has it or had it",
                 lead.id
             )));
         }

@@ -8,7 +8,8 @@ use crate::domain::webhook::{
     Delivery, DeliveryStatus, EventType, OutboxEntry, Subscription, event_body, event_id,
 };
 use crate::ports::store::{
-    Expect, LeadStore, MAX_RECORDS_PER_WRITE, RecordWrite, StoreError, kinds, list_typed, put_typed,
+    Expect, LeadStore, MAX_BYTES_PER_WRITE, MAX_RECORDS_PER_WRITE, RecordWrite, StoreError, kinds,
+    list_typed, put_typed,
 };
 use crate::services::ServiceError;
 use chrono::{DateTime, Utc};
@@ -53,9 +54,10 @@ pub fn queued(d: &Delivery) -> Queued {
 
 /// Turns the tenant's outbox entries into deliveries; returns how many deliveries it made.
 ///
-/// A page of entries becomes as few writes as the store allows: each write carries whole
-/// entries, their log and queue rows (absent only) with the removal of the entries
-/// themselves, so an entry is consumed exactly when its deliveries exist. A write refused
+/// A page of entries becomes as few writes as the store allows (`MAX_RECORDS_PER_WRITE`
+/// records, about `MAX_BYTES_PER_WRITE` bytes): each write carries whole entries, their log
+/// and queue rows (absent only) with the removal of the entries themselves, so an entry is
+/// consumed exactly when its deliveries exist. A write refused
 /// because a row exists already (a fan-out repeated after a crash, or two running at once) is
 /// made again one delivery at a time, keeping what exists.
 pub async fn fan_out(
@@ -78,14 +80,17 @@ pub async fn fan_out(
             .collect();
         let full = batch.len() == OUTBOX_PAGE as usize;
         let mut write: Vec<Consumed> = Vec::new();
-        let mut rows = 0;
+        let (mut rows, mut bytes) = (0, 0);
         for r in batch {
             let consumed = consume(&r.id, r.body, &subs, now)?;
-            if rows + consumed.rows() > MAX_RECORDS_PER_WRITE && !write.is_empty() {
+            let full = rows + consumed.rows() > MAX_RECORDS_PER_WRITE
+                || bytes + consumed.bytes > MAX_BYTES_PER_WRITE;
+            if full && !write.is_empty() {
                 made += write_consumed(store, tenant, std::mem::take(&mut write)).await?;
-                rows = 0;
+                (rows, bytes) = (0, 0);
             }
             rows += consumed.rows();
+            bytes += consumed.bytes;
             write.push(consumed);
         }
         if !write.is_empty() {
@@ -101,6 +106,8 @@ pub async fn fan_out(
 struct Consumed {
     deliveries: Vec<[RecordWrite; 2]>,
     remove: RecordWrite,
+    /// About what its rows weigh: each log row carries the entry's lead.
+    bytes: usize,
 }
 
 impl Consumed {
@@ -116,6 +123,7 @@ fn consume(
     now: DateTime<Utc>,
 ) -> Result<Consumed, ServiceError> {
     let mut deliveries = Vec::new();
+    let entry_bytes = body.to_string().len();
     match serde_json::from_value::<OutboxEntry>(body) {
         Ok(entry) => {
             for t in &entry.types {
@@ -145,6 +153,7 @@ fn consume(
         Err(e) => tracing::warn!(error = %e, record = %id, "unreadable outbox entry dropped"),
     }
     Ok(Consumed {
+        bytes: deliveries.len() * (entry_bytes + 1024) + 256,
         deliveries,
         remove: RecordWrite::remove(kinds::OUTBOX, id),
     })
@@ -159,7 +168,8 @@ async fn write_consumed(
 ) -> Result<u64, ServiceError> {
     let made: usize = entries.iter().map(|e| e.deliveries.len()).sum();
     let rows: usize = entries.iter().map(Consumed::rows).sum();
-    if rows <= MAX_RECORDS_PER_WRITE {
+    let bytes: usize = entries.iter().map(|e| e.bytes).sum();
+    if rows <= MAX_RECORDS_PER_WRITE && bytes <= MAX_BYTES_PER_WRITE {
         let all: Vec<RecordWrite> = entries
             .iter()
             .flat_map(|e| e.deliveries.iter().flatten().chain([&e.remove]))

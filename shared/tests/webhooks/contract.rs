@@ -730,7 +730,70 @@ pub async fn a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing(
     );
 }
 
+/// Two leads as large as input allows (100 unmapped fields of 2,000 characters, about 200 KB
+/// each) and every subscription a tenant may have: their deliveries weigh more than DynamoDB
+/// takes in one transaction (4 MB), so they are written in smaller writes, and every one is
+/// made.
+pub async fn a_heavy_event_to_every_subscription_fans_out_in_writes_the_store_takes(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    let (t, _) = tenant(&*store).await;
+    for i in 0..subs::MAX_SUBSCRIPTIONS {
+        subs::create(
+            &*store,
+            &t.id,
+            SubscriptionInput {
+                url: Some(format!("https://hooks{i}.example.com/leadgate")),
+                events: Some(vec!["lead.created".into()]),
+                ..Default::default()
+            },
+            TargetPolicy::PublicHttps,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
+    let unmapped: serde_json::Map<String, serde_json::Value> = (0..100)
+        .map(|i| (format!("field_{i}"), json!("x".repeat(2_000))))
+        .collect();
+    // Two of them: 82 rows, within the record limit, and about 8 MB.
+    for who in ["heavy", "heavier"] {
+        create_lead(
+            &*store,
+            &SystemClock,
+            &t,
+            CreateLead {
+                input: serde_json::from_value(json!({
+                    "name": who, "email": format!("{who}@example.com"), "source": "Referral",
+                    "provenance": {"unmapped": unmapped}
+                }))
+                .unwrap(),
+                actor: Actor::System,
+                external: None,
+                idempotency_key: None,
+                duplicates: DuplicatePolicy::Reject,
+                entries: vec![],
+                id: None,
+                records: vec![],
+                quality: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let made = fan_out(&*store, &t.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(made, 2 * subs::MAX_SUBSCRIPTIONS as u64);
+    assert!(outbox(&*store, &t).await.is_empty());
+    let queued = store
+        .list_records(&t.id, kinds::WEBHOOK_QUEUE, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 2 * subs::MAX_SUBSCRIPTIONS);
+}
+
 crate::store_and_bucket_cases!(
+    when_a_heavy_event_goes_to_every_subscription_should_fan_out_in_writes_the_store_takes => a_heavy_event_to_every_subscription_fans_out_in_writes_the_store_takes,
     when_a_page_of_events_fans_out_should_take_few_writes_and_a_repeat_should_add_nothing => a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing,
     when_an_event_waits_behind_another_or_its_subscription_is_paused_should_still_get_delivered => a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_its_queue,
     when_an_import_ends_or_a_capture_fails_should_raise_its_one_event => imports_and_failed_captures_raise_their_events,

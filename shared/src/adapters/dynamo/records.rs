@@ -68,19 +68,13 @@ impl DynamoStore {
         r: &RecordWrite,
     ) -> Result<TransactWriteItem, StoreError> {
         let Some(body) = &r.body else {
-            // A removal: unconditional (nothing to fail if it is gone), or at a version.
-            let (cond, expected) = match r.expect {
-                Expect::Any => (None, None),
-                Expect::Version(v) => (Some("version = :expected"), Some(v)),
-                Expect::Absent => return Err(StoreError::Invalid("a removal cannot expect absence".into())),
-            };
+            // A removal: unconditional, so a record already gone is no failure.
+            if r.expect != Expect::Any {
+                return Err(StoreError::Invalid("a removal is unconditional".into()));
+            }
             let delete = Delete::builder()
                 .table_name(&self.table)
                 .set_key(Some(Self::record_key(t, r.kind, &r.id)))
-                .set_condition_expression(cond.map(str::to_owned))
-                .set_expression_attribute_values(
-                    expected.map(|v| Item::from([(":expected".to_owned(), n(v))])),
-                )
                 .build()
                 .map_err(sdk)?;
             return Ok(TransactWriteItem::builder().delete(delete).build());
@@ -141,11 +135,16 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()?;
         match self.transact(items).await {
             Ok(()) => Ok(()),
-            Err((_, Some(_))) => Err(StoreError::Conflict {
-                expected: None,
-                found: None,
-            }),
-            Err((err, None)) => Err(sdk(err)),
+            // A conflict only where an expectation failed: cancelled by concurrent
+            // transactions or throttling past `transact`'s retries, nothing was found
+            // different, and a caller must not read it as "already there".
+            Err((_, Some(codes))) if codes.iter().any(|c| c == "ConditionalCheckFailed") => {
+                Err(StoreError::Conflict {
+                    expected: None,
+                    found: None,
+                })
+            }
+            Err((err, _)) => Err(sdk(err)),
         }
     }
 

@@ -160,13 +160,14 @@ fn delete_in(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> 
     Ok(())
 }
 
-/// One `RecordWrite` inside the caller's transaction: a put, or a removal (unconditional
-/// removal of a record already gone is no failure).
+/// One `RecordWrite` inside the caller's transaction: a put, or a removal (unconditional;
+/// a record already gone is no failure).
 pub fn write_in(tx: &Connection, tenant: &TenantId, w: &RecordWrite) -> Result<(), StoreError> {
     match &w.body {
         Some(body) => put_in(tx, tenant, w.kind, &w.id, body, w.expect).map(|_| ()),
-        None => match delete_in(tx, tenant.as_str(), w.kind, &w.id, w.expect) {
-            Err(StoreError::NotFound) if w.expect == Expect::Any => Ok(()),
+        None if w.expect != Expect::Any => Err(StoreError::Invalid("a removal is unconditional".into())),
+        None => match delete_in(tx, tenant.as_str(), w.kind, &w.id, Expect::Any) {
+            Err(StoreError::NotFound) => Ok(()),
             done => done,
         },
     }
