@@ -224,8 +224,11 @@ impl Dispatcher {
                 }
             }
         }
-        // One write per subscription and pass for its health (failing since, switched off).
+        // One write per subscription and pass for its health (failing since, switched off),
+        // and its log's old rows removed: a log only grows by attempts, so a subscription
+        // attempted in this pass is the one to look at.
         for (id, (ok, why)) in by_sub {
+            rows::prune_log(&*self.store, tenant, &id, self.clock.now()).await?;
             if let Some((mut s, v)) = subs.get(&id).cloned()
                 && s.note_outcome(ok, self.clock.now(), &why)
             {

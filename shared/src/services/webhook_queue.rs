@@ -355,3 +355,37 @@ pub async fn requeue(
     store.put_records(tenant, &rows).await?;
     Ok(d)
 }
+
+/// How long a finished delivery's log row is kept after its event (what a log read or a
+/// replay can reach): about what other CRMs keep of a webhook log.
+pub const LOG_RETENTION_DAYS: i64 = 30;
+
+/// Removes the subscription's finished log rows (delivered or failed) whose event is older
+/// than `LOG_RETENTION_DAYS`, among its first 100 log rows: log ids begin with the event's
+/// time, so those are its oldest, and each pass with attempts takes the next ones. A pending
+/// row stays however old (a paused subscription's events wait for it). Returns how many went.
+pub async fn prune_log(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    sub: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, ServiceError> {
+    let prefix = format!("{sub}:");
+    let cutoff = now - chrono::Duration::days(LOG_RETENTION_DAYS);
+    let oldest = store
+        .list_records(tenant, kinds::WEBHOOK_DELIVERY, Some(&prefix), 100)
+        .await?;
+    let gone: Vec<RecordWrite> = oldest
+        .into_iter()
+        .take_while(|r| r.id.starts_with(&prefix))
+        .filter(|r| {
+            serde_json::from_value::<Delivery>(r.body.clone())
+                .is_ok_and(|d| d.created_at < cutoff && d.status != DeliveryStatus::Pending)
+        })
+        .map(|r| RecordWrite::remove(kinds::WEBHOOK_DELIVERY, r.id))
+        .collect();
+    if !gone.is_empty() {
+        store.put_records(tenant, &gone).await?;
+    }
+    Ok(gone.len() as u64)
+}

@@ -792,7 +792,97 @@ pub async fn a_heavy_event_to_every_subscription_fans_out_in_writes_the_store_ta
     assert_eq!(queued.len(), 2 * subs::MAX_SUBSCRIPTIONS);
 }
 
+/// A delivered event's log row goes after `LOG_RETENTION_DAYS`, when its subscription next
+/// sees attempts; a recent one stays, and so does an old one still pending.
+pub async fn old_finished_log_rows_are_removed_and_pending_ones_kept(
+    store: Arc<dyn LeadStore>,
+    _blobs: Arc<dyn BlobStore>,
+) {
+    use leadgate_core::services::webhook_queue::{LOG_RETENTION_DAYS, prune_log};
+    let (t, _) = tenant(&*store).await;
+    let receiver = Arc::new(Receiver::default());
+    let (sub, secret) = subs::create(
+        &*store,
+        &t.id,
+        SubscriptionInput {
+            url: Some("https://hooks.example.com/leadgate".into()),
+            events: Some(vec!["lead.created".into()]),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    *receiver.secret.lock().unwrap() = secret.expose().to_owned();
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(LOG_RETENTION_DAYS + 10);
+    let old_clock = leadgate_core::ports::clock::FixedClock::new(long_ago);
+    let make = |name: &'static str, clock: &'static dyn leadgate_core::ports::clock::Clock| {
+        let store = store.clone();
+        let t = t.clone();
+        async move {
+            create_lead(
+                &*store,
+                clock,
+                &t,
+                CreateLead {
+                    input: serde_json::from_value(json!({
+                        "name": name, "email": format!("{name}@example.com"), "source": "Referral"
+                    }))
+                    .unwrap(),
+                    actor: Actor::System,
+                    external: None,
+                    idempotency_key: None,
+                    duplicates: DuplicatePolicy::Reject,
+                    entries: vec![],
+                    id: None,
+                    records: vec![],
+                    quality: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let old_clock: &'static dyn leadgate_core::ports::clock::Clock = Box::leak(Box::new(old_clock));
+    make("old", old_clock).await;
+    make("recent", &SystemClock).await;
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        sender: receiver.clone(),
+        clock: Arc::new(SystemClock),
+        retry: RetryPolicy::default(),
+    };
+    let r = dispatcher.tenant_pass(&t.id).await.unwrap();
+    assert_eq!((r.attempted, r.delivered), (2, 2));
+    let log = store
+        .list_records(&t.id, kinds::WEBHOOK_DELIVERY, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log.len(),
+        1,
+        "the old delivered row is gone, the recent one stays"
+    );
+    assert_eq!(log[0].body["body"]["data"]["lead"]["name"], "recent");
+    // An old event still pending (not yet sent) stays, however old.
+    make("waiting", old_clock).await;
+    fan_out(&*store, &t.id, chrono::Utc::now()).await.unwrap();
+    assert_eq!(
+        prune_log(&*store, &t.id, &sub.id, chrono::Utc::now())
+            .await
+            .unwrap(),
+        0
+    );
+    let log = store
+        .list_records(&t.id, kinds::WEBHOOK_DELIVERY, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 2);
+}
+
 crate::store_and_bucket_cases!(
+    when_a_delivery_log_row_is_old_should_be_removed_unless_pending => old_finished_log_rows_are_removed_and_pending_ones_kept,
     when_a_heavy_event_goes_to_every_subscription_should_fan_out_in_writes_the_store_takes => a_heavy_event_to_every_subscription_fans_out_in_writes_the_store_takes,
     when_a_page_of_events_fans_out_should_take_few_writes_and_a_repeat_should_add_nothing => a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing,
     when_an_event_waits_behind_another_or_its_subscription_is_paused_should_still_get_delivered => a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_its_queue,
