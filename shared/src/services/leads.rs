@@ -147,7 +147,7 @@ pub async fn create_lead(
         .collect();
     // A chosen id is claimed with the lead (absent only): one a lead has or had (deleted
     // leads leave their claim) is refused, so an id never names two leads over time.
-    let mut records = req.records.clone();
+    let mut records = req.records;
     if req.input.id.is_some() {
         records.push(RecordWrite::new(
             kinds::LEAD_ID,

@@ -103,13 +103,28 @@ async fn create(
     name: &str,
     email: &str,
 ) -> Result<CreateResult, ServiceError> {
-    create_lead(
+    create_input(
         store,
         &SystemClock,
         t,
+        json!({"name": name, "email": email, "source": "Referral"}),
+    )
+    .await
+}
+
+/// A lead from API-shaped input, at the clock's time.
+async fn create_input(
+    store: &dyn LeadStore,
+    clock: &dyn leadgate_core::ports::clock::Clock,
+    t: &Tenant,
+    input: serde_json::Value,
+) -> Result<CreateResult, ServiceError> {
+    create_lead(
+        store,
+        clock,
+        t,
         CreateLead {
-            input: serde_json::from_value(json!({"name": name, "email": email, "source": "Referral"}))
-                .unwrap(),
+            input: serde_json::from_value(input).unwrap(),
             actor: Actor::System,
             external: None,
             idempotency_key: None,
@@ -121,6 +136,31 @@ async fn create(
         },
     )
     .await
+}
+
+/// A subscription of the tenant to these event types, and its secret as shown once.
+async fn subscribe(
+    store: &dyn LeadStore,
+    t: &Tenant,
+    url: &str,
+    events: &[&str],
+) -> (
+    leadgate_core::services::webhooks::SubscriptionView,
+    leadgate_core::secret::Secret,
+) {
+    subs::create(
+        store,
+        &t.id,
+        SubscriptionInput {
+            url: Some(url.into()),
+            events: Some(events.iter().map(|e| e.to_string()).collect()),
+            ..Default::default()
+        },
+        TargetPolicy::PublicHttps,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap()
 }
 
 async fn outbox(store: &dyn LeadStore, t: &Tenant) -> Vec<OutboxEntry> {
@@ -198,38 +238,16 @@ pub async fn a_failing_receiver_gets_every_event_in_lead_order(
         fail_first: 3,
         ..Default::default()
     });
-    let (sub, secret) = subs::create(
+    let (sub, secret) = subscribe(
         &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://hooks.example.com/leadgate".into()),
-            events: Some(vec![
-                "lead.created".into(),
-                "lead.updated".into(),
-                "lead.status_changed".into(),
-            ]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
+        &t,
+        "https://hooks.example.com/leadgate",
+        &["lead.created", "lead.updated", "lead.status_changed"],
     )
-    .await
-    .unwrap();
+    .await;
     *receiver.secret.lock().unwrap() = secret.expose().to_owned();
     // A second subscription that wants nothing these leads do gets nothing.
-    subs::create(
-        &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://other.example.com/".into()),
-            events: Some(vec!["import.completed".into()]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    subscribe(&*store, &t, "https://other.example.com/", &["import.completed"]).await;
     let mut ids: Vec<LeadId> = Vec::new();
     for i in 0..12 {
         let CreateResult::Created(l) =
@@ -337,19 +355,7 @@ pub async fn failed_deliveries_are_replayed_with_their_event_ids(
         fail_first: 1,
         ..Default::default()
     });
-    let (sub, secret) = subs::create(
-        &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://hooks.example.com/x".into()),
-            events: Some(vec!["lead.created".into()]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
-    )
-    .await
-    .unwrap();
+    let (sub, secret) = subscribe(&*store, &t, "https://hooks.example.com/x", &["lead.created"]).await;
     *receiver.secret.lock().unwrap() = secret.expose().to_owned();
     for i in 0..3 {
         create(&*store, &t, &format!("R {i}"), &format!("r{i}@example.com"))
@@ -524,19 +530,13 @@ pub async fn a_waiting_event_gets_its_own_day_and_a_paused_subscription_keeps_it
         open_at: std::time::Instant::now() + std::time::Duration::from_millis(1500),
         taken: Mutex::new(vec![]),
     });
-    let (sub, _) = subs::create(
+    let (sub, _) = subscribe(
         &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://hooks.example.com/x".into()),
-            events: Some(vec!["lead.created".into(), "lead.updated".into()]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
+        &t,
+        "https://hooks.example.com/x",
+        &["lead.created", "lead.updated"],
     )
-    .await
-    .unwrap();
+    .await;
     let CreateResult::Created(lead) = create(&*store, &t, "Wait", "wait@example.com").await.unwrap() else {
         panic!("created")
     };
@@ -649,19 +649,13 @@ pub async fn a_page_of_events_fans_out_in_few_writes_and_a_repeat_adds_nothing(
         inner: store.clone(),
         faults: faults.clone(),
     };
-    let (sub, _) = subs::create(
+    let (sub, _) = subscribe(
         &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://hooks.example.com/leadgate".into()),
-            events: Some(vec!["lead.created".into()]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
+        &t,
+        "https://hooks.example.com/leadgate",
+        &["lead.created"],
     )
-    .await
-    .unwrap();
+    .await;
     for i in 0..120 {
         create(&*store, &t, &format!("Lead {i}"), &format!("f{i}@example.com"))
             .await
@@ -740,47 +734,19 @@ pub async fn a_heavy_event_to_every_subscription_fans_out_in_writes_the_store_ta
 ) {
     let (t, _) = tenant(&*store).await;
     for i in 0..subs::MAX_SUBSCRIPTIONS {
-        subs::create(
-            &*store,
-            &t.id,
-            SubscriptionInput {
-                url: Some(format!("https://hooks{i}.example.com/leadgate")),
-                events: Some(vec!["lead.created".into()]),
-                ..Default::default()
-            },
-            TargetPolicy::PublicHttps,
-            chrono::Utc::now(),
-        )
-        .await
-        .unwrap();
+        let url = format!("https://hooks{i}.example.com/leadgate");
+        subscribe(&*store, &t, &url, &["lead.created"]).await;
     }
     let unmapped: serde_json::Map<String, serde_json::Value> = (0..100)
         .map(|i| (format!("field_{i}"), json!("x".repeat(2_000))))
         .collect();
     // Two of them: 82 rows, within the record limit, and about 8 MB.
     for who in ["heavy", "heavier"] {
-        create_lead(
-            &*store,
-            &SystemClock,
-            &t,
-            CreateLead {
-                input: serde_json::from_value(json!({
-                    "name": who, "email": format!("{who}@example.com"), "source": "Referral",
-                    "provenance": {"unmapped": unmapped}
-                }))
-                .unwrap(),
-                actor: Actor::System,
-                external: None,
-                idempotency_key: None,
-                duplicates: DuplicatePolicy::Reject,
-                entries: vec![],
-                id: None,
-                records: vec![],
-                quality: Default::default(),
-            },
-        )
-        .await
-        .unwrap();
+        let input = json!({
+            "name": who, "email": format!("{who}@example.com"), "source": "Referral",
+            "provenance": {"unmapped": unmapped}
+        });
+        create_input(&*store, &SystemClock, &t, input).await.unwrap();
     }
     let made = fan_out(&*store, &t.id, chrono::Utc::now()).await.unwrap();
     assert_eq!(made, 2 * subs::MAX_SUBSCRIPTIONS as u64);
@@ -801,52 +767,22 @@ pub async fn old_finished_log_rows_are_removed_and_pending_ones_kept(
     use leadgate_core::services::webhook_queue::{LOG_RETENTION_DAYS, prune_log};
     let (t, _) = tenant(&*store).await;
     let receiver = Arc::new(Receiver::default());
-    let (sub, secret) = subs::create(
+    let (sub, secret) = subscribe(
         &*store,
-        &t.id,
-        SubscriptionInput {
-            url: Some("https://hooks.example.com/leadgate".into()),
-            events: Some(vec!["lead.created".into()]),
-            ..Default::default()
-        },
-        TargetPolicy::PublicHttps,
-        chrono::Utc::now(),
+        &t,
+        "https://hooks.example.com/leadgate",
+        &["lead.created"],
     )
-    .await
-    .unwrap();
+    .await;
     *receiver.secret.lock().unwrap() = secret.expose().to_owned();
     let long_ago = chrono::Utc::now() - chrono::Duration::days(LOG_RETENTION_DAYS + 10);
     let old_clock = leadgate_core::ports::clock::FixedClock::new(long_ago);
-    let make = |name: &'static str, clock: &'static dyn leadgate_core::ports::clock::Clock| {
-        let store = store.clone();
-        let t = t.clone();
-        async move {
-            create_lead(
-                &*store,
-                clock,
-                &t,
-                CreateLead {
-                    input: serde_json::from_value(json!({
-                        "name": name, "email": format!("{name}@example.com"), "source": "Referral"
-                    }))
-                    .unwrap(),
-                    actor: Actor::System,
-                    external: None,
-                    idempotency_key: None,
-                    duplicates: DuplicatePolicy::Reject,
-                    entries: vec![],
-                    id: None,
-                    records: vec![],
-                    quality: Default::default(),
-                },
-            )
-            .await
-            .unwrap();
-        }
-    };
-    let old_clock: &'static dyn leadgate_core::ports::clock::Clock = Box::leak(Box::new(old_clock));
-    make("old", old_clock).await;
-    make("recent", &SystemClock).await;
+    let lead =
+        |name: &str| json!({"name": name, "email": format!("{name}@example.com"), "source": "Referral"});
+    create_input(&*store, &old_clock, &t, lead("old")).await.unwrap();
+    create_input(&*store, &SystemClock, &t, lead("recent"))
+        .await
+        .unwrap();
     let dispatcher = Dispatcher {
         store: store.clone(),
         sender: receiver.clone(),
@@ -866,7 +802,9 @@ pub async fn old_finished_log_rows_are_removed_and_pending_ones_kept(
     );
     assert_eq!(log[0].body["body"]["data"]["lead"]["name"], "recent");
     // An old event still pending (not yet sent) stays, however old.
-    make("waiting", old_clock).await;
+    create_input(&*store, &old_clock, &t, lead("waiting"))
+        .await
+        .unwrap();
     fan_out(&*store, &t.id, chrono::Utc::now()).await.unwrap();
     assert_eq!(
         prune_log(&*store, &t.id, &sub.id, chrono::Utc::now())
