@@ -4,6 +4,8 @@
 mod common;
 // Outbound webhooks' contract, in this binary rather than one of its own (each test binary
 // links the AWS SDK again).
+#[path = "rollups/contract.rs"]
+mod rollups;
 #[path = "webhooks/contract.rs"]
 mod webhooks;
 
@@ -1674,7 +1676,7 @@ macro_rules! contract {
             use super::*;
 
             macro_rules! case {
-                ($name:ident, $case:ident) => {
+                ($name:ident, $case:path) => {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                     async fn $name() {
                         if let Some(store) = $make.await {
@@ -1744,6 +1746,14 @@ macro_rules! contract {
             case!(
                 when_an_attachment_arrives_should_go_on_the_timeline_once,
                 attachment_arrives_once
+            );
+            case!(
+                when_leads_are_written_in_any_order_should_keep_rollups_equal_to_a_recount,
+                rollups::rollups_follow_every_write
+            );
+            case!(
+                when_rollups_are_wrong_should_be_put_right_by_a_rebuild,
+                rollups::rebuild_puts_rows_right
             );
         }
     };

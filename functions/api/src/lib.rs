@@ -19,7 +19,9 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
-use routes::{activities, attachments, exports, imports, keys, leads, settings, tenants, webhooks};
+use routes::{
+    activities, analytics, attachments, exports, imports, keys, leads, settings, tenants, webhooks,
+};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -72,6 +74,10 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::get_bulk_edit))
         .routes(routes!(leads::count_leads))
         .routes(routes!(leads::my_queue))
+        .routes(routes!(analytics::by_source))
+        .routes(routes!(analytics::by_rep))
+        .routes(routes!(analytics::funnel))
+        .routes(routes!(analytics::rebuild))
         .routes(routes!(activities::list_activities, activities::add_activity))
         .routes(routes!(
             attachments::create_attachment,

@@ -16,6 +16,7 @@ pub mod lead;
 pub mod phone;
 pub mod query;
 pub mod rep;
+pub mod rollup;
 pub mod settings;
 pub mod signature;
 pub mod sort;

@@ -290,6 +290,24 @@ pub trait LeadStore: Send + Sync + 'static {
         activities: &[Activity],
     ) -> Result<Lead, StoreError>;
 
+    // --- rollups -------------------------------------------------------------------------
+    /// The tenant's rollup rows of one dimension for the days `from..=to`, in (day, key)
+    /// order. Every lead write above moves them in its own atomic write (`domain::rollup`),
+    /// except DynamoDB's `put_leads_batch`, which moves them after its batch (see there).
+    async fn read_rollups(
+        &self,
+        tenant: &TenantId,
+        dim: crate::domain::rollup::Dim,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<(crate::domain::rollup::Cell, crate::domain::rollup::Counts)>, StoreError>;
+    /// Replaces every rollup row of the tenant with `rows`: a rebuild from the leads.
+    async fn replace_rollups(
+        &self,
+        tenant: &TenantId,
+        rows: &[(crate::domain::rollup::Cell, crate::domain::rollup::Counts)],
+    ) -> Result<(), StoreError>;
+
     // --- activities ----------------------------------------------------------------------
     /// Appends to the timeline and moves the lead's `last_activity_at` (and version).
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError>;

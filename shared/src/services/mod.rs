@@ -2,6 +2,7 @@
 //! against the ports.
 
 pub mod activities;
+pub mod analytics;
 pub mod api_keys;
 pub mod attachments;
 pub mod bulk_edit;

@@ -327,6 +327,33 @@ impl LeadStore for FaultyStore {
         self.faults.log("delete_record");
         self.inner.delete_record(tenant, kind, id, expect).await
     }
+    async fn read_rollups(
+        &self,
+        tenant: &TenantId,
+        dim: leadgate_core::domain::rollup::Dim,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<
+        Vec<(
+            leadgate_core::domain::rollup::Cell,
+            leadgate_core::domain::rollup::Counts,
+        )>,
+        StoreError,
+    > {
+        self.faults.log("read_rollups");
+        self.inner.read_rollups(tenant, dim, from, to).await
+    }
+    async fn replace_rollups(
+        &self,
+        tenant: &TenantId,
+        rows: &[(
+            leadgate_core::domain::rollup::Cell,
+            leadgate_core::domain::rollup::Counts,
+        )],
+    ) -> Result<(), StoreError> {
+        self.faults.log("replace_rollups");
+        self.inner.replace_rollups(tenant, rows).await
+    }
     async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
         self.faults.log("increment_counter");
         self.inner.increment_counter(tenant, name, by).await

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource family.
 
 pub mod activities;
+pub mod analytics;
 pub mod attachments;
 pub mod exports;
 pub mod imports;

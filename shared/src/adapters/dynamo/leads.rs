@@ -11,6 +11,7 @@ use crate::domain::duplicate::{DuplicateMatch, MatchKey, match_keys};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
+use crate::domain::rollup;
 use crate::domain::time::position;
 use crate::domain::webhook::LeadChange;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
@@ -318,6 +319,7 @@ impl DynamoStore {
         for r in &with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)? {
             items.push(self.record_write_item(t, r)?);
         }
+        items.extend(self.rollup_updates(t, &rollup::delta(None, Some(lead)))?);
         let (err, codes) = match self.transact(items).await {
             Ok(()) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
             Err(failed) => failed,
@@ -382,7 +384,27 @@ impl DynamoStore {
         for a in entries {
             requests.push(put(Self::activity_item(a)?)?);
         }
-        self.batch_write(requests).await
+        // The rollups move by what the batch changes: each lead it replaces (an import's
+        // update, a resumed import's rewrite) goes out as it was stored. BatchWriteItem takes
+        // no updates, so the rows move after the batch, not with it: a run killed between the
+        // two leaves them short of this batch, and the run that takes over finds the leads
+        // stored and moves nothing. ARCHITECTURE.md says so; `analytics rebuild` mends it.
+        let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
+        let mut by_tenant: std::collections::BTreeMap<&TenantId, Vec<LeadId>> = Default::default();
+        for l in leads {
+            by_tenant.entry(&l.tenant).or_default().push(l.id.clone());
+            moved.entry(&l.tenant).or_default().add_lead(l, 1);
+        }
+        for (t, ids) in &by_tenant {
+            for before in self.get_many(t, ids).await? {
+                moved.entry(*t).or_default().add_lead(&before, -1);
+            }
+        }
+        self.batch_write(requests).await?;
+        for (t, delta) in &moved {
+            self.apply_rollups(t, delta).await?;
+        }
+        Ok(())
     }
 
     /// Puts `next` over the stored lead if it is still at `expected`.
@@ -392,6 +414,30 @@ impl DynamoStore {
         expected: u64,
         extra: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
+        // The lead as stored at `expected`, for the rollups' move: the transaction's condition
+        // on that version makes it the state this write replaces.
+        let before = match self.get_lead_item(&next.tenant, &next.id).await? {
+            None => return Err(StoreError::NotFound),
+            Some((_, found)) if found != expected => {
+                return Err(StoreError::Conflict {
+                    expected: Some(expected),
+                    found: Some(found),
+                });
+            }
+            Some((before, _)) => before,
+        };
+        self.replace_from(&before, next, expected, extra).await
+    }
+
+    /// `replace` with the stored lead already read (at `expected`).
+    async fn replace_from(
+        &self,
+        before: &Lead,
+        next: &Lead,
+        expected: u64,
+        mut extra: Vec<TransactWriteItem>,
+    ) -> Result<(), StoreError> {
+        extra.extend(self.rollup_updates(&next.tenant, &rollup::delta(Some(before), Some(next)))?);
         let cond = put_item(
             &self.table,
             self.lead_item(next)?,
@@ -468,9 +514,10 @@ impl DynamoStore {
         let activity_item = Self::activity_item(a)?;
         // Read-modify-write of last_activity_at, retried when a concurrent write moved the version.
         for attempt in 0..MAX_ATTEMPTS {
-            let Some((mut lead, version)) = self.get_lead_item(&a.tenant, &a.lead_id).await? else {
+            let Some((before, version)) = self.get_lead_item(&a.tenant, &a.lead_id).await? else {
                 return Err(StoreError::NotFound);
             };
+            let mut lead = before.clone();
             lead.last_activity_at = lead.last_activity_at.max(a.at);
             lead.version = version + 1;
             let put = put_item(
@@ -479,7 +526,7 @@ impl DynamoStore {
                 Some("attribute_not_exists(pk)"),
                 None,
             )?;
-            match self.replace(&lead, version, vec![put]).await {
+            match self.replace_from(&before, &lead, version, vec![put]).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::Conflict { .. }) => backoff(attempt).await,
                 Err(e) => return Err(e),
@@ -521,6 +568,7 @@ impl DynamoStore {
         for r in &with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
             items.push(self.record_write_item(t, r)?);
         }
+        items.extend(self.rollup_updates(t, &rollup::delta(Some(&gone), None))?);
         match self
             .client
             .transact_write_items()

@@ -6,6 +6,7 @@ pub use keys::{RECORD_KIND, record_pk_tenant};
 mod lead_list;
 mod leads;
 mod records;
+mod rollups;
 pub mod table;
 
 use crate::config::{DynamoConfig, aws_sdk_config};
@@ -300,6 +301,24 @@ impl LeadStore for DynamoStore {
         expect: Expect,
     ) -> Result<(), StoreError> {
         self.record_delete(tenant, kind, id, expect).await
+    }
+
+    async fn read_rollups(
+        &self,
+        tenant: &TenantId,
+        dim: crate::domain::rollup::Dim,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<(crate::domain::rollup::Cell, crate::domain::rollup::Counts)>, StoreError> {
+        DynamoStore::read_rollups(self, tenant, dim, from, to).await
+    }
+
+    async fn replace_rollups(
+        &self,
+        tenant: &TenantId,
+        rows: &[(crate::domain::rollup::Cell, crate::domain::rollup::Counts)],
+    ) -> Result<(), StoreError> {
+        DynamoStore::replace_rollups(self, tenant, rows).await
     }
 
     async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {

@@ -10,6 +10,7 @@ use crate::domain::lead::Lead;
 use crate::domain::query::{
     LeadQuery, Page, SortField, SortOrder, TagMode, decode_position_cursor, encode_position_cursor,
 };
+use crate::domain::rollup;
 use crate::domain::time::{position, time_prefix};
 use crate::domain::webhook::LeadChange;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
@@ -247,6 +248,7 @@ pub fn create(
         });
     }
     insert_lead(&tx, lead)?;
+    super::rollups::apply(&tx, t_id, &rollup::delta(None, Some(lead)))?;
     let id = lead.id.to_string();
     if let Some(x) = &g.external {
         tx.execute(
@@ -277,8 +279,19 @@ pub fn create(
 /// leads (same id and time, same row), so a resumed import rewrites rather than repeats them.
 pub fn put_batch(c: &mut Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
     let tx = c.savepoint().map_err(db)?;
+    // A lead the batch replaces (an import's update, a resumed import's rewrite) leaves the
+    // rollups as it enters them, so they move by what changed.
+    let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
     for l in leads {
+        let delta = moved.entry(&l.tenant).or_default();
+        if let Some(before) = get(&tx, &l.tenant, &l.id)? {
+            delta.add_lead(&before, -1);
+        }
+        delta.add_lead(l, 1);
         write_lead(&tx, l, PUT_LEAD)?;
+    }
+    for (tenant, delta) in &moved {
+        super::rollups::apply(&tx, tenant, delta)?;
     }
     let in_batch: std::collections::HashSet<(&TenantId, &LeadId)> =
         leads.iter().map(|l| (&l.tenant, &l.id)).collect();
@@ -333,6 +346,8 @@ fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>
 
 /// Writes `next` (already at the new version) over the row still at `expected`.
 fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
+    // The lead as stored, for the rollups' move; the version check below decides.
+    let before = get(tx, &next.tenant, &next.id)?.filter(|b| b.version == expected);
     let [s_name, s_email, s_company] = next.search_terms();
     let [name_pos, company_pos, status_pos, owner_pos, source_pos] = value_positions(next);
     let n = tx
@@ -368,7 +383,7 @@ fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreEr
         ])
         .map_err(db)?;
     if n == 1 {
-        return Ok(());
+        return super::rollups::apply(tx, &next.tenant, &rollup::delta(before.as_ref(), Some(next)));
     }
     match current_version(tx, next.tenant.as_str(), &next.id.to_string())? {
         None => Err(StoreError::NotFound),
@@ -408,6 +423,7 @@ pub fn delete(
     }
     // Its `lead.deleted` event carries the lead as it was, one version on.
     if let Some(mut gone) = get(&tx, tenant, id)? {
+        super::rollups::apply(&tx, tenant, &rollup::delta(Some(&gone), None))?;
         gone.version += 1;
         for r in with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
             super::records::write_in(&tx, tenant, &r)?;

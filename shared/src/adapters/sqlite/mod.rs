@@ -8,6 +8,7 @@
 mod leads;
 mod readers;
 mod records;
+mod rollups;
 mod schema;
 mod worker;
 
@@ -99,11 +100,12 @@ use crate::domain::duplicate::MatchKey;
 use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadCount, LeadQuery, Page};
+use crate::domain::rollup::{Cell, Counts, Dim};
 use crate::ports::store::{
     CreateGuards, CreateOutcome, Expect, LeadStore, MAX_RECORDS_PER_WRITE, RawRecord, RecordWrite,
     too_many_records,
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 #[async_trait::async_trait]
 impl LeadStore for SqliteStore {
@@ -270,6 +272,22 @@ impl LeadStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
         self.run(move |c| records::delete(c, &t, &k, &i, expect)).await
+    }
+
+    async fn read_rollups(
+        &self,
+        tenant: &TenantId,
+        dim: Dim,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(Cell, Counts)>, StoreError> {
+        let t = tenant.clone();
+        self.read(move |c| rollups::read(c, &t, dim, from, to)).await
+    }
+
+    async fn replace_rollups(&self, tenant: &TenantId, rows: &[(Cell, Counts)]) -> Result<(), StoreError> {
+        let (t, rows) = (tenant.clone(), rows.to_vec());
+        self.run(move |c| rollups::replace(c, &t, &rows)).await
     }
 
     async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {

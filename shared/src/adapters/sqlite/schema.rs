@@ -108,10 +108,25 @@ CREATE INDEX leads_status_pos  ON leads (tenant, status_pos);
 CREATE INDEX leads_owner_pos   ON leads (tenant, owner_pos);
 CREATE INDEX leads_source_pos  ON leads (tenant, source_pos);
 "#,
+    r#"
+-- Analytics rollups (`domain::rollup`): per tenant, dimension, day and key, the counts as a
+-- JSON array. Kept by every lead write in its own transaction; filled for stored leads by
+-- `rollups::fill`.
+CREATE TABLE rollups (
+    tenant TEXT NOT NULL,
+    dim    TEXT NOT NULL,
+    day    TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    counts TEXT NOT NULL,
+    PRIMARY KEY (tenant, dim, day, key)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The migration (1-based) after which stored leads get their value-sort positions.
 const VALUE_POSITIONS_VERSION: usize = 4;
+/// The migration after which stored leads are counted into the rollups.
+const ROLLUPS_VERSION: usize = 5;
 
 /// Fills the value-sort columns of every stored lead from its document: the positions are the
 /// domain's rule (`SortField::position`), which SQL cannot state. Leads are read 1,000 at a
@@ -193,6 +208,9 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.execute_batch(sql).map_err(db)?;
         if i + 1 == VALUE_POSITIONS_VERSION {
             fill_value_positions(&tx)?;
+        }
+        if i + 1 == ROLLUPS_VERSION {
+            super::rollups::fill(&tx)?;
         }
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(db)?;

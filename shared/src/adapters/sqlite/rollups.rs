@@ -1,0 +1,171 @@
+//! Rollup rows (`domain::rollup`) in SQLite: one row per (tenant, dimension, day, key), its
+//! counts as a JSON array in the domain's metric order. Lead writes call `apply` inside their
+//! own transaction, so a row moves exactly when its lead does.
+
+use super::{corrupt, db};
+use crate::domain::ids::TenantId;
+use crate::domain::rollup::{self, Cell, Counts, Delta, Dim};
+use crate::ports::store::StoreError;
+use chrono::NaiveDate;
+use rusqlite::{Connection, OptionalExtension, params};
+
+fn decode(text: &str) -> Result<Counts, StoreError> {
+    let values: Vec<i64> = serde_json::from_str(text).map_err(|e| corrupt("rollup row", e))?;
+    // A row written before a metric existed reads it as zero.
+    let mut c = Counts::default();
+    for (slot, v) in c.0.iter_mut().zip(values) {
+        *slot = v;
+    }
+    Ok(c)
+}
+
+fn encode(c: &Counts) -> String {
+    serde_json::Value::from(c.0.to_vec()).to_string()
+}
+
+/// Adds the delta to the tenant's rows inside the caller's transaction; a row that comes to
+/// zero everywhere is removed, so rows exist only for days and keys that have leads.
+pub fn apply(tx: &Connection, tenant: &TenantId, delta: &Delta) -> Result<(), StoreError> {
+    for (cell, add) in delta.rows() {
+        let (dim, day) = (cell.dim.as_str(), rollup::day_key(cell.day));
+        let stored: Option<String> = tx
+            .prepare_cached(
+                "SELECT counts FROM rollups WHERE tenant = ?1 AND dim = ?2 AND day = ?3 AND key = ?4",
+            )
+            .map_err(db)?
+            .query_row(params![tenant.as_str(), dim, day, cell.key], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        let mut counts = stored.as_deref().map(decode).transpose()?.unwrap_or_default();
+        counts.add(add, 1);
+        if counts.is_zero() {
+            tx.prepare_cached("DELETE FROM rollups WHERE tenant = ?1 AND dim = ?2 AND day = ?3 AND key = ?4")
+                .map_err(db)?
+                .execute(params![tenant.as_str(), dim, day, cell.key])
+                .map_err(db)?;
+        } else {
+            tx.prepare_cached(
+                "INSERT INTO rollups (tenant, dim, day, key, counts) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (tenant, dim, day, key) DO UPDATE SET counts = excluded.counts",
+            )
+            .map_err(db)?
+            .execute(params![tenant.as_str(), dim, day, cell.key, encode(&counts)])
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// The tenant's rows of one dimension for days `from..=to`, in (day, key) order.
+pub fn read(
+    c: &Connection,
+    tenant: &TenantId,
+    dim: Dim,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<(Cell, Counts)>, StoreError> {
+    let mut st = c
+        .prepare_cached(
+            "SELECT day, key, counts FROM rollups
+             WHERE tenant = ?1 AND dim = ?2 AND day >= ?3 AND day <= ?4 ORDER BY day, key",
+        )
+        .map_err(db)?;
+    let rows = st
+        .query_map(
+            params![
+                tenant.as_str(),
+                dim.as_str(),
+                rollup::day_key(from),
+                rollup::day_key(to)
+            ],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .map_err(db)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (day, key, counts) = row.map_err(db)?;
+        let day = rollup::parse_day_key(&day).ok_or_else(|| corrupt("rollup day", &day))?;
+        out.push((Cell { dim, day, key }, decode(&counts)?));
+    }
+    Ok(out)
+}
+
+/// Replaces every row of the tenant with `rows` in one transaction (a rebuild).
+pub fn replace(c: &mut Connection, tenant: &TenantId, rows: &[(Cell, Counts)]) -> Result<(), StoreError> {
+    let tx = c.savepoint().map_err(db)?;
+    tx.execute("DELETE FROM rollups WHERE tenant = ?1", [tenant.as_str()])
+        .map_err(db)?;
+    for (cell, counts) in rows.iter().filter(|(_, c)| !c.is_zero()) {
+        tx.prepare_cached("INSERT INTO rollups (tenant, dim, day, key, counts) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .map_err(db)?
+            .execute(params![
+                tenant.as_str(),
+                cell.dim.as_str(),
+                rollup::day_key(cell.day),
+                cell.key,
+                encode(counts)
+            ])
+            .map_err(db)?;
+    }
+    tx.commit().map_err(db)
+}
+
+/// Fills the table from the stored leads when it is created (schema migration): leads are
+/// read 1,000 at a time in key order, and the rows are summed in memory, whose size is days
+/// × keys, not leads. A document that does not parse is left out and logged by id.
+pub fn fill(tx: &Connection) -> Result<(), StoreError> {
+    use crate::domain::lead::Lead;
+    let mut read = tx
+        .prepare(
+            "SELECT tenant, id, doc FROM leads WHERE (tenant, id) > (?1, ?2)
+             ORDER BY tenant, id LIMIT 1000",
+        )
+        .map_err(db)?;
+    let mut per_tenant: std::collections::BTreeMap<String, Delta> = Default::default();
+    let mut after = (String::new(), String::new());
+    loop {
+        let rows: Vec<(String, String, String)> = read
+            .query_map([&after.0, &after.1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        let Some((tenant, id, _)) = rows.last() else {
+            break;
+        };
+        after = (tenant.clone(), id.clone());
+        for (tenant, id, doc) in rows {
+            let Ok(lead) = serde_json::from_str::<Lead>(&doc) else {
+                tracing::warn!(lead = %id, "a stored lead does not parse; it is left out of the rollups");
+                continue;
+            };
+            per_tenant.entry(tenant).or_default().add_lead(&lead, 1);
+        }
+    }
+    for (tenant, delta) in per_tenant {
+        let tenant = TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?;
+        apply(tx, &tenant, &delta)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rollup::METRICS;
+
+    #[test]
+    fn when_a_row_is_shorter_than_the_metrics_should_read_the_rest_as_zero() {
+        let c = decode("[3, 1]").unwrap();
+        assert_eq!(c.leads(), 3);
+        assert_eq!(c.0[1], 1);
+        assert!(c.0[2..].iter().all(|&n| n == 0));
+        assert_eq!(decode(&encode(&c)).unwrap(), c);
+        assert_eq!(METRICS, c.0.len());
+    }
+}

@@ -1,0 +1,470 @@
+//! Source, rep and funnel analytics (seed 000: which sources produce the best leads, and how
+//! fast they are answered), read from the rollups (`domain::rollup`) and never from the
+//! leads: one range read of days × keys rows, whatever the number of leads. And the rebuild
+//! that recomputes the rollups from the leads.
+//!
+//! Figures are by cohort: the leads created in the range, and what has become of them since.
+
+use crate::domain::error::FieldError;
+use crate::domain::ids::{RepId, TenantId};
+use crate::domain::query::{LeadQuery, SortField, SortOrder};
+use crate::domain::rep::{find_rep, rep_name};
+use crate::domain::rollup::{self, CONVERT_BOUNDS, Cell, Counts, Dim, RESPONSE_BOUNDS, UNASSIGNED};
+use crate::domain::source::{find_source, source_name};
+use crate::domain::status::LeadStatus;
+use crate::domain::tenant::{Principal, Tenant};
+use crate::ports::store::LeadStore;
+use crate::services::ServiceError;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The longest range one request reads: a year of days.
+pub const MAX_DAYS: i64 = 366;
+/// The range when none is given: the last 30 days, today included.
+pub const DEFAULT_DAYS: i64 = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Bucket {
+    Day,
+    Week,
+}
+
+/// A parsed analytics request: days `from..=to`, bucketed, limited to some keys of the
+/// dimension it reads (none: all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyticsQuery {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub bucket: Bucket,
+    pub sources: Vec<String>,
+    pub owners: Vec<String>,
+}
+
+/// The request as given (query string values), parsed at the edge of the use case.
+#[derive(Debug, Clone, Default)]
+pub struct RawAnalyticsQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub bucket: Option<String>,
+    /// Source ids or names, comma-separated.
+    pub source: Option<String>,
+    /// Rep ids or names, comma-separated; `unassigned` for leads without an owner.
+    pub owner: Option<String>,
+}
+
+fn day(field: &'static str, raw: &str) -> Result<NaiveDate, FieldError> {
+    rollup::parse_day_key(raw.trim()).ok_or_else(|| {
+        FieldError::new(
+            field,
+            "invalid_date",
+            format!("{field} must be a date, e.g. 2026-03-01"),
+        )
+    })
+}
+
+fn list(raw: &Option<String>) -> Vec<String> {
+    raw.iter()
+        .flat_map(|s| s.split(','))
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+impl RawAnalyticsQuery {
+    /// Checks the range (`from` ≤ `to`, at most a year; by default the 30 days up to
+    /// `today`) and the bucket.
+    pub fn parse(&self, today: NaiveDate) -> Result<AnalyticsQuery, FieldError> {
+        let to = self
+            .to
+            .as_deref()
+            .map(|t| day("to", t))
+            .transpose()?
+            .unwrap_or(today);
+        let from = match self.from.as_deref() {
+            Some(f) => day("from", f)?,
+            None => to - chrono::Days::new(DEFAULT_DAYS as u64 - 1),
+        };
+        if from > to {
+            return Err(FieldError::new(
+                "from",
+                "out_of_range",
+                "from must not be after to",
+            ));
+        }
+        if (to - from).num_days() + 1 > MAX_DAYS {
+            return Err(FieldError::new(
+                "from",
+                "out_of_range",
+                format!("a range is at most {MAX_DAYS} days"),
+            ));
+        }
+        let bucket = match self.bucket.as_deref().map(str::trim) {
+            None | Some("day") => Bucket::Day,
+            Some("week") => Bucket::Week,
+            Some(_) => {
+                return Err(FieldError::new(
+                    "bucket",
+                    "invalid_choice",
+                    "bucket must be one of: day, week",
+                ));
+            }
+        };
+        Ok(AnalyticsQuery {
+            from,
+            to,
+            bucket,
+            sources: list(&self.source),
+            owners: list(&self.owner),
+        })
+    }
+}
+
+/// What a group of leads (a source, a rep, a bucket, the whole range) became.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Figures {
+    /// Leads created in the range.
+    pub leads: i64,
+    /// How many are in each status now.
+    pub new: i64,
+    pub contacted: i64,
+    pub qualified: i64,
+    pub unqualified: i64,
+    pub converted: i64,
+    /// Leads that had a first response (a logged call or email, or a move past new).
+    pub responded: i64,
+    /// `responded / leads`.
+    pub response_rate: Option<f64>,
+    /// `(qualified + converted) / leads`: qualified at some point and still so.
+    pub qualification_rate: Option<f64>,
+    /// `unqualified / leads`.
+    pub unqualified_rate: Option<f64>,
+    /// `converted / leads`.
+    pub conversion_rate: Option<f64>,
+    /// Median and 90th percentile of the time to first response, in seconds, estimated
+    /// within the histogram bucket that holds them (5 min, 15 min, 30 min, 1 h, 2 h, 4 h,
+    /// 8 h, 1 d, 2 d, 7 d, more).
+    pub response_median_seconds: Option<i64>,
+    pub response_p90_seconds: Option<i64>,
+    /// Median time from creation to conversion, in seconds, estimated the same way (1, 3,
+    /// 7, 14, 30, 60, 90 days, more).
+    pub convert_median_seconds: Option<i64>,
+}
+
+fn rate(n: i64, of: i64) -> Option<f64> {
+    (of > 0).then(|| (n as f64 / of as f64 * 10_000.0).round() / 10_000.0)
+}
+
+impl Figures {
+    pub fn of(c: &Counts) -> Figures {
+        let leads = c.leads();
+        let status = |s| c.status(s);
+        Figures {
+            leads,
+            new: status(LeadStatus::New),
+            contacted: status(LeadStatus::Contacted),
+            qualified: status(LeadStatus::Qualified),
+            unqualified: status(LeadStatus::Unqualified),
+            converted: status(LeadStatus::Converted),
+            responded: c.responded(),
+            response_rate: rate(c.responded(), leads),
+            qualification_rate: rate(
+                status(LeadStatus::Qualified) + status(LeadStatus::Converted),
+                leads,
+            ),
+            unqualified_rate: rate(status(LeadStatus::Unqualified), leads),
+            conversion_rate: rate(status(LeadStatus::Converted), leads),
+            response_median_seconds: rollup::quantile(c.response_histogram(), &RESPONSE_BOUNDS, 0.5),
+            response_p90_seconds: rollup::quantile(c.response_histogram(), &RESPONSE_BOUNDS, 0.9),
+            convert_median_seconds: rollup::quantile(c.convert_histogram(), &CONVERT_BOUNDS, 0.5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct BucketFigures {
+    /// The bucket's first day (a Monday for weeks).
+    #[schema(value_type = String, format = Date)]
+    pub start: NaiveDate,
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Group {
+    /// The source's or rep's id (`unassigned` for leads without an owner).
+    pub id: String,
+    /// Its display name now.
+    pub name: String,
+    #[serde(flatten)]
+    pub figures: Figures,
+    /// Per bucket with leads, in order.
+    pub series: Vec<BucketFigures>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    #[schema(value_type = String, format = Date)]
+    pub from: NaiveDate,
+    #[schema(value_type = String, format = Date)]
+    pub to: NaiveDate,
+    pub bucket: Bucket,
+    /// The whole range, every group together.
+    pub totals: Figures,
+    /// Per bucket, every group together.
+    pub series: Vec<BucketFigures>,
+    /// Per source or rep, most leads first (empty for the funnel).
+    pub groups: Vec<Group>,
+}
+
+/// The id an owner row is reported under.
+const UNASSIGNED_ID: &str = "unassigned";
+
+/// Sums rows into totals, a series, and groups (when `grouped`).
+fn report(
+    q: &AnalyticsQuery,
+    rows: &[(Cell, Counts)],
+    grouped: bool,
+    name: impl Fn(&str) -> String,
+) -> Report {
+    let weekly = q.bucket == Bucket::Week;
+    let mut totals = Counts::default();
+    let mut series: BTreeMap<NaiveDate, Counts> = BTreeMap::new();
+    let mut groups: BTreeMap<&str, (Counts, BTreeMap<NaiveDate, Counts>)> = BTreeMap::new();
+    for (cell, c) in rows {
+        let start = rollup::bucket_start(cell.day, weekly);
+        totals.add(c, 1);
+        series.entry(start).or_default().add(c, 1);
+        if grouped {
+            let g = groups.entry(cell.key.as_str()).or_default();
+            g.0.add(c, 1);
+            g.1.entry(start).or_default().add(c, 1);
+        }
+    }
+    let to_series = |s: BTreeMap<NaiveDate, Counts>| {
+        s.into_iter()
+            .map(|(start, c)| BucketFigures {
+                start,
+                figures: Figures::of(&c),
+            })
+            .collect()
+    };
+    let mut groups: Vec<Group> = groups
+        .into_iter()
+        .map(|(key, (c, s))| {
+            let id = if key == UNASSIGNED { UNASSIGNED_ID } else { key };
+            Group {
+                id: id.to_owned(),
+                name: name(key),
+                figures: Figures::of(&c),
+                series: to_series(s),
+            }
+        })
+        .collect();
+    groups.sort_by(|a, b| b.figures.leads.cmp(&a.figures.leads).then(a.id.cmp(&b.id)));
+    Report {
+        from: q.from,
+        to: q.to,
+        bucket: q.bucket,
+        totals: Figures::of(&totals),
+        series: to_series(series),
+        groups,
+    }
+}
+
+/// The rollup keys the request names, resolved by id or name; an unknown one is a 422.
+async fn keys_of(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    dim: Dim,
+    raw: &[String],
+) -> Result<Vec<String>, ServiceError> {
+    if raw.is_empty() {
+        return Ok(vec![]);
+    }
+    match dim {
+        Dim::Source => {
+            let sources = crate::services::sources::list_sources(store, tenant).await?;
+            raw.iter()
+                .map(|r| {
+                    find_source(&sources, r)
+                        .map(|s| s.id.as_str().to_owned())
+                        .ok_or_else(|| {
+                            FieldError::new("source", "invalid_source", format!("no source {r:?}")).into()
+                        })
+                })
+                .collect()
+        }
+        Dim::Owner => {
+            let reps = crate::services::reps::list_reps(store, tenant).await?;
+            raw.iter()
+                .map(|r| {
+                    if r.eq_ignore_ascii_case(UNASSIGNED_ID) {
+                        return Ok(UNASSIGNED.to_owned());
+                    }
+                    find_rep(&reps, r)
+                        .map(|rep| rep.id.as_str().to_owned())
+                        .ok_or_else(|| {
+                            FieldError::new("owner", "invalid_owner", format!("no rep {r:?}")).into()
+                        })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Which dimension answers the request, and the keys it is limited to. Rollups are kept per
+/// source and per owner, not per pair, so a request may limit one of the two; a rep who sees
+/// only their own leads reads only their own owner row.
+async fn scope(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    q: &AnalyticsQuery,
+    wanted: Option<Dim>,
+) -> Result<(Dim, Vec<String>), ServiceError> {
+    let mine = principal.owner_scope(&tenant.settings);
+    if !q.sources.is_empty() && (!q.owners.is_empty() || wanted == Some(Dim::Owner) || mine.is_some()) {
+        return Err(FieldError::new(
+            "source",
+            "unsupported_combination",
+            "analytics are kept per source and per owner, not per pair: limit one of the two",
+        )
+        .into());
+    }
+    if !q.owners.is_empty() && wanted == Some(Dim::Source) {
+        return Err(FieldError::new(
+            "owner",
+            "unsupported_combination",
+            "source analytics cannot be limited by owner: ask /v1/analytics/reps",
+        )
+        .into());
+    }
+    if let Some(me) = mine {
+        if wanted == Some(Dim::Source) {
+            return Err(ServiceError::Forbidden(
+                "source analytics span the team; this tenant shows reps their own leads only",
+            ));
+        }
+        return Ok((Dim::Owner, vec![me.as_str().to_owned()]));
+    }
+    let dim = match wanted {
+        Some(d) => d,
+        None if !q.owners.is_empty() => Dim::Owner,
+        None => Dim::Source,
+    };
+    let raw = if dim == Dim::Source { &q.sources } else { &q.owners };
+    Ok((dim, keys_of(store, &tenant.id, dim, raw).await?))
+}
+
+async fn rows(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    dim: Dim,
+    keys: &[String],
+    q: &AnalyticsQuery,
+) -> Result<Vec<(Cell, Counts)>, ServiceError> {
+    let mut rows = store.read_rollups(tenant, dim, q.from, q.to).await?;
+    if !keys.is_empty() {
+        rows.retain(|(c, _)| keys.contains(&c.key));
+    }
+    Ok(rows)
+}
+
+/// Per source: leads, what became of them and how fast they were answered.
+pub async fn by_source(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    q: &AnalyticsQuery,
+) -> Result<Report, ServiceError> {
+    let (dim, keys) = scope(store, tenant, principal, q, Some(Dim::Source)).await?;
+    let rows = rows(store, &tenant.id, dim, &keys, q).await?;
+    let sources = crate::services::sources::list_sources(store, &tenant.id).await?;
+    Ok(report(
+        q,
+        &rows,
+        true,
+        |k| match crate::domain::ids::SourceId::parse(k) {
+            Ok(id) => source_name(&sources, &id),
+            Err(_) => k.to_owned(),
+        },
+    ))
+}
+
+/// Per owner (rep), the same figures; unassigned leads under `unassigned`.
+pub async fn by_rep(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    q: &AnalyticsQuery,
+) -> Result<Report, ServiceError> {
+    let (dim, keys) = scope(store, tenant, principal, q, Some(Dim::Owner)).await?;
+    let rows = rows(store, &tenant.id, dim, &keys, q).await?;
+    let reps = crate::services::reps::list_reps(store, &tenant.id).await?;
+    Ok(report(q, &rows, true, |k| {
+        if k == UNASSIGNED {
+            return "Unassigned".to_owned();
+        }
+        match RepId::parse(k) {
+            Ok(id) => rep_name(&reps, &id),
+            Err(_) => k.to_owned(),
+        }
+    }))
+}
+
+/// The funnel: every lead of the range (or of the sources or owners named) together.
+pub async fn funnel(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    q: &AnalyticsQuery,
+) -> Result<Report, ServiceError> {
+    let (dim, keys) = scope(store, tenant, principal, q, None).await?;
+    let rows = rows(store, &tenant.id, dim, &keys, q).await?;
+    Ok(report(q, &rows, false, str::to_owned))
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Rebuilt {
+    /// Leads read.
+    pub leads: u64,
+    /// Rollup rows written.
+    pub rows: u64,
+}
+
+/// Recomputes the tenant's rollups from its leads and puts them in place of the kept ones:
+/// the mend for rows that drifted (a DynamoDB import killed between its batch and its
+/// rollup update) and the first fill of a DynamoDB table from before rollups. Leads are read
+/// a page at a time, and only the rows are held. Lead writes that land while it reads are
+/// in the leads but may be missing from what it writes; run it again when the tenant is
+/// quiet if that matters.
+pub async fn rebuild(store: &dyn LeadStore, tenant: &TenantId) -> Result<Rebuilt, ServiceError> {
+    let mut delta = rollup::Delta::default();
+    let mut leads = 0u64;
+    let mut q = LeadQuery {
+        sort: SortField::Created,
+        order: SortOrder::Asc,
+        limit: 500,
+        ..LeadQuery::default()
+    };
+    loop {
+        let page = store.list_leads(tenant, &q).await?;
+        for l in &page.items {
+            delta.add_lead(l, 1);
+        }
+        leads += page.items.len() as u64;
+        match page.next_cursor {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    let rows: Vec<(Cell, Counts)> = delta.rows().map(|(c, n)| (c.clone(), *n)).collect();
+    store.replace_rollups(tenant, &rows).await?;
+    Ok(Rebuilt {
+        leads,
+        rows: rows.len() as u64,
+    })
+}

@@ -1,0 +1,228 @@
+//! Analytics rollups' contract, on both stores: after any sequence of lead writes (creates,
+//! status changes with their first responses, conversions, reassignments, import batches
+//! with new and replaced leads, deletions, refused writes) the kept rows equal a
+//! recomputation from the leads; another tenant's rows never move; a rebuild puts right rows
+//! that were wrong.
+
+use super::*;
+use chrono::NaiveDate;
+use leadgate_core::domain::activity::Direction;
+use leadgate_core::domain::lead::ConversionLinks;
+use leadgate_core::domain::rollup::{self, Cell, Counts, Dim};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+fn days() -> (NaiveDate, NaiveDate) {
+    (t0().date_naive(), (t0() + Duration::days(10)).date_naive())
+}
+
+/// Every kept row of the tenant, both dimensions.
+async fn kept(store: &dyn LeadStore, t: &TenantId) -> BTreeMap<Cell, Counts> {
+    let (from, to) = days();
+    let mut out = BTreeMap::new();
+    for dim in Dim::ALL {
+        for (cell, counts) in store.read_rollups(t, dim, from, to).await.unwrap() {
+            assert!(out.insert(cell, counts).is_none(), "one row per cell");
+        }
+    }
+    out
+}
+
+fn a_lead(rng: &mut StdRng, t: &TenantId, n: usize) -> Lead {
+    let mut l = new_lead(
+        t,
+        &format!("Lead {n}"),
+        None,
+        t0() + Duration::hours(rng.random_range(0..96)),
+    );
+    l.source = SourceId::parse(["website-form", "referral", "partner"][rng.random_range(0..3)]).unwrap();
+    l.owner = [None, Some("ana"), Some("bo")][rng.random_range(0..3)].map(|o| RepId::parse(o).unwrap());
+    l
+}
+
+fn call(lead: &Lead, at: DateTime<Utc>) -> Activity {
+    Activity::new(
+        lead.tenant.clone(),
+        lead.id,
+        at,
+        Actor::System,
+        ActivityKind::Call {
+            direction: Direction::Outbound,
+            duration_seconds: None,
+            outcome: None,
+            notes: None,
+        },
+    )
+}
+
+/// One random write to the tenant's leads, kept in `model` as the store answered it.
+async fn random_write(
+    store: &dyn LeadStore,
+    rng: &mut StdRng,
+    t: &TenantId,
+    model: &mut BTreeMap<LeadId, Lead>,
+    n: usize,
+) {
+    let pick = |rng: &mut StdRng, model: &BTreeMap<LeadId, Lead>| {
+        let i = rng.random_range(0..model.len());
+        model.values().nth(i).unwrap().clone()
+    };
+    match rng.random_range(0..8) {
+        _ if model.is_empty() => {
+            let l = create(store, &a_lead(rng, t, n)).await;
+            model.insert(l.id, l);
+        }
+        0 | 1 => {
+            let l = create(store, &a_lead(rng, t, n)).await;
+            model.insert(l.id, l);
+        }
+        2 => {
+            // A status change, maybe with the call that answers the lead, maybe a conversion.
+            let mut l = pick(rng, model);
+            l.status = LeadStatus::ALL[rng.random_range(0..5)];
+            l.conversion = (l.status == LeadStatus::Converted).then(|| ConversionLinks {
+                prospect_id: format!("p-{n}"),
+                deal_id: None,
+                converted_at: l.created_at + Duration::days(rng.random_range(0..100)),
+            });
+            let calls = if rng.random_bool(0.5) {
+                vec![call(
+                    &l,
+                    l.created_at + Duration::minutes(rng.random_range(1..5_000)),
+                )]
+            } else {
+                vec![]
+            };
+            let next = store.commit_lead_change(&l, &[], &calls).await.unwrap();
+            model.insert(next.id, next);
+        }
+        3 => {
+            let mut l = pick(rng, model);
+            l.owner =
+                [None, Some("ana"), Some("bo")][rng.random_range(0..3)].map(|o| RepId::parse(o).unwrap());
+            l.source = SourceId::parse("referral").unwrap();
+            let next = store.update_lead(&l).await.unwrap();
+            model.insert(next.id, next);
+        }
+        4 => {
+            // An import batch: new leads, and stored ones replaced (an update or a rewrite).
+            let mut batch: Vec<Lead> = (0..rng.random_range(1..4))
+                .map(|i| a_lead(rng, t, n * 10 + i))
+                .collect();
+            for _ in 0..rng.random_range(0..3) {
+                let mut l = pick(rng, model);
+                if batch.iter().any(|b| b.id == l.id) {
+                    continue;
+                }
+                l.status = LeadStatus::Contacted;
+                l.owner = Some(RepId::parse("bo").unwrap());
+                l.version += 1;
+                batch.push(l);
+            }
+            store.put_leads_batch(&batch, &[]).await.unwrap();
+            for l in batch {
+                model.insert(l.id, l);
+            }
+        }
+        5 => {
+            let l = pick(rng, model);
+            store.delete_lead(t, &l.id, Some(l.version)).await.unwrap();
+            model.remove(&l.id);
+        }
+        6 => {
+            // A note moves the lead's version and activity, and no count.
+            let l = pick(rng, model);
+            store
+                .append_activity(&note(&l, l.created_at + Duration::hours(1), "n"))
+                .await
+                .unwrap();
+            let stored = store.get_lead(t, &l.id).await.unwrap().unwrap();
+            model.insert(stored.id, stored);
+        }
+        _ => {
+            // Refused writes move nothing: a stale change, a stale delete.
+            let mut l = pick(rng, model);
+            let stale = l.version;
+            l.version = stale + 7;
+            l.status = LeadStatus::Converted;
+            assert!(matches!(
+                store.commit_lead_change(&l, &[], &[]).await,
+                Err(StoreError::Conflict { .. })
+            ));
+            assert!(matches!(
+                store.delete_lead(t, &l.id, Some(stale + 7)).await,
+                Err(StoreError::Conflict { .. })
+            ));
+        }
+    }
+}
+
+pub async fn rollups_follow_every_write(store: Arc<dyn LeadStore>) {
+    let other = common::tenant("ru-other");
+    let mut theirs = BTreeMap::new();
+    let mut rng = StdRng::seed_from_u64(7);
+    for n in 0..5 {
+        random_write(&*store, &mut rng, &other, &mut theirs, n).await;
+    }
+    let other_rows = kept(&*store, &other).await;
+    assert_eq!(other_rows, rollup::recompute(theirs.values()));
+    for seed in [1u64, 2, 3] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut model = BTreeMap::new();
+        let t = common::tenant(&format!("ru{seed}"));
+        for n in 0..40 {
+            random_write(&*store, &mut rng, &t, &mut model, n).await;
+            if n % 10 == 9 {
+                assert_eq!(
+                    kept(&*store, &t).await,
+                    rollup::recompute(model.values()),
+                    "seed {seed}, after write {n}"
+                );
+            }
+        }
+        let total: i64 = kept(&*store, &t)
+            .await
+            .iter()
+            .filter(|(c, _)| c.dim == Dim::Source)
+            .map(|(_, c)| c.leads())
+            .sum();
+        assert_eq!(total, model.len() as i64, "seed {seed}: every lead counted once");
+    }
+    assert_eq!(
+        kept(&*store, &other).await,
+        other_rows,
+        "the other tenant's rows stay"
+    );
+}
+
+pub async fn rebuild_puts_rows_right(store: Arc<dyn LeadStore>) {
+    let t = common::tenant("ru-rebuild");
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut model = BTreeMap::new();
+    for n in 0..12 {
+        let l = create(&*store, &a_lead(&mut rng, &t, n)).await;
+        model.insert(l.id, l);
+    }
+    let right = rollup::recompute(model.values());
+    // Rows gone wrong: one off by three, one that should not exist.
+    let mut wrong: Vec<(Cell, Counts)> = right.iter().map(|(c, n)| (c.clone(), *n)).collect();
+    wrong[0].1.0[0] += 3;
+    let mut ghost = Counts::default();
+    ghost.0[0] = 5;
+    wrong.push((
+        Cell {
+            dim: Dim::Owner,
+            day: t0().date_naive(),
+            key: "ghost".into(),
+        },
+        ghost,
+    ));
+    store.replace_rollups(&t, &wrong).await.unwrap();
+    assert_ne!(kept(&*store, &t).await, right);
+    let done = leadgate_core::services::analytics::rebuild(&*store, &t)
+        .await
+        .unwrap();
+    assert_eq!(done.leads, 12);
+    assert_eq!(done.rows, right.len() as u64);
+    assert_eq!(kept(&*store, &t).await, right);
+}
