@@ -1336,6 +1336,15 @@ async fn cli_imports_and_exports(args: &[&str], envs: &[(&str, &str)]) {
         "plain progress lines: {}",
         done.stderr
     );
+    let rebuilt = run(&["analytics", "rebuild", "--tenant", &id]);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert_eq!(
+        rebuilt.stdout.trim(),
+        "2 leads read, 2 rollup rows written",
+        "one source row and one owner row for the day"
+    );
+    let r = run(&["analytics", "rebuild", "--tenant", "no-such-tenant"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
     for (bad, says) in [
         (
             vec!["import", sheet, "--tenant", id.as_str(), "--profile", "nope"],

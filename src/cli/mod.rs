@@ -5,6 +5,7 @@
 //! Exit codes say what happened: 0 done, 2 the input was rejected (a bad flag, an unknown
 //! tenant or key, an id that is taken), 1 a failure (the store could not be reached).
 
+pub mod analytics;
 pub mod captures;
 pub mod export;
 pub mod import;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Failed captures: replay them.
     #[command(subcommand)]
     Captures(captures::CapturesCommand),
+    /// Analytics rollups: rebuild them from the leads.
+    #[command(subcommand)]
+    Analytics(analytics::AnalyticsCommand),
 }
 
 /// Why a subcommand stopped, and so its exit code.
@@ -168,6 +172,10 @@ pub async fn main(cli: Cli) -> ExitCode {
                 )
                 .await
             }
+            Err(e) => Err(e),
+        },
+        Command::Analytics(c) => match open_store(&cli.config).await {
+            Ok(store) => analytics::run(&*store, c, &mut std::io::stdout()).await,
             Err(e) => Err(e),
         },
     };

@@ -248,6 +248,10 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
             Some(json!({"since": "2020-01-01T00:00:00Z"})),
         ),
         (Method::DELETE, "/v1/settings/webhooks/{hook}", None),
+        (Method::GET, "/v1/analytics/sources", None),
+        (Method::GET, "/v1/analytics/reps", None),
+        (Method::GET, "/v1/analytics/funnel", None),
+        (Method::POST, "/v1/analytics/rebuild", None),
         (Method::GET, "/v1/tenants", None),
         (Method::GET, "/v1/tenants/acme", None),
         (Method::POST, "/v1/tenants/acme/suspend", None),
@@ -373,7 +377,16 @@ async fn tenant_probe(h: common::Harness) {
         if template == "/v1/settings/custom-fields" && method == Method::GET {
             assert_eq!(r.body, json!([]), "globex sees no acme custom field");
         }
+        if template.starts_with("/v1/analytics/") && method == Method::GET {
+            assert_eq!(r.status, StatusCode::OK, "{path}: {text}");
+            assert!(!text.contains("partner"), "globex counts no acme source: {text}");
+        }
     }
+    let acme_sources = h.call(Method::GET, "/v1/analytics/sources", &admin, None).await;
+    assert_eq!(
+        acme_sources.body["groups"][0]["id"], "partner",
+        "acme's own figures survive globex's calls (its rebuild included)"
+    );
     let after = h
         .call(Method::GET, &format!("/v1/leads/{lead_id}"), &admin, None)
         .await;
@@ -1674,6 +1687,10 @@ fn admin_only(method: &Method, template: &str) -> bool {
         || template.starts_with("/v1/tenants")
         || template.starts_with("/v1/settings/webhooks")
         || (*method == Method::DELETE && template == "/v1/leads/{lead}")
+        || template == "/v1/analytics/rebuild"
+        // In this probe reps see their own leads only, so the team's per-source figures are
+        // closed to them (their own rep row and funnel stay open).
+        || template == "/v1/analytics/sources"
 }
 
 async fn role_probe(h: common::Harness) {
@@ -1790,6 +1807,13 @@ async fn role_probe(h: common::Harness) {
             assert!(
                 r.status != StatusCode::FORBIDDEN,
                 "{method} {path} is open to reps: {text}"
+            );
+        }
+        if template == "/v1/analytics/reps" {
+            let rows = r.body["groups"].as_array().unwrap();
+            assert!(
+                rows.iter().all(|g| g["id"] == "ana"),
+                "ana sees only her row: {text}"
             );
         }
         if template == "/v1/leads/count" {
@@ -2324,4 +2348,141 @@ async fn when_a_create_names_its_id_should_keep_it_once_per_tenant() {
         )
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+}
+
+#[tokio::test]
+async fn when_a_manager_asks_which_source_converts_best_should_answer_from_the_rollups() {
+    analytics_answer(harness().await).await;
+}
+
+#[tokio::test]
+async fn when_a_manager_asks_which_source_converts_best_on_dynamodb_should_answer_from_the_rollups() {
+    analytics_answer(common::harness_on(common::dynamo_store().await).await).await;
+}
+
+async fn analytics_answer(h: common::Harness) {
+    let admin = h.acme_admin.clone();
+    let mut ids = Vec::new();
+    for (name, source, owner) in [
+        ("R1", "referral", Some("ana")),
+        ("R2", "referral", Some("ana")),
+        ("R3", "referral", Some("ana")),
+        ("P1", "partner", None),
+        ("P2", "partner", None),
+    ] {
+        let email = format!("{}@analytics.test", name.to_lowercase());
+        let mut body = json!({"name": name, "email": email, "source": source});
+        if let Some(o) = owner {
+            body["owner"] = json!(o);
+        }
+        let r = h.call(Method::POST, "/v1/leads", &admin, Some(body)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    // The round robin gave the partner leads to Ana; P1 is taken back from her.
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{}/assign", ids[3]),
+            &admin,
+            Some(json!({"owner": null})),
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+    // Ana calls R1 (its first response), qualifies R2, and P2 is deleted.
+    let r = h
+        .call(
+            Method::POST,
+            &format!("/v1/leads/{}/activities", ids[0]),
+            &h.acme_rep,
+            Some(json!({"type": "call", "direction": "outbound"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let path = format!("/v1/leads/{}", ids[1]);
+    let fresh = h.call(Method::GET, &path, &admin, None).await;
+    let r = h
+        .call_with(
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"status": "qualified"})),
+            &[("if-match", &version(&fresh))],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = h
+        .call(Method::DELETE, &format!("/v1/leads/{}", ids[4]), &admin, None)
+        .await;
+    assert!(r.status.is_success(), "{}", r.body);
+
+    let sources = h.call(Method::GET, "/v1/analytics/sources", &admin, None).await;
+    assert_eq!(sources.status, StatusCode::OK, "{}", sources.body);
+    let groups = sources.body["groups"].as_array().unwrap();
+    assert_eq!(groups.len(), 2, "{}", sources.body);
+    let referral = &groups[0];
+    assert_eq!(referral["id"], "referral");
+    assert_eq!(referral["name"], "Referral");
+    assert_eq!(referral["leads"], 3);
+    // A logged call answers R1 without moving its status (a tenant option would).
+    assert_eq!(referral["new"], 2);
+    assert_eq!(referral["qualified"], 1);
+    assert_eq!(referral["responded"], 2, "R1's call and R2's move past new");
+    assert_eq!(referral["qualification_rate"], 0.3333);
+    assert!(referral["response_median_seconds"].as_i64().unwrap() <= 300);
+    assert_eq!(groups[1]["id"], "partner");
+    assert_eq!(groups[1]["leads"], 1, "the deleted lead is out");
+    assert_eq!(sources.body["totals"]["leads"], 4);
+    let today = chrono::Utc::now().date_naive();
+    assert_eq!(sources.body["to"], today.to_string());
+    assert_eq!(sources.body["series"].as_array().unwrap().len(), 1);
+
+    let reps = h.call(Method::GET, "/v1/analytics/reps", &admin, None).await;
+    let rows: Vec<(&str, i64)> = reps.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["id"].as_str().unwrap(), g["leads"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(rows, [("ana", 3), ("unassigned", 1)], "moved by the reassignment");
+    let funnel = h
+        .call(
+            Method::GET,
+            "/v1/analytics/funnel?source=Referral&bucket=week",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(funnel.status, StatusCode::OK, "{}", funnel.body);
+    assert_eq!(funnel.body["totals"]["leads"], 3, "limited by the source's name");
+    assert_eq!(funnel.body["groups"], json!([]));
+    let week = funnel.body["series"][0]["start"].as_str().unwrap();
+    let monday = leadgate_core::domain::rollup::bucket_start(today, true);
+    assert_eq!(week, monday.to_string());
+
+    // A rebuild from the leads finds what the writes kept.
+    let rebuilt = h.call(Method::POST, "/v1/analytics/rebuild", &admin, None).await;
+    assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.body);
+    assert_eq!(rebuilt.body["leads"], 4);
+    let again = h.call(Method::GET, "/v1/analytics/sources", &admin, None).await;
+    assert_eq!(again.body, sources.body);
+    assert_eq!(
+        h.call(Method::POST, "/v1/analytics/rebuild", &h.acme_rep, None)
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+
+    for bad in [
+        "/v1/analytics/sources?from=2026-03-02&to=2026-03-01",
+        "/v1/analytics/sources?from=2024-01-01&to=2026-01-01",
+        "/v1/analytics/sources?bucket=month",
+        "/v1/analytics/sources?from=yesterday",
+        "/v1/analytics/sources?source=nope",
+        "/v1/analytics/funnel?source=referral&owner=ana",
+        "/v1/analytics/sources?owner=ana",
+    ] {
+        let r = h.call(Method::GET, bad, &admin, None).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
+    }
 }
