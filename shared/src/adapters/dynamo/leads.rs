@@ -392,7 +392,7 @@ impl DynamoStore {
         let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
         let mut by_tenant: std::collections::BTreeMap<&TenantId, Vec<LeadId>> = Default::default();
         for l in leads {
-            by_tenant.entry(&l.tenant).or_default().push(l.id.clone());
+            by_tenant.entry(&l.tenant).or_default().push(l.id);
             moved.entry(&l.tenant).or_default().add_lead(l, 1);
         }
         for (t, ids) in &by_tenant {
