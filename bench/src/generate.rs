@@ -62,15 +62,44 @@ pub const HEADERS: [&str; 12] = [
     "Tags",
 ];
 
-/// Leads number `leads` as CSV (`retitled`: another title each, see `GenCsv`).
-pub fn csv(leads: std::ops::Range<usize>, retitled: bool, out: &Path) -> Result<serde_json::Value, String> {
+/// The seeded sources' names, for files whose leads spread over all of them.
+const ALL_SOURCES: [&str; 7] = [
+    "Website form",
+    "Phone call",
+    "Referral",
+    "Social media",
+    "Trade show / event",
+    "Cold outreach",
+    "Partner",
+];
+
+/// Leads number `leads` as CSV (`retitled`: another title each, see `GenCsv`). With
+/// `created_over_days`, a 13th column `Created Date` spreads the leads over that many days
+/// up to today, and their sources over every seeded source: a migrated history, which is
+/// what analytics over a date range read.
+pub fn csv(
+    leads: std::ops::Range<usize>,
+    retitled: bool,
+    created_over_days: Option<u32>,
+    out: &Path,
+) -> Result<serde_json::Value, String> {
     let mut w = csv::Writer::from_path(out).map_err(|e| e.to_string())?;
-    w.write_record(HEADERS).map_err(|e| e.to_string())?;
+    let mut headers: Vec<&str> = HEADERS.to_vec();
+    if created_over_days.is_some() {
+        headers.push("Created Date");
+    }
+    w.write_record(&headers).map_err(|e| e.to_string())?;
     let rows = leads.len();
+    let today = chrono::Utc::now().date_naive();
     for i in leads {
-        let mut r = row(i);
+        let mut r = row(i).to_vec();
         if retitled {
             r[5] = format!("{} (new)", r[5]);
+        }
+        if let Some(days) = created_over_days {
+            r[10] = ALL_SOURCES[(i / 3) % ALL_SOURCES.len()].to_owned();
+            let back = (i as u64 * 7_919) % u64::from(days.max(1));
+            r.push((today - chrono::Days::new(back)).format("%Y-%m-%d").to_string());
         }
         w.write_record(r).map_err(|e| e.to_string())?;
     }

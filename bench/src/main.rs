@@ -34,6 +34,10 @@ enum Cmd {
         /// an `update` import of matching rows changes them.
         #[arg(long)]
         retitled: bool,
+        /// Adds a `Created Date` column spreading the leads over this many days up to today,
+        /// and their sources over every seeded source (the analytics bench's history).
+        #[arg(long)]
+        created_over_days: Option<u32>,
     },
     /// A 10-column lead XLSX with `rows` rows.
     GenXlsx {
@@ -97,7 +101,8 @@ fn main() {
             out,
             start,
             retitled,
-        } => generate::csv(start..start + rows, retitled, &out),
+            created_over_days,
+        } => generate::csv(start..start + rows, retitled, created_over_days, &out),
         Cmd::GenXlsx { rows, out } => generate::xlsx(rows, &out),
         Cmd::Pipeline { file } => measure::pipeline(&file),
         Cmd::CsvRaw { file } => measure::csv_raw(&file),
