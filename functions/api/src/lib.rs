@@ -76,6 +76,7 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .routes(routes!(leads::my_queue))
         .routes(routes!(analytics::by_source))
         .routes(routes!(analytics::by_rep))
+        .routes(routes!(analytics::by_campaign))
         .routes(routes!(analytics::funnel))
         .routes(routes!(analytics::rebuild))
         .routes(routes!(activities::list_activities, activities::add_activity))

@@ -250,6 +250,7 @@ fn every_route() -> Vec<(Method, &'static str, Option<Value>)> {
         (Method::DELETE, "/v1/settings/webhooks/{hook}", None),
         (Method::GET, "/v1/analytics/sources", None),
         (Method::GET, "/v1/analytics/reps", None),
+        (Method::GET, "/v1/analytics/campaigns", None),
         (Method::GET, "/v1/analytics/funnel", None),
         (Method::POST, "/v1/analytics/rebuild", None),
         (Method::GET, "/v1/tenants", None),
@@ -1691,6 +1692,7 @@ fn admin_only(method: &Method, template: &str) -> bool {
         // In this probe reps see their own leads only, so the team's per-source figures are
         // closed to them (their own rep row and funnel stay open).
         || template == "/v1/analytics/sources"
+        || template == "/v1/analytics/campaigns"
 }
 
 async fn role_probe(h: common::Harness) {
@@ -1807,6 +1809,17 @@ async fn role_probe(h: common::Harness) {
             assert!(
                 r.status != StatusCode::FORBIDDEN,
                 "{method} {path} is open to reps: {text}"
+            );
+        }
+        if template == "/v1/analytics/funnel" {
+            // Ana's funnel is her own leads: as many as she can list, never bo's.
+            let listed = h
+                .call(Method::GET, "/v1/leads?limit=200", &h.acme_rep, None)
+                .await;
+            assert_eq!(
+                r.body["totals"]["leads"].as_u64(),
+                Some(listed.body["items"].as_array().unwrap().len() as u64),
+                "{text}"
             );
         }
         if template == "/v1/analytics/reps" {
@@ -2372,6 +2385,9 @@ async fn analytics_answer(h: common::Harness) {
     ] {
         let email = format!("{}@analytics.test", name.to_lowercase());
         let mut body = json!({"name": name, "email": email, "source": source});
+        if name == "R1" {
+            body["provenance"] = json!({"utm": {"campaign": "spring-sale"}});
+        }
         if let Some(o) = owner {
             body["owner"] = json!(o);
         }
@@ -2460,6 +2476,25 @@ async fn analytics_answer(h: common::Harness) {
     let monday = leadgate_core::domain::rollup::bucket_start(today, true);
     assert_eq!(week, monday.to_string());
 
+    let campaigns = h.call(Method::GET, "/v1/analytics/campaigns", &admin, None).await;
+    assert_eq!(campaigns.status, StatusCode::OK, "{}", campaigns.body);
+    let rows: Vec<(&str, &str, i64)> = campaigns.body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_str().unwrap(),
+                g["name"].as_str().unwrap(),
+                g["leads"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("none", "No campaign", 3), ("utm:spring-sale", "spring-sale", 1)]
+    );
+
     // A rebuild from the leads finds what the writes kept.
     let rebuilt = h.call(Method::POST, "/v1/analytics/rebuild", &admin, None).await;
     assert_eq!(rebuilt.status, StatusCode::OK, "{}", rebuilt.body);
@@ -2481,6 +2516,11 @@ async fn analytics_answer(h: common::Harness) {
         "/v1/analytics/sources?source=nope",
         "/v1/analytics/funnel?source=referral&owner=ana",
         "/v1/analytics/sources?owner=ana",
+        "/v1/analytics/campaigns?source=referral",
+        // Years chrono reads but no range should: an overflow, and keys out of order.
+        "/v1/analytics/sources?to=-262143-01-05",
+        "/v1/analytics/sources?from=-0002-06-01&to=-0001-03-01",
+        "/v1/analytics/funnel?from=9999-12-01&to=%2B10000-01-01",
     ] {
         let r = h.call(Method::GET, bad, &admin, None).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);

@@ -37,6 +37,7 @@ const EXPECTED: &[&str] = &[
     "GET /v1/me/queue",
     "GET /v1/analytics/sources",
     "GET /v1/analytics/reps",
+    "GET /v1/analytics/campaigns",
     "GET /v1/analytics/funnel",
     "POST /v1/analytics/rebuild",
     "GET /v1/leads/{id}",

@@ -761,6 +761,11 @@ async fn when_google_delivers_leads_should_check_the_key_and_process_each_once()
         (Some("Gia Google"), Some("Gadgets Ltd"))
     );
     assert_eq!(leads[0]["provenance"]["is_test"], true);
+    assert_eq!(
+        leads[0]["provenance"]["ad"],
+        json!({"campaign_id": "12345678901", "ad_set_id": "20000000000", "ad_id": "30000000000", "form_id": "40000000000"}),
+        "the ad the lead answered, for analytics by campaign"
+    );
     assert_eq!(leads[0]["address"]["postal_code"], "94043");
     assert_eq!(leads[0]["provenance"]["unmapped"]["What is your budget?"], "$10k");
     let sub: Value = e

@@ -184,6 +184,37 @@ pub fn synonym(normalized: &str) -> Option<&'static str> {
 
 /// Maps submitted (name, value) pairs to a lead input. `form_mapping` (submitted name → lead
 /// field) wins over the synonyms; unmapped fields are kept in provenance as submitted.
+/// A platform id as its payloads give it: a string, or a number (Google's ids are JSON
+/// numbers, Meta's strings).
+fn platform_id(v: &serde_json::Value) -> Option<String> {
+    v.as_str()
+        .map(|s| s.trim().to_owned())
+        .or_else(|| v.as_u64().map(|n| n.to_string()))
+        .filter(|s| !s.is_empty() && s.chars().count() <= crate::domain::lead::provenance_limits::SHORT)
+}
+
+/// The ad a platform lead answered, from the payload the platform delivered: Google's lead
+/// form webhook names the campaign, ad group and creative; Meta's `leadgen` change names the
+/// ad set (`adgroup_id`) and the ad, not the campaign. Forms and LinkedIn give none here.
+pub fn ad_ref(channel: Channel, payload: &serde_json::Value) -> crate::domain::lead::AdRef {
+    let id = |k: &str| platform_id(&payload[k]);
+    match channel {
+        Channel::Google => crate::domain::lead::AdRef {
+            campaign_id: id("campaign_id"),
+            ad_set_id: id("adgroup_id"),
+            ad_id: id("creative_id"),
+            form_id: id("form_id"),
+        },
+        Channel::Meta => crate::domain::lead::AdRef {
+            campaign_id: id("campaign_id"),
+            ad_set_id: id("adgroup_id"),
+            ad_id: id("ad_id"),
+            form_id: id("form_id"),
+        },
+        _ => Default::default(),
+    }
+}
+
 pub fn map_fields(
     pairs: &[(String, String)],
     form_mapping: &BTreeMap<String, String>,
@@ -332,5 +363,31 @@ mod tests {
         let mapped = map_fields(&pairs, &mapping, &src);
         assert_eq!(mapped.company.as_deref(), Some("teal"));
         assert!(mapped.provenance.unmapped.is_empty());
+    }
+
+    #[test]
+    fn when_a_platform_delivers_a_lead_should_keep_the_ad_it_answered() {
+        // Google's lead form webhook sample (ids are JSON numbers) and Meta's leadgen change
+        // (strings), as their documentation shows them.
+        let google = serde_json::json!({
+            "lead_id": "TeSter-123-ABCDEFGHIJKLMNOPQRSTUVWXYZ-abcdefghijklmnopqrstuvwxyz-0123456789-AaBbCcDdEeFfGgHhIiJjKkLl",
+            "api_version": "1.0", "form_id": 40000000000u64, "campaign_id": 12345678901u64,
+            "google_key": "xyz", "is_test": true, "gcl_id": "gcl", "adgroup_id": 20000000000u64,
+            "creative_id": 30000000000u64
+        });
+        let ad = ad_ref(Channel::Google, &google);
+        assert_eq!(ad.campaign_id.as_deref(), Some("12345678901"));
+        assert_eq!(ad.ad_set_id.as_deref(), Some("20000000000"));
+        assert_eq!(ad.ad_id.as_deref(), Some("30000000000"));
+        assert_eq!(ad.form_id.as_deref(), Some("40000000000"));
+        let meta = serde_json::json!({
+            "ad_id": "444444444", "form_id": "444444444444", "leadgen_id": "444444444444",
+            "created_time": 1717780000, "page_id": "444444444444", "adgroup_id": "44444444444"
+        });
+        let ad = ad_ref(Channel::Meta, &meta);
+        assert_eq!(ad.campaign_id, None);
+        assert_eq!(ad.ad_set_id.as_deref(), Some("44444444444"));
+        assert_eq!(ad.ad_id.as_deref(), Some("444444444"));
+        assert_eq!(ad_ref(Channel::Form, &google), Default::default());
     }
 }

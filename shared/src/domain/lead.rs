@@ -98,6 +98,23 @@ pub struct Utm {
     pub content: Option<String>,
 }
 
+/// The ad a paid lead answered, by the platform's ids (Google's `campaign_id`, `adgroup_id`,
+/// `creative_id`; Meta's `adgroup_id` and `ad_id`; its webhook does not name the campaign).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AdRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
+    /// Google's ad group, Meta's ad set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_set_id: Option<String>,
+    /// Google's creative, Meta's ad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ad_id: Option<String>,
+    /// The platform's lead form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub form_id: Option<String>,
+}
+
 /// Where a lead came from, kept exactly as received.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Provenance {
@@ -122,6 +139,9 @@ pub struct Provenance {
     pub external: Option<ExternalRef>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub is_test: bool,
+    /// The ad it answered, for a lead from an ad platform.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub ad: AdRef,
     /// Submitted fields that map to nothing on the lead, kept as sent.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unmapped: BTreeMap<String, String>,
@@ -167,6 +187,10 @@ impl Provenance {
         cap("gclid", self.gclid.as_deref(), CLICK_ID);
         cap("fbclid", self.fbclid.as_deref(), CLICK_ID);
         cap("consent_text", self.consent_text.as_deref(), CONSENT);
+        cap("ad.campaign_id", self.ad.campaign_id.as_deref(), SHORT);
+        cap("ad.ad_set_id", self.ad.ad_set_id.as_deref(), SHORT);
+        cap("ad.ad_id", self.ad.ad_id.as_deref(), SHORT);
+        cap("ad.form_id", self.ad.form_id.as_deref(), SHORT);
         if let Some(x) = &self.external {
             cap("external.provider", Some(&x.provider), SHORT);
             cap("external.id", Some(&x.id), EXTERNAL_ID);

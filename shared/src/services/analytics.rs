@@ -54,14 +54,22 @@ pub struct RawAnalyticsQuery {
     pub owner: Option<String>,
 }
 
+/// The years a range may name: chrono reads any signed year, and a range must neither
+/// overflow when the default start is counted back from it nor leave the stores' key order
+/// (four-digit years, the day after the last included).
+const YEARS: std::ops::RangeInclusive<i32> = 1970..=9998;
+
 fn day(field: &'static str, raw: &str) -> Result<NaiveDate, FieldError> {
-    rollup::parse_day_key(raw.trim()).ok_or_else(|| {
-        FieldError::new(
-            field,
-            "invalid_date",
-            format!("{field} must be a date, e.g. 2026-03-01"),
-        )
-    })
+    use chrono::Datelike;
+    rollup::parse_day_key(raw.trim())
+        .filter(|d| YEARS.contains(&d.year()))
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                "invalid_date",
+                format!("{field} must be a date from 1970 to 9998, e.g. 2026-03-01"),
+            )
+        })
 }
 
 fn list(raw: &Option<String>) -> Vec<String> {
@@ -214,18 +222,22 @@ pub struct Report {
     pub totals: Figures,
     /// Per bucket, every group together.
     pub series: Vec<BucketFigures>,
-    /// Per source or rep, most leads first (empty for the funnel).
+    /// Per source, rep or campaign, most leads first (empty for the funnel).
     pub groups: Vec<Group>,
 }
 
 /// The id an owner row is reported under.
 const UNASSIGNED_ID: &str = "unassigned";
+/// The id of the row of leads that name no campaign.
+const NO_CAMPAIGN_ID: &str = "none";
 
-/// Sums rows into totals, a series, and groups (when `grouped`).
+/// Sums rows into totals, a series, and groups (when `grouped`); the `-` row is reported as
+/// `none_id`.
 fn report(
     q: &AnalyticsQuery,
     rows: &[(Cell, Counts)],
     grouped: bool,
+    none_id: &str,
     name: impl Fn(&str) -> String,
 ) -> Report {
     let weekly = q.bucket == Bucket::Week;
@@ -253,7 +265,7 @@ fn report(
     let mut groups: Vec<Group> = groups
         .into_iter()
         .map(|(key, (c, s))| {
-            let id = if key == UNASSIGNED { UNASSIGNED_ID } else { key };
+            let id = if key == UNASSIGNED { none_id } else { key };
             Group {
                 id: id.to_owned(),
                 name: name(key),
@@ -311,6 +323,7 @@ async fn keys_of(
                 })
                 .collect()
         }
+        Dim::Campaign => Ok(raw.to_vec()),
     }
 }
 
@@ -325,6 +338,22 @@ async fn scope(
     wanted: Option<Dim>,
 ) -> Result<(Dim, Vec<String>), ServiceError> {
     let mine = principal.owner_scope(&tenant.settings);
+    if wanted == Some(Dim::Campaign) {
+        if !q.sources.is_empty() || !q.owners.is_empty() {
+            return Err(FieldError::new(
+                if q.sources.is_empty() { "owner" } else { "source" },
+                "unsupported_combination",
+                "campaign analytics are kept per campaign alone: they cannot be limited by source or owner",
+            )
+            .into());
+        }
+        if mine.is_some() {
+            return Err(ServiceError::Forbidden(
+                "campaign analytics span the team; this tenant shows reps their own leads only",
+            ));
+        }
+        return Ok((Dim::Campaign, vec![]));
+    }
     if !q.sources.is_empty() && (!q.owners.is_empty() || wanted == Some(Dim::Owner) || mine.is_some()) {
         return Err(FieldError::new(
             "source",
@@ -386,6 +415,7 @@ pub async fn by_source(
         q,
         &rows,
         true,
+        UNASSIGNED_ID,
         |k| match crate::domain::ids::SourceId::parse(k) {
             Ok(id) => source_name(&sources, &id),
             Err(_) => k.to_owned(),
@@ -403,7 +433,7 @@ pub async fn by_rep(
     let (dim, keys) = scope(store, tenant, principal, q, Some(Dim::Owner)).await?;
     let rows = rows(store, &tenant.id, dim, &keys, q).await?;
     let reps = crate::services::reps::list_reps(store, &tenant.id).await?;
-    Ok(report(q, &rows, true, |k| {
+    Ok(report(q, &rows, true, UNASSIGNED_ID, |k| {
         if k == UNASSIGNED {
             return "Unassigned".to_owned();
         }
@@ -423,7 +453,26 @@ pub async fn funnel(
 ) -> Result<Report, ServiceError> {
     let (dim, keys) = scope(store, tenant, principal, q, None).await?;
     let rows = rows(store, &tenant.id, dim, &keys, q).await?;
-    Ok(report(q, &rows, false, str::to_owned))
+    Ok(report(q, &rows, false, UNASSIGNED_ID, str::to_owned))
+}
+
+/// Per campaign (`rollup::campaign_key`: an ad platform's campaign, else its ad set, else the
+/// UTM campaign of a form post), leads that name none under `none`.
+pub async fn by_campaign(
+    store: &dyn LeadStore,
+    tenant: &Tenant,
+    principal: &Principal,
+    q: &AnalyticsQuery,
+) -> Result<Report, ServiceError> {
+    let (dim, keys) = scope(store, tenant, principal, q, Some(Dim::Campaign)).await?;
+    let rows = rows(store, &tenant.id, dim, &keys, q).await?;
+    Ok(report(q, &rows, true, NO_CAMPAIGN_ID, |k| {
+        if k == UNASSIGNED {
+            "No campaign".to_owned()
+        } else {
+            k.strip_prefix("utm:").unwrap_or(k).to_owned()
+        }
+    }))
 }
 
 /// What a rebuild did.

@@ -290,6 +290,7 @@ pub async fn process_known(
             input.provenance.channel = sub.channel.as_str().to_owned();
             input.provenance.form = sub.form.clone();
             input.provenance.is_test = sub.is_test;
+            input.provenance.ad = crate::domain::capture::ad_ref(sub.channel, &sub.payload);
             let actor = Actor::Capture {
                 channel: sub.channel.as_str().to_owned(),
             };

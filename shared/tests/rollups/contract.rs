@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn days() -> (NaiveDate, NaiveDate) {
-    (t0().date_naive(), (t0() + Duration::days(10)).date_naive())
+    (t0().date_naive(), (t0() + Duration::days(90)).date_naive())
 }
 
 /// Every kept row of the tenant, both dimensions.
@@ -36,8 +36,28 @@ fn a_lead(rng: &mut StdRng, t: &TenantId, n: usize) -> Lead {
         t0() + Duration::hours(rng.random_range(0..96)),
     );
     l.source = SourceId::parse(["website-form", "referral", "partner"][rng.random_range(0..3)]).unwrap();
+    set_campaign(rng, &mut l);
     l.owner = [None, Some("ana"), Some("bo")][rng.random_range(0..3)].map(|o| RepId::parse(o).unwrap());
     l
+}
+
+/// None, a form's UTM campaign (not ASCII: the stores' day-range reads must still find it), a
+/// Google campaign, or a Meta ad set.
+fn set_campaign(rng: &mut StdRng, l: &mut Lead) {
+    l.provenance.utm.campaign = None;
+    l.provenance.ad = Default::default();
+    match rng.random_range(0..4) {
+        0 => {}
+        1 => l.provenance.utm.campaign = Some("Été 2026 ~ offre".into()),
+        2 => {
+            l.provenance.channel = "google".into();
+            l.provenance.ad.campaign_id = Some("12345678901".into());
+        }
+        _ => {
+            l.provenance.channel = "meta".into();
+            l.provenance.ad.ad_set_id = Some("44444444444".into());
+        }
+    }
 }
 
 fn call(lead: &Lead, at: DateTime<Utc>) -> Activity {
@@ -101,6 +121,13 @@ async fn random_write(
             l.owner =
                 [None, Some("ana"), Some("bo")][rng.random_range(0..3)].map(|o| RepId::parse(o).unwrap());
             l.source = SourceId::parse("referral").unwrap();
+            if rng.random_bool(0.3) {
+                set_campaign(rng, &mut l);
+            }
+            if rng.random_bool(0.3) {
+                // A migrated lead's history corrected: it moves to another day's rows.
+                l.created_at += Duration::days(2);
+            }
             let next = store.update_lead(&l).await.unwrap();
             model.insert(next.id, next);
         }
@@ -153,6 +180,26 @@ async fn random_write(
                 store.delete_lead(t, &l.id, Some(stale + 7)).await,
                 Err(StoreError::Conflict { .. })
             ));
+            // Refused by a record they carry, after the rows joined the write: a change and
+            // a create, each rolled back whole.
+            store
+                .put_record(t, kinds::ATTACHMENT, "taken", &serde_json::json!({}), Expect::Any)
+                .await
+                .unwrap();
+            let taken = RecordWrite::new(kinds::ATTACHMENT, "taken", serde_json::json!({}));
+            let mut changed = store.get_lead(t, &l.id).await.unwrap().unwrap();
+            changed.status = LeadStatus::Unqualified;
+            changed.owner = None;
+            assert!(matches!(
+                store
+                    .commit_lead_change(&changed, std::slice::from_ref(&taken), &[])
+                    .await,
+                Err(StoreError::Conflict { .. })
+            ));
+            let refused = store
+                .create_lead(&a_lead(rng, t, n), &CreateGuards::default(), &[], &[taken])
+                .await;
+            assert!(matches!(refused, Err(StoreError::Conflict { .. })), "{refused:?}");
         }
     }
 }

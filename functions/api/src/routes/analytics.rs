@@ -72,6 +72,23 @@ pub async fn by_rep(
     ))
 }
 
+/// The same figures per campaign: an ad platform's campaign (`google:12345678901`), else its
+/// ad set when the platform does not name the campaign (Meta: `meta:adset:…`), else the UTM
+/// campaign a form was posted with (`utm:spring-sale`, named without the prefix); leads that
+/// name none under `none`. Not limited by source or owner.
+#[utoipa::path(get, path = "/v1/analytics/campaigns", tag = "analytics", params(AnalyticsParams),
+    responses((status = 200, body = Report), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn by_campaign(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Query(p): Query<AnalyticsParams>,
+) -> ApiResult<Json<Report>> {
+    let q = p.parse(&st)?;
+    Ok(Json(
+        svc::by_campaign(&*st.store, &caller.tenant, &caller.principal, &q).await?,
+    ))
+}
+
 /// The funnel: every lead of the range (or of the sources or reps named) together, in total
 /// and per day or week; `groups` is empty.
 #[utoipa::path(get, path = "/v1/analytics/funnel", tag = "analytics", params(AnalyticsParams),

@@ -319,7 +319,7 @@ impl DynamoStore {
         for r in &with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)? {
             items.push(self.record_write_item(t, r)?);
         }
-        items.extend(self.rollup_updates(t, &rollup::delta(None, Some(lead)))?);
+        items.extend(self.rollup_updates(t, &lead.id, &rollup::delta(None, Some(lead)))?);
         let (err, codes) = match self.transact(items).await {
             Ok(()) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
             Err(failed) => failed,
@@ -437,7 +437,11 @@ impl DynamoStore {
         expected: u64,
         mut extra: Vec<TransactWriteItem>,
     ) -> Result<(), StoreError> {
-        extra.extend(self.rollup_updates(&next.tenant, &rollup::delta(Some(before), Some(next)))?);
+        extra.extend(self.rollup_updates(
+            &next.tenant,
+            &next.id,
+            &rollup::delta(Some(before), Some(next)),
+        )?);
         let cond = put_item(
             &self.table,
             self.lead_item(next)?,
@@ -568,22 +572,19 @@ impl DynamoStore {
         for r in &with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
             items.push(self.record_write_item(t, r)?);
         }
-        items.extend(self.rollup_updates(t, &rollup::delta(Some(&gone), None))?);
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if cancel_codes(&e).is_some() => {
+        items.extend(self.rollup_updates(t, id, &rollup::delta(Some(&gone), None))?);
+        // Through `transact`, so a cancellation by a concurrent transaction on a shared item
+        // (a rollup row) is tried again; only the lead's own condition failing is a conflict
+        // (the records carried here have none).
+        match self.transact(items).await {
+            Ok(()) => {}
+            Err((_, Some(codes))) if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") => {
                 return Err(StoreError::Conflict {
                     expected: Some(found),
                     found: None,
                 });
             }
-            Err(e) => return Err(sdk(e)),
+            Err((e, _)) => return Err(sdk(e)),
         }
         // The timeline goes with its lead. The lead is already gone, so a crash here leaves
         // only unreachable activity items, never a half-deleted lead.

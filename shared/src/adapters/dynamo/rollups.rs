@@ -1,26 +1,31 @@
-//! Rollup rows (`domain::rollup`) in the single table: one item per (tenant, dimension) and
-//! (day, key), `pk = T#t#RU#dim`, `sk = day#key`, one number attribute per metric. A lead's
-//! transaction carries `ADD` updates of its rows (`rollup_updates`), so they move in the same
-//! `TransactWriteItems` as the lead; a 90-day read is one Query of days × keys items.
+//! Rollup rows (`domain::rollup`) in the single table: items under `pk = T#t#RU#dim`,
+//! `sk = day#key#shard`, one number attribute per metric. A lead's transaction carries `ADD`
+//! updates of its rows (`rollup_updates`), so they move in the same `TransactWriteItems` as
+//! the lead; a 90-day read is one Query of days × keys × shards items, summed per row.
+//!
+//! Why shards: every lead created on a day from one source moves the same row, and
+//! DynamoDB refuses a transaction that meets another on the same item
+//! (`TransactionConflict`), so a burst of captures from one form would queue on one item. A
+//! lead writes to the shard its id picks (the same for its before and after, as for its list
+//! index entries), and since a read sums the shards, any delta may go to any shard.
 
 use super::table::SK;
-use super::{DynamoStore, Item, get_s, key, s, sdk};
-use crate::domain::ids::TenantId;
-use crate::domain::rollup::{self, Cell, Counts, Delta, Dim, METRICS, metric_name};
+use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_s, key, s, sdk};
+use crate::domain::ids::{LeadId, TenantId};
+use crate::domain::rollup::{self, Cell, Counts, Delta, Dim, metric_name};
 use crate::ports::store::StoreError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, DeleteRequest, PutRequest, TransactWriteItem, Update, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use chrono::NaiveDate;
+use std::collections::BTreeMap;
 
 fn rollup_pk(t: &TenantId, dim: Dim) -> String {
     format!("T#{t}#RU#{}", dim.as_str())
 }
 
-fn rollup_key(t: &TenantId, cell: &Cell) -> Item {
+fn rollup_key(t: &TenantId, cell: &Cell, shard: u16) -> Item {
     key(
         rollup_pk(t, cell.dim),
-        format!("{}#{}", rollup::day_key(cell.day), cell.key),
+        format!("{}#{}#{shard}", rollup::day_key(cell.day), cell.key),
     )
 }
 
@@ -42,12 +47,13 @@ fn add_expression(add: &Counts) -> (String, Names, Item) {
     (format!("ADD {}", expr.join(", ")), names, values)
 }
 
-fn parse_row(t_dim: Dim, item: &Item) -> Result<(Cell, Counts), StoreError> {
+/// The row an item belongs to (its shard dropped) and its counts.
+fn parse_row(dim: Dim, item: &Item) -> Result<(Cell, Counts), StoreError> {
     let sk = get_s(item, SK).unwrap_or_default();
-    let (day, key) = sk
-        .split_once('#')
-        .ok_or_else(|| StoreError::Corrupt(format!("rollup key {sk:?}")))?;
-    let day = rollup::parse_day_key(day).ok_or_else(|| StoreError::Corrupt(format!("rollup key {sk:?}")))?;
+    let bad = || StoreError::Corrupt(format!("rollup key {sk:?}"));
+    let (day, rest) = sk.split_once('#').ok_or_else(bad)?;
+    let (key, _shard) = rest.rsplit_once('#').ok_or_else(bad)?;
+    let day = rollup::parse_day_key(day).ok_or_else(bad)?;
     let mut counts = Counts::default();
     for (i, slot) in counts.0.iter_mut().enumerate() {
         if let Some(AttributeValue::N(v)) = item.get(&metric_name(i)) {
@@ -56,30 +62,34 @@ fn parse_row(t_dim: Dim, item: &Item) -> Result<(Cell, Counts), StoreError> {
                 .map_err(|_| StoreError::Corrupt(format!("rollup count {v:?}")))?;
         }
     }
-    Ok((
-        Cell {
-            dim: t_dim,
-            day,
-            key: key.to_owned(),
-        },
-        counts,
-    ))
+    let cell = Cell {
+        dim,
+        day,
+        key: key.to_owned(),
+    };
+    Ok((cell, counts))
 }
 
 impl DynamoStore {
-    /// The delta's rows as updates for the lead's own transaction.
+    fn rollup_shard(&self, lead: &LeadId) -> u16 {
+        super::keys::shard_of(lead, self.shards)
+    }
+
+    /// The delta's rows as updates for a lead's own transaction, on the lead's shard.
     pub(super) fn rollup_updates(
         &self,
         t: &TenantId,
+        lead: &LeadId,
         delta: &Delta,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let shard = self.rollup_shard(lead);
         delta
             .rows()
             .map(|(cell, add)| {
                 let (expr, names, values) = add_expression(add);
                 let u = Update::builder()
                     .table_name(&self.table)
-                    .set_key(Some(rollup_key(t, cell)))
+                    .set_key(Some(rollup_key(t, cell, shard)))
                     .update_expression(expr)
                     .set_expression_attribute_names(Some(names))
                     .set_expression_attribute_values(Some(values))
@@ -90,21 +100,35 @@ impl DynamoStore {
             .collect()
     }
 
-    /// The delta's rows as single updates, outside any transaction: all that a batch of
-    /// BatchWriteItem puts allows (see `put_batch`).
+    /// The delta's rows as single updates, outside any transaction (all that a batch of
+    /// BatchWriteItem puts allows, see `put_batch`), on a shard picked at random, each tried
+    /// again with back-off (up to `MAX_ATTEMPTS`) when it fails: a lead transaction on the
+    /// same item refuses it (`TransactionConflict`, which the SDK does not retry itself).
     pub(super) async fn apply_rollups(&self, t: &TenantId, delta: &Delta) -> Result<(), StoreError> {
+        let shard = rand::random::<u16>() % self.shards.max(1);
         for (cell, add) in delta.rows() {
             let (expr, names, values) = add_expression(add);
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(rollup_key(t, cell)))
-                .update_expression(expr)
-                .set_expression_attribute_names(Some(names))
-                .set_expression_attribute_values(Some(values))
-                .send()
-                .await
-                .map_err(sdk)?;
+            let mut attempt = 0;
+            loop {
+                let sent = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(rollup_key(t, cell, shard)))
+                    .update_expression(&expr)
+                    .set_expression_attribute_names(Some(names.clone()))
+                    .set_expression_attribute_values(Some(values.clone()))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(_) => break,
+                    Err(_) if attempt < MAX_ATTEMPTS => {
+                        attempt += 1;
+                        backoff(attempt).await;
+                    }
+                    Err(e) => return Err(sdk(e)),
+                }
+            }
         }
         Ok(())
     }
@@ -116,80 +140,65 @@ impl DynamoStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<(Cell, Counts)>, StoreError> {
-        let mut out = Vec::new();
+        self.query_rollups(t, dim, Some((from, to))).await
+    }
+
+    /// The rows of one dimension, of the days `range` (every day without), shards summed.
+    async fn query_rollups(
+        &self,
+        t: &TenantId,
+        dim: Dim,
+        range: Option<(NaiveDate, NaiveDate)>,
+    ) -> Result<Vec<(Cell, Counts)>, StoreError> {
+        let mut rows: BTreeMap<Cell, Counts> = BTreeMap::new();
         let mut start: Option<Item> = None;
         loop {
-            let page = self
+            let mut q = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
                 .expression_attribute_values(":pk", s(rollup_pk(t, dim)))
-                .expression_attribute_values(":lo", s(rollup::day_key(from)))
-                // `~` sorts after every key character, so the last day's rows are in.
-                .expression_attribute_values(":hi", s(format!("{}#~", rollup::day_key(to))))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
+                .set_exclusive_start_key(start.take());
+            q = match range {
+                None => q.key_condition_expression("pk = :pk"),
+                Some((from, to)) => q
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                    .expression_attribute_values(":lo", s(rollup::day_key(from)))
+                    // Up to the next day's bare date, which no item has: every key of the last
+                    // day sorts before it, whatever its characters (a UTM campaign's `é`).
+                    .expression_attribute_values(":hi", s(rollup::day_key(to.succ_opt().unwrap_or(to)))),
+            };
+            let page = q.send().await.map_err(sdk)?;
             for item in page.items() {
-                let row = parse_row(dim, item)?;
-                if !row.1.is_zero() {
-                    out.push(row);
-                }
+                let (cell, counts) = parse_row(dim, item)?;
+                rows.entry(cell).or_default().add(&counts, 1);
             }
             match page.last_evaluated_key() {
                 Some(k) => start = Some(k.clone()),
-                None => return Ok(out),
+                None => break,
             }
         }
+        Ok(rows.into_iter().filter(|(_, c)| !c.is_zero()).collect())
     }
 
-    /// Removes the tenant's rows and writes `rows` in their place (BatchWriteItem: not one
-    /// write; a rebuild is run again if it stops part-way).
+    /// Moves the tenant's rows to `rows` by adding to each the difference from what it holds
+    /// (rows not in `rows` go to zero). Additions commute with the lead writes' own, so a
+    /// write that lands meanwhile is not lost, analytics never read an empty table, and a
+    /// run that stops part-way leaves a mix that the next run puts right.
     pub(super) async fn replace_rollups(
         &self,
         t: &TenantId,
         rows: &[(Cell, Counts)],
     ) -> Result<(), StoreError> {
-        let mut deletes = Vec::new();
+        let mut moves = Delta::default();
         for dim in Dim::ALL {
-            let mut start: Option<Item> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("pk = :pk")
-                    .expression_attribute_values(":pk", s(rollup_pk(t, dim)))
-                    .projection_expression("pk, sk")
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(sdk)?;
-                for k in page.items() {
-                    let d = DeleteRequest::builder()
-                        .set_key(Some(k.clone()))
-                        .build()
-                        .map_err(sdk)?;
-                    deletes.push(WriteRequest::builder().delete_request(d).build());
-                }
-                match page.last_evaluated_key() {
-                    Some(k) => start = Some(k.clone()),
-                    None => break,
-                }
+            for (cell, kept) in self.query_rollups(t, dim, None).await? {
+                moves.add_row(cell, &kept, -1);
             }
         }
-        self.batch_write(deletes).await?;
-        let mut puts = Vec::with_capacity(rows.len());
-        for (cell, counts) in rows.iter().filter(|(_, c)| !c.is_zero()) {
-            let mut item = rollup_key(t, cell);
-            for i in (0..METRICS).filter(|i| counts.0[*i] != 0) {
-                item.insert(metric_name(i), signed(counts.0[i]));
-            }
-            let p = PutRequest::builder().set_item(Some(item)).build().map_err(sdk)?;
-            puts.push(WriteRequest::builder().put_request(p).build());
+        for (cell, target) in rows {
+            moves.add_row(cell.clone(), target, 1);
         }
-        self.batch_write(puts).await
+        self.apply_rollups(t, &moves).await
     }
 }

@@ -291,6 +291,58 @@ mod tests {
     }
 
     #[test]
+    fn when_a_version_4_database_is_opened_should_count_its_leads_into_the_rollups() {
+        use crate::domain::ids::TenantId;
+        use crate::domain::lead::Lead;
+        use crate::domain::rollup::{self, Dim};
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        let mut leads = Vec::new();
+        for (status, owner, day) in [("new", "ana", 2), ("contacted", "bo", 2), ("new", "ana", 5)] {
+            let mut doc = lead_doc();
+            doc["status"] = status.into();
+            doc["owner"] = owner.into();
+            doc["created_at"] = format!("2026-01-0{day}T03:04:05Z").into();
+            let lead: Lead = serde_json::from_value(doc.clone()).unwrap();
+            conn.execute(
+                "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                    version, doc) VALUES ('t', ?1, ?2, 'web', 'x', 'x', '', 1, ?3)",
+                [lead.id.to_string(), status.to_owned(), doc.to_string()],
+            )
+            .unwrap();
+            leads.push(lead);
+        }
+        conn.execute(
+            "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                version, doc) VALUES ('t', 'broken', 'new', 'web', 'x', 'x', '', 1, '{broken')",
+            [],
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let t = TenantId::parse("t").unwrap();
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let (from, to) = (day(2026, 1, 1), day(2026, 12, 31));
+        let mut kept = Vec::new();
+        for dim in Dim::ALL {
+            kept.extend(super::super::rollups::read(&conn, &t, dim, from, to).unwrap());
+        }
+        let expected: Vec<_> = rollup::recompute(&leads).into_iter().collect();
+        kept.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            kept, expected,
+            "the broken row is left out, the others counted once"
+        );
+        assert_eq!(
+            expected.len(),
+            7,
+            "web on two days; ana on two, bo on one; no campaign on two"
+        );
+    }
+
+    #[test]
     fn when_a_version_3_database_is_opened_should_give_every_lead_its_sort_positions() {
         use crate::domain::lead::Lead;
         use crate::domain::sort::SortField;
