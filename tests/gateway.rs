@@ -1340,8 +1340,8 @@ async fn cli_imports_and_exports(args: &[&str], envs: &[(&str, &str)]) {
     assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
     assert_eq!(
         rebuilt.stdout.trim(),
-        "2 leads read, 2 rollup rows written",
-        "one source row and one owner row for the day"
+        "2 leads read, 3 rollup rows written",
+        "one source row, one owner row and one campaign row for the day"
     );
     let r = run(&["analytics", "rebuild", "--tenant", "no-such-tenant"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
