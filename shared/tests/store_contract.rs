@@ -1137,7 +1137,11 @@ impl LeadFetcher for NoPlatform {
     fn check_base_url(&self, platform: &'static str, _: &str) -> Result<(), FetchError> {
         Err(FetchError::Unreachable { platform })
     }
-    async fn meta_lead(&self, _: &MetaConfig, _: &str) -> Result<Answers, FetchError> {
+    async fn meta_lead(
+        &self,
+        _: &MetaConfig,
+        _: &str,
+    ) -> Result<leadgate_core::ports::fetch::MetaLead, FetchError> {
         Err(FetchError::Unreachable { platform: "meta" })
     }
     async fn linkedin_response(&self, _: &LinkedinConfig, _: &str) -> Result<Answers, FetchError> {

@@ -2065,6 +2065,49 @@ async fn speed_to_lead(h: common::Harness) {
     assert_eq!(again.body["first_response_at"], first);
     let overdue = h.call(Method::GET, "/v1/leads?overdue=true", &admin, None).await;
     assert!(!ids(&overdue).contains(&oldest));
+    let waiting = ids(&overdue);
+    assert!(!waiting.is_empty(), "some leads are still overdue on the clock");
+
+    // Business hours: the SLA runs only while the tenant is open.
+    for bad in [
+        json!({"business_hours": {"time_zone": "Mars/Olympus", "opens": "09:00", "closes": "17:00"}}),
+        json!({"business_hours": {"time_zone": "Europe/Berlin", "opens": "17:00", "closes": "09:00"}}),
+        json!({"business_hours": {"time_zone": "Europe/Berlin", "opens": "9am", "closes": "17:00"}}),
+        json!({"business_hours": {"time_zone": "Europe/Berlin", "opens": "09:00", "closes": "17:00", "days": [8]}}),
+    ] {
+        let r = h
+            .call(Method::PATCH, "/v1/settings/tenant", &admin, Some(bad.clone()))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {}", r.body);
+    }
+    // Open one minute a week, on a day three days from now: 30 open minutes reach back months,
+    // so no lead made today or hours ago is overdue.
+    use chrono::Datelike;
+    let day = (chrono::Utc::now().weekday().number_from_monday() + 2) % 7 + 1;
+    let r = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &admin,
+            Some(json!({"business_hours": {"time_zone": "UTC", "opens": "00:00", "closes": "00:01", "days": [day]}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["business_hours"]["days"], json!([day]));
+    let overdue = h.call(Method::GET, "/v1/leads?overdue=true", &admin, None).await;
+    assert_eq!(ids(&overdue), Vec::<String>::new(), "no open time has passed");
+    // Cleared with null: every minute counts again.
+    let r = h
+        .call(
+            Method::PATCH,
+            "/v1/settings/tenant",
+            &admin,
+            Some(json!({"business_hours": null})),
+        )
+        .await;
+    assert!(r.body.get("business_hours").is_none(), "{}", r.body);
+    let overdue = h.call(Method::GET, "/v1/leads?overdue=true", &admin, None).await;
+    assert_eq!(ids(&overdue), waiting);
 }
 
 /// A rep who is out stays a rep (their weight and leads kept) but gets no new lead from the

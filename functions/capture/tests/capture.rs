@@ -51,7 +51,10 @@ async fn graph_lead(
     if q.get("access_token").map(String::as_str) != Some("page-access-token") {
         return (axum::http::StatusCode::UNAUTHORIZED, "bad token").into_response();
     }
-    Json(json!({
+    // The Graph lead as Meta documents it; the campaign and ad set only when asked for.
+    let asked = q.get("fields").map(String::as_str).unwrap_or("");
+    let asked_for = |f: &str| asked.split(',').any(|a| a == f);
+    let mut lead = json!({
         "created_time": "2026-11-23T09:15:02+0000",
         "id": id,
         "ad_id": "238471923",
@@ -64,8 +67,14 @@ async fn graph_lead(
             {"name": "job_title", "values": ["Head of Sales"]},
             {"name": "how_soon", "values": ["this_quarter"]}
         ]
-    }))
-    .into_response()
+    });
+    if asked_for("campaign_id") {
+        lead["campaign_id"] = json!("23851234567890123");
+    }
+    if asked_for("adset_id") {
+        lead["adset_id"] = json!("23851234567890456");
+    }
+    Json(lead).into_response()
 }
 
 async fn li_response(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> axum::response::Response {
@@ -661,6 +670,12 @@ async fn when_meta_delivers_leads_should_verify_fetch_once_and_replay_failures()
         json!({"provider": "meta", "id": "444555666"})
     );
     assert_eq!(leads[0]["provenance"]["unmapped"]["how_soon"], "this_quarter");
+    assert_eq!(
+        leads[0]["provenance"]["ad"],
+        json!({"campaign_id": "23851234567890123", "ad_set_id": "23851234567890456",
+               "ad_id": "238471923", "form_id": "887766"}),
+        "the campaign from the Graph lead (the webhook names none)"
+    );
 
     // The Graph API is down: Meta still gets its 200, the capture waits as failed, replay makes the lead.
     e.platform.fail.store(true, Ordering::SeqCst);

@@ -3,7 +3,7 @@
 //! unless the client is built for local development (a fake platform in tests).
 
 use crate::domain::capture::{LinkedinConfig, MetaConfig};
-use crate::ports::fetch::{Answers, FetchError, LeadFetcher};
+use crate::ports::fetch::{Answers, FetchError, LeadFetcher, MetaLead};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use std::time::Duration;
@@ -197,18 +197,26 @@ impl LeadFetcher for PlatformClient {
         check_platform_url(platform, url, self.any_host)
     }
 
-    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<Answers, FetchError> {
+    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<MetaLead, FetchError> {
         self.check_base_url("meta", &cfg.graph_base_url)?;
         let url = format!(
             "{}/{}",
             cfg.graph_base_url.trim_end_matches('/'),
             encode(leadgen_id)
         );
-        let req = self
-            .http
-            .get(url)
-            .query(&[("access_token", cfg.page_access_token.as_str())]);
-        meta_field_data(&self.get_json("meta", req).await?)
+        let req = self.http.get(url).query(&[
+            ("access_token", cfg.page_access_token.as_str()),
+            // Without `fields` the Graph lead has no campaign or ad set.
+            (
+                "fields",
+                "field_data,campaign_id,adset_id,ad_id,form_id,created_time",
+            ),
+        ]);
+        let lead = self.get_json("meta", req).await?;
+        Ok(MetaLead {
+            answers: meta_field_data(&lead)?,
+            ad: crate::domain::capture::meta_graph_ad(&lead),
+        })
     }
 
     async fn linkedin_response(

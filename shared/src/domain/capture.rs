@@ -215,6 +215,16 @@ pub fn ad_ref(channel: Channel, payload: &serde_json::Value) -> crate::domain::l
     }
 }
 
+/// The ad a Graph API lead names (`campaign_id`, `adset_id`, `ad_id`, `form_id`).
+pub fn meta_graph_ad(lead: &serde_json::Value) -> crate::domain::lead::AdRef {
+    crate::domain::lead::AdRef {
+        campaign_id: platform_id(&lead["campaign_id"]),
+        ad_set_id: platform_id(&lead["adset_id"]),
+        ad_id: platform_id(&lead["ad_id"]),
+        form_id: platform_id(&lead["form_id"]),
+    }
+}
+
 pub fn map_fields(
     pairs: &[(String, String)],
     form_mapping: &BTreeMap<String, String>,

@@ -98,8 +98,8 @@ pub struct Utm {
     pub content: Option<String>,
 }
 
-/// The ad a paid lead answered, by the platform's ids (Google's `campaign_id`, `adgroup_id`,
-/// `creative_id`; Meta's `adgroup_id` and `ad_id`; its webhook does not name the campaign).
+/// The ad a paid lead answered, by the platform's ids (Google's webhook: `campaign_id`,
+/// `adgroup_id`, `creative_id`; Meta's Graph lead: `campaign_id`, `adset_id`, `ad_id`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AdRef {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +113,18 @@ pub struct AdRef {
     /// The platform's lead form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub form_id: Option<String>,
+}
+
+impl AdRef {
+    /// These ids, each one missing taken from `other`.
+    pub fn or(self, other: AdRef) -> AdRef {
+        AdRef {
+            campaign_id: self.campaign_id.or(other.campaign_id),
+            ad_set_id: self.ad_set_id.or(other.ad_set_id),
+            ad_id: self.ad_id.or(other.ad_id),
+            form_id: self.form_id.or(other.form_id),
+        }
+    }
 }
 
 /// Where a lead came from, kept exactly as received.

@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod api_key;
+pub mod business_hours;
 pub mod capture;
 pub mod conversion;
 pub mod custom_field;

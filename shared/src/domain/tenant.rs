@@ -29,6 +29,10 @@ pub struct TenantSettings {
     #[serde(default = "default_response_sla")]
     #[schema(minimum = 1, maximum = 10080)]
     pub response_sla_minutes: u32,
+    /// When the SLA runs: open days and hours in the tenant's time zone. Without them, every
+    /// minute counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_hours: Option<crate::domain::business_hours::BusinessHours>,
 }
 
 /// Seed 000: leads answered within the first hour convert best.
@@ -48,6 +52,7 @@ impl Default for TenantSettings {
             unqualified_reason_required: false,
             contact_moves_new_to_contacted: false,
             response_sla_minutes: DEFAULT_RESPONSE_SLA_MINUTES,
+            business_hours: None,
         }
     }
 }
@@ -65,12 +70,19 @@ impl TenantSettings {
             )
             .into());
         }
+        if let Some(hours) = &self.business_hours {
+            hours.validate()?;
+        }
         Ok(())
     }
 
-    /// When a lead created before it and still unanswered is overdue, seen at `now`.
+    /// When a lead created before it and still unanswered is overdue, seen at `now`: the SLA's
+    /// minutes back from now, counting only open time when the tenant keeps business hours.
     pub fn overdue_cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now - chrono::Duration::minutes(i64::from(self.response_sla_minutes))
+        match &self.business_hours {
+            Some(hours) => hours.minutes_before(now, self.response_sla_minutes),
+            None => now - chrono::Duration::minutes(i64::from(self.response_sla_minutes)),
+        }
     }
 
     pub fn unqualified(&self) -> crate::domain::unqualified::UnqualifiedPolicy {

@@ -23,6 +23,14 @@ pub enum FetchError {
 /// A lead's answers as (field name, value) pairs, in the platform's own names.
 pub type Answers = Vec<(String, String)>;
 
+/// A Meta lead as the Graph API gives it: its answers, and the ad it answered (the Graph
+/// lead names the campaign, which the webhook does not).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaLead {
+    pub answers: Answers,
+    pub ad: crate::domain::lead::AdRef,
+}
+
 #[async_trait::async_trait]
 pub trait LeadFetcher: Send + Sync + 'static {
     /// Whether a channel's base URL may be called (`platform` is `meta` or `linkedin`): the
@@ -34,8 +42,8 @@ pub trait LeadFetcher: Send + Sync + 'static {
     fn webhook_policy(&self) -> crate::domain::webhook_target::TargetPolicy {
         crate::domain::webhook_target::TargetPolicy::PublicHttps
     }
-    /// `GET {graph}/{leadgen_id}` → `field_data`.
-    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<Answers, FetchError>;
+    /// `GET {graph}/{leadgen_id}?fields=…` → `field_data` and the ad's ids.
+    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<MetaLead, FetchError>;
     /// The form response and its form's questions, as predefined-field names and answers.
     async fn linkedin_response(
         &self,

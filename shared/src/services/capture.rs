@@ -168,6 +168,8 @@ impl Known {
 
 struct Plan {
     pairs: Vec<(String, String)>,
+    /// The ad, as a platform's fetched lead names it (none for forms, Google, LinkedIn).
+    ad: crate::domain::lead::AdRef,
     mapping: std::collections::BTreeMap<String, String>,
     source: SourceId,
     policy: ResubmissionPolicy,
@@ -194,6 +196,7 @@ async fn plan(
                     .map_err(|_| format!("form '{key}' no longer exists"))?,
             };
             Ok(Plan {
+                ad: Default::default(),
                 pairs: form_pairs(&sub.payload),
                 mapping: form.mapping,
                 source: form.source,
@@ -209,6 +212,7 @@ async fn plan(
                     .ok_or(missing("google"))?,
             };
             Ok(Plan {
+                ad: Default::default(),
                 pairs: google_pairs(&sub.payload),
                 mapping: Default::default(),
                 source: cfg.source,
@@ -223,12 +227,13 @@ async fn plan(
                     .map_err(|e| e.to_string())?
                     .ok_or(missing("meta"))?,
             };
-            let pairs = fetcher
+            let lead = fetcher
                 .meta_lead(&cfg, &external)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Plan {
-                pairs,
+                ad: lead.ad,
+                pairs: lead.answers,
                 mapping: Default::default(),
                 source: cfg.source,
                 policy: ResubmissionPolicy::Attach,
@@ -247,6 +252,7 @@ async fn plan(
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Plan {
+                ad: Default::default(),
                 pairs,
                 mapping: Default::default(),
                 source: cfg.source,
@@ -290,7 +296,12 @@ pub async fn process_known(
             input.provenance.channel = sub.channel.as_str().to_owned();
             input.provenance.form = sub.form.clone();
             input.provenance.is_test = sub.is_test;
-            input.provenance.ad = crate::domain::capture::ad_ref(sub.channel, &sub.payload);
+            // The fetched lead's ids first (Meta's Graph lead names the campaign), the
+            // webhook's for the rest.
+            input.provenance.ad = plan
+                .ad
+                .clone()
+                .or(crate::domain::capture::ad_ref(sub.channel, &sub.payload));
             let actor = Actor::Capture {
                 channel: sub.channel.as_str().to_owned(),
             };

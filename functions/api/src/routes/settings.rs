@@ -400,6 +400,20 @@ pub struct TenantSettingsChange {
     /// Minutes a new lead may wait for its first response before it is overdue.
     #[schema(minimum = 1, maximum = 10080)]
     pub response_sla_minutes: Option<u32>,
+    /// When the SLA runs (open days and hours in a time zone); `null` makes every minute
+    /// count again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<leadgate_core::domain::business_hours::BusinessHours>, nullable)]
+    pub business_hours: Option<Option<leadgate_core::domain::business_hours::BusinessHours>>,
+}
+
+/// A field that may be given as `null` (`Some(None)`: clear it) or left out (`None`: keep it).
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 #[utoipa::path(patch, path = "/v1/settings/tenant", tag = "settings", request_body = TenantSettingsChange,
@@ -431,6 +445,9 @@ pub async fn change_tenant_settings(
     }
     if let Some(minutes) = change.response_sla_minutes {
         s.response_sla_minutes = minutes;
+    }
+    if let Some(hours) = change.business_hours {
+        s.business_hours = hours;
     }
     s.validate()?;
     Ok(Json(
