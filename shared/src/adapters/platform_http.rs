@@ -204,15 +204,31 @@ impl LeadFetcher for PlatformClient {
             cfg.graph_base_url.trim_end_matches('/'),
             encode(leadgen_id)
         );
-        let req = self.http.get(url).query(&[
-            ("access_token", cfg.page_access_token.as_str()),
-            // Without `fields` the Graph lead has no campaign or ad set.
-            (
-                "fields",
-                "field_data,campaign_id,adset_id,ad_id,form_id,created_time",
-            ),
-        ]);
-        let lead = self.get_json("meta", req).await?;
+        let ask = |fields: &str| {
+            self.http.get(&url).query(&[
+                ("access_token", cfg.page_access_token.as_str()),
+                ("fields", fields),
+            ])
+        };
+        // Without `fields` the Graph lead has no campaign or ad set; but reading them needs
+        // the `ads_management` permission, which a page token made for lead retrieval alone
+        // lacks. Refused (400, 403), the lead is asked for again without them: the answers
+        // matter more than the campaign.
+        let lead = match self
+            .get_json(
+                "meta",
+                ask("field_data,campaign_id,adset_id,ad_id,form_id,created_time"),
+            )
+            .await
+        {
+            Err(FetchError::Status {
+                status: 400 | 403, ..
+            }) => {
+                self.get_json("meta", ask("field_data,ad_id,form_id,created_time"))
+                    .await?
+            }
+            other => other?,
+        };
         Ok(MetaLead {
             answers: meta_field_data(&lead)?,
             ad: crate::domain::capture::meta_graph_ad(&lead),
@@ -343,5 +359,41 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "meta could not be reached");
+    }
+
+    /// A page token made for lead retrieval alone may not read a lead's ad fields: Graph
+    /// refuses the request that asks for them, and the lead is read again without them.
+    #[tokio::test]
+    async fn when_the_token_may_not_read_ads_should_fetch_the_answers_without_them() {
+        use axum::extract::{Path, Query};
+        use axum::routing::get;
+        let app = axum::Router::new().route(
+            "/graph/{id}",
+            get(
+                |Path(id): Path<String>, Query(q): Query<std::collections::HashMap<String, String>>| async move {
+                    let fields = q.get("fields").cloned().unwrap_or_default();
+                    if fields.contains("campaign_id") || fields.contains("adset_id") {
+                        let body = r#"{"error":{"message":"(#200) requires ads_management","code":200}}"#;
+                        return (axum::http::StatusCode::FORBIDDEN, body).into_response();
+                    }
+                    axum::Json(serde_json::json!({
+                        "id": id, "ad_id": "238471923", "form_id": "887766",
+                        "field_data": [{"name": "email", "values": ["joe@example.com"]}]
+                    }))
+                    .into_response()
+                },
+            ),
+        );
+        use axum::response::IntoResponse;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let lead = PlatformClient::allowing_any_host()
+            .meta_lead(&meta_cfg(format!("http://{addr}/graph")), "123")
+            .await
+            .unwrap();
+        assert_eq!(lead.answers, [("email".to_owned(), "joe@example.com".to_owned())]);
+        assert_eq!(lead.ad.campaign_id, None);
+        assert_eq!(lead.ad.ad_id.as_deref(), Some("238471923"));
     }
 }

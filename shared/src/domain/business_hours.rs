@@ -18,8 +18,8 @@ pub struct BusinessHours {
     /// Opening time, local, `HH:MM`.
     #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub opens: String,
-    /// Closing time, local, `HH:MM`, after opening.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    /// Closing time, local, `HH:MM`, after opening; `24:00` for midnight.
+    #[schema(pattern = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
     pub closes: String,
     /// Open days, ISO numbers (1 Monday … 7 Sunday); Monday to Friday when left out.
     #[serde(default = "weekdays")]
@@ -31,14 +31,17 @@ fn weekdays() -> Vec<u8> {
     vec![1, 2, 3, 4, 5]
 }
 
-/// `HH:MM`, exactly: hour 00-23, minute 00-59.
-fn hour_minute(raw: &str) -> Option<(i8, i8)> {
+/// `HH:MM`, exactly: two digits each (no sign), hour 00-23, minute 00-59; `24:00` (midnight
+/// at the end of the day) only where `end_of_day` may be named.
+fn hour_minute(raw: &str, end_of_day: bool) -> Option<(i8, i8)> {
     let (h, m) = raw.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
+    let two_digits = |s: &str| s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !two_digits(h) || !two_digits(m) {
         return None;
     }
     let (h, m) = (h.parse::<i8>().ok()?, m.parse::<i8>().ok()?);
-    ((0..24).contains(&h) && (0..60).contains(&m)).then_some((h, m))
+    let in_day = (0..24).contains(&h) && (0..60).contains(&m);
+    (in_day || (end_of_day && (h, m) == (24, 0))).then_some((h, m))
 }
 
 fn invalid(field: &str, message: &str) -> FieldError {
@@ -53,8 +56,11 @@ impl BusinessHours {
                 "time_zone must be an IANA time zone, e.g. Europe/Berlin",
             ));
         }
-        let (Some(opens), Some(closes)) = (hour_minute(&self.opens), hour_minute(&self.closes)) else {
-            return Err(invalid("opens", "opens and closes are times of day, HH:MM"));
+        let Some(opens) = hour_minute(&self.opens, false) else {
+            return Err(invalid("opens", "opens is a time of day, HH:MM (00:00-23:59)"));
+        };
+        let Some(closes) = hour_minute(&self.closes, true) else {
+            return Err(invalid("closes", "closes is a time of day, HH:MM (00:01-24:00)"));
         };
         if closes <= opens {
             return Err(invalid("closes", "closes must be after opens, the same day"));
@@ -78,15 +84,19 @@ impl BusinessHours {
         let wall = now - chrono::Duration::minutes(i64::from(minutes));
         let (Ok(tz), Some(opens), Some(closes)) = (
             jiff::tz::TimeZone::get(&self.time_zone),
-            hour_minute(&self.opens),
-            hour_minute(&self.closes),
+            hour_minute(&self.opens, false),
+            hour_minute(&self.closes, true),
         ) else {
             return wall;
         };
         let Ok(now_ts) = jiff::Timestamp::from_second(now.timestamp()) else {
             return wall;
         };
+        // A local time of a day as an instant. One a spring-forward gap skips is taken as
+        // the same wall time after the jump (02:30 → 03:30); one an autumn overlap repeats
+        // is taken at its first occurrence. `24:00` is the next day's midnight.
         let at = |date: jiff::civil::Date, (h, m): (i8, i8)| {
+            let (date, h) = if h == 24 { (date.tomorrow()?, 0) } else { (date, h) };
             date.at(h, m, 0, 0)
                 .to_zoned_datetime(tz.clone())
                 .map(|z| z.timestamp().as_second())
@@ -95,8 +105,9 @@ impl BusinessHours {
         let mut until = now.timestamp();
         let mut date = now_ts.to_zoned_datetime(tz.clone()).date();
         // A week holds at least one open minute, and an SLA is at most a week of open time:
-        // 10,080 weeks of days bounds the walk.
-        for _ in 0..70_560 {
+        // 10,080 weeks of days, and the rest of the first week, bound the walk. That worst
+        // case (open one minute a week) costs milliseconds; a real week of hours, a few days.
+        for _ in 0..70_560 + 7 {
             let open_day = self.days.contains(&(date.weekday().to_monday_one_offset() as u8));
             if open_day && let (Ok(start), Ok(end)) = (at(date, opens), at(date, closes)) {
                 let end = end.min(until);
@@ -171,6 +182,51 @@ mod tests {
     }
 
     #[test]
+    fn when_a_window_starts_in_a_skipped_hour_or_ends_at_midnight_should_hold() {
+        // Berlin skips 02:00-03:00 on Sunday 2026-03-29: a 02:30 opening is 03:30 local
+        // (01:30 UTC), so a 30-minute SLA ending at 04:00 local (02:00 UTC) starts then.
+        let sunday = BusinessHours {
+            time_zone: "Europe/Berlin".into(),
+            opens: "02:30".into(),
+            closes: "04:00".into(),
+            days: vec![7],
+        };
+        assert!(sunday.validate().is_ok());
+        assert_eq!(
+            sunday.minutes_before(utc(2026, 3, 29, 2, 0), 30),
+            utc(2026, 3, 29, 1, 30)
+        );
+        // Open until midnight: the last hour of Tuesday is open time.
+        let late = BusinessHours {
+            time_zone: "UTC".into(),
+            opens: "18:00".into(),
+            closes: "24:00".into(),
+            days: vec![2],
+        };
+        assert!(late.validate().is_ok());
+        // Wednesday 2026-12-02 10:00: the hour is Tuesday 23:00-24:00.
+        assert_eq!(
+            late.minutes_before(utc(2026, 12, 2, 10, 0), 60),
+            utc(2026, 12, 1, 23, 0)
+        );
+    }
+
+    #[test]
+    fn when_the_only_open_minute_is_weekly_should_still_find_a_weeks_sla() {
+        // One minute a week, and an SLA of a week of open time: 10,080 weeks back.
+        let rare = BusinessHours {
+            time_zone: "UTC".into(),
+            opens: "12:00".into(),
+            closes: "12:01".into(),
+            days: vec![3],
+        };
+        // Wednesday 12:00:30, inside the minute: half of it counts today.
+        let now = utc(2026, 12, 2, 12, 0) + chrono::Duration::seconds(30);
+        let start = rare.minutes_before(now, 10_080);
+        assert_eq!(now - start, chrono::Duration::weeks(10_080), "{start}");
+    }
+
+    #[test]
     fn when_settings_are_wrong_should_say_which() {
         let mut b = berlin();
         assert!(b.validate().is_ok());
@@ -182,6 +238,13 @@ mod tests {
         b = berlin();
         b.opens = "9:00".into();
         assert_eq!(b.validate().unwrap_err().field, "business_hours.opens");
+        b.opens = "+9:00".into();
+        assert_eq!(b.validate().unwrap_err().field, "business_hours.opens");
+        b.opens = "24:00".into();
+        assert_eq!(b.validate().unwrap_err().field, "business_hours.opens");
+        b = berlin();
+        b.closes = "17:60".into();
+        assert_eq!(b.validate().unwrap_err().field, "business_hours.closes");
         b = berlin();
         b.days = vec![1, 1];
         assert_eq!(b.validate().unwrap_err().field, "business_hours.days");

@@ -195,7 +195,8 @@ fn platform_id(v: &serde_json::Value) -> Option<String> {
 
 /// The ad a platform lead answered, from the payload the platform delivered: Google's lead
 /// form webhook names the campaign, ad group and creative; Meta's `leadgen` change names the
-/// ad set (`adgroup_id`) and the ad, not the campaign. Forms and LinkedIn give none here.
+/// ad and the form, not the ad set or the campaign (the Graph lead does: `meta_graph_ad`).
+/// Forms and LinkedIn give none here.
 pub fn ad_ref(channel: Channel, payload: &serde_json::Value) -> crate::domain::lead::AdRef {
     let id = |k: &str| platform_id(&payload[k]);
     match channel {
@@ -205,10 +206,12 @@ pub fn ad_ref(channel: Channel, payload: &serde_json::Value) -> crate::domain::l
             ad_id: id("creative_id"),
             form_id: id("form_id"),
         },
+        // Meta's `adgroup_id` is its old name for the ad (an "ad group" was an ad), not the
+        // ad set: the Graph lead names the ad set and the campaign.
         Channel::Meta => crate::domain::lead::AdRef {
             campaign_id: id("campaign_id"),
-            ad_set_id: id("adgroup_id"),
-            ad_id: id("ad_id"),
+            ad_set_id: None,
+            ad_id: id("ad_id").or_else(|| id("adgroup_id")),
             form_id: id("form_id"),
         },
         _ => Default::default(),
@@ -396,8 +399,15 @@ mod tests {
         });
         let ad = ad_ref(Channel::Meta, &meta);
         assert_eq!(ad.campaign_id, None);
-        assert_eq!(ad.ad_set_id.as_deref(), Some("44444444444"));
+        assert_eq!(ad.ad_set_id, None, "adgroup_id is the ad, in Meta's old words");
         assert_eq!(ad.ad_id.as_deref(), Some("444444444"));
+        // A Graph lead read without the ads permission names no campaign or ad set.
+        let graph = serde_json::json!({"id": "1", "ad_id": "7", "form_id": "8", "field_data": []});
+        let ad = meta_graph_ad(&graph);
+        assert_eq!(
+            (ad.campaign_id, ad.ad_set_id, ad.ad_id.as_deref()),
+            (None, None, Some("7"))
+        );
         assert_eq!(ad_ref(Channel::Form, &google), Default::default());
     }
 }
