@@ -116,37 +116,17 @@ pub fn replace(c: &mut Connection, tenant: &TenantId, rows: &[(Cell, Counts)]) -
     tx.commit().map_err(db)
 }
 
-/// Fills the table from the stored leads when it is created (schema migration): leads are
-/// read 1,000 at a time in key order, and the rows are summed in memory, whose size is days
-/// × keys, not leads. A document that does not parse is left out and logged by id.
+/// Fills the table from the stored leads when it is created (schema migration), summed in
+/// memory per tenant: days × keys rows, not leads.
 pub fn fill(tx: &Connection) -> Result<(), StoreError> {
-    use crate::domain::lead::Lead;
-    let mut read = tx
-        .prepare(
-            "SELECT tenant, id, doc FROM leads WHERE (tenant, id) > (?1, ?2)
-             ORDER BY tenant, id LIMIT 1000",
-        )
-        .map_err(db)?;
     let mut per_tenant: std::collections::BTreeMap<String, Delta> = Default::default();
-    let mut after = (String::new(), String::new());
-    loop {
-        let rows: Vec<(String, String, String)> = read
-            .query_map([&after.0, &after.1], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .map_err(db)?
-            .collect::<Result<_, _>>()
-            .map_err(db)?;
-        let Some((tenant, id, _)) = rows.last() else {
-            break;
-        };
-        after = (tenant.clone(), id.clone());
-        for (tenant, id, doc) in rows {
-            let Ok(lead) = serde_json::from_str::<Lead>(&doc) else {
-                tracing::warn!(lead = %id, "a stored lead does not parse; it is left out of the rollups");
-                continue;
-            };
-            per_tenant.entry(tenant).or_default().add_lead(&lead, 1);
-        }
-    }
+    super::schema::each_stored_lead(tx, "it is left out of the rollups", |tenant, _, lead| {
+        per_tenant
+            .entry(tenant.to_owned())
+            .or_default()
+            .add_lead(&lead, 1);
+        Ok(())
+    })?;
     for (tenant, delta) in per_tenant {
         let tenant = TenantId::parse(&tenant).map_err(|e| corrupt("tenant id", e))?;
         apply(tx, &tenant, &delta)?;

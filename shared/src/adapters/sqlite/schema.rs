@@ -128,24 +128,19 @@ const VALUE_POSITIONS_VERSION: usize = 4;
 /// The migration after which stored leads are counted into the rollups.
 const ROLLUPS_VERSION: usize = 5;
 
-/// Fills the value-sort columns of every stored lead from its document: the positions are the
-/// domain's rule (`SortField::position`), which SQL cannot state. Leads are read 1,000 at a
-/// time in key order, so memory stays flat however many there are. A document that does not
-/// parse keeps empty positions (its lead sorts first) and is logged by id: one bad row must
-/// not keep the database from opening.
-fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
-    use crate::domain::lead::Lead;
-    use crate::domain::sort::SortField;
+/// Calls `each` with every stored lead that parses, read 1,000 at a time in key order, so a
+/// migration's memory stays flat however many leads there are. A document that does not
+/// parse is logged by id (with what it misses) and passed over: one bad row must not keep the
+/// database from opening.
+pub(super) fn each_stored_lead(
+    tx: &rusqlite::Connection,
+    misses: &str,
+    mut each: impl FnMut(&str, &str, crate::domain::lead::Lead) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut read = tx
         .prepare(
             "SELECT tenant, id, doc FROM leads WHERE (tenant, id) > (?1, ?2)
              ORDER BY tenant, id LIMIT 1000",
-        )
-        .map_err(db)?;
-    let mut update = tx
-        .prepare(
-            "UPDATE leads SET name_pos = ?3, company_pos = ?4, status_pos = ?5, owner_pos = ?6,
-                source_pos = ?7 WHERE tenant = ?1 AND id = ?2",
         )
         .map_err(db)?;
     let mut after = (String::new(), String::new());
@@ -160,16 +155,32 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
         };
         after = (tenant.clone(), id.clone());
         for (tenant, id, doc) in rows {
-            let Ok(lead) = serde_json::from_str::<Lead>(&doc) else {
-                tracing::warn!(lead = %id, "a stored lead does not parse; its sort positions stay empty");
-                continue;
-            };
-            let [a, b, c, d, e] = SortField::BY_VALUE.map(|f| f.position(&lead));
-            update
-                .execute(rusqlite::params![tenant, id, a, b, c, d, e])
-                .map_err(db)?;
+            match serde_json::from_str(&doc) {
+                Ok(lead) => each(&tenant, &id, lead)?,
+                Err(_) => tracing::warn!(lead = %id, "a stored lead does not parse; {misses}"),
+            }
         }
     }
+}
+
+/// Fills the value-sort columns of every stored lead from its document: the positions are the
+/// domain's rule (`SortField::position`), which SQL cannot state. A lead whose document does
+/// not parse keeps empty positions (it sorts first).
+fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    use crate::domain::sort::SortField;
+    let mut update = tx
+        .prepare(
+            "UPDATE leads SET name_pos = ?3, company_pos = ?4, status_pos = ?5, owner_pos = ?6,
+                source_pos = ?7 WHERE tenant = ?1 AND id = ?2",
+        )
+        .map_err(db)?;
+    each_stored_lead(tx, "its sort positions stay empty", |tenant, id, lead| {
+        let [a, b, c, d, e] = SortField::BY_VALUE.map(|f| f.position(&lead));
+        update
+            .execute(rusqlite::params![tenant, id, a, b, c, d, e])
+            .map(|_| ())
+            .map_err(db)
+    })
 }
 
 /// Page size of a new database. A lead row (its JSON document, about 1-2 KB) must fit in one
