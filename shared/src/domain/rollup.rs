@@ -15,7 +15,7 @@
 
 use super::lead::Lead;
 use super::status::LeadStatus;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 /// The dimension a rollup row is kept by. Keeping one row per (day, source), one per
@@ -246,10 +246,6 @@ impl Delta {
     pub fn rows(&self) -> impl Iterator<Item = (&Cell, &Counts)> {
         self.0.iter().filter(|(_, c)| !c.is_zero())
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows().next().is_none()
-    }
 }
 
 /// The rollup move of one lead write: `before` (none for a new lead) out, `after` (none for
@@ -321,11 +317,6 @@ pub fn day_key(day: NaiveDate) -> String {
 
 pub fn parse_day_key(s: &str) -> Option<NaiveDate> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
-}
-
-/// The day a time falls on (UTC), as rollup rows are keyed.
-pub fn day_of(at: DateTime<Utc>) -> NaiveDate {
-    at.date_naive()
 }
 
 #[cfg(test)]

@@ -42,15 +42,24 @@ pub struct AnalyticsQuery {
     pub owners: Vec<String>,
 }
 
-/// The request as given (query string values), parsed at the edge of the use case.
-#[derive(Debug, Clone, Default)]
+/// The request as given (query string values, the routes' parameters), parsed at the edge of
+/// the use case.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 pub struct RawAnalyticsQuery {
+    /// First day of the range (`2026-03-01`), by the leads' creation date (UTC); default
+    /// 29 days before `to`. A range is at most 366 days.
+    #[param(format = Date)]
     pub from: Option<String>,
+    /// Last day of the range, included; default today (UTC).
+    #[param(format = Date)]
     pub to: Option<String>,
+    /// `day` (default) or `week` (weeks start on Monday).
+    #[param(pattern = "^(day|week)$")]
     pub bucket: Option<String>,
-    /// Source ids or names, comma-separated.
+    /// Only these sources, by id or name, comma-separated (not with `owner`).
     pub source: Option<String>,
-    /// Rep ids or names, comma-separated; `unassigned` for leads without an owner.
+    /// Only these reps, by id or name, comma-separated, or `unassigned` (not with `source`).
     pub owner: Option<String>,
 }
 

@@ -7,51 +7,23 @@ use crate::extract::Caller;
 use axum::Json;
 use axum::extract::{Query, State};
 use leadgate_core::services::analytics::{self as svc, RawAnalyticsQuery, Rebuilt, Report};
-use serde::Deserialize;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct AnalyticsParams {
-    /// First day of the range (`2026-03-01`), by the leads' creation date (UTC); default
-    /// 29 days before `to`. A range is at most 366 days.
-    #[param(format = Date)]
-    pub from: Option<String>,
-    /// Last day of the range, included; default today (UTC).
-    #[param(format = Date)]
-    pub to: Option<String>,
-    /// `day` (default) or `week` (weeks start on Monday).
-    #[param(pattern = "^(day|week)$")]
-    pub bucket: Option<String>,
-    /// Only these sources, by id or name, comma-separated (not with `owner`).
-    pub source: Option<String>,
-    /// Only these reps, by id or name, comma-separated, or `unassigned` (not with `source`).
-    pub owner: Option<String>,
-}
-
-impl AnalyticsParams {
-    fn parse(self, st: &ApiState) -> Result<svc::AnalyticsQuery, crate::error::ApiError> {
-        let raw = RawAnalyticsQuery {
-            from: self.from,
-            to: self.to,
-            bucket: self.bucket,
-            source: self.source,
-            owner: self.owner,
-        };
-        Ok(raw.parse(st.clock.now().date_naive())?)
-    }
+/// The request's range and limits, as of the gateway's clock.
+fn parse(st: &ApiState, raw: RawAnalyticsQuery) -> Result<svc::AnalyticsQuery, crate::error::ApiError> {
+    Ok(raw.parse(st.clock.now().date_naive())?)
 }
 
 /// Per source: the leads created in the range, how many are contacted, qualified,
 /// unqualified and converted now, with rates, and the median and 90th percentile time to
 /// first response; in total, per day or week, and per source (most leads first).
-#[utoipa::path(get, path = "/v1/analytics/sources", tag = "analytics", params(AnalyticsParams),
+#[utoipa::path(get, path = "/v1/analytics/sources", tag = "analytics", params(RawAnalyticsQuery),
     responses((status = 200, body = Report), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn by_source(
     State(st): State<ApiState>,
     caller: Caller,
-    Query(p): Query<AnalyticsParams>,
+    Query(p): Query<RawAnalyticsQuery>,
 ) -> ApiResult<Json<Report>> {
-    let q = p.parse(&st)?;
+    let q = parse(&st, p)?;
     Ok(Json(
         svc::by_source(&*st.store, &caller.tenant, &caller.principal, &q).await?,
     ))
@@ -59,14 +31,14 @@ pub async fn by_source(
 
 /// The same figures per rep (owner), unassigned leads under `unassigned`. A rep of a tenant
 /// that shows reps their own leads only sees their own row.
-#[utoipa::path(get, path = "/v1/analytics/reps", tag = "analytics", params(AnalyticsParams),
+#[utoipa::path(get, path = "/v1/analytics/reps", tag = "analytics", params(RawAnalyticsQuery),
     responses((status = 200, body = Report), (status = 422, body = Problem)))]
 pub async fn by_rep(
     State(st): State<ApiState>,
     caller: Caller,
-    Query(p): Query<AnalyticsParams>,
+    Query(p): Query<RawAnalyticsQuery>,
 ) -> ApiResult<Json<Report>> {
-    let q = p.parse(&st)?;
+    let q = parse(&st, p)?;
     Ok(Json(
         svc::by_rep(&*st.store, &caller.tenant, &caller.principal, &q).await?,
     ))
@@ -76,14 +48,14 @@ pub async fn by_rep(
 /// ad set when the platform does not name the campaign (Meta: `meta:adset:…`), else the UTM
 /// campaign a form was posted with (`utm:spring-sale`, named without the prefix); leads that
 /// name none under `none`. Not limited by source or owner.
-#[utoipa::path(get, path = "/v1/analytics/campaigns", tag = "analytics", params(AnalyticsParams),
+#[utoipa::path(get, path = "/v1/analytics/campaigns", tag = "analytics", params(RawAnalyticsQuery),
     responses((status = 200, body = Report), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn by_campaign(
     State(st): State<ApiState>,
     caller: Caller,
-    Query(p): Query<AnalyticsParams>,
+    Query(p): Query<RawAnalyticsQuery>,
 ) -> ApiResult<Json<Report>> {
-    let q = p.parse(&st)?;
+    let q = parse(&st, p)?;
     Ok(Json(
         svc::by_campaign(&*st.store, &caller.tenant, &caller.principal, &q).await?,
     ))
@@ -91,14 +63,14 @@ pub async fn by_campaign(
 
 /// The funnel: every lead of the range (or of the sources or reps named) together, in total
 /// and per day or week; `groups` is empty.
-#[utoipa::path(get, path = "/v1/analytics/funnel", tag = "analytics", params(AnalyticsParams),
+#[utoipa::path(get, path = "/v1/analytics/funnel", tag = "analytics", params(RawAnalyticsQuery),
     responses((status = 200, body = Report), (status = 422, body = Problem)))]
 pub async fn funnel(
     State(st): State<ApiState>,
     caller: Caller,
-    Query(p): Query<AnalyticsParams>,
+    Query(p): Query<RawAnalyticsQuery>,
 ) -> ApiResult<Json<Report>> {
-    let q = p.parse(&st)?;
+    let q = parse(&st, p)?;
     Ok(Json(
         svc::funnel(&*st.store, &caller.tenant, &caller.principal, &q).await?,
     ))
