@@ -26,7 +26,7 @@ use leadgate_core::domain::settings::CaptureForm;
 use leadgate_core::domain::tenant::Tenant;
 use leadgate_core::domain::{Email, LeadId, LeadStatus, Phone, Region, RepId, Role, SourceId, TenantId};
 use leadgate_core::ports::clock::SystemClock;
-use leadgate_core::ports::fetch::{Answers, FetchError, LeadFetcher};
+use leadgate_core::ports::fetch::{FetchError, LeadFetcher, PlatformLead};
 use leadgate_core::ports::store::{
     CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, RecordWrite, StoreError, kinds,
 };
@@ -1137,14 +1137,10 @@ impl LeadFetcher for NoPlatform {
     fn check_base_url(&self, platform: &'static str, _: &str) -> Result<(), FetchError> {
         Err(FetchError::Unreachable { platform })
     }
-    async fn meta_lead(
-        &self,
-        _: &MetaConfig,
-        _: &str,
-    ) -> Result<leadgate_core::ports::fetch::MetaLead, FetchError> {
+    async fn meta_lead(&self, _: &MetaConfig, _: &str) -> Result<PlatformLead, FetchError> {
         Err(FetchError::Unreachable { platform: "meta" })
     }
-    async fn linkedin_response(&self, _: &LinkedinConfig, _: &str) -> Result<Answers, FetchError> {
+    async fn linkedin_response(&self, _: &LinkedinConfig, _: &str) -> Result<PlatformLead, FetchError> {
         Err(FetchError::Unreachable { platform: "linkedin" })
     }
 }

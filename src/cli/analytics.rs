@@ -34,9 +34,17 @@ pub async fn run(
         return Err(CliError::Rejected(format!("no tenant {tenant_id}")));
     }
     let done = analytics::rebuild(store, &tenant_id).await?;
+    let filled = if done.values_filled > 0 {
+        format!(
+            ", {} converted leads given their deal's value",
+            done.values_filled
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} leads read, {} rollup rows written",
+        "{} leads read, {} rollup rows written{filled}",
         done.leads, done.rows
     )
     .map_err(out_err)

@@ -96,6 +96,8 @@ async fn li_response(State(p): State<Arc<Platform>>, Path(id): Path<String>) -> 
         "submittedAt": 1795425302000u64,
         "testLead": false,
         "leadType": "SPONSORED",
+        "leadMetadata": {"sponsoredLeadMetadata": {"campaign": "urn:li:sponsoredCampaign:612345678"}},
+        "associatedEntity": {"associatedCreative": "urn:li:sponsoredCreative:998877"},
         "formResponse": {"answers": [
             {"answerDetails": {"textQuestionAnswer": {"answer": "Lina"}}, "questionId": 1},
             {"answerDetails": {"textQuestionAnswer": {"answer": "Park"}}, "questionId": 2},
@@ -861,6 +863,11 @@ async fn when_linkedin_delivers_leads_should_answer_the_challenge_verify_fetch_a
         (Some("Lina Park"), Some("Globex"))
     );
     assert_eq!(leads[0]["source"], "social-media");
+    assert_eq!(
+        leads[0]["provenance"]["ad"],
+        json!({"campaign_id": "612345678", "ad_id": "998877", "form_id": "555"}),
+        "the campaign, creative and form the fetched response names, for analytics by campaign"
+    );
 
     e.platform.fail.store(true, Ordering::SeqCst);
     let urn2 = "urn:li:leadGenFormResponse:9f8e7d-2";

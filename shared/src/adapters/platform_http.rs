@@ -3,7 +3,7 @@
 //! unless the client is built for local development (a fake platform in tests).
 
 use crate::domain::capture::{LinkedinConfig, MetaConfig};
-use crate::ports::fetch::{Answers, FetchError, LeadFetcher, MetaLead};
+use crate::ports::fetch::{Answers, FetchError, LeadFetcher, PlatformLead};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 use std::time::Duration;
@@ -177,16 +177,6 @@ pub fn linkedin_answers(response: &Value, form: &Value) -> Result<Answers, Fetch
         .collect())
 }
 
-/// The form id inside `urn:li:versionedLeadGenForm:(urn:li:leadGenForm:123,1)`.
-fn linkedin_form_id(response: &Value) -> Option<String> {
-    let v = response["versionedLeadGenFormUrn"]
-        .as_str()
-        .or_else(|| response["leadGenForm"].as_str())?;
-    let start = v.find("urn:li:leadGenForm:")? + "urn:li:leadGenForm:".len();
-    let id: String = v[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
-    (!id.is_empty()).then_some(id)
-}
-
 #[async_trait::async_trait]
 impl LeadFetcher for PlatformClient {
     fn webhook_policy(&self) -> crate::domain::webhook_target::TargetPolicy {
@@ -197,7 +187,7 @@ impl LeadFetcher for PlatformClient {
         check_platform_url(platform, url, self.any_host)
     }
 
-    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<MetaLead, FetchError> {
+    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<PlatformLead, FetchError> {
         self.check_base_url("meta", &cfg.graph_base_url)?;
         let url = format!(
             "{}/{}",
@@ -229,7 +219,7 @@ impl LeadFetcher for PlatformClient {
             }
             other => other?,
         };
-        Ok(MetaLead {
+        Ok(PlatformLead {
             answers: meta_field_data(&lead)?,
             ad: crate::domain::capture::meta_graph_ad(&lead),
         })
@@ -239,7 +229,7 @@ impl LeadFetcher for PlatformClient {
         &self,
         cfg: &LinkedinConfig,
         response_urn: &str,
-    ) -> Result<Answers, FetchError> {
+    ) -> Result<PlatformLead, FetchError> {
         self.check_base_url("linkedin", &cfg.api_base_url)?;
         let base = cfg.api_base_url.trim_end_matches('/');
         let headed = |url: String| {
@@ -259,14 +249,18 @@ impl LeadFetcher for PlatformClient {
                 headed(format!("{base}/leadFormResponses/{}", encode(id))),
             )
             .await?;
-        let form_id = linkedin_form_id(&response).ok_or_else(|| FetchError::Malformed {
+        let ad = crate::domain::capture::linkedin_ad(&response);
+        let form_id = ad.form_id.clone().ok_or_else(|| FetchError::Malformed {
             platform: "linkedin",
             message: "no lead form in the response".into(),
         })?;
         let form = self
             .get_json("linkedin", headed(format!("{base}/leadForms/{form_id}")))
             .await?;
-        linkedin_answers(&response, &form)
+        Ok(PlatformLead {
+            answers: linkedin_answers(&response, &form)?,
+            ad,
+        })
     }
 }
 

@@ -182,8 +182,6 @@ pub fn synonym(normalized: &str) -> Option<&'static str> {
     })
 }
 
-/// Maps submitted (name, value) pairs to a lead input. `form_mapping` (submitted name → lead
-/// field) wins over the synonyms; unmapped fields are kept in provenance as submitted.
 /// A platform id as its payloads give it: a string, or a number (Google's ids are JSON
 /// numbers, Meta's strings).
 fn platform_id(v: &serde_json::Value) -> Option<String> {
@@ -228,6 +226,39 @@ pub fn meta_graph_ad(lead: &serde_json::Value) -> crate::domain::lead::AdRef {
     }
 }
 
+/// The ad a LinkedIn form response names: the campaign
+/// (`leadMetadata.sponsoredLeadMetadata.campaign`, `urn:li:sponsoredCampaign:…`), the
+/// creative (`associatedEntity`, `urn:li:sponsoredCreative:…`) and the form, inside
+/// `urn:li:versionedLeadGenForm:(urn:li:leadGenForm:123,1)`. A lead from a company or event
+/// page's form names no campaign.
+pub fn linkedin_ad(response: &serde_json::Value) -> crate::domain::lead::AdRef {
+    let urn_id = |v: &serde_json::Value, prefix: &str| {
+        let id = v.as_str()?.trim().strip_prefix(prefix)?;
+        platform_id(&serde_json::Value::from(id))
+    };
+    let creative = &response["associatedEntity"];
+    let form = response["versionedLeadGenFormUrn"]
+        .as_str()
+        .or_else(|| response["leadGenForm"].as_str())
+        .and_then(|v| {
+            let start = v.find("urn:li:leadGenForm:")? + "urn:li:leadGenForm:".len();
+            let id: String = v[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+            platform_id(&serde_json::Value::from(id))
+        });
+    crate::domain::lead::AdRef {
+        campaign_id: urn_id(
+            &response["leadMetadata"]["sponsoredLeadMetadata"]["campaign"],
+            "urn:li:sponsoredCampaign:",
+        ),
+        ad_set_id: None,
+        ad_id: urn_id(&creative["associatedCreative"], "urn:li:sponsoredCreative:")
+            .or_else(|| urn_id(&creative["sponsoredCreative"], "urn:li:sponsoredCreative:")),
+        form_id: form,
+    }
+}
+
+/// Maps submitted (name, value) pairs to a lead input. `form_mapping` (submitted name → lead
+/// field) wins over the synonyms; unmapped fields are kept in provenance as submitted.
 pub fn map_fields(
     pairs: &[(String, String)],
     form_mapping: &BTreeMap<String, String>,
@@ -409,5 +440,31 @@ mod tests {
             (None, None, Some("7"))
         );
         assert_eq!(ad_ref(Channel::Form, &google), Default::default());
+    }
+
+    #[test]
+    fn when_a_linkedin_response_names_its_campaign_should_keep_it() {
+        // The Lead Sync API's leadFormResponse, as LinkedIn documents it: a sponsored lead
+        // names its campaign and creative; a company page's lead names neither.
+        let sponsored = serde_json::json!({
+            "owner": {"sponsoredAccount": "urn:li:sponsoredAccount:522529623"},
+            "leadType": "SPONSORED",
+            "versionedLeadGenFormUrn": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:3162,1)",
+            "leadMetadata": {"sponsoredLeadMetadata": {"campaign": "urn:li:sponsoredCampaign:263772354"}},
+            "associatedEntity": {"associatedCreative": "urn:li:sponsoredCreative:117212434"},
+            "formResponse": {"answers": []}
+        });
+        let ad = linkedin_ad(&sponsored);
+        assert_eq!(ad.campaign_id.as_deref(), Some("263772354"));
+        assert_eq!(ad.ad_id.as_deref(), Some("117212434"));
+        assert_eq!(ad.form_id.as_deref(), Some("3162"));
+        let organic = serde_json::json!({
+            "leadType": "COMPANY",
+            "leadGenForm": "urn:li:versionedLeadGenForm:(urn:li:leadGenForm:42,3)",
+            "leadMetadata": {"campaign": "not a sponsored one"}
+        });
+        let ad = linkedin_ad(&organic);
+        assert_eq!((ad.campaign_id, ad.ad_id), (None, None));
+        assert_eq!(ad.form_id.as_deref(), Some("42"));
     }
 }

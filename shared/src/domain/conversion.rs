@@ -56,6 +56,28 @@ impl Money {
             currency: cur,
         })
     }
+
+    /// The amount in hundredths (`"12500.50"` is 1,250,050): what analytics sums, so no
+    /// float rounds money. `None` for an amount `parse` would not have written.
+    pub fn cents(&self) -> Option<i64> {
+        let (units, cents) = self.amount.split_once('.').unwrap_or((&self.amount, "00"));
+        if cents.len() != 2 || !cents.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let units: i64 = units.parse().ok().filter(|u| *u >= 0)?;
+        Some(units.checked_mul(100)? + cents.parse::<i64>().ok()?)
+    }
+
+    /// An amount in hundredths as `Money` (the sums analytics reports; negative only if
+    /// rollups drifted).
+    pub fn from_cents(cents: i64, currency: &str) -> Money {
+        let sign = if cents < 0 { "-" } else { "" };
+        let c = cents.unsigned_abs();
+        Money {
+            amount: format!("{sign}{}.{:02}", c / 100, c % 100),
+            currency: currency.to_owned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -193,5 +215,20 @@ mod tests {
             Money::parse(&json!(1), "EURO").unwrap_err().0[0].code,
             "invalid_currency"
         );
+    }
+
+    #[test]
+    fn when_an_amount_is_summed_should_count_hundredths_and_read_back() {
+        let m = Money::parse(&json!("12500.5"), "eur").unwrap();
+        assert_eq!(m.cents(), Some(1_250_050));
+        assert_eq!(Money::from_cents(1_250_050, "EUR"), m);
+        assert_eq!(Money::from_cents(-5, "EUR").amount, "-0.05");
+        let top = Money::parse(&json!("999999999999.99"), "USD").unwrap();
+        assert_eq!(top.cents(), Some(99_999_999_999_999));
+        let bad = Money {
+            amount: "1.5".into(),
+            currency: "EUR".into(),
+        };
+        assert_eq!(bad.cents(), None);
     }
 }

@@ -239,6 +239,10 @@ pub struct ConversionLinks {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_id: Option<String>,
     pub converted_at: DateTime<Utc>,
+    /// The deal's value, kept in step with the deal (a deal change that moves it rewrites
+    /// this in the same write), so analytics sum it from the leads' own rollups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<crate::domain::conversion::Money>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

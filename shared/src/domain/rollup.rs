@@ -1,7 +1,7 @@
 //! Rollups: what analytics reads instead of the leads. Per tenant, per day a lead was created
 //! and per one dimension (its source, its owner, or its campaign), a fixed vector of counts: how many leads,
 //! how many sit in each status, how many were answered, and histograms of the time to the
-//! first response and to conversion.
+//! first response and to conversion; beside it, the converted deals' value per currency.
 //!
 //! A lead's contribution is a function of its current state alone (`contribution`), so the
 //! rollups always equal the sum over the stored leads, which is how `recompute` rebuilds
@@ -122,25 +122,43 @@ pub fn metric_name(i: usize) -> String {
     }
 }
 
-/// A row's counts. Signed, because a delta takes a lead out of a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counts(pub [i64; METRICS]);
+/// Converted value per currency: ISO 4217 code → hundredths (`Money::cents`). Money in
+/// different currencies is never added together; a tenant selling in two sees two sums.
+pub type Values = BTreeMap<String, i64>;
+
+/// A row's counts, and the value of its converted leads' deals. Signed, because a delta
+/// takes a lead out of a row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts(pub [i64; METRICS], pub Values);
 
 impl Default for Counts {
     fn default() -> Self {
-        Counts([0; METRICS])
+        Counts([0; METRICS], Values::new())
     }
 }
 
 impl Counts {
     pub fn is_zero(&self) -> bool {
-        self.0.iter().all(|&n| n == 0)
+        self.0.iter().all(|&n| n == 0) && self.1.values().all(|&v| v == 0)
     }
 
     pub fn add(&mut self, other: &Counts, sign: i64) {
         for (a, b) in self.0.iter_mut().zip(other.0) {
             *a += sign * b;
         }
+        for (currency, v) in &other.1 {
+            let sum = self.1.entry(currency.clone()).or_default();
+            // Saturating: a sum past 9.2 × 10^16 hundredths stops there rather than wrap.
+            *sum = sum.saturating_add(v.saturating_mul(sign));
+            if *sum == 0 {
+                self.1.remove(currency);
+            }
+        }
+    }
+
+    /// The converted deals' value per currency, in hundredths.
+    pub fn converted_value(&self) -> &Values {
+        &self.1
     }
 
     pub fn leads(&self) -> i64 {
@@ -217,6 +235,11 @@ pub fn contribution(lead: &Lead) -> Counts {
     {
         let secs = (conv.converted_at - lead.created_at).num_seconds().max(0);
         c.0[CONVERT_AT + bucket(&CONVERT_BOUNDS, secs)] = 1;
+        if let Some(m) = &conv.value
+            && let Some(cents) = m.cents().filter(|&n| n != 0)
+        {
+            c.1.insert(m.currency.clone(), cents);
+        }
     }
     c
 }

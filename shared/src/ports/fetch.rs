@@ -23,10 +23,10 @@ pub enum FetchError {
 /// A lead's answers as (field name, value) pairs, in the platform's own names.
 pub type Answers = Vec<(String, String)>;
 
-/// A Meta lead as the Graph API gives it: its answers, and the ad it answered (the Graph
-/// lead names the campaign, which the webhook does not).
+/// A lead as its platform's API gives it: its answers, and the ad it answered (the fetched
+/// lead names the campaign, which neither platform's webhook does).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct MetaLead {
+pub struct PlatformLead {
     pub answers: Answers,
     pub ad: crate::domain::lead::AdRef,
 }
@@ -43,11 +43,12 @@ pub trait LeadFetcher: Send + Sync + 'static {
         crate::domain::webhook_target::TargetPolicy::PublicHttps
     }
     /// `GET {graph}/{leadgen_id}?fields=…` → `field_data` and the ad's ids.
-    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<MetaLead, FetchError>;
-    /// The form response and its form's questions, as predefined-field names and answers.
+    async fn meta_lead(&self, cfg: &MetaConfig, leadgen_id: &str) -> Result<PlatformLead, FetchError>;
+    /// The form response and its form's questions, as predefined-field names and answers,
+    /// and the campaign, creative and form the response names.
     async fn linkedin_response(
         &self,
         cfg: &LinkedinConfig,
         response_urn: &str,
-    ) -> Result<Answers, FetchError>;
+    ) -> Result<PlatformLead, FetchError>;
 }

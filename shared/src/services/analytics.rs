@@ -5,6 +5,7 @@
 //!
 //! Figures are by cohort: the leads created in the range, and what has become of them since.
 
+use crate::domain::conversion::Money;
 use crate::domain::error::FieldError;
 use crate::domain::ids::{RepId, TenantId};
 use crate::domain::query::{LeadQuery, SortField, SortOrder};
@@ -40,6 +41,7 @@ pub struct AnalyticsQuery {
     pub bucket: Bucket,
     pub sources: Vec<String>,
     pub owners: Vec<String>,
+    pub campaigns: Vec<String>,
 }
 
 /// The request as given (query string values, the routes' parameters), parsed at the edge of
@@ -61,6 +63,10 @@ pub struct RawAnalyticsQuery {
     pub source: Option<String>,
     /// Only these reps, by id or name, comma-separated, or `unassigned` (not with `source`).
     pub owner: Option<String>,
+    /// Only these campaigns, as `/v1/analytics/campaigns` names them (`google:123`,
+    /// `meta:adset:456`, `utm:spring-sale`, `none`), comma-separated: on `/campaigns` and
+    /// `/funnel` only, and not with `source` or `owner`.
+    pub campaign: Option<String>,
 }
 
 /// The years a range may name: chrono reads any signed year, and a range must neither
@@ -134,6 +140,7 @@ impl RawAnalyticsQuery {
             bucket,
             sources: list(&self.source),
             owners: list(&self.owner),
+            campaigns: list(&self.campaign),
         })
     }
 }
@@ -167,6 +174,9 @@ pub struct Figures {
     /// Median time from creation to conversion, in seconds, estimated the same way (1, 3,
     /// 7, 14, 30, 60, 90 days, more).
     pub convert_median_seconds: Option<i64>,
+    /// The value of the converted leads' deals as they stand now, one sum per currency
+    /// (never converted into each other), in currency order; empty when none has a value.
+    pub converted_value: Vec<Money>,
 }
 
 fn rate(n: i64, of: i64) -> Option<f64> {
@@ -195,6 +205,11 @@ impl Figures {
             response_median_seconds: rollup::quantile(c.response_histogram(), &RESPONSE_BOUNDS, 0.5),
             response_p90_seconds: rollup::quantile(c.response_histogram(), &RESPONSE_BOUNDS, 0.9),
             convert_median_seconds: rollup::quantile(c.convert_histogram(), &CONVERT_BOUNDS, 0.5),
+            converted_value: c
+                .converted_value()
+                .iter()
+                .map(|(currency, &cents)| Money::from_cents(cents, currency))
+                .collect(),
         }
     }
 }
@@ -294,7 +309,8 @@ fn report(
     }
 }
 
-/// The rollup keys the request names, resolved by id or name; an unknown one is a 422.
+/// The rollup keys the request names, resolved by id or name; an unknown source or rep is a
+/// 422 (campaigns are taken as named: one without leads answers nothing).
 async fn keys_of(
     store: &dyn LeadStore,
     tenant: &TenantId,
@@ -332,13 +348,22 @@ async fn keys_of(
                 })
                 .collect()
         }
-        Dim::Campaign => Ok(raw.to_vec()),
+        Dim::Campaign => Ok(raw
+            .iter()
+            .map(|c| {
+                if c.eq_ignore_ascii_case(NO_CAMPAIGN_ID) {
+                    UNASSIGNED.to_owned()
+                } else {
+                    c.clone()
+                }
+            })
+            .collect()),
     }
 }
 
 /// Which dimension answers the request, and the keys it is limited to. Rollups are kept per
-/// source and per owner, not per pair, so a request may limit one of the two; a rep who sees
-/// only their own leads reads only their own owner row.
+/// source, per owner and per campaign, not per pair, so a request may limit one of the
+/// three; a rep who sees only their own leads reads only their own owner row.
 async fn scope(
     store: &dyn LeadStore,
     tenant: &Tenant,
@@ -347,6 +372,34 @@ async fn scope(
     wanted: Option<Dim>,
 ) -> Result<(Dim, Vec<String>), ServiceError> {
     let mine = principal.owner_scope(&tenant.settings);
+    if !q.campaigns.is_empty() && wanted.is_none_or(|w| w == Dim::Campaign) {
+        // The funnel of some campaigns reads the campaign rows.
+        if !q.sources.is_empty() || !q.owners.is_empty() {
+            return Err(FieldError::new(
+                "campaign",
+                "unsupported_combination",
+                "analytics are kept per campaign, per source and per owner, not per pair: limit one of the three",
+            )
+            .into());
+        }
+        if mine.is_some() {
+            return Err(ServiceError::Forbidden(
+                "campaign analytics span the team; this tenant shows reps their own leads only",
+            ));
+        }
+        return Ok((
+            Dim::Campaign,
+            keys_of(store, &tenant.id, Dim::Campaign, &q.campaigns).await?,
+        ));
+    }
+    if !q.campaigns.is_empty() {
+        return Err(FieldError::new(
+            "campaign",
+            "unsupported_combination",
+            "source and rep analytics cannot be limited by campaign: ask /v1/analytics/campaigns",
+        )
+        .into());
+    }
     if wanted == Some(Dim::Campaign) {
         if !q.sources.is_empty() || !q.owners.is_empty() {
             return Err(FieldError::new(
@@ -491,6 +544,9 @@ pub struct Rebuilt {
     pub leads: u64,
     /// Rollup rows written.
     pub rows: u64,
+    /// Converted leads given their deal's value, which they were converted without (before
+    /// leads carried it).
+    pub values_filled: u64,
 }
 
 /// Recomputes the tenant's rollups from its leads and puts them in place of the kept ones:
@@ -499,9 +555,14 @@ pub struct Rebuilt {
 /// a page at a time, and only the rows are held. Lead writes that land while it reads are
 /// in the leads but may be missing from what it writes; run it again when the tenant is
 /// quiet if that matters.
+///
+/// It also fills in the deal value of leads converted before leads carried it (one deal
+/// read each, and a lead write when the deal has a value), so their value counts from then
+/// on: the upgrade step for such a tenant.
 pub async fn rebuild(store: &dyn LeadStore, tenant: &TenantId) -> Result<Rebuilt, ServiceError> {
     let mut delta = rollup::Delta::default();
     let mut leads = 0u64;
+    let mut values_filled = 0u64;
     let mut q = LeadQuery {
         sort: SortField::Created,
         order: SortOrder::Asc,
@@ -510,8 +571,10 @@ pub async fn rebuild(store: &dyn LeadStore, tenant: &TenantId) -> Result<Rebuilt
     };
     loop {
         let page = store.list_leads(tenant, &q).await?;
-        for l in &page.items {
-            delta.add_lead(l, 1);
+        for l in page.items.iter() {
+            let filled = fill_deal_value(store, l).await?;
+            values_filled += u64::from(filled.is_some());
+            delta.add_lead(filled.as_ref().unwrap_or(l), 1);
         }
         leads += page.items.len() as u64;
         match page.next_cursor {
@@ -519,10 +582,45 @@ pub async fn rebuild(store: &dyn LeadStore, tenant: &TenantId) -> Result<Rebuilt
             None => break,
         }
     }
-    let rows: Vec<(Cell, Counts)> = delta.rows().map(|(c, n)| (c.clone(), *n)).collect();
+    let rows: Vec<(Cell, Counts)> = delta.rows().map(|(c, n)| (c.clone(), n.clone())).collect();
     store.replace_rollups(tenant, &rows).await?;
     Ok(Rebuilt {
         leads,
         rows: rows.len() as u64,
+        values_filled,
     })
+}
+
+/// A converted lead without its deal's value, given it from the deal record (the lead at
+/// its next version), or `None` when there is nothing to fill. A lead changed meanwhile is
+/// left for the next rebuild.
+async fn fill_deal_value(
+    store: &dyn LeadStore,
+    lead: &crate::domain::lead::Lead,
+) -> Result<Option<crate::domain::lead::Lead>, ServiceError> {
+    use crate::domain::conversion::Deal;
+    use crate::ports::store::{StoreError, get_typed, kinds};
+    let Some(deal_id) = lead
+        .conversion
+        .as_ref()
+        .filter(|c| c.value.is_none())
+        .and_then(|c| c.deal_id.clone())
+    else {
+        return Ok(None);
+    };
+    let Some(deal) = get_typed::<Deal>(store, &lead.tenant, kinds::DEAL, &deal_id).await? else {
+        return Ok(None);
+    };
+    let Some(value) = deal.value.value else {
+        return Ok(None);
+    };
+    let mut next = lead.clone();
+    if let Some(c) = next.conversion.as_mut() {
+        c.value = Some(value);
+    }
+    match store.commit_lead_change(&next, &[], &[]).await {
+        Ok(saved) => Ok(Some(saved)),
+        Err(StoreError::Conflict { .. } | StoreError::NotFound) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }

@@ -168,7 +168,8 @@ impl Known {
 
 struct Plan {
     pairs: Vec<(String, String)>,
-    /// The ad, as a platform's fetched lead names it (none for forms, Google, LinkedIn).
+    /// The ad, as a platform's fetched lead names it (none for forms and Google, whose
+    /// webhook names it instead).
     ad: crate::domain::lead::AdRef,
     mapping: std::collections::BTreeMap<String, String>,
     source: SourceId,
@@ -247,13 +248,13 @@ async fn plan(
                     .map_err(|e| e.to_string())?
                     .ok_or(missing("linkedin"))?,
             };
-            let pairs = fetcher
+            let lead = fetcher
                 .linkedin_response(&cfg, &external)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(Plan {
-                ad: Default::default(),
-                pairs,
+                ad: lead.ad,
+                pairs: lead.answers,
                 mapping: Default::default(),
                 source: cfg.source,
                 policy: ResubmissionPolicy::Attach,

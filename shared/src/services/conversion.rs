@@ -261,6 +261,7 @@ pub async fn convert_lead(
         prospect_id: result.prospect.id.clone(),
         deal_id: result.deal.as_ref().map(|d| d.id.clone()),
         converted_at: now,
+        value: result.deal.as_ref().and_then(|d| d.value.clone()),
     });
     next.updated_at = now;
     let mut records = vec![RecordWrite::typed(

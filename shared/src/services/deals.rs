@@ -1,7 +1,9 @@
 //! Working a deal after conversion: its name, stage, value, close date and owner change at
 //! the version read (a stale one is a 409, as for leads). A stage move goes on the lead's
 //! timeline in the same write as the deal (`commit_lead_change` with the deal as a record),
-//! so the timeline never shows a move the deal did not make, or misses one it did.
+//! so the timeline never shows a move the deal did not make, or misses one it did. A new
+//! value is copied onto the lead's conversion links in that same write, which is where the
+//! analytics rollups count converted value from.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
 use crate::domain::conversion::{Deal, Money};
@@ -84,7 +86,8 @@ pub async fn patch_deal(
         let expect = Expect::Version(deal.version);
         put_typed(store, &tenant.id, kinds::DEAL, &deal.id, &stored, expect)
     };
-    if next.stage == deal.stage {
+    let stage_moved = next.stage != deal.stage;
+    if !stage_moved && next.value == deal.value {
         alone().await?;
         return Ok(saved);
     }
@@ -97,14 +100,35 @@ pub async fn patch_deal(
         id: principal.user.clone(),
     };
     for _ in 0..ATTEMPTS {
-        let Some(lead) = store.get_lead(&tenant.id, &deal.lead_id).await? else {
+        let Some(mut lead) = store.get_lead(&tenant.id, &deal.lead_id).await? else {
             // The lead was deleted: the deal stands alone, with no timeline to write to.
             alone().await?;
             return Ok(saved);
         };
-        let entry = Activity::new(tenant.id.clone(), lead.id, now, actor.clone(), moved.clone());
+        let links = lead
+            .conversion
+            .as_mut()
+            .filter(|c| c.deal_id.as_deref() == Some(deal.id.as_str()));
+        let value_moved = match links {
+            Some(c) if c.value != next.value => {
+                c.value = next.value.clone();
+                true
+            }
+            _ => false,
+        };
+        if !stage_moved && !value_moved {
+            alone().await?;
+            return Ok(saved);
+        }
+        let entries: Vec<Activity> = stage_moved
+            .then(|| Activity::new(tenant.id.clone(), lead.id, now, actor.clone(), moved.clone()))
+            .into_iter()
+            .collect();
+        if value_moved {
+            lead.updated_at = now;
+        }
         match store
-            .commit_lead_change(&lead, std::slice::from_ref(&record), &[entry])
+            .commit_lead_change(&lead, std::slice::from_ref(&record), &entries)
             .await
         {
             Ok(_) => return Ok(saved),

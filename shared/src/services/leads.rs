@@ -300,6 +300,18 @@ pub async fn get_visible_lead(
     }
 }
 
+/// A lead as this principal may read it. A rep limited to their own leads does not see the
+/// converted deal's value on the lead: the deal may since have gone to another rep, whose
+/// deals they cannot open (`conversion::get_deal`); they read values on the deals they own.
+pub fn as_seen_by(tenant: &Tenant, principal: &crate::domain::tenant::Principal, mut lead: Lead) -> Lead {
+    if principal.owner_scope(&tenant.settings).is_some()
+        && let Some(c) = lead.conversion.as_mut()
+    {
+        c.value = None;
+    }
+    lead
+}
+
 /// The duplicate as this caller may hear of it: a rep limited to their own leads must not
 /// learn the id of a lead they cannot open, so for them a hidden match is `None` (the caller
 /// still refuses the create, without naming the lead).

@@ -7,6 +7,7 @@
 use super::*;
 use chrono::NaiveDate;
 use leadgate_core::domain::activity::Direction;
+use leadgate_core::domain::conversion::Money;
 use leadgate_core::domain::lead::ConversionLinks;
 use leadgate_core::domain::rollup::{self, Cell, Counts, Dim};
 use rand::rngs::StdRng;
@@ -99,11 +100,25 @@ async fn random_write(
         2 => {
             // A status change, maybe with the call that answers the lead, maybe a conversion.
             let mut l = pick(rng, model);
-            l.status = LeadStatus::ALL[rng.random_range(0..5)];
+            // Converted more often than the others, so conversions (and their deal values)
+            // are in every sequence.
+            l.status = if rng.random_bool(0.4) {
+                LeadStatus::Converted
+            } else {
+                LeadStatus::ALL[rng.random_range(0..5)]
+            };
             l.conversion = (l.status == LeadStatus::Converted).then(|| ConversionLinks {
                 prospect_id: format!("p-{n}"),
                 deal_id: None,
                 converted_at: l.created_at + Duration::days(rng.random_range(0..100)),
+                // A deal in one of two currencies, or none: rows sum each currency apart.
+                value: match rng.random_range(0..3) {
+                    0 => None,
+                    c => Some(Money {
+                        amount: format!("{}.{:02}", rng.random_range(0..50_000), rng.random_range(0..100)),
+                        currency: ["EUR", "USD"][c - 1].into(),
+                    }),
+                },
             });
             let calls = if rng.random_bool(0.5) {
                 vec![call(
@@ -213,6 +228,7 @@ pub async fn rollups_follow_every_write(store: Arc<dyn LeadStore>) {
     }
     let other_rows = kept(&*store, &other).await;
     assert_eq!(other_rows, rollup::recompute(theirs.values()));
+    let mut valued_leads = 0;
     for seed in [1u64, 2, 3] {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut model = BTreeMap::new();
@@ -234,7 +250,25 @@ pub async fn rollups_follow_every_write(store: Arc<dyn LeadStore>) {
             .map(|(_, c)| c.leads())
             .sum();
         assert_eq!(total, model.len() as i64, "seed {seed}: every lead counted once");
+        let valued = model
+            .values()
+            .filter(|l| l.conversion.as_ref().is_some_and(|c| c.value.is_some()))
+            .count();
+        let rows_with_value = kept(&*store, &t)
+            .await
+            .iter()
+            .filter(|(_, c)| !c.converted_value().is_empty())
+            .count();
+        assert!(
+            valued == 0 || rows_with_value > 0,
+            "seed {seed}: {valued} converted leads with a deal value, and no row holds it"
+        );
+        valued_leads += valued;
     }
+    assert!(
+        valued_leads > 0,
+        "the sequences convert some leads with a deal value"
+    );
     assert_eq!(
         kept(&*store, &other).await,
         other_rows,
@@ -250,12 +284,39 @@ pub async fn rebuild_puts_rows_right(store: Arc<dyn LeadStore>) {
         let l = create(&*store, &a_lead(&mut rng, &t, n)).await;
         model.insert(l.id, l);
     }
+    // A lead converted before leads carried their deal's value: its links name a deal of
+    // 900.25 EUR, and say nothing of the value.
+    let mut old = model.values().next().unwrap().clone();
+    old.status = LeadStatus::Converted;
+    old.conversion = Some(ConversionLinks {
+        prospect_id: "p-old".into(),
+        deal_id: Some("d-old".into()),
+        converted_at: old.created_at + Duration::days(3),
+        value: None,
+    });
+    let old = store.commit_lead_change(&old, &[], &[]).await.unwrap();
+    let deal = serde_json::json!({
+        "id": "d-old", "lead_id": old.id, "prospect_id": "p-old", "name": "Old deal",
+        "value": {"amount": "900.25", "currency": "EUR"}, "stage": "proposal",
+        "created_at": old.created_at
+    });
+    store
+        .put_record(&t, kinds::DEAL, "d-old", &deal, Expect::Absent)
+        .await
+        .unwrap();
+    let mut filled = old.clone();
+    filled.conversion.as_mut().unwrap().value = Some(Money {
+        amount: "900.25".into(),
+        currency: "EUR".into(),
+    });
+    model.insert(filled.id, filled);
     let right = rollup::recompute(model.values());
     // Rows gone wrong: one off by three, one that should not exist.
-    let mut wrong: Vec<(Cell, Counts)> = right.iter().map(|(c, n)| (c.clone(), *n)).collect();
+    let mut wrong: Vec<(Cell, Counts)> = right.iter().map(|(c, n)| (c.clone(), n.clone())).collect();
     wrong[0].1.0[0] += 3;
     let mut ghost = Counts::default();
     ghost.0[0] = 5;
+    ghost.1.insert("EUR".into(), 12_500);
     wrong.push((
         Cell {
             dim: Dim::Owner,
@@ -271,5 +332,17 @@ pub async fn rebuild_puts_rows_right(store: Arc<dyn LeadStore>) {
         .unwrap();
     assert_eq!(done.leads, 12);
     assert_eq!(done.rows, right.len() as u64);
+    assert_eq!(done.values_filled, 1);
+    assert_eq!(kept(&*store, &t).await, right);
+    let now = store.get_lead(&t, &old.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.conversion.unwrap().value.map(|m| m.amount).as_deref(),
+        Some("900.25"),
+        "the lead carries its deal's value from now on"
+    );
+    let again = leadgate_core::services::analytics::rebuild(&*store, &t)
+        .await
+        .unwrap();
+    assert_eq!(again.values_filled, 0, "filled once");
     assert_eq!(kept(&*store, &t).await, right);
 }

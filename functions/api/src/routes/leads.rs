@@ -41,11 +41,9 @@ pub struct LeadListItem {
 }
 
 /// Names the page's sources and owners: two settings reads, only when the page has leads.
-async fn with_names(
-    st: &ApiState,
-    tenant: &leadgate_core::domain::TenantId,
-    leads: Vec<Lead>,
-) -> ApiResult<Vec<LeadListItem>> {
+/// Each lead as the caller may read it (`leads::as_seen_by`).
+async fn with_names(st: &ApiState, caller: &Caller, leads: Vec<Lead>) -> ApiResult<Vec<LeadListItem>> {
+    let tenant = &caller.tenant.id;
     if leads.is_empty() {
         return Ok(vec![]);
     }
@@ -57,7 +55,7 @@ async fn with_names(
             let source_name = source_name(&sources, &lead.source);
             let owner_name = lead.owner.as_ref().map(|o| rep_name(&reps, o));
             LeadListItem {
-                lead,
+                lead: svc::as_seen_by(&caller.tenant, &caller.principal, lead),
                 source_name,
                 owner_name,
             }
@@ -65,8 +63,10 @@ async fn with_names(
         .collect())
 }
 
-fn lead_response(status: StatusCode, lead: &Lead) -> Response {
-    let mut res = (status, Json(lead)).into_response();
+/// A lead as the caller may read it (`leads::as_seen_by`), with its version as the ETag.
+fn lead_response(status: StatusCode, lead: Lead, caller: &Caller) -> Response {
+    let lead = svc::as_seen_by(&caller.tenant, &caller.principal, lead);
+    let mut res = (status, Json(&lead)).into_response();
     res.headers_mut().insert(header::ETAG, etag(lead.version));
     if status == StatusCode::CREATED
         && let Ok(loc) = HeaderValue::from_str(&format!("/v1/leads/{}", lead.id))
@@ -143,10 +143,10 @@ pub async fn create_lead(
         quality: leadgate_core::domain::data_quality::DataQuality::Reject,
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
-        CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, &lead)),
+        CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, *lead, &caller)),
         CreateResult::AlreadyProcessed(id) => {
             let lead = svc::get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &id).await?;
-            let mut res = lead_response(StatusCode::OK, &lead);
+            let mut res = lead_response(StatusCode::OK, lead, &caller);
             res.headers_mut()
                 .insert("idempotent-replayed", HeaderValue::from_static("true"));
             Ok(res)
@@ -209,7 +209,7 @@ pub async fn list_leads(
     let q = list_query(&st, &caller, &pairs).await?;
     let page = svc::list_visible_leads(&*st.store, &caller.tenant, &caller.principal, q).await?;
     Ok(Json(LeadPage {
-        items: with_names(&st, &caller.tenant.id, page.items).await?,
+        items: with_names(&st, &caller, page.items).await?,
         next_cursor: page.next_cursor,
     }))
 }
@@ -251,7 +251,7 @@ pub async fn get_lead(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let lead = svc::get_visible_lead(&*st.store, &caller.tenant, &caller.principal, &lead_id(&id)?).await?;
-    Ok(lead_response(StatusCode::OK, &lead))
+    Ok(lead_response(StatusCode::OK, lead, &caller))
 }
 
 /// Changes a lead. Needs the version it is based on, as `If-Match` or `version`; a stale one
@@ -283,7 +283,7 @@ pub async fn patch_lead(
         expected,
     )
     .await?;
-    Ok(lead_response(StatusCode::OK, &lead))
+    Ok(lead_response(StatusCode::OK, lead, &caller))
 }
 
 #[utoipa::path(delete, path = "/v1/leads/{id}", tag = "leads",
@@ -337,7 +337,7 @@ pub async fn assign_lead(
         None,
     )
     .await?;
-    Ok(lead_response(StatusCode::OK, &lead))
+    Ok(lead_response(StatusCode::OK, lead, &caller))
 }
 
 /// Does one action to many leads: assign (to a rep by id or name, or by round robin), change

@@ -1,5 +1,6 @@
 //! Rollup rows (`domain::rollup`) in the single table: items under `pk = T#t#RU#dim`,
-//! `sk = day#key#shard`, one number attribute per metric. A lead's transaction carries `ADD`
+//! `sk = day#key#shard`, one number attribute per metric and one per currency of converted
+//! value (`value_EUR`, in hundredths). A lead's transaction carries `ADD`
 //! updates of its rows (`rollup_updates`), so they move in the same `TransactWriteItems` as
 //! the lead; a 90-day read is one Query of days × keys × shards items, summed per row.
 //!
@@ -35,14 +36,23 @@ fn signed(v: i64) -> AttributeValue {
 
 type Names = std::collections::HashMap<String, String>;
 
-/// `ADD #m1 :m1, …` over the non-zero metrics of a delta row: the expression, its names and
-/// its values.
+/// The attribute a currency's converted value is kept in. Top-level, because `ADD` takes
+/// no nested path.
+const VALUE_PREFIX: &str = "value_";
+
+/// `ADD #m1 :m1, …` over the non-zero metrics and values of a delta row: the expression, its
+/// names and its values.
 fn add_expression(add: &Counts) -> (String, Names, Item) {
     let (mut expr, mut names, mut values) = (Vec::new(), Names::new(), Item::new());
     for (i, v) in add.0.iter().enumerate().filter(|(_, v)| **v != 0) {
         expr.push(format!("#m{i} :m{i}"));
         names.insert(format!("#m{i}"), metric_name(i));
         values.insert(format!(":m{i}"), signed(*v));
+    }
+    for (j, (currency, v)) in add.1.iter().filter(|(_, v)| **v != 0).enumerate() {
+        expr.push(format!("#v{j} :v{j}"));
+        names.insert(format!("#v{j}"), format!("{VALUE_PREFIX}{currency}"));
+        values.insert(format!(":v{j}"), signed(*v));
     }
     (format!("ADD {}", expr.join(", ")), names, values)
 }
@@ -54,12 +64,27 @@ fn parse_row(dim: Dim, item: &Item) -> Result<(Cell, Counts), StoreError> {
     let (day, rest) = sk.split_once('#').ok_or_else(bad)?;
     let (key, _shard) = rest.rsplit_once('#').ok_or_else(bad)?;
     let day = rollup::parse_day_key(day).ok_or_else(bad)?;
+    let number = |v: &str| {
+        v.parse::<i64>()
+            .map_err(|_| StoreError::Corrupt(format!("rollup count {v:?}")))
+    };
     let mut counts = Counts::default();
     for (i, slot) in counts.0.iter_mut().enumerate() {
         if let Some(AttributeValue::N(v)) = item.get(&metric_name(i)) {
-            *slot = v
-                .parse()
-                .map_err(|_| StoreError::Corrupt(format!("rollup count {v:?}")))?;
+            *slot = number(v)?;
+        }
+    }
+    for (name, v) in item {
+        if let (Some(currency), AttributeValue::N(v)) = (name.strip_prefix(VALUE_PREFIX), v) {
+            // DynamoDB adds exactly to 38 digits; a sum past i64 reads as its bound, as the
+            // domain's saturating sums do, rather than failing every read of the tenant.
+            let v = v
+                .parse::<i128>()
+                .map(|n| n.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
+                .map_err(|_| StoreError::Corrupt(format!("rollup value {v:?}")))?;
+            if v != 0 {
+                counts.1.insert(currency.to_owned(), v);
+            }
         }
     }
     let cell = Cell {

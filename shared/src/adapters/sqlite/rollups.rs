@@ -1,5 +1,6 @@
 //! Rollup rows (`domain::rollup`) in SQLite: one row per (tenant, dimension, day, key), its
-//! counts as a JSON array in the domain's metric order. Lead writes call `apply` inside their
+//! counts as a JSON array in the domain's metric order, closed by an object of the converted
+//! value per currency when there is any (`[3, 1, …, {"EUR": 1250000}]`). Lead writes call `apply` inside their
 //! own transaction, so a row moves exactly when its lead does.
 
 use super::{corrupt, db};
@@ -10,17 +11,36 @@ use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
 
 fn decode(text: &str) -> Result<Counts, StoreError> {
-    let values: Vec<i64> = serde_json::from_str(text).map_err(|e| corrupt("rollup row", e))?;
-    // A row written before a metric existed reads it as zero.
+    let items: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| corrupt("rollup row", e))?;
+    // A row written before a metric existed reads it as zero; the numbers fill the metrics
+    // in order, wherever the value object sits.
     let mut c = Counts::default();
-    for (slot, v) in c.0.iter_mut().zip(values) {
-        *slot = v;
+    let mut slots = c.0.iter_mut();
+    for item in items {
+        match item {
+            serde_json::Value::Object(values) => {
+                for (currency, v) in values {
+                    let v = v.as_i64().ok_or_else(|| corrupt("rollup value", &v))?;
+                    c.1.insert(currency, v);
+                }
+            }
+            n => {
+                let v = n.as_i64().ok_or_else(|| corrupt("rollup count", &n))?;
+                if let Some(slot) = slots.next() {
+                    *slot = v;
+                }
+            }
+        }
     }
     Ok(c)
 }
 
 fn encode(c: &Counts) -> String {
-    serde_json::Value::from(c.0.to_vec()).to_string()
+    let mut items: Vec<serde_json::Value> = c.0.iter().map(|&n| n.into()).collect();
+    if !c.1.is_empty() {
+        items.push(serde_json::json!(c.1));
+    }
+    serde_json::Value::from(items).to_string()
 }
 
 /// Adds the delta to the tenant's rows inside the caller's transaction; a row that comes to
@@ -147,5 +167,16 @@ mod tests {
         assert!(c.0[2..].iter().all(|&n| n == 0));
         assert_eq!(decode(&encode(&c)).unwrap(), c);
         assert_eq!(METRICS, c.0.len());
+    }
+
+    #[test]
+    fn when_a_row_holds_converted_value_should_read_it_back_per_currency() {
+        let mut c = decode("[2, 0, 0, 0, 0, 2]").unwrap();
+        c.1.insert("EUR".into(), 1_250_050);
+        c.1.insert("USD".into(), 99);
+        let text = encode(&c);
+        assert!(text.ends_with(r#"{"EUR":1250050,"USD":99}]"#), "{text}");
+        assert_eq!(decode(&text).unwrap(), c);
+        assert!(decode(r#"[1, {"EUR": "x"}]"#).is_err());
     }
 }
