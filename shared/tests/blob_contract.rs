@@ -1,7 +1,7 @@
 //! The blob contract: one suite run against the local folder and the S3 emulator (moto).
 //! Presigned URLs are exercised over real HTTP in both cases.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use leadgate_core::ports::blob::{BlobError, BlobKey, BlobStore, ServeAs, UploadTerms};

@@ -3,7 +3,7 @@
 //! only their own leads, filters by name and with several values, and past 1,000 leads a job
 //! that resumes where it was cut off without doing a lead twice.
 
-mod common;
+use crate::common;
 
 use common::faults::{Fault, Faults, FaultyStore, Stage};
 use leadgate_core::domain::activity::{ActivityKind, Actor};

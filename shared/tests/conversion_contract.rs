@@ -1,7 +1,7 @@
 //! Conversion on every store: atomic, idempotent, one deal under concurrency, nothing changed
 //! by a failure in the middle of the transaction, per-lead results in bulk.
 
-mod common;
+use crate::common;
 
 use futures::future::join_all;
 use leadgate_core::domain::activity::{Activity, ActivityKind, Actor};

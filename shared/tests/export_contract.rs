@@ -2,7 +2,7 @@
 //! XLSX read back with the csv crate and calamine and compared to the store, the re-import
 //! round trip, rep and tenant scoping, one write per job, and formula neutralizing.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use leadgate_core::cells::{is_dangerous, neutralize};

@@ -1,7 +1,7 @@
 //! Bulk import on every store/bucket pair (SQLite + folder, DynamoDB Local + moto), with
 //! files generated here the way other CRMs and Excel write them.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use leadgate_core::domain::Email;

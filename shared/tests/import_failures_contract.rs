@@ -2,7 +2,7 @@
 //! run, a file that vanished, a run that stalled, and a poison file. Every job ends in a
 //! terminal state with a reason; a transient fault costs a retry, never a lead or a duplicate.
 
-mod common;
+use crate::common;
 
 use common::faults::{Fault, Faults, FaultyBlobs, FaultyStore, Stage};
 use leadgate_core::domain::query::LeadQuery;

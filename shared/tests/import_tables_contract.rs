@@ -3,7 +3,7 @@
 //! the same; CSV text with mixed line ends, NULs and a missing header is read row by row.
 //! The fixtures and how they were made: `scripts/fixtures/spreadsheets.py`.
 
-mod common;
+use crate::common;
 
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;

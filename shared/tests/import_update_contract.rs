@@ -3,7 +3,7 @@
 //! overwritten, status cells follow the status machine, an empty cell never clears a value,
 //! each change has its `imported` timeline entry, and an export re-imported changes nothing.
 
-mod common;
+use crate::common;
 
 use leadgate_core::domain::activity::ActivityKind;
 use leadgate_core::domain::ids::LeadId;

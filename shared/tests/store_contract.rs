@@ -1,7 +1,7 @@
 //! The store contract: one suite of behaviours, run against SQLite and DynamoDB Local.
 //! A behaviour only one adapter has is a bug, so every case runs on both.
 
-mod common;
+use crate::common;
 // Outbound webhooks' contract, in this binary rather than one of its own (each test binary
 // links the AWS SDK again).
 #[path = "rollups/contract.rs"]

@@ -1,7 +1,7 @@
 //! The REST API driven over HTTP through its router: the rep workflow, cross-tenant probes on
 //! every route, and every error class.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Reply, harness};

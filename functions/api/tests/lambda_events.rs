@@ -1,7 +1,7 @@
 //! The `events/` API Gateway HTTP API v2 fixtures, each parsed by `lambda_http` exactly as the
 //! Lambda runtime would, and sent through the router the Lambda function serves.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::harness;

@@ -1,7 +1,7 @@
 //! The OpenAPI document matches the router: every documented operation is routed (it answers
 //! 401, not 404, without credentials), and the document lists exactly the API's operations.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

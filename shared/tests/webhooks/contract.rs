@@ -432,22 +432,22 @@ pub async fn imports_and_failed_captures_raise_their_events(
     blobs: Arc<dyn BlobStore>,
 ) {
     let (t, _) = tenant(&*store).await;
-    leadgate_core::services::settings::put_form(&*store, &t.id, crate::contact_form())
+    leadgate_core::services::settings::put_form(&*store, &t.id, crate::store_contract::contact_form())
         .await
         .unwrap();
     // A post with no name, email or phone is no lead: the capture fails, with its event.
-    let mut bad = crate::form_post(&common::unique("s"), "x@example.com");
+    let mut bad = crate::store_contract::form_post(&common::unique("s"), "x@example.com");
     bad.payload = json!({"fields": {"comment": "call me"}});
-    let failed = crate::capture(&*store, &t, bad).await.unwrap();
+    let failed = crate::store_contract::capture(&*store, &t, bad).await.unwrap();
     assert_eq!(
         failed.status,
         leadgate_core::domain::capture::SubmissionStatus::Failed
     );
     // A good one raises `lead.created` only.
-    let ok = crate::capture(
+    let ok = crate::store_contract::capture(
         &*store,
         &t,
-        crate::form_post(&common::unique("s"), "ok@example.com"),
+        crate::store_contract::form_post(&common::unique("s"), "ok@example.com"),
     )
     .await
     .unwrap();
