@@ -8,7 +8,8 @@
 
 use crate::domain::error::FieldError;
 use crate::domain::ids::{LeadId, SourceId};
-use crate::domain::lead::{LeadInput, Provenance};
+use crate::domain::lead::LeadInput;
+use crate::domain::lead_field::{self, Reach, normalize_name};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -93,93 +94,6 @@ impl From<FieldError> for StoredFieldError {
             message: e.message,
         }
     }
-}
-
-/// The lead fields a submitted name can map to.
-pub const LEAD_FIELDS: &[&str] = &[
-    "name",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "mobile",
-    "company",
-    "position",
-    "website",
-    "company_number",
-    "tax_id",
-    "street",
-    "city",
-    "state",
-    "country",
-    "postal_code",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "gclid",
-    "fbclid",
-    "page_url",
-    "referrer",
-    "consent",
-];
-
-/// Lower-case with everything but letters and digits removed.
-pub fn normalize_name(raw: &str) -> String {
-    raw.chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
-/// The built-in synonyms, by normalized name.
-pub fn synonym(normalized: &str) -> Option<&'static str> {
-    Some(match normalized {
-        "name" | "fullname" | "yourname" | "contactname" | "leadname" => "name",
-        "firstname" | "fname" | "givenname" | "first" | "forename" => "first_name",
-        "lastname" | "lname" | "surname" | "familyname" | "last" => "last_name",
-        "email" | "emailaddress" | "mail" | "youremail" | "workemail" | "businessemail" | "useremail" => {
-            "email"
-        }
-        "phone" | "phonenumber" | "telephone" | "tel" | "phoneno" | "workphone" | "businessphone"
-        | "userphone" => "phone",
-        "mobile" | "mobilephone" | "cell" | "cellphone" | "mobilenumber" | "cellular" => "mobile",
-        "company" | "companyname" | "organization" | "organisation" | "business" | "employer" | "account"
-        | "accountname" | "companyaccount" => "company",
-        "position" | "jobtitle" | "title" | "designation" | "role" | "job" => "position",
-        "website" | "url" | "companywebsite" | "web" | "homepage" => "website",
-        "companynumber" | "registrationnumber" | "companyregistration" => "company_number",
-        "taxid" | "vat" | "vatnumber" | "vatid" | "taxnumber" => "tax_id",
-        "street" | "address" | "streetaddress" | "address1" | "addressline1" => "street",
-        "city" | "town" => "city",
-        "state" | "region" | "province" | "county" | "stateprovince" | "stateregion" => "state",
-        "country" | "countryname" | "countrycode" => "country",
-        // seed 004's `pin_code` (an Indian PIN code is the postal code).
-        "postalcode" | "zip" | "zipcode" | "postcode" | "zippostalcode" | "postalzipcode" | "pincode"
-        | "pin" => "postal_code",
-        "utmsource" => "utm_source",
-        "utmmedium" => "utm_medium",
-        "utmcampaign" => "utm_campaign",
-        "utmterm" => "utm_term",
-        "utmcontent" => "utm_content",
-        "gclid" | "gclickid" => "gclid",
-        "fbclid" => "fbclid",
-        "pageurl" | "page" | "landingpage" | "sourceurl" => "page_url",
-        "referrer" | "referer" => "referrer",
-        "consent" | "consenttext" | "gdprconsent" | "privacyconsent" | "marketingconsent" => "consent",
-        // Headers European spreadsheets commonly use (German, French, Spanish).
-        "vorname" | "prénom" | "prenom" | "nombre" => "first_name",
-        "nachname" | "nom" | "apellido" | "apellidos" => "last_name",
-        "telefon" | "telefonnummer" | "téléphone" | "telephone2" | "teléfono" | "telefono" => "phone",
-        "handy" | "mobil" | "portable" | "móvil" | "movil" => "mobile",
-        "firma" | "unternehmen" | "société" | "societe" | "entreprise" | "empresa" => "company",
-        "strasse" | "straße" | "adresse" | "dirección" | "direccion" => "street",
-        "ort" | "stadt" | "ville" | "ciudad" => "city",
-        "plz" | "postleitzahl" | "codepostal" | "códigopostal" | "codigopostal" => "postal_code",
-        "land" | "pays" | "país" | "pais" => "country",
-        _ => return None,
-    })
 }
 
 /// A platform id as its payloads give it: a string, or a number (Google's ids are JSON
@@ -268,7 +182,6 @@ pub fn map_fields(
         source: Some(source.to_string()),
         ..Default::default()
     };
-    let mut p = Provenance::default();
     let by_norm: BTreeMap<String, &String> =
         form_mapping.iter().map(|(k, v)| (normalize_name(k), v)).collect();
     for (name, value) in pairs {
@@ -277,41 +190,20 @@ pub fn map_fields(
             continue;
         }
         let norm = normalize_name(name);
-        let target = by_norm.get(&norm).map(|s| s.as_str()).or_else(|| synonym(&norm));
-        let v = Some(value.to_owned());
-        match target {
-            Some("name") => input.name = v,
-            Some("first_name") => input.first_name = v,
-            Some("last_name") => input.last_name = v,
-            Some("email") => input.email = v,
-            Some("phone") => input.phone = v,
-            Some("mobile") => input.mobile = v,
-            Some("company") => input.company = v,
-            Some("position") => input.position = v,
-            Some("website") => input.website = v,
-            Some("company_number") => input.company_number = v,
-            Some("tax_id") => input.tax_id = v,
-            Some("street") => input.address.street = v,
-            Some("city") => input.address.city = v,
-            Some("state") => input.address.state = v,
-            Some("country") => input.address.country = v,
-            Some("postal_code") => input.address.postal_code = v,
-            Some("utm_source") => p.utm.source = v,
-            Some("utm_medium") => p.utm.medium = v,
-            Some("utm_campaign") => p.utm.campaign = v,
-            Some("utm_term") => p.utm.term = v,
-            Some("utm_content") => p.utm.content = v,
-            Some("gclid") => p.gclid = v,
-            Some("fbclid") => p.fbclid = v,
-            Some("page_url") => p.page_url = v,
-            Some("referrer") => p.referrer = v,
-            Some("consent") => p.consent_text = v,
-            _ => {
+        // The form's own mapping (to a field key) first, then the names the table knows.
+        let field = match by_norm.get(&norm) {
+            Some(key) => lead_field::by_key(key, Reach::Any),
+            None => lead_field::by_name(&norm, Reach::Any),
+        };
+        match field.and_then(|f| f.read) {
+            Some(read) => read(&mut input, value),
+            None => {
                 // Keep the first unmapped fields, each capped, as submitted (within the
                 // limits `Provenance::check` holds every lead to).
                 use crate::domain::lead::provenance_limits as lim;
-                if p.unmapped.len() < lim::UNMAPPED_ENTRIES {
-                    p.unmapped.insert(
+                let unmapped = &mut input.provenance.unmapped;
+                if unmapped.len() < lim::UNMAPPED_ENTRIES {
+                    unmapped.insert(
                         name.chars().take(lim::UNMAPPED_NAME).collect(),
                         value.chars().take(lim::UNMAPPED_VALUE).collect(),
                     );
@@ -319,7 +211,6 @@ pub fn map_fields(
             }
         }
     }
-    input.provenance = p;
     input
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod filename;
 pub mod ids;
 pub mod lead;
+pub mod lead_field;
 pub mod phone;
 pub mod query;
 pub mod rep;

@@ -5,75 +5,29 @@
 use crate::domain::custom_field::CustomValue;
 use crate::domain::error::FieldError;
 use crate::domain::lead::{Lead, LeadContext};
-use crate::domain::rep::rep_name;
-use crate::domain::source::source_name;
+use crate::domain::lead_field::{self, LeadField};
 use crate::import::template::template_columns;
 
-/// What one column shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one column shows: a lead field of the table, or a custom field by key.
+#[derive(Clone)]
 enum Field {
-    Name,
-    Email,
-    Phone,
-    Mobile,
-    Company,
-    Position,
-    Website,
-    CompanyNumber,
-    TaxId,
-    Street,
-    City,
-    State,
-    Country,
-    PostalCode,
-    Source,
-    Status,
-    Owner,
-    Tags,
+    Lead(&'static LeadField),
     Custom(String),
-    Id,
-    Created,
-    LastActivity,
-    OwnerName,
 }
 
-/// Columns an export adds when asked for by name, after the template's: what a report needs
-/// and an import does not read back (the default export stays the template, so it imports).
-const EXTRA: [(&str, Field); 4] = [
-    ("ID", Field::Id),
-    ("Created", Field::Created),
-    ("Last Activity", Field::LastActivity),
-    ("Owner Name", Field::OwnerName),
-];
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Field::Lead(l) => write!(f, "Lead({})", l.key),
+            Field::Custom(k) => write!(f, "Custom({k})"),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct ExportColumns {
     headers: Vec<String>,
     fields: Vec<Field>,
-}
-
-fn fixed(header: &str) -> Option<Field> {
-    Some(match header {
-        "Name" => Field::Name,
-        "Email" => Field::Email,
-        "Phone" => Field::Phone,
-        "Mobile" => Field::Mobile,
-        "Company" => Field::Company,
-        "Position" => Field::Position,
-        "Website" => Field::Website,
-        "Company Number" => Field::CompanyNumber,
-        "Tax ID" => Field::TaxId,
-        "Street" => Field::Street,
-        "City" => Field::City,
-        "State" => Field::State,
-        "Country" => Field::Country,
-        "Postal Code" => Field::PostalCode,
-        "Lead Source" => Field::Source,
-        "Lead Status" => Field::Status,
-        "Owner" => Field::Owner,
-        "Tags" => Field::Tags,
-        _ => return EXTRA.iter().find(|(h, _)| *h == header).map(|(_, f)| f.clone()),
-    })
 }
 
 impl ExportColumns {
@@ -84,7 +38,7 @@ impl ExportColumns {
         let all: Vec<String> = template
             .iter()
             .cloned()
-            .chain(EXTRA.iter().map(|(h, _)| (*h).to_owned()))
+            .chain(lead_field::extra_export_fields().filter_map(|f| f.column.map(str::to_owned)))
             .collect();
         let headers: Vec<String> = match chosen {
             None => template,
@@ -120,7 +74,7 @@ impl ExportColumns {
         let fields = headers
             .iter()
             .map(|h| {
-                fixed(h).unwrap_or_else(|| {
+                lead_field::by_column(h).map(Field::Lead).unwrap_or_else(|| {
                     // Template columns past the fixed ones are custom fields, by label.
                     let key = ctx
                         .custom_fields
@@ -141,45 +95,10 @@ impl ExportColumns {
 
     /// The lead's cells, unquoted (the writers neutralize them).
     pub fn cells(&self, lead: &Lead, ctx: &LeadContext) -> Vec<String> {
-        fn opt(v: &Option<String>) -> String {
-            v.clone().unwrap_or_default()
-        }
         self.fields
             .iter()
             .map(|f| match f {
-                Field::Name => lead.name.clone(),
-                Field::Email => lead.email.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-                Field::Phone => lead.phone.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-                Field::Mobile => lead.mobile.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-                Field::Company => opt(&lead.company),
-                Field::Position => opt(&lead.position),
-                Field::Website => opt(&lead.website),
-                Field::CompanyNumber => opt(&lead.company_number),
-                Field::TaxId => opt(&lead.tax_id),
-                Field::Street => opt(&lead.address.street),
-                Field::City => opt(&lead.address.city),
-                Field::State => opt(&lead.address.state),
-                Field::Country => opt(&lead.address.country),
-                Field::PostalCode => opt(&lead.address.postal_code),
-                Field::Source => source_name(&ctx.sources, &lead.source),
-                Field::Status => lead.status.as_str().to_owned(),
-                Field::Owner => lead.owner.as_ref().map(|o| o.to_string()).unwrap_or_default(),
-                Field::Tags => lead
-                    .tags
-                    .iter()
-                    .map(|t| t.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                Field::Id => lead.id.to_string(),
-                Field::Created => lead.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                Field::LastActivity => lead
-                    .last_activity_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                Field::OwnerName => lead
-                    .owner
-                    .as_ref()
-                    .map(|o| rep_name(&ctx.reps, o))
-                    .unwrap_or_default(),
+                Field::Lead(field) => (field.cell)(lead, ctx),
                 Field::Custom(key) => match lead.custom.get(key) {
                     None => String::new(),
                     Some(CustomValue::Bool(b)) => b.to_string(),

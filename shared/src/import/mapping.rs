@@ -6,10 +6,10 @@
 //! fields can be translated by `options.values` (a CRM's own status names).
 
 use super::ImportOptions;
-use crate::domain::capture::{LEAD_FIELDS, normalize_name, synonym};
 use crate::domain::custom_field::{CustomFieldDef, CustomFieldType};
 use crate::domain::error::{FieldError, FieldErrors};
 use crate::domain::lead::{LeadContext, LeadInput};
+use crate::domain::lead_field::{self, Reach, normalize_name};
 use crate::domain::source::resolve_source;
 use crate::domain::status::LeadStatus;
 use serde::Serialize;
@@ -25,21 +25,10 @@ pub enum Column {
     Unknown,
 }
 
-/// The fields only a file fills (a form's are capture's `LEAD_FIELDS`).
-const FILE_FIELDS: &[&str] = &[
-    "source",
-    "status",
-    "unqualified_reason",
-    "owner",
-    "tags",
-    "created_at",
-    "last_activity_at",
-];
-
-/// Every lead field a column can fill (besides `custom:<key>`), as `row_input` reads them:
-/// capture's, then the file-only ones.
+/// Every lead field a column can fill (besides `custom:<key>`), in `lead_field::FIELDS`
+/// order.
 pub fn fields() -> impl Iterator<Item = &'static str> {
-    LEAD_FIELDS.iter().chain(FILE_FIELDS).copied()
+    lead_field::keys(Reach::File)
 }
 
 /// The fields whose cell values `options.values` may translate (plus select custom fields).
@@ -52,44 +41,9 @@ const MAX_TEXT: usize = 200;
 /// 400 KB with everything else in it).
 const MAX_OPTIONS_BYTES: usize = 64 * 1024;
 
-fn import_synonym(norm: &str) -> Option<&'static str> {
-    Some(match norm {
-        "source" | "leadsource" | "origin" | "channel" => "source",
-        "status" | "leadstatus" | "stage" => "status",
-        // HubSpot's "Lead Status Reason"/Salesforce's "Unqualified Reason"-style columns.
-        "unqualifiedreason"
-        | "disqualificationreason"
-        | "disqualifiedreason"
-        | "leadstatusreason"
-        | "reasonunqualified"
-        | "lostreason" => "unqualified_reason",
-        "owner" | "leadowner" | "assignedto" | "rep" | "salesrep" | "contactowner" => "owner",
-        "tags" | "tag" | "labels" | "label" => "tags",
-        // A migrated lead's history; seed 004's list calls the created date `date`.
-        "createddate" | "createdate" | "createdon" | "datecreated" | "created" | "createdat"
-        | "createdtime" | "date" | "leadcreateddate" | "creationdate" | "erstelltam" | "erstellungsdatum"
-        | "angelegtam" | "datedecréation" | "datedecreation" | "créele" | "creele" | "fechadecreación"
-        | "fechadecreacion" | "datadicreazione" | "datacreazione" | "aangemaaktop" | "aanmaakdatum"
-        | "datadecriação" | "datadecriacao" | "criadoem" => "created_at",
-        "lastactivity"
-        | "lastactivitydate"
-        | "lastactivityat"
-        | "lastactivitydatetime"
-        | "lastcontacted"
-        | "lastcontacteddate"
-        | "letzteaktivität"
-        | "letzteaktivitat"
-        | "dernièreactivité"
-        | "derniereactivite"
-        | "últimaactividad"
-        | "ultimaactividad"
-        | "ultimaattività"
-        | "ultimaattivita"
-        | "laatsteactiviteit"
-        | "últimaatividade"
-        | "ultimaatividade" => "last_activity_at",
-        _ => return None,
-    })
+/// The field a normalized header names, by the table's names (`lead_field`).
+fn synonym(norm: &str) -> Option<&'static str> {
+    lead_field::by_name(norm, Reach::File).map(|f| f.key)
 }
 
 /// The admin's explicit mapping, checked against the tenant: header → column, and per column
@@ -338,7 +292,7 @@ impl Mapping {
         let by_custom = defs
             .iter()
             .any(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm);
-        let by_synonym = import_synonym(&norm).or_else(|| synonym(&norm)).is_some();
+        let by_synonym = synonym(&norm).is_some();
         let by_known = known_header(&norm).is_some();
         match col {
             Column::Ignored if by_known => "known_export",
@@ -447,11 +401,7 @@ pub fn map_headers(headers: &[String], defs: &[CustomFieldDef], mapping: &Mappin
                 .iter()
                 .find(|d| normalize_name(&d.key) == norm || normalize_name(&d.label) == norm)
                 .map(|d| Column::Custom(d.key.clone()))
-                .or_else(|| {
-                    import_synonym(&norm)
-                        .or_else(|| synonym(&norm))
-                        .map(Column::Field)
-                })
+                .or_else(|| synonym(&norm).map(Column::Field))
                 .or_else(|| known_header(&norm))
                 .unwrap_or(Column::Unknown);
             match col {
@@ -502,49 +452,16 @@ pub fn row_input(columns: &[Column], row: &[String], mapping: &Mapping) -> LeadI
         if v.is_empty() {
             continue;
         }
-        let s = Some(v.to_owned());
         match col {
-            Column::Field("name") => input.name = s,
-            Column::Field("first_name") => input.first_name = s,
-            Column::Field("last_name") => input.last_name = s,
-            Column::Field("email") => input.email = s,
-            Column::Field("phone") => input.phone = s,
-            Column::Field("mobile") => input.mobile = s,
-            Column::Field("company") => input.company = s,
-            Column::Field("position") => input.position = s,
-            Column::Field("website") => input.website = s,
-            Column::Field("company_number") => input.company_number = s,
-            Column::Field("tax_id") => input.tax_id = s,
-            Column::Field("street") => input.address.street = s,
-            Column::Field("city") => input.address.city = s,
-            Column::Field("state") => input.address.state = s,
-            Column::Field("country") => input.address.country = s,
-            Column::Field("postal_code") => input.address.postal_code = s,
-            Column::Field("source") => input.source = s,
-            Column::Field("status") => input.status = s,
-            Column::Field("unqualified_reason") => input.unqualified_reason = s,
-            Column::Field("owner") => input.owner = s,
-            Column::Field("tags") => {
-                input.tags = v
-                    .split([';', ','])
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty())
-                    .collect()
+            Column::Field(key) => {
+                if let Some(read) = lead_field::by_key(key, Reach::File).and_then(|f| f.read) {
+                    read(&mut input, v);
+                }
             }
-            Column::Field("utm_source") => input.provenance.utm.source = s,
-            Column::Field("utm_medium") => input.provenance.utm.medium = s,
-            Column::Field("utm_campaign") => input.provenance.utm.campaign = s,
-            Column::Field("utm_term") => input.provenance.utm.term = s,
-            Column::Field("utm_content") => input.provenance.utm.content = s,
-            Column::Field("gclid") => input.provenance.gclid = s,
-            Column::Field("fbclid") => input.provenance.fbclid = s,
-            Column::Field("page_url") => input.provenance.page_url = s,
-            Column::Field("referrer") => input.provenance.referrer = s,
-            Column::Field("consent") => input.provenance.consent_text = s,
             Column::Custom(key) => {
                 custom.insert(key.clone(), serde_json::Value::String(v.to_owned()));
             }
-            Column::Field(_) | Column::Ignored | Column::Unknown => {}
+            Column::Ignored | Column::Unknown => {}
         }
     }
     input.custom = custom;

@@ -11,6 +11,7 @@
 
 use crate::domain::custom_field::CustomFieldType;
 use crate::domain::lead::LeadContext;
+use crate::domain::lead_field;
 use crate::domain::status::LeadStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,62 +26,24 @@ pub struct TemplateColumn {
 /// The CSV's title row starts with this; its cells say `one of: …`.
 pub const VALID_VALUES_TITLE: &str = "Valid values (the import skips this row)";
 
-/// The example row's free-text cells.
-fn example_of(header: &str) -> &'static str {
-    match header {
-        "Name" => "Jane Example",
-        "Email" => "jane@example.com",
-        "Phone" => "+1 415 555 0100",
-        "Company" => "Example Inc",
-        "Position" => "Head of Sales",
-        "Website" => "https://example.com",
-        "City" => "San Francisco",
-        "Country" => "US",
-        "Tags" => "template-example",
-        _ => "",
-    }
-}
-
-pub const FIXED_COLUMNS: &[&str] = &[
-    "Name",
-    "Email",
-    "Phone",
-    "Mobile",
-    "Company",
-    "Position",
-    "Website",
-    "Company Number",
-    "Tax ID",
-    "Street",
-    "City",
-    "State",
-    "Country",
-    "Postal Code",
-    "Lead Source",
-    "Lead Status",
-    "Owner",
-    "Tags",
-];
-
 pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
-    let mut cols: Vec<TemplateColumn> = FIXED_COLUMNS
-        .iter()
-        .map(|h| TemplateColumn {
-            header: (*h).to_owned(),
-            example: example_of(h).to_owned(),
-            valid_values: match *h {
-                "Lead Source" => ctx
+    let mut cols: Vec<TemplateColumn> = lead_field::template_fields()
+        .map(|f| TemplateColumn {
+            header: f.column.unwrap_or(f.key).to_owned(),
+            example: f.example.to_owned(),
+            valid_values: match f.key {
+                "source" => ctx
                     .sources
                     .iter()
                     .filter(|s| !s.retired)
                     .map(|s| s.name.clone())
                     .collect(),
-                "Lead Status" => LeadStatus::ALL
+                "status" => LeadStatus::ALL
                     .iter()
                     .filter(|s| **s != LeadStatus::Converted)
                     .map(|s| s.as_str().to_owned())
                     .collect(),
-                "Owner" => ctx
+                "owner" => ctx
                     .reps
                     .iter()
                     .filter(|r| r.active)
@@ -109,9 +72,10 @@ pub fn template_columns(ctx: &LeadContext) -> Vec<TemplateColumn> {
         });
     }
     // A dropdown's example is its first valid value (the owner stays empty: round robin).
+    let owner_column = lead_field::by_key("owner", lead_field::Reach::File).and_then(|f| f.column);
     for c in cols
         .iter_mut()
-        .filter(|c| c.example.is_empty() && c.header != "Owner")
+        .filter(|c| c.example.is_empty() && Some(c.header.as_str()) != owner_column)
     {
         if let Some(first) = c.valid_values.first() {
             c.example = first.clone();
