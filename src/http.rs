@@ -1,6 +1,6 @@
 //! The gateway's HTTP surface: health, the REST API and conversion (`/v1`, `/openapi.json`),
 //! the capture webhooks (`/capture`), the local bucket's presigned-URL routes, all on one port
-//! behind request ids and tracing, every response hardened (`leadgate_api::hardening`).
+//! behind request ids and tracing, every response hardened (`leadgate_http::hardening`).
 
 use axum::Json;
 use axum::Router;
@@ -9,9 +9,7 @@ use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leadgate_core::adapters::local_blob::LocalBlobStore;
-use leadgate_core::ports::blob::BlobStore;
-use leadgate_core::ports::clock::Clock;
-use leadgate_core::ports::store::LeadStore;
+use leadgate_core::ports::Ports;
 use serde_json::json;
 use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,10 +20,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn LeadStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub clock: Arc<dyn Clock>,
-    pub fetcher: Arc<dyn leadgate_core::ports::fetch::LeadFetcher>,
+    /// What every HTTP part is served with.
+    pub ports: Ports,
     /// Present when the bucket is a local folder: its presigned URLs are served here.
     pub local_blobs: Option<Arc<LocalBlobStore>>,
     /// The longest a request may take, body included (408 after it).
@@ -33,16 +29,9 @@ pub struct AppState {
 }
 
 pub fn router(state: AppState) -> Router {
-    let api_state = leadgate_api::ApiState {
-        store: state.store.clone(),
-        blobs: state.blobs.clone(),
-        clock: state.clock.clone(),
-        fetcher: state.fetcher.clone(),
-    };
-    let capture =
-        leadgate_capture::CaptureState::new(state.store.clone(), state.clock.clone(), state.fetcher.clone());
+    let capture = leadgate_capture::CaptureState::new(&state.ports);
     let api = leadgate_api::compose(
-        api_state,
+        state.ports.clone(),
         vec![
             leadgate_api::api(),
             leadgate_convert::api(),
@@ -54,7 +43,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone())
         .merge(api)
         .merge(leadgate_capture::webhooks(capture))
-        .fallback(leadgate_api::not_found);
+        .fallback(leadgate_http::not_found);
     if let Some(local) = state.local_blobs {
         app = app.merge(local.router());
     }
@@ -65,7 +54,7 @@ pub fn router(state: AppState) -> Router {
             state.request_timeout,
         ),
     );
-    let app = leadgate_api::hardening::hardened(app);
+    let app = leadgate_http::hardening::hardened(app);
     app.layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
         // The path only: query strings can carry personal data.
         let id = req
@@ -104,7 +93,7 @@ async fn drop_odd_request_id<B>(mut req: Request<B>) -> Request<B> {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match state.store.health().await {
+    match state.ports.store.health().await {
         Ok(()) => Json(json!({"status": "ok", "store": "ok"})).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "store health check failed");

@@ -100,7 +100,7 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
         },
         std::time::Duration::from_millis(config.webhook_poll_ms),
     ));
-    let state = http::AppState {
+    let ports = leadgate_core::ports::Ports {
         store,
         blobs,
         clock: std::sync::Arc::new(SystemClock),
@@ -113,6 +113,9 @@ pub async fn run(config: GatewayConfig) -> Result<(), GatewayError> {
             }
             .with_webhook_policy(webhook_policy),
         ),
+    };
+    let state = http::AppState {
+        ports,
         local_blobs,
         request_timeout: std::time::Duration::from_secs(config.request_timeout_secs),
     };

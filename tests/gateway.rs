@@ -30,10 +30,12 @@ async fn app(dir: &std::path::Path) -> (axum::Router, Arc<dyn LeadStore>) {
     let s = settings(dir, None);
     let (blobs, local) = leadgate_core::adapters::build_blobs(&s.blobs).await.unwrap();
     let state = AppState {
-        store: store.clone(),
-        blobs,
-        clock: Arc::new(leadgate_core::ports::clock::SystemClock),
-        fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
+        ports: leadgate_core::ports::Ports {
+            store: store.clone(),
+            blobs,
+            clock: Arc::new(leadgate_core::ports::clock::SystemClock),
+            fetcher: Arc::new(leadgate_core::adapters::platform_http::PlatformClient::new()),
+        },
         local_blobs: local,
         request_timeout: Duration::from_secs(120),
     };

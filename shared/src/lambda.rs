@@ -14,6 +14,17 @@ pub struct AwsAdapters {
 }
 
 impl AwsAdapters {
+    /// The ports an HTTP function is served with: these adapters, the system clock, and
+    /// the ad-platform client (public HTTPS hosts only).
+    pub fn into_ports(self) -> crate::ports::Ports {
+        crate::ports::Ports {
+            store: self.store,
+            blobs: self.blobs,
+            clock: Arc::new(crate::ports::clock::SystemClock),
+            fetcher: Arc::new(crate::adapters::platform_http::PlatformClient::new()),
+        }
+    }
+
     pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let dynamo = DynamoConfig::from_env().map_err(|e| format!("configuration: {e}"))?;
         let s3 = S3Config::from_env().map_err(|e| format!("configuration: {e}"))?;

@@ -1,71 +1,23 @@
 //! The rep-facing REST API: one axum router under `/v1`, with its OpenAPI 3.1 document at
 //! `/openapi.json` generated from the same route list. `main.rs` runs it on Lambda through
-//! lambda_http; the local gateway mounts it next to its other routes.
+//! lambda_http; the local gateway mounts it next to its other routes. What every HTTP part
+//! shares (problem+json, extractors, authentication, composition) is `leadgate-http`.
 
-pub mod auth;
-pub mod doc_links;
-pub mod error;
-pub mod extract;
-pub mod hardening;
-pub mod problem_docs;
 pub mod routes;
-pub mod strict_json;
+
+// The shared HTTP pieces under the names the routes use (`crate::error::ApiError`, …).
+pub use leadgate_http::{ApiPart, ApiState, error, extract, hardening, not_found};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use leadgate_core::ports::blob::BlobStore;
-use leadgate_core::ports::clock::Clock;
-use leadgate_core::ports::fetch::LeadFetcher;
-use leadgate_core::ports::store::LeadStore;
 use routes::{
     activities, analytics, attachments, exports, imports, keys, leads, settings, tenants, webhooks,
 };
-use std::sync::Arc;
-use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-#[derive(Clone)]
-pub struct ApiState {
-    pub store: Arc<dyn LeadStore>,
-    pub blobs: Arc<dyn BlobStore>,
-    pub clock: Arc<dyn Clock>,
-    /// Fetches ad-platform leads, for replaying failed captures.
-    pub fetcher: Arc<dyn LeadFetcher>,
-}
-
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Leadgate API", description = "Leads, activities, settings and keys for sales reps and admins."),
-    components(schemas(error::Problem)),
-    modifiers(&BearerAuth),
-    security(("bearer" = []))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = doc.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("an API key (lg_…)"))
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// The `/v1` routes and the OpenAPI document describing exactly them.
 pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(leadgate_http::base_doc())
         .routes(routes!(leads::create_lead, leads::list_leads))
         .routes(routes!(leads::get_lead, leads::patch_lead, leads::delete_lead))
         .routes(routes!(leads::assign_lead))
@@ -129,8 +81,7 @@ pub fn api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-/// Routes and the OpenAPI document that describes exactly them.
-/// The platform operator's routes (tenants), authenticated by `auth::require_operator`.
+/// The platform operator's routes (tenants), authenticated by `leadgate_http::auth::require_operator`.
 fn operator_api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::new()
         .routes(routes!(tenants::create_tenant, tenants::list_tenants))
@@ -140,69 +91,16 @@ fn operator_api() -> (Router<ApiState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-pub type ApiPart = (Router<ApiState>, utoipa::openapi::OpenApi);
-
-/// Serves API parts together: each route behind authentication, one OpenAPI document of all
-/// of them at `/openapi.json`, a 1 MiB body limit. No fallback, so a gateway can merge it.
+/// Serves API parts together with the platform operator's routes (`leadgate_http::compose`).
 pub fn compose(state: ApiState, parts: Vec<ApiPart>) -> Router {
-    let mut routes = Router::new();
-    let mut doc = ApiDoc::openapi();
-    // The operator's routes are served wherever the API is, behind their own credential.
-    let (operator_routes, operator_doc) = operator_api();
-    doc.merge(operator_doc);
-    for (r, d) in parts {
-        routes = routes.merge(r);
-        doc.merge(d);
-    }
-    problem_docs::document_errors(&mut doc);
-    doc_links::add_links(&mut doc);
-    let doc = Arc::new(doc);
-    let routes = routes.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_caller,
-    ));
-    let operator_routes = operator_routes.route_layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_operator,
-    ));
-    Router::new()
-        .merge(routes)
-        .merge(operator_routes)
-        .route(
-            "/openapi.json",
-            get(move || async move { axum::Json(doc.as_ref().clone()) }),
-        )
-        .route("/docs", get(docs_page))
-        .layer(DefaultBodyLimit::max(extract::MAX_BODY))
-        .with_state(state)
-}
-
-/// The API router (this crate's routes only).
-/// A page that reads `/openapi.json` and shows every operation, its parameters, body and
-/// answers. Everything it needs is in it: it works offline and fetches nothing else, which
-/// its Content-Security-Policy holds it to.
-async fn docs_page() -> Response {
-    use axum::http::{HeaderValue, header};
-    let mut res = axum::response::Html(include_str!("docs_page.html")).into_response();
-    res.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'",
-        ),
-    );
-    res
+    leadgate_http::compose(state, parts, Some(operator_api()))
 }
 
 pub fn router(state: ApiState) -> Router {
     compose(state, vec![api()])
 }
 
-/// The 404 for paths no route serves, as problem+json.
-pub async fn not_found() -> Response {
-    error::ApiError::NotFound("route").into_response()
-}
-
-/// The router as the Lambda function serves it: the API plus the problem+json 404.
+/// The API function's router: the routes, a problem+json 404 for the rest, hardened.
 pub fn lambda_router(state: ApiState) -> Router {
     hardening::hardened(router(state).fallback(not_found))
 }

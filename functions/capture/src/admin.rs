@@ -3,15 +3,15 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use leadgate_api::ApiState;
-use leadgate_api::error::{ApiError, ApiResult, Problem};
-use leadgate_api::extract::{ApiJson, Caller};
 use leadgate_core::domain::capture::{
     Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus,
 };
 use leadgate_core::domain::source::resolve_source;
 use leadgate_core::services::capture::{self as svc, get_channel, put_channel};
 use leadgate_core::services::sources::list_sources;
+use leadgate_http::ApiState;
+use leadgate_http::error::{ApiError, ApiResult, Problem};
+use leadgate_http::extract::{ApiJson, Caller};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -12,12 +12,12 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use bytes::Bytes;
-use leadgate_api::error::ApiError;
 use leadgate_core::domain::capture::{Channel, Submission, SubmissionStatus};
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::settings::CaptureForm;
 use leadgate_core::services::capture::{Intake, Known, process_known, store_submission};
 use leadgate_core::services::settings::get_form;
+use leadgate_http::error::ApiError;
 use serde_json::{Map, Value, json};
 
 pub const MAX_FORM_BODY: usize = 64 * 1024;

@@ -13,14 +13,15 @@ pub use leadgate_core::domain::signature;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use leadgate_api::error::ApiError;
-use leadgate_api::{ApiPart, ApiState, not_found};
 use leadgate_core::domain::{Tenant, TenantId};
+use leadgate_core::ports::Ports;
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::fetch::LeadFetcher;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::ServiceError;
 use leadgate_core::services::tenants::active_tenant;
+use leadgate_http::error::ApiError;
+use leadgate_http::{ApiPart, not_found};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -35,11 +36,12 @@ pub struct CaptureState {
 }
 
 impl CaptureState {
-    pub fn new(store: Arc<dyn LeadStore>, clock: Arc<dyn Clock>, fetcher: Arc<dyn LeadFetcher>) -> Self {
+    /// The webhooks' state from the deployment's ports, with a fresh rate limiter.
+    pub fn new(ports: &Ports) -> Self {
         Self {
-            store,
-            clock,
-            fetcher,
+            store: ports.store.clone(),
+            clock: ports.clock.clone(),
+            fetcher: ports.fetcher.clone(),
             limiter: Arc::new(limiter::RateLimiter::default()),
         }
     }
@@ -98,15 +100,11 @@ pub fn api() -> ApiPart {
 }
 
 /// What the capture Lambda serves: the webhooks, the admin routes, the problem+json 404.
-pub fn lambda_router(api_state: ApiState) -> Router {
-    let capture = CaptureState::new(
-        api_state.store.clone(),
-        api_state.clock.clone(),
-        api_state.fetcher.clone(),
-    );
-    leadgate_api::hardening::hardened(
+pub fn lambda_router(ports: Ports) -> Router {
+    let capture = CaptureState::new(&ports);
+    leadgate_http::hardening::hardened(
         webhooks(capture)
-            .merge(leadgate_api::compose(api_state, vec![api()]))
+            .merge(leadgate_http::compose(ports, vec![api()], None))
             .fallback(not_found),
     )
 }

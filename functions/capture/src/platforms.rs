@@ -11,12 +11,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use leadgate_api::error::ApiError;
 use leadgate_core::domain::Tenant;
 use leadgate_core::domain::capture::{
     Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus,
 };
 use leadgate_core::services::capture::{Intake, Known, get_channel, process_known, store_submission};
+use leadgate_http::error::ApiError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;

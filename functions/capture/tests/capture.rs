@@ -261,9 +261,9 @@ async fn env() -> Env {
         store: store.clone(),
         blobs,
         clock: Arc::new(SystemClock),
-        fetcher: fetcher.clone(),
+        fetcher,
     };
-    let app = webhooks(CaptureState::new(store.clone(), Arc::new(SystemClock), fetcher)).merge(compose(
+    let app = webhooks(CaptureState::new(&api_state)).merge(compose(
         api_state,
         vec![leadgate_api::api(), leadgate_capture::api()],
     ));

@@ -1,11 +1,11 @@
 //! Lead conversion over HTTP: convert one lead or up to 100, and read the prospects and deals
 //! conversions create. Runs as its own Lambda (`main.rs`) and inside the local gateway, behind
-//! the API's authentication and problem+json errors.
+//! the authentication and problem+json errors every HTTP part shares (`leadgate-http`).
 
 pub mod routes;
 
 use axum::Router;
-use leadgate_api::{ApiPart, ApiState, compose, not_found};
+use leadgate_http::{ApiPart, ApiState, compose, not_found};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,5 +28,5 @@ pub fn api() -> ApiPart {
 
 /// What the convert Lambda serves: these routes, authenticated, with the problem+json 404.
 pub fn lambda_router(state: ApiState) -> Router {
-    leadgate_api::hardening::hardened(compose(state, vec![api()]).fallback(not_found))
+    leadgate_http::hardening::hardened(compose(state, vec![api()], None).fallback(not_found))
 }

@@ -4,16 +4,16 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use leadgate_api::ApiState;
-use leadgate_api::error::{ApiError, ApiResult, Problem};
-use leadgate_api::extract::{ApiJson, Caller};
-use leadgate_api::routes::{etag, if_match, lead_id};
 use leadgate_core::domain::RepId;
 use leadgate_core::domain::conversion::{Deal, Prospect};
 use leadgate_core::services::conversion::{
     self as svc, BulkItem, ConversionResult, ConvertOutcome, ConvertRequest,
 };
 use leadgate_core::services::deals::{self, DealPatch};
+use leadgate_http::ApiState;
+use leadgate_http::error::{ApiError, ApiResult, Problem};
+use leadgate_http::extract::{ApiJson, Caller};
+use leadgate_http::versions::{etag, if_match, lead_id};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -6,3 +6,16 @@ pub mod clock;
 pub mod fetch;
 pub mod store;
 pub mod webhook;
+
+use std::sync::Arc;
+
+/// The outside world one deployment gives the use cases: every HTTP part (API, capture,
+/// convert) and the gateway are served with this one value.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn store::LeadStore>,
+    pub blobs: Arc<dyn blob::BlobStore>,
+    pub clock: Arc<dyn clock::Clock>,
+    /// Fetches ad-platform leads (capture, and replays of failed captures).
+    pub fetcher: Arc<dyn fetch::LeadFetcher>,
+}
