@@ -78,7 +78,8 @@ fn bucket_key(root: &Path, path: &Path) -> Option<String> {
         })
         .collect();
     let key = parts?.join("/");
-    (key.starts_with("imports/") && key.len() > "imports/".len()).then_some(key)
+    use leadgate_core::bucket_keys::IMPORTS;
+    (key.starts_with(IMPORTS) && key.len() > IMPORTS.len()).then_some(key)
 }
 
 #[cfg(test)]

@@ -19,7 +19,11 @@ pub fn record_arrivals(local: &LocalBlobStore, store: Arc<dyn LeadStore>, clock:
     local.notify_uploads(tx);
     tokio::spawn(async move {
         while let Some(meta) = rx.recv().await {
-            if !meta.key.as_str().starts_with("attachments/") {
+            if !meta
+                .key
+                .as_str()
+                .starts_with(leadgate_core::bucket_keys::ATTACHMENTS)
+            {
                 continue;
             }
             // A store hiccup is retried a few times, as Lambda retries an S3 event.

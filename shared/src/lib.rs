@@ -6,6 +6,7 @@
 //! differ only in which adapters they build.
 
 pub mod adapters;
+pub mod bucket_keys;
 pub mod cells;
 pub mod config;
 pub mod domain;

@@ -129,13 +129,26 @@ fn when_the_bucket_notifies_should_send_each_prefix_to_its_handler() {
             .map(|(_, f)| f.clone())
             .collect::<Vec<_>>()
     };
-    let import = handler("imports/");
-    let cont = handler(leadgate_core::services::imports::CONTINUE_PREFIX);
-    let export = handler(leadgate_core::services::exports::REQUEST_PREFIX);
+    use leadgate_core::bucket_keys::{
+        ATTACHMENTS, BULK_EDIT_REQUESTS, EXPORT_REQUESTS, IMPORTS, IMPORTS_CONTINUE,
+    };
+    let import = handler(IMPORTS);
+    let cont = handler(IMPORTS_CONTINUE);
+    let export = handler(EXPORT_REQUESTS);
     assert_eq!(import.len(), 1, "{triggers:?}");
     assert_eq!(cont, import, "continuation markers go to the import function");
+    assert_eq!(
+        handler(ATTACHMENTS),
+        import,
+        "attachment arrivals go to the import function"
+    );
     assert_eq!(export.len(), 1, "{triggers:?}");
     assert_ne!(export, import);
+    assert_eq!(
+        handler(BULK_EDIT_REQUESTS),
+        export,
+        "bulk-edit jobs run in the export function"
+    );
     for (_, f) in &triggers {
         let code = t["Resources"][f.as_str()]["Properties"]["CodeUri"].as_str();
         assert!(code.is_some(), "{f} has a CodeUri");

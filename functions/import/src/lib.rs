@@ -5,6 +5,7 @@
 
 use aws_lambda_events::event::s3::S3Event;
 use futures::FutureExt;
+use leadgate_core::bucket_keys;
 use leadgate_core::import::ImportOptions;
 use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
@@ -56,7 +57,7 @@ pub async fn handle_s3_event(
         };
         let raw_key = decode_s3_key(raw);
         // An attachment uploaded to a lead: it goes on the lead's timeline, once.
-        if raw_key.starts_with("attachments/") {
+        if raw_key.starts_with(bucket_keys::ATTACHMENTS) {
             let key = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
             let size = record.s3.object.size.unwrap_or_default().max(0) as u64;
             attachments::arrived(&*deps.store, &*deps.clock, &key, size)
@@ -68,7 +69,7 @@ pub async fn handle_s3_event(
             let marker = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
             let c = read_continuation(&*deps.blobs, &marker).await?;
             (c.key, c.etag)
-        } else if raw_key.starts_with("imports/") {
+        } else if raw_key.starts_with(bucket_keys::IMPORTS) {
             let etag = record
                 .s3
                 .object
@@ -127,8 +128,8 @@ async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Co
     let c: Continuation =
         serde_json::from_slice(&body).map_err(|e| format!("{marker}: not a continuation: {e}"))?;
     // A marker may only point into the same tenant's imports.
-    let tenant = marker.as_str().split('/').nth(1).unwrap_or_default();
-    if !c.key.starts_with(&format!("imports/{tenant}/")) {
+    let tenant = bucket_keys::continuation_tenant(marker.as_str());
+    if !c.key.starts_with(&bucket_keys::tenant_imports(tenant)) {
         return Err(format!("{marker}: points outside its tenant's imports"));
     }
     Ok(c)
@@ -201,7 +202,7 @@ async fn scan(
     loop {
         let page = deps
             .blobs
-            .list("imports/", after.as_deref(), 1000)
+            .list(bucket_keys::IMPORTS, after.as_deref(), 1000)
             .await
             .map_err(|e| e.to_string())?;
         for meta in &page.items {

@@ -1,7 +1,7 @@
 //! Attachments: a file announced on a lead (an upload URL bound to its type and size), and its
 //! arrival in the bucket, which is when it goes on the lead's timeline.
 //!
-//! The bucket layout is `attachments/{tenant}/{lead}/{attachment id}/{file name}`. The
+//! The bucket layout is `attachments/{tenant}/{lead}/{attachment id}/{file name}` (`bucket_keys`). The
 //! announcement is a record (kind `attachment`, id = attachment id) holding the full file
 //! name, the type the upload is bound to, and who announced it. Arrival comes from the bucket:
 //! S3's ObjectCreated event on AWS (the import function), the local bucket folder's upload
@@ -10,7 +10,7 @@
 //! never came is never on the timeline.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
-use crate::domain::ids::{LeadId, TenantId};
+use crate::domain::ids::LeadId;
 use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::blob::BlobKey;
 use crate::ports::clock::Clock;
@@ -19,20 +19,7 @@ use crate::services::ServiceError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// Where a lead's attachments are kept in the bucket.
-pub fn attachments_prefix(tenant: &TenantId, lead: &LeadId) -> String {
-    format!("attachments/{tenant}/{lead}/")
-}
-
-/// The parts of an attachment's bucket key; `None` for any other key.
-pub fn parse_attachment_key(key: &BlobKey) -> Option<(TenantId, LeadId, String)> {
-    let mut parts = key.as_str().strip_prefix("attachments/")?.splitn(4, '/');
-    let tenant = TenantId::parse(parts.next()?).ok()?;
-    let lead = LeadId::parse(parts.next()?).ok()?;
-    let id = parts.next()?.to_owned();
-    parts.next().filter(|name| !name.is_empty())?;
-    Some((tenant, lead, id))
-}
+pub use crate::bucket_keys::{attachment_of as parse_attachment_key, attachments_prefix};
 
 /// What was announced for an upload, and whether it has arrived.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -34,7 +34,7 @@ use futures::StreamExt;
 use std::collections::BTreeMap;
 
 pub const BULK_EDIT_JOB: &str = "bulk_edit_job";
-pub const REQUEST_PREFIX: &str = "bulk-edits/requests/";
+pub const REQUEST_PREFIX: &str = crate::bucket_keys::BULK_EDIT_REQUESTS;
 /// How long a run's claim stays its own without a renewal (a page takes well under this).
 pub const LEASE: chrono::Duration = chrono::Duration::seconds(120);
 pub const MAX_FAILURES: u32 = 3;

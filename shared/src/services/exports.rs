@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub const EXPORT_JOB: &str = "export_job";
-pub const REQUEST_PREFIX: &str = "exports/requests/";
+pub const REQUEST_PREFIX: &str = crate::bucket_keys::EXPORT_REQUESTS;
 /// How long a run's claim stays its own without a renewal.
 pub const LEASE: chrono::Duration = chrono::Duration::seconds(120);
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -113,7 +113,7 @@ pub async fn create_export_job(
     export_query(&ctx, &new.filters)?;
     ExportColumns::resolve(&ctx, new.columns.as_deref())?;
     let id = uuid::Uuid::now_v7().to_string();
-    let key = format!("exports/{}/{id}.{}", tenant.id, new.format.extension());
+    let key = crate::bucket_keys::export_file(&tenant.id, &id, new.format.extension());
     BlobKey::parse(&key)?;
     let mut job = ExportJob {
         id: id.clone(),

@@ -239,10 +239,7 @@ pub async fn create_import_job(
     let tenant = &tenant.id;
     let name = name.as_str();
     let id = uuid::Uuid::now_v7().to_string();
-    let key = format!(
-        "imports/{tenant}/{id}/{}",
-        crate::domain::filename::key_segment(name)
-    );
+    let key = crate::bucket_keys::import_upload(tenant, &id, &crate::domain::filename::key_segment(name));
     BlobKey::parse(&key)?;
     let job = ImportJob {
         id: id.clone(),

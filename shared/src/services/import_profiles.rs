@@ -142,13 +142,11 @@ pub async fn options_for_drop(
     key: &BlobKey,
     fallback: ImportOptions,
 ) -> Result<Result<ImportOptions, String>, ServiceError> {
-    let parts: Vec<&str> = key.as_str().splitn(4, '/').collect();
-    if parts.len() < 4 {
+    let Some(folder) = crate::bucket_keys::import_key(key.as_str()).and_then(|k| k.folder) else {
         return Ok(Ok(find_profile(store, tenant, DEFAULT_PROFILE)
             .await?
             .map_or(fallback, |p| p.options)));
-    }
-    let folder = parts[2];
+    };
     if let Some(p) = find_profile(store, tenant, folder).await? {
         return Ok(Ok(p.options));
     }

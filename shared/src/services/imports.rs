@@ -43,9 +43,8 @@ pub const IMPORT_OBJECT: &str = "import_object";
 /// Points an object version dropped into the bucket at the job asked to run it again
 /// (`{"job": id}`, by `claim_id(key, etag, 0)`).
 pub const IMPORT_RERUN: &str = "import_rerun";
-/// Where a paused import leaves its continuation marker (Lambda). The prefix has its own
-/// bucket notification to the import function, so the next chunk starts in a fresh invocation.
-pub const CONTINUE_PREFIX: &str = "imports-continue/";
+/// Where a paused import leaves its continuation marker (`bucket_keys::IMPORTS_CONTINUE`).
+pub const CONTINUE_PREFIX: &str = crate::bucket_keys::IMPORTS_CONTINUE;
 /// Runs of one object version (first, retries after errors, takeovers after a kill) before
 /// it is failed as a poison file. Resuming a paused run is not an attempt.
 pub const MAX_ATTEMPTS: u32 = 3;
@@ -75,9 +74,9 @@ pub async fn leave_continuation(
     etag: &str,
     tag: &str,
 ) -> Result<(), ServiceError> {
-    let tenant = key.as_str().split('/').nth(1).unwrap_or_default();
+    let tenant = crate::bucket_keys::import_key(key.as_str()).map_or("", |k| k.tenant);
     let id = hex::encode(Sha256::digest(format!("{key}\n{etag}").as_bytes()));
-    let marker = BlobKey::parse(&format!("{CONTINUE_PREFIX}{tenant}/{id}-{tag}.json"))?;
+    let marker = BlobKey::parse(&crate::bucket_keys::continuation(tenant, &id, tag))?;
     let body = serde_json::to_vec(&Continuation {
         key: key.to_string(),
         etag: etag.to_owned(),
@@ -93,12 +92,11 @@ async fn job_of(
     tenant: &TenantId,
     key: &BlobKey,
 ) -> Result<Option<ImportJob>, ServiceError> {
-    let parts: Vec<&str> = key.as_str().splitn(4, '/').collect();
-    if parts.len() != 4 {
+    let Some(job) = crate::bucket_keys::import_key(key.as_str()).and_then(|k| k.folder) else {
         return Ok(None);
-    }
+    };
     Ok(
-        crate::ports::store::get_typed::<ImportJob>(store, tenant, IMPORT_JOB, parts[2])
+        crate::ports::store::get_typed::<ImportJob>(store, tenant, IMPORT_JOB, job)
             .await?
             .map(|v| v.value),
     )
@@ -382,13 +380,7 @@ pub(super) async fn fail_stalled_claim(
 }
 
 /// The tenant a bucket key belongs to: `imports/{tenant}/…`.
-pub fn tenant_of(key: &BlobKey) -> Option<TenantId> {
-    let mut parts = key.as_str().split('/');
-    match (parts.next(), parts.next(), parts.next()) {
-        (Some("imports"), Some(t), Some(_)) => TenantId::parse(t).ok(),
-        _ => None,
-    }
-}
+pub use crate::bucket_keys::import_tenant as tenant_of;
 
 /// Imports (or goes on importing) one object version, within `budget`.
 #[allow(clippy::too_many_arguments)]

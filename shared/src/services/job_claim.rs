@@ -21,19 +21,10 @@ use serde::de::DeserializeOwned;
 
 /// The bucket key of a job's request object.
 pub fn request_key(prefix: &str, tenant: &TenantId, id: &str) -> Result<BlobKey, ServiceError> {
-    Ok(BlobKey::parse(&format!("{prefix}{tenant}/{id}.json"))?)
+    Ok(BlobKey::parse(&crate::bucket_keys::request(prefix, tenant, id))?)
 }
 
-/// The tenant and job a request key under `prefix` stands for.
-pub fn request_of(prefix: &str, key: &BlobKey) -> Option<(TenantId, String)> {
-    let rest = key.as_str().strip_prefix(prefix)?;
-    let (tenant, file) = rest.split_once('/')?;
-    let id = file.strip_suffix(".json")?;
-    if id.is_empty() || id.contains('/') {
-        return None;
-    }
-    Some((TenantId::parse(tenant).ok()?, id.to_owned()))
-}
+pub use crate::bucket_keys::request_of;
 
 /// Who sees a job: the tenant's admins, and whoever asked for it.
 pub fn visible_to(principal: &Principal, requested_by: &str) -> bool {

@@ -146,7 +146,7 @@ pub(super) struct ReportParts {
 
 impl ImportRun<'_> {
     pub(super) fn report_key(&self, name: &str) -> String {
-        format!("reports/{}/{}/{name}", self.tenant.id, self.job_id)
+        crate::bucket_keys::report(&self.tenant.id, &self.job_id, name)
     }
 
     pub(super) fn part_key(&self, what: &str, n: u32) -> Result<BlobKey, ServiceError> {
@@ -297,7 +297,7 @@ impl ImportRun<'_> {
 /// Removes a finished job's report parts (best effort: they are small, and a leftover part
 /// harms nothing). Called once the run is recorded done, never before.
 pub async fn remove_report_parts(blobs: &dyn BlobStore, tenant: &crate::domain::ids::TenantId, job_id: &str) {
-    let prefix = format!("reports/{tenant}/{job_id}/parts/");
+    let prefix = crate::bucket_keys::report_parts(tenant, job_id);
     let Ok(page) = blobs.list(&prefix, None, 1000).await else {
         return;
     };
