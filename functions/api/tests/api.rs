@@ -2519,6 +2519,20 @@ async fn converted_value_moves_with_the_deal(h: &common::Harness, lead: &str) {
         "{}",
         listed.body
     );
+    let funnel = h
+        .call(
+            Method::GET,
+            "/v1/analytics/funnel?campaign=none",
+            &h.acme_rep,
+            None,
+        )
+        .await;
+    assert_eq!(
+        funnel.status,
+        StatusCode::FORBIDDEN,
+        "campaigns span the team: {}",
+        funnel.body
+    );
     assert!(scoped(false).await.status.is_success());
 }
 

@@ -372,11 +372,25 @@ async fn scope(
     wanted: Option<Dim>,
 ) -> Result<(Dim, Vec<String>), ServiceError> {
     let mine = principal.owner_scope(&tenant.settings);
-    if !q.campaigns.is_empty() && wanted.is_none_or(|w| w == Dim::Campaign) {
-        // The funnel of some campaigns reads the campaign rows.
+    // The campaigns answer, and the funnel of some campaigns, read the campaign rows.
+    let campaign_rows = wanted == Some(Dim::Campaign) || (wanted.is_none() && !q.campaigns.is_empty());
+    if !campaign_rows && !q.campaigns.is_empty() {
+        return Err(FieldError::new(
+            "campaign",
+            "unsupported_combination",
+            "source and rep analytics cannot be limited by campaign: ask /v1/analytics/campaigns",
+        )
+        .into());
+    }
+    if campaign_rows {
         if !q.sources.is_empty() || !q.owners.is_empty() {
+            let field = match (q.campaigns.is_empty(), q.sources.is_empty()) {
+                (false, _) => "campaign",
+                (true, true) => "owner",
+                (true, false) => "source",
+            };
             return Err(FieldError::new(
-                "campaign",
+                field,
                 "unsupported_combination",
                 "analytics are kept per campaign, per source and per owner, not per pair: limit one of the three",
             )
@@ -391,30 +405,6 @@ async fn scope(
             Dim::Campaign,
             keys_of(store, &tenant.id, Dim::Campaign, &q.campaigns).await?,
         ));
-    }
-    if !q.campaigns.is_empty() {
-        return Err(FieldError::new(
-            "campaign",
-            "unsupported_combination",
-            "source and rep analytics cannot be limited by campaign: ask /v1/analytics/campaigns",
-        )
-        .into());
-    }
-    if wanted == Some(Dim::Campaign) {
-        if !q.sources.is_empty() || !q.owners.is_empty() {
-            return Err(FieldError::new(
-                if q.sources.is_empty() { "owner" } else { "source" },
-                "unsupported_combination",
-                "campaign analytics are kept per campaign alone: they cannot be limited by source or owner",
-            )
-            .into());
-        }
-        if mine.is_some() {
-            return Err(ServiceError::Forbidden(
-                "campaign analytics span the team; this tenant shows reps their own leads only",
-            ));
-        }
-        return Ok((Dim::Campaign, vec![]));
     }
     if !q.sources.is_empty() && (!q.owners.is_empty() || wanted == Some(Dim::Owner) || mine.is_some()) {
         return Err(FieldError::new(

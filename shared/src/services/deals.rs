@@ -81,7 +81,7 @@ pub async fn patch_deal(
         version: deal.version + 1,
         ..next.clone()
     };
-    // The deal on its own: no stage move, or no lead left to tell.
+    // The deal on its own: neither its stage nor its value moved, or no lead is left to tell.
     let alone = || {
         let expect = Expect::Version(deal.version);
         put_typed(store, &tenant.id, kinds::DEAL, &deal.id, &stored, expect)

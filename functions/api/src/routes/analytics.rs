@@ -47,7 +47,7 @@ pub async fn by_rep(
 /// The same figures per campaign: an ad platform's campaign (`google:12345678901`), else its
 /// ad set when the platform does not name the campaign (Meta: `meta:adset:…`), else the UTM
 /// campaign a form was posted with (`utm:spring-sale`, named without the prefix); leads that
-/// name none under `none`. Not limited by source or owner.
+/// name none under `none`. Limited by `campaign`, not by source or owner.
 #[utoipa::path(get, path = "/v1/analytics/campaigns", tag = "analytics", params(RawAnalyticsQuery),
     responses((status = 200, body = Report), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn by_campaign(
@@ -61,10 +61,11 @@ pub async fn by_campaign(
     ))
 }
 
-/// The funnel: every lead of the range (or of the sources or reps named) together, in total
-/// and per day or week; `groups` is empty.
+/// The funnel: every lead of the range (or of the sources, reps or campaigns named)
+/// together, in total and per day or week; `groups` is empty. Campaigns span the team: a rep
+/// who sees only their own leads may not name them (403).
 #[utoipa::path(get, path = "/v1/analytics/funnel", tag = "analytics", params(RawAnalyticsQuery),
-    responses((status = 200, body = Report), (status = 422, body = Problem)))]
+    responses((status = 200, body = Report), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn funnel(
     State(st): State<ApiState>,
     caller: Caller,
