@@ -1231,9 +1231,9 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         .unwrap();
     let (writes, reads) = split(faults.take_calls());
     assert_eq!(writes, ["put_record", "increment_counter", "create_lead"]);
-    // The form (once: the route's read is handed on), the email lookup, and the lead's
-    // context (sources, custom fields, reps).
-    assert_eq!(reads, 5);
+    // The form (once: the route's read is handed on), one lookup of every contact key, and
+    // the lead's context (sources, custom fields and reps in one call).
+    assert_eq!(reads, 3);
     assert_eq!(done.status, SubmissionStatus::Processed);
     assert_eq!(stored("s-new").await, done);
     let lead_id = done.lead_id.unwrap();
@@ -1750,6 +1750,10 @@ macro_rules! contract {
             case!(
                 when_leads_are_written_in_any_order_should_keep_rollups_equal_to_a_recount,
                 rollups::rollups_follow_every_write
+            );
+            case!(
+                when_leads_are_written_in_any_order_should_count_a_tag_as_a_recount_does,
+                rollups::tag_counts_follow_every_write
             );
             case!(
                 when_rollups_are_wrong_should_be_put_right_by_a_rebuild,

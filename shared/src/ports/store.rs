@@ -349,6 +349,15 @@ pub trait LeadStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<RawRecord>, StoreError>;
+    /// Every record of each of `kinds`, in the order asked, in one read where the store can
+    /// (SQLite: one call on a reader; DynamoDB, where each kind is its own partition: one
+    /// query each, side by side). For small kinds only: a lead's context reads its sources,
+    /// custom fields and reps this way.
+    async fn list_records_of(
+        &self,
+        tenant: &TenantId,
+        kinds: &[&str],
+    ) -> Result<Vec<Vec<RawRecord>>, StoreError>;
     async fn delete_record(
         &self,
         tenant: &TenantId,
@@ -428,6 +437,11 @@ pub async fn list_typed<T: DeserializeOwned>(
             return Ok(out);
         }
     }
+}
+
+/// The records of a kind as `T`, versions dropped (what `list_records_of` read).
+pub fn decode_all<T: DeserializeOwned>(kind: &str, records: &[RawRecord]) -> Result<Vec<T>, StoreError> {
+    records.iter().map(|r| decode(kind, r)).collect()
 }
 
 fn decode<T: DeserializeOwned>(kind: &str, r: &RawRecord) -> Result<T, StoreError> {

@@ -19,13 +19,14 @@ pub async fn find_matches(
     phone: Option<&Phone>,
     except: Option<&LeadId>,
 ) -> Result<Option<(MatchKey, Vec<LeadId>)>, StoreError> {
-    for key in match_keys(email, phone) {
-        let ids = store.find_leads_by_contact(tenant, &key).await?;
-        if let Some(ids) = matched(ids, except) {
-            return Ok(Some((key, ids)));
-        }
+    // Every key in one store call (capture checks email and phone for each lead), then the
+    // rule, key by key.
+    let keys = match_keys(email, phone);
+    if keys.is_empty() {
+        return Ok(None);
     }
-    Ok(None)
+    let known = KnownContacts::look_up(store, tenant, keys.iter().cloned()).await?;
+    Ok(known.matches(&keys, except))
 }
 
 /// The leads one key matched, as the rule counts them: without `except`, oldest first (ids

@@ -9,13 +9,11 @@ use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
 use crate::ports::store::{
-    CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError, kinds,
+    CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError, decode_all, kinds,
 };
 use crate::services::ServiceError;
-use crate::services::custom_fields::list_custom_fields;
 use crate::services::duplicates::{find_duplicate, find_matches};
-use crate::services::reps::{list_reps, reserve_round_robin};
-use crate::services::sources::list_sources;
+use crate::services::reps::reserve_round_robin;
 
 /// What to do when the new lead's email or phone matches an existing lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,13 +78,22 @@ pub enum CreateResult {
 
 /// Everything parsing a lead needs to know about the tenant.
 pub async fn load_context(store: &dyn LeadStore, tenant: &Tenant) -> Result<LeadContext, ServiceError> {
+    // One read for the three lists (the store reads them side by side where it cannot at once).
+    let read = store
+        .list_records_of(&tenant.id, &[kinds::SOURCE, kinds::CUSTOM_FIELD, kinds::REP])
+        .await?;
+    let [sources, fields, reps] = read.as_slice() else {
+        return Err(
+            StoreError::Corrupt("the store answered another number of kinds than asked".into()).into(),
+        );
+    };
     Ok(LeadContext {
         // "Overdue" is read against the time the request is read at.
         overdue_cutoff: tenant.settings.overdue_cutoff(chrono::Utc::now()),
         region: tenant.settings.default_region,
-        sources: list_sources(store, &tenant.id).await?,
-        custom_fields: list_custom_fields(store, &tenant.id).await?,
-        reps: list_reps(store, &tenant.id).await?,
+        sources: decode_all(kinds::SOURCE, sources)?,
+        custom_fields: decode_all(kinds::CUSTOM_FIELD, fields)?,
+        reps: decode_all(kinds::REP, reps)?,
         unqualified: tenant.settings.unqualified(),
     })
 }

@@ -307,6 +307,15 @@ impl LeadStore for FaultyStore {
         }
         self.inner.put_record(tenant, kind, id, body, expect).await
     }
+    async fn list_records_of(
+        &self,
+        tenant: &TenantId,
+        kinds: &[&str],
+    ) -> Result<Vec<Vec<RawRecord>>, StoreError> {
+        self.faults.log("list_records_of");
+        self.inner.list_records_of(tenant, kinds).await
+    }
+
     async fn list_records(
         &self,
         tenant: &TenantId,

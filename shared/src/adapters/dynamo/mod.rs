@@ -293,6 +293,14 @@ impl LeadStore for DynamoStore {
         self.record_list(tenant, kind, after, limit).await
     }
 
+    async fn list_records_of(
+        &self,
+        tenant: &TenantId,
+        kinds: &[&str],
+    ) -> Result<Vec<Vec<RawRecord>>, StoreError> {
+        futures::future::try_join_all(kinds.iter().map(|k| self.record_list_all(tenant, k))).await
+    }
+
     async fn delete_record(
         &self,
         tenant: &TenantId,

@@ -46,6 +46,9 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 /// The writer connection's page cache, in KiB: bounded, as the gateway's memory is.
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
+/// Prepared statements kept per connection (see `init`).
+pub(super) const STATEMENT_CACHE: usize = 128;
+
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -67,6 +70,9 @@ impl SqliteStore {
         // 2 MiB they were read back and rewritten for every batch (BENCHMARKS.md, target 3).
         conn.pragma_update(None, "cache_size", -(WRITER_CACHE_KIB as i64))
             .map_err(db)?;
+        // The hot statements go through rusqlite's statement cache, which keeps 16 by default:
+        // fewer than the writer's distinct statements, so they were parsed again and again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self {
             worker: Worker::start(conn)?,
             readers: None,
@@ -260,6 +266,19 @@ impl LeadStore for SqliteStore {
     ) -> Result<Vec<RawRecord>, StoreError> {
         let (t, k, a) = (tenant.clone(), kind.to_owned(), after.map(str::to_owned));
         self.read(move |c| records::list(c, &t, &k, a.as_deref(), limit))
+            .await
+    }
+
+    async fn list_records_of(
+        &self,
+        tenant: &TenantId,
+        kinds: &[&str],
+    ) -> Result<Vec<Vec<RawRecord>>, StoreError> {
+        let (t, kinds) = (
+            tenant.clone(),
+            kinds.iter().map(|k| k.to_string()).collect::<Vec<_>>(),
+        );
+        self.read(move |c| kinds.iter().map(|k| records::list_all(c, &t, k)).collect())
             .await
     }
 

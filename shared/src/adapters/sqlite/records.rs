@@ -8,14 +8,12 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 fn version_of(c: &Connection, t: &str, kind: &str, id: &str) -> Result<Option<u64>, StoreError> {
-    c.query_row(
-        "SELECT version FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
-        params![t, kind, id],
-        |r| r.get::<_, i64>(0),
-    )
-    .optional()
-    .map_err(db)
-    .map(|v| v.map(|v| v as u64))
+    c.prepare_cached("SELECT version FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3")
+        .map_err(db)?
+        .query_row(params![t, kind, id], |r| r.get::<_, i64>(0))
+        .optional()
+        .map_err(db)
+        .map(|v| v.map(|v| v as u64))
 }
 
 fn parse_body(id: String, version: i64, body: &str) -> Result<RawRecord, StoreError> {
@@ -78,11 +76,12 @@ pub fn put_in(
         }
         (_, f) => f.unwrap_or(0) + 1,
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO records (tenant, kind, id, version, body) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (tenant, kind, id) DO UPDATE SET version = excluded.version, body = excluded.body",
-        params![t, kind, id, next as i64, body],
     )
+    .map_err(db)?
+    .execute(params![t, kind, id, next as i64, body])
     .map_err(db)?;
     Ok(next)
 }
@@ -122,6 +121,19 @@ pub fn list(
     rows.into_iter().map(|(id, v, b)| parse_body(id, v, &b)).collect()
 }
 
+/// Every record of a kind, a page at a time on the one connection.
+pub fn list_all(c: &Connection, tenant: &TenantId, kind: &str) -> Result<Vec<RawRecord>, StoreError> {
+    let mut all: Vec<RawRecord> = Vec::new();
+    loop {
+        let page = list(c, tenant, kind, all.last().map(|r| r.id.as_str()), 1000)?;
+        let done = page.len() < 1000;
+        all.extend(page);
+        if done {
+            return Ok(all);
+        }
+    }
+}
+
 pub fn delete(
     c: &mut Connection,
     tenant: &TenantId,
@@ -152,11 +164,10 @@ fn delete_in(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> 
         }
         _ => {}
     }
-    tx.execute(
-        "DELETE FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3",
-        params![t, kind, id],
-    )
-    .map_err(db)?;
+    tx.prepare_cached("DELETE FROM records WHERE tenant = ?1 AND kind = ?2 AND id = ?3")
+        .map_err(db)?
+        .execute(params![t, kind, id])
+        .map_err(db)?;
     Ok(())
 }
 
@@ -174,12 +185,14 @@ pub fn write_in(tx: &Connection, tenant: &TenantId, w: &RecordWrite) -> Result<(
 }
 
 pub fn increment(c: &Connection, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
-    c.query_row(
+    c.prepare_cached(
         "INSERT INTO counters (tenant, name, value) VALUES (?1, ?2, ?3)
          ON CONFLICT (tenant, name) DO UPDATE SET value = value + ?3 RETURNING value",
-        params![tenant.as_str(), name, by.max(1) as i64],
-        |r| r.get::<_, i64>(0),
     )
+    .map_err(db)?
+    .query_row(params![tenant.as_str(), name, by.max(1) as i64], |r| {
+        r.get::<_, i64>(0)
+    })
     .map_err(db)
     .map(|v| v as u64)
 }
@@ -193,20 +206,24 @@ fn parse_key(doc: &str) -> Result<ApiKeyRecord, StoreError> {
 }
 
 pub fn put_api_key(c: &Connection, k: &ApiKeyRecord) -> Result<(), StoreError> {
-    c.execute(
-        "INSERT INTO api_keys (hash, tenant, id, doc) VALUES (?1, ?2, ?3, ?4)",
-        params![k.hash.as_str(), k.tenant.as_str(), k.id.to_string(), key_doc(k)?],
-    )
-    .map_err(|e| {
-        if is_unique_violation(&e) {
-            StoreError::Conflict {
-                expected: None,
-                found: None,
+    c.prepare_cached("INSERT INTO api_keys (hash, tenant, id, doc) VALUES (?1, ?2, ?3, ?4)")
+        .map_err(db)?
+        .execute(params![
+            k.hash.as_str(),
+            k.tenant.as_str(),
+            k.id.to_string(),
+            key_doc(k)?
+        ])
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict {
+                    expected: None,
+                    found: None,
+                }
+            } else {
+                db(e)
             }
-        } else {
-            db(e)
-        }
-    })?;
+        })?;
     Ok(())
 }
 
@@ -250,11 +267,10 @@ pub fn revoke_api_key(
     let mut rec = parse_key(&doc.ok_or(StoreError::NotFound)?)?;
     if rec.revoked_at.is_none() {
         rec.revoked_at = Some(at);
-        tx.execute(
-            "UPDATE api_keys SET doc = ?3 WHERE tenant = ?1 AND id = ?2",
-            params![tenant.as_str(), id.to_string(), key_doc(&rec)?],
-        )
-        .map_err(db)?;
+        tx.prepare_cached("UPDATE api_keys SET doc = ?3 WHERE tenant = ?1 AND id = ?2")
+            .map_err(db)?
+            .execute(params![tenant.as_str(), id.to_string(), key_doc(&rec)?])
+            .map_err(db)?;
     }
     tx.commit().map_err(db)
 }

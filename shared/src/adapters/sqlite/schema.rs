@@ -121,6 +121,36 @@ CREATE TABLE rollups (
     PRIMARY KEY (tenant, dim, day, key)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Each tag of each lead with the lead's status, kept by triggers on every write of `leads`
+-- (whatever statement makes it), so "how many new leads are tagged vip" counts one range of
+-- this key instead of reading every new lead's row (1.9 s at 1M leads, BENCHMARKS.md). A
+-- document that is not JSON has no tags here rather than failing the write or the migration.
+CREATE TABLE lead_tags (
+    tenant  TEXT NOT NULL,
+    tag     TEXT NOT NULL,
+    status  TEXT NOT NULL,
+    lead_id TEXT NOT NULL,
+    PRIMARY KEY (tenant, tag, status, lead_id)
+) WITHOUT ROWID;
+CREATE TRIGGER lead_tags_insert AFTER INSERT ON leads BEGIN
+    INSERT OR IGNORE INTO lead_tags (tenant, tag, status, lead_id)
+        SELECT NEW.tenant, value, NEW.status, NEW.id FROM json_each(iif(json_valid(NEW.doc), NEW.doc, '{}'), '$.tags');
+END;
+CREATE TRIGGER lead_tags_update AFTER UPDATE OF tags, status ON leads
+    WHEN OLD.tags <> NEW.tags OR OLD.status <> NEW.status BEGIN
+    DELETE FROM lead_tags WHERE tenant = OLD.tenant AND status = OLD.status
+        AND lead_id = OLD.id AND tag IN (SELECT value FROM json_each(iif(json_valid(OLD.doc), OLD.doc, '{}'), '$.tags'));
+    INSERT OR IGNORE INTO lead_tags (tenant, tag, status, lead_id)
+        SELECT NEW.tenant, value, NEW.status, NEW.id FROM json_each(iif(json_valid(NEW.doc), NEW.doc, '{}'), '$.tags');
+END;
+CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads BEGIN
+    DELETE FROM lead_tags WHERE tenant = OLD.tenant AND status = OLD.status
+        AND lead_id = OLD.id AND tag IN (SELECT value FROM json_each(iif(json_valid(OLD.doc), OLD.doc, '{}'), '$.tags'));
+END;
+INSERT OR IGNORE INTO lead_tags (tenant, tag, status, lead_id)
+    SELECT leads.tenant, j.value, leads.status, leads.id FROM leads, json_each(iif(json_valid(leads.doc), leads.doc, '{}'), '$.tags') AS j;
+"#,
 ];
 
 /// The migration (1-based) after which stored leads get their value-sort positions.
@@ -299,6 +329,68 @@ mod tests {
         assert_eq!(size, PAGE_SIZE);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn when_a_version_5_database_is_opened_should_fill_the_tag_table_and_keep_it() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        let insert = "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos,
+                s_name, version, doc, tags) VALUES ('t', ?1, ?2, 'web', 'x', 'x', '', 1, ?3, ?4)";
+        for (id, status, tags) in [("a", "new", vec!["vip", "q4"]), ("b", "contacted", vec!["vip"])] {
+            let mut doc = lead_doc();
+            doc["tags"] = serde_json::json!(tags);
+            let col = format!(",{},", tags.join(","));
+            conn.execute(insert, [id, status, &doc.to_string(), &col])
+                .unwrap();
+        }
+        // A document that is not JSON has no tags, and still opens, updates and deletes.
+        conn.execute(insert, ["broken", "new", "{broken", ",vip,"])
+            .unwrap();
+        migrate(&mut conn).unwrap();
+        let tagged = |conn: &Connection| -> Vec<(String, String, String)> {
+            conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag, status, lead_id")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let row = |t: &str, s: &str, l: &str| (t.to_owned(), s.to_owned(), l.to_owned());
+        assert_eq!(
+            tagged(&conn),
+            [
+                row("q4", "new", "a"),
+                row("vip", "contacted", "b"),
+                row("vip", "new", "a")
+            ]
+        );
+        // The triggers keep it: a status change, new tags, a delete.
+        conn.execute("UPDATE leads SET status = 'qualified' WHERE id = 'a'", [])
+            .unwrap();
+        let mut doc = lead_doc();
+        doc["tags"] = serde_json::json!(["expo"]);
+        conn.execute(
+            "UPDATE leads SET doc = ?1, tags = ',expo,' WHERE id = 'b'",
+            [doc.to_string()],
+        )
+        .unwrap();
+        conn.execute("UPDATE leads SET status = 'contacted' WHERE id = 'broken'", [])
+            .unwrap();
+        assert_eq!(
+            tagged(&conn),
+            [
+                row("expo", "contacted", "b"),
+                row("q4", "qualified", "a"),
+                row("vip", "qualified", "a")
+            ]
+        );
+        conn.execute("DELETE FROM leads WHERE id IN ('a', 'broken')", [])
+            .unwrap();
+        assert_eq!(tagged(&conn), [row("expo", "contacted", "b")]);
     }
 
     #[test]

@@ -122,7 +122,7 @@ enum Ran {
 fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
     // Without the outer transaction (the file is locked from outside), each call's savepoint
     // is its own transaction and RELEASE commits it.
-    let grouped = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let grouped = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
     let mut answers: Vec<(Reply, Option<String>)> = Vec::with_capacity(group.len());
     while let Some(call) = group.pop_front() {
         let answer = match run_call(conn, call) {
@@ -147,7 +147,7 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
         }
     }
     if grouped {
-        let committed = conn.execute_batch("COMMIT");
+        let committed = run_cached(conn, "COMMIT");
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
         }
@@ -159,7 +159,7 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
 }
 
 fn run_call(conn: &mut Connection, call: Call) -> Ran {
-    if conn.execute_batch("SAVEPOINT call").is_err() {
+    if run_cached(conn, "SAVEPOINT call").is_err() {
         return Ran::NoAnswer;
     }
     let outcome = catch_unwind(AssertUnwindSafe(|| call(conn)));
@@ -167,7 +167,7 @@ fn run_call(conn: &mut Connection, call: Call) -> Ran {
         return Ran::TransactionLost(outcome.ok().map(|(_, reply)| reply));
     }
     match outcome {
-        Ok((true, reply)) => match conn.execute_batch("RELEASE call") {
+        Ok((true, reply)) => match run_cached(conn, "RELEASE call") {
             Ok(()) => Ran::Answered(reply, None),
             Err(e) => {
                 undo(conn);
@@ -183,6 +183,12 @@ fn run_call(conn: &mut Connection, call: Call) -> Ran {
             Ran::NoAnswer
         }
     }
+}
+
+/// A statement of the group's frame, prepared once rather than parsed for every call (the
+/// parser showed in the writer thread's profile under form captures).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Rolls back to the call's savepoint and removes it.
