@@ -15,7 +15,7 @@ use crate::domain::time::{position, time_prefix};
 use crate::domain::webhook::LeadChange;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Savepoint, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 fn to_doc<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(|e| StoreError::Invalid(e.to_string()))
@@ -96,27 +96,29 @@ pub fn find_by_contacts(
     Ok(found)
 }
 
-const INSERT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
+/// `OR FAIL` on every statement that writes `leads`: with the default `ABORT`, a statement
+/// that fires triggers (the `lead_tags` ones) runs in a statement journal of its own, and
+/// SQLite copies every existing page it changes there first, a temp file written for every
+/// lead (ten times the pwrites of the same inserts without the journal, measured). `FAIL`
+/// needs no journal because it leaves the statement's earlier changes in place on a
+/// violation; no call goes on after a failed statement, and the worker rolls the call back.
+/// It also overrides the triggers' `OR IGNORE`, harmless: a lead's tags are a set, so their
+/// rows never collide.
+const INSERT_LEAD: &str = "INSERT OR FAIL INTO leads (tenant, id, status, owner, source, email, phone,
         created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
         name_pos, company_pos, status_pos, owner_pos, source_pos)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
         ?16, ?17, ?18, ?19, ?20)";
 
-/// A batch put replaces a lead with the same id, as a DynamoDB PutRequest does: a resumed
-/// import rewrites the rows a killed run had written after its last checkpoint.
-const PUT_LEAD: &str = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
-        created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
-        name_pos, company_pos, status_pos, owner_pos, source_pos)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-        ?16, ?17, ?18, ?19, ?20)
-     ON CONFLICT (tenant, id) DO UPDATE SET status = excluded.status, owner = excluded.owner,
-        source = excluded.source, email = excluded.email, phone = excluded.phone,
-        created_pos = excluded.created_pos, activity_pos = excluded.activity_pos,
-        s_name = excluded.s_name, s_email = excluded.s_email, s_company = excluded.s_company,
-        version = excluded.version, doc = excluded.doc, tags = excluded.tags,
-        name_pos = excluded.name_pos, company_pos = excluded.company_pos,
-        status_pos = excluded.status_pos, owner_pos = excluded.owner_pos,
-        source_pos = excluded.source_pos";
+/// A batch put replaces a lead with the same id, as a DynamoDB PutRequest does (a resumed
+/// import rewrites the rows a killed run had written after its last checkpoint). Not an
+/// upsert (`ON CONFLICT DO UPDATE`): its update half needs a statement journal even under
+/// `OR FAIL` (see `INSERT_LEAD`), and `put_batch` reads the stored lead first anyway.
+const REWRITE_LEAD: &str = "UPDATE OR FAIL leads SET status = ?3, owner = ?4, source = ?5,
+        email = ?6, phone = ?7, created_pos = ?8, activity_pos = ?9, s_name = ?10,
+        s_email = ?11, s_company = ?12, version = ?13, doc = ?14, tags = ?15, name_pos = ?16,
+        company_pos = ?17, status_pos = ?18, owner_pos = ?19, source_pos = ?20
+     WHERE tenant = ?1 AND id = ?2";
 
 /// The column that holds a sort's positions (`SortField::position`), one per sort.
 fn sort_column(f: SortField) -> &'static str {
@@ -148,11 +150,11 @@ fn tags_column(l: &Lead) -> String {
     })
 }
 
-fn insert_lead(tx: &Savepoint<'_>, l: &Lead) -> Result<(), StoreError> {
+fn insert_lead(tx: &Connection, l: &Lead) -> Result<(), StoreError> {
     write_lead(tx, l, INSERT_LEAD)
 }
 
-fn write_lead(tx: &Savepoint<'_>, l: &Lead, sql: &str) -> Result<(), StoreError> {
+fn write_lead(tx: &Connection, l: &Lead, sql: &str) -> Result<(), StoreError> {
     let [s_name, s_email, s_company] = l.search_terms();
     let [name_pos, company_pos, status_pos, owner_pos, source_pos] = value_positions(l);
     tx.prepare_cached(sql)
@@ -205,12 +207,12 @@ pub fn create(
     {
         return Err(StoreError::Invalid("a timeline entry of another lead".into()));
     }
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let t_id = &lead.tenant;
     let t = t_id.as_str();
     if let Some(x) = &g.external {
         let found = lead_ids(
-            &tx,
+            tx,
             "SELECT lead_id FROM external_ids WHERE tenant = ?1 AND provider = ?2 AND ext_id = ?3",
             &[&t, &x.provider, &x.id],
         )?;
@@ -235,20 +237,20 @@ pub fn create(
     if g.reject_duplicates {
         let keys = crate::domain::duplicate::match_keys(lead.email.as_ref(), lead.match_phone());
         for key in keys {
-            if let Some(id) = find_by_contact(&tx, &lead.tenant, &key)?.into_iter().min() {
+            if let Some(id) = find_by_contact(tx, &lead.tenant, &key)?.into_iter().min() {
                 return Ok(CreateOutcome::Duplicate(DuplicateMatch { key, lead_id: id }));
             }
         }
     }
     // The id is taken (a caller's chosen id): what DynamoDB's condition on the lead item says.
-    if let Some(found) = get(&tx, t_id, &lead.id)? {
+    if let Some(found) = get(tx, t_id, &lead.id)? {
         return Err(StoreError::Conflict {
             expected: None,
             found: Some(found.version),
         });
     }
-    insert_lead(&tx, lead)?;
-    super::rollups::apply(&tx, t_id, &rollup::delta(None, Some(lead)))?;
+    insert_lead(tx, lead)?;
+    super::rollups::apply(tx, t_id, &rollup::delta(None, Some(lead)))?;
     let id = lead.id.to_string();
     if let Some(x) = &g.external {
         tx.prepare_cached(
@@ -267,33 +269,36 @@ pub fn create(
         .map_err(db)?;
     }
     for a in entries {
-        insert_activity(&tx, a)?;
+        insert_activity(tx, a)?;
     }
     let records = with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)?;
     for r in &records {
-        super::records::write_in(&tx, t_id, r)?;
+        super::records::write_in(tx, t_id, r)?;
     }
-    tx.commit().map_err(db)?;
     Ok(CreateOutcome::Created(Box::new(lead.clone())))
 }
 
 /// The leads and their timeline entries in one transaction. Entries are replaced like the
 /// leads (same id and time, same row), so a resumed import rewrites rather than repeats them.
 pub fn put_batch(c: &mut Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     // A lead the batch replaces (an import's update, a resumed import's rewrite) leaves the
     // rollups as it enters them, so they move by what changed.
     let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
     for l in leads {
         let delta = moved.entry(&l.tenant).or_default();
-        if let Some(before) = get(&tx, &l.tenant, &l.id)? {
-            delta.add_lead(&before, -1);
-        }
+        let sql = match get(tx, &l.tenant, &l.id)? {
+            Some(before) => {
+                delta.add_lead(&before, -1);
+                REWRITE_LEAD
+            }
+            None => INSERT_LEAD,
+        };
         delta.add_lead(l, 1);
-        write_lead(&tx, l, PUT_LEAD)?;
+        write_lead(tx, l, sql)?;
     }
     for (tenant, delta) in &moved {
-        super::rollups::apply(&tx, tenant, delta)?;
+        super::rollups::apply(tx, tenant, delta)?;
     }
     let in_batch: std::collections::HashSet<(&TenantId, &LeadId)> =
         leads.iter().map(|l| (&l.tenant, &l.id)).collect();
@@ -303,9 +308,9 @@ pub fn put_batch(c: &mut Connection, leads: &[Lead], entries: &[Activity]) -> Re
                 "a timeline entry for a lead that is not in the batch".into(),
             ));
         }
-        write_activity(&tx, a, "INSERT OR REPLACE")?;
+        write_activity(tx, a, "INSERT OR REPLACE")?;
     }
-    tx.commit().map_err(db)
+    Ok(())
 }
 
 pub fn get(c: &Connection, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
@@ -345,14 +350,14 @@ fn current_version(c: &Connection, tenant: &str, id: &str) -> Result<Option<u64>
 }
 
 /// Writes `next` (already at the new version) over the row still at `expected`.
-fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreError> {
+fn replace(tx: &Connection, next: &Lead, expected: u64) -> Result<(), StoreError> {
     // The lead as stored, for the rollups' move; the version check below decides.
     let before = get(tx, &next.tenant, &next.id)?.filter(|b| b.version == expected);
     let [s_name, s_email, s_company] = next.search_terms();
     let [name_pos, company_pos, status_pos, owner_pos, source_pos] = value_positions(next);
     let n = tx
         .prepare_cached(
-            "UPDATE leads SET status = ?3, owner = ?4, source = ?5, email = ?6, phone = ?7,
+            "UPDATE OR FAIL leads SET status = ?3, owner = ?4, source = ?5, email = ?6, phone = ?7,
                     activity_pos = ?8, s_name = ?9, s_email = ?10, s_company = ?11, version = ?12, doc = ?13,
                     tags = ?15, name_pos = ?16, company_pos = ?17, status_pos = ?18,
                     owner_pos = ?19, source_pos = ?20
@@ -395,11 +400,10 @@ fn replace(tx: &Savepoint<'_>, next: &Lead, expected: u64) -> Result<(), StoreEr
 }
 
 pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let mut next = lead.clone();
     next.version = lead.version + 1;
-    replace(&tx, &next, lead.version)?;
-    tx.commit().map_err(db)?;
+    replace(tx, &next, lead.version)?;
     Ok(next)
 }
 
@@ -409,9 +413,9 @@ pub fn delete(
     id: &LeadId,
     expected: Option<u64>,
 ) -> Result<(), StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let (t, i) = (tenant.as_str(), id.to_string());
-    match (current_version(&tx, t, &i)?, expected) {
+    match (current_version(tx, t, &i)?, expected) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(found), Some(e)) if found != e => {
             return Err(StoreError::Conflict {
@@ -422,11 +426,11 @@ pub fn delete(
         _ => {}
     }
     // Its `lead.deleted` event carries the lead as it was, one version on.
-    if let Some(mut gone) = get(&tx, tenant, id)? {
-        super::rollups::apply(&tx, tenant, &rollup::delta(Some(&gone), None))?;
+    if let Some(mut gone) = get(tx, tenant, id)? {
+        super::rollups::apply(tx, tenant, &rollup::delta(Some(&gone), None))?;
         gone.version += 1;
         for r in with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
-            super::records::write_in(&tx, tenant, &r)?;
+            super::records::write_in(tx, tenant, &r)?;
         }
     }
     tx.execute("DELETE FROM leads WHERE tenant = ?1 AND id = ?2", params![t, i])
@@ -435,7 +439,7 @@ pub fn delete(
         .map_err(db)?
         .execute(params![t, i])
         .map_err(db)?;
-    tx.commit().map_err(db)
+    Ok(())
 }
 
 fn custom_value(v: &CustomValue) -> Value {
@@ -649,11 +653,11 @@ pub fn list(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<Page<Lea
     Ok(Page { items, next_cursor })
 }
 
-fn insert_activity(tx: &Savepoint<'_>, a: &Activity) -> Result<(), StoreError> {
+fn insert_activity(tx: &Connection, a: &Activity) -> Result<(), StoreError> {
     write_activity(tx, a, "INSERT")
 }
 
-fn write_activity(tx: &Savepoint<'_>, a: &Activity, verb: &str) -> Result<(), StoreError> {
+fn write_activity(tx: &Connection, a: &Activity, verb: &str) -> Result<(), StoreError> {
     tx.prepare_cached(&format!(
         "{verb} INTO activities (tenant, lead_id, pos, doc) VALUES (?1, ?2, ?3, ?4)"
     ))
@@ -673,13 +677,13 @@ fn write_activity(tx: &Savepoint<'_>, a: &Activity, verb: &str) -> Result<(), St
 /// timeline entry (two per captured form), and decoding plus re-encoding a lead cost more
 /// than the rest of the write.
 pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let id = a.lead_id.to_string();
     // The document's own encoding of the time, so that it reads back as written.
     let at = serde_json::to_value(a.at).map_err(|e| corrupt("activity time", e))?;
     let n = tx
         .prepare_cached(
-            "UPDATE leads SET version = version + 1,
+            "UPDATE OR FAIL leads SET version = version + 1,
                 doc = json_set(doc, '$.version', version + 1, '$.last_activity_at',
                     CASE WHEN ?3 > activity_pos THEN ?4 ELSE json_extract(doc, '$.last_activity_at') END),
                 activity_pos = max(activity_pos, ?3)
@@ -691,8 +695,8 @@ pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreErro
     if n == 0 {
         return Err(StoreError::NotFound);
     }
-    insert_activity(&tx, a)?;
-    tx.commit().map_err(db)
+    insert_activity(tx, a)?;
+    Ok(())
 }
 
 pub fn commit_change(
@@ -701,18 +705,17 @@ pub fn commit_change(
     records: &[RecordWrite],
     activities: &[Activity],
 ) -> Result<Lead, StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let next = lead.changed_with(activities);
-    replace(&tx, &next, lead.version)?;
+    replace(tx, &next, lead.version)?;
     let records = with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)?;
     for r in &records {
-        super::records::write_in(&tx, &lead.tenant, r)?;
+        super::records::write_in(tx, &lead.tenant, r)?;
     }
     for a in activities {
-        insert_activity(&tx, a)?;
+        insert_activity(tx, a)?;
     }
-    // Returning early above drops the transaction, which rolls every write back.
-    tx.commit().map_err(db)?;
+    // Returning an error above is enough: the worker rolls the call's writes back.
     Ok(next)
 }
 

@@ -4,6 +4,11 @@
 //! a group: SQLite serializes writers anyway, and a single connection makes every
 //! multi-statement operation a real transaction without busy retries. WAL mode keeps readers
 //! of the file (backups, sqlite3 shell) unblocked.
+//!
+//! A call is atomic because the worker makes it so: a call that returns an error has all its
+//! writes rolled back (`worker::run_group`). The functions in `leads`, `records` and
+//! `rollups` therefore open no savepoint of their own, and must not go on after a failed
+//! statement: inside a savepoint SQLite copies every page a write changes to a journal first.
 
 mod leads;
 mod readers;
@@ -248,11 +253,11 @@ impl LeadStore for SqliteStore {
         }
         let (t, r) = (tenant.clone(), records.to_vec());
         self.run(move |c| {
-            let tx = c.savepoint().map_err(db)?;
+            let tx = &*c;
             for w in &r {
-                records::write_in(&tx, &t, w)?;
+                records::write_in(tx, &t, w)?;
             }
-            tx.commit().map_err(db)
+            Ok(())
         })
         .await
     }

@@ -42,9 +42,8 @@ pub fn put(
     body: &serde_json::Value,
     expect: Expect,
 ) -> Result<u64, StoreError> {
-    let tx = c.savepoint().map_err(db)?;
-    let next = put_in(&tx, tenant, kind, id, body, expect)?;
-    tx.commit().map_err(db)?;
+    let tx = &*c;
+    let next = put_in(tx, tenant, kind, id, body, expect)?;
     Ok(next)
 }
 
@@ -141,9 +140,9 @@ pub fn delete(
     id: &str,
     expect: Expect,
 ) -> Result<(), StoreError> {
-    let tx = c.savepoint().map_err(db)?;
-    delete_in(&tx, tenant.as_str(), kind, id, expect)?;
-    tx.commit().map_err(db)
+    let tx = &*c;
+    delete_in(tx, tenant.as_str(), kind, id, expect)?;
+    Ok(())
 }
 
 /// `delete` inside the caller's transaction: a record that is gone already is `NotFound`.
@@ -255,7 +254,7 @@ pub fn revoke_api_key(
     id: &ApiKeyId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let tx = c.savepoint().map_err(db)?;
+    let tx = &*c;
     let doc: Option<String> = tx
         .query_row(
             "SELECT doc FROM api_keys WHERE tenant = ?1 AND id = ?2",
@@ -272,5 +271,5 @@ pub fn revoke_api_key(
             .execute(params![tenant.as_str(), id.to_string(), key_doc(&rec)?])
             .map_err(db)?;
     }
-    tx.commit().map_err(db)
+    Ok(())
 }

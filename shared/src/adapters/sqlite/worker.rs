@@ -1,8 +1,9 @@
 //! The one thread that owns the SQLite connection, with group commit.
 //!
 //! Store calls queue closures on a channel. The thread takes what has queued up (up to
-//! `MAX_GROUP` calls) and runs it as one transaction, each call inside its own savepoint so
-//! that a failing call rolls back only its own writes. Callers hear back only after the
+//! `MAX_GROUP` calls) and runs it as one transaction, each call after the first inside its own
+//! savepoint so that a failing call rolls back only its own writes (the first needs none: see
+//! `run_first`). Callers hear back only after the
 //! COMMIT, which with `synchronous=FULL` (see `schema`) is on disk: an answer never reports a
 //! write that a crash or power loss could still undo. The fsync is paid once a group.
 //!
@@ -122,10 +123,18 @@ enum Ran {
 fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
     // Without the outer transaction (the file is locked from outside), each call's savepoint
     // is its own transaction and RELEASE commits it.
-    let grouped = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
+    let mut grouped = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
+    // Nothing written in the transaction yet: the next call runs without a savepoint.
+    let mut fresh = grouped;
     let mut answers: Vec<(Reply, Option<String>)> = Vec::with_capacity(group.len());
     while let Some(call) = group.pop_front() {
-        let answer = match run_call(conn, call) {
+        let ran = if fresh {
+            fresh = false;
+            run_first(conn, call, &mut grouped, &mut fresh)
+        } else {
+            run_call(conn, call)
+        };
+        let answer = match ran {
             Ran::Answered(reply, why) => (reply, why),
             Ran::TransactionLost(reply) => {
                 let why = "SQLite rolled the transaction back (disk full, I/O error or out of memory)";
@@ -154,6 +163,36 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
         let failed = committed.err().map(|e| e.to_string());
         for (reply, why) in answers {
             reply(failed.as_deref().or(why.as_deref()));
+        }
+    }
+}
+
+/// Runs the first call of a transaction without a savepoint: undoing it is rolling the
+/// transaction back, which then starts again for the calls behind it (`grouped` says whether
+/// it did, `fresh` that it is empty again). Why: inside a savepoint SQLite copies every page
+/// a call is first to change into a statement journal, a temporary file past 64 KiB. An
+/// import batch changes hundreds of index pages, so under imports (where the batch is mostly
+/// alone in its group) that copy, the file's writes and its deletion were most of the
+/// writer's time. The statement journal in memory (`temp_store=MEMORY`) was slower still.
+fn run_first(conn: &mut Connection, call: Call, grouped: &mut bool, fresh: &mut bool) -> Ran {
+    let outcome = catch_unwind(AssertUnwindSafe(|| call(conn)));
+    if conn.is_autocommit() {
+        return Ran::TransactionLost(outcome.ok().map(|(_, reply)| reply));
+    }
+    let mut start_again = || {
+        let _ = conn.execute_batch("ROLLBACK");
+        *grouped = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
+        *fresh = *grouped;
+    };
+    match outcome {
+        Ok((true, reply)) => Ran::Answered(reply, None),
+        Ok((false, reply)) => {
+            start_again();
+            Ran::Answered(reply, None)
+        }
+        Err(_) => {
+            start_again();
+            Ran::NoAnswer
         }
     }
 }
@@ -200,6 +239,20 @@ fn undo(conn: &Connection) {
 mod tests {
     use super::*;
 
+    /// What table `t` holds, in order.
+    async fn stored(worker: &Worker) -> Vec<i64> {
+        worker
+            .run(|c| {
+                let mut st = c
+                    .prepare("SELECT x FROM t ORDER BY x")
+                    .map_err(super::super::db)?;
+                let rows = st.query_map([], |r| r.get(0)).map_err(super::super::db)?;
+                rows.collect::<Result<_, _>>().map_err(super::super::db)
+            })
+            .await
+            .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn when_calls_in_one_group_fail_or_panic_should_keep_only_the_writes_of_those_that_succeeded() {
         let conn = Connection::open_in_memory().unwrap();
@@ -235,17 +288,65 @@ mod tests {
                 Err(e) => panic!("call {i}: {e}"),
             }
         }
-        let stored: Vec<i64> = worker
-            .run(|c| {
-                let mut st = c
-                    .prepare("SELECT x FROM t ORDER BY x")
-                    .map_err(super::super::db)?;
-                let rows = st.query_map([], |r| r.get(0)).map_err(super::super::db)?;
-                rows.collect::<Result<_, _>>().map_err(super::super::db)
-            })
-            .await
-            .unwrap();
+        let stored = stored(&worker).await;
         assert_eq!(stored, expected);
         assert_eq!(stored.len(), 199);
+    }
+
+    /// Queues a call that holds the thread until the returned sender is used, and returns once
+    /// it runs: the calls queued after this meet in the next group, in the order queued.
+    async fn hold(worker: &Worker) -> (std::sync::mpsc::Sender<()>, impl Future<Output = ()>) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (running, runs) = tokio::sync::oneshot::channel::<()>();
+        let mut call = Box::pin(worker.run(move |_| {
+            running.send(()).unwrap();
+            held.recv().unwrap();
+            Ok(())
+        }));
+        assert!(futures::poll!(&mut call).is_pending());
+        runs.await.unwrap();
+        (release, async move { call.await.unwrap() })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_the_first_call_of_a_group_fails_or_panics_should_undo_only_it_and_commit_the_rest() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .unwrap();
+        let worker = Worker::start(conn).unwrap();
+        let insert = |x: i64, then: fn(i64) -> Result<i64, StoreError>| {
+            worker.run(move |c| {
+                c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+                    .map_err(super::super::db)?;
+                then(x)
+            })
+        };
+        for first_fails in [
+            (|_| Err(StoreError::NotFound)) as fn(i64) -> Result<i64, StoreError>,
+            |_| panic!("a first call that panics after writing"),
+        ] {
+            let (release, held) = hold(&worker).await;
+            // Each call is queued when first polled; poll them in order behind the gate.
+            let mut first = Box::pin(insert(1, first_fails));
+            let mut second = Box::pin(insert(2, Ok));
+            let mut third = Box::pin(insert(3, |_| Err(StoreError::NotFound)));
+            let mut fourth = Box::pin(insert(4, Ok));
+            assert!(futures::poll!(&mut first).is_pending());
+            assert!(futures::poll!(&mut second).is_pending());
+            assert!(futures::poll!(&mut third).is_pending());
+            assert!(futures::poll!(&mut fourth).is_pending());
+            release.send(()).unwrap();
+            held.await;
+            assert!(first.await.is_err());
+            assert_eq!(second.await.unwrap(), 2);
+            assert!(third.await.is_err());
+            assert_eq!(fourth.await.unwrap(), 4);
+            let stored = stored(&worker).await;
+            assert_eq!(stored, vec![2, 4]);
+            worker
+                .run(|c| c.execute("DELETE FROM t", []).map_err(super::super::db))
+                .await
+                .unwrap();
+        }
     }
 }
