@@ -421,20 +421,35 @@ pub async fn list_typed<T: DeserializeOwned>(
     tenant: &TenantId,
     kind: &str,
 ) -> Result<Vec<Versioned<T>>, StoreError> {
-    let mut out = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let batch = store.list_records(tenant, kind, after.as_deref(), 200).await?;
-        let done = batch.len() < 200;
-        after = batch.last().map(|r| r.id.clone());
-        for r in batch {
-            out.push(Versioned {
-                value: decode(kind, &r)?,
+    list_all_records(store, tenant, kind)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Versioned {
+                value: decode(kind, r)?,
                 version: r.version,
-            });
-        }
+            })
+        })
+        .collect()
+}
+
+/// Every record of a kind, page by page through `list_records`: for a store whose
+/// `list_records_of` has nothing better than reading each kind (DynamoDB).
+pub async fn list_all_records(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    kind: &str,
+) -> Result<Vec<RawRecord>, StoreError> {
+    const PAGE: u32 = 1000;
+    let mut all: Vec<RawRecord> = Vec::new();
+    loop {
+        let page = store
+            .list_records(tenant, kind, all.last().map(|r| r.id.as_str()), PAGE)
+            .await?;
+        let done = page.len() < PAGE as usize;
+        all.extend(page);
         if done {
-            return Ok(out);
+            return Ok(all);
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::domain::ids::{ApiKeyId, LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{LeadCount, LeadQuery, Page};
 use crate::ports::store::{
-    CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite, StoreError,
+    CreateGuards, CreateOutcome, Expect, LeadStore, RawRecord, RecordWrite, StoreError, list_all_records,
 };
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -298,7 +298,7 @@ impl LeadStore for DynamoStore {
         tenant: &TenantId,
         kinds: &[&str],
     ) -> Result<Vec<Vec<RawRecord>>, StoreError> {
-        futures::future::try_join_all(kinds.iter().map(|k| self.record_list_all(tenant, k))).await
+        futures::future::try_join_all(kinds.iter().map(|k| list_all_records(self, tenant, k))).await
     }
 
     async fn delete_record(

@@ -237,25 +237,6 @@ impl DynamoStore {
         }
     }
 
-    /// Every record of a kind, a page at a time.
-    pub(super) async fn record_list_all(
-        &self,
-        t: &TenantId,
-        kind: &str,
-    ) -> Result<Vec<RawRecord>, StoreError> {
-        let mut all: Vec<RawRecord> = Vec::new();
-        loop {
-            let page = self
-                .record_list(t, kind, all.last().map(|r| r.id.as_str()), 1000)
-                .await?;
-            let done = page.len() < 1000;
-            all.extend(page);
-            if done {
-                return Ok(all);
-            }
-        }
-    }
-
     pub(super) async fn record_delete(
         &self,
         t: &TenantId,

@@ -102,8 +102,8 @@ pub fn find_by_contacts(
 /// lead (ten times the pwrites of the same inserts without the journal, measured). `FAIL`
 /// needs no journal because it leaves the statement's earlier changes in place on a
 /// violation; no call goes on after a failed statement, and the worker rolls the call back.
-/// It also overrides the triggers' `OR IGNORE`, harmless: a lead's tags are a set, so their
-/// rows never collide.
+/// The triggers' own inserts then fail rather than ignore a clash too; a lead's tags are a set,
+/// so their rows never collide.
 const INSERT_LEAD: &str = "INSERT OR FAIL INTO leads (tenant, id, status, owner, source, email, phone,
         created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
         name_pos, company_pos, status_pos, owner_pos, source_pos)

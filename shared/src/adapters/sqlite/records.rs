@@ -120,7 +120,8 @@ pub fn list(
     rows.into_iter().map(|(id, v, b)| parse_body(id, v, &b)).collect()
 }
 
-/// Every record of a kind, a page at a time on the one connection.
+/// Every record of a kind, a page at a time on the one connection (the port's
+/// `list_all_records` pages the same way, but awaits each page of a store across a network).
 pub fn list_all(c: &Connection, tenant: &TenantId, kind: &str) -> Result<Vec<RawRecord>, StoreError> {
     let mut all: Vec<RawRecord> = Vec::new();
     loop {

@@ -301,11 +301,19 @@ mod tests {
         })
     }
 
+    /// An in-memory database as the first `n` migrations left it.
+    fn at_version(n: usize) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..n] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", n as i64).unwrap();
+        conn
+    }
+
     #[test]
     fn when_a_version_1_database_is_opened_should_fill_the_tags_column_from_each_document() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
+        let mut conn = at_version(1);
         for (id, tags) in [
             ("a", serde_json::json!(["vip", "q4"])),
             ("b", serde_json::json!([])),
@@ -360,11 +368,7 @@ mod tests {
 
     #[test]
     fn when_a_version_5_database_is_opened_should_fill_the_tag_table_and_keep_it() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..5] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 5).unwrap();
+        let mut conn = at_version(5);
         let insert = "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos,
                 s_name, version, doc, tags) VALUES ('t', ?1, ?2, 'web', 'x', 'x', '', 1, ?3, ?4)";
         for (id, status, tags) in [("a", "new", vec!["vip", "q4"]), ("b", "contacted", vec!["vip"])] {
@@ -433,11 +437,7 @@ mod tests {
         use crate::domain::ids::TenantId;
         use crate::domain::lead::Lead;
         use crate::domain::rollup::{self, Dim};
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..4] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 4).unwrap();
+        let mut conn = at_version(4);
         let mut leads = Vec::new();
         for (status, owner, day) in [("new", "ana", 2), ("contacted", "bo", 2), ("new", "ana", 5)] {
             let mut doc = lead_doc();
@@ -484,11 +484,7 @@ mod tests {
     fn when_a_version_3_database_is_opened_should_give_every_lead_its_sort_positions() {
         use crate::domain::lead::Lead;
         use crate::domain::sort::SortField;
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..3] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 3).unwrap();
+        let mut conn = at_version(3);
         let doc = lead_doc();
         let lead: Lead = serde_json::from_value(doc.clone()).unwrap();
         conn.execute(

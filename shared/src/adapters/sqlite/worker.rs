@@ -102,7 +102,7 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Call>) {
     }
 }
 
-/// What running one call inside its savepoint came to.
+/// What running one call (inside its savepoint, or first in its transaction) came to.
 enum Ran {
     /// It ran to the end: succeeded with its writes standing (until the group commits), or
     /// failed with them rolled back. The text says why a success was rolled back after all
@@ -134,6 +134,13 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
         } else {
             run_call(conn, call)
         };
+        if !grouped {
+            // A failed first call's restart could not begin a transaction again: the answers
+            // held so far are all of failed calls, their writes gone, so they go out now.
+            for (reply, why) in answers.drain(..) {
+                reply(why.as_deref());
+            }
+        }
         let answer = match ran {
             Ran::Answered(reply, why) => (reply, why),
             Ran::TransactionLost(reply) => {
