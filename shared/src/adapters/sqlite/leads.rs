@@ -195,7 +195,7 @@ fn write_lead(tx: &Connection, l: &Lead, sql: &str) -> Result<(), StoreError> {
 }
 
 pub fn create(
-    c: &mut Connection,
+    tx: &Connection,
     lead: &Lead,
     g: &CreateGuards,
     entries: &[Activity],
@@ -207,7 +207,6 @@ pub fn create(
     {
         return Err(StoreError::Invalid("a timeline entry of another lead".into()));
     }
-    let tx = &*c;
     let t_id = &lead.tenant;
     let t = t_id.as_str();
     if let Some(x) = &g.external {
@@ -280,8 +279,7 @@ pub fn create(
 
 /// The leads and their timeline entries in one transaction. Entries are replaced like the
 /// leads (same id and time, same row), so a resumed import rewrites rather than repeats them.
-pub fn put_batch(c: &mut Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
-    let tx = &*c;
+pub fn put_batch(tx: &Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
     // A lead the batch replaces (an import's update, a resumed import's rewrite) leaves the
     // rollups as it enters them, so they move by what changed.
     let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
@@ -399,8 +397,7 @@ fn replace(tx: &Connection, next: &Lead, expected: u64) -> Result<(), StoreError
     }
 }
 
-pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
-    let tx = &*c;
+pub fn update(tx: &Connection, lead: &Lead) -> Result<Lead, StoreError> {
     let mut next = lead.clone();
     next.version = lead.version + 1;
     replace(tx, &next, lead.version)?;
@@ -408,12 +405,11 @@ pub fn update(c: &mut Connection, lead: &Lead) -> Result<Lead, StoreError> {
 }
 
 pub fn delete(
-    c: &mut Connection,
+    tx: &Connection,
     tenant: &TenantId,
     id: &LeadId,
     expected: Option<u64>,
 ) -> Result<(), StoreError> {
-    let tx = &*c;
     let (t, i) = (tenant.as_str(), id.to_string());
     match (current_version(tx, t, &i)?, expected) {
         (None, _) => return Err(StoreError::NotFound),
@@ -676,8 +672,7 @@ fn write_activity(tx: &Connection, a: &Activity, verb: &str) -> Result<(), Store
 /// with `json_set`, without decoding the lead: this runs on the writer thread for every
 /// timeline entry (two per captured form), and decoding plus re-encoding a lead cost more
 /// than the rest of the write.
-pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreError> {
-    let tx = &*c;
+pub fn append_activity(tx: &Connection, a: &Activity) -> Result<(), StoreError> {
     let id = a.lead_id.to_string();
     // The document's own encoding of the time, so that it reads back as written.
     let at = serde_json::to_value(a.at).map_err(|e| corrupt("activity time", e))?;
@@ -700,12 +695,11 @@ pub fn append_activity(c: &mut Connection, a: &Activity) -> Result<(), StoreErro
 }
 
 pub fn commit_change(
-    c: &mut Connection,
+    tx: &Connection,
     lead: &Lead,
     records: &[RecordWrite],
     activities: &[Activity],
 ) -> Result<Lead, StoreError> {
-    let tx = &*c;
     let next = lead.changed_with(activities);
     replace(tx, &next, lead.version)?;
     let records = with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)?;

@@ -253,9 +253,8 @@ impl LeadStore for SqliteStore {
         }
         let (t, r) = (tenant.clone(), records.to_vec());
         self.run(move |c| {
-            let tx = &*c;
             for w in &r {
-                records::write_in(tx, &t, w)?;
+                records::write_in(c, &t, w)?;
             }
             Ok(())
         })
@@ -295,7 +294,8 @@ impl LeadStore for SqliteStore {
         expect: Expect,
     ) -> Result<(), StoreError> {
         let (t, k, i) = (tenant.clone(), kind.to_owned(), id.to_owned());
-        self.run(move |c| records::delete(c, &t, &k, &i, expect)).await
+        self.run(move |c| records::delete(c, t.as_str(), &k, &i, expect))
+            .await
     }
 
     async fn read_rollups(

@@ -34,21 +34,8 @@ pub fn get(c: &Connection, tenant: &TenantId, kind: &str, id: &str) -> Result<Op
     row.map(|(v, b)| parse_body(id.to_owned(), v, &b)).transpose()
 }
 
+/// Writes the record inside the call's transaction (a lead's write carries records with it).
 pub fn put(
-    c: &mut Connection,
-    tenant: &TenantId,
-    kind: &str,
-    id: &str,
-    body: &serde_json::Value,
-    expect: Expect,
-) -> Result<u64, StoreError> {
-    let tx = &*c;
-    let next = put_in(tx, tenant, kind, id, body, expect)?;
-    Ok(next)
-}
-
-/// `put` inside the caller's transaction (a lead's write carries records with it).
-pub fn put_in(
     tx: &Connection,
     tenant: &TenantId,
     kind: &str,
@@ -134,20 +121,9 @@ pub fn list_all(c: &Connection, tenant: &TenantId, kind: &str) -> Result<Vec<Raw
     }
 }
 
-pub fn delete(
-    c: &mut Connection,
-    tenant: &TenantId,
-    kind: &str,
-    id: &str,
-    expect: Expect,
-) -> Result<(), StoreError> {
-    let tx = &*c;
-    delete_in(tx, tenant.as_str(), kind, id, expect)?;
-    Ok(())
-}
-
-/// `delete` inside the caller's transaction: a record that is gone already is `NotFound`.
-fn delete_in(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
+/// Deletes the record inside the call's transaction: a record that is gone already is
+/// `NotFound`.
+pub fn delete(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> Result<(), StoreError> {
     match (version_of(tx, t, kind, id)?, expect) {
         (None, _) => return Err(StoreError::NotFound),
         (Some(f), Expect::Version(e)) if f != e => {
@@ -175,9 +151,9 @@ fn delete_in(tx: &Connection, t: &str, kind: &str, id: &str, expect: Expect) -> 
 /// a record already gone is no failure).
 pub fn write_in(tx: &Connection, tenant: &TenantId, w: &RecordWrite) -> Result<(), StoreError> {
     match &w.body {
-        Some(body) => put_in(tx, tenant, w.kind, &w.id, body, w.expect).map(|_| ()),
+        Some(body) => put(tx, tenant, w.kind, &w.id, body, w.expect).map(|_| ()),
         None if w.expect != Expect::Any => Err(StoreError::Invalid("a removal is unconditional".into())),
-        None => match delete_in(tx, tenant.as_str(), w.kind, &w.id, Expect::Any) {
+        None => match delete(tx, tenant.as_str(), w.kind, &w.id, Expect::Any) {
             Err(StoreError::NotFound) => Ok(()),
             done => done,
         },
@@ -250,12 +226,11 @@ pub fn list_api_keys(c: &Connection, tenant: &TenantId) -> Result<Vec<ApiKeyReco
 }
 
 pub fn revoke_api_key(
-    c: &mut Connection,
+    tx: &Connection,
     tenant: &TenantId,
     id: &ApiKeyId,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let tx = &*c;
     let doc: Option<String> = tx
         .query_row(
             "SELECT doc FROM api_keys WHERE tenant = ?1 AND id = ?2",

@@ -117,8 +117,7 @@ pub fn read(
 }
 
 /// Replaces every row of the tenant with `rows` in one transaction (a rebuild).
-pub fn replace(c: &mut Connection, tenant: &TenantId, rows: &[(Cell, Counts)]) -> Result<(), StoreError> {
-    let tx = &*c;
+pub fn replace(tx: &Connection, tenant: &TenantId, rows: &[(Cell, Counts)]) -> Result<(), StoreError> {
     tx.execute("DELETE FROM rollups WHERE tenant = ?1", [tenant.as_str()])
         .map_err(db)?;
     for (cell, counts) in rows.iter().filter(|(_, c)| !c.is_zero()) {

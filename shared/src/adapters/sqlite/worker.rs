@@ -246,6 +246,14 @@ fn undo(conn: &Connection) {
 mod tests {
     use super::*;
 
+    /// A worker over an in-memory database with one table, `t (x)`.
+    fn worker_over_t() -> Worker {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
+            .unwrap();
+        Worker::start(conn).unwrap()
+    }
+
     /// What table `t` holds, in order.
     async fn stored(worker: &Worker) -> Vec<i64> {
         worker
@@ -262,10 +270,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn when_calls_in_one_group_fail_or_panic_should_keep_only_the_writes_of_those_that_succeeded() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-            .unwrap();
-        let worker = Worker::start(conn).unwrap();
+        let worker = worker_over_t();
         let calls = (0..300i64).map(|i| {
             let worker = worker.clone();
             tokio::spawn(async move {
@@ -317,10 +322,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn when_the_first_call_of_a_group_fails_or_panics_should_undo_only_it_and_commit_the_rest() {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-            .unwrap();
-        let worker = Worker::start(conn).unwrap();
+        let worker = worker_over_t();
         let insert = |x: i64, then: fn(i64) -> Result<i64, StoreError>| {
             worker.run(move |c| {
                 c.execute("INSERT INTO t (x) VALUES (?1)", [x])
