@@ -1789,3 +1789,40 @@ fn when_the_readme_snippets_verify_deliveries_should_accept_ours_and_refuse_forg
         }
     }
 }
+
+/// `cargo tree` of the workspace's default members (what `cargo run --release` builds), normal
+/// and build edges only, inverted on one crate: the lines that pull it in.
+fn default_build_pulls_in(krate: &str, features: &[&str]) -> String {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args([
+            "tree",
+            "--offline",
+            "--locked",
+            "-e",
+            "normal,build",
+            "--prefix=none",
+            "-i",
+        ])
+        .arg(krate)
+        .args(features.iter().flat_map(|f| ["--features", *f]))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "cargo tree failed: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn when_the_gateway_is_built_without_features_should_compile_no_aws_sdk() {
+    // The SDK is most of a first `cargo run --release`, and the embedded default needs none
+    // of it: only `--features aws` (and the Lambda binaries) bring it in.
+    for sdk in ["aws-sdk-dynamodb", "aws-sdk-s3", "aws-config"] {
+        let pulled = default_build_pulls_in(sdk, &[]);
+        assert_eq!(pulled, "", "{sdk} is in the default build");
+        assert!(
+            default_build_pulls_in(sdk, &["aws"]).contains("leadgate-core"),
+            "{sdk} should come with --features aws"
+        );
+    }
+}

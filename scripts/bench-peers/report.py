@@ -120,7 +120,8 @@ sub_rps, sub_p99 = med("http_capture_subscribed", "req_per_s"), med("http_captur
 w(f"| 7 | form capture on that gateway with a subscription listening, beside the same run before it was made (every write carries its outbox entry either way): req/s; p99 | {n(sub_rps)} req/s; p99 {n(sub_p99, 2)} ms | no subscription: {n(uns_rps)} req/s; p99 {n(uns_p99, 2)} ms | {ratio(sub_rps, uns_rps)} | no added latency beyond the outbox write | {met(sub_p99 is not None and uns_p99 is not None and sub_p99 <= uns_p99 * 1.2)} |")
 for f in ("api", "capture", "convert", "import", "export", "notify"):
     size = med(f"size_{f}", "bytes")
-    w(f"| 6 | `{f}` function: release binary stripped (x86_64); process start → first handled invocation | {n(size and size / 2**20, 1)} MiB; {n(med(f'start_{f}', 'ms'), 1)} ms | — | — | ≤ 15 MB | {met(size and size <= 15_000_000)} |")
+    start = med(f"start_{f}", "ms")
+    w(f"| 6 | `{f}` function: `deploy`-profile binary stripped (x86_64; check-deploy gives arm64); process start → first handled invocation (median of 5) | {n(size and size / 2**20, 1)} MiB; {n(start, 1)} ms | — | — | ≤ 15 MB; ≤ 10 ms | {met(size and size <= 15_000_000 and start and start <= 10)} |")
 w("")
 http_cases = [c + sfx for c in ("http_list", "http_sorted", "http_get", "http_count") for sfx in ("", "_big")]
 non2xx = [(c, r.get("non_2xx")) for c in ["http_capture", "http_capture_unsubscribed", "http_capture_subscribed"] + http_cases for r in cases.get(c, []) if r.get("non_2xx")]

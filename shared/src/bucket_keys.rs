@@ -14,6 +14,13 @@
 use crate::domain::ids::{LeadId, TenantId};
 use crate::ports::blob::BlobKey;
 
+/// The object key in an S3 event record: URL-encoded, with `+` for spaces.
+pub fn decode_event_key(raw: &str) -> String {
+    percent_encoding::percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 pub const IMPORTS: &str = "imports/";
 /// Where a paused import leaves its continuation marker (Lambda). The prefix has its own
 /// bucket notification to the import function, so the next chunk starts in a fresh invocation.

@@ -115,6 +115,7 @@ pub const SDK_MAX_ATTEMPTS: u32 = 5;
 /// Shared AWS SDK config: the default chain (which also reads `AWS_ENDPOINT_URL`,
 /// `AWS_ENDPOINT_URL_DYNAMODB`, `AWS_ENDPOINT_URL_S3`), with region and endpoint overrides,
 /// explicit timeouts and adaptive retry.
+#[cfg(feature = "aws")]
 pub async fn aws_sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(
@@ -136,7 +137,7 @@ pub async fn aws_sdk_config(region: Option<&str>, endpoint: Option<&str>) -> aws
     loader.load().await
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "aws"))]
 mod sdk_tests {
     use super::*;
 

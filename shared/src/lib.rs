@@ -12,6 +12,7 @@ pub mod config;
 pub mod domain;
 pub mod export;
 pub mod import;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod ports;
 pub mod secret;

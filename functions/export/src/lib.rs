@@ -4,7 +4,7 @@
 //! API (`leadgate_api::routes`), since the API function serves them.
 
 use aws_lambda_events::event::s3::S3Event;
-use leadgate_core::adapters::s3_blob::decode_event_key;
+use leadgate_core::bucket_keys::decode_event_key;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;

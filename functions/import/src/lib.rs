@@ -28,7 +28,7 @@ pub struct ImportDeps {
     pub scratch: PathBuf,
 }
 
-pub use leadgate_core::adapters::s3_blob::decode_event_key as decode_s3_key;
+pub use leadgate_core::bucket_keys::decode_event_key as decode_s3_key;
 
 pub use leadgate_core::services::imports::CONTINUE_PREFIX;
 

@@ -6,7 +6,7 @@
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use lambda_runtime::LambdaEvent;
-use leadgate_core::adapters::dynamo::record_pk_tenant;
+use leadgate_core::adapters::dynamo_keys::record_pk_tenant;
 use leadgate_core::domain::TenantId;
 use leadgate_core::ports::store::kinds;
 use leadgate_core::services::webhook_delivery::{Dispatcher, PassReport};

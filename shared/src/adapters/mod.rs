@@ -1,9 +1,12 @@
 //! Adapters behind the ports: SQLite and a local folder for one machine, DynamoDB and S3 for
-//! Lambda. `build` turns a config into the pair.
+//! Lambda (the `aws` feature). `build` turns a config into the pair.
 
+#[cfg(feature = "aws")]
 pub mod dynamo;
+pub mod dynamo_keys;
 pub mod local_blob;
 pub mod platform_http;
+#[cfg(feature = "aws")]
 pub mod s3_blob;
 pub mod sqlite;
 pub mod webhook_http;
@@ -36,11 +39,19 @@ pub(crate) mod lead_index {
     }
 }
 
+/// What a gateway built without the `aws` feature answers when asked for DynamoDB or S3.
+#[cfg(not(feature = "aws"))]
+const WITHOUT_AWS: &str = "this build has no DynamoDB or S3 adapters: build it with the `aws` feature \
+     (`cargo run --release --features aws -- ...`)";
+
 /// Builds the configured store. Against a custom endpoint (DynamoDB Local) the table is
 /// created when missing; on AWS the stack template owns it.
 pub async fn build_store(cfg: &StoreConfig) -> Result<Arc<dyn LeadStore>, StoreError> {
     Ok(match cfg {
         StoreConfig::Sqlite { path } => Arc::new(sqlite::SqliteStore::open(path)?),
+        #[cfg(not(feature = "aws"))]
+        StoreConfig::Dynamo(_) => return Err(StoreError::Invalid(WITHOUT_AWS.into())),
+        #[cfg(feature = "aws")]
         StoreConfig::Dynamo(d) => {
             let store = dynamo::DynamoStore::connect(d).await?;
             if d.endpoint.is_some() {
@@ -61,6 +72,11 @@ pub async fn build_blobs(
             let local = Arc::new(local_blob::LocalBlobStore::open(l.clone())?);
             (local.clone(), Some(local))
         }
+        #[cfg(not(feature = "aws"))]
+        BlobConfig::S3(_) => {
+            return Err(crate::ports::blob::BlobError::Unavailable(WITHOUT_AWS.into()));
+        }
+        #[cfg(feature = "aws")]
         BlobConfig::S3(s) => {
             let store = s3_blob::S3BlobStore::connect(s).await;
             if s.endpoint.is_some() {

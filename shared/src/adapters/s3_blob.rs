@@ -355,10 +355,3 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 }
-
-/// The object key in an S3 event record: URL-encoded, with `+` for spaces.
-pub fn decode_event_key(raw: &str) -> String {
-    percent_encoding::percent_decode_str(&raw.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}

@@ -1,7 +1,7 @@
 //! The DynamoDB single-table store (aws-sdk-dynamodb, serde_dynamo). See `table` for the
 //! layout and `leads` for the sharded, merged list queries.
 
-mod keys;
+use super::dynamo_keys as keys;
 pub use keys::{RECORD_KIND, record_pk_tenant};
 mod lead_list;
 mod leads;

@@ -1,5 +1,6 @@
-//! Key strings of the single table. Tenant, rep and source ids are slugs (no `#`), so every
-//! prefix below is unambiguous.
+//! Key strings of the DynamoDB single table. Tenant, rep and source ids are slugs (no `#`),
+//! so every prefix below is unambiguous. Outside `dynamo` because it needs no SDK: the notify
+//! function reads stream records' keys with it.
 
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
