@@ -40,12 +40,12 @@ impl Readers {
                         // The lock is held only while waiting for the next call.
                         let next = queue.lock().unwrap_or_else(|p| p.into_inner()).recv();
                         match next {
-                            Ok(read) => {
+                            Ok(mut read) => {
                                 // A read has nothing to commit: it is answered as it ends.
-                                if let Ok((_, reply)) =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read(&mut conn)))
-                                {
-                                    reply(None);
+                                let ran =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read.run(&mut conn)));
+                                if ran.is_ok() {
+                                    read.reply(None);
                                 }
                             }
                             Err(_) => return,
@@ -60,7 +60,7 @@ impl Readers {
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         ask(&self.calls, f).await
     }

@@ -1,11 +1,14 @@
 //! The one thread that owns the SQLite connection, with group commit.
 //!
 //! Store calls queue closures on a channel. The thread takes what has queued up (up to
-//! `MAX_GROUP` calls) and runs it as one transaction, each call after the first inside its own
-//! savepoint so that a failing call rolls back only its own writes (the first needs none: see
-//! `run_first`). Callers hear back only after the
+//! `MAX_GROUP` calls) and runs it as one transaction. Callers hear back only after the
 //! COMMIT, which with `synchronous=FULL` (see `schema`) is on disk: an answer never reports a
 //! write that a crash or power loss could still undo. The fsync is paid once a group.
+//!
+//! A failing call must roll back only its own writes. The group first runs without
+//! savepoints (`run_optimistic`); only when a call fails is the transaction rolled back and
+//! the group run again with each call in its own savepoint (`run_careful`). So a call may
+//! run twice, which is why a call is `FnMut`: it must do nothing but its SQL.
 //!
 //! Why: with a connection behind a mutex and `spawn_blocking`, 32 concurrent form captures
 //! meant dozens of blocked threads taking turns on a futex, and a commit (WAL frames plus
@@ -19,15 +22,52 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 
-/// Calls run in one transaction at most; bounds how long the first caller of a group waits.
+/// Calls run in one transaction at most; bounds how long the first caller of a group waits,
+/// and how many calls run again when one of them fails.
 const MAX_GROUP: usize = 64;
 
-/// Hands the call's result to its caller once the group has ended: `None` when it
-/// committed, or why the COMMIT failed.
-type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// A queued call: SQL that may run more than once (the last run counts), then its answer.
+pub(super) trait Job: Send {
+    /// Runs on the connection; says whether it succeeded.
+    fn run(&mut self, conn: &mut Connection) -> bool;
+    /// Hands the last run's result to its caller once the group has ended: `commit_failure`
+    /// is `None` when it committed, or why the COMMIT failed.
+    fn reply(self: Box<Self>, commit_failure: Option<&str>);
+}
 
-/// A queued call: runs on the connection and says whether it succeeded.
-pub(super) type Call = Box<dyn FnOnce(&mut Connection) -> (bool, Reply) + Send>;
+pub(super) type Call = Box<dyn Job>;
+
+/// A caller's closure, its last result, and where the answer goes.
+struct Ask<T, F> {
+    f: F,
+    result: Option<Result<T, StoreError>>,
+    answer: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for Ask<T, F>
+where
+    T: Send + 'static,
+    F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(&mut self, conn: &mut Connection) -> bool {
+        let result = (self.f)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn reply(self: Box<Self>, commit_failure: Option<&str>) {
+        // Never run (its savepoint could not start): dropping the sender says no answer came.
+        let Some(result) = self.result else { return };
+        let result = match commit_failure {
+            Some(why) if result.is_ok() => Err(StoreError::Unavailable(
+                format!("the transaction holding this write did not commit: {why}").into(),
+            )),
+            _ => result,
+        };
+        let _ = self.answer.send(result);
+    }
+}
 
 #[derive(Clone)]
 pub struct Worker {
@@ -48,7 +88,7 @@ impl Worker {
     pub async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         ask(&self.calls, f).await
     }
@@ -58,22 +98,13 @@ impl Worker {
 pub(super) async fn ask<T, F>(calls: &mpsc::Sender<Call>, f: F) -> Result<T, StoreError>
 where
     T: Send + 'static,
-    F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    F: FnMut(&mut Connection) -> Result<T, StoreError> + Send + 'static,
 {
     let (answer, answered) = tokio::sync::oneshot::channel();
-    let call: Call = Box::new(move |c| {
-        let result = f(c);
-        let ok = result.is_ok();
-        let reply: Reply = Box::new(move |commit_failure| {
-            let result = match commit_failure {
-                Some(why) if ok => Err(StoreError::Unavailable(
-                    format!("the transaction holding this write did not commit: {why}").into(),
-                )),
-                _ => result,
-            };
-            let _ = answer.send(result);
-        });
-        (ok, reply)
+    let call: Call = Box::new(Ask {
+        f,
+        result: None,
+        answer,
     });
     calls.send(call).map_err(|_| no_answer())?;
     // A call that panicked drops its sender without answering.
@@ -96,9 +127,56 @@ fn serve(mut conn: Connection, queue: mpsc::Receiver<Call>) {
                 Err(_) => break,
             }
         }
-        while !group.is_empty() {
-            run_group(&mut conn, &mut group);
+        if group.len() > 1 {
+            run_optimistic(&mut conn, &mut group);
         }
+        while !group.is_empty() {
+            run_careful(&mut conn, &mut group);
+        }
+    }
+}
+
+/// Runs the whole group in one transaction without savepoints and commits it, answering
+/// every call; or, as soon as a call fails or panics, rolls the transaction back and leaves
+/// the group for `run_careful` (a call that panicked is dropped, unanswered, not run again).
+///
+/// Why: inside a savepoint SQLite copies every page a statement is first to change into a
+/// statement journal (a temporary file opened and deleted per savepoint). Under form
+/// captures, where most calls share a group, that copy and the file's life were about a
+/// sixth of the writer thread's time, and without them captures ran 17% faster
+/// (BENCHMARKS.md). Calls rarely fail, so running a group again when one does costs less.
+fn run_optimistic(conn: &mut Connection, group: &mut VecDeque<Call>) {
+    if run_cached(conn, "BEGIN IMMEDIATE").is_err() {
+        return;
+    }
+    let mut ran: Vec<Call> = Vec::with_capacity(group.len());
+    while let Some(mut call) = group.pop_front() {
+        let outcome = catch_unwind(AssertUnwindSafe(|| call.run(conn)));
+        if let Ok(true) = outcome
+            && !conn.is_autocommit()
+        {
+            ran.push(call);
+            continue;
+        }
+        // Undone, all of it; the group runs again with savepoints, in the same order.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if outcome.is_ok() {
+            group.push_front(call);
+        }
+        for call in ran.into_iter().rev() {
+            group.push_front(call);
+        }
+        return;
+    }
+    let committed = run_cached(conn, "COMMIT");
+    if committed.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    let failed = committed.err().map(|e| e.to_string());
+    for call in ran {
+        call.reply(failed.as_deref());
     }
 }
 
@@ -107,26 +185,26 @@ enum Ran {
     /// It ran to the end: succeeded with its writes standing (until the group commits), or
     /// failed with them rolled back. The text says why a success was rolled back after all
     /// (its savepoint could not be released).
-    Answered(Reply, Option<String>),
+    Answered(Call, Option<String>),
     /// SQLite rolled back the whole transaction while it ran (disk full, I/O error, out of
     /// memory): every write of the group so far is gone.
-    TransactionLost(Option<Reply>),
+    TransactionLost(Option<Call>),
     /// It panicked, or its savepoint could not start: its caller hears that no answer came.
     NoAnswer,
 }
 
-/// Runs calls from the front of `group` in one transaction and answers them all after it
-/// ends: a failed call's answer can rest on other calls' writes too (a version conflict with
-/// one of them), and a caller that reads again at once must find those committed. If SQLite
-/// abandons the transaction, the calls run so far are told, and the rest stay in `group` for
-/// a new transaction.
-fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
+/// Runs calls from the front of `group` in one transaction, each after the first inside its
+/// own savepoint, and answers them all after it ends: a failed call's answer can rest on
+/// other calls' writes too (a version conflict with one of them), and a caller that reads
+/// again at once must find those committed. If SQLite abandons the transaction, the calls
+/// run so far are told, and the rest stay in `group` for a new transaction.
+fn run_careful(conn: &mut Connection, group: &mut VecDeque<Call>) {
     // Without the outer transaction (the file is locked from outside), each call's savepoint
     // is its own transaction and RELEASE commits it.
     let mut grouped = run_cached(conn, "BEGIN IMMEDIATE").is_ok();
     // Nothing written in the transaction yet: the next call runs without a savepoint.
     let mut fresh = grouped;
-    let mut answers: Vec<(Reply, Option<String>)> = Vec::with_capacity(group.len());
+    let mut answers: Vec<(Call, Option<String>)> = Vec::with_capacity(group.len());
     while let Some(call) = group.pop_front() {
         let ran = if fresh {
             fresh = false;
@@ -137,19 +215,19 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
         if !grouped {
             // A failed first call's restart could not begin a transaction again: the answers
             // held so far are all of failed calls, their writes gone, so they go out now.
-            for (reply, why) in answers.drain(..) {
-                reply(why.as_deref());
+            for (call, why) in answers.drain(..) {
+                call.reply(why.as_deref());
             }
         }
         let answer = match ran {
-            Ran::Answered(reply, why) => (reply, why),
-            Ran::TransactionLost(reply) => {
+            Ran::Answered(call, why) => (call, why),
+            Ran::TransactionLost(call) => {
                 let why = "SQLite rolled the transaction back (disk full, I/O error or out of memory)";
-                for (reply, _) in answers.drain(..) {
-                    reply(Some(why));
+                for (call, _) in answers.drain(..) {
+                    call.reply(Some(why));
                 }
-                if let Some(reply) = reply {
-                    reply(Some(why));
+                if let Some(call) = call {
+                    call.reply(Some(why));
                 }
                 return;
             }
@@ -158,8 +236,8 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
         if grouped {
             answers.push(answer);
         } else {
-            let (reply, why) = answer;
-            reply(why.as_deref());
+            let (call, why) = answer;
+            call.reply(why.as_deref());
         }
     }
     if grouped {
@@ -168,23 +246,23 @@ fn run_group(conn: &mut Connection, group: &mut VecDeque<Call>) {
             let _ = conn.execute_batch("ROLLBACK");
         }
         let failed = committed.err().map(|e| e.to_string());
-        for (reply, why) in answers {
-            reply(failed.as_deref().or(why.as_deref()));
+        for (call, why) in answers {
+            call.reply(failed.as_deref().or(why.as_deref()));
         }
     }
 }
 
 /// Runs the first call of a transaction without a savepoint: undoing it is rolling the
 /// transaction back, which then starts again for the calls behind it (`grouped` says whether
-/// it did, `fresh` that it is empty again). Why: inside a savepoint SQLite copies every page
-/// a call is first to change into a statement journal, a temporary file past 64 KiB. An
-/// import batch changes hundreds of index pages, so under imports (where the batch is mostly
-/// alone in its group) that copy, the file's writes and its deletion were most of the
-/// writer's time. The statement journal in memory (`temp_store=MEMORY`) was slower still.
-fn run_first(conn: &mut Connection, call: Call, grouped: &mut bool, fresh: &mut bool) -> Ran {
-    let outcome = catch_unwind(AssertUnwindSafe(|| call(conn)));
+/// it did, `fresh` that it is empty again). Why: a savepoint's statement journal
+/// (`run_optimistic`). An import batch changes hundreds of index pages and is mostly alone
+/// in its group; that copy, the file's writes and its deletion were most of the writer's
+/// time under imports. The statement journal in memory (`temp_store=MEMORY`) was slower
+/// still.
+fn run_first(conn: &mut Connection, mut call: Call, grouped: &mut bool, fresh: &mut bool) -> Ran {
+    let outcome = catch_unwind(AssertUnwindSafe(|| call.run(conn)));
     if conn.is_autocommit() {
-        return Ran::TransactionLost(outcome.ok().map(|(_, reply)| reply));
+        return Ran::TransactionLost(outcome.ok().map(|_| call));
     }
     let mut start_again = || {
         let _ = conn.execute_batch("ROLLBACK");
@@ -192,10 +270,10 @@ fn run_first(conn: &mut Connection, call: Call, grouped: &mut bool, fresh: &mut 
         *fresh = *grouped;
     };
     match outcome {
-        Ok((true, reply)) => Ran::Answered(reply, None),
-        Ok((false, reply)) => {
+        Ok(true) => Ran::Answered(call, None),
+        Ok(false) => {
             start_again();
-            Ran::Answered(reply, None)
+            Ran::Answered(call, None)
         }
         Err(_) => {
             start_again();
@@ -204,25 +282,25 @@ fn run_first(conn: &mut Connection, call: Call, grouped: &mut bool, fresh: &mut 
     }
 }
 
-fn run_call(conn: &mut Connection, call: Call) -> Ran {
+fn run_call(conn: &mut Connection, mut call: Call) -> Ran {
     if run_cached(conn, "SAVEPOINT call").is_err() {
         return Ran::NoAnswer;
     }
-    let outcome = catch_unwind(AssertUnwindSafe(|| call(conn)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| call.run(conn)));
     if conn.is_autocommit() {
-        return Ran::TransactionLost(outcome.ok().map(|(_, reply)| reply));
+        return Ran::TransactionLost(outcome.ok().map(|_| call));
     }
     match outcome {
-        Ok((true, reply)) => match run_cached(conn, "RELEASE call") {
-            Ok(()) => Ran::Answered(reply, None),
+        Ok(true) => match run_cached(conn, "RELEASE call") {
+            Ok(()) => Ran::Answered(call, None),
             Err(e) => {
                 undo(conn);
-                Ran::Answered(reply, Some(e.to_string()))
+                Ran::Answered(call, Some(e.to_string()))
             }
         },
-        Ok((false, reply)) => {
+        Ok(false) => {
             undo(conn);
-            Ran::Answered(reply, None)
+            Ran::Answered(call, None)
         }
         Err(_) => {
             undo(conn);
@@ -310,9 +388,12 @@ mod tests {
     async fn hold(worker: &Worker) -> (std::sync::mpsc::Sender<()>, impl Future<Output = ()>) {
         let (release, held) = std::sync::mpsc::channel::<()>();
         let (running, runs) = tokio::sync::oneshot::channel::<()>();
+        let mut running = Some(running);
         let mut call = Box::pin(worker.run(move |_| {
-            running.send(()).unwrap();
-            held.recv().unwrap();
+            if let Some(running) = running.take() {
+                running.send(()).unwrap();
+                held.recv().unwrap();
+            }
             Ok(())
         }));
         assert!(futures::poll!(&mut call).is_pending());
@@ -357,5 +438,74 @@ mod tests {
                 .await
                 .unwrap();
         }
+    }
+
+    /// A group runs without savepoints; when one of its calls fails, the calls before it run
+    /// again (each in its own savepoint now), the failed call's writes are gone, and every
+    /// caller gets the answer of the run that counted.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn when_a_call_of_a_group_fails_should_run_the_group_again_and_undo_only_that_call() {
+        let worker = worker_over_t();
+        let runs: Vec<std::sync::Arc<std::sync::atomic::AtomicUsize>> = (0..4).map(|_| Default::default()).collect();
+        let insert = |x: i64, fails: bool| {
+            let runs = runs[x as usize].clone();
+            worker.run(move |c| {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+                    .map_err(super::super::db)?;
+                // What the call saw: the rows of the calls before it, and its own.
+                let seen: i64 = c
+                    .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                    .map_err(super::super::db)?;
+                match fails {
+                    true => Err(StoreError::NotFound),
+                    false => Ok(seen),
+                }
+            })
+        };
+        let (release, held) = hold(&worker).await;
+        let mut calls = [
+            Box::pin(insert(0, false)),
+            Box::pin(insert(1, false)),
+            Box::pin(insert(2, true)),
+            Box::pin(insert(3, false)),
+        ];
+        for call in calls.iter_mut() {
+            assert!(futures::poll!(call).is_pending());
+        }
+        release.send(()).unwrap();
+        held.await;
+        let [a, b, c, d] = calls;
+        assert_eq!(a.await.unwrap(), 1);
+        assert_eq!(b.await.unwrap(), 2);
+        assert!(matches!(c.await, Err(StoreError::NotFound)));
+        assert_eq!(d.await.unwrap(), 3);
+        assert_eq!(stored(&worker).await, vec![0, 1, 3]);
+        let runs: Vec<usize> = runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).collect();
+        // The held call opened the group, so these four met in the next one: the two before
+        // the failure ran twice, the failed call twice (again in its savepoint), the last once.
+        assert_eq!(runs, vec![2, 2, 2, 1]);
+
+        // Without a failure each call runs once.
+        let (release, held) = hold(&worker).await;
+        let once = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut calls: Vec<_> = (10..14i64)
+            .map(|x| {
+                let once = once.clone();
+                Box::pin(worker.run(move |c| {
+                    once.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    c.execute("INSERT INTO t (x) VALUES (?1)", [x]).map_err(super::super::db)
+                }))
+            })
+            .collect();
+        for call in calls.iter_mut() {
+            assert!(futures::poll!(call).is_pending());
+        }
+        release.send(()).unwrap();
+        held.await;
+        for call in calls {
+            assert_eq!(call.await.unwrap(), 1);
+        }
+        assert_eq!(once.load(std::sync::atomic::Ordering::SeqCst), 4);
     }
 }
