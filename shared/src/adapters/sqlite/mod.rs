@@ -6,9 +6,11 @@
 //! of the file (backups, sqlite3 shell) unblocked.
 //!
 //! A call is atomic because the worker makes it so: a call that returns an error has all its
-//! writes rolled back (`worker::run_group`). The functions in `leads`, `records` and
-//! `rollups` therefore open no savepoint of their own, and must not go on after a failed
-//! statement: inside a savepoint SQLite copies every page a write changes to a journal first.
+//! writes rolled back (`worker::run_optimistic`, `worker::run_careful`). The functions in
+//! `leads`, `records` and `rollups` therefore open no savepoint of their own, and must not go
+//! on after a failed statement: inside a savepoint SQLite copies every page a write changes
+//! to a journal first. A call may run twice (when another call of its group fails), so the
+//! closures handed to `run` and `read` are `FnMut` and do nothing but their SQL.
 
 mod leads;
 mod readers;

@@ -42,8 +42,9 @@ impl Readers {
                         match next {
                             Ok(mut read) => {
                                 // A read has nothing to commit: it is answered as it ends.
-                                let ran =
-                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read.run(&mut conn)));
+                                let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                    read.run(&mut conn)
+                                }));
                                 if ran.is_ok() {
                                     read.reply(None);
                                 }

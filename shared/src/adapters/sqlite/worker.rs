@@ -446,7 +446,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn when_a_call_of_a_group_fails_should_run_the_group_again_and_undo_only_that_call() {
         let worker = worker_over_t();
-        let runs: Vec<std::sync::Arc<std::sync::atomic::AtomicUsize>> = (0..4).map(|_| Default::default()).collect();
+        let runs: Vec<std::sync::Arc<std::sync::atomic::AtomicUsize>> =
+            (0..4).map(|_| Default::default()).collect();
         let insert = |x: i64, fails: bool| {
             let runs = runs[x as usize].clone();
             worker.run(move |c| {
@@ -481,7 +482,10 @@ mod tests {
         assert!(matches!(c.await, Err(StoreError::NotFound)));
         assert_eq!(d.await.unwrap(), 3);
         assert_eq!(stored(&worker).await, vec![0, 1, 3]);
-        let runs: Vec<usize> = runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).collect();
+        let runs: Vec<usize> = runs
+            .iter()
+            .map(|r| r.load(std::sync::atomic::Ordering::SeqCst))
+            .collect();
         // The held call opened the group, so these four met in the next one: the two before
         // the failure ran twice, the failed call twice (again in its savepoint), the last once.
         assert_eq!(runs, vec![2, 2, 2, 1]);
@@ -494,7 +498,8 @@ mod tests {
                 let once = once.clone();
                 Box::pin(worker.run(move |c| {
                     once.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    c.execute("INSERT INTO t (x) VALUES (?1)", [x]).map_err(super::super::db)
+                    c.execute("INSERT INTO t (x) VALUES (?1)", [x])
+                        .map_err(super::super::db)
                 }))
             })
             .collect();
