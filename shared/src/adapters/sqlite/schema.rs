@@ -178,6 +178,23 @@ CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads WHEN OLD.tags <> '' BEGIN
     DELETE FROM lead_tags WHERE tenant = OLD.tenant AND lead_id = OLD.id;
 END;
 "#,
+    r#"
+-- The value sorts' indexes carry the columns the list filters on most (status, owner,
+-- source, tags), so that a filtered page sorted by value finds its leads in the index alone
+-- and reads only the rows it returns (`leads::list`). With the position alone, every lead
+-- the index walked past was read to test the filter: in name order those are on different
+-- pages, about 250 of 16 KiB for a page of 50 vip leads (BENCHMARKS.md, issue 24).
+DROP INDEX leads_name_pos;
+DROP INDEX leads_company_pos;
+DROP INDEX leads_status_pos;
+DROP INDEX leads_owner_pos;
+DROP INDEX leads_source_pos;
+CREATE INDEX leads_name_pos    ON leads (tenant, name_pos, status, owner, source, tags);
+CREATE INDEX leads_company_pos ON leads (tenant, company_pos, status, owner, source, tags);
+CREATE INDEX leads_status_pos  ON leads (tenant, status_pos, status, owner, source, tags);
+CREATE INDEX leads_owner_pos   ON leads (tenant, owner_pos, status, owner, source, tags);
+CREATE INDEX leads_source_pos  ON leads (tenant, source_pos, status, owner, source, tags);
+"#,
 ];
 
 /// The migration (1-based) after which stored leads get their value-sort positions.
