@@ -900,6 +900,94 @@ async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
     );
 }
 
+/// New leads without an owner take the rotation's slots in their own writes: concurrent
+/// creates still follow the weights exactly, each lead is born assigned at version 1, and a
+/// create that stores nothing (a replay, a duplicate) takes no slot.
+async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
+    use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
+    let t = TenantId::parse(&common::unique("rrw")).unwrap();
+    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    for (id, weight, active) in [("ana", 2, true), ("bob", 1, true), ("cy", 5, false)] {
+        let rep = Rep {
+            id: RepId::parse(id).unwrap(),
+            name: id.into(),
+            weight,
+            active,
+            available: true,
+        };
+        reps::put_rep(&*store, &t, rep).await.unwrap();
+    }
+    let request = |i: usize| CreateLead {
+        input: serde_json::from_value(serde_json::json!({
+            "name": format!("Lead {i}"), "email": format!("rr{i}@example.com"),
+            "source": "website-form"
+        }))
+        .unwrap(),
+        actor: Actor::System,
+        external: None,
+        idempotency_key: Some(IdempotencyKey {
+            key: format!("rr-{i}"),
+            fingerprint: None,
+        }),
+        duplicates: DuplicatePolicy::Reject,
+        entries: vec![],
+        id: None,
+        records: vec![],
+        quality: Default::default(),
+    };
+    let created = join_all((0..30).map(|i| {
+        let (store, tenant, req) = (store.clone(), tenant.clone(), request(i));
+        tokio::spawn(async move { create_lead(&*store, &SystemClock, &tenant, req).await })
+    }))
+    .await;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for outcome in created {
+        let Ok(CreateResult::Created(lead)) = outcome.unwrap() else {
+            panic!("each create stores its lead");
+        };
+        let owner = lead.owner.clone().expect("a rep is in the rotation");
+        assert_eq!(lead.version, 1);
+        let stored = store.get_lead(&t, &lead.id).await.unwrap().unwrap();
+        assert_eq!(stored.owner.as_ref(), Some(&owner));
+        let timeline = store.list_activities(&t, &lead.id, None, 10).await.unwrap().items;
+        let kinds: Vec<&ActivityKind> = timeline.iter().map(|a| &a.kind).collect();
+        assert_eq!(
+            kinds,
+            [&ActivityKind::Assigned {
+                from: None,
+                to: Some(owner.clone()),
+                reason: "round_robin".into()
+            }]
+        );
+        *counts.entry(owner.to_string()).or_default() += 1;
+    }
+    assert_eq!(
+        counts,
+        BTreeMap::from([("ana".to_string(), 20), ("bob".to_string(), 10)])
+    );
+    // A replay of a key and a duplicate store nothing, and take no slot.
+    let replay = create_lead(&*store, &SystemClock, &tenant, request(3)).await;
+    assert!(
+        matches!(replay, Ok(CreateResult::AlreadyProcessed(_))),
+        "{replay:?}"
+    );
+    let mut duplicate = request(4);
+    duplicate.idempotency_key = None;
+    let duplicate = create_lead(&*store, &SystemClock, &tenant, duplicate).await;
+    assert!(
+        matches!(duplicate, Ok(CreateResult::Duplicate(_))),
+        "{duplicate:?}"
+    );
+    assert_eq!(
+        store
+            .increment_counter(&t, leadgate_core::domain::rep::ASSIGNMENT_COUNTER, 1)
+            .await
+            .unwrap(),
+        31,
+        "thirty slots taken, by the thirty leads"
+    );
+}
+
 async fn records_and_keys(store: Arc<dyn LeadStore>) {
     let t = common::tenant("rec");
     let body = serde_json::json!({"name": "Gold"});
@@ -1224,13 +1312,13 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         (writes, reads)
     };
 
-    // A new lead: the raw submission, the rotation's slot, then one write.
+    // A new lead: the raw submission, then one write with the rotation's slot in it.
     faults.take_calls();
     let done = capture(&faulty, &tenant, form_post("s-new", "jane@example.com"))
         .await
         .unwrap();
     let (writes, reads) = split(faults.take_calls());
-    assert_eq!(writes, ["put_record", "increment_counter", "create_lead"]);
+    assert_eq!(writes, ["put_record", "create_lead"]);
     // The form (once: the route's read is handed on), one lookup of every contact key, and
     // the lead's context (sources, custom fields and reps in one call).
     assert_eq!(reads, 3);
@@ -1722,6 +1810,10 @@ macro_rules! contract {
             case!(
                 when_assigning_concurrently_should_follow_weights,
                 round_robin_under_concurrency
+            );
+            case!(
+                when_leads_are_created_concurrently_should_take_their_slots_in_their_writes,
+                creates_take_slots_in_their_writes
             );
             case!(
                 when_records_and_keys_are_written_should_honour_conditions,

@@ -5,8 +5,11 @@
 //! it is incremented atomically, concurrent assignments never pick from the same slot, and over
 //! any full cycle every rep gets exactly its weight's share.
 
+use crate::domain::activity::{Activity, ActivityKind, Actor};
 use crate::domain::error::{FieldError, FieldErrors};
-use crate::domain::ids::RepId;
+use crate::domain::ids::{LeadId, RepId, TenantId};
+use crate::domain::lead::Lead;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -97,6 +100,62 @@ pub fn pick_weighted(reps: &[Rep], n: u64) -> Option<&Rep> {
         slot -= w;
     }
     None
+}
+
+/// A new lead's owner from the round robin, taken inside the lead's own write: the store
+/// takes the tenant's next slot of `ASSIGNMENT_COUNTER` in the same transaction as the lead
+/// (`CreateGuards::round_robin`) and calls `assign` with it. So a lead and its slot are one
+/// write, and a create that writes nothing (a replay, a duplicate) takes no slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoundRobin {
+    /// The tenant's reps as the lead's context read them; `pick_weighted` chooses among them.
+    pub reps: Vec<Rep>,
+    /// The `Assigned` entry to put first on the timeline, made before the caller's entries so
+    /// that it sorts before them (an entry's id orders entries of the same instant); `assign`
+    /// fills in the rep.
+    pub entry: Activity,
+}
+
+impl RoundRobin {
+    /// The rotation for a new lead, `None` when no rep is in it (the lead stays unassigned).
+    pub fn for_lead(
+        reps: &[Rep],
+        tenant: TenantId,
+        lead: LeadId,
+        at: DateTime<Utc>,
+        actor: Actor,
+    ) -> Option<Self> {
+        reps.iter().any(Rep::in_rotation).then(|| Self {
+            reps: reps.to_vec(),
+            entry: Activity::new(
+                tenant,
+                lead,
+                at,
+                actor,
+                ActivityKind::Assigned {
+                    from: None,
+                    to: None,
+                    reason: "round_robin".to_owned(),
+                },
+            ),
+        })
+    }
+
+    /// Gives `lead` the owner of rotation slot `slot` (1-based, as the counter returns it) and
+    /// puts the `Assigned` entry first in `entries`.
+    pub fn assign(&self, slot: u64, lead: &mut Lead, entries: &mut Vec<Activity>) {
+        let Some(rep) = pick_weighted(&self.reps, slot) else {
+            return;
+        };
+        lead.owner = Some(rep.id.clone());
+        let mut entry = self.entry.clone();
+        entry.kind = ActivityKind::Assigned {
+            from: None,
+            to: Some(rep.id.clone()),
+            reason: "round_robin".to_owned(),
+        };
+        entries.insert(0, entry);
+    }
 }
 
 #[cfg(test)]

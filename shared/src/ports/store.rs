@@ -39,7 +39,8 @@ impl StoreError {
     }
 }
 
-/// Conditions written atomically with a new lead.
+/// Conditions written atomically with a new lead, and where its owner comes from when the
+/// write picks it.
 #[derive(Debug, Clone, Default)]
 pub struct CreateGuards {
     /// The platform id; a second lead with the same one is refused.
@@ -48,6 +49,10 @@ pub struct CreateGuards {
     pub idempotency_key: Option<IdempotencyKey>,
     /// Refuse when the email or phone matches an existing lead.
     pub reject_duplicates: bool,
+    /// Take the tenant's next round-robin slot in this write and give the lead its rep
+    /// (`RoundRobin::assign`); the lead given has no owner then. Only a write that stores the
+    /// lead takes a slot.
+    pub round_robin: Option<crate::domain::rep::RoundRobin>,
 }
 
 /// An idempotency key, with what the request that first used it looked like.
@@ -228,7 +233,8 @@ pub trait LeadStore: Send + Sync + 'static {
     /// Stores a new lead (version 1) with its guards, its first timeline `entries` (which
     /// belong to it) and the `records` its use case writes with it (capture's submission
     /// outcome) in one atomic write: a lead is never stored without them. When a guard or
-    /// duplicate answers instead, nothing is written.
+    /// duplicate answers instead, nothing is written. With `guards.round_robin` the write
+    /// also takes the rotation's slot and `Created` holds the lead with its owner.
     async fn create_lead(
         &self,
         lead: &Lead,

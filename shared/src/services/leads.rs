@@ -6,6 +6,7 @@ use crate::domain::data_quality::DataQuality;
 use crate::domain::duplicate::DuplicateMatch;
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::{ExternalRef, Lead, LeadContext, LeadInput, NewLead};
+use crate::domain::rep::RoundRobin;
 use crate::domain::tenant::Tenant;
 use crate::ports::clock::Clock;
 use crate::ports::store::{
@@ -13,7 +14,6 @@ use crate::ports::store::{
 };
 use crate::services::ServiceError;
 use crate::services::duplicates::{find_duplicate, find_matches};
-use crate::services::reps::reserve_round_robin;
 
 /// What to do when the new lead's email or phone matches an existing lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,30 +124,30 @@ pub async fn create_lead(
     {
         return Ok(CreateResult::Duplicate(m));
     }
-    let (owner, reason) = match new.owner.take() {
-        Some(o) => (Some(o), "manual"),
-        None => (
-            reserve_round_robin(store, &tenant.id, &ctx.reps, 1).await?.pop(),
-            "round_robin",
-        ),
-    };
-    new.owner = owner;
     let now = clock.now();
     let chosen_id = req.id.or(req.input.id);
     let lead = Lead::from_new(tenant.id.clone(), chosen_id.unwrap_or_default(), new, now);
+    // Without an owner given, the store takes the rotation's slot in the lead's own write
+    // (`RoundRobin`): no separate counter write, and a replay or duplicate takes no slot.
+    let round_robin = match lead.owner {
+        Some(_) => None,
+        None => RoundRobin::for_lead(&ctx.reps, tenant.id.clone(), lead.id, now, req.actor.clone()),
+    };
     let guards = CreateGuards {
         external: req.external.clone(),
         idempotency_key: req.idempotency_key.clone(),
         reject_duplicates: req.duplicates == DuplicatePolicy::Reject,
+        round_robin,
     };
-    // The lead is born with its timeline: the assignment, then what the caller adds. One
-    // write, so no crash leaves a lead without them, and a new lead is at version 1.
-    let assigned = lead.owner.is_some().then(|| ActivityKind::Assigned {
+    // The lead is born with its timeline: the assignment (a given owner's here, the
+    // rotation's by the store), then what the caller adds. One write, so no crash leaves a
+    // lead without them, and a new lead is at version 1.
+    let manual = lead.owner.is_some().then(|| ActivityKind::Assigned {
         from: None,
         to: lead.owner.clone(),
-        reason: reason.to_owned(),
+        reason: "manual".to_owned(),
     });
-    let entries: Vec<Activity> = assigned
+    let entries: Vec<Activity> = manual
         .into_iter()
         .chain(req.entries.iter().cloned())
         .map(|kind| Activity::new(tenant.id.clone(), lead.id, now, req.actor.clone(), kind))

@@ -300,6 +300,42 @@ impl DynamoStore {
             .ok_or_else(|| StoreError::Corrupt("counter update returned no value".into()))
     }
 
+    /// A counter's value (0 before its first increment), read strongly consistent: what a
+    /// transaction that takes the next slot conditions on (`counter_take`).
+    pub(super) async fn counter_value(&self, t: &TenantId, name: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::counter_pk(t, name), "#COUNTER")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk)?;
+        Ok(out.item().and_then(|i| get_n(i, "value")).unwrap_or(0))
+    }
+
+    /// A transaction's item that moves a counter from `seen` to the next slot, `seen + 1`:
+    /// its condition fails when another write moved the counter first.
+    pub(super) fn counter_take(
+        &self,
+        t: &TenantId,
+        name: &str,
+        seen: u64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(keys::counter_pk(t, name), "#COUNTER")))
+            .update_expression("SET #v = :next")
+            .condition_expression("attribute_not_exists(#v) OR #v = :seen")
+            .expression_attribute_names("#v", "value")
+            .expression_attribute_values(":next", n(seen + 1))
+            .expression_attribute_values(":seen", n(seen))
+            .build()
+            .map_err(sdk)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     fn key_items(k: &ApiKeyRecord) -> Result<(Item, Item), StoreError> {
         let doc = serde_json::to_string(k).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let lookup = Item::from([
