@@ -901,7 +901,7 @@ async fn round_robin_under_concurrency(store: Arc<dyn LeadStore>) {
 }
 
 /// New leads without an owner take the rotation's slots in their own writes: concurrent
-/// creates still follow the weights exactly, each lead is born assigned at version 1, and a
+/// creates, beside increments of the same counter, still follow the weights exactly, each lead is born assigned at version 1, and a
 /// create that stores nothing (a replay, a duplicate) takes no slot.
 async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
     use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
@@ -935,12 +935,24 @@ async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
         records: vec![],
         quality: Default::default(),
     };
+    // Imports and bulk edits take slots with increments of their own meanwhile, on the same
+    // counter the creates' writes hold.
+    let all_reps = reps::list_reps(&*store, &t).await.unwrap();
+    let reserved = join_all((0..15).map(|_| {
+        let (store, t, all_reps) = (store.clone(), t.clone(), all_reps.clone());
+        tokio::spawn(async move { reps::reserve_round_robin(&*store, &t, &all_reps, 1).await })
+    }));
     let created = join_all((0..30).map(|i| {
         let (store, tenant, req) = (store.clone(), tenant.clone(), request(i));
         tokio::spawn(async move { create_lead(&*store, &SystemClock, &tenant, req).await })
-    }))
-    .await;
+    }));
+    let (reserved, created) = futures::join!(reserved, created);
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for picked in reserved {
+        let picked = picked.unwrap().unwrap();
+        assert_eq!(picked.len(), 1);
+        *counts.entry(picked[0].to_string()).or_default() += 1;
+    }
     for outcome in created {
         let Ok(CreateResult::Created(lead)) = outcome.unwrap() else {
             panic!("each create stores its lead");
@@ -963,7 +975,7 @@ async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
     }
     assert_eq!(
         counts,
-        BTreeMap::from([("ana".to_string(), 20), ("bob".to_string(), 10)])
+        BTreeMap::from([("ana".to_string(), 30), ("bob".to_string(), 15)])
     );
     // A replay of a key and a duplicate store nothing, and take no slot.
     let replay = create_lead(&*store, &SystemClock, &tenant, request(3)).await;
@@ -983,8 +995,8 @@ async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
             .increment_counter(&t, leadgate_core::domain::rep::ASSIGNMENT_COUNTER, 1)
             .await
             .unwrap(),
-        31,
-        "thirty slots taken, by the thirty leads"
+        46,
+        "45 slots taken: the thirty leads' and the fifteen reserved"
     );
 }
 

@@ -325,7 +325,9 @@ impl DynamoStore {
         // to the next, on the condition that no other write moved it first; a create that
         // loses that race reads it again. After `SLOT_RACES` lost races (a burst on one
         // tenant) the slot is taken the old way, with an atomic increment of its own, and the
-        // lead's write carries no condition on the counter: one more write, but bounded.
+        // lead's write carries no condition on the counter: one more write, but bounded. That
+        // slot is taken before the write, so if a guard then answers (a replay racing this
+        // create) it goes unused: the rotation skips one turn, in bursts only.
         let mut slot = match &g.round_robin {
             None => Slot::None,
             Some(_) => Slot::Next(self.counter_value(t, ASSIGNMENT_COUNTER).await?),
@@ -400,8 +402,10 @@ impl DynamoStore {
                 guard_idx += 1;
             }
             let failed = |c: &String| c == "ConditionalCheckFailed";
+            // Lost the counter to another create: its condition failed, or a transaction
+            // held it through every retry of `transact`.
             if let (Slot::Next(_), Some((counter, rest))) = (slot, codes.split_last())
-                && failed(counter)
+                && (failed(counter) || counter == "TransactionConflict")
                 && !rest.iter().any(failed)
             {
                 races += 1;

@@ -6,12 +6,13 @@
 
 use super::keys;
 use super::table::{PK, SK};
-use super::{DynamoStore, Item, get_n, get_s, key, n, s, sdk};
+use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, key, n, s, sdk};
 use crate::domain::api_key::{ApiKeyRecord, KeyHash};
 use crate::domain::ids::{ApiKeyId, TenantId};
 use crate::ports::store::{
     Expect, MAX_RECORDS_PER_WRITE, RawRecord, RecordWrite, StoreError, too_many_records,
 };
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 
@@ -282,19 +283,37 @@ impl DynamoStore {
         name: &str,
         by: u64,
     ) -> Result<u64, StoreError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(keys::counter_pk(t, name)))
-            .key(SK, s("#COUNTER"))
-            .update_expression("ADD #v :by")
-            .expression_attribute_names("#v", "value")
-            .expression_attribute_values(":by", n(by.max(1)))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(sdk)?;
+        let mut attempt = 0;
+        let out = loop {
+            let sent = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key(PK, s(keys::counter_pk(t, name)))
+                .key(SK, s("#COUNTER"))
+                .update_expression("ADD #v :by")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":by", n(by.max(1)))
+                .return_values(ReturnValue::UpdatedNew)
+                .send()
+                .await;
+            match sent {
+                Ok(out) => break out,
+                // A create taking its slot holds the counter in its transaction, which refuses
+                // this update (not applied; the SDK does not retry it itself).
+                Err(e)
+                    if attempt < MAX_ATTEMPTS
+                        && matches!(
+                            e.as_service_error(),
+                            Some(UpdateItemError::TransactionConflictException(_))
+                        ) =>
+                {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                Err(e) => return Err(sdk(e)),
+            }
+        };
         out.attributes()
             .and_then(|a| get_n(a, "value"))
             .ok_or_else(|| StoreError::Corrupt("counter update returned no value".into()))

@@ -1,5 +1,6 @@
 //! Leads and activities in SQLite: synchronous functions run on the store's connection.
 
+use super::tag_counts::Moves;
 use super::{corrupt, db, is_unique_violation};
 use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
 use crate::domain::activity::Activity;
@@ -263,6 +264,7 @@ pub fn create(
     };
     insert_lead(tx, lead)?;
     super::rollups::apply(tx, t_id, &rollup::delta(None, Some(lead)))?;
+    Moves::of(None, Some(lead)).apply(tx, t_id)?;
     let id = lead.id.to_string();
     if let Some(x) = &g.external {
         tx.prepare_cached(
@@ -295,21 +297,24 @@ pub fn create(
 pub fn put_batch(tx: &Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
     // A lead the batch replaces (an import's update, a resumed import's rewrite) leaves the
     // rollups as it enters them, so they move by what changed.
-    let mut moved: std::collections::BTreeMap<&TenantId, rollup::Delta> = Default::default();
+    let mut moved: std::collections::BTreeMap<&TenantId, (rollup::Delta, Moves)> = Default::default();
     for l in leads {
-        let delta = moved.entry(&l.tenant).or_default();
+        let (delta, tagged) = moved.entry(&l.tenant).or_default();
         let sql = match get(tx, &l.tenant, &l.id)? {
             Some(before) => {
                 delta.add_lead(&before, -1);
+                tagged.add(&before, -1);
                 REWRITE_LEAD
             }
             None => INSERT_LEAD,
         };
         delta.add_lead(l, 1);
+        tagged.add(l, 1);
         write_lead(tx, l, sql)?;
     }
-    for (tenant, delta) in &moved {
+    for (tenant, (delta, tagged)) in &moved {
         super::rollups::apply(tx, tenant, delta)?;
+        tagged.apply(tx, tenant)?;
     }
     let in_batch: std::collections::HashSet<(&TenantId, &LeadId)> =
         leads.iter().map(|l| (&l.tenant, &l.id)).collect();
@@ -399,7 +404,8 @@ fn replace(tx: &Connection, next: &Lead, expected: u64) -> Result<(), StoreError
         ])
         .map_err(db)?;
     if n == 1 {
-        return super::rollups::apply(tx, &next.tenant, &rollup::delta(before.as_ref(), Some(next)));
+        super::rollups::apply(tx, &next.tenant, &rollup::delta(before.as_ref(), Some(next)))?;
+        return Moves::of(before.as_ref(), Some(next)).apply(tx, &next.tenant);
     }
     match current_version(tx, next.tenant.as_str(), &next.id.to_string())? {
         None => Err(StoreError::NotFound),
@@ -437,6 +443,7 @@ pub fn delete(
     // Its `lead.deleted` event carries the lead as it was, one version on.
     if let Some(mut gone) = get(tx, tenant, id)? {
         super::rollups::apply(tx, tenant, &rollup::delta(Some(&gone), None))?;
+        Moves::of(Some(&gone), None).apply(tx, tenant)?;
         gone.version += 1;
         for r in with_lead_events(&[], &gone, &[], LeadChange::Deleted, chrono::Utc::now())? {
             super::records::write_in(tx, tenant, &r)?;
@@ -473,7 +480,8 @@ pub fn count(c: &Connection, tenant: &TenantId, q: &LeadQuery) -> Result<u64, St
 }
 
 /// The count of one tag's leads, with or without a status filter and nothing else, as the
-/// sum of a few rows of `lead_tag_counts` (one per status; kept by triggers, see `schema`):
+/// sum of a few rows of `lead_tag_counts` (one per status; every lead write moves them, see
+/// `tag_counts`):
 /// "how many new leads are tagged vip" without reading every new lead's row or every entry
 /// of the tag. `None` for any other query.
 fn tag_count(tenant: &TenantId, q: &LeadQuery) -> Option<(String, Vec<Value>)> {

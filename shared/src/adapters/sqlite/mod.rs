@@ -17,6 +17,7 @@ mod readers;
 mod records;
 mod rollups;
 mod schema;
+mod tag_counts;
 mod worker;
 
 use crate::ports::store::StoreError;
