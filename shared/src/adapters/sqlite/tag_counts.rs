@@ -40,6 +40,9 @@ impl Moves {
 
     /// Writes the moves of one tenant's leads; a count that does not move is not written.
     pub fn apply(&self, tx: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
         let mut st = tx
             .prepare_cached(
                 "INSERT INTO lead_tag_counts (tenant, tag, status, n) VALUES (?1, ?2, ?3, ?4)
