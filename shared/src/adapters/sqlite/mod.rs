@@ -312,9 +312,15 @@ impl LeadStore for SqliteStore {
         self.read(move |c| rollups::read(c, &t, dim, from, to)).await
     }
 
+    /// A rebuild: the tag counts are counted again too, in the same transaction (they are
+    /// SQLite's own, so the port does not name them).
     async fn replace_rollups(&self, tenant: &TenantId, rows: &[(Cell, Counts)]) -> Result<(), StoreError> {
         let (t, rows) = (tenant.clone(), rows.to_vec());
-        self.run(move |c| rollups::replace(c, &t, &rows)).await
+        self.run(move |c| {
+            rollups::replace(c, &t, &rows)?;
+            tag_counts::recount(c, &t)
+        })
+        .await
     }
 
     async fn increment_counter(&self, tenant: &TenantId, name: &str, by: u64) -> Result<u64, StoreError> {
