@@ -104,14 +104,14 @@ pub fn pick_weighted(reps: &[Rep], n: u64) -> Option<&Rep> {
 
 /// A new lead's owner from the round robin, taken inside the lead's own write: the store
 /// takes the tenant's next slot of `ASSIGNMENT_COUNTER` in the same transaction as the lead
-/// (`CreateGuards::round_robin`) and calls `assign` with it. So a lead and its slot are one
+/// (`CreateGuards::round_robin`) and stores what `assigned` makes of the lead with it. So a lead and its slot are one
 /// write, and a create that writes nothing (a replay, a duplicate) takes no slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundRobin {
     /// The tenant's reps as the lead's context read them; `pick_weighted` chooses among them.
     pub reps: Vec<Rep>,
     /// The `Assigned` entry to put first on the timeline, made before the caller's entries so
-    /// that it sorts before them (an entry's id orders entries of the same instant); `assign`
+    /// that it sorts before them (an entry's id orders entries of the same instant); `assigned`
     /// fills in the rep.
     pub entry: Activity,
 }
@@ -141,20 +141,22 @@ impl RoundRobin {
         })
     }
 
-    /// Gives `lead` the owner of rotation slot `slot` (1-based, as the counter returns it) and
-    /// puts the `Assigned` entry first in `entries`.
-    pub fn assign(&self, slot: u64, lead: &mut Lead, entries: &mut Vec<Activity>) {
+    /// The lead and its entries as the write stores them: `lead` with the owner of rotation
+    /// slot `slot` (1-based, as the counter returns it), the `Assigned` entry first.
+    pub fn assigned(&self, slot: u64, lead: &Lead, entries: &[Activity]) -> (Lead, Vec<Activity>) {
+        let mut lead = lead.clone();
         let Some(rep) = pick_weighted(&self.reps, slot) else {
-            return;
+            return (lead, entries.to_vec());
         };
         lead.owner = Some(rep.id.clone());
         let mut entry = self.entry.clone();
-        entry.kind = ActivityKind::Assigned {
-            from: None,
-            to: Some(rep.id.clone()),
-            reason: "round_robin".to_owned(),
-        };
-        entries.insert(0, entry);
+        if let ActivityKind::Assigned { to, .. } = &mut entry.kind {
+            *to = lead.owner.clone();
+        }
+        (
+            lead,
+            std::iter::once(entry).chain(entries.iter().cloned()).collect(),
+        )
     }
 }
 

@@ -50,7 +50,7 @@ pub struct CreateGuards {
     /// Refuse when the email or phone matches an existing lead.
     pub reject_duplicates: bool,
     /// Take the tenant's next round-robin slot in this write and give the lead its rep
-    /// (`RoundRobin::assign`); the lead given has no owner then. Only a write that stores the
+    /// (`RoundRobin::assigned`); the lead given has no owner then. Only a write that stores the
     /// lead takes a slot.
     pub round_robin: Option<crate::domain::rep::RoundRobin>,
 }

@@ -338,9 +338,7 @@ impl DynamoStore {
             let assigned;
             let (lead, entries) = match (&g.round_robin, slot.number()) {
                 (Some(rr), Some(n)) => {
-                    let (mut l, mut e) = (lead.clone(), entries.to_vec());
-                    rr.assign(n, &mut l, &mut e);
-                    assigned = (l, e);
+                    assigned = rr.assigned(n, lead, entries);
                     (&assigned.0, assigned.1.as_slice())
                 }
                 _ => (lead, entries),

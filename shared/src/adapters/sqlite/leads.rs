@@ -256,9 +256,7 @@ pub fn create(
         None => (lead, entries),
         Some(rr) => {
             let slot = super::records::increment(tx, t_id, rep::ASSIGNMENT_COUNTER, 1)?;
-            let (mut l, mut e) = (lead.clone(), entries.to_vec());
-            rr.assign(slot, &mut l, &mut e);
-            assigned = (l, e);
+            assigned = rr.assigned(slot, lead, entries);
             (&assigned.0, assigned.1.as_slice())
         }
     };

@@ -491,13 +491,7 @@ mod tests {
                 .unwrap();
         }
         migrate(&mut conn).unwrap();
-        let counted: Vec<(String, String, String, i64)> = conn
-            .prepare("SELECT tenant, tag, status, n FROM lead_tag_counts ORDER BY tenant, tag, status")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let counted = super::super::tag_counts::stored(&conn);
         let row = |t: &str, tag: &str, s: &str, n: i64| (t.to_owned(), tag.to_owned(), s.to_owned(), n);
         assert_eq!(
             counted,

@@ -73,6 +73,17 @@ pub fn recount(tx: &Connection, tenant: &TenantId) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Every stored count as (tenant, tag, status, n), in key order: what tests compare.
+#[cfg(test)]
+pub(super) fn stored(conn: &Connection) -> Vec<(String, String, String, i64)> {
+    conn.prepare("SELECT tenant, tag, status, n FROM lead_tag_counts ORDER BY tenant, tag, status")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,13 +100,7 @@ mod tests {
         )
         .unwrap();
         recount(&conn, &TenantId::parse("t").unwrap()).unwrap();
-        let rows: Vec<(String, String, String, i64)> = conn
-            .prepare("SELECT tenant, tag, status, n FROM lead_tag_counts ORDER BY tenant, tag, status")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let rows = stored(&conn);
         let row = |t: &str, tag: &str, s: &str, n: i64| (t.to_owned(), tag.to_owned(), s.to_owned(), n);
         assert_eq!(
             rows,
