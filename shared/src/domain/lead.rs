@@ -379,6 +379,11 @@ impl Lead {
         self.phone.as_ref().or(self.mobile.as_ref())
     }
 
+    /// The keys the duplicate rule matches this lead on, in the order it tries them.
+    pub fn match_keys(&self) -> Vec<crate::domain::duplicate::MatchKey> {
+        crate::domain::duplicate::match_keys(self.email.as_ref(), self.match_phone())
+    }
+
     /// Lower-cased name, email and company: what the prefix search compares against.
     pub fn search_terms(&self) -> [Option<String>; 3] {
         [

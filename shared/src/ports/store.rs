@@ -47,7 +47,9 @@ pub struct CreateGuards {
     pub external: Option<ExternalRef>,
     /// The client's `Idempotency-Key`; a second create with it returns the first lead.
     pub idempotency_key: Option<IdempotencyKey>,
-    /// Refuse when the email or phone matches an existing lead.
+    /// Refuse when the email or phone matches an existing lead. The store looks up the lead's
+    /// keys (`Lead::match_keys`) and answers by the one rule, `KnownContacts::duplicate`;
+    /// after the guards above, so a replay answers "already processed", not "duplicate".
     pub reject_duplicates: bool,
     /// Take the tenant's next round-robin slot in this write and give the lead its rep
     /// (`RoundRobin::assigned`); the lead given has no owner then. Only a write that stores the

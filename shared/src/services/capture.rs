@@ -313,7 +313,8 @@ pub async fn process_known(
                 .or(input.mobile.as_deref())
                 .and_then(|p| Phone::parse(p, tenant.settings.default_region).ok());
             if plan.policy == ResubmissionPolicy::Attach
-                && let Some(m) = find_duplicate(store, &tenant.id, email.as_ref(), phone.as_ref()).await?
+                && let Some(m) =
+                    find_duplicate(store, &tenant.id, email.as_ref(), phone.as_ref(), None).await?
                 && let Some(done) = attach_resubmission(store, clock, tenant, &sub, m.lead_id, &actor).await?
             {
                 return Ok(done);

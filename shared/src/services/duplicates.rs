@@ -1,17 +1,17 @@
-//! The duplicate rule, applied: which stored leads a contact matches. Every write path (API
-//! create and PATCH, capture, import) asks here, and the answer says which key matched which
-//! lead.
+//! The duplicate rule's lookups: which stored leads a contact's keys name, asked of the store,
+//! then answered by the rule (`domain::duplicate::KnownContacts`). Every write path (API
+//! create and PATCH, capture, import) asks here.
 
-use crate::domain::duplicate::{DuplicateMatch, MatchKey, match_keys};
+use crate::domain::duplicate::{DuplicateMatch, KnownContacts, MatchKey, match_keys};
 use crate::domain::email::Email;
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::phone::Phone;
 use crate::ports::store::{LeadStore, StoreError};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-/// The leads a contact matches, by the first key that matches any (email, then phone),
-/// oldest first, leaving out `except` (a row's own lead). One rule for every write path: the
-/// API and capture take the oldest; an import update calls more than one ambiguous.
+/// The leads a contact matches, by the rule (`KnownContacts::matches`), leaving out `except`
+/// (a row's own lead). The API and capture take the oldest; an import update calls more than
+/// one ambiguous.
 pub async fn find_matches(
     store: &dyn LeadStore,
     tenant: &TenantId,
@@ -19,66 +19,42 @@ pub async fn find_matches(
     phone: Option<&Phone>,
     except: Option<&LeadId>,
 ) -> Result<Option<(MatchKey, Vec<LeadId>)>, StoreError> {
-    // Every key in one store call (capture checks email and phone for each lead), then the
-    // rule, key by key.
     let keys = match_keys(email, phone);
-    if keys.is_empty() {
-        return Ok(None);
-    }
-    let known = KnownContacts::look_up(store, tenant, keys.iter().cloned()).await?;
-    Ok(known.matches(&keys, except))
+    Ok(look_up(store, tenant, keys.iter().cloned())
+        .await?
+        .matches(&keys, except))
 }
 
-/// The leads one key matched, as the rule counts them: without `except`, oldest first (ids
-/// are UUIDv7, so by time), each once; `None` when that leaves none.
-fn matched(mut ids: Vec<LeadId>, except: Option<&LeadId>) -> Option<Vec<LeadId>> {
-    ids.retain(|id| Some(id) != except);
-    ids.sort();
-    ids.dedup();
-    (!ids.is_empty()).then_some(ids)
-}
-
-/// The stored leads of a batch of contacts, looked up in one store call: an import asks
-/// here for 500 rows at once, then applies `find_matches`' rule to each row without a
-/// round trip.
-#[derive(Debug, Default)]
-pub struct KnownContacts(HashMap<MatchKey, Vec<LeadId>>);
-
-impl KnownContacts {
-    pub async fn look_up(
-        store: &dyn LeadStore,
-        tenant: &TenantId,
-        keys: impl IntoIterator<Item = MatchKey>,
-    ) -> Result<Self, StoreError> {
-        let keys: Vec<MatchKey> = keys.into_iter().collect::<HashSet<_>>().into_iter().collect();
-        if keys.is_empty() {
-            return Ok(Self::default());
-        }
-        let mut known: HashMap<MatchKey, Vec<LeadId>> = HashMap::new();
-        for (key, id) in store.find_leads_by_contacts(tenant, &keys).await? {
-            known.entry(key).or_default().push(id);
-        }
-        Ok(Self(known))
-    }
-
-    /// `find_matches` for a contact whose keys were looked up.
-    pub fn matches(&self, keys: &[MatchKey], except: Option<&LeadId>) -> Option<(MatchKey, Vec<LeadId>)> {
-        keys.iter().find_map(|key| {
-            let ids = self.0.get(key)?.clone();
-            matched(ids, except).map(|ids| (key.clone(), ids))
-        })
-    }
-}
-
-/// Finds the existing lead a new one duplicates. The oldest matching lead wins, so the
-/// answer is stable as more duplicates arrive.
+/// The existing lead a contact duplicates (`KnownContacts::duplicate`: the oldest of the
+/// first key that matches), leaving out `except` (a change's own lead).
 pub async fn find_duplicate(
     store: &dyn LeadStore,
     tenant: &TenantId,
     email: Option<&Email>,
     phone: Option<&Phone>,
+    except: Option<&LeadId>,
 ) -> Result<Option<DuplicateMatch>, StoreError> {
-    Ok(find_matches(store, tenant, email, phone, None)
+    let keys = match_keys(email, phone);
+    Ok(look_up(store, tenant, keys.iter().cloned())
         .await?
-        .map(|(key, ids)| DuplicateMatch { key, lead_id: ids[0] }))
+        .duplicate(&keys, except))
+}
+
+/// The stored leads of a batch of contacts, in one store call (capture checks email and
+/// phone for each lead; an import asks for 500 rows at once, then applies the rule to each
+/// row without a round trip).
+pub async fn look_up(
+    store: &dyn LeadStore,
+    tenant: &TenantId,
+    keys: impl IntoIterator<Item = MatchKey>,
+) -> Result<KnownContacts, StoreError> {
+    let keys: Vec<MatchKey> = keys.into_iter().collect::<HashSet<_>>().into_iter().collect();
+    if keys.is_empty() {
+        return Ok(KnownContacts::default());
+    }
+    Ok(store
+        .find_leads_by_contacts(tenant, &keys)
+        .await?
+        .into_iter()
+        .collect())
 }

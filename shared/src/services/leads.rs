@@ -13,7 +13,7 @@ use crate::ports::store::{
     CreateGuards, CreateOutcome, IdempotencyKey, LeadStore, RecordWrite, StoreError, decode_all, kinds,
 };
 use crate::services::ServiceError;
-use crate::services::duplicates::{find_duplicate, find_matches};
+use crate::services::duplicates::find_duplicate;
 
 /// What to do when the new lead's email or phone matches an existing lead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -119,6 +119,7 @@ pub async fn create_lead(
             &tenant.id,
             new.email.as_ref(),
             new.phone.as_ref().or(new.mobile.as_ref()),
+            None,
         )
         .await?
     {
@@ -527,9 +528,7 @@ pub async fn contact_taken(
     let phone = after
         .match_phone()
         .filter(|_| after.match_phone() != before.match_phone());
-    Ok(find_matches(store, tenant, email, phone, Some(&before.id))
-        .await?
-        .map(|(key, ids)| DuplicateMatch { key, lead_id: ids[0] }))
+    Ok(find_duplicate(store, tenant, email, phone, Some(&before.id)).await?)
 }
 
 /// The timeline entries a change from `before` to `after` calls for: a status change and an

@@ -7,7 +7,7 @@ use super::table::{self, PK, SK};
 use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, key, n, s, sdk};
 use crate::adapters::lead_index::{activity_pos, created_pos};
 use crate::domain::activity::Activity;
-use crate::domain::duplicate::{DuplicateMatch, MatchKey, match_keys};
+use crate::domain::duplicate::{KnownContacts, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
@@ -315,10 +315,10 @@ impl DynamoStore {
             // Read from the eventually consistent matcher indexes: two simultaneous creates of
             // the same new contact can both pass. Platform deliveries are deduplicated exactly
             // by the external-id item below, which is transactional.
-            for key in match_keys(lead.email.as_ref(), lead.match_phone()) {
-                if let Some(id) = self.find_by_contact(t, &key).await?.into_iter().min() {
-                    return Ok(CreateOutcome::Duplicate(DuplicateMatch { key, lead_id: id }));
-                }
+            let keys = lead.match_keys();
+            let known: KnownContacts = self.find_by_contacts(t, &keys).await?.into_iter().collect();
+            if let Some(m) = known.duplicate(&keys, None) {
+                return Ok(CreateOutcome::Duplicate(m));
             }
         }
         // The rotation's slot goes in the transaction: the counter moves from the value read

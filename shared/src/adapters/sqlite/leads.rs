@@ -5,7 +5,7 @@ use super::{corrupt, db, is_unique_violation};
 use crate::adapters::lead_index::{activity_pos, created_pos, is_safe_custom_key};
 use crate::domain::activity::Activity;
 use crate::domain::custom_field::CustomValue;
-use crate::domain::duplicate::{DuplicateMatch, MatchKey};
+use crate::domain::duplicate::{KnownContacts, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{
@@ -234,12 +234,12 @@ pub fn create(
             return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
         }
     }
+    // The duplicate rule over this transaction's answer: exact, as the one writer runs it.
     if g.reject_duplicates {
-        let keys = crate::domain::duplicate::match_keys(lead.email.as_ref(), lead.match_phone());
-        for key in keys {
-            if let Some(id) = find_by_contact(tx, &lead.tenant, &key)?.into_iter().min() {
-                return Ok(CreateOutcome::Duplicate(DuplicateMatch { key, lead_id: id }));
-            }
+        let keys = lead.match_keys();
+        let known: KnownContacts = find_by_contacts(tx, t_id, &keys)?.into_iter().collect();
+        if let Some(m) = known.duplicate(&keys, None) {
+            return Ok(CreateOutcome::Duplicate(m));
         }
     }
     // The id is taken (a caller's chosen id): what DynamoDB's condition on the lead item says.

@@ -295,7 +295,7 @@ impl Checker<'_> {
         }
         let (store, tenant) = (self.run.store, &self.run.tenant.id);
         let keys = batch.rows.iter().flat_map(|r| r.read.keys.iter().cloned());
-        batch.known.contacts = KnownContacts::look_up(store, tenant, keys).await?;
+        batch.known.contacts = crate::services::duplicates::look_up(store, tenant, keys).await?;
         if self.run.options.duplicates == DuplicatePolicy::Update {
             let mut ids: Vec<LeadId> = batch
                 .rows

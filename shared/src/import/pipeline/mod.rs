@@ -3,7 +3,7 @@
 //! row plus line, column and reason, and a duplicates CSV naming the lead(s) each row matched
 //! and what was done).
 //!
-//! Rows match stored leads by the rule every write path uses (`find_matches`: email, then
+//! Rows match stored leads by the rule every write path uses (`KnownContacts`: email, then
 //! phone). A row matching two or more leads is `ambiguous` and writes nothing; under `update`
 //! a matched lead changes by the API's PATCH rule (`update`), and a converted one never does.
 //! Each created or updated lead gets an `imported` timeline entry in the same write.
@@ -42,6 +42,7 @@ use super::update;
 use super::{DuplicatePolicy, ImportMode, ImportOptions};
 use crate::domain::LeadStatus;
 use crate::domain::activity::{Activity, ActivityKind, Actor};
+use crate::domain::duplicate::KnownContacts;
 use crate::domain::duplicate::{MatchKey, match_keys};
 use crate::domain::error::FieldError;
 use crate::domain::ids::{ActivityId, LeadId};
@@ -52,7 +53,6 @@ use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{LeadStore, StoreError};
 use crate::services::ServiceError;
-use crate::services::duplicates::KnownContacts;
 use crate::services::leads::{change_entries, contact_taken, load_context};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
