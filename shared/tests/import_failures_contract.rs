@@ -342,7 +342,61 @@ async fn all_or_nothing_undoes_a_failed_write(store: Arc<dyn LeadStore>, blobs: 
     assert_eq!(e.job().await.status, ImportJobStatus::Failed);
 }
 
+/// Pass 2 writes a batch while it looks up the next one's contacts, on either store: each
+/// lookup waits for the batch write under way to finish, which it does. (A DynamoDB write
+/// moves only while polled: pass 2 once left it alone until the next batch was looked up,
+/// so such a lookup waited its 30 s out and no write finished during one.)
+async fn a_batch_is_written_while_the_next_is_looked_up(
+    store: Arc<dyn LeadStore>,
+    blobs: Arc<dyn BlobStore>,
+) {
+    let mut e = Env::new(store, blobs).await;
+    let rows = leadgate_core::import::pipeline::BATCH * 2 + 100;
+    let mut csv = String::from("Name,Email,Lead Source\n");
+    for i in 0..rows {
+        csv.push_str(&format!("Row {i},row{i}@overlap.example,Referral\n"));
+    }
+    e.etag = e
+        .real_blobs
+        .put(&e.key, csv.into_bytes().into(), "text/csv")
+        .await
+        .unwrap()
+        .etag;
+    e.faults.arm(Stage::Lookup, Fault::WaitForWrites);
+    let options = ImportOptions {
+        mode: ImportMode::ValidRows,
+        ..Default::default()
+    };
+    let done = import_object_with(
+        &*e.store,
+        &*e.blobs,
+        &*e.clock,
+        &e.key,
+        &e.etag,
+        options,
+        e.scratch.path(),
+        Budget::UNLIMITED,
+        rows as u64 * 10,
+    )
+    .await
+    .unwrap();
+    let ObjectImport::Done(report) = done else {
+        panic!("the import should finish: {done:?}");
+    };
+    assert_eq!(report.created, rows as u64);
+    let calls = e.faults.take_calls();
+    assert_eq!(calls.iter().filter(|c| **c == "put_leads_batch").count(), 3);
+    assert!(
+        e.faults
+            .writes_done_during_lookups
+            .load(std::sync::atomic::Ordering::SeqCst)
+            >= 1,
+        "no batch write finished while the next batch was looked up"
+    );
+}
+
 store_and_bucket_cases!(
+    when_a_batch_is_written_should_look_up_the_next_meanwhile => a_batch_is_written_while_the_next_is_looked_up,
     when_any_report_write_fails_once_should_retry_and_write_whole_reports => a_report_failure_anywhere_is_retried,
     when_the_store_or_bucket_fails_once_at_any_stage_should_finish_on_the_retry => transient_faults_cost_a_retry,
     when_the_store_or_bucket_keeps_failing_should_fail_the_job_with_a_reason => lasting_faults_fail_the_job,

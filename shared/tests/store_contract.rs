@@ -1551,11 +1551,15 @@ async fn bulk_lookups(store: Arc<dyn LeadStore>) {
         .iter()
         .take(550)
         .map(|l| l.id)
-        .chain([other.id, LeadId::new()])
+        .chain([other.id, LeadId::new(), leads[7].id])
         .collect();
     let got = store.get_leads(&a, &ids).await.unwrap();
     let got_ids: HashSet<LeadId> = got.iter().map(|l| l.id).collect();
-    assert_eq!(got.len(), 550, "A's 550, not B's lead, not an unknown id");
+    assert_eq!(
+        got.len(),
+        550,
+        "A's 550, each once though one is asked twice; not B's lead, not an unknown id"
+    );
     assert!(leads.iter().take(550).all(|l| got_ids.contains(&l.id)));
     let back = got.iter().find(|l| l.id == leads[3].id).unwrap();
     assert_eq!(back.name, "Bulk 3");

@@ -252,8 +252,9 @@ pub trait LeadStore: Send + Sync + 'static {
     /// resumed import rewrites what a killed one wrote instead of adding to it.
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError>;
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError>;
-    /// The stored leads among `ids`, in no particular order: the batch form of `get_lead`, for
-    /// imports under `update` (one call per 500 rows instead of one per matched row).
+    /// The stored leads among `ids`, each once, in no particular order: the batch form of
+    /// `get_lead`, for imports under `update` (one call per 500 rows instead of one per
+    /// matched row).
     async fn get_leads(&self, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError>;
     /// Replaces the lead if it is still at `lead.version`; returns it at the next version.
     async fn update_lead(&self, lead: &Lead) -> Result<Lead, StoreError>;

@@ -46,6 +46,9 @@ pub enum Fault {
     FreezeAfter(u32),
     /// Work this many times, fail the next call once, then work.
     FailOnceAfter(u32),
+    /// Wait until no batch write is under way (30 s at most), then work, every time: a
+    /// lookup as slow as the write beside it.
+    WaitForWrites,
 }
 
 #[derive(Default)]
@@ -54,6 +57,12 @@ pub struct Faults {
     pub struck: std::sync::atomic::AtomicU32,
     /// The store's methods as they were called, in order.
     calls: Mutex<Vec<&'static str>>,
+    /// Contact lookups under way.
+    lookups_running: std::sync::atomic::AtomicU32,
+    /// Batch writes under way.
+    writes_running: std::sync::atomic::AtomicU32,
+    /// Batch writes that finished while a contact lookup was under way.
+    pub writes_done_during_lookups: std::sync::atomic::AtomicU32,
 }
 
 /// Store methods that write; every other method of the port reads.
@@ -92,6 +101,16 @@ impl Faults {
 
     /// What happens to a call at `stage`.
     async fn at(&self, stage: Stage) -> Option<Fault> {
+        let wait = matches!(*self.armed.lock().unwrap(), Some((s, Fault::WaitForWrites)) if s == stage);
+        if wait {
+            let until = std::time::Instant::now() + Duration::from_secs(30);
+            while self.writes_running.load(std::sync::atomic::Ordering::SeqCst) > 0
+                && std::time::Instant::now() < until
+            {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            return None;
+        }
         let fault = {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
@@ -186,9 +205,16 @@ impl LeadStore for FaultyStore {
         Ok(out)
     }
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         self.faults.log("put_leads_batch");
         self.faults.store(Stage::Write).await?;
-        self.inner.put_leads_batch(leads, entries).await?;
+        self.faults.writes_running.fetch_add(1, SeqCst);
+        let written = self.inner.put_leads_batch(leads, entries).await;
+        self.faults.writes_running.fetch_sub(1, SeqCst);
+        written?;
+        if self.faults.lookups_running.load(SeqCst) > 0 {
+            self.faults.writes_done_during_lookups.fetch_add(1, SeqCst);
+        }
         self.faults.after(Stage::Write).await;
         Ok(())
     }
@@ -235,9 +261,15 @@ impl LeadStore for FaultyStore {
         tenant: &TenantId,
         keys: &[MatchKey],
     ) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
         self.faults.log("find_leads_by_contacts");
-        self.faults.store(Stage::Lookup).await?;
-        self.inner.find_leads_by_contacts(tenant, keys).await
+        self.faults.lookups_running.fetch_add(1, SeqCst);
+        let found = match self.faults.store(Stage::Lookup).await {
+            Ok(()) => self.inner.find_leads_by_contacts(tenant, keys).await,
+            Err(e) => Err(e),
+        };
+        self.faults.lookups_running.fetch_sub(1, SeqCst);
+        found
     }
     async fn commit_lead_change(
         &self,

@@ -18,11 +18,16 @@ use crate::domain::webhook::LeadChange;
 use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, DeleteRequest, Put, PutRequest, TransactWriteItem, WriteRequest};
+use aws_sdk_dynamodb::types::{
+    Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
+};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 
 /// Reads one bulk lookup keeps in flight (index queries, GetItems).
 const LOOKUPS_IN_FLIGHT: usize = 16;
+
+/// Keys one BatchGetItem may name (DynamoDB's limit).
+const KEYS_PER_GET: usize = 100;
 
 /// Sort keys are `{micros:016}#{id}`; these bound every possible one.
 pub(super) const POS_MIN: &str = "0";
@@ -246,16 +251,67 @@ impl DynamoStore {
         }
     }
 
-    /// Strongly consistent GetItems, `LOOKUPS_IN_FLIGHT` at a time (BatchGetItem would save
-    /// calls, not time, and adds its own unprocessed-keys loop).
+    /// Strongly consistent BatchGetItems of up to `KEYS_PER_GET` leads, `LOOKUPS_IN_FLIGHT`
+    /// at a time, in no particular order. An import's batch of 500 leads (each looked up to
+    /// move the rollups by what it replaces) is 5 calls instead of 500 GetItems.
     pub(super) async fn get_many(&self, t: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
         use futures::{StreamExt, TryStreamExt};
-        let found: Vec<Option<(Lead, u64)>> = futures::stream::iter(ids.iter().copied())
-            .map(|id| async move { self.get_lead_item(t, &id).await })
+        // BatchGetItem refuses a request that names one key twice.
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        let found: Vec<Vec<Lead>> = futures::stream::iter(ids.chunks(KEYS_PER_GET).map(<[_]>::to_vec))
+            .map(|chunk| self.get_chunk(t, chunk))
             .buffer_unordered(LOOKUPS_IN_FLIGHT)
             .try_collect()
             .await?;
-        Ok(found.into_iter().flatten().map(|(l, _)| l).collect())
+        Ok(found.into_iter().flatten().collect())
+    }
+
+    /// One BatchGetItem, asked again for the keys it leaves unprocessed (a response over
+    /// 16 MB, or throttling) with back-off.
+    async fn get_chunk(&self, t: &TenantId, ids: Vec<LeadId>) -> Result<Vec<Lead>, StoreError> {
+        let keys = ids.iter().map(|id| Self::lead_key(t, id)).collect();
+        let mut pending = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(keys))
+                .consistent_read(true)
+                .build()
+                .map_err(sdk)?,
+        );
+        let (mut leads, mut attempt) = (Vec::with_capacity(ids.len()), 0);
+        while let Some(asked) = pending.take() {
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, asked)
+                .send()
+                .await
+                .map_err(sdk)?;
+            for item in out
+                .responses()
+                .and_then(|r| r.get(&self.table))
+                .into_iter()
+                .flatten()
+            {
+                leads.push(parse_lead(item)?);
+            }
+            pending = out
+                .unprocessed_keys()
+                .and_then(|m| m.get(&self.table))
+                .filter(|k| !k.keys().is_empty())
+                .cloned();
+            if pending.is_some() {
+                attempt += 1;
+                if attempt > MAX_ATTEMPTS * 2 {
+                    return Err(StoreError::Unavailable(
+                        format!("keys stayed unprocessed after {attempt} retries").into(),
+                    ));
+                }
+                backoff(attempt).await;
+            }
+        }
+        Ok(leads)
     }
 
     /// Each key is its own GSI query (an index has no batch get): `LOOKUPS_IN_FLIGHT` of them

@@ -339,7 +339,9 @@ pub fn get(c: &Connection, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead
 
 /// The stored leads among `ids`: one `IN (…)` query per 500 ids.
 pub fn get_many(c: &Connection, tenant: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
-    let ids: Vec<String> = ids.iter().map(LeadId::to_string).collect();
+    // Each lead once, as the port says, though an id is asked twice in different chunks.
+    let ids: std::collections::BTreeSet<String> = ids.iter().map(LeadId::to_string).collect();
+    let ids: Vec<String> = ids.into_iter().collect();
     let mut found = Vec::new();
     for chunk in ids.chunks(KEYS_PER_QUERY) {
         let marks = vec!["?"; chunk.len()].join(",");

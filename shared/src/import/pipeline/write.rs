@@ -71,7 +71,13 @@ impl ImportRun<'_> {
                 while let Some(saved) = updates.next().await {
                     p.report.tally(saved?);
                 }
-                let batch = checker.next_batch(&mut rows).await?;
+                // The batch being written goes on while the next is read and looked up. On
+                // SQLite the writer thread goes on by itself; a DynamoDB write moves only
+                // while it is polled, so the two are polled together.
+                let batch = match writing.as_mut() {
+                    Some(write) => futures::join!(checker.next_batch(&mut rows), write).0?,
+                    None => checker.next_batch(&mut rows).await?,
+                };
                 let last = batch.rows.len() < checker::LOOKUP_ROWS;
                 for row in batch.rows {
                     let ordinal = row.ordinal;
