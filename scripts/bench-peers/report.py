@@ -94,6 +94,10 @@ for policy in ("update", "skip"):
     w(f"| 3 | {rows:,} rows, 30% matching stored leads, `duplicates: {policy}` (one run; {what}): rows/s | {n(r)} | — | — | ≥ 50,000 rows/s | {met(r and r >= 50_000)} |")
 tiny = med("import_tiny", "secs")
 w(f"| 3 | a 3-row file moved into the folder → its summary.json: seconds | {n(tiny, 2)} s | — | — | ≤ 1 s | {met(tiny is not None and tiny <= 1)} |")
+dyn = (cases.get("import_dynamo") or [{}])[0]
+dyn_secs, dyn_rps = med("import_dynamo", "secs"), med("import_dynamo", "rows_per_s")
+dyn_peer = (cases.get("import_dynamo_peer") or [{}])[0]
+w(f"| 3 | end-to-end import into DynamoDB Local, {dyn.get('rows', 0):,} new leads (`leadgate import` with `--store dynamodb --blobs s3`, moto's S3; one run): seconds; rows/s | {n(dyn_secs, 1)} s; {n(dyn_rps)} rows/s | boto3 `batch_writer` writing the {dyn_peer.get('items', 0):,} items that import stored into a table of the same definition ({dyn_peer.get('indexes', 0)} GSIs) on the same DynamoDB Local: {n(dyn_peer.get('secs'), 1)} s ({n(dyn_peer.get('items_per_s'))} items/s) | {ratio(dyn_peer.get('secs'), dyn_secs)} | ≥ 2× | {met(dyn_secs and dyn_peer.get('secs') and dyn_peer['secs'] / dyn_secs >= 2)} |")
 for fmt in ("csv", "xlsx"):
     s_, b_ = f"export_{fmt}_{small}", f"export_{fmt}_{rows}"
     w(f"| 4 | export to {fmt.upper()}, {small:,} leads → {rows:,} leads (one run each): rows/s; peak RSS MiB | {n(med(s_, 'rows_per_s'))} → {n(med(b_, 'rows_per_s'))} rows/s; {n(med(s_, 'peak_rss_mib'), 1)} → {n(med(b_, 'peak_rss_mib'), 1)} MiB | — | RSS {ratio(med(b_, 'peak_rss_mib'), med(s_, 'peak_rss_mib'))} | flat memory | {met(med(s_, 'peak_rss_mib') and med(b_, 'peak_rss_mib') / med(s_, 'peak_rss_mib') <= 1.2)} |")
@@ -147,6 +151,14 @@ w(f"""- **1, 2**: `leadgate-bench pipeline|csv-raw|calamine-raw --file …` and
   SQLite with WAL and synchronous=FULL) and `sqlite3 .import` into a table with 2 indexes. The
   3-row file goes into the gateway holding the {small:,}-row import, with its default 2 s
   poll: filesystem notifications start the import.
+- **3, DynamoDB**: DynamoDB Local and moto's S3 server, started as `scripts/test` starts them;
+  the release gateway built with `--features aws` runs `leadgate tenant create` and then
+  `leadgate import FILE` against them (the file is uploaded to the bucket as an import job's,
+  then both passes run against the table in that process), timed by the shell from the
+  command's start to its exit. The peer (`scripts/bench-peers/dynamo_peer.py`) then scans the
+  table the import wrote, creates a table with the same keys and indexes, and times boto3's
+  `batch_writer` (one thread, batches of 25, unprocessed items resent) putting every one of
+  those items. The ratio is the peer's seconds over ours, so above 1 is faster than the peer.
 - **4**: `leadgate-bench seed` fills SQLite, then `leadgate-bench export` (a fresh process)
   runs the export function's code against SQLite and the local bucket folder; RSS is its `VmHWM`.
 - **5**: wrk (Debian's package) on loopback, {http_secs} s per route, against the gateway
