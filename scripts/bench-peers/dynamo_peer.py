@@ -49,6 +49,14 @@ def main(endpoint, table):
     db.meta.client.get_waiter("table_exists").wait(TableName=peer_name)
     peer = db.Table(peer_name)
 
+    # Roughly DynamoDB's item size (attribute names plus values), for BENCHMARKS.md's
+    # arithmetic of write units; and the items any index holds (the leads).
+    size = lambda v: len(json.dumps(v, default=str, ensure_ascii=False).encode())
+    sizes = [sum(len(k) + size(v) for k, v in item.items()) for item in items]
+    index_keys = [{k["AttributeName"] for k in g["KeySchema"]} for g in indexes]
+    in_indexes = [sum(keys <= i.keys() for keys in index_keys) for i in items]
+    indexed = [n for n in in_indexes if n]
+
     started = time.perf_counter()
     with peer.batch_writer() as batch:
         for item in items:
@@ -58,6 +66,9 @@ def main(endpoint, table):
     print(json.dumps({
         "items": len(items), "indexes": len(indexes), "secs": secs,
         "items_per_s": len(items) / secs,
+        "avg_item_bytes": sum(sizes) / max(len(sizes), 1),
+        "indexed_items": len(indexed),
+        "avg_indexes_per_indexed_item": sum(indexed) / max(len(indexed), 1),
     }))
 
 
