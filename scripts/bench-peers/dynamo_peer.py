@@ -68,6 +68,7 @@ def main(endpoint, table):
         "items_per_s": len(items) / secs,
         "avg_item_bytes": sum(sizes) / max(len(sizes), 1),
         "indexed_items": len(indexed),
+        "avg_indexed_item_bytes": sum(b for b, n in zip(sizes, in_indexes) if n) / max(len(indexed), 1),
         "avg_indexes_per_indexed_item": sum(indexed) / max(len(indexed), 1),
     }))
 

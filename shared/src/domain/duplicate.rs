@@ -1,7 +1,8 @@
 //! What a duplicate is: a lead with the same normalized email, or else the same E.164 phone,
 //! the oldest such lead winning. The rule is stated here once (`KnownContacts`), over what a
-//! store answered; the lookups that feed it are `services::duplicates` and, inside a guarded
-//! create's own transaction, the stores (the domain does no I/O).
+//! store answered; the lookups that feed it are `services::duplicates` and, for a guarded
+//! create, the stores themselves (SQLite inside the create's transaction, DynamoDB just
+//! before it). The domain does no I/O.
 
 use crate::domain::email::Email;
 use crate::domain::ids::LeadId;

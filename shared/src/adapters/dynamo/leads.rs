@@ -305,7 +305,7 @@ impl DynamoStore {
                 attempt += 1;
                 if attempt > MAX_ATTEMPTS * 2 {
                     return Err(StoreError::Unavailable(
-                        format!("keys stayed unprocessed after {attempt} retries").into(),
+                        format!("keys stayed unprocessed after {attempt} calls").into(),
                     ));
                 }
                 backoff(attempt).await;

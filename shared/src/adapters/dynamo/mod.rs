@@ -156,11 +156,7 @@ impl DynamoStore {
                 attempt += 1;
                 if attempt > MAX_ATTEMPTS * 2 {
                     return Err(StoreError::Unavailable(
-                        format!(
-                            "{} items stayed unprocessed after {attempt} retries",
-                            pending.len()
-                        )
-                        .into(),
+                        format!("{} items stayed unprocessed after {attempt} calls", pending.len()).into(),
                     ));
                 }
                 backoff(attempt).await;

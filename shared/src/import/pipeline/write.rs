@@ -73,9 +73,16 @@ impl ImportRun<'_> {
                 }
                 // The batch being written goes on while the next is read and looked up. On
                 // SQLite the writer thread goes on by itself; a DynamoDB write moves only
-                // while it is polled, so the two are polled together.
+                // while it is polled, so it is polled beside the lookup, and left in flight
+                // (for `settle`) if the lookup is done first, so rows are checked meanwhile.
                 let batch = match writing.as_mut() {
-                    Some(write) => futures::join!(checker.next_batch(&mut rows), write).0?,
+                    Some(write) => {
+                        let lookup = std::pin::pin!(checker.next_batch(&mut rows));
+                        match futures::future::select(lookup, write).await {
+                            futures::future::Either::Left((batch, _)) => batch?,
+                            futures::future::Either::Right(((), lookup)) => lookup.await?,
+                        }
+                    }
                     None => checker.next_batch(&mut rows).await?,
                 };
                 let last = batch.rows.len() < checker::LOOKUP_ROWS;
