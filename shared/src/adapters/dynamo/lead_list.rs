@@ -4,7 +4,8 @@
 //! positions are unique and every shard query starts strictly after it, no lead is skipped or
 //! repeated across pages however the shards interleave.
 
-use super::leads::{POS_MAX, POS_MIN, parse_lead};
+use super::lead_reads::parse_lead;
+use super::leads::{POS_MAX, POS_MIN};
 use super::table::{self, IndexDef};
 use super::{DynamoStore, Item, get_s, keys, s, sdk};
 use crate::adapters::lead_index::is_safe_custom_key;

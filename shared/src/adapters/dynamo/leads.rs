@@ -1,141 +1,29 @@
-//! Leads and activities in the single table: the writes (create with its guards, batches,
-//! changes with their records and entries, delete), reads by id and contact, the timeline.
-//! Lists are in `lead_list`.
+//! Writing leads: the item a lead is stored as (with its index keys), import batches,
+//! changes with their records and timeline entries, appends, deletes, and the timeline.
+//! Creating one lead is in `lead_create`, reading in `lead_reads`, lists in `lead_list`.
 
+use super::calls::put_item;
 use super::keys::{self, ACTIVITY_PREFIX, LEAD_SK};
 use super::table::{self, PK, SK};
-use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_n, get_s, key, n, s, sdk};
+use super::{DynamoStore, Item, MAX_ATTEMPTS, backoff, get_s, n, s, sdk};
 use crate::adapters::lead_index::{activity_pos, created_pos};
 use crate::domain::activity::Activity;
-use crate::domain::duplicate::{KnownContacts, MatchKey};
 use crate::domain::ids::{LeadId, TenantId};
 use crate::domain::lead::Lead;
 use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor};
-use crate::domain::rep::ASSIGNMENT_COUNTER;
 use crate::domain::rollup;
 use crate::domain::time::position;
 use crate::domain::webhook::LeadChange;
-use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest, TransactWriteItem, WriteRequest,
-};
+use crate::ports::store::{RecordWrite, StoreError, with_lead_events};
+use aws_sdk_dynamodb::types::{Delete, DeleteRequest, PutRequest, TransactWriteItem, WriteRequest};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
-
-/// Reads one bulk lookup keeps in flight (index queries, GetItems).
-const LOOKUPS_IN_FLIGHT: usize = 16;
-
-/// Keys one BatchGetItem may name (DynamoDB's limit).
-const KEYS_PER_GET: usize = 100;
 
 /// Sort keys are `{micros:016}#{id}`; these bound every possible one.
 pub(super) const POS_MIN: &str = "0";
 pub(super) const POS_MAX: &str = "~";
 
-/// Lost races for a rotation slot before a create takes it with an increment of its own.
-const SLOT_RACES: u32 = 3;
-
-/// Where a create's round-robin slot stands.
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    /// No rotation: the lead has its owner, or none.
-    None,
-    /// The counter read this value: the slot is the next, taken in the lead's transaction.
-    Next(u64),
-    /// This slot is taken already (by an increment of its own).
-    Taken(u64),
-}
-
-impl Slot {
-    /// The slot the lead gets, when it gets one.
-    fn number(self) -> Option<u64> {
-        match self {
-            Slot::None => None,
-            Slot::Next(seen) => Some(seen + 1),
-            Slot::Taken(n) => Some(n),
-        }
-    }
-}
-
-type TxError = SdkError<TransactWriteItemsError, aws_sdk_dynamodb::config::http::HttpResponse>;
-
-/// Why a transaction was cancelled, per item, when it was.
-fn cancel_codes(e: &TxError) -> Option<Vec<String>> {
-    match e.as_service_error() {
-        Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
-            c.cancellation_reasons()
-                .iter()
-                .map(|r| r.code().unwrap_or("None").to_owned())
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-fn is_retryable_tx(codes: &[String]) -> bool {
-    codes
-        .iter()
-        .any(|c| c == "TransactionConflict" || c == "ThrottlingError")
-}
-
 impl DynamoStore {
-    /// Sends a transaction, and again with back-off (up to `MAX_ATTEMPTS`) while it is
-    /// cancelled only by a concurrent transaction or throttling. On failure: the error, and
-    /// the cancellation reason of each item when it was a cancellation, for the caller to
-    /// read which condition failed.
-    pub(super) async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-    ) -> Result<(), (TxError, Option<Vec<String>>)> {
-        let mut attempt = 0;
-        loop {
-            let err = match self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .send()
-                .await
-            {
-                Ok(_) => return Ok(()),
-                Err(e) => e,
-            };
-            match cancel_codes(&err) {
-                Some(codes) if is_retryable_tx(&codes) && attempt < MAX_ATTEMPTS => {
-                    attempt += 1;
-                    backoff(attempt).await;
-                }
-                codes => return Err((err, codes)),
-            }
-        }
-    }
-}
-
-fn put_item(
-    table: &str,
-    item: Item,
-    condition: Option<&str>,
-    values: Option<Item>,
-) -> Result<TransactWriteItem, StoreError> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .set_condition_expression(condition.map(str::to_owned))
-        .set_expression_attribute_values(values)
-        .build()
-        .map_err(sdk)?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
-pub(super) fn parse_lead(item: &Item) -> Result<Lead, StoreError> {
-    let av = item
-        .get("lead")
-        .ok_or_else(|| StoreError::Corrupt("lead item without lead attribute".into()))?;
-    sd::from_attribute_value(av.clone()).map_err(|e| StoreError::Corrupt(format!("lead: {e}")))
-}
-
-impl DynamoStore {
-    fn lead_item(&self, l: &Lead) -> Result<Item, StoreError> {
+    pub(super) fn lead_item(&self, l: &Lead) -> Result<Item, StoreError> {
         let t = &l.tenant;
         let shard = keys::lead_shard(l, self.shards);
         let [s_name, s_email, s_company] = l.search_terms();
@@ -181,312 +69,12 @@ impl DynamoStore {
         Ok(item)
     }
 
-    fn lead_key(t: &TenantId, id: &LeadId) -> Item {
-        key(keys::lead_pk(t, id), LEAD_SK)
-    }
-
-    /// A consistent read of the lead and its stored version.
-    pub(super) async fn get_lead_item(
-        &self,
-        t: &TenantId,
-        id: &LeadId,
-    ) -> Result<Option<(Lead, u64)>, StoreError> {
-        match self.get_consistent(Self::lead_key(t, id)).await?.as_ref() {
-            None => Ok(None),
-            Some(item) => {
-                let lead = parse_lead(item)?;
-                let v = get_n(item, "version").unwrap_or(lead.version);
-                Ok(Some((lead, v)))
-            }
-        }
-    }
-
-    async fn guard_owner(&self, pk: String, sk: &str) -> Result<Option<LeadId>, StoreError> {
-        Ok(self.guard_item(pk, sk).await?.map(|(id, _)| id))
-    }
-
-    /// A guard item's lead, and the fingerprint stored with it.
-    async fn guard_item(&self, pk: String, sk: &str) -> Result<Option<(LeadId, Option<String>)>, StoreError> {
-        let item = self.get_consistent(key(pk, sk)).await?;
-        Ok(item.as_ref().and_then(|i| {
-            let id = get_s(i, "lead_id").and_then(|id| LeadId::parse(id).ok())?;
-            Some((id, get_s(i, "fingerprint").map(str::to_owned)))
-        }))
-    }
-
-    pub(super) async fn find_by_contact(
-        &self,
-        t: &TenantId,
-        key: &MatchKey,
-    ) -> Result<Vec<LeadId>, StoreError> {
-        let (index, pk) = match key {
-            MatchKey::Email(e) => (table::BY_EMAIL, keys::email_pk(t, e.as_str())),
-            MatchKey::Phone(p) => (table::BY_PHONE, keys::phone_pk(t, p.as_str())),
-        };
-        let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index.name)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", index.pk)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .projection_expression("lead_id")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items() {
-                if let Some(id) = get_s(item, "lead_id").and_then(|v| LeadId::parse(v).ok()) {
-                    ids.push(id);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(ids),
-            }
-        }
-    }
-
-    /// Strongly consistent BatchGetItems of up to `KEYS_PER_GET` leads, `LOOKUPS_IN_FLIGHT`
-    /// at a time, in no particular order. An import's batch of 500 leads (each looked up to
-    /// move the rollups by what it replaces) is 5 calls instead of 500 GetItems.
-    pub(super) async fn get_many(&self, t: &TenantId, ids: &[LeadId]) -> Result<Vec<Lead>, StoreError> {
-        use futures::{StreamExt, TryStreamExt};
-        // BatchGetItem refuses a request that names one key twice.
-        let mut ids = ids.to_vec();
-        ids.sort();
-        ids.dedup();
-        let found: Vec<Vec<Lead>> = futures::stream::iter(ids.chunks(KEYS_PER_GET).map(<[_]>::to_vec))
-            .map(|chunk| self.get_chunk(t, chunk))
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
-    }
-
-    /// One BatchGetItem, asked again for the keys it leaves unprocessed (a response over
-    /// 16 MB, or throttling) with back-off.
-    async fn get_chunk(&self, t: &TenantId, ids: Vec<LeadId>) -> Result<Vec<Lead>, StoreError> {
-        let keys = ids.iter().map(|id| Self::lead_key(t, id)).collect();
-        let mut pending = Some(
-            KeysAndAttributes::builder()
-                .set_keys(Some(keys))
-                .consistent_read(true)
-                .build()
-                .map_err(sdk)?,
-        );
-        let (mut leads, mut attempt) = (Vec::with_capacity(ids.len()), 0);
-        while let Some(asked) = pending.take() {
-            let out = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, asked)
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out
-                .responses()
-                .and_then(|r| r.get(&self.table))
-                .into_iter()
-                .flatten()
-            {
-                leads.push(parse_lead(item)?);
-            }
-            pending = out
-                .unprocessed_keys()
-                .and_then(|m| m.get(&self.table))
-                .filter(|k| !k.keys().is_empty())
-                .cloned();
-            if pending.is_some() {
-                attempt += 1;
-                if attempt > MAX_ATTEMPTS * 2 {
-                    return Err(StoreError::Unavailable(
-                        format!("keys stayed unprocessed after {attempt} calls").into(),
-                    ));
-                }
-                backoff(attempt).await;
-            }
-        }
-        Ok(leads)
-    }
-
-    /// Each key is its own GSI query (an index has no batch get): `LOOKUPS_IN_FLIGHT` of them
-    /// at a time, so a batch costs a few round trips, not one per key.
-    pub(super) async fn find_by_contacts(
-        &self,
-        t: &TenantId,
-        keys: &[MatchKey],
-    ) -> Result<Vec<(MatchKey, LeadId)>, StoreError> {
-        use futures::{StreamExt, TryStreamExt};
-        let found: Vec<Vec<(MatchKey, LeadId)>> = futures::stream::iter(keys.iter().cloned())
-            .map(|k| async move {
-                let ids = self.find_by_contact(t, &k).await?;
-                Ok::<_, StoreError>(ids.into_iter().map(|id| (k.clone(), id)).collect())
-            })
-            .buffer_unordered(LOOKUPS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        Ok(found.into_iter().flatten().collect())
-    }
-
-    pub(super) async fn create(
-        &self,
-        lead: &Lead,
-        g: &CreateGuards,
-        entries: &[Activity],
-        records: &[RecordWrite],
-    ) -> Result<CreateOutcome, StoreError> {
-        if entries
-            .iter()
-            .any(|a| a.lead_id != lead.id || a.tenant != lead.tenant)
-        {
-            return Err(StoreError::Invalid("a timeline entry of another lead".into()));
-        }
-        let t = &lead.tenant;
-        let ext_pk = g
-            .external
-            .as_ref()
-            .map(|x| keys::external_pk(t, &x.provider, &x.id));
-        let idem_pk = g
-            .idempotency_key
-            .as_ref()
-            .map(|k| keys::idempotency_pk(t, &k.key));
-        // Guards before duplicates: a replay must answer "already processed", not "duplicate".
-        // The transaction below re-checks both guards atomically.
-        if let Some(pk) = &ext_pk
-            && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
-        {
-            return Ok(CreateOutcome::ExternalIdTaken(id));
-        }
-        if let Some(pk) = &idem_pk
-            && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
-        {
-            return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
-        }
-        if g.reject_duplicates {
-            // Read from the eventually consistent matcher indexes: two simultaneous creates of
-            // the same new contact can both pass. Platform deliveries are deduplicated exactly
-            // by the external-id item below, which is transactional.
-            let keys = lead.match_keys();
-            let known: KnownContacts = self.find_by_contacts(t, &keys).await?.into_iter().collect();
-            if let Some(m) = known.duplicate(&keys, None) {
-                return Ok(CreateOutcome::Duplicate(m));
-            }
-        }
-        // The rotation's slot goes in the transaction: the counter moves from the value read
-        // to the next, on the condition that no other write moved it first; a create that
-        // loses that race reads it again. After `SLOT_RACES` lost races (a burst on one
-        // tenant) the slot is taken the old way, with an atomic increment of its own, and the
-        // lead's write carries no condition on the counter: one more write, but bounded. That
-        // slot is taken before the write, so if a guard then answers (a replay racing this
-        // create) it goes unused: the rotation skips one turn, in bursts only.
-        let mut slot = match &g.round_robin {
-            None => Slot::None,
-            Some(_) => Slot::Next(self.counter_value(t, ASSIGNMENT_COUNTER).await?),
-        };
-        let mut races = 0;
-        let new_only = Some("attribute_not_exists(pk)");
-        loop {
-            let assigned;
-            let (lead, entries) = match (&g.round_robin, slot.number()) {
-                (Some(rr), Some(n)) => {
-                    assigned = rr.assigned(n, lead, entries);
-                    (&assigned.0, assigned.1.as_slice())
-                }
-                _ => (lead, entries),
-            };
-            let mut items = vec![put_item(&self.table, self.lead_item(lead)?, new_only, None)?];
-            let idem_fingerprint = g.idempotency_key.as_ref().and_then(|k| k.fingerprint.clone());
-            for (pk, sk, fingerprint) in [(&ext_pk, "#EXT", None), (&idem_pk, "#IDEM", idem_fingerprint)] {
-                if let Some(pk) = pk {
-                    let mut item = Item::from([
-                        (PK.to_owned(), s(pk.clone())),
-                        (SK.to_owned(), s(sk)),
-                        ("lead_id".to_owned(), s(lead.id.to_string())),
-                    ]);
-                    if let Some(f) = fingerprint {
-                        item.insert("fingerprint".to_owned(), s(f));
-                    }
-                    items.push(put_item(&self.table, item, new_only, None)?);
-                }
-            }
-            // The entries and records go last, so the guards keep their places in the
-            // cancellation reasons; the counter goes after everything.
-            for a in entries {
-                items.push(put_item(&self.table, Self::activity_item(a)?, new_only, None)?);
-            }
-            for r in &with_lead_events(records, lead, entries, LeadChange::Created, lead.updated_at)? {
-                items.push(self.record_write_item(t, r)?);
-            }
-            items.extend(self.rollup_updates(t, &lead.id, &rollup::delta(None, Some(lead)))?);
-            if let Slot::Next(seen) = slot {
-                items.push(self.counter_take(t, ASSIGNMENT_COUNTER, seen)?);
-            }
-            let (err, codes) = match self.transact(items).await {
-                Ok(()) => return Ok(CreateOutcome::Created(Box::new(lead.clone()))),
-                Err(failed) => failed,
-            };
-            let Some(codes) = codes else {
-                return Err(sdk(err));
-            };
-            // Items are [lead, ext?, idem?, …]; find which guard failed.
-            let mut guard_idx = 1;
-            if let Some(pk) = &ext_pk {
-                if codes
-                    .get(guard_idx)
-                    .is_some_and(|c| c == "ConditionalCheckFailed")
-                    && let Some(id) = self.guard_owner(pk.clone(), "#EXT").await?
-                {
-                    return Ok(CreateOutcome::ExternalIdTaken(id));
-                }
-                guard_idx += 1;
-            }
-            if let Some(pk) = &idem_pk {
-                if codes
-                    .get(guard_idx)
-                    .is_some_and(|c| c == "ConditionalCheckFailed")
-                    && let Some((id, fingerprint)) = self.guard_item(pk.clone(), "#IDEM").await?
-                {
-                    return Ok(CreateOutcome::IdempotencyKeyTaken(id, fingerprint));
-                }
-                guard_idx += 1;
-            }
-            let failed = |c: &String| c == "ConditionalCheckFailed";
-            // Lost the counter to another create: its condition failed, or a transaction
-            // held it through every retry of `transact`.
-            if let (Slot::Next(_), Some((counter, rest))) = (slot, codes.split_last())
-                && (failed(counter) || counter == "TransactionConflict")
-                && !rest.iter().any(failed)
-            {
-                races += 1;
-                slot = if races < SLOT_RACES {
-                    Slot::Next(self.counter_value(t, ASSIGNMENT_COUNTER).await?)
-                } else {
-                    Slot::Taken(self.counter_increment(t, ASSIGNMENT_COUNTER, 1).await?)
-                };
-                continue;
-            }
-            if codes.first().is_some_and(failed) || codes.iter().skip(guard_idx).any(failed) {
-                return Err(StoreError::Conflict {
-                    expected: None,
-                    found: Some(lead.version),
-                });
-            }
-            return Err(sdk(err));
-        }
-    }
-
-    /// Each lead goes in one transaction with its timeline entries, so no lead is ever stored
-    /// without them; transactions hold up to 100 items, so groups are packed until the next
-    /// would not fit. The puts are unconditional: a resumed import rewrites the same items.
-    /// BatchWriteItem, several calls in flight (`batch_write`): half the write units of
-    /// transactions and many times their speed. Not atomic per lead: a run that dies part-way
-    /// through a batch has not checkpointed it, so the run that takes over writes the whole
-    /// batch again, with the same ids, and no checkpointed lead lacks its entries.
+    /// An import's batch: its leads and their timeline entries as unconditional puts by
+    /// BatchWriteItem, several calls in flight (`batch_write`), half the write units of
+    /// transactions and many times their speed; a resumed import rewrites the same items.
+    /// Not atomic per lead: a run that dies part-way through a batch has not checkpointed it,
+    /// so the run that takes over writes the whole batch again, with the same ids, and no
+    /// checkpointed lead lacks its entries.
     pub(super) async fn put_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
         let in_batch: std::collections::HashSet<&LeadId> = leads.iter().map(|l| &l.id).collect();
         if entries.iter().any(|a| !in_batch.contains(&a.lead_id)) {
@@ -604,7 +192,7 @@ impl DynamoStore {
         Ok(next)
     }
 
-    fn activity_item(a: &Activity) -> Result<Item, StoreError> {
+    pub(super) fn activity_item(a: &Activity) -> Result<Item, StoreError> {
         let doc = serde_json::to_string(a).map_err(|e| StoreError::Invalid(e.to_string()))?;
         Ok(Item::from([
             (PK.to_owned(), s(keys::lead_pk(&a.tenant, &a.lead_id))),

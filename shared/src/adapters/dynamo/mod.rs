@@ -1,9 +1,14 @@
 //! The DynamoDB single-table store (aws-sdk-dynamodb, serde_dynamo). See `table` for the
-//! layout and `leads` for the sharded, merged list queries.
+//! layout, `calls` for the SDK calls and their retries, `lead_create`, `leads` and
+//! `lead_reads` for a lead's writes and reads, `lead_list` for the sharded, merged list queries.
 
 use super::dynamo_keys as keys;
 pub use keys::{RECORD_KIND, record_pk_tenant};
+mod calls;
+use calls::{MAX_ATTEMPTS, backoff};
+mod lead_create;
 mod lead_list;
+mod lead_reads;
 mod leads;
 mod records;
 mod rollups;
@@ -23,7 +28,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
-use std::time::Duration;
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -33,10 +37,6 @@ pub struct DynamoStore {
     table: String,
     shards: u16,
 }
-
-/// BatchWriteItem calls one bulk write keeps in flight: enough to hide the round trip, few
-/// enough that a provisioned table's burst is not spent at once.
-const WRITES_IN_FLIGHT: usize = 8;
 
 impl DynamoStore {
     pub async fn connect(cfg: &DynamoConfig) -> Result<Self, StoreError> {
@@ -90,80 +90,6 @@ fn get_n(item: &Item, k: &str) -> Option<u64> {
 
 fn sdk<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::unavailable(e)
-}
-
-/// Jittered exponential backoff for retries (transaction conflicts, unprocessed batch items).
-async fn backoff(attempt: u32) {
-    use rand::Rng;
-    let base = 20u64 << attempt.min(6);
-    let ms = rand::rng().random_range(base / 2..=base);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
-}
-
-const MAX_ATTEMPTS: u32 = 8;
-
-impl DynamoStore {
-    /// A strongly consistent GetItem.
-    async fn get_consistent(&self, key: Item) -> Result<Option<Item>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(sdk)?;
-        Ok(out.item)
-    }
-
-    /// BatchWriteItem in chunks of 25, `WRITES_IN_FLIGHT` chunks at a time: one call after
-    /// another waited a round trip per 25 items. Throttled calls are retried by the SDK's
-    /// adaptive retry (`config.rs`), which also slows the client down; items a call leaves
-    /// unprocessed are retried here with jittered backoff.
-    async fn batch_write(
-        &self,
-        requests: Vec<aws_sdk_dynamodb::types::WriteRequest>,
-    ) -> Result<(), StoreError> {
-        use futures::{StreamExt, TryStreamExt};
-        futures::stream::iter(requests.chunks(25).map(<[_]>::to_vec))
-            .map(|chunk| self.write_chunk(chunk))
-            .buffer_unordered(WRITES_IN_FLIGHT)
-            .try_for_each(|()| async { Ok(()) })
-            .await
-    }
-
-    /// One BatchWriteItem of at most 25 requests, until none is left unprocessed.
-    async fn write_chunk(
-        &self,
-        mut pending: Vec<aws_sdk_dynamodb::types::WriteRequest>,
-    ) -> Result<(), StoreError> {
-        let mut attempt = 0;
-        while !pending.is_empty() {
-            let out = self
-                .client
-                .batch_write_item()
-                .request_items(&self.table, pending)
-                .send()
-                .await
-                .map_err(sdk)?;
-            pending = out
-                .unprocessed_items()
-                .and_then(|m| m.get(&self.table))
-                .cloned()
-                .unwrap_or_default();
-            if !pending.is_empty() {
-                attempt += 1;
-                if attempt > MAX_ATTEMPTS * 2 {
-                    return Err(StoreError::Unavailable(
-                        format!("{} items stayed unprocessed after {attempt} calls", pending.len()).into(),
-                    ));
-                }
-                backoff(attempt).await;
-            }
-        }
-        Ok(())
-    }
 }
 
 #[async_trait::async_trait]
