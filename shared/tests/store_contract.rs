@@ -1774,6 +1774,44 @@ async fn attachment_arrives_once(store: Arc<dyn LeadStore>) {
     assert_eq!(entries(lead.id).await.len(), 1, "only the first file");
 }
 
+async fn entries_go_with_their_leads(store: Arc<dyn LeadStore>) {
+    let a = TenantId::parse(&common::unique("entries-a")).unwrap();
+    let b = TenantId::parse(&common::unique("entries-b")).unwrap();
+    let lead = new_lead(&a, "Own", Some("own@example.com"), t0());
+    let other = new_lead(&a, "Other", Some("other@example.com"), t0());
+    // The same id under another tenant is another lead.
+    let mut foreign = lead.clone();
+    foreign.tenant = b.clone();
+    let refused = store
+        .create_lead(
+            &lead,
+            &CreateGuards::default(),
+            &[note(&other, t0(), "not mine")],
+            &[],
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+    assert!(store.get_lead(&a, &lead.id).await.unwrap().is_none());
+    for stray in [
+        note(&other, t0(), "not in the batch"),
+        note(&foreign, t0(), "another tenant's"),
+    ] {
+        let refused = store
+            .put_leads_batch(std::slice::from_ref(&lead), &[note(&lead, t0(), "mine"), stray])
+            .await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        assert!(store.get_lead(&a, &lead.id).await.unwrap().is_none());
+        assert!(store.get_lead(&b, &lead.id).await.unwrap().is_none());
+    }
+    // With its own entries only, the batch goes in.
+    store
+        .put_leads_batch(std::slice::from_ref(&lead), &[note(&lead, t0(), "mine")])
+        .await
+        .unwrap();
+    let timeline = store.list_activities(&a, &lead.id, None, 10).await.unwrap();
+    assert_eq!(timeline.items.len(), 1);
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1850,6 +1888,10 @@ macro_rules! contract {
             case!(
                 when_the_operator_creates_lists_and_suspends_tenants_should_hold,
                 tenants_created_listed_suspended
+            );
+            case!(
+                when_timeline_entries_are_not_of_the_leads_written_should_refuse_all,
+                entries_go_with_their_leads
             );
             case!(
                 when_an_attachment_arrives_should_go_on_the_timeline_once,

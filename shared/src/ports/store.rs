@@ -206,6 +206,25 @@ pub fn outbox_record(entry: &crate::domain::webhook::OutboxEntry) -> Result<Reco
     RecordWrite::typed(kinds::OUTBOX, entry.record_id(), entry, Expect::Any)
 }
 
+/// Refuses timeline entries of any lead but those written with them (same tenant, same id):
+/// what every adapter's create and batch write checks before it writes anything.
+pub fn entries_of<'a>(
+    leads: impl IntoIterator<Item = &'a Lead>,
+    entries: &[Activity],
+) -> Result<(), StoreError> {
+    let written: std::collections::HashSet<(&TenantId, &LeadId)> =
+        leads.into_iter().map(|l| (&l.tenant, &l.id)).collect();
+    match entries
+        .iter()
+        .any(|a| !written.contains(&(&a.tenant, &a.lead_id)))
+    {
+        true => Err(StoreError::Invalid(
+            "a timeline entry of a lead that is not written with it".into(),
+        )),
+        false => Ok(()),
+    }
+}
+
 /// `records` with the outbox entry of a lead's write added: what every adapter's lead write
 /// calls, so no lead changes without its events.
 pub fn with_lead_events(

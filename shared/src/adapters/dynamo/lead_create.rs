@@ -12,7 +12,9 @@ use crate::domain::lead::Lead;
 use crate::domain::rep::ASSIGNMENT_COUNTER;
 use crate::domain::rollup;
 use crate::domain::webhook::LeadChange;
-use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
+use crate::ports::store::{
+    CreateGuards, CreateOutcome, RecordWrite, StoreError, entries_of, with_lead_events,
+};
 
 /// Lost races for a rotation slot before a create takes it with an increment of its own.
 const SLOT_RACES: u32 = 3;
@@ -47,12 +49,7 @@ impl DynamoStore {
         entries: &[Activity],
         records: &[RecordWrite],
     ) -> Result<CreateOutcome, StoreError> {
-        if entries
-            .iter()
-            .any(|a| a.lead_id != lead.id || a.tenant != lead.tenant)
-        {
-            return Err(StoreError::Invalid("a timeline entry of another lead".into()));
-        }
+        entries_of([lead], entries)?;
         let t = &lead.tenant;
         let ext_pk = g
             .external

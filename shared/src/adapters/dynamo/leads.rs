@@ -14,7 +14,7 @@ use crate::domain::query::{Page, decode_position_cursor, encode_position_cursor}
 use crate::domain::rollup;
 use crate::domain::time::position;
 use crate::domain::webhook::LeadChange;
-use crate::ports::store::{RecordWrite, StoreError, with_lead_events};
+use crate::ports::store::{RecordWrite, StoreError, entries_of, with_lead_events};
 use aws_sdk_dynamodb::types::{Delete, DeleteRequest, PutRequest, TransactWriteItem, WriteRequest};
 use serde_dynamo::aws_sdk_dynamodb_1 as sd;
 
@@ -76,12 +76,7 @@ impl DynamoStore {
     /// so the run that takes over writes the whole batch again, with the same ids, and no
     /// checkpointed lead lacks its entries.
     pub(super) async fn put_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
-        let in_batch: std::collections::HashSet<&LeadId> = leads.iter().map(|l| &l.id).collect();
-        if entries.iter().any(|a| !in_batch.contains(&a.lead_id)) {
-            return Err(StoreError::Invalid(
-                "a timeline entry for a lead that is not in the batch".into(),
-            ));
-        }
+        entries_of(leads, entries)?;
         let put = |item: Item| -> Result<WriteRequest, StoreError> {
             let p = PutRequest::builder().set_item(Some(item)).build().map_err(sdk)?;
             Ok(WriteRequest::builder().put_request(p).build())

@@ -14,7 +14,9 @@ use crate::domain::query::{
 use crate::domain::time::{position, time_prefix};
 use crate::domain::webhook::LeadChange;
 use crate::domain::{rep, rollup};
-use crate::ports::store::{CreateGuards, CreateOutcome, RecordWrite, StoreError, with_lead_events};
+use crate::ports::store::{
+    CreateGuards, CreateOutcome, RecordWrite, StoreError, entries_of, with_lead_events,
+};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -202,12 +204,7 @@ pub fn create(
     entries: &[Activity],
     records: &[RecordWrite],
 ) -> Result<CreateOutcome, StoreError> {
-    if entries
-        .iter()
-        .any(|a| a.lead_id != lead.id || a.tenant != lead.tenant)
-    {
-        return Err(StoreError::Invalid("a timeline entry of another lead".into()));
-    }
+    entries_of([lead], entries)?;
     let t_id = &lead.tenant;
     let t = t_id.as_str();
     if let Some(x) = &g.external {
@@ -293,6 +290,7 @@ pub fn create(
 /// The leads and their timeline entries in one transaction. Entries are replaced like the
 /// leads (same id and time, same row), so a resumed import rewrites rather than repeats them.
 pub fn put_batch(tx: &Connection, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
+    entries_of(leads, entries)?;
     // A lead the batch replaces (an import's update, a resumed import's rewrite) leaves the
     // rollups as it enters them, so they move by what changed.
     let mut moved: std::collections::BTreeMap<&TenantId, (rollup::Delta, Moves)> = Default::default();
@@ -314,14 +312,7 @@ pub fn put_batch(tx: &Connection, leads: &[Lead], entries: &[Activity]) -> Resul
         super::rollups::apply(tx, tenant, delta)?;
         tagged.apply(tx, tenant)?;
     }
-    let in_batch: std::collections::HashSet<(&TenantId, &LeadId)> =
-        leads.iter().map(|l| (&l.tenant, &l.id)).collect();
     for a in entries {
-        if !in_batch.contains(&(&a.tenant, &a.lead_id)) {
-            return Err(StoreError::Invalid(
-                "a timeline entry for a lead that is not in the batch".into(),
-            ));
-        }
         write_activity(tx, a, "INSERT OR REPLACE")?;
     }
     Ok(())
