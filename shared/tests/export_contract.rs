@@ -13,7 +13,6 @@ use leadgate_core::domain::rep::Rep;
 use leadgate_core::domain::tenant::{Principal, Role, Tenant};
 use leadgate_core::domain::{Lead, LeadId, LeadStatus, RepId};
 use leadgate_core::export::ExportFormat;
-use leadgate_core::import::pipeline::ImportReport;
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{
     BlobError, BlobKey, BlobMeta, BlobPage, BlobReader, BlobStore, MultipartUpload, UploadTerms,
@@ -25,6 +24,7 @@ use leadgate_core::services::custom_fields::put_custom_field;
 use leadgate_core::services::exports::{
     ExportJob, ExportRun, ExportStatus, NewExport, create_export_job, get_export_job, run_export,
 };
+use leadgate_core::services::imports::pipeline::ImportReport;
 use leadgate_core::services::reps::put_rep;
 use leadgate_core::services::tenants;
 use std::collections::BTreeMap;
@@ -744,7 +744,7 @@ mod property {
     //! formula, and restored exactly by what the import does to a cell.
     use super::*;
     use leadgate_core::cells::restore;
-    use leadgate_core::export::writer::ExportWriter;
+    use leadgate_core::services::exports::writer::ExportWriter;
     use proptest::prelude::*;
 
     fn cell() -> impl Strategy<Value = String> {

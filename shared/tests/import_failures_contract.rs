@@ -7,11 +7,11 @@ use crate::common;
 use common::faults::{Fault, Faults, FaultyBlobs, FaultyStore, Stage};
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;
-use leadgate_core::import::pipeline::Budget;
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::{Clock, FixedClock};
 use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::imports::pipeline::Budget;
 use leadgate_core::services::imports::{
     ImportJob, ImportJobStatus, ImportPhase, MAX_ATTEMPTS, ObjectImport, get_import_job, import_object_with,
     list_import_jobs,
@@ -351,7 +351,7 @@ async fn a_batch_is_written_while_the_next_is_looked_up(
     blobs: Arc<dyn BlobStore>,
 ) {
     let mut e = Env::new(store, blobs).await;
-    let rows = leadgate_core::import::pipeline::BATCH * 2 + 100;
+    let rows = leadgate_core::services::imports::pipeline::BATCH * 2 + 100;
     let mut csv = String::from("Name,Email,Lead Source\n");
     for i in 0..rows {
         csv.push_str(&format!("Row {i},row{i}@overlap.example,Referral\n"));

@@ -7,10 +7,10 @@ use crate::common;
 
 use leadgate_core::domain::query::LeadQuery;
 use leadgate_core::domain::tenant::Tenant;
-use leadgate_core::import::pipeline::{ImportOutcome, ImportReport};
 use leadgate_core::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::store::LeadStore;
+use leadgate_core::services::imports::pipeline::{ImportOutcome, ImportReport};
 use leadgate_core::services::tenants;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt;

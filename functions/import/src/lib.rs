@@ -1,5 +1,5 @@
-//! Bulk import around the core pipeline: the S3 trigger (Lambda) and the local gateway's
-//! watched folder. The import-job routes and the template are part of the API
+//! Bulk import around the core pipeline (`leadgate_core::services::imports`, which also holds
+//! the continuation protocol): the S3 trigger (Lambda) and the local gateway's watched folder. The import-job routes and the template are part of the API
 //! (`leadgate_api::routes::imports`), since the API function serves them.
 //! Large files go in chunks: see `handle_s3_event`.
 
@@ -7,13 +7,12 @@ use aws_lambda_events::event::s3::S3Event;
 use futures::FutureExt;
 use leadgate_core::bucket_keys;
 use leadgate_core::import::ImportOptions;
-use leadgate_core::import::pipeline::Budget;
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::Clock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::services::attachments;
-pub use leadgate_core::services::imports::Continuation;
-use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation};
+use leadgate_core::services::imports::pipeline::Budget;
+use leadgate_core::services::imports::{ObjectImport, import_object, leave_continuation, read_continuation};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -67,7 +66,9 @@ pub async fn handle_s3_event(
         }
         let (key, etag) = if raw_key.starts_with(CONTINUE_PREFIX) {
             let marker = BlobKey::parse(&raw_key).map_err(|e| e.to_string())?;
-            let c = read_continuation(&*deps.blobs, &marker).await?;
+            let c = read_continuation(&*deps.blobs, &marker)
+                .await
+                .map_err(|e| e.to_string())?;
             (c.key, c.etag)
         } else if raw_key.starts_with(bucket_keys::IMPORTS) {
             let etag = record
@@ -112,27 +113,6 @@ pub async fn handle_s3_event(
         out.push(r);
     }
     Ok(out)
-}
-
-async fn read_continuation(blobs: &dyn BlobStore, marker: &BlobKey) -> Result<Continuation, String> {
-    use tokio::io::AsyncReadExt;
-    let mut body = Vec::new();
-    blobs
-        .get(marker)
-        .await
-        .map_err(|e| format!("{marker}: {e}"))?
-        .take(64 * 1024)
-        .read_to_end(&mut body)
-        .await
-        .map_err(|e| format!("{marker}: {e}"))?;
-    let c: Continuation =
-        serde_json::from_slice(&body).map_err(|e| format!("{marker}: not a continuation: {e}"))?;
-    // A marker may only point into the same tenant's imports.
-    let tenant = bucket_keys::continuation_tenant(marker.as_str());
-    if !c.key.starts_with(&bucket_keys::tenant_imports(tenant)) {
-        return Err(format!("{marker}: points outside its tenant's imports"));
-    }
-    Ok(c)
 }
 
 /// Files known to be complete before a scan could tell (the gateway's filesystem

@@ -1,10 +1,8 @@
-//! Export: leads to CSV or XLSX in the bucket, in the import template's columns, so an export
-//! re-imports with no change. `columns` turns a lead into cells; `writer` streams rows into an
-//! object (multipart for CSV, rust_xlsxwriter's constant-memory mode for XLSX). The job
-//! lifecycle is in `services::exports`.
+//! Export formats, with no I/O of their own: leads to CSV or XLSX in the import template's
+//! columns, so an export re-imports with no change. `columns` turns a lead into cells. The
+//! writer that streams rows into an object and the job lifecycle are `services::exports`.
 
 pub mod columns;
-pub mod writer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

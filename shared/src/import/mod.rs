@@ -1,17 +1,19 @@
-//! Bulk import: files dropped in the bucket (or uploaded for an import job) become leads.
+//! Reading an import file, with no I/O of its own: files dropped in the bucket (or uploaded
+//! for an import job) become lead inputs here, and leads in `services::imports`.
 //!
 //! - `table`: opens a file as a header row plus streamed rows, whatever its format (CSV in any
 //!   common dialect and encoding, XLSX, XLS, ODS), with limits against hostile files.
 //! - `mapping`: maps headers to lead fields (synonyms, custom fields by key or label) and rows
-//!   to `LeadInput`s.
-//! - `pipeline`: validates every row, applies the mode and the duplicate policy, writes in
-//!   batches, and produces the report.
+//!   to `LeadInput`s; `dates`, `known_exports`, `update`, `seen`, `new_sources`, `preview`
+//!   and `template` are the rules it reads rows by.
+//! - The options an import runs with (`ImportOptions`) are here; the run that validates
+//!   every row, applies the mode and the duplicate policy, writes in batches and reports is
+//!   `services::imports::pipeline`.
 
 pub mod dates;
 pub mod known_exports;
 pub mod mapping;
 pub mod new_sources;
-pub mod pipeline;
 pub mod preview;
 pub mod seen;
 pub mod table;

@@ -32,7 +32,7 @@ pub enum ServiceError {
     #[error("blob storage failed")]
     Blob(#[from] BlobError),
     #[error("the export could not be written")]
-    Export(#[from] crate::export::writer::ExportError),
+    Export(#[from] crate::services::exports::writer::ExportError),
 }
 
 impl From<StoreError> for ServiceError {

@@ -12,10 +12,10 @@
 use crate::domain::ids::TenantId;
 use crate::domain::tenant::Tenant;
 use crate::import::ImportOptions;
-use crate::import::pipeline::{Checkpoint, Counters, Pass};
 use crate::ports::blob::{BlobError, BlobKey, BlobStore};
 use crate::ports::store::{Expect, LeadStore, get_typed, list_typed, put_typed};
 use crate::services::ServiceError;
+use crate::services::imports::pipeline::{Checkpoint, Counters, Pass};
 use chrono::{DateTime, Utc};
 
 /// Import jobs are records of this kind (the generic job kind is for exports).

@@ -16,11 +16,11 @@ use leadgate_core::config::LocalBlobConfig;
 use leadgate_core::domain::TenantId;
 use leadgate_core::domain::tenant::Tenant;
 use leadgate_core::import::ImportOptions;
-use leadgate_core::import::pipeline::{Budget, ImportReport};
 use leadgate_core::ports::blob::{BlobKey, BlobStore};
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::LeadStore;
 use leadgate_core::secret::Secret;
+use leadgate_core::services::imports::pipeline::{Budget, ImportReport};
 use leadgate_core::services::imports::{ObjectImport, import_object};
 use std::sync::Arc;
 

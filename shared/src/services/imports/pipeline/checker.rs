@@ -20,7 +20,7 @@ pub(super) struct BatchRow {
 pub(super) struct RowBatch {
     pub(super) rows: Vec<BatchRow>,
     pub(super) known: Known,
-    pub(super) broken: Option<super::table::TableError>,
+    pub(super) broken: Option<crate::import::table::TableError>,
 }
 
 /// What the store said about a batch's rows: the leads their contacts match and, under
@@ -270,7 +270,12 @@ impl Checker<'_> {
         // `&mut`, as a shared borrow held across the lookup would need the scratch
         // connection to be `Sync`.
         &mut self,
-        rows: &mut impl Iterator<Item = (u64, Result<(usize, Vec<String>), super::table::TableError>)>,
+        rows: &mut impl Iterator<
+            Item = (
+                u64,
+                Result<(usize, Vec<String>), crate::import::table::TableError>,
+            ),
+        >,
     ) -> Result<RowBatch, ServiceError> {
         let mut batch = RowBatch::default();
         for (ordinal, row) in rows.by_ref() {

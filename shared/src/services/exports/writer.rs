@@ -9,8 +9,8 @@
 //! Every cell goes through `cells::neutralize`, and XLSX cells are always strings, never
 //! formulas.
 
-use super::ExportFormat;
 use crate::cells::neutralize;
+use crate::export::ExportFormat;
 use crate::ports::blob::{BlobError, BlobKey, BlobMeta, BlobStore, MultipartUpload};
 use bytes::Bytes;
 use std::path::{Path, PathBuf};

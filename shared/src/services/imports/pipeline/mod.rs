@@ -35,11 +35,6 @@ use open::*;
 use report::*;
 pub use report::{ColumnReport, Counters, ImportOutcome, ImportReport, remove_report_parts};
 
-use super::mapping::{Column, Mapping, RowDates, known_columns, map_headers, row_dates, row_input};
-use super::seen::SeenContacts;
-use super::table::{self, Table};
-use super::update;
-use super::{DuplicatePolicy, ImportMode, ImportOptions};
 use crate::domain::LeadStatus;
 use crate::domain::activity::{Activity, ActivityKind, Actor};
 use crate::domain::duplicate::KnownContacts;
@@ -49,6 +44,11 @@ use crate::domain::ids::{ActivityId, LeadId};
 use crate::domain::lead::{Lead, LeadContext, LeadInput, NewLead};
 use crate::domain::phone::Phone;
 use crate::domain::tenant::Tenant;
+use crate::import::mapping::{Column, Mapping, RowDates, known_columns, map_headers, row_dates, row_input};
+use crate::import::seen::SeenContacts;
+use crate::import::table::{self, Table};
+use crate::import::update;
+use crate::import::{DuplicatePolicy, ImportMode, ImportOptions};
 use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{LeadStore, StoreError};
@@ -89,7 +89,7 @@ pub struct Checkpoint {
     pub started_at: DateTime<Utc>,
     /// Pass 1's preview so far.
     #[serde(default)]
-    pub preview: Option<super::preview::Preview>,
+    pub preview: Option<crate::import::preview::Preview>,
     /// The job's lead ids ascend with the row (`import_lead_id`); absent, and so false, in
     /// the checkpoints of runs begun before they did.
     #[serde(default)]
@@ -250,12 +250,13 @@ impl ImportRun<'_> {
         };
         // `unknown_source: create`: both passes see the file's new sources; pass 2 stores them.
         let mut new_sources = vec![];
-        if self.options.unknown_source == Some(super::UnknownSource::Create) {
+        if self.options.unknown_source == Some(crate::import::UnknownSource::Create) {
             // Its own scratch copy: the table above is still reading the run's.
             let scan_file = scratch.join(format!("{}.scan.csv", self.job_id));
             let _scan_copy = RemoveOnDrop(scan_file.clone());
-            let scan = open_table(path, &scan_file, &ctx, &mapping)
-                .and_then(|(t, _, _)| super::new_sources::unknown_sources(t, &columns, &mapping, &ctx));
+            let scan = open_table(path, &scan_file, &ctx, &mapping).and_then(|(t, _, _)| {
+                crate::import::new_sources::unknown_sources(t, &columns, &mapping, &ctx)
+            });
             match scan {
                 Ok(found) => new_sources = found,
                 Err(message) => {
@@ -289,7 +290,11 @@ impl ImportRun<'_> {
                     .zip(&columns)
                     .map(|(h, c)| mapping.why(h, c, &ctx.custom_fields))
                     .collect();
-                Some(super::preview::Preview::new(&table.headers, &columns, &whys))
+                Some(crate::import::preview::Preview::new(
+                    &table.headers,
+                    &columns,
+                    &whys,
+                ))
             }
         };
         report.unknown_columns = report

@@ -8,12 +8,13 @@
 //! is taken over when its lease runs out. A failed run puts the job back for the trigger's
 //! retry; after `MAX_ATTEMPTS` the job is failed for good.
 
+pub mod writer;
+
 use crate::domain::ids::TenantId;
 use crate::domain::query::LeadQuery;
 use crate::domain::tenant::{Principal, Role, Tenant};
 use crate::export::ExportFormat;
 use crate::export::columns::ExportColumns;
-use crate::export::writer::ExportWriter;
 use crate::ports::blob::{BlobKey, BlobStore};
 use crate::ports::clock::Clock;
 use crate::ports::store::{Expect, LeadStore, get_typed, list_typed, put_typed};
@@ -23,6 +24,7 @@ use crate::services::leads::{list_visible_leads, load_context};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::path::Path;
+use writer::ExportWriter;
 
 pub const EXPORT_JOB: &str = "export_job";
 pub const REQUEST_PREFIX: &str = crate::bucket_keys::EXPORT_REQUESTS;
