@@ -12,6 +12,7 @@
 //! to a journal first. A call may run twice (when another call of its group fails), so the
 //! closures handed to `run` and `read` are `FnMut` and do nothing but their SQL.
 
+mod lead_list;
 mod leads;
 mod readers;
 mod records;
@@ -169,7 +170,7 @@ impl LeadStore for SqliteStore {
 
     async fn list_leads(&self, tenant: &TenantId, query: &LeadQuery) -> Result<Page<Lead>, StoreError> {
         let (t, q) = (tenant.clone(), query.clone());
-        self.read(move |c| leads::list(c, &t, &q)).await
+        self.read(move |c| lead_list::list(c, &t, &q)).await
     }
 
     async fn count_leads(
@@ -179,7 +180,7 @@ impl LeadStore for SqliteStore {
         _exact_up_to: u64,
     ) -> Result<LeadCount, StoreError> {
         let (t, q) = (tenant.clone(), query.clone());
-        let count = self.read(move |c| leads::count(c, &t, &q)).await?;
+        let count = self.read(move |c| lead_list::count(c, &t, &q)).await?;
         Ok(LeadCount { count, exact: true })
     }
 

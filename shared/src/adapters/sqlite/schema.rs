@@ -181,7 +181,7 @@ END;
     r#"
 -- The value sorts' indexes carry the columns the list filters on most (status, owner,
 -- source, tags), so that a filtered page sorted by value finds its leads in the index alone
--- and reads only the rows it returns (`leads::list`). With the position alone, every lead
+-- and reads only the rows it returns (`lead_list::list`). With the position alone, every lead
 -- the index walked past was read to test the filter: in name order those are on different
 -- pages, about 250 of 16 KiB for a page of 50 vip leads (BENCHMARKS.md, issue 24).
 DROP INDEX leads_name_pos;

@@ -1,5 +1,5 @@
 //! How many leads carry each tag in each status (`lead_tag_counts`, migration 9), what a count
-//! of one tag reads (`leads::tag_count`). Like the rollups, every lead write moves the rows
+//! of one tag reads (`lead_list::tag_count`). Like the rollups, every lead write moves the rows
 //! by what it changed, inside its own transaction, computed from the lead before and after:
 //! a batch adds its leads' moves up first and writes a few rows, where triggers on
 //! `lead_tags` wrote two statements for every tag of every lead (an import of 100,000 leads
