@@ -21,7 +21,8 @@ use leadgate_core::services::bulk_edit::{
     BulkEditAnswer, BulkEditReport, BulkEditRequest, EditOutcome, EditPorts, MAX_BULK_EDIT, bulk_edit,
 };
 use leadgate_core::services::bulk_jobs::{self, BulkJobStatus, BulkRun, run_bulk_job};
-use leadgate_core::services::leads::{LeadPatch, load_context, patch_lead};
+use leadgate_core::services::lead_patch::{LeadPatch, patch_lead};
+use leadgate_core::services::leads::load_context;
 use leadgate_core::services::{ServiceError, custom_fields, reps, tenants};
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};

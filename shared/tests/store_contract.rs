@@ -1457,11 +1457,11 @@ async fn capture_keeps_flagged_leads(store: Arc<dyn LeadStore>) {
         user: "admin".into(),
         role: Role::Admin,
     };
-    let patch = leadgate_core::services::leads::LeadPatch {
+    let patch = leadgate_core::services::lead_patch::LeadPatch {
         phone: Some(Some("+1 415 555 0100".into())),
         ..Default::default()
     };
-    let fixed = leadgate_core::services::leads::patch_lead(
+    let fixed = leadgate_core::services::lead_patch::patch_lead(
         &*store,
         &SystemClock,
         &tenant,

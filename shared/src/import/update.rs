@@ -1,6 +1,6 @@
 //! What a row does to the stored lead it matched, under the duplicate policy `update`.
 //!
-//! The row becomes a `LeadPatch` and goes through `services::leads::apply_patch`, the rule the
+//! The row becomes a `LeadPatch` and goes through `services::lead_patch::apply_patch`, the rule the
 //! API's PATCH uses: every changed value is validated as on create, and a status cell must be
 //! a move the status machine allows. What is import-specific lives here:
 //! - an empty cell never clears a value (a file cannot say "no phone" with a blank);
@@ -13,7 +13,7 @@ use crate::domain::error::FieldError;
 use crate::domain::lead::{Lead, LeadContext, LeadInput};
 use crate::domain::status::LeadStatus;
 use crate::services::ServiceError;
-use crate::services::leads::{LeadPatch, apply_patch};
+use crate::services::lead_patch::{LeadPatch, apply_patch};
 use chrono::{DateTime, Utc};
 
 fn non_blank(v: &Option<String>) -> Option<String> {

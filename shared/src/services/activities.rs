@@ -10,7 +10,8 @@ use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::clock::Clock;
 use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
-use crate::services::leads::{change_entries, get_visible_lead};
+use crate::services::lead_patch::change_entries;
+use crate::services::leads::get_visible_lead;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 

@@ -21,9 +21,9 @@ use crate::ports::clock::Clock;
 use crate::ports::store::LeadStore;
 use crate::services::ServiceError;
 use crate::services::bulk_jobs::{BulkEditJob, create_bulk_job};
+use crate::services::lead_patch::{LeadPatch, apply_patch, edit_entries};
 use crate::services::leads::{
-    LeadPatch, apply_patch, delete_lead, distinct_lead_ids, edit_entries, get_visible_lead,
-    list_visible_leads, load_context,
+    delete_lead, distinct_lead_ids, get_visible_lead, list_visible_leads, load_context,
 };
 use crate::services::reps::reserve_round_robin;
 use futures::StreamExt;

@@ -8,6 +8,7 @@
 use crate::domain::activity::{Activity, ActivityKind, Actor};
 use crate::domain::conversion::{Deal, Money};
 use crate::domain::error::{FieldError, FieldErrors};
+use crate::domain::patch::double_option;
 use crate::domain::rep::find_rep;
 use crate::domain::tenant::{Principal, Tenant};
 use crate::ports::clock::Clock;
@@ -44,14 +45,6 @@ pub struct DealPatch {
     pub owner: Option<Option<String>>,
     /// The version the change is based on (alternative to If-Match).
     pub version: Option<u64>,
-}
-
-fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Applies a change to the deal the principal may see, at `expected` (or the patch's

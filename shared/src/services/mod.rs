@@ -19,6 +19,7 @@ pub mod import_profiles;
 pub mod import_undo;
 pub mod imports;
 pub mod job_claim;
+pub mod lead_patch;
 pub mod leads;
 pub mod queue;
 pub mod reps;

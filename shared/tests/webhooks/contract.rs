@@ -15,9 +15,8 @@ use leadgate_core::ports::blob::BlobStore;
 use leadgate_core::ports::clock::SystemClock;
 use leadgate_core::ports::store::{Expect, LeadStore, RecordWrite, kinds};
 use leadgate_core::ports::webhook::{Answer, Outbound, WebhookSender};
-use leadgate_core::services::leads::{
-    CreateLead, CreateResult, DuplicatePolicy, LeadPatch, create_lead, patch_lead,
-};
+use leadgate_core::services::lead_patch::{LeadPatch, patch_lead};
+use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
 use leadgate_core::services::webhook_delivery::{Dispatcher, fan_out};
 use leadgate_core::services::webhooks::{self as subs, SubscriptionInput};
 use leadgate_core::services::{ServiceError, tenants};

@@ -17,7 +17,8 @@ use leadgate_core::services::bulk_edit::{
     BulkEditAnswer, BulkEditReport, BulkEditRequest, EditPorts, bulk_edit,
 };
 use leadgate_core::services::bulk_jobs::{self, BulkEditJob};
-use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy, LeadPatch};
+use leadgate_core::services::lead_patch::{self as patch_svc, LeadPatch};
+use leadgate_core::services::leads::{self as svc, CreateLead, CreateResult, DuplicatePolicy};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -273,7 +274,7 @@ pub async fn patch_lead(
     if expected.is_none() && patch.version.is_none() {
         return Err(ApiError::PreconditionRequired);
     }
-    let lead = svc::patch_lead(
+    let lead = patch_svc::patch_lead(
         &*st.store,
         &*st.clock,
         &caller.tenant,
@@ -327,7 +328,7 @@ pub async fn assign_lead(
         owner: Some(req.owner),
         ..Default::default()
     };
-    let lead = svc::patch_lead(
+    let lead = patch_svc::patch_lead(
         &*st.store,
         &*st.clock,
         &caller.tenant,
