@@ -31,7 +31,7 @@ use leadgate_core::ports::store::{
     CreateGuards, CreateOutcome, Expect, IdempotencyKey, LeadStore, RecordWrite, StoreError, kinds,
 };
 use leadgate_core::secret::Secret;
-use leadgate_core::services::capture::{self, Intake};
+use leadgate_core::services::capture;
 use leadgate_core::services::{ServiceError, api_keys, reps, settings, sources, tenants};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -1278,25 +1278,25 @@ fn form_post(id: &str, email: &str) -> Submission {
     }
 }
 
-/// Stores a form post and processes it through `store`, as the capture function does.
+/// Takes a form post through `store`, as the capture function does: the submission as
+/// stored, processed or kept raw.
 async fn capture(
     store: &dyn LeadStore,
     tenant: &Tenant,
     sub: Submission,
 ) -> Result<Submission, ServiceError> {
-    // The form route reads its form (to check the post) before it stores the submission, and
-    // hands it on, so processing does not read it again.
+    // The form route reads its form (to check the post) before it takes the post, and hands
+    // it on, so processing does not read it again.
     let form = settings::get_form(store, &tenant.id, sub.form.as_deref().unwrap()).await?;
-    let Intake::New(sub) = capture::store_submission(store, tenant, sub).await? else {
-        panic!("a new submission id");
-    };
     let known = Some(capture::Known::Form(form));
-    capture::process_known(store, &SystemClock, &NoPlatform, tenant, sub, known).await
+    match capture::take_form_post(store, &SystemClock, &NoPlatform, tenant, sub, known).await? {
+        capture::FormPost::Done(s) | capture::FormPost::Kept(s) => Ok(s),
+    }
 }
 
-/// A capture is one write after the raw submission: the lead, its timeline and the
-/// submission's outcome together, counted on the store; a write that fails or a process that
-/// dies right after it leaves no half state.
+/// A form capture is one write: the lead, its timeline and the submission with its outcome
+/// together, counted on the store; a write that fails or a process that dies right after it
+/// leaves no half state, and a post whose processing failed is kept raw for a replay.
 async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
     let faults = Arc::new(Faults::default());
     let faulty = FaultyStore {
@@ -1324,13 +1324,13 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         (writes, reads)
     };
 
-    // A new lead: the raw submission, then one write with the rotation's slot in it.
+    // A new lead: one write, with the submission and the rotation's slot in it.
     faults.take_calls();
     let done = capture(&faulty, &tenant, form_post("s-new", "jane@example.com"))
         .await
         .unwrap();
     let (writes, reads) = split(faults.take_calls());
-    assert_eq!(writes, ["put_record", "create_lead"]);
+    assert_eq!(writes, ["create_lead"]);
     // The form (once: the route's read is handed on), one lookup of every contact key, and
     // the lead's context (sources, custom fields and reps in one call).
     assert_eq!(reads, 3);
@@ -1365,7 +1365,7 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         .await
         .unwrap();
     let (writes, _) = split(faults.take_calls());
-    assert_eq!(writes, ["put_record", "commit_lead_change"]);
+    assert_eq!(writes, ["commit_lead_change"]);
     assert_eq!(
         (again.status, again.lead_id),
         (SubmissionStatus::Resubmitted, Some(lead_id))
@@ -1397,13 +1397,14 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
     let timeline = store.list_activities(&t, &kim.id, None, 50).await.unwrap().items;
     assert_eq!(kinds_of(timeline), ["assigned", "captured"]);
 
-    // The lead's write fails: nothing of it is stored, the submission stays `received`,
+    // The lead's write fails: nothing of it is stored, the post is kept raw (`received`),
     // and a replay makes the one lead.
     faults.arm(Stage::LeadWrite, Fault::Fail(1));
-    capture(&faulty, &tenant, form_post("s-failed", "lee@example.com"))
+    let kept = capture(&faulty, &tenant, form_post("s-failed", "lee@example.com"))
         .await
-        .expect_err("the write failed");
-    assert_eq!(stored("s-failed").await.status, SubmissionStatus::Received);
+        .expect("the post is kept though its lead's write failed");
+    assert_eq!(kept.status, SubmissionStatus::Received);
+    assert_eq!(stored("s-failed").await, kept);
     let lee = MatchKey::Email(Email::parse("lee@example.com").unwrap());
     assert!(store.find_leads_by_contact(&t, &lee).await.unwrap().is_empty());
     let replayed = capture::replay_submission(&*store, &SystemClock, &NoPlatform, &tenant, "s-failed")

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use leadgate_core::domain::capture::{Channel, Submission, SubmissionStatus};
 use leadgate_core::domain::error::{FieldError, FieldErrors};
 use leadgate_core::domain::settings::CaptureForm;
-use leadgate_core::services::capture::{Intake, Known, process_known, store_submission};
+use leadgate_core::services::capture::{FormPost, Known, take_form_post};
 use leadgate_core::services::settings::get_form;
 use leadgate_http::error::ApiError;
 use serde_json::{Map, Value, json};
@@ -239,29 +239,19 @@ pub async fn submit(
         attempts: 0,
         is_test: false,
     };
-    let Intake::New(sub) = store_submission(&*st.store, &tenant, sub).await? else {
-        return Err(ApiError::Conflict("that submission was already received".into()));
-    };
-    let outcome = if spam {
-        Ok(sub.clone())
-    } else {
-        let known = Some(Known::Form(form.clone()));
-        process_known(&*st.store, &*st.clock, &*st.fetcher, &tenant, sub.clone(), known).await
-    };
+    let known = Some(Known::Form(form.clone()));
+    let outcome = take_form_post(&*st.store, &*st.clock, &*st.fetcher, &tenant, sub, known).await?;
     let mut res = match outcome {
         // Stored but not processed (storage hiccup): it is safe, and replayable.
-        Err(e) => {
-            tracing::error!(error = ?e, submission = %sub.id, "capture processing failed; kept for replay");
-            (
-                StatusCode::ACCEPTED,
-                Json(json!({"submission_id": sub.id, "status": "received"})),
-            )
-                .into_response()
-        }
-        Ok(_) if wants_redirect(&headers) && form.thank_you_url.is_some() => {
+        FormPost::Kept(sub) => (
+            StatusCode::ACCEPTED,
+            Json(json!({"submission_id": sub.id, "status": "received"})),
+        )
+            .into_response(),
+        FormPost::Done(_) if wants_redirect(&headers) && form.thank_you_url.is_some() => {
             Redirect::to(form.thank_you_url.as_deref().unwrap_or("/")).into_response()
         }
-        Ok(done) => {
+        FormPost::Done(done) => {
             let body = json!({"submission_id": done.id, "status": done.status, "lead_id": done.lead_id});
             match done.status {
                 SubmissionStatus::Processed => (StatusCode::CREATED, Json(body)).into_response(),

@@ -60,6 +60,48 @@ pub async fn store_submission(
     }
 }
 
+/// What a form post came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormPost {
+    /// Processed (or spam): the submission as stored, with its outcome.
+    Done(Submission),
+    /// Processing failed (the store erring): the post is stored raw, `received`, for a
+    /// replay.
+    Kept(Submission),
+}
+
+/// Takes a form post: processes it, and the submission is stored with its outcome, in the
+/// lead's own write when it makes or meets a lead. A new form lead is one write, where
+/// storing the raw post first made it two. The caller still hears of nothing that is not
+/// stored: when processing fails, the post is stored raw instead (one more try at the store),
+/// and only when that fails too does the caller get the error. A form post's id is new, so
+/// there is no earlier delivery to find first, as there is for a platform's (which still
+/// stores the raw delivery first: `store_submission`).
+pub async fn take_form_post(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
+    sub: Submission,
+    known: Option<Known>,
+) -> Result<FormPost, ServiceError> {
+    if sub.status == SubmissionStatus::Spam {
+        let (Intake::New(kept) | Intake::Seen(kept)) = store_submission(store, tenant, sub).await?;
+        return Ok(FormPost::Done(kept));
+    }
+    let failed = match process_known(store, clock, fetcher, tenant, sub.clone(), known).await {
+        Ok(done) => return Ok(FormPost::Done(done)),
+        Err(e) => e,
+    };
+    tracing::error!(error = ?failed, submission = %sub.id, "capture processing failed; keeping the post for replay");
+    match store_submission(store, tenant, sub).await? {
+        Intake::New(kept) => Ok(FormPost::Kept(kept)),
+        // The failed processing stored it after all (a write that erred once it was done).
+        Intake::Seen(stored) if stored.status == SubmissionStatus::Received => Ok(FormPost::Kept(stored)),
+        Intake::Seen(stored) => Ok(FormPost::Done(stored)),
+    }
+}
+
 pub async fn get_channel<T: DeserializeOwned>(
     store: &dyn LeadStore,
     tenant: &Tenant,
