@@ -1397,14 +1397,22 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
     let timeline = store.list_activities(&t, &kim.id, None, 50).await.unwrap().items;
     assert_eq!(kinds_of(timeline), ["assigned", "captured"]);
 
-    // The lead's write fails: nothing of it is stored, the post is kept raw (`received`),
-    // and a replay makes the one lead.
+    // The lead's write fails: nothing of it is stored, the post is kept as a failed capture
+    // (with its `capture.failed` event, in the list an admin replays from), and a replay
+    // makes the one lead.
     faults.arm(Stage::LeadWrite, Fault::Fail(1));
     let kept = capture(&faulty, &tenant, form_post("s-failed", "lee@example.com"))
         .await
         .expect("the post is kept though its lead's write failed");
-    assert_eq!(kept.status, SubmissionStatus::Received);
+    assert_eq!((kept.status, kept.attempts), (SubmissionStatus::Failed, 1));
     assert_eq!(stored("s-failed").await, kept);
+    let failed = capture::list_submissions(&*store, &tenant, Some(SubmissionStatus::Failed), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        failed.items.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(),
+        ["s-failed"]
+    );
     let lee = MatchKey::Email(Email::parse("lee@example.com").unwrap());
     assert!(store.find_leads_by_contact(&t, &lee).await.unwrap().is_empty());
     let replayed = capture::replay_submission(&*store, &SystemClock, &NoPlatform, &tenant, "s-failed")
@@ -1414,6 +1422,21 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
     assert_eq!(
         store.find_leads_by_contact(&t, &lee).await.unwrap(),
         vec![replayed.lead_id.unwrap()]
+    );
+
+    // The lead's write is done but its answer is lost: the post is not kept a second time
+    // beside it; the outcome the write stored stands, and there is one lead.
+    faults.arm(Stage::LeadWrite, Fault::ErrAfterWork);
+    let lost = capture(&faulty, &tenant, form_post("s-lost", "lou@example.com"))
+        .await
+        .unwrap();
+    faults.disarm();
+    assert_eq!(lost.status, SubmissionStatus::Processed);
+    assert_eq!(stored("s-lost").await, lost);
+    let lou = MatchKey::Email(Email::parse("lou@example.com").unwrap());
+    assert_eq!(
+        store.find_leads_by_contact(&t, &lou).await.unwrap(),
+        vec![lost.lead_id.unwrap()]
     );
 }
 

@@ -2,8 +2,9 @@
 //! multipart text fields) and its CORS preflight.
 //!
 //! Order of checks: the form exists, the origin is allowed, the signature (when the form has
-//! a secret), the rate limit, the body parses. Only then is the submission stored (raw,
-//! before any 2xx) and processed. A filled honeypot is stored as spam and answered like
+//! a secret), the rate limit, the body parses. Only then is the post processed, and stored
+//! with its outcome before any 2xx (`take_form_post`: as a failed capture to replay when
+//! processing fails). A filled honeypot is stored as spam and answered like
 //! success, so bots learn nothing.
 
 use crate::{CaptureState, load_tenant};
@@ -245,7 +246,7 @@ pub async fn submit(
         // Stored but not processed (storage hiccup): it is safe, and replayable.
         FormPost::Kept(sub) => (
             StatusCode::ACCEPTED,
-            Json(json!({"submission_id": sub.id, "status": "received"})),
+            Json(json!({"submission_id": sub.id, "status": sub.status})),
         )
             .into_response(),
         FormPost::Done(_) if wants_redirect(&headers) && form.thank_you_url.is_some() => {

@@ -1,7 +1,7 @@
 //! Captured submissions and how their fields become a lead.
 //!
-//! Every submission (a form post, a platform delivery) is stored raw before anything else
-//! happens, then processed. One mapper turns field names into lead fields for every channel:
+//! Every submission (a form post, a platform delivery) is stored before its sender gets a 2xx:
+//! a platform delivery raw, then processed; a form post with its outcome. One mapper turns field names into lead fields for every channel:
 //! names are compared lower-case with punctuation removed ("E-mail", "email_address" and
 //! "Email Address" all mean email), then looked up in the synonym table, after the form's own
 //! mapping. Whatever maps to nothing is kept on the lead as submitted.

@@ -1,6 +1,7 @@
-//! Capture: every submission is stored raw before the caller gets a 2xx, then processed into a
+//! Capture: every submission is stored before the caller gets a 2xx, and processed into a
 //! lead, a "resubmitted" activity on a matching open lead, spam, or a failed capture an admin
-//! can replay. Platform deliveries are keyed by the platform's lead id, so a delivery that
+//! can replay. A platform delivery is stored raw first (`store_submission`); a form post is
+//! stored with its outcome (`take_form_post`). Platform deliveries are keyed by the platform's lead id, so a delivery that
 //! arrives ten times is stored once and makes one lead.
 
 use crate::domain::activity::{Activity, ActivityKind, Actor};
@@ -65,7 +66,7 @@ pub async fn store_submission(
 pub enum FormPost {
     /// Processed (or spam): the submission as stored, with its outcome.
     Done(Submission),
-    /// Processing failed (the store erring): the post is stored raw, `received`, for a
+    /// Processing failed (the store erring): the post is stored as a failed capture, for a
     /// replay.
     Kept(Submission),
 }
@@ -73,8 +74,10 @@ pub enum FormPost {
 /// Takes a form post: processes it, and the submission is stored with its outcome, in the
 /// lead's own write when it makes or meets a lead. A new form lead is one write, where
 /// storing the raw post first made it two. The caller still hears of nothing that is not
-/// stored: when processing fails, the post is stored raw instead (one more try at the store),
-/// and only when that fails too does the caller get the error. A form post's id is new, so
+/// stored: when processing fails, the post is stored as a failed capture instead (one more
+/// try at the store), and only when that fails too does the caller get the error. The cost:
+/// a process that dies mid-post, or a store that is down, leaves nothing where the raw copy
+/// was stored before; the sender got no 2xx for it either way. A form post's id is new, so
 /// there is no earlier delivery to find first, as there is for a platform's (which still
 /// stores the raw delivery first: `store_submission`).
 pub async fn take_form_post(
@@ -94,11 +97,24 @@ pub async fn take_form_post(
         Err(e) => e,
     };
     tracing::error!(error = ?failed, submission = %sub.id, "capture processing failed; keeping the post for replay");
-    match store_submission(store, tenant, sub).await? {
-        Intake::New(kept) => Ok(FormPost::Kept(kept)),
-        // The failed processing stored it after all (a write that erred once it was done).
-        Intake::Seen(stored) if stored.status == SubmissionStatus::Received => Ok(FormPost::Kept(stored)),
-        Intake::Seen(stored) => Ok(FormPost::Done(stored)),
+    // Kept as a failed capture, with its event, so an admin finds it under `?status=failed`
+    // and replays it; only if nothing of it is stored yet.
+    let mut kept = sub;
+    kept.status = SubmissionStatus::Failed;
+    kept.attempts += 1;
+    kept.error = Some("the post could not be processed then; replay it".into());
+    let writes = failure_writes(clock, tenant, &kept, Expect::Absent)?;
+    match store.put_records(&tenant.id, &writes).await {
+        Ok(()) => Ok(FormPost::Kept(kept)),
+        // The failed processing stored its outcome after all (a write that erred once it
+        // was done): that outcome stands.
+        Err(StoreError::Conflict { .. }) => {
+            let stored = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, &kept.id)
+                .await?
+                .ok_or(ServiceError::NotFound { what: "submission" })?;
+            Ok(FormPost::Done(stored.value))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -420,28 +436,34 @@ pub async fn process_known(
         }
     }
     if sub.status == SubmissionStatus::Failed {
-        // The failure and its `capture.failed` event in one write; each failed attempt is its
-        // own event.
-        let event = crate::domain::webhook::OutboxEntry::other(
-            tenant.id.clone(),
-            crate::domain::webhook::EventType::CaptureFailed,
-            &format!("capture-{}-{}", sub.id, sub.attempts),
-            clock.now(),
-            serde_json::json!({ "submission": sub }),
-        );
         store
-            .put_records(
-                &tenant.id,
-                &[
-                    RecordWrite::typed(kinds::SUBMISSION, sub.id.clone(), &sub, Expect::Any)?,
-                    crate::ports::store::outbox_record(&event)?,
-                ],
-            )
+            .put_records(&tenant.id, &failure_writes(clock, tenant, &sub, Expect::Any)?)
             .await?;
     } else {
         put_typed(store, &tenant.id, kinds::SUBMISSION, &sub.id, &sub, Expect::Any).await?;
     }
     Ok(sub)
+}
+
+/// A failed submission and its `capture.failed` event, to go in one write; each failed
+/// attempt is its own event.
+fn failure_writes(
+    clock: &dyn Clock,
+    tenant: &Tenant,
+    sub: &Submission,
+    expect: Expect,
+) -> Result<[RecordWrite; 2], ServiceError> {
+    let event = crate::domain::webhook::OutboxEntry::other(
+        tenant.id.clone(),
+        crate::domain::webhook::EventType::CaptureFailed,
+        &format!("capture-{}-{}", sub.id, sub.attempts),
+        clock.now(),
+        serde_json::json!({ "submission": sub }),
+    );
+    Ok([
+        RecordWrite::typed(kinds::SUBMISSION, sub.id.clone(), sub, expect)?,
+        crate::ports::store::outbox_record(&event)?,
+    ])
 }
 
 /// A resubmission on an open lead: its `captured` entry and the submission's outcome in one

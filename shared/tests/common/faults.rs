@@ -46,6 +46,9 @@ pub enum Fault {
     FreezeAfter(u32),
     /// Work this many times, fail the next call once, then work.
     FailOnceAfter(u32),
+    /// The next call does its work and then answers an error, once (a write whose answer was
+    /// lost on the way back).
+    ErrAfterWork,
     /// Wait until no batch write is under way (30 s at most), then work, every time: a
     /// lookup as slow as the write beside it.
     WaitForWrites,
@@ -114,7 +117,7 @@ impl Faults {
         let fault = {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
-                Some((s, Fault::FreezeAfter(_))) if s == stage => None,
+                Some((s, Fault::FreezeAfter(_) | Fault::ErrAfterWork)) if s == stage => None,
                 Some((s, Fault::FailOnceAfter(n))) if s == stage => {
                     *armed = (n > 0).then(|| (s, Fault::FailOnceAfter(n - 1)));
                     (n == 0).then_some(Fault::Fail(1))
@@ -141,21 +144,34 @@ impl Faults {
         fault
     }
 
-    /// After a call at `stage` did its work: freezes it when its turn has come.
-    async fn after(&self, stage: Stage) {
-        let freeze = {
+    /// After a call at `stage` did its work: freezes it when its turn has come, or answers
+    /// an error in place of its result.
+    async fn after(&self, stage: Stage) -> Result<(), StoreError> {
+        let (freeze, err) = {
             let mut armed = self.armed.lock().unwrap();
             match *armed {
                 Some((s, Fault::FreezeAfter(n))) if s == stage => {
                     *armed = Some((s, Fault::FreezeAfter(n.saturating_sub(1))));
-                    n == 0
+                    (n == 0, false)
                 }
-                _ => false,
+                Some((s, Fault::ErrAfterWork)) if s == stage => {
+                    *armed = None;
+                    (false, true)
+                }
+                _ => (false, false),
             }
         };
-        if freeze {
+        if freeze || err {
             self.struck.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        if freeze {
             std::future::pending::<()>().await;
+        }
+        match err {
+            true => Err(StoreError::unavailable(std::io::Error::other(format!(
+                "injected lost answer at {stage:?}"
+            )))),
+            false => Ok(()),
         }
     }
 
@@ -201,7 +217,7 @@ impl LeadStore for FaultyStore {
         self.faults.log("create_lead");
         self.faults.store(Stage::LeadWrite).await?;
         let out = self.inner.create_lead(lead, guards, entries, records).await?;
-        self.faults.after(Stage::LeadWrite).await;
+        self.faults.after(Stage::LeadWrite).await?;
         Ok(out)
     }
     async fn put_leads_batch(&self, leads: &[Lead], entries: &[Activity]) -> Result<(), StoreError> {
@@ -215,7 +231,7 @@ impl LeadStore for FaultyStore {
         if self.faults.lookups_running.load(SeqCst) > 0 {
             self.faults.writes_done_during_lookups.fetch_add(1, SeqCst);
         }
-        self.faults.after(Stage::Write).await;
+        self.faults.after(Stage::Write).await?;
         Ok(())
     }
     async fn get_lead(&self, tenant: &TenantId, id: &LeadId) -> Result<Option<Lead>, StoreError> {
@@ -283,7 +299,7 @@ impl LeadStore for FaultyStore {
             .inner
             .commit_lead_change(lead, new_records, activities)
             .await?;
-        self.faults.after(Stage::LeadWrite).await;
+        self.faults.after(Stage::LeadWrite).await?;
         Ok(out)
     }
     async fn append_activity(&self, activity: &Activity) -> Result<(), StoreError> {
