@@ -1836,6 +1836,161 @@ async fn entries_go_with_their_leads(store: Arc<dyn LeadStore>) {
     assert_eq!(timeline.items.len(), 1);
 }
 
+/// Answers one Meta lead, whatever is asked.
+struct OneMetaLead;
+
+#[async_trait::async_trait]
+impl LeadFetcher for OneMetaLead {
+    fn check_base_url(&self, _: &'static str, _: &str) -> Result<(), FetchError> {
+        Ok(())
+    }
+    async fn meta_lead(&self, _: &MetaConfig, _: &str) -> Result<PlatformLead, FetchError> {
+        Ok(PlatformLead {
+            answers: vec![
+                ("full_name".into(), "Mia Meta".into()),
+                ("email".into(), "mia@example.com".into()),
+            ],
+            ad: Default::default(),
+        })
+    }
+    async fn linkedin_response(&self, _: &LinkedinConfig, _: &str) -> Result<PlatformLead, FetchError> {
+        Err(FetchError::Unreachable { platform: "linkedin" })
+    }
+}
+
+/// Store calls per use case, counted on the store (issue 17's measure: a captured lead at
+/// most 4 reads and 2 writes): a Meta delivery, an API create, a PATCH. On DynamoDB a read
+/// call is one request, or one per key or kind side by side; a write call one transaction.
+async fn use_cases_counted(store: Arc<dyn LeadStore>) {
+    use leadgate_core::domain::data_quality::DataQuality;
+    use leadgate_core::domain::lead::LeadInput;
+    use leadgate_core::services::lead_patch::{LeadPatch, patch_lead};
+    use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
+    let faults = Arc::new(Faults::default());
+    let faulty = FaultyStore {
+        inner: store.clone(),
+        faults: faults.clone(),
+    };
+    let t = TenantId::parse(&common::unique("counted")).unwrap();
+    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    let ana = Rep {
+        id: RepId::parse("ana").unwrap(),
+        name: "Ana".into(),
+        weight: 1,
+        active: true,
+        available: true,
+    };
+    reps::put_rep(&*store, &t, ana).await.unwrap();
+    let counted = || -> (Vec<&'static str>, usize) {
+        let calls = faults.take_calls();
+        let writes: Vec<_> = calls.iter().copied().filter(|c| WRITES.contains(c)).collect();
+        (writes.clone(), calls.len() - writes.len())
+    };
+
+    // A Meta delivery: the raw delivery (its id is Meta's, so a repeat finds it), then the
+    // lead with its slot, timeline and the outcome. Reads: every contact key in one lookup,
+    // and the lead's context; the route hands on the channel's settings it read.
+    let meta: MetaConfig = serde_json::from_value(serde_json::json!({
+        "verify_token": "v", "app_secret": "s", "page_access_token": "p"
+    }))
+    .unwrap();
+    let delivery = Submission {
+        id: "meta-4471".into(),
+        channel: Channel::Meta,
+        form: None,
+        external_id: Some("4471".into()),
+        received_at: Utc::now(),
+        payload: serde_json::json!({"leadgen_id": "4471"}),
+        status: SubmissionStatus::Received,
+        lead_id: None,
+        error: None,
+        errors: vec![],
+        attempts: 0,
+        is_test: false,
+    };
+    faults.take_calls();
+    let done = capture::take_platform_delivery(
+        &faulty,
+        &SystemClock,
+        &OneMetaLead,
+        &tenant,
+        delivery.clone(),
+        capture::Known::Meta(meta.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(done.status, SubmissionStatus::Processed, "{done:?}");
+    assert_eq!(counted(), (vec!["put_record", "create_lead"], 2));
+    // Delivered again: found, answered as it is.
+    let again = capture::take_platform_delivery(
+        &faulty,
+        &SystemClock,
+        &OneMetaLead,
+        &tenant,
+        delivery,
+        capture::Known::Meta(meta),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, done);
+    assert_eq!(counted(), (vec!["put_record"], 1));
+
+    // An API create: the lead with its assignment in one write; reads: its context and its
+    // contact keys.
+    let created = create_lead(
+        &faulty,
+        &SystemClock,
+        &tenant,
+        CreateLead {
+            input: LeadInput {
+                name: Some("Ann Api".into()),
+                email: Some("ann@example.com".into()),
+                source: Some("referral".into()),
+                ..Default::default()
+            },
+            actor: Actor::System,
+            external: None,
+            idempotency_key: None,
+            duplicates: DuplicatePolicy::Reject,
+            entries: vec![],
+            id: None,
+            records: vec![],
+            quality: DataQuality::Reject,
+        },
+    )
+    .await
+    .unwrap();
+    let CreateResult::Created(ann) = created else {
+        panic!("expected a new lead, got {created:?}");
+    };
+    assert_eq!(counted(), (vec!["create_lead"], 2));
+
+    // A PATCH of the status: the change and its timeline entry in one write; reads: the
+    // lead and its context (no contact key changed, so no lookup).
+    let admin = leadgate_core::domain::tenant::Principal {
+        tenant: t.clone(),
+        user: "admin".into(),
+        role: Role::Admin,
+    };
+    let patch = LeadPatch {
+        status: Some("contacted".into()),
+        ..Default::default()
+    };
+    let patched = patch_lead(
+        &faulty,
+        &SystemClock,
+        &tenant,
+        &admin,
+        &ann.id,
+        patch,
+        Some(ann.version),
+    )
+    .await
+    .unwrap();
+    assert_eq!(patched.version, ann.version + 1);
+    assert_eq!(counted(), (vec!["commit_lead_change"], 2));
+}
+
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
         mod $backend {
@@ -1912,6 +2067,10 @@ macro_rules! contract {
             case!(
                 when_the_operator_creates_lists_and_suspends_tenants_should_hold,
                 tenants_created_listed_suspended
+            );
+            case!(
+                when_a_platform_lead_an_api_create_or_a_patch_runs_should_take_few_store_calls,
+                use_cases_counted
             );
             case!(
                 when_timeline_entries_are_not_of_the_leads_written_should_refuse_all,

@@ -15,7 +15,7 @@ use leadgate_core::domain::Tenant;
 use leadgate_core::domain::capture::{
     Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus,
 };
-use leadgate_core::services::capture::{Intake, Known, get_channel, process_known, store_submission};
+use leadgate_core::services::capture::{Known, get_channel, take_platform_delivery};
 use leadgate_http::error::ApiError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -72,27 +72,7 @@ async fn take(
         attempts: 0,
         is_test,
     };
-    let sub = match store_submission(&*st.store, tenant, sub).await? {
-        Intake::New(s) => s,
-        Intake::Seen(s) if s.status == SubmissionStatus::Failed => s,
-        Intake::Seen(s) => return Ok(s),
-    };
-    match process_known(
-        &*st.store,
-        &*st.clock,
-        &*st.fetcher,
-        tenant,
-        sub.clone(),
-        Some(known.clone()),
-    )
-    .await
-    {
-        Ok(done) => Ok(done),
-        Err(e) => {
-            tracing::error!(error = ?e, submission = %sub.id, "capture processing failed; kept for replay");
-            Ok(sub)
-        }
-    }
+    Ok(take_platform_delivery(&*st.store, &*st.clock, &*st.fetcher, tenant, sub, known.clone()).await?)
 }
 
 #[derive(Debug, Deserialize)]

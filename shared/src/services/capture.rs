@@ -118,6 +118,32 @@ pub async fn take_form_post(
     }
 }
 
+/// Takes a platform's delivery: stored raw first under the platform's id, so a repeat finds
+/// the first (answered as it is once processed; processed again when it had failed), then
+/// processed. A processing error leaves it stored `received` for a replay, and the platform
+/// still gets its 200: it has delivered, and would only deliver again and again.
+pub async fn take_platform_delivery(
+    store: &dyn LeadStore,
+    clock: &dyn Clock,
+    fetcher: &dyn LeadFetcher,
+    tenant: &Tenant,
+    sub: Submission,
+    known: Known,
+) -> Result<Submission, ServiceError> {
+    let sub = match store_submission(store, tenant, sub).await? {
+        Intake::New(s) => s,
+        Intake::Seen(s) if s.status == SubmissionStatus::Failed => s,
+        Intake::Seen(s) => return Ok(s),
+    };
+    match process_known(store, clock, fetcher, tenant, sub.clone(), Some(known)).await {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            tracing::error!(error = ?e, submission = %sub.id, "capture processing failed; kept for replay");
+            Ok(sub)
+        }
+    }
+}
+
 pub async fn get_channel<T: DeserializeOwned>(
     store: &dyn LeadStore,
     tenant: &Tenant,
