@@ -171,6 +171,63 @@ pub fn linkedin_ad(response: &serde_json::Value) -> crate::domain::lead::AdRef {
     }
 }
 
+/// Google's documented column ids, as lead fields.
+fn google_column(id: &str) -> Option<&'static str> {
+    Some(match id {
+        "FULL_NAME" => "name",
+        "FIRST_NAME" => "first_name",
+        "LAST_NAME" => "last_name",
+        "EMAIL" | "WORK_EMAIL" => "email",
+        "PHONE_NUMBER" | "WORK_PHONE" => "phone",
+        "COMPANY_NAME" => "company",
+        "JOB_TITLE" => "position",
+        "STREET_ADDRESS" => "street",
+        "CITY" => "city",
+        "REGION" => "state",
+        "COUNTRY" => "country",
+        "POSTAL_CODE" => "postal_code",
+        _ => return None,
+    })
+}
+
+/// The (name, value) pairs of a Google `user_column_data` list.
+pub fn google_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
+    payload["user_column_data"]
+        .as_array()
+        .map(|cols| {
+            cols.iter()
+                .filter_map(|c| {
+                    let value = c["string_value"].as_str()?.to_owned();
+                    let id = c["column_id"].as_str().unwrap_or_default();
+                    let name = google_column(id)
+                        .map(str::to_owned)
+                        .or_else(|| c["column_name"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| id.to_owned());
+                    Some((name, value))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The (name, value) pairs of a form post as stored (`{"fields": {…}}`); a value that is
+/// not a string is kept as its JSON text.
+pub fn form_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
+    payload["fields"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Maps submitted (name, value) pairs to a lead input. `form_mapping` (submitted name → lead
 /// field) wins over the synonyms; unmapped fields are kept in provenance as submitted.
 pub fn map_fields(

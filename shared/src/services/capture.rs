@@ -174,61 +174,6 @@ pub async fn put_channel<T: serde::Serialize>(
     Ok(())
 }
 
-/// Google's documented column ids, as lead fields.
-fn google_column(id: &str) -> Option<&'static str> {
-    Some(match id {
-        "FULL_NAME" => "name",
-        "FIRST_NAME" => "first_name",
-        "LAST_NAME" => "last_name",
-        "EMAIL" | "WORK_EMAIL" => "email",
-        "PHONE_NUMBER" | "WORK_PHONE" => "phone",
-        "COMPANY_NAME" => "company",
-        "JOB_TITLE" => "position",
-        "STREET_ADDRESS" => "street",
-        "CITY" => "city",
-        "REGION" => "state",
-        "COUNTRY" => "country",
-        "POSTAL_CODE" => "postal_code",
-        _ => return None,
-    })
-}
-
-/// The (name, value) pairs of a Google `user_column_data` list.
-pub fn google_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
-    payload["user_column_data"]
-        .as_array()
-        .map(|cols| {
-            cols.iter()
-                .filter_map(|c| {
-                    let value = c["string_value"].as_str()?.to_owned();
-                    let id = c["column_id"].as_str().unwrap_or_default();
-                    let name = google_column(id)
-                        .map(str::to_owned)
-                        .or_else(|| c["column_name"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| id.to_owned());
-                    Some((name, value))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn form_pairs(payload: &serde_json::Value) -> Vec<(String, String)> {
-    payload["fields"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// What the entry point already read to check a delivery (the form, the channel's secrets):
 /// processing uses it instead of reading it again.
 #[derive(Debug, Clone)]
@@ -282,7 +227,7 @@ async fn plan(
             };
             Ok(Plan {
                 ad: Default::default(),
-                pairs: form_pairs(&sub.payload),
+                pairs: crate::domain::capture::form_pairs(&sub.payload),
                 mapping: form.mapping,
                 source: form.source,
                 policy: form.on_resubmission,
@@ -298,7 +243,7 @@ async fn plan(
             };
             Ok(Plan {
                 ad: Default::default(),
-                pairs: google_pairs(&sub.payload),
+                pairs: crate::domain::capture::google_pairs(&sub.payload),
                 mapping: Default::default(),
                 source: cfg.source,
                 policy: ResubmissionPolicy::Attach,
