@@ -1426,11 +1426,17 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
 
     // The lead's write is done but its answer is lost: the post is not kept a second time
     // beside it; the outcome the write stored stands, and there is one lead.
+    let struck = faults.struck.load(std::sync::atomic::Ordering::SeqCst);
     faults.arm(Stage::LeadWrite, Fault::ErrAfterWork);
     let lost = capture(&faulty, &tenant, form_post("s-lost", "lou@example.com"))
         .await
         .unwrap();
     faults.disarm();
+    assert_eq!(
+        faults.struck.load(std::sync::atomic::Ordering::SeqCst),
+        struck + 1,
+        "the lead's write lost its answer once"
+    );
     assert_eq!(lost.status, SubmissionStatus::Processed);
     assert_eq!(stored("s-lost").await, lost);
     let lou = MatchKey::Email(Email::parse("lou@example.com").unwrap());
@@ -1806,16 +1812,16 @@ async fn entries_go_with_their_leads(store: Arc<dyn LeadStore>) {
     // The same id under another tenant is another lead.
     let mut foreign = lead.clone();
     foreign.tenant = b.clone();
-    let refused = store
-        .create_lead(
-            &lead,
-            &CreateGuards::default(),
-            &[note(&other, t0(), "not mine")],
-            &[],
-        )
-        .await;
-    assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
-    assert!(store.get_lead(&a, &lead.id).await.unwrap().is_none());
+    for stray in [
+        note(&other, t0(), "not mine"),
+        note(&foreign, t0(), "another tenant's"),
+    ] {
+        let refused = store
+            .create_lead(&lead, &CreateGuards::default(), &[stray], &[])
+            .await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        assert!(store.get_lead(&a, &lead.id).await.unwrap().is_none());
+    }
     for stray in [
         note(&other, t0(), "not in the batch"),
         note(&foreign, t0(), "another tenant's"),
@@ -1825,7 +1831,8 @@ async fn entries_go_with_their_leads(store: Arc<dyn LeadStore>) {
             .await;
         assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
         assert!(store.get_lead(&a, &lead.id).await.unwrap().is_none());
-        assert!(store.get_lead(&b, &lead.id).await.unwrap().is_none());
+        let theirs = store.list_activities(&b, &lead.id, None, 10).await.unwrap();
+        assert!(theirs.items.is_empty(), "{:?}", theirs.items);
     }
     // With its own entries only, the batch goes in.
     store
@@ -1964,6 +1971,8 @@ async fn use_cases_counted(store: Arc<dyn LeadStore>) {
         panic!("expected a new lead, got {created:?}");
     };
     assert_eq!(counted(), (vec!["create_lead"], 2));
+    // The rotation's slot went in that one write.
+    assert_eq!(ann.owner.as_ref().map(|o| o.as_str()), Some("ana"));
 
     // A PATCH of the status: the change and its timeline entry in one write; reads: the
     // lead and its context (no contact key changed, so no lookup).
@@ -1987,7 +1996,10 @@ async fn use_cases_counted(store: Arc<dyn LeadStore>) {
     )
     .await
     .unwrap();
-    assert_eq!(patched.version, ann.version + 1);
+    assert_eq!(
+        (patched.version, patched.status),
+        (ann.version + 1, LeadStatus::Contacted)
+    );
     assert_eq!(counted(), (vec!["commit_lead_change"], 2));
 }
 

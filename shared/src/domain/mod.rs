@@ -15,7 +15,7 @@ pub mod filename;
 pub mod ids;
 pub mod lead;
 pub mod lead_field;
-pub mod lead_input;
+mod lead_input;
 pub mod patch;
 pub mod phone;
 pub mod query;

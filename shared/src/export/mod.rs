@@ -1,4 +1,4 @@
-//! Export formats, with no I/O of their own: leads to CSV or XLSX in the import template's
+//! Export formats, with no store or bucket calls of their own: leads to CSV or XLSX in the import template's
 //! columns, so an export re-imports with no change. `columns` turns a lead into cells. The
 //! writer that streams rows into an object and the job lifecycle are `services::exports`.
 

@@ -1,4 +1,5 @@
-//! Reading an import file, with no I/O of its own: files dropped in the bucket (or uploaded
+//! Reading an import file, with no store or bucket calls of its own (it reads the file and a
+//! scratch file of the contacts seen): files dropped in the bucket (or uploaded
 //! for an import job) become lead inputs here, and leads in `services::imports`.
 //!
 //! - `table`: opens a file as a header row plus streamed rows, whatever its format (CSV in any

@@ -120,8 +120,9 @@ pub async fn take_form_post(
 
 /// Takes a platform's delivery: stored raw first under the platform's id, so a repeat finds
 /// the first (answered as it is once processed; processed again when it had failed), then
-/// processed. A processing error leaves it stored `received` for a replay, and the platform
-/// still gets its 200: it has delivered, and would only deliver again and again.
+/// processed. A processing error leaves it as it was stored (`received`, or `failed` for a
+/// repeat of a failed one) for a replay, and the platform still gets its 200: it has
+/// delivered, and would only deliver again and again.
 pub async fn take_platform_delivery(
     store: &dyn LeadStore,
     clock: &dyn Clock,

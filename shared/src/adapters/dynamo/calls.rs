@@ -30,7 +30,7 @@ pub(super) async fn backoff(attempt: u32) {
 /// Sends `call` what is pending until it answers that nothing is left, with back-off between
 /// calls, and collects what each call found. Batch calls answer part of a request and name
 /// the rest (a response over its size limit, throttling): the SDK's retry sees a success.
-/// Gives up after `2 * MAX_ATTEMPTS` calls that left something.
+/// Gives up once more than `2 * MAX_ATTEMPTS` calls have left something.
 pub(super) async fn until_processed<P, T, F>(
     first: P,
     mut call: impl FnMut(P) -> F,

@@ -121,6 +121,7 @@ const REWRITE_LEAD: &str = "UPDATE OR FAIL leads SET status = ?3, owner = ?4, so
         company_pos = ?17, status_pos = ?18, owner_pos = ?19, source_pos = ?20
      WHERE tenant = ?1 AND id = ?2";
 
+/// The positions of the value sorts, in `SortField::BY_VALUE` order (parameters ?16-?20).
 fn value_positions(l: &Lead) -> [String; 5] {
     SortField::BY_VALUE.map(|f| f.position(l))
 }

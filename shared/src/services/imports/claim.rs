@@ -229,7 +229,7 @@ pub(super) async fn claim_object(
 }
 
 /// What settling a stalled job's claim found.
-pub(crate) enum StalledClaim {
+pub(in crate::services) enum StalledClaim {
     /// It was still running or paused past its lease; now it is failed (here it is).
     Failed(Box<ObjectClaim>),
     /// A run holds it again.
@@ -242,7 +242,7 @@ pub(crate) enum StalledClaim {
 
 /// Marks a claim failed if it is still running or paused with a lease that ran out (used when
 /// a read settles a stalled job).
-pub(crate) async fn fail_stalled_claim(
+pub(in crate::services) async fn fail_stalled_claim(
     store: &dyn LeadStore,
     tenant: &TenantId,
     id: &str,

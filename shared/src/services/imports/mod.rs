@@ -41,7 +41,7 @@ mod claim;
 mod continuation;
 use claim::{ClaimSink, Claimed, claim_object};
 pub use claim::{ClaimState, IMPORT_OBJECT, LEASE, MAX_ATTEMPTS, ObjectClaim, claim_id};
-pub(crate) use claim::{StalledClaim, fail_stalled_claim};
+pub(in crate::services) use claim::{StalledClaim, fail_stalled_claim};
 pub use continuation::{CONTINUE_PREFIX, Continuation, MarkerError, leave_continuation, read_continuation};
 
 /// Points an object version dropped into the bucket at the job asked to run it again

@@ -19,10 +19,10 @@
 //! rewritten with the same ids, not duplicated. Within one chunk both passes validate against
 //! one snapshot of the tenant's settings; a settings change between chunks applies to the
 //! chunks after it.
-
 //!
-//! Files: `checker` (what each row is), `report` (the report, its parts and summary),
-//! `write` (pass 2), `open` (finding the header); this file runs the passes and checkpoints.
+//! Files: `checker` (what each row is), `checkpoint` (the checkpoint, its sink and the
+//! budget), `report` (the report, its parts and summary), `write` (pass 2), `open` (finding
+//! the header); this file runs the passes.
 
 mod checker;
 mod checkpoint;
