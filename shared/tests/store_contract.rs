@@ -1841,6 +1841,24 @@ async fn entries_go_with_their_leads(store: Arc<dyn LeadStore>) {
         .unwrap();
     let timeline = store.list_activities(&a, &lead.id, None, 10).await.unwrap();
     assert_eq!(timeline.items.len(), 1);
+    // A change of the lead carries only its own entries too; a refused one changes nothing.
+    let stored = store.get_lead(&a, &lead.id).await.unwrap().unwrap();
+    for stray in [
+        note(&other, t0(), "not mine"),
+        note(&foreign, t0(), "another tenant's"),
+    ] {
+        let refused = store.commit_lead_change(&stored, &[], &[stray]).await;
+        assert!(matches!(refused, Err(StoreError::Invalid(_))), "{refused:?}");
+        let now = store.get_lead(&a, &lead.id).await.unwrap().unwrap();
+        assert_eq!(now.version, stored.version);
+        let theirs = store.list_activities(&b, &lead.id, None, 10).await.unwrap();
+        assert!(theirs.items.is_empty(), "{:?}", theirs.items);
+    }
+    let changed = store
+        .commit_lead_change(&stored, &[], &[note(&stored, t0(), "mine again")])
+        .await
+        .unwrap();
+    assert_eq!(changed.version, stored.version + 1);
 }
 
 /// Answers one Meta lead, whatever is asked.

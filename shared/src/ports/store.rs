@@ -207,7 +207,7 @@ pub fn outbox_record(entry: &crate::domain::webhook::OutboxEntry) -> Result<Reco
 }
 
 /// Refuses timeline entries of any lead but those written with them (same tenant, same id):
-/// what every adapter's create and batch write checks before it writes anything.
+/// what every adapter's create, batch write and lead change checks before it writes anything.
 pub fn entries_of<'a>(
     leads: impl IntoIterator<Item = &'a Lead>,
     entries: &[Activity],

@@ -205,6 +205,7 @@ impl DynamoStore {
         records: &[RecordWrite],
         activities: &[Activity],
     ) -> Result<Lead, StoreError> {
+        entries_of([lead], activities)?;
         let next = lead.changed_with(activities);
         let new_only = Some("attribute_not_exists(pk)");
         let mut extra = Vec::with_capacity(records.len() + activities.len() + 1);

@@ -485,6 +485,7 @@ pub fn commit_change(
     records: &[RecordWrite],
     activities: &[Activity],
 ) -> Result<Lead, StoreError> {
+    entries_of([lead], activities)?;
     let next = lead.changed_with(activities);
     replace(tx, &next, lead.version)?;
     let records = with_lead_events(records, &next, activities, LeadChange::Updated, next.updated_at)?;
