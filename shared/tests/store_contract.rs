@@ -1294,17 +1294,19 @@ async fn capture(
     }
 }
 
-/// A form capture is one write: the lead, its timeline and the submission with its outcome
-/// together, counted on the store; a write that fails or a process that dies right after it
-/// leaves no half state, and a post whose processing failed is kept raw for a replay.
-async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
+/// A new tenant with one rep in its rotation ("ana"), and `store` behind a store that
+/// counts its calls: what the cases that count a use case's store calls start from.
+async fn counted_tenant(
+    store: &Arc<dyn LeadStore>,
+    prefix: &str,
+) -> (Arc<Faults>, FaultyStore, TenantId, Tenant) {
     let faults = Arc::new(Faults::default());
     let faulty = FaultyStore {
         inner: store.clone(),
         faults: faults.clone(),
     };
-    let t = TenantId::parse(&common::unique("capture")).unwrap();
-    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
+    let t = TenantId::parse(&common::unique(prefix)).unwrap();
+    let (tenant, _) = tenants::ensure_tenant(&**store, &t, "Acme", t0()).await.unwrap();
     let ana = Rep {
         id: RepId::parse("ana").unwrap(),
         name: "Ana".into(),
@@ -1312,17 +1314,28 @@ async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
         active: true,
         available: true,
     };
-    reps::put_rep(&*store, &t, ana).await.unwrap();
+    reps::put_rep(&**store, &t, ana).await.unwrap();
+    (faults, faulty, t, tenant)
+}
+
+/// Store calls split into the writes, in order, and how many reads.
+fn writes_and_reads(calls: Vec<&'static str>) -> (Vec<&'static str>, usize) {
+    let writes: Vec<_> = calls.iter().copied().filter(|c| WRITES.contains(c)).collect();
+    let reads = calls.len() - writes.len();
+    (writes, reads)
+}
+
+/// A form capture is one write: the lead, its timeline and the submission with its outcome
+/// together, counted on the store; a write that fails or a process that dies right after it
+/// leaves no half state, and a post whose processing failed is kept raw for a replay.
+async fn capture_is_one_write(store: Arc<dyn LeadStore>) {
+    let (faults, faulty, t, tenant) = counted_tenant(&store, "capture").await;
     settings::put_form(&*store, &t, contact_form()).await.unwrap();
     let stored = |id: &'static str| {
         let (store, tenant) = (store.clone(), tenant.clone());
         async move { capture::get_submission(&*store, &tenant, id).await.unwrap() }
     };
-    let split = |calls: Vec<&'static str>| -> (Vec<&'static str>, usize) {
-        let writes: Vec<_> = calls.iter().copied().filter(|c| WRITES.contains(c)).collect();
-        let reads = calls.len() - writes.len();
-        (writes, reads)
-    };
+    let split = writes_and_reads;
 
     // A new lead: one write, with the submission and the rotation's slot in it.
     faults.take_calls();
@@ -1891,26 +1904,8 @@ async fn use_cases_counted(store: Arc<dyn LeadStore>) {
     use leadgate_core::domain::lead::LeadInput;
     use leadgate_core::services::lead_patch::{LeadPatch, patch_lead};
     use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
-    let faults = Arc::new(Faults::default());
-    let faulty = FaultyStore {
-        inner: store.clone(),
-        faults: faults.clone(),
-    };
-    let t = TenantId::parse(&common::unique("counted")).unwrap();
-    let (tenant, _) = tenants::ensure_tenant(&*store, &t, "Acme", t0()).await.unwrap();
-    let ana = Rep {
-        id: RepId::parse("ana").unwrap(),
-        name: "Ana".into(),
-        weight: 1,
-        active: true,
-        available: true,
-    };
-    reps::put_rep(&*store, &t, ana).await.unwrap();
-    let counted = || -> (Vec<&'static str>, usize) {
-        let calls = faults.take_calls();
-        let writes: Vec<_> = calls.iter().copied().filter(|c| WRITES.contains(c)).collect();
-        (writes.clone(), calls.len() - writes.len())
-    };
+    let (faults, faulty, t, tenant) = counted_tenant(&store, "counted").await;
+    let counted = || writes_and_reads(faults.take_calls());
 
     // A Meta delivery: the raw delivery (its id is Meta's, so a repeat finds it), then the
     // lead with its slot, timeline and the outcome. Reads: every contact key in one lookup,

@@ -51,12 +51,7 @@ pub async fn store_submission(
     .await
     {
         Ok(_) => Ok(Intake::New(sub)),
-        Err(StoreError::Conflict { .. }) => {
-            let seen = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, &sub.id)
-                .await?
-                .ok_or(ServiceError::NotFound { what: "submission" })?;
-            Ok(Intake::Seen(seen.value))
-        }
+        Err(StoreError::Conflict { .. }) => Ok(Intake::Seen(get_submission(store, tenant, &sub.id).await?)),
         Err(e) => Err(e.into()),
     }
 }
@@ -109,10 +104,7 @@ pub async fn take_form_post(
         // The failed processing stored its outcome after all (a write that erred once it
         // was done): that outcome stands.
         Err(StoreError::Conflict { .. }) => {
-            let stored = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, &kept.id)
-                .await?
-                .ok_or(ServiceError::NotFound { what: "submission" })?;
-            Ok(FormPost::Done(stored.value))
+            Ok(FormPost::Done(get_submission(store, tenant, &kept.id).await?))
         }
         Err(e) => Err(e.into()),
     }
@@ -496,10 +488,7 @@ pub async fn replay_submission(
     tenant: &Tenant,
     id: &str,
 ) -> Result<Submission, ServiceError> {
-    let sub = get_typed::<Submission>(store, &tenant.id, kinds::SUBMISSION, id)
-        .await?
-        .ok_or(ServiceError::NotFound { what: "submission" })?
-        .value;
+    let sub = get_submission(store, tenant, id).await?;
     match sub.status {
         SubmissionStatus::Failed | SubmissionStatus::Received => {
             process_submission(store, clock, fetcher, tenant, sub).await
