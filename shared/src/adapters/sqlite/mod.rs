@@ -56,7 +56,22 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
 const WRITER_CACHE_KIB: u32 = 8 * 1024;
 
 /// Prepared statements kept per connection (see `init`).
-pub(super) const STATEMENT_CACHE: usize = 128;
+const STATEMENT_CACHE: usize = 128;
+
+/// Makes a connection's prepared statements last, writer and readers alike.
+pub(super) fn keep_statements(conn: &Connection) -> Result<(), StoreError> {
+    // The hot statements go through rusqlite's statement cache, which keeps 16 by default:
+    // fewer than the writer's distinct statements, so they were parsed again and again.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // SQLite (3.47 on) plans `LIMIT ?` by the value bound and marks the statement to be
+    // prepared again whenever that parameter is bound, which is every call: `records::list`
+    // (a capture's context, every record list) was parsed anew each time, 12% of the
+    // gateway's samples under form captures (BENCHMARKS.md). The query planner stability
+    // guarantee makes plans ignore bound values; no statement here wants a plan per value.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)
+        .map_err(db)?;
+    Ok(())
+}
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -79,9 +94,7 @@ impl SqliteStore {
         // 2 MiB they were read back and rewritten for every batch (BENCHMARKS.md, target 3).
         conn.pragma_update(None, "cache_size", -(WRITER_CACHE_KIB as i64))
             .map_err(db)?;
-        // The hot statements go through rusqlite's statement cache, which keeps 16 by default:
-        // fewer than the writer's distinct statements, so they were parsed again and again.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        keep_statements(&conn)?;
         Ok(Self {
             worker: Worker::start(conn)?,
             readers: None,

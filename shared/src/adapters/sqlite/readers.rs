@@ -31,7 +31,7 @@ impl Readers {
             )
             .map_err(db)?;
             conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(db)?;
-            conn.set_prepared_statement_cache_capacity(super::STATEMENT_CACHE);
+            super::keep_statements(&conn)?;
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("leadgate-sqlite-read-{i}"))
