@@ -72,32 +72,25 @@ impl DynamoStore {
             MatchKey::Email(e) => (table::BY_EMAIL, keys::email_pk(t, e.as_str())),
             MatchKey::Phone(p) => (table::BY_PHONE, keys::phone_pk(t, p.as_str())),
         };
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.pk)
+            .expression_attribute_values(":pk", s(pk))
+            .projection_expression("lead_id")
+            .into_paginator()
+            .items()
+            .send();
         let mut ids = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(index.name)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", index.pk)
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .projection_expression("lead_id")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items() {
-                if let Some(id) = get_s(item, "lead_id").and_then(|v| LeadId::parse(v).ok()) {
-                    ids.push(id);
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(ids),
+        while let Some(item) = items.try_next().await.map_err(sdk)? {
+            if let Some(id) = get_s(&item, "lead_id").and_then(|v| LeadId::parse(v).ok()) {
+                ids.push(id);
             }
         }
+        Ok(ids)
     }
 
     /// Strongly consistent BatchGetItems of up to `KEYS_PER_GET` leads, `LOOKUPS_IN_FLIGHT`

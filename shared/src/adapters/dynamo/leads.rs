@@ -293,21 +293,17 @@ impl DynamoStore {
         }
         // The timeline goes with its lead. The lead is already gone, so a crash here leaves
         // only unreachable activity items, never a half-deleted lead.
-        let pk = keys::lead_pk(t, id);
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
-                .expression_attribute_values(":pk", s(pk.clone()))
-                .expression_attribute_values(":a", s(ACTIVITY_PREFIX))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :a)")
+            .expression_attribute_values(":pk", s(keys::lead_pk(t, id)))
+            .expression_attribute_values(":a", s(ACTIVITY_PREFIX))
+            .projection_expression("pk, sk")
+            .into_paginator()
+            .send();
+        while let Some(out) = pages.try_next().await.map_err(sdk)? {
             let requests = out
                 .items()
                 .iter()
@@ -320,11 +316,8 @@ impl DynamoStore {
                 })
                 .collect::<Result<Vec<_>, StoreError>>()?;
             self.batch_write(requests).await?;
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(()),
-            }
         }
+        Ok(())
     }
 
     pub(super) async fn timeline(

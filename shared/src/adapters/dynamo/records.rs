@@ -414,28 +414,21 @@ impl DynamoStore {
     }
 
     pub(super) async fn key_list(&self, t: &TenantId) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::tenant_keys_pk(t)))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
         let mut keys_out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(keys::tenant_keys_pk(t)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk)?;
-            for item in out.items() {
-                keys_out.push(parse_key(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(keys_out),
-            }
+        while let Some(item) = items.try_next().await.map_err(sdk)? {
+            keys_out.push(parse_key(&item)?);
         }
+        Ok(keys_out)
     }
 
     pub(super) async fn key_revoke(

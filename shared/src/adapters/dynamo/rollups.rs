@@ -175,33 +175,25 @@ impl DynamoStore {
         dim: Dim,
         range: Option<(NaiveDate, NaiveDate)>,
     ) -> Result<Vec<(Cell, Counts)>, StoreError> {
+        let q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(rollup_pk(t, dim)));
+        let q = match range {
+            None => q.key_condition_expression("pk = :pk"),
+            Some((from, to)) => q
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":lo", s(rollup::day_key(from)))
+                // Up to the next day's bare date, which no item has: every key of the last
+                // day sorts before it, whatever its characters (a UTM campaign's `é`).
+                .expression_attribute_values(":hi", s(rollup::day_key(to.succ_opt().unwrap_or(to)))),
+        };
+        let mut items = q.into_paginator().items().send();
         let mut rows: BTreeMap<Cell, Counts> = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let mut q = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", s(rollup_pk(t, dim)))
-                .set_exclusive_start_key(start.take());
-            q = match range {
-                None => q.key_condition_expression("pk = :pk"),
-                Some((from, to)) => q
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                    .expression_attribute_values(":lo", s(rollup::day_key(from)))
-                    // Up to the next day's bare date, which no item has: every key of the last
-                    // day sorts before it, whatever its characters (a UTM campaign's `é`).
-                    .expression_attribute_values(":hi", s(rollup::day_key(to.succ_opt().unwrap_or(to)))),
-            };
-            let page = q.send().await.map_err(sdk)?;
-            for item in page.items() {
-                let (cell, counts) = parse_row(dim, item)?;
-                rows.entry(cell).or_default().add(&counts, 1);
-            }
-            match page.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => break,
-            }
+        while let Some(item) = items.try_next().await.map_err(sdk)? {
+            let (cell, counts) = parse_row(dim, &item)?;
+            rows.entry(cell).or_default().add(&counts, 1);
         }
         Ok(rows.into_iter().filter(|(_, c)| !c.is_zero()).collect())
     }
