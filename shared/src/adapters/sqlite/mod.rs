@@ -90,7 +90,7 @@ impl SqliteStore {
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         schema::migrate(&mut conn)?;
         // The writer's page cache (SQLite's default is 2 MiB). A batch of 500 imported leads
-        // touches the leaf pages of seven indexes, most of them again in the next batch; with
+        // touches the leaf pages of the lead's indexes, most of them again in the next batch; with
         // 2 MiB they were read back and rewritten for every batch (BENCHMARKS.md, target 3).
         conn.pragma_update(None, "cache_size", -(WRITER_CACHE_KIB as i64))
             .map_err(db)?;

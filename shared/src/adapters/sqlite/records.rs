@@ -265,6 +265,8 @@ mod tests {
         // Each re-prepare parses and plans the SQL again (12% of the gateway's samples when
         // SQLite planned by the bound `LIMIT ?4`).
         let st = conn.prepare_cached(LIST).unwrap();
+        // The statement the four lists ran, not a fresh one.
+        assert_eq!(st.get_status(StatementStatus::Run), 4);
         assert_eq!(st.get_status(StatementStatus::RePrepare), 0);
     }
 }
