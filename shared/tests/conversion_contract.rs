@@ -65,17 +65,7 @@ impl Fixture {
             owner: owner.map(str::to_owned),
             ..Default::default()
         };
-        let req = CreateLead {
-            input,
-            actor: Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: DuplicatePolicy::Create,
-            entries: vec![],
-            id: None,
-            records: vec![],
-            quality: leadgate_core::domain::data_quality::DataQuality::Reject,
-        };
+        let req = CreateLead::new(input, Actor::System, DuplicatePolicy::Create);
         let CreateResult::Created(lead) = create_lead(&*self.store, &SystemClock, &self.tenant, req)
             .await
             .unwrap()

@@ -267,21 +267,15 @@ async fn version_conflict(store: Arc<dyn LeadStore>) {
         &*store,
         &SystemClock,
         &tenant,
-        leadgate_core::services::leads::CreateLead {
-            input: serde_json::from_value(serde_json::json!({
+        leadgate_core::services::leads::CreateLead::new(
+            serde_json::from_value(serde_json::json!({
                 "id": lead.id.to_string(), "name": "Again", "email": "again@example.com",
                 "source": "website-form"
             }))
             .unwrap(),
-            actor: Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: leadgate_core::services::leads::DuplicatePolicy::Reject,
-            entries: vec![],
-            id: None,
-            records: vec![],
-            quality: Default::default(),
-        },
+            Actor::System,
+            leadgate_core::services::leads::DuplicatePolicy::Reject,
+        ),
     )
     .await;
     assert!(matches!(again, Err(ServiceError::AlreadyExists(_))), "{again:?}");
@@ -918,22 +912,20 @@ async fn creates_take_slots_in_their_writes(store: Arc<dyn LeadStore>) {
         reps::put_rep(&*store, &t, rep).await.unwrap();
     }
     let request = |i: usize| CreateLead {
-        input: serde_json::from_value(serde_json::json!({
-            "name": format!("Lead {i}"), "email": format!("rr{i}@example.com"),
-            "source": "website-form"
-        }))
-        .unwrap(),
-        actor: Actor::System,
-        external: None,
         idempotency_key: Some(IdempotencyKey {
             key: format!("rr-{i}"),
             fingerprint: None,
         }),
-        duplicates: DuplicatePolicy::Reject,
-        entries: vec![],
-        id: None,
-        records: vec![],
         quality: Default::default(),
+        ..CreateLead::new(
+            serde_json::from_value(serde_json::json!({
+                "name": format!("Lead {i}"), "email": format!("rr{i}@example.com"),
+                "source": "website-form"
+            }))
+            .unwrap(),
+            Actor::System,
+            DuplicatePolicy::Reject,
+        )
     };
     // Imports and bulk edits take slots with increments of their own meanwhile, on the same
     // counter the creates' writes hold.
@@ -1262,20 +1254,14 @@ fn contact_form() -> CaptureForm {
 }
 
 fn form_post(id: &str, email: &str) -> Submission {
-    Submission {
-        id: id.into(),
-        channel: Channel::Form,
-        form: Some("contact".into()),
-        external_id: None,
-        received_at: Utc::now(),
-        payload: serde_json::json!({"fields": {"name": "Jane Roe", "email": email}}),
-        status: SubmissionStatus::Received,
-        lead_id: None,
-        error: None,
-        errors: vec![],
-        attempts: 0,
-        is_test: false,
-    }
+    Submission::received(
+        id.into(),
+        Channel::Form,
+        Some("contact".into()),
+        None,
+        Utc::now(),
+        serde_json::json!({"fields": {"name": "Jane Roe", "email": email}}),
+    )
 }
 
 /// Takes a form post through `store`, as the capture function does: the submission as
@@ -1900,7 +1886,6 @@ impl LeadFetcher for OneMetaLead {
 /// most 4 reads and 2 writes): a Meta delivery, an API create, a PATCH. On DynamoDB a read
 /// call is one request, or one per key or kind side by side; a write call one transaction.
 async fn use_cases_counted(store: Arc<dyn LeadStore>) {
-    use leadgate_core::domain::data_quality::DataQuality;
     use leadgate_core::domain::lead::LeadInput;
     use leadgate_core::services::lead_patch::{LeadPatch, patch_lead};
     use leadgate_core::services::leads::{CreateLead, CreateResult, DuplicatePolicy, create_lead};
@@ -1914,20 +1899,14 @@ async fn use_cases_counted(store: Arc<dyn LeadStore>) {
         "verify_token": "v", "app_secret": "s", "page_access_token": "p"
     }))
     .unwrap();
-    let delivery = Submission {
-        id: "meta-4471".into(),
-        channel: Channel::Meta,
-        form: None,
-        external_id: Some("4471".into()),
-        received_at: Utc::now(),
-        payload: serde_json::json!({"leadgen_id": "4471"}),
-        status: SubmissionStatus::Received,
-        lead_id: None,
-        error: None,
-        errors: vec![],
-        attempts: 0,
-        is_test: false,
-    };
+    let delivery = Submission::received(
+        "meta-4471".into(),
+        Channel::Meta,
+        None,
+        Some("4471".into()),
+        Utc::now(),
+        serde_json::json!({"leadgen_id": "4471"}),
+    );
     faults.take_calls();
     let done = capture::take_platform_delivery(
         &faulty,
@@ -1961,22 +1940,16 @@ async fn use_cases_counted(store: Arc<dyn LeadStore>) {
         &faulty,
         &SystemClock,
         &tenant,
-        CreateLead {
-            input: LeadInput {
+        CreateLead::new(
+            LeadInput {
                 name: Some("Ann Api".into()),
                 email: Some("ann@example.com".into()),
                 source: Some("referral".into()),
                 ..Default::default()
             },
-            actor: Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: DuplicatePolicy::Reject,
-            entries: vec![],
-            id: None,
-            records: vec![],
-            quality: DataQuality::Reject,
-        },
+            Actor::System,
+            DuplicatePolicy::Reject,
+        ),
     )
     .await
     .unwrap();

@@ -222,24 +222,17 @@ pub async fn submit(
         .filter(|(k, _)| Some(k) != form.honeypot_field.as_ref())
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let sub = Submission {
-        id: uuid::Uuid::now_v7().to_string(),
-        channel: Channel::Form,
-        form: Some(form.key.clone()),
-        external_id: None,
-        received_at: now,
-        payload: json!({ "fields": fields, "origin": origin, "referer": header_str(&headers, "referer") }),
-        status: if spam {
-            SubmissionStatus::Spam
-        } else {
-            SubmissionStatus::Received
-        },
-        lead_id: None,
-        error: None,
-        errors: vec![],
-        attempts: 0,
-        is_test: false,
-    };
+    let mut sub = Submission::received(
+        uuid::Uuid::now_v7().to_string(),
+        Channel::Form,
+        Some(form.key.clone()),
+        None,
+        now,
+        json!({ "fields": fields, "origin": origin, "referer": header_str(&headers, "referer") }),
+    );
+    if spam {
+        sub.status = SubmissionStatus::Spam;
+    }
     let known = Some(Known::Form(form.clone()));
     let outcome = take_form_post(&*st.store, &*st.clock, &*st.fetcher, &tenant, sub, known).await?;
     let mut res = match outcome {

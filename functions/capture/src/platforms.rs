@@ -12,9 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use leadgate_core::domain::Tenant;
-use leadgate_core::domain::capture::{
-    Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission, SubmissionStatus,
-};
+use leadgate_core::domain::capture::{Channel, GoogleConfig, LinkedinConfig, MetaConfig, Submission};
 use leadgate_core::services::capture::{Known, get_channel, take_platform_delivery};
 use leadgate_http::error::ApiError;
 use serde::Deserialize;
@@ -58,20 +56,15 @@ async fn take(
     is_test: bool,
 ) -> Result<Submission, ApiError> {
     let channel = known.channel();
-    let sub = Submission {
-        id: format!("{}-{external}", channel.as_str()),
+    let mut sub = Submission::received(
+        format!("{}-{external}", channel.as_str()),
         channel,
         form,
-        external_id: Some(external),
-        received_at: st.clock.now(),
+        Some(external),
+        st.clock.now(),
         payload,
-        status: SubmissionStatus::Received,
-        lead_id: None,
-        error: None,
-        errors: vec![],
-        attempts: 0,
-        is_test,
-    };
+    );
+    sub.is_test = is_test;
     Ok(take_platform_delivery(&*st.store, &*st.clock, &*st.fetcher, tenant, sub, known.clone()).await?)
 }
 

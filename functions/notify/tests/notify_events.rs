@@ -95,18 +95,15 @@ async fn when_the_stream_names_a_tenant_should_send_its_events_and_the_schedule_
         &SystemClock,
         &t,
         leads::CreateLead {
-            input: serde_json::from_value(
-                serde_json::json!({"name": "Ada", "email": "ada@example.com", "source": "Referral"}),
-            )
-            .unwrap(),
-            actor: leadgate_core::domain::Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: Default::default(),
-            entries: vec![],
-            id: None,
-            records: vec![],
             quality: Default::default(),
+            ..leads::CreateLead::new(
+                serde_json::from_value(
+                    serde_json::json!({"name": "Ada", "email": "ada@example.com", "source": "Referral"}),
+                )
+                .unwrap(),
+                leadgate_core::domain::Actor::System,
+                leads::DuplicatePolicy::Reject,
+            )
         },
     )
     .await
@@ -261,18 +258,15 @@ async fn when_the_function_binary_is_invoked_should_fan_out_and_refuse_a_loopbac
         &SystemClock,
         &t,
         leads::CreateLead {
-            input: serde_json::from_value(
-                serde_json::json!({"name": "Bo", "email": "bo@example.com", "source": "Referral"}),
-            )
-            .unwrap(),
-            actor: leadgate_core::domain::Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: Default::default(),
-            entries: vec![],
-            id: None,
-            records: vec![],
             quality: Default::default(),
+            ..leads::CreateLead::new(
+                serde_json::from_value(
+                    serde_json::json!({"name": "Bo", "email": "bo@example.com", "source": "Referral"}),
+                )
+                .unwrap(),
+                leadgate_core::domain::Actor::System,
+                leads::DuplicatePolicy::Reject,
+            )
         },
     )
     .await

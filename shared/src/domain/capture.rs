@@ -78,6 +78,35 @@ pub struct Submission {
     pub is_test: bool,
 }
 
+impl Submission {
+    /// A submission as it arrives, before any processing: status `received`, no lead, no
+    /// error, no attempts. The channels differ only in these arguments (a form post's id is
+    /// its own, a platform delivery's is the platform's id, so a repeat finds it).
+    pub fn received(
+        id: String,
+        channel: Channel,
+        form: Option<String>,
+        external_id: Option<String>,
+        received_at: DateTime<Utc>,
+        payload: serde_json::Value,
+    ) -> Self {
+        Self {
+            id,
+            channel,
+            form,
+            external_id,
+            received_at,
+            payload,
+            status: SubmissionStatus::Received,
+            lead_id: None,
+            error: None,
+            errors: vec![],
+            attempts: 0,
+            is_test: false,
+        }
+    }
+}
+
 /// A field error as kept on a failed submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StoredFieldError {

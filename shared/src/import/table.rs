@@ -63,14 +63,23 @@ enum Rows {
     Csv(csv::StringRecordsIntoIter<BufReader<File>>, usize, usize),
     /// Rows of a sheet read whole, with their sheet row numbers.
     Cells(std::vec::IntoIter<(usize, Vec<String>)>),
-    /// Rows read by a thread that streams the XLSX sheet, with their sheet row numbers.
-    Stream(std::sync::mpsc::Receiver<StreamedRow>),
+    /// Rows read by a thread that streams the XLSX sheet, with their sheet row numbers: the
+    /// chunk being handed out, then the channel the thread sends chunks on.
+    Stream(
+        std::vec::IntoIter<(usize, Vec<String>)>,
+        std::sync::mpsc::Receiver<StreamedChunk>,
+    ),
 }
 
-type StreamedRow = Result<(usize, Vec<String>), TableError>;
+/// Rows in the order of the sheet, or the error that ended it (after the rows before it).
+type StreamedChunk = Result<Vec<(usize, Vec<String>)>, TableError>;
 
-/// Rows the XLSX thread may read ahead of the import.
-const STREAM_AHEAD: usize = 256;
+/// Rows the XLSX thread sends at once. One row a message cost a lock and, on one core, a
+/// switch between the two threads per row: 15% of the parse + validate benchmark's samples
+/// (BENCHMARKS.md, target 2).
+const STREAM_CHUNK: usize = 256;
+/// Chunks the XLSX thread may read ahead of the import.
+const STREAM_AHEAD: usize = 2;
 
 /// A header and its rows; each row comes with its row number as a spreadsheet shows it (the
 /// header is row 1), so a CSV record with quoted line breaks is still one row.
@@ -108,7 +117,15 @@ impl Iterator for Table {
             }),
             Rows::Cells(it) => it.next().map(Ok),
             // The thread ends the stream by dropping its sender.
-            Rows::Stream(rx) => rx.recv().ok(),
+            Rows::Stream(chunk, rx) => loop {
+                if let Some(row) = chunk.next() {
+                    return Some(Ok(row));
+                }
+                match rx.recv().ok()? {
+                    Ok(rows) => *chunk = rows.into_iter(),
+                    Err(e) => return Some(Err(e)),
+                }
+            },
         }
     }
 }
@@ -182,6 +199,17 @@ fn open_zip_sheet(path: &Path) -> Result<Table, TableError> {
     }
 }
 
+/// A streamed cell's text: text cells (shared strings, nearly all of a sheet's text) are
+/// copied once, where going through `Data` and its `Display` made two strings per cell.
+fn cell_ref_text(c: &calamine::DataRef<'_>) -> String {
+    match c {
+        calamine::DataRef::SharedString(s) => (*s).to_owned(),
+        calamine::DataRef::String(s) => s.clone(),
+        calamine::DataRef::Empty => String::new(),
+        other => cell_text(&Data::from(other.clone())),
+    }
+}
+
 fn cell_text(c: &Data) -> String {
     match c {
         Data::Empty => String::new(),
@@ -210,82 +238,101 @@ fn stream_xlsx(wb: calamine::Xlsx<BufReader<File>>) -> Result<Table, TableError>
         .first()
         .cloned()
         .ok_or_else(|| TableError::Spreadsheet("the workbook has no sheet".into()))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel::<StreamedRow>(STREAM_AHEAD);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<StreamedChunk>(STREAM_AHEAD);
     std::thread::Builder::new()
         .name("xlsx-rows".into())
         .spawn(move || stream_sheet(wb, &name, &tx))?;
-    let headers = match rx.recv() {
-        Ok(Ok((_, headers))) => headers,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => return Err(TableError::Empty),
-    };
-    Ok(Table {
+    let mut table = Table {
         format: Format::Xlsx,
-        headers,
+        headers: vec![],
         delimiter: None,
         encoding: None,
-        rows: Rows::Stream(rx),
-    })
+        rows: Rows::Stream(Vec::new().into_iter(), rx),
+    };
+    table.headers = match table.next() {
+        Some(Ok((_, headers))) => headers,
+        Some(Err(e)) => return Err(e),
+        None => return Err(TableError::Empty),
+    };
+    Ok(table)
 }
 
-/// Sends the sheet's non-blank rows, the header first, until the reader drops the receiver.
+/// Sends the sheet's non-blank rows, the header first, in chunks, until the reader drops the
+/// receiver; an error goes after the rows read before it.
 fn stream_sheet(
     mut wb: calamine::Xlsx<BufReader<File>>,
     name: &str,
-    tx: &std::sync::mpsc::SyncSender<StreamedRow>,
+    tx: &std::sync::mpsc::SyncSender<StreamedChunk>,
 ) {
-    let mut reader = match wb.worksheet_cells_reader(name) {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = tx.send(Err(TableError::Spreadsheet(e.to_string())));
+    let mut chunk = Vec::with_capacity(STREAM_CHUNK);
+    if let Err(e) = read_sheet(&mut wb, name, |row, cells| {
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            return true;
+        }
+        chunk.push((row, cells));
+        chunk.len() < STREAM_CHUNK
+            || tx
+                .send(Ok(std::mem::replace(
+                    &mut chunk,
+                    Vec::with_capacity(STREAM_CHUNK),
+                )))
+                .is_ok()
+    }) {
+        if !chunk.is_empty() && tx.send(Ok(std::mem::take(&mut chunk))).is_err() {
             return;
         }
-    };
+        let _ = tx.send(Err(e));
+        return;
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(Ok(chunk));
+    }
+}
+
+/// Reads the sheet's rows in order, each with its sheet row number, handing each to `row`
+/// until it answers false (the import stopped listening).
+fn read_sheet(
+    wb: &mut calamine::Xlsx<BufReader<File>>,
+    name: &str,
+    mut row: impl FnMut(usize, Vec<String>) -> bool,
+) -> Result<(), TableError> {
+    let mut reader = wb
+        .worksheet_cells_reader(name)
+        .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
     // The sheet's declared size, as calamine read it (whatever the XML's namespace prefix), is
     // refused before a cell is read; the cell count below still holds for sheets that lie.
     let d = reader.dimensions();
     let declared =
         u64::from(d.end.0.saturating_sub(d.start.0) + 1) * u64::from(d.end.1.saturating_sub(d.start.1) + 1);
     if declared > MAX_CELLS as u64 {
-        let _ = tx.send(Err(TableError::TooManyCells));
-        return;
+        return Err(TableError::TooManyCells);
     }
-    // Sends a finished row; false when the import stopped listening.
-    let send = |row: usize, cells: Vec<String>| -> bool {
-        if cells.iter().all(|c| c.trim().is_empty()) {
-            return true;
-        }
-        tx.send(Ok((row, cells))).is_ok()
-    };
     let (mut current, mut cells, mut count) = (None::<u32>, Vec::<String>::new(), 0usize);
-    loop {
-        let cell = match reader.next_cell() {
-            Ok(Some(cell)) => cell,
-            Ok(None) => break,
-            Err(e) => {
-                let _ = tx.send(Err(TableError::Spreadsheet(e.to_string())));
-                return;
-            }
-        };
+    while let Some(cell) = reader
+        .next_cell()
+        .map_err(|e| TableError::Spreadsheet(e.to_string()))?
+    {
         let (r, c) = cell.get_position();
-        count += 1;
-        if count > MAX_CELLS {
-            let _ = tx.send(Err(TableError::TooManyCells));
-            return;
-        }
-        if c as usize >= MAX_COLUMNS {
-            let _ = tx.send(Err(TableError::TooManyColumns));
-            return;
-        }
+        // A finished row is handed on before this cell is checked, so an error hands on
+        // every row before its own.
         if current != Some(r) {
+            // The next row is likely as wide as this one: sized once, not grown cell by cell.
+            let next = Vec::with_capacity(cells.len());
             if let Some(prev) = current
-                && !send(prev as usize + 1, std::mem::take(&mut cells))
+                && !row(prev as usize + 1, std::mem::replace(&mut cells, next))
             {
-                return;
+                return Ok(());
             }
             current = Some(r);
         }
-        let text = cell_text(&Data::from(cell.get_value().clone()));
+        count += 1;
+        if count > MAX_CELLS {
+            return Err(TableError::TooManyCells);
+        }
+        if c as usize >= MAX_COLUMNS {
+            return Err(TableError::TooManyColumns);
+        }
+        let text = cell_ref_text(cell.get_value());
         if cells.len() < c as usize {
             cells.resize(c as usize, String::new());
         }
@@ -296,8 +343,9 @@ fn stream_sheet(
         }
     }
     if let Some(prev) = current {
-        send(prev as usize + 1, cells);
+        row(prev as usize + 1, cells);
     }
+    Ok(())
 }
 
 fn sheet_table<RS, R>(mut wb: R, format: Format) -> Result<Table, TableError>
@@ -572,6 +620,36 @@ mod tests {
                 (2, vec!["Ann".to_string(), "ann@x.example".into()]),
                 (4, vec!["Bob".to_string(), String::new(), "4930901820".into()]),
             ]
+        );
+    }
+
+    #[test]
+    fn when_a_sheet_fails_after_several_chunks_should_hand_every_row_before_it_then_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Name").unwrap();
+        // More rows than two chunks hold, then one row with a cell past the last column.
+        let good = 2 * STREAM_CHUNK as u32 + 7;
+        for r in 1..=good {
+            ws.write_string(r, 0, format!("Row {r}")).unwrap();
+        }
+        ws.write_string(good + 1, MAX_COLUMNS as u16, "too far").unwrap();
+        wb.save(&path).unwrap();
+        let rows: Vec<_> = open(&path, &dir.path().join("scratch")).unwrap().collect();
+        assert_eq!(rows.len(), good as usize + 1);
+        for (i, row) in rows[..good as usize].iter().enumerate() {
+            let (line, cells) = row.as_ref().unwrap();
+            assert_eq!(
+                (*line, cells[0].as_str()),
+                (i + 2, format!("Row {}", i + 1).as_str())
+            );
+        }
+        assert!(
+            matches!(rows[good as usize], Err(TableError::TooManyColumns)),
+            "{:?}",
+            rows.last()
         );
     }
 

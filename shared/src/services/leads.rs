@@ -46,6 +46,25 @@ pub struct CreateLead {
     pub quality: DataQuality,
 }
 
+impl CreateLead {
+    /// A create of `input` by `actor` with nothing beside it: a fresh id, no idempotency key,
+    /// no entries or records besides the assignment, a malformed contact value refused (as the
+    /// API does). Capture and tests set the fields they need on top of it.
+    pub fn new(input: LeadInput, actor: Actor, duplicates: DuplicatePolicy) -> Self {
+        Self {
+            input,
+            actor,
+            external: None,
+            idempotency_key: None,
+            duplicates,
+            entries: vec![],
+            id: None,
+            records: vec![],
+            quality: DataQuality::Reject,
+        }
+    }
+}
+
 /// A client's `Idempotency-Key` for this create: the key with a digest of what was asked
 /// (the input and the duplicate policy), so the same key with another request is refused.
 /// Keys are the caller's own (`api:{user}:{key}`): another user's key, or capture's internal

@@ -123,15 +123,12 @@ async fn create_input(
         clock,
         t,
         CreateLead {
-            input: serde_json::from_value(input).unwrap(),
-            actor: Actor::System,
-            external: None,
-            idempotency_key: None,
-            duplicates: DuplicatePolicy::Reject,
-            entries: vec![],
-            id: None,
-            records: vec![],
             quality: Default::default(),
+            ..CreateLead::new(
+                serde_json::from_value(input).unwrap(),
+                Actor::System,
+                DuplicatePolicy::Reject,
+            )
         },
     )
     .await

@@ -130,18 +130,12 @@ pub async fn create_lead(
     };
     let idempotency_key = idempotency_key(&headers)?
         .map(|k| svc::client_idempotency_key(&caller.principal.user, k, &input, duplicates));
+    let actor = Actor::User {
+        id: caller.principal.user.clone(),
+    };
     let req = CreateLead {
-        input,
-        actor: Actor::User {
-            id: caller.principal.user.clone(),
-        },
-        external: None,
         idempotency_key,
-        duplicates,
-        entries: vec![],
-        id: None,
-        records: vec![],
-        quality: leadgate_core::domain::data_quality::DataQuality::Reject,
+        ..CreateLead::new(input, actor, duplicates)
     };
     match svc::create_lead(&*st.store, &*st.clock, &caller.tenant, req).await? {
         CreateResult::Created(lead) => Ok(lead_response(StatusCode::CREATED, *lead, &caller)),
