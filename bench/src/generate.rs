@@ -107,19 +107,23 @@ pub fn csv(
     Ok(serde_json::json!({"generated": out, "rows": rows}))
 }
 
-/// The first 10 columns (no source: the import's default source applies), so `rows` rows are `10 × rows` cells.
-pub fn xlsx(rows: usize, out: &Path) -> Result<serde_json::Value, String> {
+/// The CSV's first `columns` columns, so `rows` rows are `columns × rows` cells. With 10 (no
+/// source: the import's default source applies, and no tags).
+pub fn xlsx(rows: usize, columns: usize, out: &Path) -> Result<serde_json::Value, String> {
+    if !(1..=HEADERS.len()).contains(&columns) {
+        return Err(format!("columns is 1 to {}", HEADERS.len()));
+    }
     let err = |e: rust_xlsxwriter::XlsxError| e.to_string();
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet_with_constant_memory().map_err(err)?;
-    for (c, h) in HEADERS[..10].iter().enumerate() {
+    for (c, h) in HEADERS[..columns].iter().enumerate() {
         ws.write_string(0, c as u16, *h).map_err(err)?;
     }
     for i in 0..rows {
-        for (c, v) in row(i)[..10].iter().enumerate() {
+        for (c, v) in row(i)[..columns].iter().enumerate() {
             ws.write_string(i as u32 + 1, c as u16, v).map_err(err)?;
         }
     }
     wb.save(out).map_err(err)?;
-    Ok(serde_json::json!({"generated": out, "rows": rows, "cells": rows * 10}))
+    Ok(serde_json::json!({"generated": out, "rows": rows, "cells": rows * columns}))
 }

@@ -43,6 +43,10 @@ enum Cmd {
     GenXlsx {
         #[arg(long)]
         rows: usize,
+        /// The first N of the CSV's 12 columns: 10 (no source, no tags) for the parse +
+        /// validate row, 12 for the end-to-end import.
+        #[arg(long, default_value_t = 10)]
+        columns: usize,
         #[arg(long)]
         out: PathBuf,
     },
@@ -103,7 +107,7 @@ fn main() {
             retitled,
             created_over_days,
         } => generate::csv(start..start + rows, retitled, created_over_days, &out),
-        Cmd::GenXlsx { rows, out } => generate::xlsx(rows, &out),
+        Cmd::GenXlsx { rows, columns, out } => generate::xlsx(rows, columns, &out),
         Cmd::Pipeline { file } => measure::pipeline(&file),
         Cmd::CsvRaw { file } => measure::csv_raw(&file),
         Cmd::CalamineRaw { file } => measure::calamine_raw(&file),
