@@ -74,11 +74,13 @@ enum Rows {
 /// Rows in the order of the sheet, or the error that ended it (after the rows before it).
 type StreamedChunk = Result<Vec<(usize, Vec<String>)>, TableError>;
 
-/// Rows the XLSX thread sends at once. One row a message cost a lock and, on one core, a
-/// switch between the two threads per row: 15% of the parse + validate benchmark's samples
-/// (BENCHMARKS.md, target 2).
+/// Rows the XLSX thread sends at once. One row a message cost a contended lock and, on one
+/// core, a switch between the two threads per row: about 15% of the parse + validate
+/// benchmark's samples (BENCHMARKS.md's notes, "XLSX rows in chunks").
 const STREAM_CHUNK: usize = 256;
-/// Chunks the XLSX thread may read ahead of the import.
+/// Chunks queued ahead of the import. With the one the thread is filling and the one the
+/// table is handing out, at most about 1,000 rows are held: enough that neither side waits
+/// on the other at each chunk, and memory stays flat whatever the sheet's size.
 const STREAM_AHEAD: usize = 2;
 
 /// A header and its rows; each row comes with its row number as a spreadsheet shows it (the
@@ -161,7 +163,7 @@ pub fn open(path: &Path, scratch: &Path) -> Result<Table, TableError> {
 
 /// Checks an XLSX/ODS archive before a spreadsheet reader inflates it: the declared sizes and
 /// ratios of its entries. (A worksheet's declared dimension is checked as its reader opens:
-/// `stream_sheet`.)
+/// `read_sheet`.)
 fn check_archive(path: &Path) -> Result<(), TableError> {
     let mut zip = zip::ZipArchive::new(BufReader::new(File::open(path)?))
         .map_err(|e| TableError::Spreadsheet(e.to_string()))?;
@@ -625,32 +627,35 @@ mod tests {
 
     #[test]
     fn when_a_sheet_fails_after_several_chunks_should_hand_every_row_before_it_then_the_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("wide.xlsx");
-        let mut wb = rust_xlsxwriter::Workbook::new();
-        let ws = wb.add_worksheet();
-        ws.write_string(0, 0, "Name").unwrap();
-        // More rows than two chunks hold, then one row with a cell past the last column.
-        let good = 2 * STREAM_CHUNK as u32 + 7;
-        for r in 1..=good {
-            ws.write_string(r, 0, format!("Row {r}")).unwrap();
-        }
-        ws.write_string(good + 1, MAX_COLUMNS as u16, "too far").unwrap();
-        wb.save(&path).unwrap();
-        let rows: Vec<_> = open(&path, &dir.path().join("scratch")).unwrap().collect();
-        assert_eq!(rows.len(), good as usize + 1);
-        for (i, row) in rows[..good as usize].iter().enumerate() {
-            let (line, cells) = row.as_ref().unwrap();
-            assert_eq!(
-                (*line, cells[0].as_str()),
-                (i + 2, format!("Row {}", i + 1).as_str())
+        // The error after a part-filled chunk, and right after full ones (the header and
+        // 511 rows fill two chunks, so nothing is pending when the error comes).
+        for good in [2 * STREAM_CHUNK as u32 + 7, 2 * STREAM_CHUNK as u32 - 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("wide.xlsx");
+            let mut wb = rust_xlsxwriter::Workbook::new();
+            let ws = wb.add_worksheet();
+            ws.write_string(0, 0, "Name").unwrap();
+            for r in 1..=good {
+                ws.write_string(r, 0, format!("Row {r}")).unwrap();
+            }
+            // Then one row with a cell past the last column.
+            ws.write_string(good + 1, MAX_COLUMNS as u16, "too far").unwrap();
+            wb.save(&path).unwrap();
+            let rows: Vec<_> = open(&path, &dir.path().join("scratch")).unwrap().collect();
+            assert_eq!(rows.len(), good as usize + 1, "{good} good rows");
+            for (i, row) in rows[..good as usize].iter().enumerate() {
+                let (line, cells) = row.as_ref().unwrap();
+                assert_eq!(
+                    (*line, cells[0].as_str()),
+                    (i + 2, format!("Row {}", i + 1).as_str())
+                );
+            }
+            assert!(
+                matches!(rows[good as usize], Err(TableError::TooManyColumns)),
+                "{:?}",
+                rows.last()
             );
         }
-        assert!(
-            matches!(rows[good as usize], Err(TableError::TooManyColumns)),
-            "{:?}",
-            rows.last()
-        );
     }
 
     #[test]

@@ -49,7 +49,8 @@ pub struct CreateLead {
 impl CreateLead {
     /// A create of `input` by `actor` with nothing beside it: a fresh id, no idempotency key,
     /// no entries or records besides the assignment, a malformed contact value refused (as the
-    /// API does). Capture and tests set the fields they need on top of it.
+    /// API does). The API and the tests start from it; capture sets every field itself (its
+    /// id, guard, entries and records all come from the submission).
     pub fn new(input: LeadInput, actor: Actor, duplicates: DuplicatePolicy) -> Self {
         Self {
             input,
