@@ -36,6 +36,9 @@ pub enum TableError {
     LineTooLong { line: usize },
     #[error("the header has more than {MAX_COLUMNS} columns")]
     TooManyColumns,
+    /// A row below the header with a cell past the last column a sheet may have.
+    #[error("row {line} has a cell past column {MAX_COLUMNS}")]
+    RowTooWide { line: usize },
     #[error("the sheet has more than {MAX_CELLS} cells")]
     TooManyCells,
     #[error("the archive expands to more than allowed (a zip bomb?): {0}")]
@@ -253,6 +256,8 @@ fn stream_xlsx(wb: calamine::Xlsx<BufReader<File>>) -> Result<Table, TableError>
     };
     table.headers = match table.next() {
         Some(Ok((_, headers))) => headers,
+        // No row came before it, so the wide row is the header.
+        Some(Err(TableError::RowTooWide { .. })) => return Err(TableError::TooManyColumns),
         Some(Err(e)) => return Err(e),
         None => return Err(TableError::Empty),
     };
@@ -332,7 +337,7 @@ fn read_sheet(
             return Err(TableError::TooManyCells);
         }
         if c as usize >= MAX_COLUMNS {
-            return Err(TableError::TooManyColumns);
+            return Err(TableError::RowTooWide { line: r as usize + 1 });
         }
         let text = cell_ref_text(cell.get_value());
         if cells.len() < c as usize {
@@ -651,11 +656,39 @@ mod tests {
                 );
             }
             assert!(
-                matches!(rows[good as usize], Err(TableError::TooManyColumns)),
+                matches!(rows[good as usize], Err(TableError::RowTooWide { line }) if line == good as usize + 2),
                 "{:?}",
                 rows.last()
             );
         }
+    }
+
+    #[test]
+    fn when_an_xlsx_header_or_row_is_too_wide_should_say_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wide-header.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Name").unwrap();
+        ws.write_string(0, MAX_COLUMNS as u16, "too far").unwrap();
+        wb.save(&path).unwrap();
+        let header = open(&path, &dir.path().join("scratch")).err().unwrap();
+        assert!(matches!(header, TableError::TooManyColumns), "{header:?}");
+
+        let path = dir.path().join("wide-row.xlsx");
+        let mut wb = rust_xlsxwriter::Workbook::new();
+        let ws = wb.add_worksheet();
+        ws.write_string(0, 0, "Name").unwrap();
+        ws.write_string(1, 0, "Ann").unwrap();
+        ws.write_string(2, MAX_COLUMNS as u16, "too far").unwrap();
+        wb.save(&path).unwrap();
+        let rows: Vec<_> = open(&path, &dir.path().join("scratch")).unwrap().collect();
+        assert_eq!(rows[0].as_ref().unwrap().0, 2);
+        let err = rows[1].as_ref().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("row 3 has a cell past column {MAX_COLUMNS}")
+        );
     }
 
     #[test]
