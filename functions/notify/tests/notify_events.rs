@@ -94,17 +94,14 @@ async fn when_the_stream_names_a_tenant_should_send_its_events_and_the_schedule_
         &*store,
         &SystemClock,
         &t,
-        leads::CreateLead {
-            quality: Default::default(),
-            ..leads::CreateLead::new(
-                serde_json::from_value(
-                    serde_json::json!({"name": "Ada", "email": "ada@example.com", "source": "Referral"}),
-                )
-                .unwrap(),
-                leadgate_core::domain::Actor::System,
-                leads::DuplicatePolicy::Reject,
+        leads::CreateLead::new(
+            serde_json::from_value(
+                serde_json::json!({"name": "Ada", "email": "ada@example.com", "source": "Referral"}),
             )
-        },
+            .unwrap(),
+            leadgate_core::domain::Actor::System,
+            leads::DuplicatePolicy::Reject,
+        ),
     )
     .await
     .unwrap();
@@ -257,17 +254,14 @@ async fn when_the_function_binary_is_invoked_should_fan_out_and_refuse_a_loopbac
         &*store,
         &SystemClock,
         &t,
-        leads::CreateLead {
-            quality: Default::default(),
-            ..leads::CreateLead::new(
-                serde_json::from_value(
-                    serde_json::json!({"name": "Bo", "email": "bo@example.com", "source": "Referral"}),
-                )
-                .unwrap(),
-                leadgate_core::domain::Actor::System,
-                leads::DuplicatePolicy::Reject,
+        leads::CreateLead::new(
+            serde_json::from_value(
+                serde_json::json!({"name": "Bo", "email": "bo@example.com", "source": "Referral"}),
             )
-        },
+            .unwrap(),
+            leadgate_core::domain::Actor::System,
+            leads::DuplicatePolicy::Reject,
+        ),
     )
     .await
     .unwrap();

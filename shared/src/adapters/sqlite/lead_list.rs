@@ -270,10 +270,7 @@ mod tests {
     }
 
     fn plan_of(sql: &str, args: &[Value]) -> String {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        // Planned as the store's connections plan (bound values ignored).
-        super::super::keep_statements(&conn).unwrap();
+        let conn = super::super::test_connection();
         let mut st = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let rows = st
             .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, String>(3))

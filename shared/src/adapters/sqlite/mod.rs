@@ -73,6 +73,16 @@ pub(super) fn keep_statements(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// For unit tests of the SQL: an in-memory database at the current schema whose statements
+/// are kept and planned as the store's own connections keep and plan them.
+#[cfg(test)]
+pub(super) fn test_connection() -> Connection {
+    let mut conn = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut conn).unwrap();
+    keep_statements(&conn).unwrap();
+    conn
+}
+
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -255,9 +255,7 @@ mod tests {
 
     #[test]
     fn when_a_list_runs_again_with_another_limit_should_reuse_its_prepared_statement() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
-        super::super::keep_statements(&conn).unwrap();
+        let conn = super::super::test_connection();
         let tenant = TenantId::parse("t").unwrap();
         for limit in [1000, 10, 1000, 3] {
             list(&conn, &tenant, "source", None, limit).unwrap();

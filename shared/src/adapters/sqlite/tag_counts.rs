@@ -90,8 +90,7 @@ mod tests {
 
     #[test]
     fn when_counts_are_wrong_should_be_put_right_by_a_recount_of_that_tenant_only() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::schema::migrate(&mut conn).unwrap();
+        let conn = super::super::test_connection();
         conn.execute_batch(
             "INSERT INTO lead_tags VALUES ('t', 'vip', 'new', 'a'), ('t', 'vip', 'new', 'b'),
                  ('t', 'q4', 'contacted', 'a'), ('u', 'vip', 'new', 'c');
