@@ -113,6 +113,7 @@ for fmt in ("csv", "xlsx"):
     w(f"| 4 | export to {fmt.upper()}, {small:,} leads → {rows:,} leads (one run each): rows/s; peak RSS MiB | {n(med(s_, 'rows_per_s'))} → {n(med(b_, 'rows_per_s'))} rows/s; {n(med(s_, 'peak_rss_mib'), 1)} → {n(med(b_, 'peak_rss_mib'), 1)} MiB | — | RSS {ratio(med(b_, 'peak_rss_mib'), med(s_, 'peak_rss_mib'))} | flat memory | {met(med(s_, 'peak_rss_mib') and med(b_, 'peak_rss_mib') / med(s_, 'peak_rss_mib') <= 1.2)} |")
 cap_rps, cap_p99 = med("http_capture", "req_per_s"), med("http_capture", "p99_ms")
 w(f"| 5 | HTTP form capture (JSON POST, new lead each), {small:,} leads stored, wrk -t2 -c32 {http_secs} s: req/s; p99 | {n(cap_rps)} req/s; p99 {n(cap_p99, 2)} ms | — | — | ≥ 5,000 req/s; p99 ≤ 20 ms | {met(cap_rps and cap_rps >= 5000 and cap_p99 <= 20)} |")
+w(f"| 5 | … versus SQLite's own ceiling for lead writes 32 to a commit (the most a group holds with 32 clients): the `sqlite3` shell copying the {small:,} imported leads and their timeline entries, synchronous=FULL (`store_ceiling.sh`, one run): leads/s | {n(cap_rps)} | {n(med('store_ceiling_group', 'rows_per_s'))} | {ratio(cap_rps, med('store_ceiling_group', 'rows_per_s'))} | report | — |")
 def http_row(what, case, target, limit):
     for sfx, leads in (("", small), ("_big", rows)):
         rps, p99 = med(case + sfx, "req_per_s"), med(case + sfx, "p99_ms")

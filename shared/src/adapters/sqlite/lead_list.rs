@@ -207,14 +207,15 @@ fn filtered(tenant: &TenantId, q: &LeadQuery, what: &str) -> Result<(String, Vec
     Ok((sql, args))
 }
 
-/// A page's query: the page's ids and positions first (`p`, from the sort's index, which
+/// A page's query: the page's row keys and positions first (`p`, from the sort's index, which
 /// carries the common filters' columns, see `schema`), then only those leads' rows. As one
 /// query with the rows selected directly, SQLite read the row of every lead the index
-/// walked past to test the filter, not only of those it returned.
+/// walked past to test the filter, not only of those it returned. The row key is the rowid,
+/// which every index of `leads` ends with (the lead's id is in none of them).
 fn list_sql(tenant: &TenantId, q: &LeadQuery) -> Result<(String, Vec<Value>), StoreError> {
     let after = q.after().map_err(|e| StoreError::Invalid(e.message))?;
     let col = sort_column(q.sort);
-    let (mut sql, mut args) = filtered(tenant, q, &format!("id, {col} AS pos"))?;
+    let (mut sql, mut args) = filtered(tenant, q, &format!("rowid AS row, {col} AS pos"))?;
     let (cmp, dir) = match q.order {
         SortOrder::Asc => (">", "ASC"),
         SortOrder::Desc => ("<", "DESC"),
@@ -225,9 +226,9 @@ fn list_sql(tenant: &TenantId, q: &LeadQuery) -> Result<(String, Vec<Value>), St
     }
     let size = q.page_size();
     sql.push_str(&format!(" ORDER BY {col} {dir} LIMIT {}", size + 1));
-    // CROSS JOIN keeps the page as the outer loop: each of its ids is one key lookup.
+    // CROSS JOIN keeps the page as the outer loop: each of its rows is one key lookup.
     let sql = format!(
-        "SELECT l.doc FROM ({sql}) AS p CROSS JOIN leads AS l ON l.tenant = ? AND l.id = p.id
+        "SELECT l.doc FROM ({sql}) AS p CROSS JOIN leads AS l ON l.rowid = p.row AND l.tenant = ?
          ORDER BY p.pos {dir}"
     );
     args.push(Value::Text(tenant.as_str().to_owned()));
@@ -297,7 +298,10 @@ mod tests {
                 "{sort:?}: {plan}"
             );
             // The rows: one key lookup per lead of the page.
-            assert!(plan.contains("SEARCH l USING PRIMARY KEY"), "{sort:?}: {plan}");
+            assert!(
+                plan.contains("SEARCH l USING INTEGER PRIMARY KEY (rowid=?)"),
+                "{sort:?}: {plan}"
+            );
         }
     }
 

@@ -211,6 +211,73 @@ CREATE TABLE lead_tag_counts (
 INSERT INTO lead_tag_counts (tenant, tag, status, n)
     SELECT tenant, tag, status, COUNT(*) FROM lead_tags GROUP BY tenant, tag, status;
 "#,
+    r#"
+-- `leads` as a rowid table. Every one of its twelve indexes ends with the row's key: in a
+-- WITHOUT ROWID table that is (tenant, id), about 45 bytes, here an integer of a few, so
+-- each index is a third to a half smaller and a write dirties that many fewer pages. A rowid
+-- row also fills up to nearly a page before it spills (a WITHOUT ROWID cell about a quarter),
+-- which is what lets a new database take 8 KiB pages (`PAGE_SIZE`). The table is rebuilt in
+-- place: the rows, then the indexes and the tag triggers as migrations 1-7 left them
+-- (dropping the old table dropped its own). `lead_tags` and its counts hold the same leads.
+CREATE TABLE leads_rowid (
+    tenant       TEXT NOT NULL,
+    id           TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    owner        TEXT,
+    source       TEXT NOT NULL,
+    email        TEXT,
+    phone        TEXT,
+    created_pos  TEXT NOT NULL,
+    activity_pos TEXT NOT NULL,
+    s_name       TEXT NOT NULL,
+    s_email      TEXT,
+    s_company    TEXT,
+    version      INTEGER NOT NULL,
+    doc          TEXT NOT NULL,
+    tags         TEXT NOT NULL DEFAULT '',
+    name_pos     TEXT NOT NULL DEFAULT '',
+    company_pos  TEXT NOT NULL DEFAULT '',
+    status_pos   TEXT NOT NULL DEFAULT '',
+    owner_pos    TEXT NOT NULL DEFAULT '',
+    source_pos   TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (tenant, id)
+);
+INSERT INTO leads_rowid (tenant, id, status, owner, source, email, phone, created_pos,
+        activity_pos, s_name, s_email, s_company, version, doc, tags, name_pos, company_pos,
+        status_pos, owner_pos, source_pos)
+    SELECT tenant, id, status, owner, source, email, phone, created_pos, activity_pos, s_name,
+        s_email, s_company, version, doc, tags, name_pos, company_pos, status_pos, owner_pos,
+        source_pos
+    FROM leads ORDER BY tenant, created_pos;
+DROP TABLE leads;
+ALTER TABLE leads_rowid RENAME TO leads;
+CREATE INDEX leads_created     ON leads (tenant, created_pos);
+CREATE INDEX leads_activity    ON leads (tenant, activity_pos);
+CREATE INDEX leads_status      ON leads (tenant, status, created_pos);
+CREATE INDEX leads_owner       ON leads (tenant, owner, created_pos);
+CREATE INDEX leads_source      ON leads (tenant, source, created_pos);
+CREATE INDEX leads_email       ON leads (tenant, email) WHERE email IS NOT NULL;
+CREATE INDEX leads_phone       ON leads (tenant, phone) WHERE phone IS NOT NULL;
+CREATE INDEX leads_name_pos    ON leads (tenant, name_pos, status, owner, source, tags);
+CREATE INDEX leads_company_pos ON leads (tenant, company_pos, status, owner, source, tags);
+CREATE INDEX leads_status_pos  ON leads (tenant, status_pos, status, owner, source, tags);
+CREATE INDEX leads_owner_pos   ON leads (tenant, owner_pos, status, owner, source, tags);
+CREATE INDEX leads_source_pos  ON leads (tenant, source_pos, status, owner, source, tags);
+CREATE TRIGGER lead_tags_insert AFTER INSERT ON leads WHEN NEW.tags <> '' BEGIN
+    INSERT INTO lead_tags (tenant, tag, status, lead_id)
+        SELECT NEW.tenant, value, NEW.status, NEW.id FROM json_each(NEW.doc, '$.tags');
+END;
+CREATE TRIGGER lead_tags_update AFTER UPDATE OF tags, status ON leads
+    WHEN OLD.tags <> NEW.tags OR OLD.status <> NEW.status BEGIN
+    DELETE FROM lead_tags WHERE tenant = OLD.tenant AND lead_id = OLD.id;
+    INSERT INTO lead_tags (tenant, tag, status, lead_id)
+        SELECT NEW.tenant, value, NEW.status, NEW.id FROM json_each(NEW.doc, '$.tags')
+        WHERE NEW.tags <> '';
+END;
+CREATE TRIGGER lead_tags_delete AFTER DELETE ON leads WHEN OLD.tags <> '' BEGIN
+    DELETE FROM lead_tags WHERE tenant = OLD.tenant AND lead_id = OLD.id;
+END;
+"#,
 ];
 
 /// The migration (1-based) after which stored leads get their value-sort positions.
@@ -273,13 +340,18 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
     })
 }
 
-/// Page size of a new database. A lead row (its JSON document, about 1-2 KB) must fit in one
-/// B-tree cell: `leads` is a WITHOUT ROWID table, whose cells hold at most about a quarter of
-/// a page before the rest spills to an overflow page of its own. At SQLite's default 4 KiB a
-/// 1.5 KB lead took two pages and left three quarters of the table's bytes unused (a
-/// 2.4M-lead database was 16 GB, 8 GB of it empty space), so every import wrote, and every
-/// read fetched, twice the pages it needed. At 16 KiB a cell holds up to about 4 KB.
-const PAGE_SIZE: i64 = 16_384;
+/// Page size of a new database, 8 KiB. A commit rewrites every page it touches whole, and a
+/// lead write touches a leaf of each of the lead's twelve indexes, most of them where no other
+/// lead of the same commit writes (email, phone, name order): with 16 KiB pages a capture
+/// committed several times the bytes it changed. Copying stored leads with the `sqlite3`
+/// shell (`scripts/bench-peers/store_ceiling.sh`), 32 to a commit as captures group, went from
+/// 3,077-3,153 leads/s (16 KiB, WITHOUT ROWID) to 4,863 (8 KiB, rowid), and 500 to a commit as
+/// imports write from 10,404 to 13,227. At 4 KiB the gateway's own import made twice the
+/// read and write calls of 16 KiB and ran 5-8% slower. A lead (its JSON document and sort columns, 1-2 KB)
+/// fits in one page because `leads` is a rowid table (migration 10), whose rows fill nearly a
+/// page before they spill (a WITHOUT ROWID cell about a quarter). Databases made before it
+/// keep their 16 KiB pages: a page size changes only by a VACUUM out of WAL mode.
+const PAGE_SIZE: i64 = 8_192;
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     // Only a database without tables takes a page size (before WAL mode is set); an existing
@@ -395,8 +467,95 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
         assert_eq!(size, PAGE_SIZE);
+        // A lead of about 3 KB takes one page of `leads`, not a page and an overflow page.
+        let mut doc = lead_doc();
+        doc["notes"] = serde_json::json!("x".repeat(3_000));
+        let pages =
+            |conn: &Connection| -> i64 { conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap() };
+        let empty = pages(&conn);
+        conn.execute(
+            "INSERT INTO leads (tenant, id, status, source, created_pos, activity_pos, s_name,
+                version, doc) VALUES ('t', 'a', 'new', 's', 'p', 'p', '', 1, ?1)",
+            [doc.to_string()],
+        )
+        .unwrap();
+        // Every table and index has its root page from its CREATE, so a first lead that fits
+        // adds no page; one that spills adds an overflow page (it did with these pages while
+        // `leads` was WITHOUT ROWID).
+        assert_eq!(pages(&conn) - empty, 0);
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn when_a_version_9_database_is_opened_should_keep_every_lead_in_a_rowid_table() {
+        let mut conn = at_version(9);
+        let insert = "INSERT INTO leads (tenant, id, status, owner, source, email, phone,
+                created_pos, activity_pos, s_name, s_email, s_company, version, doc, tags,
+                name_pos, company_pos, status_pos, owner_pos, source_pos)
+            VALUES ('t', ?1, ?2, 'ana', 'web', ?3, '+4930123', ?1, ?1, 'n', 's@x', 'co', 3, ?4, ?5,
+                'np', 'cp', 'sp', 'op', 'srcp')";
+        for (id, status, tags) in [("a", "new", vec!["vip", "q4"]), ("b", "contacted", vec![])] {
+            let mut doc = lead_doc();
+            doc["tags"] = serde_json::json!(tags);
+            let col = if tags.is_empty() {
+                String::new()
+            } else {
+                format!(",{},", tags.join(","))
+            };
+            let email = format!("{id}@x.example");
+            conn.execute(insert, [id, status, &email, &doc.to_string(), &col])
+                .unwrap();
+        }
+        let rows = |conn: &Connection| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut st = conn.prepare("SELECT * FROM leads ORDER BY tenant, id").unwrap();
+            let width = st.column_count();
+            st.query_map([], |r| (0..width).map(|i| r.get(i)).collect())
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let before = rows(&conn);
+        migrate(&mut conn).unwrap();
+        assert_eq!(
+            rows(&conn),
+            before,
+            "every column of every lead, in the same order"
+        );
+        // A rowid table: a WITHOUT ROWID one has no such column.
+        let keys: i64 = conn
+            .query_row("SELECT count(rowid) FROM leads", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keys, 2);
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'leads' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(indexes.len(), 12, "{indexes:?}");
+        // The tag triggers came back with the table: a status change moves the lead's tag rows
+        // and a delete removes them.
+        let tagged = |conn: &Connection| -> Vec<(String, String, String)> {
+            conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let row = |tag: &str, status: &str| (tag.to_owned(), status.to_owned(), "a".to_owned());
+        assert_eq!(tagged(&conn), [row("q4", "new"), row("vip", "new")]);
+        conn.execute(
+            "UPDATE leads SET status = 'won' WHERE tenant = 't' AND id = 'a'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(tagged(&conn), [row("q4", "won"), row("vip", "won")]);
+        conn.execute("DELETE FROM leads WHERE tenant = 't' AND id = 'a'", [])
+            .unwrap();
+        assert_eq!(tagged(&conn), []);
     }
 
     #[test]
