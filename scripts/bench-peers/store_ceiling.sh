@@ -14,8 +14,9 @@
 # Prints one JSON line: rows, secs, rows_per_s, batch, shape, page_size.
 set -euo pipefail
 src=$1 work=$2 batch=$3 shape=$4
-copy=$work/ceiling-src.sqlite3 db=$work/ceiling.sqlite3
+copy=$work/ceiling-src.sqlite3 db=$work/ceiling.sqlite3 sql=$work/ceiling.sql
 rm -f "$copy" "$db" "$db-wal" "$db-shm"
+trap 'rm -f "$copy" "$db" "$db-wal" "$db-shm" "$sql"' EXIT
 # A consistent copy of the live database (the gateway keeps running), plus each lead's place in
 # creation order, so a batch is a range.
 sqlite3 "$src" ".backup '$copy'"
@@ -31,9 +32,10 @@ if [[ $shape == bare ]]; then
   # Every index statement is one line in the schema (the migrations write them so).
   schema=$(grep -v -E '^CREATE (UNIQUE )?INDEX' <<<"$schema")
 fi
-sql=$work/ceiling.sql
 {
-  echo "PRAGMA page_size = $page; PRAGMA journal_mode = WAL; PRAGMA synchronous = $sync;"
+  # The gateway's writer cache (WRITER_CACHE_KIB, adapters/sqlite/mod.rs), not the shell's 2 MB.
+  echo "PRAGMA page_size = $page; PRAGMA journal_mode = WAL; PRAGMA synchronous = $sync;
+    PRAGMA cache_size = -8192;"
   echo "$schema"
   echo "ATTACH '$copy' AS src;"
   for ((a = 1; a <= rows; a += batch)); do
@@ -50,9 +52,10 @@ t0=$(date +%s.%N)
 sqlite3 "$db" <"$sql" >/dev/null
 t1=$(date +%s.%N)
 stored=$(sqlite3 "$db" "SELECT count(*) FROM leads")
-rm -f "$copy" "$db" "$db-wal" "$db-shm" "$sql"
-if [[ $stored != "$rows" ]]; then
-  echo "store_ceiling: copied $stored leads of $rows" >&2
+entries=$(sqlite3 "$db" "SELECT count(*) FROM activities")
+want=$(sqlite3 "$copy" "SELECT count(*) FROM activities")
+if [[ $stored != "$rows" || $entries != "$want" ]]; then
+  echo "store_ceiling: copied $stored leads of $rows, $entries timeline entries of $want" >&2
   exit 1
 fi
 python3 -c 'import json,sys; r,t0,t1,b,s,p=sys.argv[1:]; d=float(t1)-float(t0); print(json.dumps({"rows":int(r),"secs":d,"rows_per_s":int(r)/d,"batch":int(b),"shape":s,"page_size":int(p)}))' \
