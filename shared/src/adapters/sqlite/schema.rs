@@ -214,10 +214,14 @@ INSERT INTO lead_tag_counts (tenant, tag, status, n)
     r#"
 -- `leads` as a rowid table. Every one of its twelve indexes ends with the row's key: in a
 -- WITHOUT ROWID table that is (tenant, id), about 45 bytes, here an integer of a few, so
--- each index is a third to a half smaller and a write dirties that many fewer pages. A rowid
--- row also fills up to nearly a page before it spills (a WITHOUT ROWID cell about a quarter),
--- which is what lets a new database take 8 KiB pages (`PAGE_SIZE`). The table is rebuilt in
--- place: the rows, then the indexes and the tag triggers as migrations 1-7 left them
+-- each index is a third to a half smaller and a write dirties that many fewer pages. The
+-- key (tenant, id) becomes a thirteenth index, which a read by id goes through to the row.
+-- A rowid row also fills up to nearly a page before it spills (a WITHOUT ROWID cell about a
+-- quarter), which is what lets a new database take 8 KiB pages (`PAGE_SIZE`). A contact
+-- lookup (`SELECT id … WHERE email = ?`) now reads the row of each lead it finds; adding
+-- `id` to the email and phone indexes would spare that, but would widen two of the indexes
+-- every write reaches at random for a read that only a duplicate makes. The table is rebuilt
+-- in place: the rows, then the indexes and the tag triggers as migrations 1-8 left them
 -- (dropping the old table dropped its own). `lead_tags` and its counts hold the same leads.
 CREATE TABLE leads_rowid (
     tenant       TEXT NOT NULL,
@@ -341,7 +345,7 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
 }
 
 /// Page size of a new database, 8 KiB. A commit rewrites every page it touches whole, and a
-/// lead write touches a leaf of each of the lead's twelve indexes, most of them where no other
+/// lead write touches a leaf of each of the lead's thirteen indexes, most of them where no other
 /// lead of the same commit writes (email, phone, name order): with 16 KiB pages a capture
 /// committed several times the bytes it changed. Copying stored leads with the `sqlite3`
 /// shell (`scripts/bench-peers/store_ceiling.sh`), 32 to a commit as captures group, went from
@@ -350,7 +354,7 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
 /// read and write calls of 16 KiB and ran 5-8% slower. A lead (its JSON document and sort columns, 1-2 KB)
 /// fits in one page because `leads` is a rowid table (migration 10), whose rows fill nearly a
 /// page before they spill (a WITHOUT ROWID cell about a quarter). Databases made before it
-/// keep their 16 KiB pages: a page size changes only by a VACUUM out of WAL mode.
+/// keep their page size: it changes only by a VACUUM out of WAL mode (README.md).
 const PAGE_SIZE: i64 = 8_192;
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -515,8 +519,24 @@ mod tests {
                 .collect::<Result<_, _>>()
                 .unwrap()
         };
-        let before = rows(&conn);
+        // The indexes and triggers of `leads` as their SQL, spacing aside (the key's own
+        // index has none).
+        let objects = |conn: &Connection| -> Vec<(String, String)> {
+            conn.prepare(
+                "SELECT name, sql FROM sqlite_schema WHERE tbl_name = 'leads'
+                    AND type IN ('index', 'trigger') AND sql IS NOT NULL ORDER BY name",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get::<_, String>(1)?)))
+            .unwrap()
+            .map(|o| o.map(|(name, sql)| (name, sql.split_whitespace().collect::<Vec<_>>().join(" "))))
+            .collect::<Result<_, _>>()
+            .unwrap()
+        };
+        let (before, indexes_and_triggers) = (rows(&conn), objects(&conn));
+        assert_eq!(indexes_and_triggers.len(), 12 + 3);
         migrate(&mut conn).unwrap();
+        assert_eq!(objects(&conn), indexes_and_triggers);
         assert_eq!(
             rows(&conn),
             before,
@@ -527,16 +547,8 @@ mod tests {
             .query_row("SELECT count(rowid) FROM leads", [], |r| r.get(0))
             .unwrap();
         assert_eq!(keys, 2);
-        let indexes: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'leads' AND sql IS NOT NULL ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(indexes.len(), 12, "{indexes:?}");
-        // The tag triggers came back with the table: a status change moves the lead's tag rows
-        // and a delete removes them.
+        // The tag triggers work on the new table: a status change moves the lead's tag rows, a
+        // delete removes them and an insert adds them.
         let tagged = |conn: &Connection| -> Vec<(String, String, String)> {
             conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag")
                 .unwrap()
@@ -556,6 +568,11 @@ mod tests {
         conn.execute("DELETE FROM leads WHERE tenant = 't' AND id = 'a'", [])
             .unwrap();
         assert_eq!(tagged(&conn), []);
+        let mut doc = lead_doc();
+        doc["tags"] = serde_json::json!(["expo"]);
+        conn.execute(insert, ["c", "new", "c@x.example", &doc.to_string(), ",expo,"])
+            .unwrap();
+        assert_eq!(tagged(&conn), [("expo".into(), "new".into(), "c".into())]);
     }
 
     #[test]
