@@ -350,11 +350,12 @@ fn fill_value_positions(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError
 /// committed several times the bytes it changed. Copying stored leads with the `sqlite3`
 /// shell (`scripts/bench-peers/store_ceiling.sh`), 32 to a commit as captures group, went from
 /// 3,077-3,153 leads/s (16 KiB, WITHOUT ROWID) to 4,863 (8 KiB, rowid), and 500 to a commit as
-/// imports write from 10,404 to 13,227. At 4 KiB the gateway's own import made twice the
-/// read and write calls of 16 KiB and ran 5-8% slower. A lead (its JSON document and sort columns, 1-2 KB)
-/// fits in one page because `leads` is a rowid table (migration 10), whose rows fill nearly a
-/// page before they spill (a WITHOUT ROWID cell about a quarter). Databases made before it
-/// keep their page size: it changes only by a VACUUM out of WAL mode (README.md).
+/// imports write from 9,428-10,404 to 13,227. At 4 KiB the gateway's own import made twice
+/// the read and write calls of 16 KiB and ran 3-11% slower. A lead (its JSON document and sort
+/// columns, 1-2 KB) fits in one page because `leads` is a rowid table (migration 10), whose
+/// rows fill nearly a page before they spill (a WITHOUT ROWID cell about a quarter).
+/// Databases made before it keep their page size: it changes only by a VACUUM out of WAL mode
+/// (README.md).
 const PAGE_SIZE: i64 = 8_192;
 
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
