@@ -411,6 +411,16 @@ mod tests {
         })
     }
 
+    /// Every `lead_tags` row as (tag, status, lead id), in key order after the tenant.
+    fn tagged_rows(conn: &Connection) -> Vec<(String, String, String)> {
+        conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag, status, lead_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
     /// An in-memory database as the first `n` migrations left it.
     fn at_version(n: usize) -> Connection {
         let conn = Connection::open_in_memory().unwrap();
@@ -550,30 +560,22 @@ mod tests {
         assert_eq!(keys, 2);
         // The tag triggers work on the new table: a status change moves the lead's tag rows, a
         // delete removes them and an insert adds them.
-        let tagged = |conn: &Connection| -> Vec<(String, String, String)> {
-            conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
         let row = |tag: &str, status: &str| (tag.to_owned(), status.to_owned(), "a".to_owned());
-        assert_eq!(tagged(&conn), [row("q4", "new"), row("vip", "new")]);
+        assert_eq!(tagged_rows(&conn), [row("q4", "new"), row("vip", "new")]);
         conn.execute(
             "UPDATE leads SET status = 'won' WHERE tenant = 't' AND id = 'a'",
             [],
         )
         .unwrap();
-        assert_eq!(tagged(&conn), [row("q4", "won"), row("vip", "won")]);
+        assert_eq!(tagged_rows(&conn), [row("q4", "won"), row("vip", "won")]);
         conn.execute("DELETE FROM leads WHERE tenant = 't' AND id = 'a'", [])
             .unwrap();
-        assert_eq!(tagged(&conn), []);
+        assert_eq!(tagged_rows(&conn), []);
         let mut doc = lead_doc();
         doc["tags"] = serde_json::json!(["expo"]);
         conn.execute(insert, ["c", "new", "c@x.example", &doc.to_string(), ",expo,"])
             .unwrap();
-        assert_eq!(tagged(&conn), [("expo".into(), "new".into(), "c".into())]);
+        assert_eq!(tagged_rows(&conn), [("expo".into(), "new".into(), "c".into())]);
     }
 
     #[test]
@@ -592,17 +594,9 @@ mod tests {
         conn.execute(insert, ["broken", "new", "{broken", ",vip,"])
             .unwrap();
         migrate(&mut conn).unwrap();
-        let tagged = |conn: &Connection| -> Vec<(String, String, String)> {
-            conn.prepare("SELECT tag, status, lead_id FROM lead_tags ORDER BY tag, status, lead_id")
-                .unwrap()
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-        };
         let row = |t: &str, s: &str, l: &str| (t.to_owned(), s.to_owned(), l.to_owned());
         assert_eq!(
-            tagged(&conn),
+            tagged_rows(&conn),
             [
                 row("q4", "new", "a"),
                 row("vip", "contacted", "b"),
@@ -630,7 +624,7 @@ mod tests {
             .unwrap();
         assert_eq!(status, "qualified");
         assert_eq!(
-            tagged(&conn),
+            tagged_rows(&conn),
             [
                 row("expo", "contacted", "b"),
                 row("q4", "qualified", "a"),
@@ -639,7 +633,7 @@ mod tests {
         );
         conn.execute("DELETE FROM leads WHERE id IN ('a', 'broken')", [])
             .unwrap();
-        assert_eq!(tagged(&conn), [row("expo", "contacted", "b")]);
+        assert_eq!(tagged_rows(&conn), [row("expo", "contacted", "b")]);
     }
 
     /// The counts as a lead write moves them are the store's (`tag_counts`), proved by the
