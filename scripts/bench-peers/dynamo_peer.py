@@ -5,18 +5,39 @@ the same keys and indexes (on-demand), then times only the writes: `batch_writer
 BatchWriteItem calls of 25, one after another, and resends unprocessed items, as the boto3
 documentation shows it. Prints one JSON result like leadgate-bench does.
 
-    dynamo_peer.py ENDPOINT TABLE
+With PROCESSES above 1 it is DynamoDB Local's own ceiling for those items instead: that many
+processes (not threads: boto3's client is CPU-bound Python, and threads would measure the
+GIL), each with its own `batch_writer` over every PROCESSES-th item, timed from the first
+start to the last exit. No client that writes these items, however it is built, goes faster
+than Local takes them.
+
+    dynamo_peer.py ENDPOINT TABLE [PROCESSES]
 """
-import json, sys, time
+import json, multiprocessing, sys, time
 
 import boto3
 
 
-def main(endpoint, table):
-    db = boto3.resource(
+def resource(endpoint):
+    # A session of its own: boto3's default session is not shared across processes.
+    return boto3.session.Session().resource(
         "dynamodb", endpoint_url=endpoint, region_name="us-east-1",
         aws_access_key_id="test", aws_secret_access_key="test",
     )
+
+
+def write(peer, items):
+    with peer.batch_writer() as batch:
+        for item in items:
+            batch.put_item(Item=item)
+
+
+def write_in_own_process(endpoint, table, items):
+    write(resource(endpoint).Table(table), items)
+
+
+def main(endpoint, table, processes=1):
+    db = resource(endpoint)
     source = db.Table(table)
     items, scan = [], {}
     while True:
@@ -27,7 +48,7 @@ def main(endpoint, table):
         scan = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
     described = db.meta.client.describe_table(TableName=table)["Table"]
-    peer_name = table + "-peer"
+    peer_name = table + ("-peer" if processes == 1 else f"-peer{processes}")
     try:
         db.meta.client.delete_table(TableName=peer_name)
         db.meta.client.get_waiter("table_not_exists").wait(TableName=peer_name)
@@ -57,14 +78,33 @@ def main(endpoint, table):
     in_indexes = [sum(keys <= i.keys() for keys in index_keys) for i in items]
     indexed = [n for n in in_indexes if n]
 
+    # Forked after the scan, so each process has the items without a copy through a pipe.
+    fork = multiprocessing.get_context("fork")
+    writers = [
+        fork.Process(target=write_in_own_process, args=(endpoint, peer_name, items[k::processes]))
+        for k in range(processes)
+    ] if processes > 1 else []
     started = time.perf_counter()
-    with peer.batch_writer() as batch:
-        for item in items:
-            batch.put_item(Item=item)
+    if writers:
+        for p in writers:
+            p.start()
+        for p in writers:
+            p.join()
+        if any(p.exitcode != 0 for p in writers):
+            sys.exit("a writer process failed")
+    else:
+        write(peer, items)
     secs = time.perf_counter() - started
+    # Counted, not timed: a figure for fewer items than the import stored would flatter.
+    stored = sum(
+        page["Count"]
+        for page in db.meta.client.get_paginator("scan").paginate(TableName=peer_name, Select="COUNT")
+    )
+    if stored != len(items):
+        sys.exit(f"{peer_name} holds {stored} items, {len(items)} were written")
     db.meta.client.delete_table(TableName=peer_name)
     print(json.dumps({
-        "items": len(items), "indexes": len(indexes), "secs": secs,
+        "processes": processes, "items": len(items), "indexes": len(indexes), "secs": secs,
         "items_per_s": len(items) / secs,
         "avg_item_bytes": sum(sizes) / max(len(sizes), 1),
         "indexed_items": len(indexed),
@@ -74,4 +114,4 @@ def main(endpoint, table):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 1)
